@@ -1,0 +1,76 @@
+"""Connecting as a participant of a running network, from its connection profile."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from tanpo.client.gateway import Contract, Gateway, Timeouts
+from tanpo.client.identity import Identity, ecdsa_signer, hasher_for, load_private_key
+from tanpo.network.profile import Profile, load_profile
+
+# Keepalives keep long event streams healthy; large messages carry sweep results.
+_CHANNEL_OPTIONS = [
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+]
+
+
+def open_channel(endpoint: str, tls_root_cert: Path, host_name: str | None = None) -> grpc.Channel:
+    credentials = grpc.ssl_channel_credentials(root_certificates=tls_root_cert.read_bytes())
+    options = list(_CHANNEL_OPTIONS)
+    if host_name:
+        options.append(("grpc.ssl_target_name_override", host_name))
+    return grpc.secure_channel(endpoint, credentials, options=options)
+
+
+@dataclass
+class Connection:
+    """A participant's gateway connection and the tanpo chaincode on the tanpo channel."""
+
+    party: str
+    user: str
+    gateway: Gateway
+    channel: grpc.Channel
+    profile: Profile
+
+    def contract(self, name: str = "") -> Contract:
+        return self.gateway.network(self.profile.channel).contract(self.profile.chaincode, name)
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect(
+    party: str,
+    user: str = "User1",
+    profile: Profile | None = None,
+    timeouts: Timeouts | None = None,
+    channel: grpc.Channel | None = None,
+) -> Connection:
+    """Connect as `user` of organisation `party` (e.g. `bank-a`, `User1`) to its own peer."""
+    profile = profile or load_profile()
+    org, info = profile.user(party, user)
+    key = load_private_key(info.key)
+    identity = Identity.from_file(org.msp_id, info.cert)
+    if channel is None:
+        peer = org.peers[0]
+        channel = open_channel(peer.endpoint, peer.tls_root_cert)
+    gateway = Gateway(channel, identity, ecdsa_signer(key), hasher_for(key), timeouts)
+    return Connection(party, user, gateway, channel, profile)
+
+
+def parse_as(spec: str) -> tuple[str, str]:
+    """`bank-a` -> (`bank-a`, `User1`); `bank-a/User2` -> (`bank-a`, `User2`)."""
+    party, _, user = spec.partition("/")
+    if not party:
+        raise ValueError("--as needs an organisation, e.g. bank-a or bank-a/User2")
+    return party, user or "User1"

@@ -1,0 +1,147 @@
+"""Fabric binaries: built once from the Fabric Go module at a pinned release commit, then reused.
+
+The binaries and the sample configs that ship with the module (core.yaml, orderer.yaml) live in a
+cache folder outside the repository (`$TANPO_CACHE_DIR`, default `~/.cache/tanpo`), one folder per
+commit, so every clone on a machine shares one build.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+FABRIC_MODULE = "github.com/hyperledger/fabric"
+FABRIC_COMMIT = "86c1172bec37e6590c6b1ae6f847833df48d65fc"  # v3.1.5
+FABRIC_VERSION = "v3.1.5"
+TOOLS = ("peer", "orderer", "configtxgen", "cryptogen", "osnadmin")
+SAMPLE_CONFIGS = ("core.yaml", "orderer.yaml", "configtx.yaml")
+
+
+class FabricBinariesError(RuntimeError):
+    """The Fabric binaries are missing and could not be built."""
+
+
+@dataclass(frozen=True)
+class FabricInstall:
+    """Where one build of the Fabric tools and their sample configs live."""
+
+    root: Path
+
+    @property
+    def bin_dir(self) -> Path:
+        return self.root / "bin"
+
+    @property
+    def config_dir(self) -> Path:
+        return self.root / "config"
+
+    def tool(self, name: str) -> Path:
+        return self.bin_dir / name
+
+    def is_complete(self) -> bool:
+        stamp = self.root / "COMMIT"
+        return (
+            stamp.is_file()
+            and stamp.read_text().strip() == FABRIC_COMMIT
+            and all(os.access(self.tool(t), os.X_OK) for t in TOOLS)
+            and all((self.config_dir / c).is_file() for c in SAMPLE_CONFIGS)
+        )
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("TANPO_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "tanpo"
+    )
+    return Path(base)
+
+
+def default_install() -> FabricInstall:
+    return FabricInstall(cache_dir() / f"fabric-{FABRIC_COMMIT[:12]}")
+
+
+def _go_env(key: str) -> str:
+    out = subprocess.run(["go", "env", key], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def build(install: FabricInstall | None = None, log: object = sys.stderr) -> FabricInstall:
+    """Return a complete install, building it with `go install` when it is missing.
+
+    The first build downloads the module and compiles five binaries: several minutes on two cores.
+    """
+    install = install or default_install()
+    if install.is_complete():
+        return install
+    if shutil.which("go") is None:
+        raise FabricBinariesError("Go is not installed: it is needed to build the Fabric binaries")
+
+    def say(msg: str) -> None:
+        print(f"[fabric] {msg}", file=log, flush=True)  # type: ignore[call-overload]
+
+    install.bin_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, GOBIN=str(install.bin_dir), GOFLAGS="-mod=mod")
+    for i, tool in enumerate(TOOLS, 1):
+        if os.access(install.tool(tool), os.X_OK):
+            say(f"[{i}/{len(TOOLS)}] {tool}: already built")
+            continue
+        say(f"[{i}/{len(TOOLS)}] go install {tool} at {FABRIC_VERSION} ({FABRIC_COMMIT[:12]}) ...")
+        proc = subprocess.run(
+            ["go", "install", f"{FABRIC_MODULE}/cmd/{tool}@{FABRIC_COMMIT}"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode != 0:
+            raise FabricBinariesError(
+                f"building {tool} from {FABRIC_MODULE}@{FABRIC_COMMIT} failed:\n"
+                f"{proc.stderr.strip()}\n"
+                "If the Go module proxy refuses this Fabric version, put prebuilt Fabric "
+                f"{FABRIC_VERSION} binaries ({', '.join(TOOLS)}) in {install.bin_dir} and the "
+                f"sample {', '.join(SAMPLE_CONFIGS)} in {install.config_dir}, then write "
+                f"{FABRIC_COMMIT} into {install.root / 'COMMIT'}."
+            )
+    _copy_sample_configs(install)
+    (install.root / "COMMIT").write_text(FABRIC_COMMIT + "\n")
+    say(f"Fabric {FABRIC_VERSION} ready in {install.root}")
+    return install
+
+
+def _copy_sample_configs(install: FabricInstall) -> None:
+    """Copy core.yaml, orderer.yaml and configtx.yaml from the downloaded module's sampleconfig."""
+    modcache = Path(_go_env("GOMODCACHE"))
+    info = subprocess.run(
+        ["go", "list", "-m", "-json", f"{FABRIC_MODULE}@{FABRIC_COMMIT}"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, GOFLAGS="-mod=mod"),
+    )
+    src: Path | None = None
+    if info.returncode == 0:
+        import json
+
+        src = Path(json.loads(info.stdout).get("Dir") or "") / "sampleconfig"
+    if src is None or not src.is_dir():
+        candidates = sorted(modcache.glob("github.com/hyperledger/fabric@*/sampleconfig"))
+        if not candidates:
+            raise FabricBinariesError("Fabric's sampleconfig was not found in the Go module cache")
+        src = candidates[-1]
+    install.config_dir.mkdir(parents=True, exist_ok=True)
+    for name in SAMPLE_CONFIGS:
+        shutil.copyfile(src / name, install.config_dir / name)
+
+
+def main() -> None:
+    try:
+        install = build()
+    except FabricBinariesError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+    print(install.bin_dir)
+
+
+if __name__ == "__main__":
+    main()

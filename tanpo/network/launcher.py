@@ -1,0 +1,504 @@
+"""Bring a tanpo network up, down, and report on it.
+
+`up` is idempotent: a running network is left alone; a stopped one is restarted from its state
+folder (ledgers kept); a missing one is created: crypto material, channel genesis block, Raft
+orderer(s) joined through the channel participation API, one peer per organisation joined to the
+channel, the chaincode built and deployed as a chaincode-as-a-service package through the
+lifecycle, roles bootstrapped, and a connection profile written for the client.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+from tanpo.network import configs, processes
+from tanpo.network.fabric_bin import FabricInstall, build
+from tanpo.network.processes import Node, NodeStartError
+from tanpo.network.profile import write_profile
+from tanpo.network.topology import CHAINCODE, CHANNEL, HOST, Orderer, PeerOrg, Topology, repo_root
+
+Say = Callable[[str], None]
+
+
+class NetworkError(RuntimeError):
+    """A network operation failed; the message says which step and what to look at."""
+
+
+def _default_say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+@dataclass
+class Launcher:
+    topo: Topology
+    say: Say = _default_say
+    install: FabricInstall | None = None
+
+    # --- helpers -----------------------------------------------------------------------------
+    def fabric(self) -> FabricInstall:
+        if self.install is None:
+            self.install = build()
+        return self.install
+
+    def _run(self, argv: Sequence[str], env: dict[str, str] | None = None, what: str = "") -> str:
+        full_env = dict(os.environ)
+        if env:
+            full_env.update(env)
+        proc = subprocess.run(list(argv), env=full_env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise NetworkError(
+                f"{what or argv[0]} failed (exit {proc.returncode}):\n"
+                f"$ {' '.join(argv)}\n{proc.stdout.strip()}\n{proc.stderr.strip()}"
+            )
+        return proc.stdout
+
+    def _peer(self, org: PeerOrg, *args: str, what: str = "") -> str:
+        return self._run(
+            [str(self.fabric().tool("peer")), *args], configs.admin_env(self.topo, org), what
+        )
+
+    def _orderer_flags(self) -> list[str]:
+        o = self.topo.orderer_nodes[0]
+        return ["-o", o.endpoint, "--tls", "--cafile", str(self.topo.orderer_tls_ca())]
+
+    def orderer_node(self, o: Orderer) -> Node:
+        return Node(
+            name=o.node,
+            argv=(str(self.fabric().tool("orderer")),),
+            env=configs.orderer_env(self.topo, o),
+            log=self.topo.logs_dir / f"{o.node}.log",
+            pidfile=self.topo.pids_dir / f"{o.node}.pid",
+        )
+
+    def peer_node(self, org: PeerOrg) -> Node:
+        return Node(
+            name=org.node,
+            argv=(str(self.fabric().tool("peer")), "node", "start"),
+            env=configs.peer_env(self.topo, org),
+            log=self.topo.logs_dir / f"{org.node}.log",
+            pidfile=self.topo.pids_dir / f"{org.node}.pid",
+        )
+
+    def chaincode_node(self, package_id: str) -> Node:
+        binary = self.topo.state_dir / "bin" / "tanpo-cc"
+        return Node(
+            name="chaincode",
+            argv=(sys.executable, "-m", "tanpo.network.supervise", "--", str(binary)),
+            env={
+                "CHAINCODE_ID": package_id,
+                "CHAINCODE_SERVER_ADDRESS": f"{HOST}:{self.topo.chaincode_port}",
+            },
+            log=self.topo.logs_dir / "chaincode.log",
+            pidfile=self.topo.pids_dir / "chaincode.pid",
+        )
+
+    def all_pidfiles(self) -> list[Path]:
+        return sorted(self.topo.pids_dir.glob("*.pid")) if self.topo.pids_dir.is_dir() else []
+
+    # --- up ----------------------------------------------------------------------------------
+    def up(self) -> None:
+        t0 = time.monotonic()
+        fresh = not (self.topo.state_dir / "channel-joined").exists()
+        if fresh and self.topo.state_dir.exists() and any(self.topo.state_dir.iterdir()):
+            self.say("A previous set-up did not finish; wiping its state and starting again.")
+            self.wipe()
+        self.fabric()
+        if fresh:
+            self._create_material()
+        else:
+            self.say(f"Network state found in {self.topo.state_dir}; starting what is not running.")
+        self._start_orderers()
+        if fresh:
+            self._join_orderers()
+        self._start_peers()
+        if fresh:
+            self._join_peers()
+            (self.topo.state_dir / "channel-joined").write_text("ok\n")
+        self._deploy_chaincode()
+        write_profile(self.topo)
+        self._bootstrap_roles()
+        self.say(f"Network up in {time.monotonic() - t0:.1f}s. Profile: {self.topo.profile_file}")
+
+    def _create_material(self) -> None:
+        topo = self.topo
+        self.say(
+            f"Creating a network: {topo.orderers} orderer(s), peer orgs "
+            f"{', '.join(o.party for o in topo.peer_orgs)}; ports from {topo.port_base}"
+        )
+        ports: list[tuple[str, int]] = []
+        for o in topo.orderer_nodes:
+            ports += [(o.node, o.port), (o.node, o.admin_port), (o.node, o.operations_port)]
+        for org in topo.peer_orgs:
+            ports += [(org.node, org.port), (org.node, org.chaincode_port)]
+            ports += [(org.node, org.operations_port)]
+        ports.append(("chaincode", topo.chaincode_port))
+        processes.ensure_ports_free(ports)
+        topo.save()
+        configs.write_all(topo, self.fabric())
+        self.say("  crypto material (cryptogen)")
+        self._run(
+            [
+                str(self.fabric().tool("cryptogen")),
+                "generate",
+                f"--config={topo.config_dir / 'crypto-config.yaml'}",
+                f"--output={topo.crypto_dir}",
+            ],
+            what="cryptogen",
+        )
+        self.say("  channel genesis block (configtxgen)")
+        self._run(
+            [
+                str(self.fabric().tool("configtxgen")),
+                "-profile",
+                configs.CHANNEL_PROFILE,
+                "-outputBlock",
+                str(topo.config_dir / "channel.block"),
+                "-channelID",
+                CHANNEL,
+            ],
+            env={"FABRIC_CFG_PATH": str(topo.config_dir / "configtx")},
+            what="configtxgen",
+        )
+
+    def _start_orderers(self) -> None:
+        nodes = [(self.orderer_node(o), o) for o in self.topo.orderer_nodes]
+        for node, _ in nodes:
+            processes.start(node)
+        for node, o in nodes:
+            processes.wait_until(
+                node, lambda p=o.operations_port: processes.healthz_ok(p), "healthz"
+            )
+            self.say(f"  {o.node} up on {o.endpoint}")
+
+    def _join_orderers(self) -> None:
+        block = self.topo.config_dir / "channel.block"
+        for o in self.topo.orderer_nodes:
+            self._run(
+                [
+                    str(self.fabric().tool("osnadmin")),
+                    "channel",
+                    "join",
+                    "--channelID",
+                    CHANNEL,
+                    "--config-block",
+                    str(block),
+                    "-o",
+                    f"{HOST}:{o.admin_port}",
+                ],
+                what=f"osnadmin channel join on {o.node}",
+            )
+        self.say(f"  orderers joined channel {CHANNEL!r}")
+
+    def _start_peers(self) -> None:
+        nodes = [(self.peer_node(org), org) for org in self.topo.peer_orgs]
+        for node, _ in nodes:
+            processes.start(node)
+        for node, org in nodes:
+            processes.wait_until(
+                node, lambda p=org.operations_port: processes.healthz_ok(p), "healthz"
+            )
+            self.say(f"  {org.node} up on {org.endpoint}")
+
+    def _join_peers(self) -> None:
+        block = self.topo.config_dir / "channel.block"
+        for org in self.topo.peer_orgs:
+            # Right after the orderer joins, the peer may still fail to fetch; retry briefly.
+            for attempt in range(20):
+                try:
+                    self._peer(org, "channel", "join", "-b", str(block), what="peer channel join")
+                    break
+                except NetworkError:
+                    if attempt == 19:
+                        raise
+                    time.sleep(0.5)
+        self.say(f"  peers joined channel {CHANNEL!r}")
+
+    # --- chaincode ---------------------------------------------------------------------------
+    def _chaincode_source_hash(self) -> str:
+        src = repo_root() / "chaincode"
+        h = hashlib.sha256()
+        for path in sorted(src.rglob("*")):
+            if path.is_file() and (path.suffix == ".go" or path.name in ("go.mod", "go.sum")):
+                if "_test.go" in path.name:
+                    continue
+                h.update(str(path.relative_to(src)).encode())
+                h.update(path.read_bytes())
+        return h.hexdigest()[:12]
+
+    def _build_chaincode(self) -> None:
+        out = self.topo.state_dir / "bin" / "tanpo-cc"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self.say("  building the chaincode server (go build)")
+        proc = subprocess.run(
+            ["go", "build", "-o", str(out), "./cmd/tanpo-cc"],
+            cwd=repo_root() / "chaincode",
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode != 0:
+            raise NetworkError(f"building the chaincode failed:\n{proc.stderr.strip()}")
+
+    def _package(self, label: str) -> Path:
+        """A CCaaS package: metadata.json plus code.tar.gz holding only connection.json."""
+        connection = {
+            "address": f"{HOST}:{self.topo.chaincode_port}",
+            "dial_timeout": "10s",
+            "tls_required": False,
+        }
+        code = BytesIO()
+        with tarfile.open(fileobj=code, mode="w:gz") as tar:
+            _add_bytes(tar, "connection.json", json.dumps(connection).encode())
+        pkg = self.topo.state_dir / "chaincode" / f"{label}.tgz"
+        pkg.parent.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(pkg, mode="w:gz") as tar:
+            _add_bytes(tar, "metadata.json", json.dumps({"type": "ccaas", "label": label}).encode())
+            _add_bytes(tar, "code.tar.gz", code.getvalue())
+        return pkg
+
+    def _deployed(self) -> dict[str, Any]:
+        path = self.topo.state_dir / "chaincode.json"
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    def _deploy_chaincode(self) -> None:
+        source_hash = self._chaincode_source_hash()
+        deployed = self._deployed()
+        self._build_chaincode()
+        if deployed.get("version") == source_hash:
+            processes.start(self.chaincode_node(deployed["package_id"]))
+            self._wait_chaincode()
+            self.say(f"  chaincode {CHAINCODE} {source_hash} (sequence {deployed['sequence']})")
+            return
+        sequence = int(deployed.get("sequence", 0)) + 1
+        label = f"{CHAINCODE}_{source_hash}"
+        pkg = self._package(label)
+        package_id = ""
+        for org in self.topo.peer_orgs:
+            out = self._peer(
+                org, "lifecycle", "chaincode", "calculatepackageid", str(pkg), what="package id"
+            )
+            package_id = out.strip()
+            installed = self._peer(
+                org, "lifecycle", "chaincode", "queryinstalled", what="queryinstalled"
+            )
+            if package_id not in installed:
+                self._peer(org, "lifecycle", "chaincode", "install", str(pkg), what="install")
+        self.say(f"  installed package {package_id}")
+        # Restart the server with the new package id (a rolling restart is enough on loopback).
+        processes.stop(self.topo.pids_dir / "chaincode.pid")
+        processes.start(self.chaincode_node(package_id))
+        self._wait_chaincode()
+        common = [
+            "--channelID",
+            CHANNEL,
+            "--name",
+            CHAINCODE,
+            "--version",
+            source_hash,
+            "--sequence",
+            str(sequence),
+        ]
+        for org in self.topo.peer_orgs:
+            self._peer(
+                org,
+                "lifecycle",
+                "chaincode",
+                "approveformyorg",
+                *self._orderer_flags(),
+                *common,
+                "--package-id",
+                package_id,
+                what=f"approveformyorg for {org.msp_id}",
+            )
+        peer_flags: list[str] = []
+        for org in self.topo.peer_orgs:
+            peer_flags += ["--peerAddresses", org.endpoint]
+            peer_flags += ["--tlsRootCertFiles", str(self.topo.org_tls_ca(org))]
+        first = self.topo.peer_orgs[0]
+        self._peer(
+            first,
+            "lifecycle",
+            "chaincode",
+            "commit",
+            *self._orderer_flags(),
+            *common,
+            *peer_flags,
+            what="chaincode commit",
+        )
+        self._wait_committed(source_hash, sequence)
+        (self.topo.state_dir / "chaincode.json").write_text(
+            json.dumps({"version": source_hash, "sequence": sequence, "package_id": package_id})
+        )
+        self.say(f"  chaincode {CHAINCODE} {source_hash} committed (sequence {sequence})")
+
+    def _wait_chaincode(self) -> None:
+        node = self.chaincode_node("")
+        processes.wait_until(
+            node,
+            lambda: processes.port_open(self.topo.chaincode_port),
+            f"chaincode server listening on {self.topo.chaincode_port}",
+            timeout=30,
+        )
+
+    def _wait_committed(self, version: str, sequence: int) -> None:
+        deadline = time.monotonic() + 60
+        while True:
+            ok = True
+            for org in self.topo.peer_orgs:
+                try:
+                    info = self.committed(org)
+                except NetworkError:
+                    info = None
+                if not info or info.get("version") != version or info.get("sequence") != sequence:
+                    ok = False
+            if ok:
+                return
+            if time.monotonic() > deadline:
+                raise NetworkError("the chaincode definition did not reach every peer within 60s")
+            time.sleep(0.5)
+
+    def committed(self, org: PeerOrg) -> dict[str, Any] | None:
+        out = self._peer(
+            org,
+            "lifecycle",
+            "chaincode",
+            "querycommitted",
+            "--channelID",
+            CHANNEL,
+            "--name",
+            CHAINCODE,
+            "--output",
+            "json",
+            what="querycommitted",
+        )
+        data: dict[str, Any] = json.loads(out)
+        return data
+
+    def _bootstrap_roles(self) -> None:
+        from tanpo.network.bootstrap import bootstrap_roles
+
+        n = bootstrap_roles(self.topo)
+        if n:
+            self.say(f"  registered {n} identities in the role registry")
+
+    # --- down / status / logs ----------------------------------------------------------------
+    def down(self, wipe: bool = False) -> list[str]:
+        stopped = []
+        # Clients first, then peers, then orderers: nothing is left waiting on a dead node.
+        order = sorted(
+            self.all_pidfiles(),
+            key=lambda p: (0 if p.stem == "chaincode" else 1 if p.stem.startswith("peer") else 2),
+        )
+        for pidfile in order:
+            if processes.stop(pidfile):
+                stopped.append(pidfile.stem)
+        if wipe:
+            self.wipe()
+        return stopped
+
+    def wipe(self) -> None:
+        if self.topo.state_dir.exists():
+            shutil.rmtree(self.topo.state_dir)
+
+    def status(self) -> dict[str, Any]:
+        nodes: list[dict[str, Any]] = []
+        for o in self.topo.orderer_nodes:
+            node = self.orderer_node(o)
+            nodes.append(
+                {
+                    "node": o.node,
+                    "endpoint": o.endpoint,
+                    "pid": processes.read_pid(node.pidfile),
+                    "healthy": processes.healthz_ok(o.operations_port),
+                    "height": self._orderer_height(o),
+                }
+            )
+        for org in self.topo.peer_orgs:
+            node = self.peer_node(org)
+            pid = processes.read_pid(node.pidfile)
+            entry: dict[str, Any] = {
+                "node": org.node,
+                "endpoint": org.endpoint,
+                "pid": pid,
+                "healthy": processes.healthz_ok(org.operations_port),
+                "height": None,
+                "chaincode": None,
+            }
+            if pid is not None:
+                entry["height"] = self._peer_height(org)
+                try:
+                    info = self.committed(org)
+                    if info:
+                        entry["chaincode"] = f"{info.get('version')} (seq {info.get('sequence')})"
+                except NetworkError:
+                    pass
+            nodes.append(entry)
+        cc = self.chaincode_node("")
+        nodes.append(
+            {
+                "node": "chaincode",
+                "endpoint": f"{HOST}:{self.topo.chaincode_port}",
+                "pid": processes.read_pid(cc.pidfile),
+                "healthy": processes.port_open(self.topo.chaincode_port),
+                "height": None,
+            }
+        )
+        return {"channel": CHANNEL, "state_dir": str(self.topo.state_dir), "nodes": nodes}
+
+    def _peer_height(self, org: PeerOrg) -> int | None:
+        try:
+            out = self._peer(org, "channel", "getinfo", "-c", CHANNEL, what="getinfo")
+        except NetworkError:
+            return None
+        start = out.find("{")
+        if start < 0:
+            return None
+        return int(json.loads(out[start:]).get("height", 0))
+
+    def _orderer_height(self, o: Orderer) -> int | None:
+        try:
+            out = self._run(
+                [
+                    str(self.fabric().tool("osnadmin")),
+                    "channel",
+                    "info",
+                    "--channelID",
+                    CHANNEL,
+                    "-o",
+                    f"{HOST}:{o.admin_port}",
+                ],
+                what="osnadmin channel info",
+            )
+        except NetworkError:
+            return None
+        start = out.find("{")
+        return int(json.loads(out[start:]).get("height", 0)) if start >= 0 else None
+
+    def running_pids(self) -> dict[str, int]:
+        pids = {}
+        for pidfile in self.all_pidfiles():
+            pid = processes.read_pid(pidfile)
+            if pid is not None:
+                pids[pidfile.stem] = pid
+        return pids
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = 0o644
+    tar.addfile(info, BytesIO(data))
+
+
+__all__ = ["Launcher", "NetworkError", "NodeStartError"]
