@@ -19,6 +19,7 @@ def _register() -> None:
         ("tanpo.network.cli", "network"),
         ("tanpo.scenarios.cli", "scenario"),
         ("tanpo.oracle.cli", "oracle"),
+        ("tanpo.bench.cli", "bench"),
     ):
         try:
             mod = importlib.import_module(module)

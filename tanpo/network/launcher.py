@@ -472,13 +472,13 @@ class Launcher:
                 [
                     str(self.fabric().tool("osnadmin")),
                     "channel",
-                    "info",
+                    "list",
                     "--channelID",
                     CHANNEL,
                     "-o",
                     f"{HOST}:{o.admin_port}",
                 ],
-                what="osnadmin channel info",
+                what="osnadmin channel list",
             )
         except NetworkError:
             return None

@@ -1,0 +1,53 @@
+# tanpo: `make demo` runs the main job on a fresh machine, `make test` runs every test.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup fabric chaincode demo test test-unit test-go test-integration lint network-up network-down clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+setup: $(STAMP) fabric chaincode
+
+fabric: $(STAMP)
+	$(BIN)/python -m tanpo.network.fabric_bin
+
+chaincode:
+	cd chaincode && go build ./... && go vet ./...
+
+demo: setup
+	$(BIN)/tanpo demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check tanpo tests
+	$(BIN)/mypy
+	@test -z "$$(gofmt -l chaincode)" || { echo "gofmt needed:"; gofmt -l chaincode; exit 1; }
+	cd chaincode && go vet ./...
+
+test-go:
+	cd chaincode && go test ./...
+
+test-unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+test-integration: setup
+	$(BIN)/pytest -q -m network tests/integration
+
+test: setup lint test-go
+	$(BIN)/pytest -q tests
+
+network-up: setup
+	$(BIN)/tanpo network up
+
+network-down:
+	$(BIN)/tanpo network down
+
+clean:
+	-$(BIN)/tanpo network down --wipe
+	rm -rf out

@@ -1,0 +1,1 @@
+"""Benchmarks that run against a live network and print figures."""

@@ -1,0 +1,265 @@
+"""The Gateway client against an in-process fake gateway: decode what went on the wire."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from concurrent import futures
+from typing import Any
+
+import grpc
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, utils
+from cryptography.x509.oid import NameOID
+from fabric_protos.common import common_pb2
+from fabric_protos.gateway import gateway_pb2, gateway_pb2_grpc
+from fabric_protos.msp import identities_pb2
+from fabric_protos.peer import (
+    chaincode_event_pb2,
+    chaincode_pb2,
+    proposal_pb2,
+    proposal_response_pb2,
+    transaction_pb2,
+)
+from google.protobuf import any_pb2
+from google.rpc import status_pb2
+from grpc_status import rpc_status
+
+from tanpo.client import (
+    Checkpoint,
+    CommitError,
+    EndorseError,
+    Gateway,
+    Identity,
+    ecdsa_signer,
+)
+
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def make_identity() -> tuple[Identity, ec.EllipticCurvePrivateKey]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "User1@bank-a.tanpo.net")])
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    return Identity.from_certificate("BankAMSP", cert.public_bytes(serialization.Encoding.PEM)), key
+
+
+def verify(key: ec.EllipticCurvePrivateKey, message: bytes, signature: bytes) -> None:
+    digest = hashlib.sha256(message).digest()
+    key.public_key().verify(signature, digest, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
+    _, s = utils.decode_dss_signature(signature)
+    assert s <= P256_ORDER // 2, "signature must be low-S"
+
+
+def prepared_envelope(channel_header: bytes, response_payload: bytes) -> common_pb2.Envelope:
+    action = proposal_pb2.ChaincodeAction(
+        response=proposal_response_pb2.Response(status=200, payload=response_payload)
+    )
+    prp = proposal_response_pb2.ProposalResponsePayload(extension=action.SerializeToString())
+    cap = transaction_pb2.ChaincodeActionPayload(
+        action=transaction_pb2.ChaincodeEndorsedAction(
+            proposal_response_payload=prp.SerializeToString()
+        )
+    )
+    tx = transaction_pb2.Transaction(
+        actions=[transaction_pb2.TransactionAction(payload=cap.SerializeToString())]
+    )
+    payload = common_pb2.Payload(
+        header=common_pb2.Header(channel_header=channel_header), data=tx.SerializeToString()
+    )
+    return common_pb2.Envelope(payload=payload.SerializeToString())
+
+
+class FakeGateway(gateway_pb2_grpc.GatewayServicer):
+    def __init__(self) -> None:
+        self.endorsements: list[gateway_pb2.EndorseRequest] = []
+        self.submits: list[gateway_pb2.SubmitRequest] = []
+        self.statuses: list[gateway_pb2.SignedCommitStatusRequest] = []
+        self.events_requests: list[gateway_pb2.SignedChaincodeEventsRequest] = []
+        self.commit_codes: list[int] = []
+        self.endorse_error: str | None = None
+
+    def Endorse(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC method name
+        self.endorsements.append(request)
+        if self.endorse_error:
+            detail = any_pb2.Any()
+            detail.Pack(
+                gateway_pb2.ErrorDetail(
+                    address="127.0.0.1:7051",
+                    msp_id="BankBMSP",
+                    message=f"chaincode response 500, {self.endorse_error}",
+                )
+            )
+            status = status_pb2.Status(
+                code=grpc.StatusCode.ABORTED.value[0],
+                message="failed to endorse transaction, see attached details for more info",
+                details=[detail],
+            )
+            context.abort_with_status(rpc_status.to_status(status))
+        proposal = proposal_pb2.Proposal.FromString(request.proposed_transaction.proposal_bytes)
+        header = common_pb2.Header.FromString(proposal.header)
+        return gateway_pb2.EndorseResponse(
+            prepared_transaction=prepared_envelope(header.channel_header, b"result:" +
+                                                   request.transaction_id.encode())
+        )
+
+    def Submit(self, request: Any, context: Any) -> Any:  # noqa: N802
+        self.submits.append(request)
+        return gateway_pb2.SubmitResponse()
+
+    def CommitStatus(self, request: Any, context: Any) -> Any:  # noqa: N802
+        self.statuses.append(request)
+        code = self.commit_codes.pop(0) if self.commit_codes else transaction_pb2.VALID
+        return gateway_pb2.CommitStatusResponse(result=code, block_number=7)
+
+    def Evaluate(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return gateway_pb2.EvaluateResponse(
+            result=proposal_response_pb2.Response(status=200, payload=b"evaluated")
+        )
+
+    def ChaincodeEvents(self, request: Any, context: Any) -> Iterator[Any]:  # noqa: N802
+        self.events_requests.append(request)
+        for block in (3, 4):
+            yield gateway_pb2.ChaincodeEventsResponse(
+                block_number=block,
+                events=[
+                    chaincode_event_pb2.ChaincodeEvent(
+                        chaincode_id="tanpo", tx_id=f"tx{block}", event_name="Ping",
+                        payload=b'{"type": "Ping"}',
+                    )
+                ],
+            )
+
+
+@pytest.fixture()
+def fake() -> Iterator[tuple[FakeGateway, Gateway, ec.EllipticCurvePrivateKey]]:
+    servicer = FakeGateway()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    gateway_pb2_grpc.add_GatewayServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    identity, key = make_identity()
+    gw = Gateway(channel, identity, ecdsa_signer(key))
+    try:
+        yield servicer, gw, key
+    finally:
+        channel.close()
+        server.stop(None)
+
+
+def test_submit_sends_a_well_formed_signed_proposal(fake: Any) -> None:
+    servicer, gw, key = fake
+    contract = gw.network("tanpo").contract("tanpo", "ping")
+    result = contract.submit("Ping", "hello", b"\x00raw")
+
+    (endorse,) = servicer.endorsements
+    signed = endorse.proposed_transaction
+    verify(key, signed.proposal_bytes, signed.signature)
+    proposal = proposal_pb2.Proposal.FromString(signed.proposal_bytes)
+    header = common_pb2.Header.FromString(proposal.header)
+    ch = common_pb2.ChannelHeader.FromString(header.channel_header)
+    sh = common_pb2.SignatureHeader.FromString(header.signature_header)
+    creator = identities_pb2.SerializedIdentity.FromString(sh.creator)
+    assert creator.mspid == "BankAMSP"
+    assert creator.id_bytes == gw.identity.certificate_pem
+    assert len(sh.nonce) == 24
+    assert ch.tx_id == hashlib.sha256(sh.nonce + sh.creator).hexdigest() == endorse.transaction_id
+    assert ch.channel_id == "tanpo" and ch.type == common_pb2.HeaderType.ENDORSER_TRANSACTION
+    payload = proposal_pb2.ChaincodeProposalPayload.FromString(proposal.payload)
+    spec = chaincode_pb2.ChaincodeInvocationSpec.FromString(payload.input).chaincode_spec
+    assert spec.chaincode_id.name == "tanpo"
+    assert list(spec.input.args) == [b"ping:Ping", b"hello", b"\x00raw"]
+
+    (submit,) = servicer.submits
+    verify(key, submit.prepared_transaction.payload, submit.prepared_transaction.signature)
+    (status,) = servicer.statuses
+    verify(key, status.request, status.signature)
+    req = gateway_pb2.CommitStatusRequest.FromString(status.request)
+    assert req.identity == sh.creator and req.transaction_id == ch.tx_id
+    assert result.result == b"result:" + ch.tx_id.encode()
+    assert result.block_number == 7
+
+
+def test_mvcc_conflict_is_retried_with_a_new_transaction(fake: Any) -> None:
+    servicer, gw, _ = fake
+    servicer.commit_codes = [transaction_pb2.MVCC_READ_CONFLICT]
+    gw.network("tanpo").contract("tanpo").submit("Move")
+    ids = [e.transaction_id for e in servicer.endorsements]
+    assert len(ids) == 2 and ids[0] != ids[1]
+
+
+def test_other_commit_failures_raise_with_the_code_name(fake: Any) -> None:
+    servicer, gw, _ = fake
+    servicer.commit_codes = [transaction_pb2.ENDORSEMENT_POLICY_FAILURE]
+    with pytest.raises(CommitError) as info:
+        gw.network("tanpo").contract("tanpo").submit("Move")
+    assert info.value.code_name == "ENDORSEMENT_POLICY_FAILURE"
+    assert "ENDORSEMENT_POLICY_FAILURE" in str(info.value)
+    assert len(servicer.endorsements) == 1
+
+
+def test_mvcc_retries_are_bounded(fake: Any) -> None:
+    servicer, gw, _ = fake
+    servicer.commit_codes = [transaction_pb2.MVCC_READ_CONFLICT] * 10
+    contract = gw.network("tanpo").contract("tanpo")
+    with pytest.raises(CommitError) as info:
+        contract.submit("Move")
+    assert info.value.is_mvcc_conflict
+    assert len(servicer.endorsements) == contract.max_mvcc_retries + 1
+
+
+def test_endorse_error_carries_each_peers_details(fake: Any) -> None:
+    servicer, gw, _ = fake
+    servicer.endorse_error = "access denied: bank-b is not the lender"
+    with pytest.raises(EndorseError) as info:
+        gw.network("tanpo").contract("tanpo").submit("Approve", "A1")
+    err = info.value
+    assert err.code == grpc.StatusCode.ABORTED
+    assert err.details[0].msp_id == "BankBMSP"
+    assert err.chaincode_message == "access denied: bank-b is not the lender"
+    assert "Details:" in str(err) and "BankBMSP" in str(err)
+    assert not servicer.submits, "nothing may be submitted after a failed endorsement"
+
+
+def test_evaluate_returns_the_payload(fake: Any) -> None:
+    _, gw, _ = fake
+    assert gw.network("tanpo").contract("tanpo").evaluate("Get", "x") == b"evaluated"
+
+
+def test_event_stream_from_a_checkpoint(fake: Any) -> None:
+    servicer, gw, key = fake
+    with gw.network("tanpo").chaincode_events("tanpo", checkpoint=Checkpoint(3, "tx3")) as events:
+        got = list(events)
+    assert [(e.block_number, e.transaction_id, e.json()) for e in got] == [
+        (3, "tx3", {"type": "Ping"}),
+        (4, "tx4", {"type": "Ping"}),
+    ]
+    (signed,) = servicer.events_requests
+    verify(key, signed.request, signed.signature)
+    req = gateway_pb2.ChaincodeEventsRequest.FromString(signed.request)
+    assert req.start_position.specified.number == 3
+    assert req.after_transaction_id == "tx3"
+    assert req.chaincode_id == "tanpo"
+
+
+def test_signatures_are_always_low_s() -> None:
+    _, key = make_identity()
+    sign = ecdsa_signer(key)
+    for i in range(64):
+        message = f"message {i}".encode()
+        verify(key, message, sign(hashlib.sha256(message).digest()))
