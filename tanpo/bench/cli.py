@@ -31,16 +31,15 @@ def gateway_cmd(as_: str, submitters: int, transactions: int, evaluations: int,
     """Submit throughput and latency, and evaluate latency, of a no-op transaction."""
     party, user = parse_as(as_)
     try:
-        with connect(party, user) as conn:
-            with Progress(disable=as_json, transient=True) as progress:
-                task = progress.add_task("submitting", total=transactions)
-                result = gateway_bench.run(
-                    conn.contract(),
-                    submitters=submitters,
-                    transactions=transactions,
-                    evaluations=evaluations,
-                    progress=lambda n: progress.advance(task, n),
-                )
+        with connect(party, user) as conn, Progress(disable=as_json, transient=True) as progress:
+            task = progress.add_task("submitting", total=transactions)
+            result = gateway_bench.run(
+                conn.contract(),
+                submitters=submitters,
+                transactions=transactions,
+                evaluations=evaluations,
+                progress=lambda n: progress.advance(task, n),
+            )
     except (ProfileError, GatewayError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -52,9 +51,9 @@ def gateway_cmd(as_: str, submitters: int, transactions: int, evaluations: int,
     table.add_column("value", justify="right")
     table.add_row("submits committed", f"{result.transactions} ({result.failed} failed)")
     table.add_row("submit throughput", f"{result.submit_tps:.1f} tx/s")
+    submit, evaluate = result.submit_latency, result.evaluate_latency
     table.add_row("submit latency p50 / p99",
-                  f"{result.submit_latency['p50_ms']:.1f} / {result.submit_latency['p99_ms']:.1f} ms")
+                  f"{submit['p50_ms']:.1f} / {submit['p99_ms']:.1f} ms")
     table.add_row("evaluate latency p50 / p99",
-                  f"{result.evaluate_latency['p50_ms']:.1f} / "
-                  f"{result.evaluate_latency['p99_ms']:.1f} ms")
+                  f"{evaluate['p50_ms']:.1f} / {evaluate['p99_ms']:.1f} ms")
     Console().print(table)

@@ -12,7 +12,7 @@ from tanpo.client.identity import Identity, ecdsa_signer, hasher_for, load_priva
 from tanpo.network.profile import Profile, load_profile
 
 # Keepalives keep long event streams healthy; large messages carry sweep results.
-_CHANNEL_OPTIONS = [
+_CHANNEL_OPTIONS: list[tuple[str, str | int]] = [
     ("grpc.keepalive_time_ms", 60_000),
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
 ]
@@ -20,7 +20,7 @@ _CHANNEL_OPTIONS = [
 
 def open_channel(endpoint: str, tls_root_cert: Path, host_name: str | None = None) -> grpc.Channel:
     credentials = grpc.ssl_channel_credentials(root_certificates=tls_root_cert.read_bytes())
-    options = list(_CHANNEL_OPTIONS)
+    options: list[tuple[str, str | int]] = list(_CHANNEL_OPTIONS)
     if host_name:
         options.append(("grpc.ssl_target_name_override", host_name))
     return grpc.secure_channel(endpoint, credentials, options=options)

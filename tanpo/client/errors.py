@@ -72,7 +72,10 @@ class CommitStatusError(GatewayError):
 
 
 class CommitError(Exception):
-    """The transaction was ordered but marked invalid (MVCC_READ_CONFLICT, ENDORSEMENT_POLICY_FAILURE...)."""
+    """The transaction was ordered but marked invalid.
+
+    For example MVCC_READ_CONFLICT (retry) or ENDORSEMENT_POLICY_FAILURE (not enough endorsers).
+    """
 
     def __init__(self, transaction_id: str, code: int, block_number: int) -> None:
         self.transaction_id = transaction_id

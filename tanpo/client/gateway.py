@@ -52,7 +52,7 @@ class CommitStatus:
 
     @property
     def successful(self) -> bool:
-        return self.code == transaction_pb2.TxValidationCode.VALID
+        return bool(self.code == transaction_pb2.TxValidationCode.VALID)
 
 
 @dataclass(frozen=True)

@@ -55,9 +55,10 @@ class Identity:
 
     def creator(self) -> bytes:
         """The serialized identity: computed the same way for every message that carries it."""
-        return identities_pb2.SerializedIdentity(
+        message = identities_pb2.SerializedIdentity(
             mspid=self.msp_id, id_bytes=self.certificate_pem
-        ).SerializeToString()  # type: ignore[no-any-return]
+        )
+        return bytes(message.SerializeToString())
 
 
 def ecdsa_signer(private_key: ec.EllipticCurvePrivateKey) -> Signer:

@@ -62,7 +62,7 @@ def build_proposal(
     payload = proposal_pb2.ChaincodeProposalPayload(
         input=invocation, TransientMap=dict(transient or {})
     ).SerializeToString()
-    return proposal_pb2.Proposal(header=header, payload=payload).SerializeToString()  # type: ignore[no-any-return]
+    return bytes(proposal_pb2.Proposal(header=header, payload=payload).SerializeToString())
 
 
 def to_bytes(arg: str | bytes) -> bytes:

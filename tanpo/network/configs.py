@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from tanpo.network.fabric_bin import FabricInstall
-from tanpo.network.topology import CHANNEL, DOMAIN, HOST, Orderer, PeerOrg, Topology, repo_root
+from tanpo.network.topology import DOMAIN, HOST, Orderer, PeerOrg, Topology, repo_root
 
 CHANNEL_PROFILE = "TanpoChannel"
 
@@ -26,7 +26,9 @@ def crypto_config(topo: Topology) -> dict[str, Any]:
                 "Name": "Orderer",
                 "Domain": DOMAIN,
                 "EnableNodeOUs": True,
-                "Specs": [{"Hostname": o.name.split(".")[0], "SANS": sans} for o in topo.orderer_nodes],
+                "Specs": [
+                    {"Hostname": o.name.split(".")[0], "SANS": sans} for o in topo.orderer_nodes
+                ],
             }
         ],
         "PeerOrgs": [

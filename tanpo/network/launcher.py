@@ -177,9 +177,7 @@ class Launcher:
         for node, _ in nodes:
             processes.start(node)
         for node, o in nodes:
-            processes.wait_until(
-                node, lambda p=o.operations_port: processes.healthz_ok(p), "healthz"
-            )
+            processes.wait_until(node, _healthz(o.operations_port), "healthz")
             self.say(f"  {o.node} up on {o.endpoint}")
 
     def _join_orderers(self) -> None:
@@ -206,9 +204,7 @@ class Launcher:
         for node, _ in nodes:
             processes.start(node)
         for node, org in nodes:
-            processes.wait_until(
-                node, lambda p=org.operations_port: processes.healthz_ok(p), "healthz"
-            )
+            processes.wait_until(node, _healthz(org.operations_port), "healthz")
             self.say(f"  {org.node} up on {org.endpoint}")
 
     def _join_peers(self) -> None:
@@ -492,6 +488,10 @@ class Launcher:
             if pid is not None:
                 pids[pidfile.stem] = pid
         return pids
+
+
+def _healthz(port: int) -> Callable[[], bool]:
+    return lambda: processes.healthz_ok(port)
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:

@@ -6,6 +6,7 @@ a process that merely reused the number.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -109,10 +110,8 @@ def stop(pidfile: Path, timeout: float = 15.0) -> bool:
             time.sleep(0.1)
         if pid is not None and _exe_of(pid) is not None:
             # The node was started as its own process group: take any children with it.
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
             _reap(pid)
     pidfile.unlink(missing_ok=True)
     return stopped
@@ -120,10 +119,8 @@ def stop(pidfile: Path, timeout: float = 15.0) -> bool:
 
 def _reap(pid: int) -> None:
     # Only our own children can be reaped; for others this is a harmless no-op.
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def healthz_ok(port: int) -> bool:

@@ -113,7 +113,8 @@ def load_profile(path: Path | None = None) -> Profile:
             party=party,
             msp_id=o["msp_id"],
             peers=tuple(
-                PeerInfo(p["endpoint"], p["host_name"], Path(p["tls_root_cert"])) for p in o["peers"]
+                PeerInfo(p["endpoint"], p["host_name"], Path(p["tls_root_cert"]))
+                for p in o["peers"]
             ),
             users={
                 name: UserInfo(name, Path(u["cert"]), Path(u["key"]))

@@ -93,7 +93,7 @@ class FakeGateway(gateway_pb2_grpc.GatewayServicer):
         self.commit_codes: list[int] = []
         self.endorse_error: str | None = None
 
-    def Endorse(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC method name
+    def Endorse(self, request: Any, context: Any) -> Any:
         self.endorsements.append(request)
         if self.endorse_error:
             detail = any_pb2.Any()
@@ -117,21 +117,21 @@ class FakeGateway(gateway_pb2_grpc.GatewayServicer):
                                                    request.transaction_id.encode())
         )
 
-    def Submit(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def Submit(self, request: Any, context: Any) -> Any:
         self.submits.append(request)
         return gateway_pb2.SubmitResponse()
 
-    def CommitStatus(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def CommitStatus(self, request: Any, context: Any) -> Any:
         self.statuses.append(request)
         code = self.commit_codes.pop(0) if self.commit_codes else transaction_pb2.VALID
         return gateway_pb2.CommitStatusResponse(result=code, block_number=7)
 
-    def Evaluate(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def Evaluate(self, request: Any, context: Any) -> Any:
         return gateway_pb2.EvaluateResponse(
             result=proposal_response_pb2.Response(status=200, payload=b"evaluated")
         )
 
-    def ChaincodeEvents(self, request: Any, context: Any) -> Iterator[Any]:  # noqa: N802
+    def ChaincodeEvents(self, request: Any, context: Any) -> Iterator[Any]:
         self.events_requests.append(request)
         for block in (3, 4):
             yield gateway_pb2.ChaincodeEventsResponse(

@@ -1,0 +1,55 @@
+"""The operator admin's first act: register the network's identities in the role registry.
+
+The operator's User1 is token administrator and oracle, its User2 the oracle only; each bank's
+User1 and User2 act for their bank as a party. Organisation admins get no role: they run peers,
+not business. Re-registering an identity with the same roles is a no-op in the chaincode, so
+this is safe to repeat.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+from tanpo.network.profile import load_profile
+from tanpo.network.topology import Topology
+
+ROLES = {
+    ("operator", "User1"): ["token-admin", "oracle"],
+    ("operator", "User2"): ["oracle"],
+}
+PARTY_ROLES = ["party"]
+
+
+def planned_registrations(topo: Topology) -> list[tuple[str, str, list[str]]]:
+    out = []
+    for org in topo.peer_orgs:
+        for user in ("User1", "User2"):
+            roles = ROLES.get((org.party, user), PARTY_ROLES if org.party != "operator" else [])
+            if roles:
+                out.append((org.party, user, roles))
+    return out
+
+
+def bootstrap_roles(topo: Topology) -> int:
+    marker = topo.state_dir / "roles-bootstrapped"
+    if marker.exists():
+        return 0
+    from tanpo.client import connect
+
+    profile = load_profile(topo.profile_file)
+    plan = planned_registrations(topo)
+    with connect("operator", "Admin", profile) as admin:
+        roles = admin.contract("roles")
+
+        def register(item: tuple[str, str, list[str]]) -> None:
+            party, user, granted = item
+            org, info = profile.user(party, user)
+            roles.submit(
+                "RegisterIdentity", org.msp_id, info.cert.read_text(), party, json.dumps(granted)
+            )
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(register, plan))
+    marker.write_text(json.dumps([f"{p}/{u}: {','.join(r)}" for p, u, r in plan], indent=1))
+    return len(plan)

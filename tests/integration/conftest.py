@@ -1,0 +1,55 @@
+"""One real Fabric network per test session, on its own ports and state folder, always stopped."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tanpo.network.launcher import Launcher
+from tanpo.network.processes import read_pid
+from tanpo.network.profile import Profile, load_profile
+from tanpo.network.topology import Topology
+
+# Far from the default port base, so a developer's own network can keep running.
+TEST_PORT_BASE = int(os.environ.get("TANPO_TEST_PORT_BASE", "27000"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.network)
+
+
+@pytest.fixture(scope="session")
+def launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launcher]:
+    state = tmp_path_factory.mktemp("network") / "state"
+    topo = Topology(port_base=TEST_PORT_BASE, state_dir=state)
+    launcher = Launcher(topo, say=lambda msg: print(msg, flush=True))
+    try:
+        launcher.up()
+        yield launcher
+    finally:
+        pids = launcher.running_pids()
+        launcher.down(wipe=False)
+        left = {name: pid for name, pid in pids.items() if os.path.exists(f"/proc/{pid}")}
+        launcher.wipe()
+        assert not left, f"processes left running after down: {left}"
+
+
+@pytest.fixture(scope="session")
+def profile(launcher: Launcher) -> Profile:
+    return load_profile(launcher.topo.profile_file)
+
+
+@pytest.fixture(scope="session")
+def state_env(launcher: Launcher) -> dict[str, str]:
+    """Environment for running the `tanpo` CLI against the test network."""
+    return dict(os.environ, TANPO_STATE_DIR=str(launcher.topo.state_dir))
+
+
+def pid_alive(pidfile: Path) -> bool:
+    return read_pid(pidfile) is not None

@@ -1,0 +1,73 @@
+"""The spine end to end: sign in Python, endorse on real peers, order, commit, see the event."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from tanpo.client import EndorseError, connect
+from tanpo.client.events import ChaincodeEvent
+from tanpo.network.launcher import Launcher
+from tanpo.network.profile import Profile
+
+
+def test_up_again_is_harmless(launcher: Launcher) -> None:
+    before = launcher.running_pids()
+    expected = {"orderer0", "peer0-operator", "peer0-bank-a", "peer0-bank-b", "chaincode"}
+    assert expected <= set(before)
+    launcher.up()
+    assert launcher.running_pids() == before
+
+
+def test_status_reports_heights_and_the_committed_chaincode(launcher: Launcher,
+                                                             state_env: dict[str, str]) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "tanpo.cli", "network", "status", "--json"],
+        env=state_env, capture_output=True, text=True, check=True,
+    )
+    info = json.loads(out.stdout)
+    peers = [n for n in info["nodes"] if n["node"].startswith("peer0-")]
+    assert len(peers) == 3
+    assert all(n["healthy"] and n["height"] >= 1 for n in info["nodes"] if n["node"] != "chaincode")
+    versions = {n["chaincode"] for n in peers}
+    assert len(versions) == 1 and None not in versions
+
+
+def test_submit_evaluate_and_event_as_a_bank_user(profile: Profile) -> None:
+    with connect("bank-a", "User1", profile) as conn:
+        network = conn.gateway.network(profile.channel)
+        events: list[ChaincodeEvent] = []
+        stream = network.chaincode_events(profile.chaincode)
+
+        def listen() -> None:
+            for ev in stream:
+                events.append(ev)
+                if ev.name == "Ping":
+                    return
+
+        listener = threading.Thread(target=listen, daemon=True)
+        listener.start()
+        ping = conn.contract("ping")
+        result = ping.submit("Ping", "hello from bank-a")
+        tx_id = result.transaction_id
+        assert result.block_number > 0
+        stored = json.loads(ping.evaluate("GetPing", tx_id))
+        assert stored["message"] == "hello from bank-a"
+        listener.join(timeout=30)
+        stream.close()
+    assert events, "no chaincode event received"
+    ev = events[-1]
+    assert ev.transaction_id == tx_id and ev.block_number == result.block_number
+    assert ev.json()["message"] == "hello from bank-a"
+
+
+def test_unregistered_caller_is_refused_with_a_clear_error(profile: Profile) -> None:
+    # An organisation admin runs the peer but holds no role in the registry.
+    with connect("bank-a", "Admin", profile) as conn, pytest.raises(EndorseError) as info:
+        conn.contract("ping").submit("Ping", "should not land")
+    assert "access denied" in info.value.chaincode_message
+    assert "not registered" in info.value.chaincode_message
