@@ -1,0 +1,87 @@
+"""tanpo's pure margin engine: valuation and the daily margin call, exact arithmetic.
+
+The same rules are implemented in Go (``chaincode/margin``) for the chaincode; both engines pass the
+golden vectors in ``vectors/`` and a differential test, so they agree to the last unit.
+
+Typical use (one agreement replayed over days)::
+
+    agreement = make_agreement(tokens, Terms(base="JPY", loan=LoanLeg("JPY", 10**9),
+                                             collateral=["8306", "8604"], mode="multi",
+                                             haircut="0.05"))
+    book = AgreementBook(agreement, Positions(held={"8306": 10**6}, borrower_free={...}))
+    for date, prices, fx in history:
+        day = book.apply_day(Market.parse(date, prices, fx))   # share one Market per date
+        day.call.gap_after, day.call.transfers, ...
+
+or, statelessly, ``compute_call(agreement, market, positions)`` and ``apply_call(...)``.
+"""
+
+from tanpo.margin.book import AgreementBook, DayResult, IssuanceRecord, MintRecord, PendingTransfer
+from tanpo.margin.call import (
+    CallPlan,
+    CallResult,
+    IssuanceRequired,
+    Mint,
+    Transfer,
+    apply_call,
+    compute_call,
+    plan_call,
+)
+from tanpo.margin.errors import ErrorKind, MarginError
+from tanpo.margin.fx import FxTable, parse_pair
+from tanpo.margin.market import Market, parse_date
+from tanpo.margin.model import (
+    Agreement,
+    Direction,
+    LoanLeg,
+    Mode,
+    Party,
+    Positions,
+    Quote,
+    Terms,
+    Token,
+    TokenKind,
+    make_agreement,
+)
+from tanpo.margin.rational import format_rational, parse_decimal
+from tanpo.margin.valuation import Pricing, price_agreement, unit_value
+from tanpo.margin.vectors import run_case
+
+__all__ = [
+    "Agreement",
+    "AgreementBook",
+    "CallPlan",
+    "CallResult",
+    "DayResult",
+    "Direction",
+    "ErrorKind",
+    "FxTable",
+    "IssuanceRecord",
+    "IssuanceRequired",
+    "LoanLeg",
+    "MarginError",
+    "Market",
+    "Mint",
+    "MintRecord",
+    "Mode",
+    "Party",
+    "PendingTransfer",
+    "Positions",
+    "Pricing",
+    "Quote",
+    "Terms",
+    "Token",
+    "TokenKind",
+    "Transfer",
+    "apply_call",
+    "compute_call",
+    "format_rational",
+    "make_agreement",
+    "parse_date",
+    "parse_decimal",
+    "parse_pair",
+    "plan_call",
+    "price_agreement",
+    "run_case",
+    "unit_value",
+]

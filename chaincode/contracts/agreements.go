@@ -1,0 +1,824 @@
+package contracts
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+)
+
+// AgreementsContract holds securities-lending and repo agreements between two parties: proposal,
+// approval with the atomic opening exchange, rejection, withdrawal, and closing (at the end date,
+// or early by agreement of both) with the atomic closing exchange.
+//
+// Every agreement key and its collateral positions carry a state-based endorsement policy that
+// requires the peers of both the lender's and the borrower's organisations, so once proposed no
+// single other organisation can change them.
+type AgreementsContract struct {
+	contractapi.Contract
+}
+
+// Agreement statuses.
+const (
+	StatusProposed  = "PROPOSED"
+	StatusActive    = "ACTIVE"
+	StatusClosed    = "CLOSED"
+	StatusRejected  = "REJECTED"
+	StatusWithdrawn = "WITHDRAWN"
+)
+
+// Adjustment modes.
+const (
+	ModeSingle = "single"
+	ModeMulti  = "multi"
+)
+
+const (
+	maxCollateralTokens = 32
+	maxSettlementLag    = 30
+)
+
+// LoanLeg is what the lender delivers.
+type LoanLeg struct {
+	Token    string `json:"token"`
+	Quantity string `json:"quantity"`
+}
+
+// CollateralLeg is one collateral token: its initial quantity and, optionally, its own haircut. The
+// order of the collateral list is the priority order CT1..CTn.
+type CollateralLeg struct {
+	Token    string `json:"token"`
+	Quantity string `json:"quantity"`
+	Haircut  string `json:"haircut,omitempty"`
+}
+
+// Terms are an agreement's terms. Decimals are strings; dates are ISO dates; EndDate "" = open.
+type Terms struct {
+	ID                    string          `json:"id,omitempty"`
+	Lender                string          `json:"lender"`
+	Borrower              string          `json:"borrower"`
+	Loan                  LoanLeg         `json:"loan"`
+	Collateral            []CollateralLeg `json:"collateral"`
+	BaseCurrency          string          `json:"baseCurrency"`
+	Haircut               string          `json:"haircut"`
+	Threshold             string          `json:"threshold"`
+	Mode                  string          `json:"mode"`
+	SettlementLagDays     int             `json:"settlementLagDays"`
+	AutoIssue             bool            `json:"autoIssue"`
+	MinimumTransferAmount string          `json:"minimumTransferAmount"`
+	TradeDate             string          `json:"tradeDate"`
+	StartDate             string          `json:"startDate"`
+	EndDate               string          `json:"endDate"`
+}
+
+// Agreement is an agreement as stored, with its history of state changes.
+type Agreement struct {
+	ID          string              `json:"id"`
+	Status      string              `json:"status"`
+	Terms       Terms               `json:"terms"`
+	Proposer    string              `json:"proposer"`
+	Termination *TerminationRequest `json:"termination,omitempty"`
+	History     []HistoryEntry      `json:"history"`
+	CreatedAt   string              `json:"createdAt"`
+	UpdatedAt   string              `json:"updatedAt"`
+}
+
+// TerminationRequest is a pending request for early termination.
+type TerminationRequest struct {
+	RequestedBy string `json:"requestedBy"` // party
+	Identity    string `json:"identity"`
+	RequestedAt string `json:"requestedAt"`
+	TxID        string `json:"txId"`
+	Note        string `json:"note,omitempty"`
+}
+
+// HistoryEntry records one state change of an agreement.
+type HistoryEntry struct {
+	Action    string     `json:"action"` // PROPOSED APPROVED REJECTED WITHDRAWN TERMINATION_REQUESTED TERMINATION_CANCELLED CLOSED
+	Status    string     `json:"status"` // status after the action
+	Party     string     `json:"party"`
+	Identity  string     `json:"identity"`
+	TxID      string     `json:"txId"`
+	Timestamp string     `json:"timestamp"`
+	Note      string     `json:"note,omitempty"`
+	Transfers []Transfer `json:"transfers,omitempty"`
+}
+
+// HeldPosition is one line of CollateralHeld.
+type HeldPosition struct {
+	Priority int    `json:"priority"` // 1 = CT1
+	Token    string `json:"token"`
+	Held     string `json:"held"`
+}
+
+// CollateralReport is what CollateralHeld returns.
+type CollateralReport struct {
+	Agreement string           `json:"agreement"`
+	Status    string           `json:"status"`
+	Lender    string           `json:"lender"`
+	Borrower  string           `json:"borrower"`
+	Positions []HeldPosition   `json:"positions"`
+	Pending   []MarginTransfer `json:"pending"` // margin adjustments computed but not settled yet (lagged)
+}
+
+type agreementEvent struct {
+	Event
+	Agreement string     `json:"agreement"`
+	Status    string     `json:"status"`
+	Lender    string     `json:"lender"`
+	Borrower  string     `json:"borrower"`
+	Party     string     `json:"party"` // the party that acted
+	Note      string     `json:"note,omitempty"`
+	Reason    string     `json:"reason,omitempty"` // AgreementClosed: end-date | early-termination
+	Terms     *Terms     `json:"terms,omitempty"`  // AgreementProposed
+	Transfers []Transfer `json:"transfers"`
+	Cancelled []Pending  `json:"cancelledSettlements,omitempty"` // AgreementClosed: lagged settlements dropped
+}
+
+// GetEvaluateTransactions tags the read-only functions in the metadata.
+func (c *AgreementsContract) GetEvaluateTransactions() []string {
+	return []string{"GetAgreement", "ListAgreements", "CollateralHeld"}
+}
+
+// Propose registers an agreement's terms (termsJSON is a Terms object; id optional, derived from
+// the transaction id as AGR-<16 hex> when absent). The caller's party must be the lender or the
+// borrower. Returns the agreement.
+func (c *AgreementsContract) Propose(ctx contractapi.TransactionContextInterface, termsJSON string) (string, error) {
+	t, err := begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	party, err := t.requireParty()
+	if err != nil {
+		return "", err
+	}
+	terms, err := t.parseTerms(termsJSON)
+	if err != nil {
+		return "", err
+	}
+	if party != terms.Lender && party != terms.Borrower {
+		return "", fmt.Errorf("access denied: %s can only propose agreements in which it is the lender or the borrower", party)
+	}
+	if terms.ID == "" {
+		terms.ID = "AGR-" + shortTxID(t.txID)
+	}
+	key, err := t.key(keyAgreement, terms.ID)
+	if err != nil {
+		return "", err
+	}
+	if existing, err := t.get(key); err != nil {
+		return "", err
+	} else if existing != nil {
+		return "", fmt.Errorf("agreement %s already exists", terms.ID)
+	}
+	a := &Agreement{
+		ID:        terms.ID,
+		Status:    StatusProposed,
+		Terms:     *terms,
+		Proposer:  party,
+		History:   []HistoryEntry{},
+		CreatedAt: t.timestamp(),
+		UpdatedAt: t.timestamp(),
+	}
+	t.record(a, "PROPOSED", "", nil)
+	if err := t.putAgreement(a, ""); err != nil {
+		return "", err
+	}
+	if err := t.setBilateralPolicy(key, a.Terms.Lender, a.Terms.Borrower); err != nil {
+		return "", err
+	}
+	evt := t.agreementEvent(EventAgreementProposed, a, nil)
+	evt.Terms = &a.Terms
+	if err := t.emit(evt); err != nil {
+		return "", err
+	}
+	return t.finish(a)
+}
+
+// Approve accepts a proposal (the counterparty of the proposer only) and performs the opening
+// exchange in this one transaction: the loan leg lender -> borrower and every collateral leg
+// borrower -> lender (held under the agreement). If either party is short, nothing moves and the
+// error names the party, token, quantity needed and quantity available.
+func (c *AgreementsContract) Approve(ctx contractapi.TransactionContextInterface, agreementID string) (string, error) {
+	t, a, party, err := beginOnAgreement(ctx, agreementID)
+	if err != nil {
+		return "", err
+	}
+	if err := a.requireCounterparty(party, "approve"); err != nil {
+		return "", err
+	}
+	if err := a.requireStatus(StatusProposed); err != nil {
+		return "", err
+	}
+	transfers, err := t.openingExchange(a)
+	if err != nil {
+		return "", err
+	}
+	a.Status = StatusActive
+	t.record(a, "APPROVED", "", transfers)
+	if err := t.putAgreement(a, StatusProposed); err != nil {
+		return "", err
+	}
+	if err := t.emit(t.agreementEvent(EventAgreementApproved, a, transfers)); err != nil {
+		return "", err
+	}
+	return t.finish(a)
+}
+
+// Reject refuses a proposal with a reason (the counterparty of the proposer only).
+func (c *AgreementsContract) Reject(ctx contractapi.TransactionContextInterface, agreementID, reason string) (string, error) {
+	t, a, party, err := beginOnAgreement(ctx, agreementID)
+	if err != nil {
+		return "", err
+	}
+	if err := a.requireCounterparty(party, "reject"); err != nil {
+		return "", err
+	}
+	if err := a.requireStatus(StatusProposed); err != nil {
+		return "", err
+	}
+	if err := validateText("reason", reason, 512, true); err != nil {
+		return "", err
+	}
+	a.Status = StatusRejected
+	t.record(a, "REJECTED", reason, nil)
+	if err := t.putAgreement(a, StatusProposed); err != nil {
+		return "", err
+	}
+	evt := t.agreementEvent(EventAgreementRejected, a, nil)
+	evt.Note = reason
+	if err := t.emit(evt); err != nil {
+		return "", err
+	}
+	return t.finish(a)
+}
+
+// Withdraw takes back a proposal (the proposing party only, while PROPOSED).
+func (c *AgreementsContract) Withdraw(ctx contractapi.TransactionContextInterface, agreementID string) (string, error) {
+	t, a, party, err := beginOnAgreement(ctx, agreementID)
+	if err != nil {
+		return "", err
+	}
+	if party != a.Proposer {
+		return "", fmt.Errorf("access denied: only the proposer %s can withdraw agreement %s", a.Proposer, a.ID)
+	}
+	if err := a.requireStatus(StatusProposed); err != nil {
+		return "", err
+	}
+	a.Status = StatusWithdrawn
+	t.record(a, "WITHDRAWN", "", nil)
+	if err := t.putAgreement(a, StatusProposed); err != nil {
+		return "", err
+	}
+	if err := t.emit(t.agreementEvent(EventAgreementWithdrawn, a, nil)); err != nil {
+		return "", err
+	}
+	return t.finish(a)
+}
+
+// Close closes an active agreement at or after its end date (the transaction date, UTC, compared
+// with the end date), by either party, with the closing exchange: the borrower returns the loan
+// leg and the lender returns the collateral held under the agreement (a negative position is
+// redelivered by the borrower). Before the end date, or for an open agreement, use early
+// termination (RequestTermination, then AcceptTermination by the counterparty).
+func (c *AgreementsContract) Close(ctx contractapi.TransactionContextInterface, agreementID string) (string, error) {
+	t, a, _, err := beginOnAgreement(ctx, agreementID)
+	if err != nil {
+		return "", err
+	}
+	if err := a.requireStatus(StatusActive); err != nil {
+		return "", err
+	}
+	if a.Terms.EndDate == "" {
+		return "", fmt.Errorf("agreement %s is open (no end date): close it by early termination (RequestTermination, then AcceptTermination by the counterparty)", a.ID)
+	}
+	if t.txDate() < a.Terms.EndDate {
+		return "", fmt.Errorf("agreement %s ends on %s (today is %s): before then close it by early termination (RequestTermination, then AcceptTermination by the counterparty)", a.ID, a.Terms.EndDate, t.txDate())
+	}
+	return t.closeAgreement(a, "end-date", "")
+}
+
+// RequestTermination asks the counterparty to terminate an active agreement early (either party;
+// note optional).
+func (c *AgreementsContract) RequestTermination(ctx contractapi.TransactionContextInterface, agreementID, note string) (string, error) {
+	t, a, party, err := beginOnAgreement(ctx, agreementID)
+	if err != nil {
+		return "", err
+	}
+	if err := a.requireStatus(StatusActive); err != nil {
+		return "", err
+	}
+	if err := validateText("note", note, 512, false); err != nil {
+		return "", err
+	}
+	if a.Termination != nil {
+		if a.Termination.RequestedBy == party {
+			return "", fmt.Errorf("%s already requested the termination of agreement %s; waiting for %s to accept it", party, a.ID, a.counterparty(party))
+		}
+		return "", fmt.Errorf("%s already requested the termination of agreement %s; call AcceptTermination to accept it", a.Termination.RequestedBy, a.ID)
+	}
+	a.Termination = &TerminationRequest{RequestedBy: party, Identity: t.caller.id, RequestedAt: t.timestamp(), TxID: t.txID, Note: note}
+	t.record(a, "TERMINATION_REQUESTED", note, nil)
+	if err := t.putAgreement(a, StatusActive); err != nil {
+		return "", err
+	}
+	evt := t.agreementEvent(EventTerminationRequest, a, nil)
+	evt.Note = note
+	if err := t.emit(evt); err != nil {
+		return "", err
+	}
+	return t.finish(a)
+}
+
+// AcceptTermination accepts the counterparty's termination request and closes the agreement with
+// the closing exchange.
+func (c *AgreementsContract) AcceptTermination(ctx contractapi.TransactionContextInterface, agreementID string) (string, error) {
+	t, a, party, err := beginOnAgreement(ctx, agreementID)
+	if err != nil {
+		return "", err
+	}
+	if err := a.requireStatus(StatusActive); err != nil {
+		return "", err
+	}
+	if a.Termination == nil {
+		return "", fmt.Errorf("no termination of agreement %s has been requested", a.ID)
+	}
+	if a.Termination.RequestedBy == party {
+		return "", fmt.Errorf("access denied: %s requested the termination of agreement %s; only %s can accept it", party, a.ID, a.counterparty(party))
+	}
+	return t.closeAgreement(a, "early-termination", "")
+}
+
+// CancelTermination withdraws (requester) or declines (counterparty) a pending termination request;
+// reason optional.
+func (c *AgreementsContract) CancelTermination(ctx contractapi.TransactionContextInterface, agreementID, reason string) (string, error) {
+	t, a, _, err := beginOnAgreement(ctx, agreementID)
+	if err != nil {
+		return "", err
+	}
+	if err := a.requireStatus(StatusActive); err != nil {
+		return "", err
+	}
+	if a.Termination == nil {
+		return "", fmt.Errorf("no termination of agreement %s has been requested", a.ID)
+	}
+	if err := validateText("reason", reason, 512, false); err != nil {
+		return "", err
+	}
+	a.Termination = nil
+	t.record(a, "TERMINATION_CANCELLED", reason, nil)
+	if err := t.putAgreement(a, StatusActive); err != nil {
+		return "", err
+	}
+	evt := t.agreementEvent(EventTerminationCancel, a, nil)
+	evt.Note = reason
+	if err := t.emit(evt); err != nil {
+		return "", err
+	}
+	return t.finish(a)
+}
+
+// GetAgreement returns an agreement with its history. Its parties or the operator.
+func (c *AgreementsContract) GetAgreement(ctx contractapi.TransactionContextInterface, agreementID string) (string, error) {
+	t, err := begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := t.requireRegistered(); err != nil {
+		return "", err
+	}
+	a, err := t.loadAgreement(agreementID)
+	if err != nil {
+		return "", err
+	}
+	if err := t.requireViewer("agreement "+a.ID, a.Terms.Lender, a.Terms.Borrower); err != nil {
+		return "", err
+	}
+	return t.finish(a)
+}
+
+// ListAgreements lists agreements, one page at a time, filtered by party and status (either may be
+// empty). A party sees only its own (an empty party means its own); the operator sees all.
+func (c *AgreementsContract) ListAgreements(ctx contractapi.TransactionContextInterface, party, status, pageSize, bookmark string) (string, error) {
+	t, err := begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := t.requireRegistered(); err != nil {
+		return "", err
+	}
+	if party == "" && !t.caller.operatorSide() {
+		party = t.caller.party()
+	}
+	if party != "" {
+		if err := t.requireViewer("the agreements of "+truncate(party, 40), party); err != nil {
+			return "", err
+		}
+		if err := validateBankParty("party", party); err != nil {
+			return "", err
+		}
+	}
+	if status != "" && !validAgreementStatus(status) {
+		return "", fmt.Errorf("invalid status %q: expected %s, %s, %s, %s or %s", truncate(status, 40),
+			StatusProposed, StatusActive, StatusClosed, StatusRejected, StatusWithdrawn)
+	}
+	size, err := parsePageSize(pageSize)
+	if err != nil {
+		return "", err
+	}
+	objectType, attrs, viaIndex := keyAgreement, []string(nil), false
+	switch {
+	case party != "":
+		objectType, attrs, viaIndex = keyAgreementByParty, []string{party}, true
+		if status != "" {
+			attrs = append(attrs, status)
+		}
+	case status != "":
+		objectType, attrs, viaIndex = keyAgreementStatus, []string{status}, true
+	}
+	page := Page[Agreement]{Items: []Agreement{}}
+	next, err := t.pageByPartialKey(objectType, attrs, size, bookmark, func(k string, v []byte) error {
+		var a Agreement
+		if viaIndex {
+			parts, err := t.splitKey(k)
+			if err != nil {
+				return err
+			}
+			loaded, err := t.loadAgreement(parts[len(parts)-1])
+			if err != nil {
+				return err
+			}
+			a = *loaded
+		} else if err := json.Unmarshal(v, &a); err != nil {
+			return fmt.Errorf("corrupt agreement record: %w", err)
+		}
+		page.Items = append(page.Items, a)
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	page.Count, page.Bookmark = len(page.Items), next
+	return t.finish(page)
+}
+
+// CollateralHeld returns the collateral the lender holds under an agreement, in priority order.
+// Its parties or the operator.
+func (c *AgreementsContract) CollateralHeld(ctx contractapi.TransactionContextInterface, agreementID string) (string, error) {
+	t, err := begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := t.requireRegistered(); err != nil {
+		return "", err
+	}
+	a, err := t.loadAgreement(agreementID)
+	if err != nil {
+		return "", err
+	}
+	if err := t.requireViewer("agreement "+a.ID, a.Terms.Lender, a.Terms.Borrower); err != nil {
+		return "", err
+	}
+	rep := CollateralReport{Agreement: a.ID, Status: a.Status, Lender: a.Terms.Lender, Borrower: a.Terms.Borrower,
+		Positions: []HeldPosition{}, Pending: []MarginTransfer{}}
+	for i, leg := range a.Terms.Collateral {
+		held, err := t.position(a.ID, leg.Token)
+		if err != nil {
+			return "", err
+		}
+		rep.Positions = append(rep.Positions, HeldPosition{Priority: i + 1, Token: leg.Token, Held: formatQuantity(held)})
+	}
+	err = t.scanPartialKey(keyPending, []string{a.ID}, func(_ string, v []byte) (bool, error) {
+		var p Pending
+		if err := json.Unmarshal(v, &p); err != nil {
+			return false, fmt.Errorf("corrupt pending settlement: %w", err)
+		}
+		rep.Pending = append(rep.Pending, p.Transfers...)
+		return true, nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return t.finish(rep)
+}
+
+// beginOnAgreement opens a transaction on an existing agreement for one of its parties (party role).
+func beginOnAgreement(ctx contractapi.TransactionContextInterface, agreementID string) (*txn, *Agreement, string, error) {
+	t, err := begin(ctx)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	party, err := t.requireParty()
+	if err != nil {
+		return nil, nil, "", err
+	}
+	a, err := t.loadAgreement(agreementID)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if party != a.Terms.Lender && party != a.Terms.Borrower {
+		return nil, nil, "", fmt.Errorf("access denied: %s is not a party to agreement %s", party, a.ID)
+	}
+	return t, a, party, nil
+}
+
+func (a *Agreement) counterparty(party string) string {
+	if party == a.Terms.Lender {
+		return a.Terms.Borrower
+	}
+	return a.Terms.Lender
+}
+
+func (a *Agreement) requireCounterparty(party, action string) error {
+	if party == a.Proposer {
+		return fmt.Errorf("access denied: %s proposed agreement %s; only the counterparty %s can %s it", party, a.ID, a.counterparty(party), action)
+	}
+	return nil
+}
+
+func (a *Agreement) requireStatus(status string) error {
+	if a.Status != status {
+		return fmt.Errorf("agreement %s is %s, not %s", a.ID, a.Status, status)
+	}
+	return nil
+}
+
+func validAgreementStatus(s string) bool {
+	switch s {
+	case StatusProposed, StatusActive, StatusClosed, StatusRejected, StatusWithdrawn:
+		return true
+	}
+	return false
+}
+
+func (t *txn) loadAgreement(agreementID string) (*Agreement, error) {
+	if err := validateIdentifier("agreement id", agreementID); err != nil {
+		return nil, err
+	}
+	key, err := t.key(keyAgreement, agreementID)
+	if err != nil {
+		return nil, err
+	}
+	var a Agreement
+	found, err := t.getJSON(key, &a)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, fmt.Errorf("no agreement %s", agreementID)
+	}
+	return &a, nil
+}
+
+// putAgreement writes an agreement and moves its index entries from oldStatus ("" when new).
+func (t *txn) putAgreement(a *Agreement, oldStatus string) error {
+	a.UpdatedAt = t.timestamp()
+	key, err := t.key(keyAgreement, a.ID)
+	if err != nil {
+		return err
+	}
+	if err := t.putJSON(key, a); err != nil {
+		return err
+	}
+	if oldStatus == a.Status {
+		return nil
+	}
+	index := func(status string) ([]string, error) {
+		keys := []string{}
+		for _, attrs := range [][]string{{a.Terms.Lender, status, a.ID}, {a.Terms.Borrower, status, a.ID}} {
+			k, err := t.key(keyAgreementByParty, attrs...)
+			if err != nil {
+				return nil, err
+			}
+			keys = append(keys, k)
+		}
+		k, err := t.key(keyAgreementStatus, status, a.ID)
+		if err != nil {
+			return nil, err
+		}
+		return append(keys, k), nil
+	}
+	if oldStatus != "" {
+		old, err := index(oldStatus)
+		if err != nil {
+			return err
+		}
+		for _, k := range old {
+			t.del(k)
+		}
+	}
+	current, err := index(a.Status)
+	if err != nil {
+		return err
+	}
+	for _, k := range current {
+		t.put(k, indexValue)
+	}
+	return nil
+}
+
+func (t *txn) record(a *Agreement, action, note string, transfers []Transfer) {
+	a.History = append(a.History, HistoryEntry{
+		Action: action, Status: a.Status, Party: t.caller.party(), Identity: t.caller.id,
+		TxID: t.txID, Timestamp: t.timestamp(), Note: note, Transfers: transfers,
+	})
+}
+
+func (t *txn) agreementEvent(typ string, a *Agreement, transfers []Transfer) agreementEvent {
+	if transfers == nil {
+		transfers = []Transfer{}
+	}
+	return agreementEvent{
+		Event: t.event(typ), Agreement: a.ID, Status: a.Status, Lender: a.Terms.Lender,
+		Borrower: a.Terms.Borrower, Party: t.caller.party(), Transfers: transfers,
+	}
+}
+
+// openingExchange moves the loan leg to the borrower and the collateral legs into custody under
+// the agreement, creating every collateral position (with the bilateral endorsement policy).
+func (t *txn) openingExchange(a *Agreement) ([]Transfer, error) {
+	transfers := []Transfer{}
+	loanQty, err := parseStoredQuantity(a.Terms.Loan.Quantity)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.move(a.Terms.Lender, a.Terms.Borrower, a.Terms.Loan.Token, loanQty); err != nil {
+		return nil, err
+	}
+	transfers = append(transfers, Transfer{Token: a.Terms.Loan.Token, Quantity: a.Terms.Loan.Quantity, From: a.Terms.Lender, To: a.Terms.Borrower, Leg: "loan"})
+	for _, leg := range a.Terms.Collateral {
+		q, err := parseStoredQuantity(leg.Quantity)
+		if err != nil {
+			return nil, err
+		}
+		if q > 0 {
+			if err := t.deliverCollateral(a, leg.Token, q); err != nil {
+				return nil, err
+			}
+			transfers = append(transfers, Transfer{Token: leg.Token, Quantity: leg.Quantity, From: a.Terms.Borrower, To: a.Terms.Lender, Leg: "collateral", Held: true})
+		} else if err := t.setPosition(a, leg.Token, 0); err != nil {
+			return nil, err
+		}
+		key, err := t.key(keyPosition, a.ID, leg.Token)
+		if err != nil {
+			return nil, err
+		}
+		if err := t.setBilateralPolicy(key, a.Terms.Lender, a.Terms.Borrower); err != nil {
+			return nil, err
+		}
+	}
+	return transfers, nil
+}
+
+// closeAgreement performs the closing exchange and marks the agreement CLOSED: lagged settlements
+// still pending are dropped (the exchange returns everything held), the borrower returns the loan
+// leg, and every collateral position is brought to zero.
+func (t *txn) closeAgreement(a *Agreement, reason, note string) (string, error) {
+	cancelled, err := t.dropPending(a)
+	if err != nil {
+		return "", err
+	}
+	transfers := []Transfer{}
+	loanQty, err := parseStoredQuantity(a.Terms.Loan.Quantity)
+	if err != nil {
+		return "", err
+	}
+	if err := t.move(a.Terms.Borrower, a.Terms.Lender, a.Terms.Loan.Token, loanQty); err != nil {
+		return "", err
+	}
+	transfers = append(transfers, Transfer{Token: a.Terms.Loan.Token, Quantity: a.Terms.Loan.Quantity, From: a.Terms.Borrower, To: a.Terms.Lender, Leg: "loan"})
+	for _, leg := range a.Terms.Collateral {
+		held, err := t.position(a.ID, leg.Token)
+		if err != nil {
+			return "", err
+		}
+		switch {
+		case held > 0:
+			if err := t.returnCollateral(a, leg.Token, held); err != nil {
+				return "", err
+			}
+			transfers = append(transfers, Transfer{Token: leg.Token, Quantity: formatQuantity(held), From: a.Terms.Lender, To: a.Terms.Borrower, Leg: "collateral", Held: true})
+		case held < 0:
+			if err := t.deliverCollateral(a, leg.Token, -held); err != nil {
+				return "", err
+			}
+			transfers = append(transfers, Transfer{Token: leg.Token, Quantity: formatQuantity(-held), From: a.Terms.Borrower, To: a.Terms.Lender, Leg: "collateral"})
+		}
+	}
+	a.Status = StatusClosed
+	a.Termination = nil
+	t.record(a, "CLOSED", reason, transfers)
+	if err := t.putAgreement(a, StatusActive); err != nil {
+		return "", err
+	}
+	evt := t.agreementEvent(EventAgreementClosed, a, transfers)
+	evt.Reason, evt.Note, evt.Cancelled = reason, note, cancelled
+	if err := t.emit(evt); err != nil {
+		return "", err
+	}
+	return t.finish(a)
+}
+
+// parseTerms parses, validates and normalises proposed terms.
+func (t *txn) parseTerms(s string) (*Terms, error) {
+	var terms Terms
+	if err := strictJSON("terms", s, 64*1024, &terms); err != nil {
+		return nil, err
+	}
+	if terms.ID != "" {
+		if err := validateIdentifier("agreement id", terms.ID); err != nil {
+			return nil, err
+		}
+	}
+	if err := validateBankParty("lender", terms.Lender); err != nil {
+		return nil, err
+	}
+	if err := validateBankParty("borrower", terms.Borrower); err != nil {
+		return nil, err
+	}
+	if terms.Lender == terms.Borrower {
+		return nil, fmt.Errorf("lender and borrower are both %s", terms.Lender)
+	}
+	if _, _, err := t.loadToken(terms.Loan.Token); err != nil {
+		return nil, fmt.Errorf("loan leg: %w", err)
+	}
+	loanQty, err := parseQuantity("loan quantity", terms.Loan.Quantity)
+	if err != nil {
+		return nil, err
+	}
+	terms.Loan.Quantity = formatQuantity(loanQty)
+	if len(terms.Collateral) == 0 {
+		return nil, fmt.Errorf("the collateral leg needs at least one token")
+	}
+	if len(terms.Collateral) > maxCollateralTokens {
+		return nil, fmt.Errorf("the collateral leg has %d tokens; at most %d", len(terms.Collateral), maxCollateralTokens)
+	}
+	seen := map[string]bool{}
+	for i := range terms.Collateral {
+		leg := &terms.Collateral[i]
+		if _, _, err := t.loadToken(leg.Token); err != nil {
+			return nil, fmt.Errorf("collateral leg %d: %w", i+1, err)
+		}
+		if leg.Token == terms.Loan.Token {
+			return nil, fmt.Errorf("token %s cannot be both the loan and collateral", leg.Token)
+		}
+		if seen[leg.Token] {
+			return nil, fmt.Errorf("collateral token %s is listed twice", leg.Token)
+		}
+		seen[leg.Token] = true
+		q, err := parseNonNegativeQuantity(fmt.Sprintf("collateral quantity of %s", leg.Token), leg.Quantity)
+		if err != nil {
+			return nil, err
+		}
+		leg.Quantity = formatQuantity(q)
+		if leg.Haircut != "" {
+			_, h, err := parseFraction("haircut of "+leg.Token, leg.Haircut)
+			if err != nil {
+				return nil, err
+			}
+			leg.Haircut = h
+		}
+	}
+	if !currencyPattern.MatchString(terms.BaseCurrency) {
+		return nil, fmt.Errorf("invalid baseCurrency %q: expected an ISO 4217 code such as \"JPY\"", truncate(terms.BaseCurrency, 20))
+	}
+	if _, terms.Haircut, err = parseFraction("haircut", terms.Haircut); err != nil {
+		return nil, err
+	}
+	if terms.Threshold == "" {
+		terms.Threshold = "0"
+	}
+	if _, terms.Threshold, err = parseFraction("threshold", terms.Threshold); err != nil {
+		return nil, err
+	}
+	if terms.MinimumTransferAmount == "" {
+		terms.MinimumTransferAmount = "0"
+	}
+	if _, terms.MinimumTransferAmount, err = parseDecimal("minimumTransferAmount", terms.MinimumTransferAmount); err != nil {
+		return nil, err
+	}
+	if terms.Mode != ModeSingle && terms.Mode != ModeMulti {
+		return nil, fmt.Errorf("invalid mode %q: expected %s or %s", truncate(terms.Mode, 20), ModeSingle, ModeMulti)
+	}
+	if terms.SettlementLagDays < 0 || terms.SettlementLagDays > maxSettlementLag {
+		return nil, fmt.Errorf("invalid settlementLagDays %d: expected 0 to %d", terms.SettlementLagDays, maxSettlementLag)
+	}
+	if err := validateDate("tradeDate", terms.TradeDate); err != nil {
+		return nil, err
+	}
+	if err := validateDate("startDate", terms.StartDate); err != nil {
+		return nil, err
+	}
+	if terms.StartDate < terms.TradeDate {
+		return nil, fmt.Errorf("startDate %s is before tradeDate %s", terms.StartDate, terms.TradeDate)
+	}
+	if terms.EndDate != "" {
+		if err := validateDate("endDate", terms.EndDate); err != nil {
+			return nil, err
+		}
+		if terms.EndDate < terms.StartDate {
+			return nil, fmt.Errorf("endDate %s is before startDate %s", terms.EndDate, terms.StartDate)
+		}
+	}
+	return &terms, nil
+}

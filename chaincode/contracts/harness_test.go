@@ -1,0 +1,476 @@
+package contracts
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hyperledger/fabric-protos-go-apiv2/msp"
+	"google.golang.org/protobuf/proto"
+)
+
+// ---- identities: real X.509 certificates, as cryptogen issues them with NodeOUs ----
+
+type orgCA struct {
+	mspID   string
+	domain  string
+	key     *ecdsa.PrivateKey
+	cert    *x509.Certificate
+	serial  int64
+	certPEM string
+}
+
+type testID struct {
+	name    string
+	mspID   string
+	certPEM string
+	creator []byte
+	cert    *x509.Certificate
+}
+
+var certEpoch = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func newOrgCA(t testing.TB, mspID, domain string) *orgCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject: pkix.Name{Country: []string{"US"}, Province: []string{"California"}, Locality: []string{"San Francisco"},
+			Organization: []string{domain}, CommonName: "ca." + domain},
+		NotBefore:             certEpoch,
+		NotAfter:              certEpoch.AddDate(20, 0, 0),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &orgCA{mspID: mspID, domain: domain, key: key, cert: cert, serial: 1,
+		certPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))}
+}
+
+// issue creates a member certificate with subject OU ou (client, admin, peer) and CN user@domain.
+func (ca *orgCA) issue(t testing.TB, name, user, ou string, notBefore, notAfter time.Time) *testID {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca.serial++
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(ca.serial),
+		Subject: pkix.Name{Country: []string{"US"}, Province: []string{"California"}, Locality: []string{"San Francisco"},
+			OrganizationalUnit: []string{ou}, CommonName: user + "@" + ca.domain},
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	creator, err := proto.Marshal(&msp.SerializedIdentity{Mspid: ca.mspID, IdBytes: []byte(certPEM)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testID{name: name, mspID: ca.mspID, certPEM: certPEM, creator: creator, cert: cert}
+}
+
+func (ca *orgCA) member(t testing.TB, name, user, ou string) *testID {
+	return ca.issue(t, name, user, ou, certEpoch, certEpoch.AddDate(20, 0, 0))
+}
+
+// ---- the world: chaincode + committed state + a cast of identities ----
+
+type world struct {
+	t      testing.TB
+	cc     *Chaincode
+	ledger *ledgerState
+	clock  time.Time
+	seq    int
+
+	cas map[string]*orgCA
+
+	opAdmin    *testID // OperatorMSP, OU admin
+	tokenAdmin *testID // OperatorMSP, registered token-admin
+	oracle     *testID // OperatorMSP, registered oracle
+	lender     *testID // BankAMSP bank-a, registered party
+	borrower   *testID // BankBMSP bank-b, registered party
+	bankC      *testID // BankCMSP bank-c, registered party (unrelated to agreements)
+	stranger   *testID // BankAMSP, never registered
+	bankAAdmin *testID // BankAMSP, OU admin, not registered
+
+	lastEvent *eventRecord
+	lastStub  *mockStub
+}
+
+type eventRecord struct {
+	Name    string
+	Payload map[string]any
+	Raw     string
+}
+
+// start time of the test clock; each transaction advances it by one second.
+var testEpoch = time.Date(2025, 6, 2, 9, 0, 0, 0, time.UTC)
+
+// newBareWorld builds the chaincode and identities without registering anyone.
+func newBareWorld(t testing.TB) *world {
+	t.Helper()
+	cc, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{t: t, cc: cc, ledger: newLedgerState(), clock: testEpoch, cas: map[string]*orgCA{}}
+	for _, o := range []struct{ msp, domain string }{
+		{OperatorMSP, "operator.example.com"}, {"BankAMSP", "banka.example.com"},
+		{"BankBMSP", "bankb.example.com"}, {"BankCMSP", "bankc.example.com"},
+	} {
+		w.cas[o.msp] = newOrgCA(t, o.msp, o.domain)
+	}
+	op, a, b, c := w.cas[OperatorMSP], w.cas["BankAMSP"], w.cas["BankBMSP"], w.cas["BankCMSP"]
+	w.opAdmin = op.member(t, "operator admin", "Admin", "admin")
+	w.tokenAdmin = op.member(t, "token admin", "TokenAdmin", "client")
+	w.oracle = op.member(t, "oracle", "Oracle", "client")
+	w.lender = a.member(t, "lender bank-a", "User1", "client")
+	w.borrower = b.member(t, "borrower bank-b", "User1", "client")
+	w.bankC = c.member(t, "unrelated bank-c", "User1", "client")
+	w.stranger = a.member(t, "unregistered", "Stranger", "client")
+	w.bankAAdmin = a.member(t, "bank-a admin", "Admin", "admin")
+	return w
+}
+
+// newWorld registers the standard cast.
+func newWorld(t testing.TB) *world {
+	w := newBareWorld(t)
+	w.register(w.tokenAdmin, OperatorParty, RoleTokenAdmin)
+	w.register(w.oracle, OperatorParty, RoleOracle)
+	w.register(w.lender, "bank-a", RoleParty)
+	w.register(w.borrower, "bank-b", RoleParty)
+	w.register(w.bankC, "bank-c", RoleParty)
+	return w
+}
+
+func (w *world) register(id *testID, party string, roles ...string) Identity {
+	w.t.Helper()
+	rj, _ := json.Marshal(roles)
+	var reg Identity
+	w.okJSON(w.opAdmin, &reg, "roles:RegisterIdentity", id.mspID, id.certPEM, party, string(rj))
+	return reg
+}
+
+type result struct {
+	status  int32
+	payload string
+	message string
+	stub    *mockStub
+}
+
+// call runs one transaction as id. A successful transaction's writes are committed; a failed one's
+// are discarded, as the peer would.
+func (w *world) call(id *testID, fn string, args ...string) result {
+	w.t.Helper()
+	w.seq++
+	w.clock = w.clock.Add(time.Second)
+	sum := sha256.Sum256([]byte(fmt.Sprintf("tx-%d-%s", w.seq, fn)))
+	stub := &mockStub{
+		ledger: w.ledger, txID: hex.EncodeToString(sum[:]), ts: w.clock, creator: id.creator,
+		writes: map[string][]byte{}, sbeWrites: map[string][]byte{},
+	}
+	stub.args = append(stub.args, []byte(fn))
+	for _, a := range args {
+		stub.args = append(stub.args, []byte(a))
+	}
+	resp := w.cc.Invoke(stub)
+	if stub.openIterators != 0 {
+		w.t.Fatalf("%s left %d iterators open", fn, stub.openIterators)
+	}
+	w.lastStub = stub
+	res := result{status: resp.GetStatus(), payload: string(resp.GetPayload()), message: resp.GetMessage(), stub: stub}
+	if res.status == 200 {
+		for k, v := range stub.writes {
+			if v == nil {
+				delete(w.ledger.state, k)
+			} else {
+				w.ledger.state[k] = v
+			}
+		}
+		for k, v := range stub.sbeWrites {
+			w.ledger.sbe[k] = v
+		}
+		w.lastEvent = nil
+		if stub.event != nil {
+			ev := &eventRecord{Name: stub.event.GetEventName(), Raw: string(stub.event.GetPayload())}
+			if err := json.Unmarshal(stub.event.GetPayload(), &ev.Payload); err != nil {
+				w.t.Fatalf("%s: event payload is not JSON: %v", fn, err)
+			}
+			if ev.Payload["type"] != ev.Name {
+				w.t.Fatalf("%s: event %s has payload type %v", fn, ev.Name, ev.Payload["type"])
+			}
+			if ev.Payload["txId"] != stub.txID {
+				w.t.Fatalf("%s: event %s has txId %v, want %s", fn, ev.Name, ev.Payload["txId"], stub.txID)
+			}
+			w.lastEvent = ev
+		}
+	}
+	return res
+}
+
+// ok runs a transaction that must succeed and returns its payload.
+func (w *world) ok(id *testID, fn string, args ...string) string {
+	w.t.Helper()
+	res := w.call(id, fn, args...)
+	if res.status != 200 {
+		w.t.Fatalf("%s as %s: unexpected error: %s", fn, id.name, res.message)
+	}
+	return res.payload
+}
+
+// okJSON runs a transaction that must succeed and decodes its payload into out.
+func (w *world) okJSON(id *testID, out any, fn string, args ...string) {
+	w.t.Helper()
+	p := w.ok(id, fn, args...)
+	if err := json.Unmarshal([]byte(p), out); err != nil {
+		w.t.Fatalf("%s: payload is not the expected JSON: %v\n%s", fn, err, p)
+	}
+}
+
+// refuse runs a transaction that must fail with exactly wantErr, writing nothing, attempting no
+// write and emitting no event.
+func (w *world) refuse(id *testID, wantErr, fn string, args ...string) {
+	w.t.Helper()
+	before := w.ledger.snapshot()
+	res := w.call(id, fn, args...)
+	if res.status == 200 {
+		w.t.Fatalf("%s as %s: succeeded, want error %q\npayload: %s", fn, id.name, wantErr, res.payload)
+	}
+	if res.message != wantErr {
+		w.t.Fatalf("%s as %s: error\n got: %s\nwant: %s", fn, id.name, res.message, wantErr)
+	}
+	w.assertUnchanged(before, fn)
+	if len(res.stub.writes) != 0 || len(res.stub.sbeWrites) != 0 || res.stub.event != nil {
+		w.t.Fatalf("%s as %s: refused but attempted %d writes, %d policies, event %v", fn, id.name,
+			len(res.stub.writes), len(res.stub.sbeWrites), res.stub.event != nil)
+	}
+}
+
+// refusePrefix is refuse for errors whose tail comes from a library (JSON decoding).
+func (w *world) refusePrefix(id *testID, wantPrefix, fn string, args ...string) {
+	w.t.Helper()
+	before := w.ledger.snapshot()
+	res := w.call(id, fn, args...)
+	if res.status == 200 {
+		w.t.Fatalf("%s as %s: succeeded, want error starting %q", fn, id.name, wantPrefix)
+	}
+	if !strings.HasPrefix(res.message, wantPrefix) {
+		w.t.Fatalf("%s as %s: error\n got: %s\nwant prefix: %s", fn, id.name, res.message, wantPrefix)
+	}
+	w.assertUnchanged(before, fn)
+	if len(res.stub.writes) != 0 || res.stub.event != nil {
+		w.t.Fatalf("%s: refused but attempted writes", fn)
+	}
+}
+
+func (w *world) assertUnchanged(before map[string]string, fn string) {
+	w.t.Helper()
+	if after := w.ledger.snapshot(); !reflect.DeepEqual(before, after) {
+		w.t.Fatalf("%s: state changed on a refusal", fn)
+	}
+}
+
+// noWrites asserts the last transaction (a no-op) wrote nothing and emitted no event.
+func (w *world) noWrites(fn string) {
+	w.t.Helper()
+	if len(w.lastStub.writes) != 0 || w.lastStub.event != nil {
+		w.t.Fatalf("%s: expected a no-op, got %d writes and event %v", fn, len(w.lastStub.writes), w.lastStub.event != nil)
+	}
+}
+
+// expectEvent asserts the last transaction emitted an event of the type and returns its payload.
+func (w *world) expectEvent(typ string) map[string]any {
+	w.t.Helper()
+	if w.lastEvent == nil {
+		w.t.Fatalf("no event, want %s", typ)
+	}
+	if w.lastEvent.Name != typ {
+		w.t.Fatalf("event %s, want %s", w.lastEvent.Name, typ)
+	}
+	return w.lastEvent.Payload
+}
+
+// ---- ledger fixtures ----
+
+func tokenJSON(id, kind, currency string, extra map[string]string) string {
+	m := map[string]string{"id": id, "kind": kind, "currency": currency}
+	if kind == KindSecurity {
+		m["ticker"] = id
+		m["quoteConvention"] = QuotePerUnit
+		m["assetClass"] = "equity"
+	}
+	for k, v := range extra {
+		if v == "" {
+			delete(m, k)
+		} else {
+			m[k] = v
+		}
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+// defineTokens defines JPY (CT), USD (CT), JP8306 and JP8604 (ST, JPY) and US-AAPL (ST, USD).
+func (w *world) defineTokens() {
+	w.t.Helper()
+	w.ok(w.tokenAdmin, "tokens:DefineToken", tokenJSON("JPY", KindCash, "JPY", nil))
+	w.ok(w.tokenAdmin, "tokens:DefineToken", tokenJSON("USD", KindCash, "USD", nil))
+	w.ok(w.tokenAdmin, "tokens:DefineToken", tokenJSON("JP8306", KindSecurity, "JPY", map[string]string{"isin": "JP3902900004", "name": "Mitsubishi UFJ"}))
+	w.ok(w.tokenAdmin, "tokens:DefineToken", tokenJSON("JP8604", KindSecurity, "JPY", nil))
+	w.ok(w.tokenAdmin, "tokens:DefineToken", tokenJSON("US-AAPL", KindSecurity, "USD", nil))
+}
+
+// issue mints quantity to the party of id through a request and its approval.
+func (w *world) issue(id *testID, token, quantity string) {
+	w.t.Helper()
+	var req Request
+	w.okJSON(id, &req, "tokens:RequestIssuance", token, quantity, "deposit-"+token)
+	w.ok(w.tokenAdmin, "tokens:ApproveIssuance", req.ID)
+}
+
+// market defines tokens and funds bank-a with JPY and bank-b with securities.
+func (w *world) market() {
+	w.defineTokens()
+	w.issue(w.lender, "JPY", "100000000")
+	w.issue(w.borrower, "JP8306", "100000")
+	w.issue(w.borrower, "JP8604", "50000")
+	w.issue(w.borrower, "JPY", "1000000")
+}
+
+// rawBalance reads a free balance from committed state (0 when absent).
+func (w *world) rawBalance(party, token string) int64 {
+	k, _ := createKey(keyBalance, party, token)
+	v, ok := w.ledger.state[k]
+	if !ok {
+		return 0
+	}
+	var b Balance
+	if err := json.Unmarshal(v, &b); err != nil {
+		w.t.Fatal(err)
+	}
+	q, err := parseStoredQuantity(b.Quantity)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return q
+}
+
+func (w *world) rawPosition(agreement, token string) int64 {
+	k, _ := createKey(keyPosition, agreement, token)
+	v, ok := w.ledger.state[k]
+	if !ok {
+		return 0
+	}
+	var p Position
+	if err := json.Unmarshal(v, &p); err != nil {
+		w.t.Fatal(err)
+	}
+	q, _ := parseStoredQuantity(p.Held)
+	return q
+}
+
+// checkConservation asserts, for every token, supply = Σ free balances + Σ max(position, 0).
+func (w *world) checkConservation() {
+	w.t.Helper()
+	supply := map[string]int64{}
+	held := map[string]int64{}
+	for k, v := range w.ledger.state {
+		obj, attrs := splitKeyForTest(k)
+		switch obj {
+		case keySupply:
+			var s Supply
+			_ = json.Unmarshal(v, &s)
+			q, _ := parseStoredQuantity(s.Supply)
+			supply[attrs[0]] = q
+		case keyBalance:
+			var b Balance
+			_ = json.Unmarshal(v, &b)
+			q, _ := parseStoredQuantity(b.Quantity)
+			if q <= 0 {
+				w.t.Fatalf("non-positive stored balance %s", v)
+			}
+			held[attrs[1]] += q
+		case keyPosition:
+			var p Position
+			_ = json.Unmarshal(v, &p)
+			q, _ := parseStoredQuantity(p.Held)
+			if q > 0 {
+				held[attrs[1]] += q
+			}
+		}
+	}
+	tokens := map[string]bool{}
+	for tok := range supply {
+		tokens[tok] = true
+	}
+	for tok := range held {
+		tokens[tok] = true
+	}
+	names := make([]string, 0, len(tokens))
+	for tok := range tokens {
+		names = append(names, tok)
+	}
+	sort.Strings(names)
+	for _, tok := range names {
+		if supply[tok] != held[tok] {
+			w.t.Fatalf("conservation broken for %s: supply %d, held %d", tok, supply[tok], held[tok])
+		}
+	}
+}
+
+func createKey(objectType string, attrs ...string) (string, error) {
+	s := &mockStub{}
+	return s.CreateCompositeKey(objectType, attrs)
+}
+
+func splitKeyForTest(k string) (string, []string) {
+	s := &mockStub{}
+	obj, attrs, err := s.SplitCompositeKey(k)
+	if err != nil {
+		return "", nil
+	}
+	return obj, attrs
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}

@@ -1,0 +1,721 @@
+package contracts
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+
+	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+
+	"tanpo/chaincode/margin"
+)
+
+// MarginContract runs margin calls on the ledger with the pure engine of package margin: one call
+// per (agreement, valuation date), on the latest prices posted for that date, settling lagged
+// adjustments as they fall due.
+//
+// A call, in order: refuses a date without prices or with a needed price or FX rate missing
+// (naming it); settles the agreement's pending adjustments due on or before the date; computes the
+// call on the positions after that (with lag > 0, adjustments still pending count as if settled,
+// as in margin.Book); credits auto-issue mints at once; settles the call's own transfers now (lag
+// 0) or stores them as pending for date + lag days; records everything under
+// tanpo.margincall [agreement, date]. Calling again for the same agreement and date returns the
+// record (replayed = true) and changes nothing.
+type MarginContract struct {
+	contractapi.Contract
+}
+
+// ContractMargin is the margin contract's name.
+const ContractMargin = "margin"
+
+// Outcome statuses of a sweep.
+const (
+	SweepCalled   = "called"
+	SweepReplayed = "replayed"
+	SweepSkipped  = "skipped"
+)
+
+// MarginTransfer is one collateral adjustment of a margin call. Values are exact rationals in the
+// base currency ("n" or "n/d"): Value after haircut, MarketValue before.
+type MarginTransfer struct {
+	Token       string `json:"token"`
+	Quantity    string `json:"quantity"`
+	Direction   string `json:"direction"` // borrower->lender | lender->borrower
+	From        string `json:"from"`
+	To          string `json:"to"`
+	Value       string `json:"value"`
+	MarketValue string `json:"marketValue"`
+	TradeDate   string `json:"tradeDate"`  // the call that computed it
+	SettleDate  string `json:"settleDate"` // when it settles (= tradeDate with no lag)
+}
+
+// MarginIssuance is an issuance-required outcome: Party (in Role) ran out of adjustment tokens and
+// Value (base currency, after haircut) stays uncovered (borrower) or unreturned (lender) until
+// tokens are issued. Token is CT1, the token auto-issue would mint.
+type MarginIssuance struct {
+	Party string `json:"party"`
+	Role  string `json:"role"` // borrower | lender
+	Token string `json:"token"`
+	Value string `json:"value"`
+}
+
+// MarginMint is a token auto-issued inside the call (agreement option autoIssue).
+type MarginMint struct {
+	Party    string `json:"party"`
+	Role     string `json:"role"`
+	Token    string `json:"token"`
+	Quantity string `json:"quantity"`
+	Supply   string `json:"supply"` // total supply of the token after the mint
+}
+
+// MarginCallRecord is everything one margin call did.
+type MarginCallRecord struct {
+	Agreement        string            `json:"agreement"`
+	Date             string            `json:"date"`
+	Lender           string            `json:"lender"`
+	Borrower         string            `json:"borrower"`
+	BaseCurrency     string            `json:"baseCurrency"`
+	PriceVersion     int               `json:"priceVersion"` // version of the date's prices used
+	Prices           map[string]string `json:"prices"`       // security prices used
+	FX               map[string]string `json:"fx"`           // rate used from each token currency to base
+	VL               string            `json:"vl"`
+	VCBefore         string            `json:"vcBefore"`
+	GapBefore        string            `json:"gapBefore"`
+	Triggered        bool              `json:"triggered"`
+	Transfers        []MarginTransfer  `json:"transfers"` // this call's adjustments
+	IssuanceRequired []MarginIssuance  `json:"issuanceRequired"`
+	Mints            []MarginMint      `json:"mints"`
+	VCAfter          string            `json:"vcAfter"`
+	GapAfter         string            `json:"gapAfter"`
+	Settled          []MarginTransfer  `json:"settled"` // settled by this transaction: earlier ones due, then this call's own (lag 0)
+	Pending          []MarginTransfer  `json:"pending"` // still pending afterwards
+	Held             map[string]string `json:"held"`    // collateral held under the agreement afterwards
+	CalledBy         string            `json:"calledBy"`
+	Identity         string            `json:"identity"`
+	TxID             string            `json:"txId"`
+	Timestamp        string            `json:"timestamp"`
+	Replayed         bool              `json:"replayed"` // true when returned from the record of an earlier call
+}
+
+// SweepOutcome is one agreement of a sweep page.
+type SweepOutcome struct {
+	Agreement string            `json:"agreement"`
+	Status    string            `json:"status"` // called | replayed | skipped
+	Reason    string            `json:"reason,omitempty"`
+	Call      *MarginCallRecord `json:"call,omitempty"`
+}
+
+// SweepResult is what Sweep returns.
+type SweepResult struct {
+	Date          string         `json:"date"`
+	Outcomes      []SweepOutcome `json:"outcomes"`
+	Bookmark      string         `json:"bookmark"` // last agreement of this page; pass it to get the next page
+	Complete      bool           `json:"complete"` // true when this page reached the end of the list
+	LastSweptDate string         `json:"lastSweptDate"`
+}
+
+type marginCallEvent struct {
+	Event
+	Call MarginCallRecord `json:"call"`
+}
+
+type marginSweepEvent struct {
+	Event
+	Date     string             `json:"date"`
+	Calls    []MarginCallRecord `json:"calls"`    // calls made by this transaction
+	Replayed []string           `json:"replayed"` // agreements already called for the date
+	Skipped  []SweepOutcome     `json:"skipped"`
+	Complete bool               `json:"complete"`
+}
+
+// GetEvaluateTransactions tags the read-only functions in the metadata.
+func (c *MarginContract) GetEvaluateTransactions() []string {
+	return []string{"GetMarginCall", "ListMarginCalls", "LastSweptDate"}
+}
+
+// MarginCall runs the margin call of one agreement for a valuation date (the oracle, or a party to
+// the agreement). A second call for the same agreement and date returns the recorded result.
+func (c *MarginContract) MarginCall(ctx contractapi.TransactionContextInterface, agreementID, date string) (string, error) {
+	t, err := begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := t.requireMarginCaller(); err != nil {
+		return "", err
+	}
+	a, err := t.loadAgreement(agreementID)
+	if err != nil {
+		return "", err
+	}
+	if !t.caller.hasRole(RoleOracle) && t.caller.party() != a.Terms.Lender && t.caller.party() != a.Terms.Borrower {
+		return "", fmt.Errorf("access denied: %s is not a party to agreement %s", t.caller.party(), a.ID)
+	}
+	if err := validateDate("date", date); err != nil {
+		return "", err
+	}
+	if rec, err := t.loadMarginCall(a.ID, date); err != nil || rec != nil {
+		if err != nil {
+			return "", err
+		}
+		rec.Replayed = true
+		return t.finish(rec)
+	}
+	prices, err := t.pricesFor(date)
+	if err != nil {
+		return "", err
+	}
+	if reason, err := t.marginable(a, date); err != nil {
+		return "", err
+	} else if reason != "" {
+		return "", errors.New(reason)
+	}
+	rec, err := t.runMarginCall(a, date, prices)
+	if err != nil {
+		return "", err
+	}
+	if err := t.emit(marginCallEvent{Event: t.event(EventMarginCall), Call: *rec}); err != nil {
+		return "", err
+	}
+	return t.finish(rec)
+}
+
+// Sweep runs the margin calls of one page of active agreements for a valuation date, in agreement
+// id order after bookmark (the Bookmark of the previous page; "" to start). The oracle sweeps every
+// active agreement, and when its page reaches the end of the list the date is recorded as swept
+// (LastSweptDate); a party sweeps only its own agreements. Agreements already called for the date
+// are replayed, those whose term does not cover the date are skipped; a missing price, FX rate or
+// short balance refuses the whole page.
+func (c *MarginContract) Sweep(ctx contractapi.TransactionContextInterface, date, pageSize, bookmark string) (string, error) {
+	t, err := begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := t.requireMarginCaller(); err != nil {
+		return "", err
+	}
+	if err := validateDate("date", date); err != nil {
+		return "", err
+	}
+	size, err := parsePageSize(pageSize)
+	if err != nil {
+		return "", err
+	}
+	if bookmark != "" {
+		if err := validateIdentifier("bookmark", bookmark); err != nil {
+			return "", err
+		}
+	}
+	prices, err := t.pricesFor(date)
+	if err != nil {
+		return "", err
+	}
+	global := t.caller.hasRole(RoleOracle)
+	objectType, attrs := keyAgreementStatus, []string{StatusActive}
+	if !global {
+		objectType, attrs = keyAgreementByParty, []string{t.caller.party(), StatusActive}
+	}
+	ids := []string{}
+	more := false
+	err = t.scanPartialKey(objectType, attrs, func(k string, _ []byte) (bool, error) {
+		parts, err := t.splitKey(k)
+		if err != nil {
+			return false, err
+		}
+		id := parts[len(parts)-1]
+		if bookmark != "" && id <= bookmark {
+			return true, nil
+		}
+		if len(ids) == int(size) {
+			more = true
+			return false, nil
+		}
+		ids = append(ids, id)
+		return true, nil
+	})
+	if err != nil {
+		return "", err
+	}
+	res := SweepResult{Date: date, Outcomes: []SweepOutcome{}, Bookmark: bookmark, Complete: !more}
+	evt := marginSweepEvent{Event: t.event(EventMarginSweep), Date: date, Calls: []MarginCallRecord{},
+		Replayed: []string{}, Skipped: []SweepOutcome{}, Complete: !more}
+	for _, id := range ids {
+		res.Bookmark = id
+		a, err := t.loadAgreement(id)
+		if err != nil {
+			return "", err
+		}
+		if rec, err := t.loadMarginCall(id, date); err != nil {
+			return "", err
+		} else if rec != nil {
+			rec.Replayed = true
+			res.Outcomes = append(res.Outcomes, SweepOutcome{Agreement: id, Status: SweepReplayed, Call: rec})
+			evt.Replayed = append(evt.Replayed, id)
+			continue
+		}
+		reason, err := t.marginable(a, date)
+		if err != nil {
+			return "", err
+		}
+		if reason != "" {
+			out := SweepOutcome{Agreement: id, Status: SweepSkipped, Reason: reason}
+			res.Outcomes = append(res.Outcomes, out)
+			evt.Skipped = append(evt.Skipped, out)
+			continue
+		}
+		rec, err := t.runMarginCall(a, date, prices)
+		if err != nil {
+			return "", err
+		}
+		res.Outcomes = append(res.Outcomes, SweepOutcome{Agreement: id, Status: SweepCalled, Call: rec})
+		evt.Calls = append(evt.Calls, *rec)
+	}
+	if !more {
+		res.Bookmark = ""
+	}
+	last, err := t.lastSweptDate()
+	if err != nil {
+		return "", err
+	}
+	res.LastSweptDate = last.Date
+	if global && !more && date > last.Date {
+		key, err := t.key(keyMeta, "lastSweptDate")
+		if err != nil {
+			return "", err
+		}
+		if err := t.putJSON(key, LastDate{Date: date}); err != nil {
+			return "", err
+		}
+		res.LastSweptDate = date
+	}
+	if len(evt.Calls) > 0 || len(t.dirty) > 0 {
+		if err := t.emit(evt); err != nil {
+			return "", err
+		}
+	}
+	return t.finish(res)
+}
+
+// GetMarginCall returns the record of the margin call of an agreement on a date. Its parties or
+// the operator.
+func (c *MarginContract) GetMarginCall(ctx contractapi.TransactionContextInterface, agreementID, date string) (string, error) {
+	t, err := begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := t.requireRegistered(); err != nil {
+		return "", err
+	}
+	a, err := t.loadAgreement(agreementID)
+	if err != nil {
+		return "", err
+	}
+	if err := t.requireViewer("agreement "+a.ID, a.Terms.Lender, a.Terms.Borrower); err != nil {
+		return "", err
+	}
+	if err := validateDate("date", date); err != nil {
+		return "", err
+	}
+	rec, err := t.loadMarginCall(a.ID, date)
+	if err != nil {
+		return "", err
+	}
+	if rec == nil {
+		return "", fmt.Errorf("no margin call of agreement %s on %s", a.ID, date)
+	}
+	return t.finish(rec)
+}
+
+// ListMarginCalls lists the margin calls of an agreement in date order, one page at a time. Its
+// parties or the operator.
+func (c *MarginContract) ListMarginCalls(ctx contractapi.TransactionContextInterface, agreementID, pageSize, bookmark string) (string, error) {
+	t, err := begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := t.requireRegistered(); err != nil {
+		return "", err
+	}
+	a, err := t.loadAgreement(agreementID)
+	if err != nil {
+		return "", err
+	}
+	if err := t.requireViewer("agreement "+a.ID, a.Terms.Lender, a.Terms.Borrower); err != nil {
+		return "", err
+	}
+	size, err := parsePageSize(pageSize)
+	if err != nil {
+		return "", err
+	}
+	page := Page[MarginCallRecord]{Items: []MarginCallRecord{}}
+	next, err := t.pageByPartialKey(keyMarginCall, []string{a.ID}, size, bookmark, func(_ string, v []byte) error {
+		var rec MarginCallRecord
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return fmt.Errorf("corrupt margin call record: %w", err)
+		}
+		page.Items = append(page.Items, rec)
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	page.Count, page.Bookmark = len(page.Items), next
+	return t.finish(page)
+}
+
+// LastSweptDate returns the latest date whose oracle sweep reached the end of the agreement list
+// ("" when none). Any registered identity.
+func (c *MarginContract) LastSweptDate(ctx contractapi.TransactionContextInterface) (string, error) {
+	t, err := begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := t.requireRegistered(); err != nil {
+		return "", err
+	}
+	last, err := t.lastSweptDate()
+	if err != nil {
+		return "", err
+	}
+	return t.finish(last)
+}
+
+// requireMarginCaller admits the oracle and party identities (a party is further checked against
+// each agreement).
+func (t *txn) requireMarginCaller() error {
+	if t.caller.hasRole(RoleOracle) {
+		return nil
+	}
+	if t.caller.identity == nil {
+		if t.caller.admin {
+			return fmt.Errorf("access denied: the caller (%s) does not have the %s or %s role", t.caller.describe(), RoleOracle, RoleParty)
+		}
+		return t.caller.notRegistered()
+	}
+	if !t.caller.hasRole(RoleParty) {
+		return fmt.Errorf("access denied: %s (party %s) does not have the %s or %s role", t.caller.subject, t.caller.identity.PartyID, RoleOracle, RoleParty)
+	}
+	return nil
+}
+
+// pricesFor reads the latest prices of a date or refuses.
+func (t *txn) pricesFor(date string) (*PriceSet, error) {
+	prices, err := t.loadPrices(date, 0)
+	if err != nil {
+		return nil, err
+	}
+	if prices == nil {
+		return nil, fmt.Errorf("no prices posted for %s: post them (oracle:PostPrices) before margin calls", date)
+	}
+	return prices, nil
+}
+
+// marginable returns why agreement a cannot have a margin call on date ("" if it can).
+func (t *txn) marginable(a *Agreement, date string) (string, error) {
+	if a.Status != StatusActive {
+		return fmt.Sprintf("agreement %s is %s, not %s", a.ID, a.Status, StatusActive), nil
+	}
+	if date < a.Terms.StartDate {
+		return fmt.Sprintf("%s is before the start date %s of agreement %s", date, a.Terms.StartDate, a.ID), nil
+	}
+	if a.Terms.EndDate != "" && date > a.Terms.EndDate {
+		return fmt.Sprintf("%s is after the end date %s of agreement %s", date, a.Terms.EndDate, a.ID), nil
+	}
+	last, err := t.lastMarginDate(a.ID)
+	if err != nil {
+		return "", err
+	}
+	if last != "" && date <= last {
+		return fmt.Sprintf("agreement %s already had a margin call on %s: calls run in date order", a.ID, last), nil
+	}
+	return "", nil
+}
+
+func (t *txn) loadMarginCall(agreementID, date string) (*MarginCallRecord, error) {
+	key, err := t.key(keyMarginCall, agreementID, date)
+	if err != nil {
+		return nil, err
+	}
+	var rec MarginCallRecord
+	found, err := t.getJSON(key, &rec)
+	if err != nil || !found {
+		return nil, err
+	}
+	return &rec, nil
+}
+
+func (t *txn) lastMarginDate(agreementID string) (string, error) {
+	key, err := t.key(keyMarginLast, agreementID)
+	if err != nil {
+		return "", err
+	}
+	var last LastDate
+	if _, err := t.getJSON(key, &last); err != nil {
+		return "", err
+	}
+	return last.Date, nil
+}
+
+func (t *txn) lastSweptDate() (LastDate, error) {
+	key, err := t.key(keyMeta, "lastSweptDate")
+	if err != nil {
+		return LastDate{}, err
+	}
+	var last LastDate
+	if _, err := t.getJSON(key, &last); err != nil {
+		return LastDate{}, err
+	}
+	return last, nil
+}
+
+// engineAgreement builds the margin engine's view of an agreement from its terms and token
+// definitions.
+func (t *txn) engineAgreement(a *Agreement) (*margin.Agreement, error) {
+	ids := make([]string, 0, 1+len(a.Terms.Collateral))
+	ids = append(ids, a.Terms.Loan.Token)
+	for _, leg := range a.Terms.Collateral {
+		ids = append(ids, leg.Token)
+	}
+	tokens := make([]margin.Token, 0, len(ids))
+	for _, id := range ids {
+		tok, _, err := t.loadToken(id)
+		if err != nil {
+			return nil, err
+		}
+		if tok.MinimalUnit != "1" {
+			return nil, fmt.Errorf("cannot margin agreement %s: token %s has minimalUnit %s, but the margin engine values one token unit at one price unit (a cash token at 1 %s)",
+				a.ID, id, tok.MinimalUnit, tok.Currency)
+		}
+		tokens = append(tokens, margin.Token{ID: tok.ID, Kind: margin.TokenKind(tok.Kind), Currency: tok.Currency, Quote: margin.Quote(tok.QuoteConvention)})
+	}
+	loanQty, err := parseStoredQuantity(a.Terms.Loan.Quantity)
+	if err != nil {
+		return nil, err
+	}
+	terms := margin.Terms{
+		Base:        a.Terms.BaseCurrency,
+		Loan:        margin.LoanLeg{Token: a.Terms.Loan.Token, Quantity: loanQty},
+		Collateral:  ids[1:],
+		Mode:        margin.Mode(a.Terms.Mode),
+		Haircut:     a.Terms.Haircut,
+		Haircuts:    map[string]string{},
+		Threshold:   a.Terms.Threshold,
+		MinTransfer: a.Terms.MinimumTransferAmount,
+		LagDays:     a.Terms.SettlementLagDays,
+		AutoIssue:   a.Terms.AutoIssue,
+	}
+	for _, leg := range a.Terms.Collateral {
+		if leg.Haircut != "" {
+			terms.Haircuts[leg.Token] = leg.Haircut
+		}
+	}
+	ma, err := margin.NewAgreement(tokens, terms)
+	if err != nil {
+		return nil, fmt.Errorf("cannot margin agreement %s: %w", a.ID, err)
+	}
+	return ma, nil
+}
+
+// partyOf maps an engine role to the agreement's party.
+func partyOf(a *Agreement, role margin.Party) string {
+	if role == margin.Lender {
+		return a.Terms.Lender
+	}
+	return a.Terms.Borrower
+}
+
+// applyMarginTransfer settles one adjustment on the ledger.
+func (t *txn) applyMarginTransfer(a *Agreement, tr MarginTransfer) error {
+	q, err := parseStoredQuantity(tr.Quantity)
+	if err != nil {
+		return err
+	}
+	if tr.Direction == string(margin.BorrowerToLender) {
+		return t.deliverCollateral(a, tr.Token, q)
+	}
+	return t.returnCollateral(a, tr.Token, q)
+}
+
+// settleDue settles the agreement's pending adjustments due on or before date (in due-date order)
+// and returns them and those still pending.
+func (t *txn) settleDue(a *Agreement, date string) ([]MarginTransfer, []MarginTransfer, error) {
+	settled, still := []MarginTransfer{}, []MarginTransfer{}
+	type due struct {
+		key string
+		p   Pending
+	}
+	var dues []due
+	err := t.scanPartialKey(keyPending, []string{a.ID}, func(k string, v []byte) (bool, error) {
+		var p Pending
+		if err := json.Unmarshal(v, &p); err != nil {
+			return false, fmt.Errorf("corrupt pending settlement: %w", err)
+		}
+		if p.DueDate > date {
+			still = append(still, p.Transfers...)
+			return true, nil
+		}
+		dues = append(dues, due{k, p})
+		return true, nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, d := range dues {
+		for _, tr := range d.p.Transfers {
+			if err := t.applyMarginTransfer(a, tr); err != nil {
+				return nil, nil, fmt.Errorf("cannot settle the margin transfer of %s due %s under agreement %s: %w", tr.Token, d.p.DueDate, a.ID, err)
+			}
+			settled = append(settled, tr)
+		}
+		t.del(d.key)
+	}
+	return settled, still, nil
+}
+
+// runMarginCall performs one margin call (the checks of marginable already passed).
+func (t *txn) runMarginCall(a *Agreement, date string, prices *PriceSet) (*MarginCallRecord, error) {
+	fail := func(err error) error {
+		return fmt.Errorf("cannot run the margin call of agreement %s on %s: %w", a.ID, date, err)
+	}
+	ma, err := t.engineAgreement(a)
+	if err != nil {
+		return nil, err
+	}
+	market, err := margin.NewMarket(date, prices.Prices, prices.FX)
+	if err != nil {
+		return nil, fail(err)
+	}
+	if _, err := margin.PriceAgreement(ma, market); err != nil {
+		return nil, fail(err)
+	}
+	settled, still, err := t.settleDue(a, date)
+	if err != nil {
+		return nil, err
+	}
+	pos := margin.Positions{Held: map[string]int64{}, BorrowerFree: map[string]int64{}, LenderFree: map[string]int64{}}
+	for _, leg := range a.Terms.Collateral {
+		if pos.Held[leg.Token], err = t.position(a.ID, leg.Token); err != nil {
+			return nil, err
+		}
+		if pos.BorrowerFree[leg.Token], err = t.freeBalance(a.Terms.Borrower, leg.Token); err != nil {
+			return nil, err
+		}
+		if pos.LenderFree[leg.Token], err = t.freeBalance(a.Terms.Lender, leg.Token); err != nil {
+			return nil, err
+		}
+	}
+	// Adjustments still pending count as if settled (margin.Book's projection); the borrower's
+	// projected free balance is floored at zero (it may have moved tokens since).
+	for _, tr := range still {
+		q, err := parseStoredQuantity(tr.Quantity)
+		if err != nil {
+			return nil, err
+		}
+		if tr.Direction == string(margin.LenderToBorrower) {
+			q = -q
+		}
+		if pos.Held[tr.Token], err = addQuantity(pos.Held[tr.Token], q); err != nil {
+			return nil, fail(err)
+		}
+		if pos.BorrowerFree[tr.Token], err = subQuantity(pos.BorrowerFree[tr.Token], q); err != nil {
+			return nil, fail(err)
+		}
+		pos.BorrowerFree[tr.Token] = max(pos.BorrowerFree[tr.Token], 0)
+	}
+	res, err := margin.ComputeCall(ma, market, pos)
+	if err != nil {
+		return nil, fail(err)
+	}
+
+	settleDate := date
+	if a.Terms.SettlementLagDays > 0 {
+		d, err := parseDate("date", date)
+		if err != nil {
+			return nil, err
+		}
+		settleDate = d.AddDate(0, 0, a.Terms.SettlementLagDays).Format(isoDate)
+	}
+	rec := &MarginCallRecord{
+		Agreement: a.ID, Date: date, Lender: a.Terms.Lender, Borrower: a.Terms.Borrower,
+		BaseCurrency: a.Terms.BaseCurrency, PriceVersion: prices.Version,
+		Prices: ratMap(res.Prices), FX: ratMap(res.FX),
+		VL: res.VL.RatString(), VCBefore: res.VCBefore.RatString(), GapBefore: res.GapBefore.RatString(),
+		Triggered: res.Triggered, Transfers: []MarginTransfer{}, IssuanceRequired: []MarginIssuance{},
+		Mints: []MarginMint{}, VCAfter: res.VCAfter.RatString(), GapAfter: res.GapAfter.RatString(),
+		Settled: settled, Pending: still, Held: map[string]string{},
+		CalledBy: t.caller.party(), Identity: t.caller.id, TxID: t.txID, Timestamp: t.timestamp(),
+	}
+	ct1 := a.Terms.Collateral[0].Token
+	for _, ir := range res.IssuanceRequired {
+		rec.IssuanceRequired = append(rec.IssuanceRequired, MarginIssuance{
+			Party: partyOf(a, ir.Party), Role: string(ir.Party), Token: ct1, Value: ir.Value.RatString()})
+	}
+	for _, m := range res.Mints {
+		supply, err := t.mint(partyOf(a, m.Party), m.Token, m.Quantity)
+		if err != nil {
+			return nil, fail(err)
+		}
+		rec.Mints = append(rec.Mints, MarginMint{Party: partyOf(a, m.Party), Role: string(m.Party), Token: m.Token,
+			Quantity: formatQuantity(m.Quantity), Supply: formatQuantity(supply)})
+	}
+	for _, tr := range res.Transfers {
+		mt := MarginTransfer{
+			Token: tr.Token, Quantity: formatQuantity(tr.Quantity), Direction: string(tr.Direction),
+			From: a.Terms.Borrower, To: a.Terms.Lender, Value: tr.Value.RatString(),
+			MarketValue: tr.MarketValue.RatString(), TradeDate: date, SettleDate: settleDate,
+		}
+		if tr.Direction == margin.LenderToBorrower {
+			mt.From, mt.To = a.Terms.Lender, a.Terms.Borrower
+		}
+		rec.Transfers = append(rec.Transfers, mt)
+	}
+	if len(rec.Transfers) > 0 {
+		if a.Terms.SettlementLagDays == 0 {
+			for _, tr := range rec.Transfers {
+				if err := t.applyMarginTransfer(a, tr); err != nil {
+					return nil, fail(err)
+				}
+				rec.Settled = append(rec.Settled, tr)
+			}
+		} else {
+			key, err := t.key(keyPending, a.ID, settleDate, date)
+			if err != nil {
+				return nil, err
+			}
+			if err := t.putJSON(key, Pending{Agreement: a.ID, CallDate: date, DueDate: settleDate, Transfers: rec.Transfers}); err != nil {
+				return nil, err
+			}
+			rec.Pending = append(rec.Pending, rec.Transfers...)
+		}
+	}
+	for _, leg := range a.Terms.Collateral {
+		held, err := t.position(a.ID, leg.Token)
+		if err != nil {
+			return nil, err
+		}
+		rec.Held[leg.Token] = formatQuantity(held)
+	}
+	key, err := t.key(keyMarginCall, a.ID, date)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.putJSON(key, rec); err != nil {
+		return nil, err
+	}
+	lastKey, err := t.key(keyMarginLast, a.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.putJSON(lastKey, LastDate{Date: date}); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+func ratMap(m map[string]*big.Rat) map[string]string {
+	out := make(map[string]string, len(m))
+	for _, k := range sortedKeys(m) {
+		out[k] = m[k].RatString()
+	}
+	return out
+}

@@ -1,0 +1,270 @@
+package contracts
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+)
+
+// RolesContract is the role registry: which Fabric client identities may act, for which party and
+// in which roles. An identity is keyed as cid derives it (MSP id + certificate subject + issuer), so
+// a renewed certificate with the same subject and issuer keeps its registration, and a certificate
+// registered under the wrong MSP can never match a caller (the peer validates the creator's
+// certificate against the creator's MSP, and the MSP id is part of the key).
+type RolesContract struct {
+	contractapi.Contract
+}
+
+const (
+	identityActive  = "active"
+	identityRevoked = "revoked"
+)
+
+// Identity is a registration.
+type Identity struct {
+	ID           string   `json:"id"` // "<mspId>:<cidId>"
+	MSPID        string   `json:"mspId"`
+	PartyID      string   `json:"partyId"`
+	Roles        []string `json:"roles"`
+	Subject      string   `json:"subject"`
+	Issuer       string   `json:"issuer"`
+	Status       string   `json:"status"` // active | revoked
+	RegisteredAt string   `json:"registeredAt"`
+	RegisteredBy string   `json:"registeredBy"`
+	RegisteredTx string   `json:"registeredTx"`
+	RevokedAt    string   `json:"revokedAt,omitempty"`
+	RevokedBy    string   `json:"revokedBy,omitempty"`
+	RevokeReason string   `json:"revokeReason,omitempty"`
+}
+
+// CallerInfo is what WhoAmI returns.
+type CallerInfo struct {
+	ID         string   `json:"id"`
+	MSPID      string   `json:"mspId"`
+	PartyID    string   `json:"partyId"`
+	Roles      []string `json:"roles"`
+	Subject    string   `json:"subject"`
+	Issuer     string   `json:"issuer"`
+	Admin      bool     `json:"admin"`
+	Registered bool     `json:"registered"`
+}
+
+type identityEvent struct {
+	Event
+	Identity Identity `json:"identity"`
+}
+
+var cidIDPattern = regexp.MustCompile(`^[A-Za-z0-9+/]+={0,2}$`)
+
+// GetEvaluateTransactions tags the read-only functions in the metadata.
+func (c *RolesContract) GetEvaluateTransactions() []string {
+	return []string{"WhoAmI", "ListIdentities"}
+}
+
+// RegisterIdentity registers a member's certificate for a party with roles (a JSON array drawn from
+// "token-admin", "oracle", "party"). Operator admin only. The party must be the MSP's party;
+// token-admin and oracle are OperatorMSP roles, party is a bank role. Registering the same
+// certificate again with the same party and roles is a no-op.
+func (c *RolesContract) RegisterIdentity(ctx contractapi.TransactionContextInterface, mspID, certPEM, partyID, rolesJSON string) (string, error) {
+	t, err := begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := t.requireAdmin("register identities"); err != nil {
+		return "", err
+	}
+	mspParty, ok := partyForMSP(mspID)
+	if !ok {
+		return "", fmt.Errorf("unknown MSP %q: expected %s or Bank<X>MSP (for example BankAMSP)", truncate(mspID, 40), OperatorMSP)
+	}
+	if partyID != mspParty {
+		return "", fmt.Errorf("party %q does not belong to MSP %s (its party is %s)", truncate(partyID, 40), mspID, mspParty)
+	}
+	roles, err := parseRoles(rolesJSON, mspID)
+	if err != nil {
+		return "", err
+	}
+	ci, err := identityFromCert(mspID, certPEM)
+	if err != nil {
+		return "", err
+	}
+	if t.now.Before(ci.cert.NotBefore) || t.now.After(ci.cert.NotAfter) {
+		return "", fmt.Errorf("invalid certificate: not valid at the transaction time %s (valid from %s to %s)",
+			t.timestamp(), ci.cert.NotBefore.UTC().Format(time.RFC3339), ci.cert.NotAfter.UTC().Format(time.RFC3339))
+	}
+	key, err := t.key(keyIdentity, mspID, ci.cidID)
+	if err != nil {
+		return "", err
+	}
+	var existing Identity
+	found, err := t.getJSON(key, &existing)
+	if err != nil {
+		return "", err
+	}
+	if found && existing.Status == identityActive {
+		if existing.PartyID == partyID && slices.Equal(existing.Roles, roles) {
+			return t.finish(existing)
+		}
+		return "", fmt.Errorf("identity %s is already registered for party %s with roles %s; revoke it first",
+			existing.ID, existing.PartyID, strings.Join(existing.Roles, ","))
+	}
+	reg := Identity{
+		ID:           mspID + ":" + ci.cidID,
+		MSPID:        mspID,
+		PartyID:      partyID,
+		Roles:        roles,
+		Subject:      ci.subject,
+		Issuer:       ci.issuer,
+		Status:       identityActive,
+		RegisteredAt: t.timestamp(),
+		RegisteredBy: t.caller.id,
+		RegisteredTx: t.txID,
+	}
+	if err := t.putJSON(key, reg); err != nil {
+		return "", err
+	}
+	if err := t.emit(identityEvent{Event: t.event(EventIdentityRegistered), Identity: reg}); err != nil {
+		return "", err
+	}
+	return t.finish(reg)
+}
+
+// RevokeIdentity revokes a registration by its id ("<mspId>:<cidId>", as RegisterIdentity and
+// ListIdentities return it). Operator admin only. The record is kept, marked revoked; revoking a
+// revoked identity is a no-op.
+func (c *RolesContract) RevokeIdentity(ctx contractapi.TransactionContextInterface, identityID, reason string) (string, error) {
+	t, err := begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := t.requireAdmin("revoke identities"); err != nil {
+		return "", err
+	}
+	mspID, cidID, ok := strings.Cut(identityID, ":")
+	if _, known := partyForMSP(mspID); !ok || !known || len(cidID) > 4096 || !cidIDPattern.MatchString(cidID) {
+		return "", fmt.Errorf("invalid identity id %q: expected \"<mspId>:<cid id>\" as ListIdentities returns it", truncate(identityID, 60))
+	}
+	if err := validateText("reason", reason, 512, true); err != nil {
+		return "", err
+	}
+	key, err := t.key(keyIdentity, mspID, cidID)
+	if err != nil {
+		return "", err
+	}
+	var reg Identity
+	found, err := t.getJSON(key, &reg)
+	if err != nil {
+		return "", err
+	}
+	if !found {
+		return "", fmt.Errorf("identity %s is not registered", truncate(identityID, 60))
+	}
+	if reg.Status == identityRevoked {
+		return t.finish(reg)
+	}
+	reg.Status = identityRevoked
+	reg.RevokedAt = t.timestamp()
+	reg.RevokedBy = t.caller.id
+	reg.RevokeReason = reason
+	if err := t.putJSON(key, reg); err != nil {
+		return "", err
+	}
+	if err := t.emit(identityEvent{Event: t.event(EventIdentityRevoked), Identity: reg}); err != nil {
+		return "", err
+	}
+	return t.finish(reg)
+}
+
+// WhoAmI returns the caller's registration, or an access-denied error naming the caller when it is
+// not registered. The operator's admin is always recognised (registered may be false).
+func (c *RolesContract) WhoAmI(ctx contractapi.TransactionContextInterface) (string, error) {
+	t, err := begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := t.requireRegistered(); err != nil {
+		return "", err
+	}
+	info := CallerInfo{
+		ID:         t.caller.id,
+		MSPID:      t.caller.mspID,
+		PartyID:    t.caller.party(),
+		Roles:      []string{},
+		Subject:    t.caller.subject,
+		Issuer:     t.caller.issuer,
+		Admin:      t.caller.admin,
+		Registered: t.caller.identity != nil,
+	}
+	if t.caller.identity != nil {
+		info.Roles = t.caller.identity.Roles
+	}
+	return t.finish(info)
+}
+
+// ListIdentities lists registrations (active and revoked), one page at a time. Operator only.
+func (c *RolesContract) ListIdentities(ctx contractapi.TransactionContextInterface, pageSize, bookmark string) (string, error) {
+	t, err := begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := t.requireOperatorSide("list identities"); err != nil {
+		return "", err
+	}
+	size, err := parsePageSize(pageSize)
+	if err != nil {
+		return "", err
+	}
+	page := Page[Identity]{Items: []Identity{}}
+	next, err := t.pageByPartialKey(keyIdentity, nil, size, bookmark, func(_ string, v []byte) error {
+		var reg Identity
+		if err := json.Unmarshal(v, &reg); err != nil {
+			return fmt.Errorf("corrupt identity record: %w", err)
+		}
+		page.Items = append(page.Items, reg)
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	page.Count = len(page.Items)
+	page.Bookmark = next
+	return t.finish(page)
+}
+
+// parseRoles parses a JSON array of role names and checks them against the MSP.
+func parseRoles(rolesJSON, mspID string) ([]string, error) {
+	var roles []string
+	if err := strictJSON("roles", rolesJSON, 1024, &roles); err != nil {
+		return nil, fmt.Errorf("%w (expected a JSON array such as [\"party\"])", err)
+	}
+	if len(roles) == 0 {
+		return nil, fmt.Errorf("roles must name at least one of %s, %s, %s", RoleTokenAdmin, RoleOracle, RoleParty)
+	}
+	seen := map[string]bool{}
+	for _, r := range roles {
+		switch r {
+		case RoleTokenAdmin, RoleOracle:
+			if mspID != OperatorMSP {
+				return nil, fmt.Errorf("role %s is reserved for %s identities", r, OperatorMSP)
+			}
+		case RoleParty:
+			if mspID == OperatorMSP {
+				return nil, fmt.Errorf("role %s is for bank identities (MSP Bank<X>MSP), not %s", r, OperatorMSP)
+			}
+		default:
+			return nil, fmt.Errorf("unknown role %q: expected %s, %s or %s", truncate(r, 40), RoleTokenAdmin, RoleOracle, RoleParty)
+		}
+		if seen[r] {
+			return nil, fmt.Errorf("role %s is listed twice", r)
+		}
+		seen[r] = true
+	}
+	sort.Strings(roles)
+	return roles, nil
+}

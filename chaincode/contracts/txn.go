@@ -1,0 +1,358 @@
+package contracts
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"github.com/hyperledger/fabric-chaincode-go/v2/pkg/statebased"
+	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
+	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+)
+
+// Key layout. Every record lives under a composite key (object type + attributes); the object types
+// below are the whole key space of the chaincode. Index entries hold the single byte 0x00.
+const (
+	keyIdentity         = "tanpo.identity"         // [mspId, cidId]           -> Identity
+	keyToken            = "tanpo.token"            // [tokenId]                -> Token
+	keySupply           = "tanpo.supply"           // [tokenId]                -> Supply
+	keyBalance          = "tanpo.balance"          // [party, tokenId]         -> Balance (free balance; absent = 0)
+	keyRequest          = "tanpo.request"          // [requestId]              -> Request
+	keyRequestByParty   = "tanpo.request~party"    // [party, status, requestId]
+	keyRequestByStatus  = "tanpo.request~status"   // [status, requestId]
+	keyAgreement        = "tanpo.agreement"        // [agreementId]            -> Agreement
+	keyAgreementByParty = "tanpo.agreement~party"  // [party, status, agreementId]
+	keyAgreementStatus  = "tanpo.agreement~status" // [status, agreementId]
+	keyPosition         = "tanpo.position"         // [agreementId, tokenId]   -> Position (collateral held)
+	keyPriceHead        = "tanpo.prices"           // [date]                   -> PriceHead (latest version)
+	keyPriceVersion     = "tanpo.prices~version"   // [date, version as 6 digits] -> PriceSet
+	keyMeta             = "tanpo.meta"             // ["lastPriceDate"] -> LastDate; ["lastSweptDate"] -> LastDate
+	keyPing             = "tanpo.ping"             // [txId]                   -> PingRecord
+	keyMarginCall       = "tanpo.margincall"       // [agreementId, date]      -> MarginCallRecord
+	keyPending          = "tanpo.pending"          // [agreementId, dueDate, callDate] -> Pending
+	keyMarginLast       = "tanpo.margincall~last"  // [agreementId]            -> LastDate (latest margin call)
+)
+
+var indexValue = []byte{0x00}
+
+// txn is the working set of one transaction. Fabric does not let a transaction read its own
+// writes, so every point read and write goes through this cache: reads see earlier writes of the
+// same transaction, and nothing reaches the stub until commit, which writes keys in sorted order
+// and sets the transaction's single event. A transaction that returns an error never calls
+// commit, so a refusal writes nothing.
+type txn struct {
+	stub   shim.ChaincodeStubInterface
+	txID   string
+	now    time.Time
+	caller *caller
+
+	values map[string][]byte // cached value per key; nil = absent or deleted
+	dirty  map[string]bool
+	sbe    map[string][]byte
+
+	eventName    string
+	eventPayload []byte
+}
+
+// begin opens a transaction and resolves the caller. Every exported transaction function calls it
+// first and then checks the caller's rights before doing anything else.
+func begin(ctx contractapi.TransactionContextInterface) (*txn, error) {
+	if ctx == nil || ctx.GetStub() == nil {
+		return nil, errors.New("internal error: no transaction context")
+	}
+	stub := ctx.GetStub()
+	ts, err := stub.GetTxTimestamp()
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the transaction timestamp: %w", err)
+	}
+	if ts == nil {
+		return nil, errors.New("failed to read the transaction timestamp: none in the proposal")
+	}
+	t := &txn{
+		stub:   stub,
+		txID:   stub.GetTxID(),
+		now:    ts.AsTime().UTC(),
+		values: make(map[string][]byte),
+		dirty:  make(map[string]bool),
+		sbe:    make(map[string][]byte),
+	}
+	c, err := resolveCaller(t)
+	if err != nil {
+		return nil, err
+	}
+	t.caller = c
+	return t, nil
+}
+
+// timestamp is the transaction time (the proposal's timestamp, identical on every endorser).
+func (t *txn) timestamp() string { return t.now.Format(time.RFC3339) }
+
+// txDate is the UTC calendar date of the transaction time.
+func (t *txn) txDate() string { return t.now.Format(isoDate) }
+
+func (t *txn) key(objectType string, attrs ...string) (string, error) {
+	k, err := t.stub.CreateCompositeKey(objectType, attrs)
+	if err != nil {
+		return "", fmt.Errorf("invalid key %s%v: %w", objectType, attrs, err)
+	}
+	return k, nil
+}
+
+func (t *txn) get(key string) ([]byte, error) {
+	if v, ok := t.values[key]; ok {
+		return v, nil
+	}
+	v, err := t.stub.GetState(key)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read state: %w", err)
+	}
+	if len(v) == 0 {
+		v = nil
+	}
+	t.values[key] = v
+	return v, nil
+}
+
+// getJSON reads key into out; it reports whether the key exists.
+func (t *txn) getJSON(key string, out any) (bool, error) {
+	v, err := t.get(key)
+	if err != nil || v == nil {
+		return false, err
+	}
+	if err := json.Unmarshal(v, out); err != nil {
+		return false, fmt.Errorf("corrupt record in state: %w", err)
+	}
+	return true, nil
+}
+
+func (t *txn) put(key string, value []byte) {
+	t.values[key] = value
+	t.dirty[key] = true
+}
+
+func (t *txn) putJSON(key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("failed to encode record: %w", err)
+	}
+	t.put(key, b)
+	return nil
+}
+
+func (t *txn) del(key string) {
+	t.values[key] = nil
+	t.dirty[key] = true
+}
+
+// setBilateralPolicy makes key changeable only with endorsements from the peers of both
+// organisations (state-based endorsement), whatever the chaincode-level policy says.
+func (t *txn) setBilateralPolicy(key string, parties ...string) error {
+	ep, err := statebased.NewStateEP(nil)
+	if err != nil {
+		return fmt.Errorf("failed to build the endorsement policy: %w", err)
+	}
+	msps := make([]string, 0, len(parties))
+	for _, p := range parties {
+		m, ok := mspForParty(p)
+		if !ok {
+			return fmt.Errorf("no MSP for party %q", p)
+		}
+		msps = append(msps, m)
+	}
+	if err := ep.AddOrgs(statebased.RoleTypePeer, msps...); err != nil {
+		return fmt.Errorf("failed to build the endorsement policy: %w", err)
+	}
+	policy, err := ep.Policy()
+	if err != nil {
+		return fmt.Errorf("failed to build the endorsement policy: %w", err)
+	}
+	t.sbe[key] = policy
+	return nil
+}
+
+// emit records the transaction's event. Fabric keeps one event per transaction, so a transaction
+// calls emit once with a payload describing everything it did; a later call replaces the earlier.
+func (t *txn) emit(payload eventPayload) error {
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return fmt.Errorf("failed to encode event: %w", err)
+	}
+	t.eventName = payload.eventType()
+	t.eventPayload = b
+	return nil
+}
+
+// commit flushes the working set to the stub: writes and deletes in key order, then endorsement
+// policies, then the event.
+func (t *txn) commit() error {
+	keys := make([]string, 0, len(t.dirty))
+	for k := range t.dirty {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := t.values[k]
+		if v == nil {
+			if err := t.stub.DelState(k); err != nil {
+				return fmt.Errorf("failed to delete state: %w", err)
+			}
+			continue
+		}
+		if err := t.stub.PutState(k, v); err != nil {
+			return fmt.Errorf("failed to write state: %w", err)
+		}
+	}
+	sbeKeys := make([]string, 0, len(t.sbe))
+	for k := range t.sbe {
+		sbeKeys = append(sbeKeys, k)
+	}
+	sort.Strings(sbeKeys)
+	for _, k := range sbeKeys {
+		if err := t.stub.SetStateValidationParameter(k, t.sbe[k]); err != nil {
+			return fmt.Errorf("failed to set the endorsement policy: %w", err)
+		}
+	}
+	if t.eventName != "" {
+		if err := t.stub.SetEvent(t.eventName, t.eventPayload); err != nil {
+			return fmt.Errorf("failed to set event: %w", err)
+		}
+	}
+	return nil
+}
+
+// finish commits and returns v encoded as JSON (the payload every transaction returns).
+func (t *txn) finish(v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("failed to encode result: %w", err)
+	}
+	if err := t.commit(); err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// Pagination for evaluate queries. Fabric supports paginated range queries only in read-only
+// transactions, which is what the List* functions are.
+
+const (
+	defaultPageSize = 50
+	maxPageSize     = 500
+	maxBookmarkLen  = 2048
+)
+
+func parsePageSize(s string) (int32, error) {
+	if s == "" || s == "0" {
+		return defaultPageSize, nil
+	}
+	n, err := parseQuantity("pageSize", s)
+	if err != nil {
+		return 0, err
+	}
+	if n > maxPageSize {
+		return 0, fmt.Errorf("invalid pageSize %d: at most %d", n, maxPageSize)
+	}
+	return int32(n), nil
+}
+
+// Page is the shape of every List* result: the records of one page, their count, and the bookmark
+// to pass to get the next page ("" when there are no more).
+type Page[T any] struct {
+	Items    []T    `json:"items"`
+	Count    int    `json:"count"`
+	Bookmark string `json:"bookmark"`
+}
+
+// pageByPartialKey reads one page of composite keys under (objectType, attrs) and hands each key
+// and value to visit.
+func (t *txn) pageByPartialKey(objectType string, attrs []string, pageSize int32, bookmark string,
+	visit func(key string, value []byte) error) (string, error) {
+	if len(bookmark) > maxBookmarkLen {
+		return "", fmt.Errorf("invalid bookmark: longer than %d bytes", maxBookmarkLen)
+	}
+	it, meta, err := t.stub.GetStateByPartialCompositeKeyWithPagination(objectType, attrs, pageSize, bookmark)
+	if err != nil {
+		return "", fmt.Errorf("failed to query %s: %w", objectType, err)
+	}
+	defer it.Close()
+	for it.HasNext() {
+		kv, err := it.Next()
+		if err != nil {
+			return "", fmt.Errorf("failed to query %s: %w", objectType, err)
+		}
+		if err := visit(kv.GetKey(), kv.GetValue()); err != nil {
+			return "", err
+		}
+	}
+	next := ""
+	if meta != nil {
+		next = meta.GetBookmark()
+	}
+	return next, nil
+}
+
+// scanPartialKey iterates all keys under (objectType, attrs) in key order, stopping when visit
+// returns false. Usable in submit transactions (no pagination API).
+func (t *txn) scanPartialKey(objectType string, attrs []string, visit func(key string, value []byte) (bool, error)) error {
+	it, err := t.stub.GetStateByPartialCompositeKey(objectType, attrs)
+	if err != nil {
+		return fmt.Errorf("failed to query %s: %w", objectType, err)
+	}
+	defer it.Close()
+	for it.HasNext() {
+		kv, err := it.Next()
+		if err != nil {
+			return fmt.Errorf("failed to query %s: %w", objectType, err)
+		}
+		more, err := visit(kv.GetKey(), kv.GetValue())
+		if err != nil {
+			return err
+		}
+		if !more {
+			return nil
+		}
+	}
+	return nil
+}
+
+func (t *txn) splitKey(key string) ([]string, error) {
+	_, attrs, err := t.stub.SplitCompositeKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("corrupt key in state: %w", err)
+	}
+	return attrs, nil
+}
+
+// strictJSON decodes exactly one JSON value into out, refusing unknown fields and trailing data.
+func strictJSON(field, s string, maxLen int, out any) error {
+	if s == "" {
+		return fmt.Errorf("invalid %s: empty; expected a JSON object", field)
+	}
+	if len(s) > maxLen {
+		return fmt.Errorf("invalid %s: longer than %d bytes", field, maxLen)
+	}
+	dec := json.NewDecoder(bytes.NewReader([]byte(s)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(out); err != nil {
+		return fmt.Errorf("invalid %s: %w", field, err)
+	}
+	var extra json.RawMessage
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("invalid %s: unexpected data after the JSON value", field)
+	}
+	return nil
+}
+
+// sortedKeys returns the keys of m in order (never range over a map when order matters).
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,174 @@
+"""A stateful agreement book: one agreement's positions, replayed day by day.
+
+:meth:`AgreementBook.apply_day` does, in order: check the date is after the last one; settle the
+pending transfers due on or before it (in the order they were computed); compute the margin call;
+credit auto-issue mints at once; then settle the call's transfers immediately (lag 0) or queue them
+to settle on ``date + lag`` calendar days. A caller who processes business days only gets a
+transfer settled on the first processed day on or after its due date. A failing day (bad market
+data, overflow) raises :class:`MarginError` and leaves the book exactly as it was.
+
+Pending transfers count in a new call as if already settled: the call works on the *projected*
+positions (settled + pending), so a lag of two or more days does not call the same gap twice, and
+the borrower cannot pledge tokens already promised. With lag 1 — model 0 of the evaluation — the
+previous day's transfers settle before the call, so nothing is pending when a call is computed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date as Date
+from datetime import timedelta
+from fractions import Fraction
+
+from tanpo.margin.call import CallResult, move, plan_call
+from tanpo.margin.errors import ErrorKind, MarginError
+from tanpo.margin.market import Market
+from tanpo.margin.model import Agreement, Direction, Party, Positions, position_vectors
+from tanpo.margin.rational import check_int64
+from tanpo.margin.valuation import price_agreement
+
+
+@dataclass(frozen=True, slots=True)
+class PendingTransfer:
+    """A transfer computed on ``trade_date`` that settles (or settled) on ``settle_date``."""
+
+    token: str
+    quantity: int
+    direction: Direction
+    value: Fraction
+    market_value: Fraction
+    trade_date: str
+    settle_date: str
+    settle_day: Date
+
+
+@dataclass(frozen=True, slots=True)
+class MintRecord:
+    date: str
+    party: Party
+    token: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class IssuanceRecord:
+    date: str
+    party: Party
+    value: Fraction
+
+
+@dataclass(frozen=True, slots=True)
+class DayResult:
+    """One day of a book: the call, what settled that day (earlier transfers falling due, then —
+    with lag 0 — the call's own), what is still pending, and the settled positions after it."""
+
+    call: CallResult
+    settled: tuple[PendingTransfer, ...]
+    pending: tuple[PendingTransfer, ...]
+    positions: Positions
+
+
+class AgreementBook:
+    """Positions held under one agreement, both parties' free balances, pending transfers and the
+    issuance/mint history; advanced one valuation date at a time."""
+
+    __slots__ = (
+        "_borrower_free", "_held", "_last", "_lender_free", "_pending", "agreement", "issuances",
+        "mints",
+    )
+
+    def __init__(self, agreement: Agreement, positions: Positions) -> None:
+        self.agreement = agreement
+        self._held, self._borrower_free, self._lender_free = position_vectors(
+            agreement, positions
+        )
+        self._pending: list[PendingTransfer] = []
+        self._last: Date | None = None
+        self.mints: list[MintRecord] = []
+        self.issuances: list[IssuanceRecord] = []
+
+    @property
+    def positions(self) -> Positions:
+        """Settled positions now (pending transfers not included)."""
+        return self._positions(self._held, self._borrower_free, self._lender_free)
+
+    @property
+    def pending(self) -> tuple[PendingTransfer, ...]:
+        return tuple(self._pending)
+
+    def _positions(self, held: list[int], bfree: list[int], lfree: list[int]) -> Positions:
+        ids = self.agreement.collateral_ids
+        return Positions(
+            dict(zip(ids, held, strict=True)),
+            dict(zip(ids, bfree, strict=True)),
+            dict(zip(ids, lfree, strict=True)),
+        )
+
+    def apply_day(self, market: Market) -> DayResult:
+        """Settle what is due, run the day's margin call and apply or queue its transfers."""
+        ag = self.agreement
+        day = market.day
+        if self._last is not None and day <= self._last:
+            raise MarginError(
+                ErrorKind.INVALID_INPUT,
+                f"date {market.date} is not after the last processed date {self._last}",
+            )
+        lag = ag.lag_days
+        settle_day = day
+        if lag:
+            try:
+                settle_day = day + timedelta(days=lag)
+            except OverflowError:
+                raise MarginError(
+                    ErrorKind.INVALID_INPUT, f"settlement date of {market.date} is after 9999-12-31"
+                ) from None
+        held = self._held[:]
+        bfree = self._borrower_free[:]
+        lfree = self._lender_free[:]
+        index = ag.index
+
+        settled: list[PendingTransfer] = []
+        still: list[PendingTransfer] = []
+        for p in self._pending:
+            if p.settle_day <= day:
+                move(held, bfree, index[p.token], p.quantity, p.direction, p.token)
+                settled.append(p)
+            else:
+                still.append(p)
+        if lag:
+            proj_held = held[:]
+            proj_bfree = bfree[:]
+            for p in still:
+                move(proj_held, proj_bfree, index[p.token], p.quantity, p.direction, p.token)
+        else:
+            proj_held, proj_bfree = held, bfree
+
+        plan = plan_call(ag, price_agreement(ag, market), proj_held, proj_bfree)
+        call = plan.result
+        if plan.minted:
+            token = ag.collateral[0].id
+            if plan.direction == Direction.BORROWER_TO_LENDER:
+                bfree[0] = check_int64(bfree[0] + plan.minted, f"borrower free {token}")
+                if lag:
+                    proj_bfree[0] = check_int64(
+                        proj_bfree[0] + plan.minted, f"borrower free {token}"
+                    )
+            else:
+                lfree[0] = check_int64(lfree[0] + plan.minted, f"lender free {token}")
+        settle_date = settle_day.isoformat()
+        for t in call.transfers:
+            move(proj_held, proj_bfree, index[t.token], t.quantity, t.direction, t.token)
+            record = PendingTransfer(
+                t.token, t.quantity, t.direction, t.value, t.market_value,
+                market.date, settle_date, settle_day,
+            )
+            (still if lag else settled).append(record)
+
+        self._held, self._borrower_free, self._lender_free = held, bfree, lfree
+        self._pending = still
+        self._last = day
+        for m in call.mints:
+            self.mints.append(MintRecord(market.date, m.party, m.token, m.quantity))
+        for r in call.issuance_required:
+            self.issuances.append(IssuanceRecord(market.date, r.party, r.value))
+        return DayResult(call, tuple(settled), tuple(still), self._positions(held, bfree, lfree))

@@ -1,0 +1,505 @@
+"""The oracle daemon: for each valuation date, validate, post, wait for the commit, sweep, report.
+
+Order per date is fixed: **post the prices, return only once committed, then sweep** (in pages)
+and report. Dates go strictly in order, and a date that is refused (or still waiting for a
+close) stops the dates after it: margin calls are sequential and the next date's move check
+needs this date's prices.
+
+Restart safety: the daemon holds no progress of its own. On every start (and every live loop)
+it reads the last posted and last swept dates from the ledger, finishes any sweep that was
+interrupted (the ledger replays agreements already called for that date, so none is called
+twice), and continues with the next date. Posting a date that is already posted is a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from fractions import Fraction
+from typing import Any
+
+from tanpo.oracle.calendars import CalendarError
+from tanpo.oracle.config import OracleConfig
+from tanpo.oracle.ledger import (
+    CallOutcome,
+    Ledger,
+    LedgerError,
+    LedgerUnavailableError,
+    PriceBatch,
+)
+from tanpo.oracle.logs import log_event
+from tanpo.oracle.metrics import Health, OracleMetrics
+from tanpo.oracle.schedule import Schedule
+from tanpo.oracle.sources import PrefetchedSource, PriceSource, SourceError
+from tanpo.oracle.status import StateFiles
+from tanpo.oracle.validation import (
+    Assessment,
+    Confirmation,
+    Observation,
+    Refusal,
+    Rule,
+    assess,
+)
+
+__all__ = ["DateResult", "Oracle", "Outcome", "ReplayResult", "SweepReport", "utc_now"]
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Outcome(StrEnum):
+    POSTED = "posted"
+    ALREADY_POSTED = "already-posted"
+    REFUSED = "refused"
+    WAITING = "waiting"
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """One date's sweep, summed over its pages (including outcomes replayed after a restart)."""
+
+    valuation_date: date
+    agreements: int = 0
+    calls_triggered: int = 0
+    transfers: int = 0
+    issuance_required: int = 0
+    replayed: int = 0
+    pages: int = 0
+    seconds: float = 0.0
+    issuances: tuple[tuple[str, str, str, Fraction], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "date": self.valuation_date.isoformat(),
+            "agreements": self.agreements,
+            "calls_triggered": self.calls_triggered,
+            "transfers": self.transfers,
+            "issuance_required": self.issuance_required,
+            "replayed": self.replayed,
+            "pages": self.pages,
+            "seconds": round(self.seconds, 3),
+            "issuances": [
+                {"agreement": a, "party": p, "token": t, "value": str(v)}
+                for a, p, t, v in self.issuances
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class DateResult:
+    valuation_date: date
+    outcome: Outcome
+    assessment: Assessment | None = None
+    sweep: SweepReport | None = None
+
+
+@dataclass
+class ReplayResult:
+    results: list[DateResult] = field(default_factory=list)
+    skipped: list[date] = field(default_factory=list)
+    resumed: list[SweepReport] = field(default_factory=list)
+    stopped_at: date | None = None
+
+    @property
+    def posted(self) -> list[DateResult]:
+        return [r for r in self.results if r.outcome is Outcome.POSTED]
+
+
+class Oracle:
+    """Drives one ledger from one price source under one configuration."""
+
+    def __init__(
+        self,
+        config: OracleConfig,
+        ledger: Ledger,
+        source: PriceSource,
+        *,
+        second_source: PriceSource | None = None,
+        schedule: Schedule | None = None,
+        state: StateFiles | None = None,
+        metrics: OracleMetrics | None = None,
+        health: Health | None = None,
+        clock: Clock = utc_now,
+        sleep: Callable[[float], None] = time.sleep,
+        confirmations: Sequence[Confirmation] = (),
+        mode: str = "live",
+    ) -> None:
+        self.config = config
+        self.ledger = ledger
+        self.source = source
+        self.second_source = second_source
+        self.schedule = schedule or Schedule(config)
+        self.state = state
+        self.metrics = metrics or OracleMetrics()
+        self.health = health or Health()
+        self.clock = clock
+        self.sleep = sleep
+        self.mode = mode
+        self._confirmations = list(confirmations)
+        self.log = logging.getLogger("tanpo.oracle.daemon")
+        self._previous: PriceBatch | None = None
+        self._view: dict[str, date | None] = {"last_posted": None, "last_swept": None}
+        self._blocked: tuple[date, list[Refusal]] | None = None
+        self._waiting: dict[str, Any] | None = None
+        self._last_error: str | None = None
+        self._next: tuple[date, datetime] | None = None
+        self._recent: deque[dict[str, Any]] = deque(maxlen=20)
+        self._refusal_log: deque[dict[str, Any]] = deque(maxlen=100)
+        self._reported: set[tuple[date, str, str, str | None]] = set()
+        self._strict_source = mode != "live"
+
+    # ---- start-up ------------------------------------------------------------------------
+
+    def log_config(self) -> None:
+        """Log the effective configuration (once, at start)."""
+        log_event(self.log, "config", mode=self.mode, source=self.source.label,
+                  second_source=self.second_source.label if self.second_source else None,
+                  config=self.config.to_dict())
+
+    def resume(self, start_hint: date | None = None) -> list[SweepReport]:
+        """Read progress from the ledger and finish any sweep it shows unfinished."""
+        lp, ls = self.ledger.last_posted_date(), self.ledger.last_swept_date()
+        self._view = {"last_posted": lp, "last_swept": ls}
+        if lp is not None:
+            self.metrics.last_posted.set(_epoch(lp))
+        if ls is not None:
+            self.metrics.last_swept.set(_epoch(ls))
+        if lp is None or (ls is not None and ls >= lp):
+            return []
+        if ls is None:
+            begin = min(start_hint or lp, self.config.schedule.start_date or lp)
+        else:
+            begin = ls + timedelta(days=1)
+        pending = [d for d in _days(begin, lp) if self.ledger.posted_prices(d) is not None]
+        log_event(self.log, "resume", last_posted=lp, last_swept=ls, sweeps_to_finish=pending)
+        return [self.sweep(d) for d in pending]
+
+    # ---- one date ------------------------------------------------------------------------
+
+    def process_date(self, d: date, *, carry_missing: bool = True) -> DateResult:
+        """Validate, post (wait for commit), then sweep one valuation date."""
+        if self.ledger.posted_prices(d) is not None:
+            log_event(self.log, "already-posted", date=d)
+            ls = self.ledger.last_swept_date()
+            report = self.sweep(d) if ls is None or ls < d else None
+            return DateResult(d, Outcome.ALREADY_POSTED, None, report)
+        previous = self._previous_batch(d)
+        confirmations = self._load_confirmations()
+        a = self._assess(d, previous, confirmations, carry_missing, second={})
+        moves = [r.key for r in a.refusals if r.rule is Rule.MOVE]
+        if moves and self.second_source is not None:
+            a = self._assess(d, previous, confirmations, carry_missing,
+                             second=self._second_opinion(d, moves))
+        if a.refusals:
+            self._refuse(d, list(a.refusals))
+            return DateResult(d, Outcome.REFUSED, a)
+        if a.batch is None:
+            deadline = self.schedule.carry_deadline(d)
+            self._blocked = None
+            self._waiting = {"date": d.isoformat(), "instruments": list(a.waiting),
+                             "carry_after": deadline.isoformat()}
+            log_event(self.log, "waiting", date=d, instruments=list(a.waiting),
+                      carry_after=deadline)
+            return DateResult(d, Outcome.WAITING, a)
+        for note in a.notes:
+            log_event(self.log, note.kind, logging.WARNING if note.kind == "carried"
+                      else logging.INFO, date=d, instrument=note.key, detail=note.message)
+        self.ledger.post_prices(a.batch)  # returns once committed
+        self._previous = a.batch
+        self._blocked, self._waiting = None, None
+        self._view["last_posted"] = d
+        self.metrics.posted(a.batch)
+        self.metrics.blocked.set(0)
+        confirmed = {k: q.confirmed_by for k, q in a.quotes.items() if q.confirmed_by}
+        log_event(self.log, "posted", date=d, prices=len(a.batch.prices), fx=len(a.batch.fx),
+                  carried=a.batch.carried(), confirmed=confirmed)
+        report = self.sweep(d)
+        self._recent.appendleft({
+            "date": d.isoformat(), "outcome": str(Outcome.POSTED),
+            "carried": a.batch.carried(), "confirmed": confirmed, "sweep": report.to_dict(),
+        })
+        return DateResult(d, Outcome.POSTED, a, report)
+
+    def sweep(self, d: date) -> SweepReport:
+        """Margin-call every active agreement for ``d``, page by page, and report."""
+        started = time.perf_counter()
+        page_size = self.config.sweep_page_size
+        cursor: str | None = None
+        agreements = triggered = transfers = issuance = replayed = pages = 0
+        issuances: list[tuple[str, str, str, Fraction]] = []
+        while True:
+            page = self.ledger.sweep_page(d, page_size, cursor)
+            pages += 1
+            for o in page.outcomes:
+                agreements += 1
+                replayed += o.replayed
+                triggered += o.triggered
+                transfers += len(o.transfers)
+                issuance += len(o.issuance_required)
+                issuances.extend((o.agreement_id, i.party, i.token, i.value)
+                                 for i in o.issuance_required)
+                if not o.replayed:
+                    self._count(o)
+            log_event(self.log, "sweep-page", logging.DEBUG, date=d, page=pages,
+                      outcomes=len(page.outcomes), next_cursor=page.next_cursor)
+            if page.next_cursor is None:
+                break
+            if page.next_cursor == cursor:
+                raise LedgerError(f"sweep of {d} made no progress at cursor {cursor!r}")
+            cursor = page.next_cursor
+        seconds = time.perf_counter() - started
+        report = SweepReport(d, agreements, triggered, transfers, issuance, replayed, pages,
+                             seconds, tuple(issuances))
+        self.metrics.sweep_duration.observe(seconds)
+        self.metrics.last_swept.set(_epoch(d))
+        self._view["last_swept"] = d
+        log_event(self.log, "swept", **report.to_dict())
+        for a_id, party, token, value in issuances:
+            log_event(self.log, "issuance-required", logging.WARNING, date=d, agreement=a_id,
+                      party=party, token=token, value=value)
+        return report
+
+    def _count(self, o: CallOutcome) -> None:
+        self.metrics.calls_triggered.inc(int(o.triggered))
+        self.metrics.transfers.inc(len(o.transfers))
+        self.metrics.issuance_required.inc(len(o.issuance_required))
+
+    # ---- live ----------------------------------------------------------------------------
+
+    def tick(self) -> list[DateResult]:
+        """One live pass: finish sweeps, post every due date in order, write the status."""
+        now = self.clock()
+        results: list[DateResult] = []
+        try:
+            self.resume()
+            for d in self.schedule.due_dates(now, self.ledger.last_posted_date()):
+                carry = now >= self.schedule.carry_deadline(d)
+                result = self.process_date(d, carry_missing=carry)
+                results.append(result)
+                if result.outcome in (Outcome.REFUSED, Outcome.WAITING):
+                    break
+            self._last_error = None
+        except (LedgerError, SourceError, CalendarError) as exc:
+            kind = ("ledger" if isinstance(exc, LedgerError)
+                    else "source" if isinstance(exc, SourceError) else "calendar")
+            self._last_error = f"{kind}: {exc}"
+            self.metrics.errors.labels(kind).inc()
+            transient = isinstance(exc, LedgerUnavailableError | SourceError)
+            log_event(self.log, "error", logging.WARNING if transient else logging.ERROR,
+                      kind=kind, error=str(exc), retry=True)
+        try:
+            self._next = self.schedule.next_due(now, self._view["last_posted"])
+        except CalendarError:
+            self._next = None
+        self._publish()
+        return results
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """Tick until ``stop`` is set, sleeping until the next posting time or poll interval."""
+        self.log_config()
+        poll = float(self.config.schedule.poll_seconds)
+        while not stop.is_set():
+            self.tick()
+            wait = poll
+            if self._next is not None and self._blocked is None and self._waiting is None:
+                until = (self._next[1] - self.clock()).total_seconds()
+                wait = min(poll, max(1.0, until))
+            stop.wait(wait)
+
+    # ---- replay --------------------------------------------------------------------------
+
+    def replay(
+        self,
+        start: date,
+        end: date,
+        *,
+        days: str | None = None,
+        pace: float = 0.0,
+        on_result: Callable[[date, DateResult | None], None] | None = None,
+    ) -> ReplayResult:
+        """Walk ``start..end`` (valuation dates under ``days``), as fast as the ledger allows
+        or one date every ``pace`` seconds. Stops at the first refused date."""
+        if end < start:
+            raise ValueError(f"replay end {end} is before its start {start}")
+        dates = self.schedule.valuation_days(start, end, days)
+        lookback = timedelta(days=self.config.limits.lookback_days)
+        original = self.source
+        self.source = PrefetchedSource(original, self._symbols(original.kind),
+                                       start - lookback, end)
+        out = ReplayResult()
+        try:
+            out.resumed = self.resume(start_hint=start)
+            lp = self.ledger.last_posted_date()
+            for d in dates:
+                if lp is not None and d <= lp:
+                    if self.ledger.posted_prices(d) is None:
+                        log_event(self.log, "gap", logging.WARNING, date=d,
+                                  detail=f"not posted, but the ledger is already at {lp}")
+                    out.skipped.append(d)
+                    if on_result:
+                        on_result(d, None)
+                    continue
+                result = self.process_date(d, carry_missing=True)
+                out.results.append(result)
+                if on_result:
+                    on_result(d, result)
+                self._publish()
+                if result.outcome is not Outcome.POSTED:
+                    out.stopped_at = d
+                    break
+                if pace > 0:
+                    self.sleep(pace)
+        finally:
+            self.source = original
+            self._publish()
+        return out
+
+    # ---- helpers -------------------------------------------------------------------------
+
+    def _symbols(self, kind: str) -> list[str]:
+        syms = [i.symbol_for(kind) for i in self.config.instruments]
+        syms += [f.symbol_for(kind) for f in self.config.fx]
+        return list(dict.fromkeys(syms))
+
+    def _observations(self, d: date) -> list[Observation]:
+        start = d - timedelta(days=self.config.limits.lookback_days)
+        kind = self.source.kind
+        try:
+            closes = self.source.closes(self._symbols(kind), start, d)
+        except SourceError as exc:
+            if self._strict_source:
+                raise
+            self.metrics.errors.labels("source").inc()
+            log_event(self.log, "source-error", logging.WARNING, date=d, error=str(exc))
+            closes = {}
+        limits = self.config.limits
+        out = [
+            Observation(i.token, i.symbol_for(kind), self.schedule.market(i.market),
+                        closes.get(i.symbol_for(kind), {}), i.tick,
+                        i.max_move or limits.max_move)
+            for i in self.config.instruments
+        ]
+        out += [
+            Observation(f.pair, f.symbol_for(kind), self.schedule.fx_calendar,
+                        closes.get(f.symbol_for(kind), {}), f.tick,
+                        f.max_move or limits.max_fx_move, is_fx=True)
+            for f in self.config.fx
+        ]
+        return out
+
+    def _assess(self, d: date, previous: PriceBatch | None,
+                confirmations: Sequence[Confirmation], carry_missing: bool,
+                second: dict[str, str]) -> Assessment:
+        return assess(
+            d, self._observations(d), previous, confirmations, self.config.limits,
+            carry_missing=carry_missing, second=second,
+            second_label=self.second_source.kind if self.second_source else "second",
+            source_label=self.source.label,
+        )
+
+    def _second_opinion(self, d: date, keys: list[str]) -> dict[str, str]:
+        assert self.second_source is not None
+        kind = self.second_source.kind
+        wanted: dict[str, str] = {}
+        for key in keys:
+            inst, fx = self.config.instrument(key), self.config.fx_pair(key)
+            if inst is not None:
+                wanted[key] = inst.symbol_for(kind)
+            elif fx is not None:
+                wanted[key] = fx.symbol_for(kind)
+        try:
+            got = self.second_source.closes(list(wanted.values()), d, d)
+        except SourceError as exc:
+            log_event(self.log, "second-source-error", logging.WARNING, date=d, error=str(exc))
+            return {}
+        return {k: got[s][d] for k, s in wanted.items() if d in got.get(s, {})}
+
+    def _previous_batch(self, d: date) -> PriceBatch | None:
+        """The batch the move and carry rules compare with: the ledger's last posted one."""
+        lp = self.ledger.last_posted_date()
+        if lp is None or lp >= d:
+            return None
+        if self._previous is None or self._previous.valuation_date != lp:
+            self._previous = self.ledger.posted_prices(lp)
+        return self._previous
+
+    def _load_confirmations(self) -> list[Confirmation]:
+        from_file = self.state.confirmations() if self.state is not None else []
+        return [*self._confirmations, *from_file]
+
+    def _refuse(self, d: date, refusals: list[Refusal]) -> None:
+        self._blocked = (d, refusals)
+        self._waiting = None
+        self.metrics.blocked.set(1)
+        at = self.clock().isoformat()
+        for r in refusals:
+            key = (d, r.key, str(r.rule), r.value)
+            if key in self._reported:
+                continue
+            self._reported.add(key)
+            self.metrics.refusals.labels(str(r.rule)).inc()
+            self._refusal_log.appendleft({"at": at, **r.to_dict()})
+            log_event(self.log, "refused", logging.WARNING, **r.to_dict())
+        log_event(self.log, "blocked", logging.WARNING, date=d,
+                  instruments=[r.key for r in refusals],
+                  action=f"fix the source or run: tanpo oracle confirm {d} <INSTRUMENT>")
+
+    def status(self) -> dict[str, Any]:
+        """The status document written to ``status.json`` and shown by ``tanpo oracle status``."""
+        if self._blocked is not None:
+            state = "blocked"
+        elif self._last_error is not None:
+            state = "error"
+        elif self._waiting is not None:
+            state = "waiting"
+        else:
+            state = "ok"
+        blocked = None
+        if self._blocked is not None:
+            blocked = {"date": self._blocked[0].isoformat(),
+                       "refusals": [r.to_dict() for r in self._blocked[1]]}
+        nxt = None
+        if self._next is not None:
+            nxt = {"date": self._next[0].isoformat(), "posting_time": self._next[1].isoformat()}
+        return {
+            "updated": self.clock().isoformat(),
+            "mode": self.mode,
+            "state": state,
+            "source": self.source.label,
+            "ledger": {k: (v.isoformat() if v else None) for k, v in self._view.items()},
+            "next": nxt,
+            "blocked": blocked,
+            "waiting": self._waiting,
+            "last_error": self._last_error,
+            "recent": list(self._recent),
+            "refusal_log": list(self._refusal_log),
+        }
+
+    def _publish(self) -> None:
+        status = self.status()
+        self.health.beat(status["state"], last_posted=status["ledger"]["last_posted"],
+                         last_swept=status["ledger"]["last_swept"],
+                         blocked_date=(status["blocked"] or {}).get("date"),
+                         last_error=status["last_error"])
+        if self.state is not None:
+            try:
+                self.state.write_status(status)
+            except OSError as exc:
+                log_event(self.log, "status-write-failed", logging.ERROR, error=str(exc))
+
+
+def _days(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def _epoch(d: date) -> float:
+    return datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp()

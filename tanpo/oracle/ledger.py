@@ -1,0 +1,255 @@
+"""What the oracle daemon needs from the ledger, and nothing more.
+
+The daemon is written against :class:`Ledger`; the Fabric-backed implementation (Gateway SDK,
+signed as the oracle identity) and the in-memory fake (:mod:`tanpo.oracle.memledger`) both
+satisfy it. The contract, which every implementation must honour:
+
+* **Prices before sweeps.** ``sweep_page(d, ...)`` refuses a date whose prices are not posted
+  (:class:`PricesNotPostedError`). The daemon posts, waits for the commit, then sweeps.
+* **Posting is idempotent per date.** Posting a batch for a date that already holds the same
+  values is a no-op; posting *different* values for a posted date raises
+  :class:`PriceConflictError` (corrections are a separate, audited operation, not a re-post).
+* **A margin call happens once per (agreement, date).** Sweeping again returns the recorded
+  outcome with ``replayed=True`` and moves nothing. This is what makes an interrupted sweep safe
+  to restart from the beginning.
+* **Progress lives on the ledger.** ``last_posted_date`` / ``last_swept_date`` are read on every
+  start; the daemon keeps no progress of its own. A date counts as swept once the page that
+  reaches the end of the agreement list has committed (that transaction records it).
+* **Returns mean committed.** ``post_prices`` and ``sweep_page`` return only after the
+  transaction is committed and valid; a transient failure raises
+  :class:`LedgerUnavailableError` (retry later), a refusal by the chaincode raises
+  :class:`LedgerError`.
+
+Prices and FX rates are exact decimals (``decimal.Decimal`` parsed from strings, never floats):
+prices keyed by token id, FX by market pair (``USDJPY`` = JPY per one USD, ``EURUSD`` = USD per
+one EUR). Amounts the margin engine computes (values, not quantities) are
+:class:`fractions.Fraction`, the Python twin of the chaincode's ``big.Rat``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from types import MappingProxyType
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = [
+    "CallOutcome",
+    "IssuanceRequired",
+    "Ledger",
+    "LedgerError",
+    "LedgerUnavailableError",
+    "PriceBatch",
+    "PriceConflictError",
+    "PricesNotPostedError",
+    "Quote",
+    "SweepPage",
+    "Transfer",
+]
+
+
+class LedgerError(Exception):
+    """The ledger refused a request (the chaincode said no); retrying will not help."""
+
+
+class LedgerUnavailableError(LedgerError):
+    """The ledger could not be reached or did not confirm the commit in time; retry later.
+
+    The transaction may or may not have committed: the daemon re-reads the ledger before
+    doing anything else, which is safe because posting and margin calls are idempotent.
+    """
+
+
+class PriceConflictError(LedgerError):
+    """Different prices were posted for a date that already holds prices."""
+
+
+class PricesNotPostedError(LedgerError):
+    """A sweep was asked for a date whose prices are not on the ledger."""
+
+
+@dataclass(frozen=True)
+class Quote:
+    """One posted value: a token's closing price or an FX pair's fixing.
+
+    ``as_of`` is the market date the value was observed on. It is earlier than the batch's
+    valuation date when the value was carried forward (the market was closed, or its close was
+    missing). ``confirmed_by`` records who let a held-back value through:
+    ``"operator:<name>"`` or ``"source:<kind>"`` (a second source agreed), ``None`` otherwise.
+    """
+
+    value: Decimal
+    as_of: date
+    confirmed_by: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.value, Decimal):
+            raise TypeError(f"quote value must be a Decimal, got {type(self.value).__name__}")
+        if not self.value.is_finite() or self.value <= 0:
+            raise ValueError(f"quote value must be a positive finite decimal, got {self.value}")
+
+
+@dataclass(frozen=True)
+class PriceBatch:
+    """Everything the oracle posts for one valuation date, in one transaction."""
+
+    valuation_date: date
+    prices: Mapping[str, Quote]
+    fx: Mapping[str, Quote]
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        for key, quote in (*self.prices.items(), *self.fx.items()):
+            if quote.as_of > self.valuation_date:
+                raise ValueError(
+                    f"{key}: quote observed on {quote.as_of} cannot be used for "
+                    f"{self.valuation_date}"
+                )
+        object.__setattr__(self, "prices", MappingProxyType(dict(sorted(self.prices.items()))))
+        object.__setattr__(self, "fx", MappingProxyType(dict(sorted(self.fx.items()))))
+
+    def carried(self) -> list[str]:
+        """Keys whose value was observed before the valuation date."""
+        return [k for k, q in (*self.prices.items(), *self.fx.items())
+                if q.as_of < self.valuation_date]
+
+    def same_values(self, other: PriceBatch) -> bool:
+        """True when both batches post the same numbers for the same date (labels aside)."""
+        return (
+            self.valuation_date == other.valuation_date
+            and _values(self.prices) == _values(other.prices)
+            and _values(self.fx) == _values(other.fx)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form; values are decimal strings exactly as held (``"602.0"``)."""
+        return {
+            "date": self.valuation_date.isoformat(),
+            "source": self.source,
+            "prices": {k: _quote_dict(q) for k, q in self.prices.items()},
+            "fx": {k: _quote_dict(q) for k, q in self.fx.items()},
+        }
+
+    def to_json(self) -> str:
+        """Canonical JSON (sorted keys, no spaces): the chaincode argument for the batch."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PriceBatch:
+        """Inverse of :meth:`to_dict`; raises ``ValueError`` naming the bad field."""
+        try:
+            return cls(
+                valuation_date=date.fromisoformat(str(data["date"])),
+                prices={str(k): _quote_from(v) for k, v in dict(data.get("prices", {})).items()},
+                fx={str(k): _quote_from(v) for k, v in dict(data.get("fx", {})).items()},
+                source=str(data.get("source", "")),
+            )
+        except (KeyError, TypeError, InvalidOperation) as exc:
+            raise ValueError(f"not a price batch: {exc!r}") from exc
+
+    @classmethod
+    def from_json(cls, text: str) -> PriceBatch:
+        return cls.from_dict(json.loads(text))
+
+
+def _values(quotes: Mapping[str, Quote]) -> dict[str, Decimal]:
+    return {k: q.value for k, q in quotes.items()}
+
+
+def _quote_dict(q: Quote) -> dict[str, str]:
+    out = {"value": str(q.value), "asOf": q.as_of.isoformat()}
+    if q.confirmed_by:
+        out["confirmedBy"] = q.confirmed_by
+    return out
+
+
+def _quote_from(raw: Mapping[str, Any]) -> Quote:
+    value = raw["value"]
+    if not isinstance(value, str):
+        raise TypeError(f"quote value must be a decimal string, got {value!r}")
+    return Quote(Decimal(value), date.fromisoformat(str(raw["asOf"])), raw.get("confirmedBy"))
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """Tokens moved by a margin call."""
+
+    token: str
+    quantity: int
+    sender: str
+    receiver: str
+    value: Fraction = Fraction(0)
+
+
+@dataclass(frozen=True)
+class IssuanceRequired:
+    """A party could not deliver: ``value`` (base currency) is uncovered until tokens are issued."""
+
+    party: str
+    token: str
+    value: Fraction
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """The recorded result of one margin call (one agreement, one valuation date).
+
+    ``replayed`` is True when the call had already happened and the ledger returned the record
+    instead of calling again.
+    """
+
+    agreement_id: str
+    triggered: bool
+    transfers: tuple[Transfer, ...] = ()
+    issuance_required: tuple[IssuanceRequired, ...] = ()
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class SweepPage:
+    """One sweep transaction: margin calls for up to ``page_size`` active agreements.
+
+    ``next_cursor`` is None when this page reached the end of the agreement list; the ledger
+    has then recorded ``valuation_date`` as swept. Otherwise pass it back to get the next page.
+    """
+
+    valuation_date: date
+    outcomes: tuple[CallOutcome, ...] = field(default_factory=tuple)
+    next_cursor: str | None = None
+
+
+@runtime_checkable
+class Ledger(Protocol):
+    """The ledger as the oracle daemon sees it (signed as the oracle identity)."""
+
+    def last_posted_date(self) -> date | None:
+        """The latest valuation date with posted prices, or None if none was ever posted."""
+        ...
+
+    def posted_prices(self, valuation_date: date) -> PriceBatch | None:
+        """The batch posted for ``valuation_date``, or None."""
+        ...
+
+    def post_prices(self, batch: PriceBatch) -> None:
+        """Post one date's prices and FX in one transaction; return once it is committed.
+
+        A no-op when the date already holds the same values; :class:`PriceConflictError` when it
+        holds different ones.
+        """
+        ...
+
+    def last_swept_date(self) -> date | None:
+        """The latest valuation date whose sweep completed, or None."""
+        ...
+
+    def sweep_page(self, valuation_date: date, page_size: int, cursor: str | None) -> SweepPage:
+        """Margin-call the next ``page_size`` active agreements after ``cursor`` (None = start).
+
+        Each call happens at most once per (agreement, date); a repeated call returns the
+        recorded outcome with ``replayed=True``. Returns once the page's transaction committed.
+        """
+        ...

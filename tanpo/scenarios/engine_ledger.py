@@ -1,0 +1,299 @@
+"""The off-chain ledger: the pure margin engine (:mod:`tanpo.margin`) with in-memory balances.
+
+Each agreement is an engine :class:`~tanpo.margin.book.AgreementBook` (settlement lag, pending
+transfers, auto-issue and the call itself are the engine's); this class only keeps the parties'
+balances, the posted markets and the records, and translates engine results into the
+backend-neutral records of :mod:`tanpo.scenarios.ledger`.
+
+Limitation (documented): an engine book takes the borrower's free balances when the agreement
+opens and keeps its own copy, so two agreements that draw top-ups from the same party's balance of
+the same token do not see each other's deliveries. The party balances kept here are complete; only
+the "borrower ran out" decision can differ from the chaincode when balances are that tight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from fractions import Fraction
+
+from tanpo.margin import (
+    Agreement,
+    AgreementBook,
+    Direction,
+    LoanLeg,
+    MarginError,
+    Market,
+    Party,
+    Positions,
+    Quote,
+    Terms,
+    Token,
+    TokenKind,
+    make_agreement,
+    price_agreement,
+    unit_value,
+)
+from tanpo.margin.call import move
+from tanpo.scenarios.errors import ScenarioError
+from tanpo.scenarios.ledger import (
+    AgreementTerms,
+    CallRecord,
+    CloseRecord,
+    Issuance,
+    IssuanceRequired,
+    OpenRecord,
+    Role,
+    Transfer,
+)
+from tanpo.scenarios.model import TokenSpec
+
+__all__ = ["EngineLedger", "engine_token", "market_of"]
+
+
+def engine_token(spec: TokenSpec) -> Token:
+    """The engine's token definition for a scenario token."""
+    return Token(spec.id, TokenKind(spec.kind), spec.currency, Quote(spec.quote))
+
+
+def market_of(day: date, prices: Mapping[str, Fraction], fx: Mapping[str, Fraction]) -> Market:
+    """An engine :class:`Market` for one day (raises ScenarioError on bad data)."""
+    try:
+        return Market.parse(day.isoformat(), dict(prices), dict(fx))
+    except MarginError as exc:
+        raise ScenarioError(f"market data of {day.isoformat()}: {exc}") from None
+
+
+@dataclass
+class _Open:
+    terms: AgreementTerms
+    agreement: Agreement
+    book: AgreementBook
+    records: dict[date, CallRecord] = field(default_factory=dict)
+    closed: CloseRecord | None = None
+
+
+def _role(party: Party) -> Role:
+    return "lender" if party == Party.LENDER else "borrower"
+
+
+class EngineLedger:
+    """A :class:`~tanpo.scenarios.ledger.Ledger` backed by the pure Python margin engine."""
+
+    backend = "engine"
+
+    def __init__(self) -> None:
+        self.tokens: dict[str, Token] = {}
+        self.balances: dict[str, dict[str, int]] = {}
+        self.markets: dict[date, Market] = {}
+        self._agreements: dict[str, _Open] = {}
+
+    # -- tokens and balances ------------------------------------------------------------
+    def define_tokens(self, tokens: Sequence[TokenSpec]) -> None:
+        for spec in tokens:
+            token = engine_token(spec)
+            known = self.tokens.get(spec.id)
+            if known is not None and known != token:
+                raise ScenarioError(f"token {spec.id!r} is already defined differently")
+            self.tokens[spec.id] = token
+
+    def issue(self, party: str, token: str, quantity: int) -> None:
+        if token not in self.tokens:
+            raise ScenarioError(f"cannot issue unknown token {token!r}")
+        if quantity < 0:
+            raise ScenarioError(f"cannot issue a negative quantity of {token}")
+        holding = self.balances.setdefault(party, {})
+        holding[token] = holding.get(token, 0) + quantity
+
+    def balance(self, party: str, token: str) -> int:
+        return self.balances.get(party, {}).get(token, 0)
+
+    def _move(self, token: str, quantity: int, sender: str, receiver: str) -> None:
+        src = self.balances.setdefault(sender, {})
+        dst = self.balances.setdefault(receiver, {})
+        src[token] = src.get(token, 0) - quantity
+        dst[token] = dst.get(token, 0) + quantity
+
+    # -- prices ---------------------------------------------------------------------------
+    def post_prices(
+        self, day: date, prices: Mapping[str, Fraction], fx: Mapping[str, Fraction]
+    ) -> None:
+        self.markets[day] = market_of(day, prices, fx)
+
+    def _market(self, day: date) -> Market:
+        market = self.markets.get(day)
+        if market is None:
+            raise ScenarioError(f"no prices posted for {day.isoformat()}")
+        return market
+
+    def unit_value(self, token: str, day: date, base: str) -> Fraction:
+        """Value in ``base`` of one unit of ``token`` at the prices posted for ``day``."""
+        try:
+            return unit_value(self.tokens[token], self._market(day), base)
+        except MarginError as exc:
+            raise ScenarioError(f"valuing {token} on {day.isoformat()}: {exc}") from None
+
+    # -- agreements -----------------------------------------------------------------------
+    def open_agreement(self, terms: AgreementTerms, day: date) -> OpenRecord:
+        if terms.id in self._agreements:
+            raise ScenarioError(f"agreement {terms.id!r} is already open")
+        engine_terms = Terms(
+            base=terms.base_currency,
+            loan=LoanLeg(terms.loan_token, terms.loan_quantity),
+            collateral=terms.priority,
+            mode=terms.mode,
+            haircut=terms.haircut,
+            haircuts={t: h for t, h in terms.haircuts.items() if t in terms.priority},
+            threshold=terms.threshold,
+            min_transfer=terms.min_transfer,
+            lag_days=terms.lag,
+            auto_issue=terms.auto_issue,
+        )
+        try:
+            agreement = make_agreement(list(self.tokens.values()), engine_terms)
+        except MarginError as exc:
+            raise ScenarioError(f"agreement {terms.id!r}: {exc}") from None
+        # The opening exchange, all or nothing.
+        needs = [(terms.lender, terms.loan_token, terms.loan_quantity)]
+        needs += [(terms.borrower, t, q) for t, q in terms.collateral]
+        for party, token, qty in needs:
+            if self.balance(party, token) < qty:
+                raise ScenarioError(
+                    f"agreement {terms.id!r} cannot open on {day.isoformat()}: {party} holds "
+                    f"{self.balance(party, token)} {token}, needs {qty}"
+                )
+        self._move(terms.loan_token, terms.loan_quantity, terms.lender, terms.borrower)
+        for token, qty in terms.collateral:
+            self._move(token, qty, terms.borrower, terms.lender)
+        held = dict(terms.collateral)
+        positions = Positions(
+            held={t: held.get(t, 0) for t in terms.priority},
+            borrower_free={t: max(0, self.balance(terms.borrower, t)) for t in terms.priority},
+            lender_free={
+                t: max(0, self.balance(terms.lender, t) - held.get(t, 0)) for t in terms.priority
+            },
+        )
+        book = AgreementBook(agreement, positions)
+        self._agreements[terms.id] = _Open(terms, agreement, book)
+        v_l, v_c = self._values(terms.id, day, book.positions.held)
+        return OpenRecord(terms.id, day, terms, v_l, v_c)
+
+    def _get(self, agreement_id: str) -> _Open:
+        state = self._agreements.get(agreement_id)
+        if state is None:
+            raise ScenarioError(f"unknown agreement {agreement_id!r}")
+        return state
+
+    def _values(
+        self, agreement_id: str, day: date, held: Mapping[str, int]
+    ) -> tuple[Fraction, Fraction]:
+        state = self._get(agreement_id)
+        pricing = price_agreement(state.agreement, self._market(day))
+        v_l = pricing.value(state.agreement.loan_quantity * pricing.loan_unit)
+        numerator = sum(
+            held.get(token.id, 0) * hu
+            for token, hu in zip(state.agreement.collateral, pricing.haircut_unit, strict=True)
+        )
+        return v_l, pricing.value(numerator)
+
+    def margin_call(self, agreement_id: str, day: date) -> CallRecord:
+        state = self._get(agreement_id)
+        known = state.records.get(day)
+        if known is not None:
+            return known
+        if state.closed is not None:
+            raise ScenarioError(f"agreement {agreement_id!r} is closed")
+        terms = state.terms
+        try:
+            result = state.book.apply_day(self._market(day))
+        except MarginError as exc:
+            raise ScenarioError(
+                f"margin call of {agreement_id!r} on {day.isoformat()}: {exc}"
+            ) from None
+        call = result.call
+        parties = {Party.LENDER: terms.lender, Party.BORROWER: terms.borrower}
+        settle = day + timedelta(days=terms.lag)
+        transfers = []
+        for t in call.transfers:
+            sender, receiver = (
+                (terms.borrower, terms.lender)
+                if t.direction == Direction.BORROWER_TO_LENDER
+                else (terms.lender, terms.borrower)
+            )
+            transfers.append(
+                Transfer(t.token, t.quantity, sender, receiver, t.market_value, settle)
+            )
+        issuances = tuple(
+            Issuance(m.token, m.quantity, parties[m.party], _role(m.party)) for m in call.mints
+        )
+        for m in issuances:
+            self.issue(m.party, m.token, m.quantity)
+        settled: list[Transfer] = []
+        for p in result.settled:
+            sender, receiver = (
+                (terms.borrower, terms.lender)
+                if p.direction == Direction.BORROWER_TO_LENDER
+                else (terms.lender, terms.borrower)
+            )
+            self._move(p.token, p.quantity, sender, receiver)
+            if p.trade_date != call.date:
+                settled.append(
+                    Transfer(p.token, p.quantity, sender, receiver, p.market_value, p.settle_day)
+                )
+        if terms.lag:
+            # Nothing of today's call has settled: value the settled positions after the day.
+            _, v_c_now = self._values(agreement_id, day, result.positions.held)
+            v_c_before = v_c_after = v_c_now
+        else:
+            v_c_before, v_c_after = call.vc_before, call.vc_after
+        record = CallRecord(
+            agreement=agreement_id,
+            date=day,
+            triggered=call.triggered,
+            v_l=call.vl,
+            v_c_before=v_c_before,
+            v_c_after=v_c_after,
+            transfers=tuple(transfers),
+            issuances=issuances,
+            issuance_required=tuple(
+                IssuanceRequired(parties[r.party], _role(r.party), r.value)
+                for r in call.issuance_required
+            ),
+            settled=tuple(settled),
+            prices=call.prices,
+            fx=call.fx,
+        )
+        state.records[day] = record
+        return record
+
+    def close_agreement(self, agreement_id: str, day: date) -> CloseRecord:
+        state = self._get(agreement_id)
+        if state.closed is not None:
+            return state.closed
+        terms = state.terms
+        agreement = state.agreement
+        positions = state.book.positions
+        held = [positions.held.get(t, 0) for t in agreement.collateral_ids]
+        bfree = [positions.borrower_free.get(t, 0) for t in agreement.collateral_ids]
+        # Transfers still pending settle with the closing exchange (which nets everything).
+        for p in state.book.pending:
+            move(held, bfree, agreement.index[p.token], p.quantity, p.direction, p.token)
+            sender, receiver = (
+                (terms.borrower, terms.lender)
+                if p.direction == Direction.BORROWER_TO_LENDER
+                else (terms.lender, terms.borrower)
+            )
+            self._move(p.token, p.quantity, sender, receiver)
+        returned = dict(zip(agreement.collateral_ids, held, strict=True))
+        v_l, v_c = self._values(agreement_id, day, returned)
+        self._move(terms.loan_token, terms.loan_quantity, terms.borrower, terms.lender)
+        for token, qty in returned.items():
+            if qty:
+                self._move(token, qty, terms.lender, terms.borrower)
+        state.closed = CloseRecord(agreement_id, day, returned, v_l, v_c)
+        return state.closed
+
+    def call_records(self, agreement_id: str) -> list[CallRecord]:
+        state = self._get(agreement_id)
+        return [state.records[d] for d in sorted(state.records)]

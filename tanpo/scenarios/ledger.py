@@ -1,0 +1,189 @@
+"""The ledger behind a scenario run, as a small interface with two implementations in mind.
+
+The runner only talks to a :class:`Ledger`: define tokens, issue opening balances, open an
+agreement, post a day's prices, run the margin call of an agreement for a date, close it, and read
+the call records back. :class:`tanpo.scenarios.engine_ledger.EngineLedger` implements it off-chain
+with the pure margin engine (fast, for backtests and benchmarks); an on-chain implementation
+submits the same steps as Fabric transactions through the SDK and reads the records the chaincode
+stored. The records below are the common, backend-neutral view the reports and metrics use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from fractions import Fraction
+from typing import Literal, Protocol, runtime_checkable
+
+from tanpo.scenarios.model import TokenSpec
+
+__all__ = [
+    "AgreementTerms",
+    "CallRecord",
+    "CloseRecord",
+    "Issuance",
+    "IssuanceRequired",
+    "Ledger",
+    "OpenRecord",
+    "Role",
+    "Transfer",
+]
+
+Role = Literal["lender", "borrower"]
+
+
+@dataclass(frozen=True)
+class AgreementTerms:
+    """Concrete terms of one agreement (every quantity resolved, base currency set)."""
+
+    id: str
+    lender: str
+    borrower: str
+    base_currency: str
+    loan_token: str
+    loan_quantity: int
+    collateral: tuple[tuple[str, int], ...]
+    priority: tuple[str, ...]
+    start: date
+    end: date
+    haircut: Fraction = Fraction(0)
+    haircuts: Mapping[str, Fraction] = field(default_factory=dict)
+    threshold: Fraction = Fraction(0)
+    mode: Literal["single", "multi"] = "single"
+    lag: int = 0
+    auto_issue: bool = False
+    min_transfer: Fraction = Fraction(0)
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """Collateral moved by a margin call: ``quantity`` units of ``token`` from one party to the
+    other, worth ``value`` in the base currency at the call's prices (before haircut), settling on
+    ``settles`` (the call date when there is no settlement lag)."""
+
+    token: str
+    quantity: int
+    sender: str
+    receiver: str
+    value: Fraction
+    settles: date
+
+
+@dataclass(frozen=True)
+class Issuance:
+    """Tokens minted by auto-issue inside a call, to ``party`` (the delivering side)."""
+
+    token: str
+    quantity: int
+    party: str
+    role: Role
+
+
+@dataclass(frozen=True)
+class IssuanceRequired:
+    """Value a party could not deliver for lack of tokens (no auto-issue): issuance is needed."""
+
+    party: str
+    role: Role
+    value: Fraction
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One margin call of one agreement on one date, in the base currency.
+
+    ``v_c_before`` is the haircut collateral value after transfers due today settled and before
+    the call; ``v_c_after`` after the call's own transfers that settle today (with a settlement lag
+    nothing of today's call has settled yet, so it equals ``v_c_before``).
+    """
+
+    agreement: str
+    date: date
+    triggered: bool
+    v_l: Fraction
+    v_c_before: Fraction
+    v_c_after: Fraction
+    transfers: tuple[Transfer, ...] = ()
+    issuances: tuple[Issuance, ...] = ()
+    issuance_required: tuple[IssuanceRequired, ...] = ()
+    settled: tuple[Transfer, ...] = ()
+    prices: Mapping[str, Fraction] = field(default_factory=dict)
+    fx: Mapping[str, Fraction] = field(default_factory=dict)
+
+    @property
+    def gap_before(self) -> Fraction:
+        return self.v_c_before - self.v_l
+
+    @property
+    def gap_after(self) -> Fraction:
+        return self.v_c_after - self.v_l
+
+    @property
+    def completed_same_day(self) -> bool:
+        """True when the call's adjustment took full effect on the call date: every transfer
+        settled the same day, no tokens had to be issued and no issuance is outstanding."""
+        return (
+            all(t.settles == self.date for t in self.transfers)
+            and not self.issuances
+            and not self.issuance_required
+        )
+
+    def issued_for(self, role: Role) -> bool:
+        """True when ``role`` needed an issuance in this call (minted, or left outstanding)."""
+        return any(i.role == role for i in self.issuances) or any(
+            r.role == role for r in self.issuance_required
+        )
+
+
+@dataclass(frozen=True)
+class OpenRecord:
+    """The opening exchange: loan tokens lender→borrower, collateral borrower→lender."""
+
+    agreement: str
+    date: date
+    terms: AgreementTerms
+    v_l: Fraction
+    v_c: Fraction
+
+
+@dataclass(frozen=True)
+class CloseRecord:
+    """The closing exchange: the borrower returns the loan, the lender returns the collateral it
+    holds under the agreement (a negative position is delivered back by the borrower)."""
+
+    agreement: str
+    date: date
+    returned: Mapping[str, int]
+    v_l: Fraction
+    v_c: Fraction
+
+
+@runtime_checkable
+class Ledger(Protocol):
+    """What a scenario run needs from a ledger (off-chain engine or the Fabric network)."""
+
+    backend: str
+
+    def define_tokens(self, tokens: Sequence[TokenSpec]) -> None:
+        """Register the token definitions (idempotent for identical definitions)."""
+
+    def issue(self, party: str, token: str, quantity: int) -> None:
+        """Mint ``quantity`` units of ``token`` to ``party`` (the token administrator's act)."""
+
+    def post_prices(
+        self, day: date, prices: Mapping[str, Fraction], fx: Mapping[str, Fraction]
+    ) -> None:
+        """Post the closing prices (security tokens by id) and FX market pairs of ``day``."""
+
+    def open_agreement(self, terms: AgreementTerms, day: date) -> OpenRecord:
+        """Register, approve and settle the opening exchange of an agreement on ``day``."""
+
+    def margin_call(self, agreement_id: str, day: date) -> CallRecord:
+        """Run (or read back, if it already ran) the margin call of an agreement for ``day``."""
+
+    def close_agreement(self, agreement_id: str, day: date) -> CloseRecord:
+        """Settle pending transfers due by ``day`` and the closing exchange."""
+
+    def call_records(self, agreement_id: str) -> list[CallRecord]:
+        """Every recorded margin call of the agreement, in date order."""

@@ -1,0 +1,122 @@
+"""The scenario domain: tokens, agreement terms and the scenario as a whole (plain values)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from fractions import Fraction
+from pathlib import Path
+from typing import Final, Literal
+
+from tanpo.marketdata.calendar import Fill
+
+__all__ = [
+    "AUTO",
+    "AgreementSpec",
+    "Auto",
+    "Checks",
+    "Quantity",
+    "Scenario",
+    "TokenSpec",
+]
+
+
+class Auto(StrEnum):
+    """Marker for a quantity the runner sizes on the start date (``auto`` in a scenario file)."""
+
+    AUTO = "auto"
+
+
+AUTO: Final = Auto.AUTO
+
+#: A leg quantity: an integer number of token units, or ``AUTO``.
+Quantity = int | Auto
+
+
+class Checks(StrEnum):
+    """Which days between start and end get a margin check."""
+
+    EVERY_DAY = "every-day"  # every calendar day (the paper's setup)
+    WEEKDAYS = "weekdays"  # Monday to Friday
+
+
+@dataclass(frozen=True)
+class TokenSpec:
+    """A token definition. ``source`` names the price series (a symbol of the market-data folder
+    or a CSV path); it is None for a cash token or a token priced inline."""
+
+    id: str
+    kind: Literal["ST", "CT"]
+    currency: str
+    quote: Literal["per-unit", "percent-of-par"] = "per-unit"
+    source: str | None = None
+    name: str | None = None
+
+    @property
+    def quote_factor(self) -> Fraction:
+        return Fraction(1, 100) if self.quote == "percent-of-par" else Fraction(1)
+
+
+@dataclass(frozen=True)
+class AgreementSpec:
+    """Terms of one agreement as written in a scenario (quantities may still be ``AUTO``)."""
+
+    id: str
+    lender: str
+    borrower: str
+    loan: tuple[tuple[str, Quantity], ...]
+    collateral: tuple[tuple[str, Quantity], ...]
+    priority: tuple[str, ...]
+    start: date
+    end: date
+    haircut: Fraction = Fraction(0)
+    haircuts: Mapping[str, Fraction] = field(default_factory=dict)
+    threshold: Fraction = Fraction(0)
+    mode: Literal["single", "multi"] = "single"
+    lag: int = 0
+    auto_issue: bool = False
+    min_transfer: Fraction = Fraction(0)
+    base_currency: str | None = None
+
+    def haircut_of(self, token: str) -> Fraction:
+        return self.haircuts.get(token, self.haircut)
+
+    def check_days(self, days: list[date]) -> list[date]:
+        """The days (of ``days``) strictly between start and end."""
+        return [d for d in days if self.start < d < self.end]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A whole scenario: market data, tokens, parties, agreements and the window."""
+
+    name: str
+    base_currency: str
+    tokens: tuple[TokenSpec, ...]
+    agreements: tuple[AgreementSpec, ...]
+    window_start: date
+    window_end: date
+    description: str = ""
+    fill: Fill = Fill.NEXT_TRADING_DAY
+    checks: Checks = Checks.EVERY_DAY
+    parties: tuple[str, ...] = ()
+    fx_pairs: tuple[str, ...] = ()
+    prices: Mapping[date, Mapping[str, Fraction]] = field(default_factory=dict)
+    balances: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    data_dir: Path | None = None
+    path: Path | None = None
+    max_gap_days: int = 7
+
+    def token(self, token_id: str) -> TokenSpec:
+        for t in self.tokens:
+            if t.id == token_id:
+                return t
+        raise KeyError(token_id)
+
+    def agreement(self, agreement_id: str) -> AgreementSpec:
+        for a in self.agreements:
+            if a.id == agreement_id:
+                return a
+        raise KeyError(agreement_id)

@@ -1,0 +1,231 @@
+"""Formatting of runs: exact values to text, rich tables, JSON documents, CSV files and plots."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from tanpo.scenarios.ledger import CallRecord, Transfer
+from tanpo.scenarios.metrics import Metrics, measured_gap
+from tanpo.scenarios.runner import RunResult
+
+__all__ = [
+    "call_json",
+    "calls_table",
+    "exact",
+    "metrics_json",
+    "metrics_table",
+    "money",
+    "percent",
+    "rounded",
+    "run_json",
+    "write_csv",
+]
+
+
+def exact(value: Fraction | int) -> str:
+    """Canonical exact text: ``"n"`` or ``"n/d"`` (as the margin engine and Go RatString print)."""
+    return str(Fraction(value))
+
+
+def rounded(value: Fraction | int, places: int = 0) -> Decimal:
+    """``value`` rounded half-even to ``places`` decimals (for display and reports only)."""
+    v = Fraction(value)
+    with localcontext() as ctx:
+        ctx.prec = 60
+        q = Decimal(v.numerator) / Decimal(v.denominator)
+        return q.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+
+
+def money(value: Fraction | int, places: int = 0) -> str:
+    """``1234567.5`` → ``"1,234,568"`` (half-even), for tables."""
+    return f"{rounded(value, places):,}"
+
+
+def percent(value: Fraction | None) -> str:
+    """A ratio as a percentage with sensible precision (``None`` → ``"n/a"``)."""
+    if value is None:
+        return "n/a"
+    pct = Fraction(value) * 100
+    if pct == 0:
+        return "0%"
+    if abs(pct) >= 10:
+        return f"{rounded(pct, 1)}%"
+    if abs(pct) >= Fraction(1, 100):
+        return f"{rounded(pct, 2)}%"
+    return f"{float(pct):.1e}%"
+
+
+def _transfer_text(t: Transfer) -> str:
+    return f"{t.quantity:,} {t.token} {t.sender}→{t.receiver}"
+
+
+def calls_table(records: Sequence[CallRecord], title: str, places: int = 0) -> Table:
+    """Every margin call: date, V_L, V_C before/after, gaps, transfers and issuances."""
+    table = Table(title=title, title_justify="left")
+    for name in ("date", "call", "V_L", "V_C before", "V_C after", "gap before", "gap after"):
+        table.add_column(name, justify="right" if name.startswith(("V_", "gap")) else "left")
+    table.add_column("transfers")
+    table.add_column("issuances")
+    for r in records:
+        transfers = "; ".join(_transfer_text(t) for t in r.transfers)
+        if any(t.settles != r.date for t in r.transfers):
+            transfers += f" (settles {r.transfers[0].settles.isoformat()})"
+        issued = "; ".join(f"{i.quantity:,} {i.token} minted to {i.party}" for i in r.issuances)
+        issued += "; ".join(
+            f"{q.party} short {money(q.value, places)}"
+            for q in r.issuance_required
+            if not r.issuances
+        )
+        table.add_row(
+            r.date.isoformat(),
+            "yes" if r.triggered else "-",
+            money(r.v_l, places),
+            money(r.v_c_before, places),
+            money(r.v_c_after, places),
+            money(r.gap_before, places),
+            money(r.gap_after, places),
+            transfers or "-",
+            issued or "-",
+        )
+    return table
+
+
+def metrics_table(metrics: Mapping[str, Metrics], title: str, places: int = 0) -> Table:
+    """One column per agreement (and the total): the DESIGN.md metrics."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    for name in metrics:
+        table.add_column(name, justify="right")
+    rows: list[tuple[str, Any]] = [
+        ("checked days", lambda m: str(m.checked_days)),
+        ("risk: max |g|", lambda m: money(m.risk_max, places)),
+        ("risk: mean |g|", lambda m: money(m.risk_mean, places)),
+        ("margin calls", lambda m: str(m.margin_calls)),
+        ("issuances (lender)", lambda m: str(m.issuances)),
+        ("issuances (borrower)", lambda m: str(m.borrower_issuances)),
+        ("net credit exposure, lender, mean", lambda m: money(m.exposure_lender_mean, places)),
+        ("net credit exposure, borrower, mean", lambda m: money(m.exposure_borrower_mean, places)),
+        (
+            "exposure before calls, lender, mean",
+            lambda m: money(m.exposure_before_lender_mean, places),
+        ),
+        (
+            "exposure before calls, borrower, mean",
+            lambda m: money(m.exposure_before_borrower_mean, places),
+        ),
+        ("margin-call amount", lambda m: money(m.call_amount, places)),
+        ("token units transferred", lambda m: f"{m.units_transferred:,}"),
+        ("transfers", lambda m: str(m.transfers)),
+    ]
+    for label, fn in rows:
+        table.add_row(label, *(fn(m) for m in metrics.values()))
+    return table
+
+
+def call_json(r: CallRecord) -> dict[str, Any]:
+    """A call as JSON-ready data with stable keys; amounts are exact strings (``"n"``/``"n/d"``)."""
+    return {
+        "date": r.date.isoformat(),
+        "agreement": r.agreement,
+        "triggered": r.triggered,
+        "v_l": exact(r.v_l),
+        "v_c_before": exact(r.v_c_before),
+        "v_c_after": exact(r.v_c_after),
+        "gap_before": exact(r.gap_before),
+        "gap_after": exact(r.gap_after),
+        "transfers": [
+            {
+                "token": t.token,
+                "quantity": t.quantity,
+                "from": t.sender,
+                "to": t.receiver,
+                "value": exact(t.value),
+                "settles": t.settles.isoformat(),
+            }
+            for t in r.transfers
+        ],
+        "issuances": [
+            {"token": i.token, "quantity": i.quantity, "party": i.party, "role": i.role}
+            for i in r.issuances
+        ],
+        "issuance_required": [
+            {"party": q.party, "role": q.role, "value": exact(q.value)} for q in r.issuance_required
+        ],
+    }
+
+
+def metrics_json(m: Metrics) -> dict[str, Any]:
+    """Metrics as JSON-ready data: counts as ints, amounts as exact strings."""
+    return {k: (v if isinstance(v, int) else exact(v)) for k, v in m.as_dict().items()}
+
+
+def run_json(result: RunResult) -> dict[str, Any]:
+    """The document ``tanpo scenario run --json`` prints."""
+    return {
+        "scenario": result.scenario.name,
+        "backend": result.backend,
+        "base_currency": result.scenario.base_currency,
+        "fill": result.scenario.fill.value,
+        "agreements": [
+            {
+                "id": o.agreement,
+                "opened": o.date.isoformat(),
+                "loan": {"token": o.terms.loan_token, "quantity": o.terms.loan_quantity},
+                "collateral": [{"token": t, "quantity": q} for t, q in o.terms.collateral],
+                "v_l": exact(o.v_l),
+                "v_c": exact(o.v_c),
+            }
+            for o in result.opens
+        ],
+        "calls": [call_json(c) for c in result.calls],
+        "closes": [
+            {
+                "agreement": c.agreement,
+                "date": c.date.isoformat(),
+                "returned": dict(c.returned),
+                "v_l": exact(c.v_l),
+                "v_c": exact(c.v_c),
+            }
+            for c in result.closes
+        ],
+        "metrics": {
+            **{k: metrics_json(m) for k, m in result.metrics.items()},
+            "total": metrics_json(result.total),
+        },
+    }
+
+
+def daily_rows(result: RunResult) -> Iterable[dict[str, str]]:
+    """One row per checked (agreement, day): the values the plots and CSV files use."""
+    for r in result.calls:
+        g = measured_gap(r)
+        yield {
+            "agreement": r.agreement,
+            "date": r.date.isoformat(),
+            "v_l": str(rounded(r.v_l, 2)),
+            "v_c_measured": str(rounded(r.v_l + g, 2)),
+            "gap_measured": str(rounded(g, 2)),
+            "gap_before": str(rounded(r.gap_before, 2)),
+            "gap_after": str(rounded(r.gap_after, 2)),
+            "triggered": "1" if r.triggered else "0",
+            "lender_issuance": "1" if r.issued_for("lender") else "0",
+            "units_transferred": str(sum(t.quantity for t in r.transfers)),
+        }
+
+
+def write_csv(path: Path, rows: Sequence[Mapping[str, object]]) -> None:
+    """Write dict rows (the first row's keys are the header)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        if not rows:
+            return
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)

@@ -1,0 +1,164 @@
+"""Scenario files: the schema, and errors that name the file, the line and the key."""
+# ruff: noqa: E501  (EXAMPLE is DESIGN's scenario text verbatim, including its long comment line)
+
+from __future__ import annotations
+
+from datetime import date
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from tanpo.marketdata import Fill
+from tanpo.scenarios.errors import ScenarioError
+from tanpo.scenarios.loader import load_scenario, parse_scenario
+from tanpo.scenarios.model import AUTO, Checks
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
+EXAMPLE = """\
+base_currency: USD
+tokens:
+  - {id: DE-BUND, kind: ST, currency: EUR, quote: percent-of-par}
+  - {id: US-STOCK, kind: ST, currency: USD, quote: per-unit}
+prices:
+  2024-01-02: {DE-BUND: "101.25", US-STOCK: "50.00", EURUSD: "1.1000"}
+  2024-01-03: {DE-BUND: "101.00", US-STOCK: "50.40", EURUSD: "1.1050"}
+  2024-01-04: {DE-BUND: "101.00", US-STOCK: "50.40", EURUSD: "1.1050"}
+agreements:
+  - id: A1
+    lender: bank-a
+    borrower: bank-b
+    loan: {DE-BUND: 1000000}
+    collateral: {US-STOCK: auto}      # sized to cover the loan on the start date
+    priority: [US-STOCK]
+    haircut: "0"
+    threshold: "0"
+    mode: single
+    start: 2024-01-02
+    end: 2024-01-04                   # opens on the start date, checked on 01-03, settles on the end date
+"""
+
+
+def test_the_design_example_parses() -> None:
+    s = parse_scenario(EXAMPLE)
+    assert s.base_currency == "USD"
+    assert [t.id for t in s.tokens] == ["DE-BUND", "US-STOCK"]
+    assert s.token("DE-BUND").quote_factor == Fraction(1, 100)
+    (a,) = s.agreements
+    assert a.loan == (("DE-BUND", 1_000_000),)
+    assert a.collateral == (("US-STOCK", AUTO),)
+    assert (a.start, a.end, a.mode, a.lag, a.auto_issue) == (
+        date(2024, 1, 2),
+        date(2024, 1, 4),
+        "single",
+        0,
+        False,
+    )
+    assert s.prices[date(2024, 1, 3)]["EURUSD"] == Fraction("1.1050")
+    assert s.parties == ("bank-a", "bank-b")
+    assert (s.window_start, s.window_end, s.fill, s.checks) == (
+        date(2024, 1, 2),
+        date(2024, 1, 4),
+        Fill.NEXT_TRADING_DAY,
+        Checks.EVERY_DAY,
+    )
+
+
+def test_unquoted_decimals_are_exact() -> None:
+    s = parse_scenario(EXAMPLE.replace('haircut: "0"', "haircut: 0.05"))
+    assert s.agreements[0].haircut == Fraction(1, 20)
+
+
+def _error(text: str) -> ScenarioError:
+    with pytest.raises(ScenarioError) as err:
+        parse_scenario(text, Path("bad.yaml"))
+    return err.value
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "key", "fragment"),
+    [
+        ('haircut: "0"', 'haircut: "abc"', 16, "agreements[0].haircut", "expected a haircut"),
+        ('haircut: "0"', 'haircut: "1"', 16, "agreements[0].haircut", "up to (not incl.)"),
+        ('haircut: "0"', 'hair_cut: "0"', 16, "agreements[0].hair_cut", "unknown key 'hair_cut'"),
+        ("mode: single", "mode: both", 18, "agreements[0].mode", "'single', 'multi'"),
+        ("end: 2024-01-04", "end: 2024-01-01", 20, "agreements[0].end", "must be after the start"),
+        ("start: 2024-01-02", "start: 2024-02-30", 19, "agreements[0].start", "a date YYYY-MM-DD"),
+        (
+            "{US-STOCK: auto}",
+            "{US-STOCK: -5}",
+            14,
+            "agreements[0].collateral.US-STOCK",
+            "positive whole quantity",
+        ),
+        (
+            "{US-STOCK: auto}",
+            "{US-BOND: 5}",
+            14,
+            "agreements[0].collateral.US-BOND",
+            "unknown token 'US-BOND'",
+        ),
+        (
+            "loan: {DE-BUND: 1000000}",
+            "loan: {DE-BUND: auto}",
+            14,
+            "agreements[0].collateral",
+            "only one quantity can be auto",
+        ),
+        ("    lender: bank-a\n", "", 10, "agreements[0]", "missing required key 'lender'"),
+        ('EURUSD: "1.1000"', 'EURUSD: "-1"', 6, "prices.2024-01-02.EURUSD", "positive price"),
+        (
+            'US-STOCK: "50.40", EURUSD',
+            'US-STOK: "50.40", EURUSD',
+            7,
+            "prices.2024-01-03.US-STOK",
+            "unknown name 'US-STOK'",
+        ),
+        ("kind: ST, currency: EUR", "kind: XX, currency: EUR", 3, "tokens[0].kind", "'ST', 'CT'"),
+        ("currency: EUR", "currency: euro", 3, "tokens[0].currency", "three-letter"),
+    ],
+)
+def test_errors_name_line_and_key(old: str, new: str, line: int, key: str, fragment: str) -> None:
+    assert old in EXAMPLE
+    err = _error(EXAMPLE.replace(old, new, 1))
+    assert (err.line, err.key) == (line, key), str(err)
+    assert str(err).startswith(f"bad.yaml:{line}: {key}: ")
+    assert fragment in str(err)
+
+
+def test_missing_fx_rate_is_reported_on_the_agreement() -> None:
+    text = EXAMPLE.replace(', EURUSD: "1.1000"', "").replace(', EURUSD: "1.1050"', "")
+    err = _error(text)
+    assert err.line == 10
+    assert "no FX rate converts EUR" in str(err)
+
+
+def test_duplicate_keys_and_yaml_syntax() -> None:
+    err = _error(EXAMPLE.replace("    mode: single\n", "    mode: single\n    mode: multi\n"))
+    assert (err.line, err.key) == (19, "agreements[0].mode")
+    assert "duplicate key (first given on line 18)" in str(err)
+    err = _error(EXAMPLE.replace("tokens:\n", "tokens: [\n", 1))
+    assert str(err).startswith("bad.yaml:") and "invalid YAML" in str(err)
+    assert _error("").line == 1
+    err = _error("- just a list\n")
+    assert "expected a mapping of scenario keys, found a list" in str(err)
+
+
+def test_token_without_prices_is_refused() -> None:
+    err = _error(
+        EXAMPLE.replace(', DE-BUND: "101.25"', "")
+        .replace("{DE-BUND:", "{X:", 0)
+        .replace('{DE-BUND: "101.25", ', "{")
+        .replace('{DE-BUND: "101.00", ', "{")
+    )
+    assert err.line == 3 and "token 'DE-BUND' has no prices" in str(err)
+
+
+def test_shipped_scenario_files_load() -> None:
+    files = sorted(SCENARIOS.glob("*.yaml"))
+    assert len(files) >= 9
+    for path in files:
+        s = load_scenario(path)
+        assert s.agreements, path
+        assert s.path == path
