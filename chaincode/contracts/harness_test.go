@@ -474,3 +474,71 @@ func mustJSON(v any) string {
 	}
 	return string(b)
 }
+
+// ---- agreement fixtures ----
+
+// termsMap is the default agreement: bank-a lends 1,000,000 JPY to bank-b against 2,000 JP8306
+// (CT1) and 1,000 JP8604 (CT2), haircut 5%, daily margining in multi mode.
+func termsMap(id string) map[string]any {
+	return map[string]any{
+		"id":       id,
+		"lender":   "bank-a",
+		"borrower": "bank-b",
+		"loan":     map[string]any{"token": "JPY", "quantity": "1000000"},
+		"collateral": []any{
+			map[string]any{"token": "JP8306", "quantity": "2000"},
+			map[string]any{"token": "JP8604", "quantity": "1000"},
+		},
+		"baseCurrency":          "JPY",
+		"haircut":               "0.05",
+		"threshold":             "0",
+		"mode":                  "multi",
+		"settlementLagDays":     0,
+		"autoIssue":             false,
+		"minimumTransferAmount": "0",
+		"tradeDate":             "2025-05-30",
+		"startDate":             "2025-06-01",
+		"endDate":               "2025-12-31",
+	}
+}
+
+func termsJSON(id string, mut func(m map[string]any)) string {
+	m := termsMap(id)
+	if mut != nil {
+		mut(m)
+	}
+	return mustJSON(m)
+}
+
+// propose has the lender propose the default agreement (modified by mut).
+func (w *world) propose(id string, mut func(m map[string]any)) Agreement {
+	w.t.Helper()
+	var a Agreement
+	w.okJSON(w.lender, &a, "agreements:Propose", termsJSON(id, mut))
+	return a
+}
+
+// open proposes (as lender) and approves (as borrower) an agreement.
+func (w *world) open(id string, mut func(m map[string]any)) Agreement {
+	w.t.Helper()
+	w.propose(id, mut)
+	var a Agreement
+	w.okJSON(w.borrower, &a, "agreements:Approve", id)
+	return a
+}
+
+// endedTerms makes an agreement whose end date (2025-06-01) is before the test clock.
+func endedTerms(m map[string]any) {
+	m["tradeDate"], m["startDate"], m["endDate"] = "2025-05-01", "2025-05-01", "2025-06-01"
+}
+
+// run runs f as a subtest that shares the world (the world reports failures to the subtest).
+func (w *world) run(t *testing.T, name string, f func()) {
+	t.Helper()
+	parent := w.t
+	t.Run(name, func(st *testing.T) {
+		w.t = st
+		defer func() { w.t = parent }()
+		f()
+	})
+}

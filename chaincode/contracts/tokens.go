@@ -508,11 +508,10 @@ func (c *TokensContract) decide(ctx contractapi.TransactionContextInterface, kin
 		return "", err
 	}
 	if req.Kind != kind {
-		verb := "Issuance"
 		if req.Kind == RequestRedemption {
-			verb = "Redemption"
+			return "", fmt.Errorf("request %s is a redemption request; use ApproveRedemption or RejectRedemption", req.ID)
 		}
-		return "", fmt.Errorf("request %s is a %s request; use Approve%s or Reject%s", req.ID, req.Kind, verb, verb)
+		return "", fmt.Errorf("request %s is an issuance request; use ApproveIssuance or RejectIssuance", req.ID)
 	}
 	if req.Status != RequestPending {
 		return "", fmt.Errorf("request %s is already %s", req.ID, req.Status)
@@ -527,10 +526,15 @@ func (c *TokensContract) decide(ctx contractapi.TransactionContextInterface, kin
 		return "", err
 	}
 	var mint *Mint
-	evt := map[string]map[bool]string{
-		RequestIssuance:   {true: EventIssuanceApproved, false: EventIssuanceRejected},
-		RequestRedemption: {true: EventRedemptionApproved, false: EventRedemptionRejected},
-	}[kind][approve]
+	evt := EventIssuanceRejected
+	switch {
+	case kind == RequestIssuance && approve:
+		evt = EventIssuanceApproved
+	case kind == RequestRedemption && approve:
+		evt = EventRedemptionApproved
+	case kind == RequestRedemption:
+		evt = EventRedemptionRejected
+	}
 	if approve {
 		var supply int64
 		if kind == RequestIssuance {

@@ -9,6 +9,7 @@ this is safe to repeat.
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from tanpo.network.profile import load_profile
@@ -35,7 +36,7 @@ def bootstrap_roles(topo: Topology) -> int:
     marker = topo.state_dir / "roles-bootstrapped"
     if marker.exists():
         return 0
-    from tanpo.client import connect
+    from tanpo.client import EndorseError, connect
 
     profile = load_profile(topo.profile_file)
     plan = planned_registrations(topo)
@@ -49,7 +50,18 @@ def bootstrap_roles(topo: Topology) -> int:
                 "RegisterIdentity", org.msp_id, info.cert.read_text(), party, json.dumps(granted)
             )
 
+        # Right after a commit, peers learn through gossip which others run the chaincode; until
+        # then the gateway cannot find a peer set that satisfies the policy. Wait for that once.
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                register(plan[0])
+                break
+            except EndorseError as exc:
+                if "no combination of peers" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
         with ThreadPoolExecutor(max_workers=4) as pool:
-            list(pool.map(register, plan))
+            list(pool.map(register, plan[1:]))
     marker.write_text(json.dumps([f"{p}/{u}: {','.join(r)}" for p, u, r in plan], indent=1))
     return len(plan)

@@ -108,6 +108,8 @@ def stop(pidfile: Path, timeout: float = 15.0) -> bool:
         while pid is not None and _exe_of(pid) is not None and time.monotonic() < deadline:
             _reap(pid)
             time.sleep(0.1)
+        if pid is not None:
+            _reap(pid)  # a node started by this process lingers as a zombie until reaped
         if pid is not None and _exe_of(pid) is not None:
             # The node was started as its own process group: take any children with it.
             with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -40,7 +40,7 @@ from tanpo.oracle.calendars import CalendarError
 from tanpo.oracle.config import ConfigError, OracleConfig, SourceConfig, load_config
 from tanpo.oracle.daemon import DateResult, Oracle, Outcome, ReplayResult
 from tanpo.oracle.ledger import Ledger, LedgerError
-from tanpo.oracle.logs import configure_logging
+from tanpo.oracle.logs import configure_logging, log_event
 from tanpo.oracle.memledger import MemoryLedger
 from tanpo.oracle.metrics import Health, HealthServer, OracleMetrics
 from tanpo.oracle.sources import PriceSource, SourceError, build_source
@@ -221,6 +221,7 @@ def run(ctx: click.Context, once: bool, source_path: str | None, port: int | Non
             signal.signal(s, handler)
         if server is not None:
             server.close()
+        log_event(daemon.log, "stopped", last_posted=daemon.status()["ledger"]["last_posted"])
 
 
 @oracle.command()

@@ -10,6 +10,7 @@ once a confirmed value is posted the ledger records who confirmed it.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import tempfile
@@ -93,9 +94,17 @@ class StateFiles:
         return out
 
     def add_confirmation(self, confirmation: Confirmation) -> None:
-        existing = [c.to_dict() for c in self.confirmations()]
-        existing.append(confirmation.to_dict())
-        _write_atomic(self.confirmations_path, existing)
+        """Append one confirmation; concurrent ``confirm`` commands queue on a lock file."""
+        lock_path = Path(self.directory) / ".confirmations.lock"
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with lock_path.open("a") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            try:
+                existing = [c.to_dict() for c in self.confirmations()]
+                existing.append(confirmation.to_dict())
+                _write_atomic(self.confirmations_path, existing)
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
     def blocking_refusals(self, valuation_date: date | None = None) -> list[Refusal]:
         """The refusals the last status reported as blocking (optionally for one date)."""

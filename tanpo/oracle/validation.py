@@ -281,7 +281,11 @@ def _one(
     dated = sorted(k for k in obs.closes if earliest <= k <= d)
     value: Decimal | None = None
     as_of: date | None = None
-    if dated:
+    if prev is not None and (not dated or prev.as_of >= dated[-1]):
+        # nothing newer than what the ledger holds: carry the ledger's value (a source's later
+        # revision of an already-posted close is a correction, not a new observation)
+        value, as_of = prev.value, prev.as_of
+    elif dated:
         as_of = dated[-1]
         text = obs.closes[as_of]
         try:
@@ -292,8 +296,6 @@ def _one(
         if value <= 0:
             return refuse(Rule.NON_POSITIVE,
                           f"close {text!r} on {as_of} is not positive", str(value))
-    if prev is not None and (as_of is None or prev.as_of > as_of):
-        value, as_of = prev.value, prev.as_of
     if value is None or as_of is None:
         return refuse(Rule.MISSING, f"no close for {obs.symbol} since {earliest} and no "
                                     f"earlier value on the ledger")

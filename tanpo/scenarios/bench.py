@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from fractions import Fraction
+from typing import Literal
 
 from tanpo.margin import (
     AgreementBook,
@@ -22,6 +23,7 @@ from tanpo.margin import (
     Market,
     Positions,
     Terms,
+    Token,
     make_agreement,
     price_agreement,
 )
@@ -87,26 +89,60 @@ def _markets(days: int, data: MarketData | None) -> list[Market]:
     return out
 
 
-def _synthetic_terms(n: int, seed: int) -> list[tuple[tuple[str, ...], dict[str, int], Terms]]:
-    rng = random.Random(seed)
-    ids = [t for t, _, _ in PAPER_STOCKS]
-    out = []
-    for _ in range(n):
-        k = rng.randint(1, 5)
-        prio = tuple(rng.sample(ids, k))
-        qty = {t: rng.randint(1, 100) * 1000 for t in prio}
-        terms = Terms(
+@dataclass(frozen=True)
+class _Synthetic:
+    """One synthetic agreement: collateral priority and quantities, and the model terms."""
+
+    priority: tuple[str, ...]
+    quantities: dict[str, int]
+    mode: Literal["single", "multi"]
+    threshold: Fraction
+    lag: int
+
+    def terms(self, loan_quantity: int) -> Terms:
+        return Terms(
             base="JPY",
-            loan=LoanLeg("JPY", 1),  # sized on day 0 below
-            collateral=prio,
-            mode=rng.choice(("single", "multi")),
-            haircut=Fraction(5, 100),
-            threshold=rng.choice((Fraction(0), Fraction(2, 100))),
-            lag_days=rng.choice((0, 1)),
+            loan=LoanLeg("JPY", loan_quantity),
+            collateral=self.priority,
+            mode=self.mode,
+            haircut=SYNTHETIC_ALPHA,
+            threshold=self.threshold,
+            lag_days=self.lag,
             auto_issue=True,
         )
-        out.append((prio, qty, terms))
+
+
+SYNTHETIC_ALPHA = Fraction(5, 100)
+
+
+def _synthetic(n: int, seed: int) -> list[_Synthetic]:
+    """``n`` agreements over the paper's five stocks: 1-5 collateral tokens in a random priority
+    order, 1,000-100,000 shares each, single or multi, beta 0 or 2%, lag 0 or 1 (seeded)."""
+    rng = random.Random(seed)
+    ids = [t for t, _, _ in PAPER_STOCKS]
+    modes: tuple[Literal["single", "multi"], ...] = ("single", "multi")
+    out = []
+    for _ in range(n):
+        prio = tuple(rng.sample(ids, rng.randint(1, 5)))
+        out.append(
+            _Synthetic(
+                prio,
+                {t: rng.randint(1, 100) * 1000 for t in prio},
+                rng.choice(modes),
+                rng.choice((Fraction(0), Fraction(2, 100))),
+                rng.choice((0, 1)),
+            )
+        )
     return out
+
+
+def _loan_for(s: _Synthetic, tokens: list[Token], market: Market) -> int:
+    """The loan (1 - alpha) x the collateral's value covers, in yen (engine valuation)."""
+    pricing = price_agreement(make_agreement(tokens, s.terms(1)), market)
+    value = sum(
+        s.quantities[t] * hu for t, hu in zip(s.priority, pricing.haircut_unit, strict=True)
+    )
+    return int(value // pricing.loan_unit)
 
 
 def bench_book(
@@ -116,33 +152,12 @@ def bench_book(
     markets = _markets(days, data)
     tokens = [engine_token(t) for t in paper_tokens()]
     books: list[AgreementBook] = []
-    for prio, qty, terms in _synthetic_terms(agreements, seed):
-        probe = make_agreement(tokens, terms)
-        pricing = price_agreement(probe, markets[0])
-        value = sum(qty[t] * hu for t, hu in zip(prio, pricing.haircut_unit, strict=True))
-        loan = value // (pricing.loan_unit * 1)
-        sized = Terms(
-            terms.base,
-            LoanLeg("JPY", int(loan)),
-            terms.collateral,
-            terms.mode,
-            terms.haircut,
-            {},
-            terms.threshold,
-            "0",
-            terms.lag_days,
-            terms.auto_issue,
+    for s in _synthetic(agreements, seed):
+        agreement = make_agreement(tokens, s.terms(_loan_for(s, tokens, markets[0])))
+        positions = Positions(
+            held=s.quantities, borrower_free={t: 10 * q for t, q in s.quantities.items()}
         )
-        agreement = make_agreement(tokens, sized)
-        books.append(
-            AgreementBook(
-                agreement,
-                Positions(
-                    held=qty,
-                    borrower_free={t: 10 * q for t, q in qty.items()},
-                ),
-            )
-        )
+        books.append(AgreementBook(agreement, positions))
     calls = triggered = transfers = 0
     t0 = time.perf_counter()
     for market in markets[1:]:
@@ -173,36 +188,33 @@ def bench_runner(
     ledger.define_tokens(paper_tokens())
     start = markets[0].day
     ledger.markets[start] = markets[0]
+    tokens = list(ledger.tokens.values())
     ids: list[str] = []
-    for i, (prio, qty, terms) in enumerate(_synthetic_terms(agreements, seed)):
-        probe = make_agreement(list(ledger.tokens.values()), terms)
-        pricing = price_agreement(probe, markets[0])
-        value = sum(qty[t] * hu for t, hu in zip(prio, pricing.haircut_unit, strict=True))
+    for i, s in enumerate(_synthetic(agreements, seed)):
+        loan = _loan_for(s, tokens, markets[0])
         agreement_id = f"S{i}"
         lender, borrower = f"lender-{i % 50}", f"borrower-{i}"
-        ledger.issue(lender, "JPY", int(value // pricing.loan_unit))
-        for t, q in qty.items():
+        ledger.issue(lender, "JPY", loan)
+        for t, q in s.quantities.items():
             ledger.issue(borrower, t, 11 * q)
-        ledger.open_agreement(
-            AgreementTerms(
-                id=agreement_id,
-                lender=lender,
-                borrower=borrower,
-                base_currency="JPY",
-                loan_token="JPY",
-                loan_quantity=int(value // pricing.loan_unit),
-                collateral=tuple(qty.items()),
-                priority=prio,
-                start=start,
-                end=start + timedelta(days=days + 1),
-                haircut=Fraction(5, 100),
-                threshold=Fraction(terms.threshold),
-                mode=terms.mode,  # type: ignore[arg-type]
-                lag=terms.lag_days,
-                auto_issue=True,
-            ),
-            start,
+        terms = AgreementTerms(
+            id=agreement_id,
+            lender=lender,
+            borrower=borrower,
+            base_currency="JPY",
+            loan_token="JPY",
+            loan_quantity=loan,
+            collateral=tuple(s.quantities.items()),
+            priority=s.priority,
+            start=start,
+            end=start + timedelta(days=days + 1),
+            haircut=SYNTHETIC_ALPHA,
+            threshold=s.threshold,
+            mode=s.mode,
+            lag=s.lag,
+            auto_issue=True,
         )
+        ledger.open_agreement(terms, start)
         ids.append(agreement_id)
     calls = triggered = transfers = 0
     t0 = time.perf_counter()

@@ -13,8 +13,9 @@ from rich.console import Console
 from tanpo.marketdata.calendar import Fill
 from tanpo.marketdata.series import MarketData, MarketDataError
 from tanpo.scenarios.errors import ScenarioError
+from tanpo.scenarios.ledger import Ledger
 
-__all__ = ["scenario"]
+__all__ = ["make_ledger", "scenario"]
 
 
 def _console() -> Console:
@@ -32,6 +33,23 @@ def _market(data: Path | None) -> MarketData:
             f"market-data folder {market.root} does not exist (use --data or $TANPO_MARKET_DATA)"
         )
     return market
+
+
+def make_ledger(on_chain: bool) -> Ledger:
+    """The ledger behind ``scenario run``: the off-chain engine, or (later) the Fabric network.
+
+    The on-chain backend implements :class:`tanpo.scenarios.ledger.Ledger` through the SDK; wire
+    it here.
+    """
+    if on_chain:
+        raise click.ClickException(
+            "--on-chain is not available yet: the on-chain ledger backend (the same run through "
+            "the Fabric network) is not wired in this version; run without --on-chain for the "
+            "off-chain engine"
+        )
+    from tanpo.scenarios.engine_ledger import EngineLedger
+
+    return EngineLedger()
 
 
 @click.group()
@@ -70,18 +88,13 @@ def run_command(
     from tanpo.scenarios.report import calls_table, metrics_table, money, run_json
     from tanpo.scenarios.runner import run_scenario
 
-    if on_chain:
-        raise click.ClickException(
-            "--on-chain is not available yet: the on-chain ledger backend (the same run through "
-            "the Fabric network) is not wired in this version; run without --on-chain for the "
-            "off-chain engine"
-        )
+    ledger = make_ledger(on_chain)
     try:
         spec = load_scenario(file)
         if fill is not None:
             spec = dataclasses.replace(spec, fill=Fill(fill))
         market = MarketData(data if data is not None else spec.data_dir)
-        result = run_scenario(spec, book=PriceBook(spec, market))
+        result = run_scenario(spec, ledger, book=PriceBook(spec, market))
     except (ScenarioError, MarketDataError) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:

@@ -20,7 +20,7 @@ from tanpo.marketdata.series import MarketData
 from tanpo.scenarios.metrics import Metrics, index_to
 from tanpo.scenarios.paper import CASES, PaperCase, PaperModel, paper_scenario
 from tanpo.scenarios.prices import PriceBook
-from tanpo.scenarios.report import exact, rounded
+from tanpo.scenarios.report import exact, money, rounded
 from tanpo.scenarios.runner import RunResult, run_scenario
 
 __all__ = ["COMPARE_RUNS", "WINDOWS", "CompareRun", "compare_json", "compare_tables", "run_compare"]
@@ -96,6 +96,14 @@ def compare_tables(results: Mapping[str, list[tuple[CompareRun, RunResult]]]) ->
         for label, _ in _COLUMNS:
             table.add_column(label, justify="right")
         base = runs[0][1].total
+        table.caption = (
+            f"1.00 = net credit exposure {money(base.exposure_mean)} JPY/day (after calls: only "
+            f"the rounding residual when every day is called), exposure before calls "
+            f"{money(base.exposure_before_mean)} JPY/day, {base.margin_calls} calls, "
+            f"{money(base.call_amount)} JPY moved, {base.units_transferred:,} units in "
+            f"{base.transfers} transfers"
+        )
+        table.caption_justify = "left"
         for run, result in runs:
             cells = []
             for _, attr in _COLUMNS:

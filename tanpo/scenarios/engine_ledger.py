@@ -242,8 +242,13 @@ class EngineLedger:
                     Transfer(p.token, p.quantity, sender, receiver, p.market_value, p.settle_day)
                 )
         if terms.lag:
-            # Nothing of today's call has settled: value the settled positions after the day.
-            _, v_c_now = self._values(agreement_id, day, result.positions.held)
+            # Nothing of today's call has settled. The engine valued the projected positions
+            # (settled + pending); they are the settled ones unless earlier transfers are still
+            # pending (lag >= 2), in which case the settled positions are valued here.
+            if all(p.trade_date == call.date for p in result.pending):
+                v_c_now = call.vc_before
+            else:
+                _, v_c_now = self._values(agreement_id, day, result.positions.held)
             v_c_before = v_c_after = v_c_now
         else:
             v_c_before, v_c_after = call.vc_before, call.vc_after

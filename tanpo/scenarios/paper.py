@@ -22,7 +22,7 @@ from tanpo.marketdata.calendar import Fill
 from tanpo.marketdata.series import MarketData
 from tanpo.scenarios.ledger import AgreementTerms
 from tanpo.scenarios.metrics import index_to
-from tanpo.scenarios.model import AUTO, AgreementSpec, Scenario, TokenSpec
+from tanpo.scenarios.model import AUTO, AgreementSpec, Quantity, Scenario, TokenSpec
 from tanpo.scenarios.prices import PriceBook
 from tanpo.scenarios.report import daily_rows, exact, percent, rounded, write_csv
 from tanpo.scenarios.runner import RunResult, run_scenario
@@ -116,8 +116,8 @@ def paper_scenario(
             raise ValueError("collateral_auto sizes exactly one collateral token")
         # The loan stays the paper's: (1 - alpha) x the five stocks' value at the start.
         paper_loan = paper_loan_value(case, data)
-        collateral: tuple[tuple[str, int | object], ...] = ((ids[0], AUTO),)
-        loan: tuple[tuple[str, int | object], ...] = (("JPY", paper_loan),)
+        collateral: tuple[tuple[str, Quantity], ...] = ((ids[0], AUTO),)
+        loan: tuple[tuple[str, Quantity], ...] = (("JPY", paper_loan),)
     else:
         collateral = tuple((t, PAPER_SHARES) for t in ids)
         loan = (("JPY", AUTO),)
@@ -125,8 +125,8 @@ def paper_scenario(
         id=f"case{case.number}-model{model.number}",
         lender=LENDER,
         borrower=BORROWER,
-        loan=loan,  # type: ignore[arg-type]
-        collateral=collateral,  # type: ignore[arg-type]
+        loan=loan,
+        collateral=collateral,
         priority=ids,
         start=case.start,
         end=case.end,

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from tanpo.network.launcher import Launcher
-from tanpo.network.processes import read_pid
 from tanpo.network.profile import Profile, load_profile
 from tanpo.network.topology import Topology
 
@@ -35,7 +34,7 @@ def launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launcher]:
     finally:
         pids = launcher.running_pids()
         launcher.down(wipe=False)
-        left = {name: pid for name, pid in pids.items() if os.path.exists(f"/proc/{pid}")}
+        left = {name: pid for name, pid in pids.items() if _alive(pid)}
         launcher.wipe()
         assert not left, f"processes left running after down: {left}"
 
@@ -51,5 +50,10 @@ def state_env(launcher: Launcher) -> dict[str, str]:
     return dict(os.environ, TANPO_STATE_DIR=str(launcher.topo.state_dir))
 
 
-def pid_alive(pidfile: Path) -> bool:
-    return read_pid(pidfile) is not None
+def _alive(pid: int) -> bool:
+    """A process exists and is not a zombie waiting to be reaped."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False

@@ -26,7 +26,7 @@ def test_up_again_is_harmless(launcher: Launcher) -> None:
 def test_status_reports_heights_and_the_committed_chaincode(launcher: Launcher,
                                                              state_env: dict[str, str]) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "tanpo.cli", "network", "status", "--json"],
+        [sys.executable, "-m", "tanpo", "network", "status", "--json"],
         env=state_env, capture_output=True, text=True, check=True,
     )
     info = json.loads(out.stdout)

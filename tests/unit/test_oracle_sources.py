@@ -44,7 +44,8 @@ def _market_roots() -> list[Any]:
 
 
 def test_static_source_answers_a_range_and_a_date() -> None:
-    src = StaticSource({"A": {"2024-01-04": "1", D("2024-01-05"): Decimal("2.50"), "2024-01-09": 3}})
+    src = StaticSource({"A": {"2024-01-04": "1", D("2024-01-05"): Decimal("2.50"),
+                              "2024-01-09": 3}})
     assert isinstance(src, PriceSource)
     assert src.closes(["A", "B"], D("2024-01-05"), D("2024-01-09")) == {
         "A": {D("2024-01-05"): "2.50", D("2024-01-09"): "3"}, "B": {}}

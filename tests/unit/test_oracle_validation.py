@@ -258,7 +258,7 @@ def test_refusals_are_logged_and_kept_in_the_status_file(
         refused_on(o, ledger, WEEKDAYS[0], WEEKDAYS[-1], D("2024-01-09"))
     logged = [r for r in caplog.records if r.getMessage() == "refused"]
     assert len(logged) == 1
-    fields = logged[0].tanpo_fields
+    fields = getattr(logged[0], "tanpo_fields")  # noqa: B009
     assert (fields["instrument"], fields["date"], fields["rule"]) == ("JP8306", "2024-01-09",
                                                                       "move")
     status = json.loads((tmp_path / "state" / "status.json").read_text())
@@ -292,6 +292,18 @@ def test_to_decimal_rounds_half_even_to_the_tick(text: str, tick: str | None,
 def test_to_decimal_rejects_what_is_not_a_decimal(text: str) -> None:
     with pytest.raises(MalformedCloseError):
         to_decimal(text)
+
+
+def test_a_revised_close_for_a_posted_date_does_not_replace_the_ledgers_value() -> None:
+    xtks = get_calendar("XTKS")
+    prev = PriceBatch(D("2024-01-05"), {"JP8306": Quote(Decimal("1300.0"), D("2024-01-05"))}, {})
+    # Tokyo is shut on 01-08; the source has since revised 01-05 (to a bad value, even)
+    for revised in ("1310.0", "garbage"):
+        obs = [Observation("JP8306", "8306.T", xtks, {D("2024-01-05"): revised},
+                           Decimal("0.1"))]
+        a = assess(D("2024-01-08"), obs, prev, [], LimitsConfig())
+        assert a.batch is not None
+        assert a.batch.prices["JP8306"] == Quote(Decimal("1300.0"), D("2024-01-05"))
 
 
 def test_assess_waits_instead_of_carrying_before_the_deadline() -> None:

@@ -92,3 +92,41 @@ def test_transaction_types(name: str, pair: str | None) -> None:
     (terms,) = [o.terms for o in result.opens]
     for c in result.calls:
         assert c.gap_after >= -terms.threshold * c.v_l
+
+
+@pytest.mark.parametrize("lag", [0, 1, 2])
+def test_lagged_runs_value_settled_positions_and_conserve_tokens(lag: int) -> None:
+    from tanpo.scenarios.paper import CASES, MODELS, paper_scenario
+
+    spec = paper_scenario(CASES[3], MODELS[1])
+    (agreement,) = spec.agreements
+    spec = dataclasses.replace(spec, agreements=(dataclasses.replace(agreement, lag=lag),))
+    ledger = EngineLedger()
+    result = run_scenario(spec, ledger)
+    for call in result.calls:
+        if lag:
+            assert call.v_c_before == call.v_c_after  # nothing of the day's call has settled
+            assert all(t.settles > call.date for t in call.transfers)
+    # Every token unit is somewhere: issued + minted == sum of balances. After the close the
+    # borrower has its cash back with the lender, and the lender keeps only the CT1 shares minted
+    # to it by auto-issue (its negative CT1 position was delivered back at the close).
+    minted: dict[str, int] = {}
+    for call in result.calls:
+        for m in call.issuances:
+            minted[m.token] = minted.get(m.token, 0) + m.quantity
+    opened = result.opens[0].terms
+    for token, qty in opened.collateral:
+        issued = qty + spec.balances["bank-b"][token] + minted.get(token, 0)
+        total = sum(h.get(token, 0) for h in ledger.balances.values())
+        assert total == issued
+        lender_minted = sum(
+            m.quantity
+            for c in result.calls
+            for m in c.issuances
+            if m.token == token and m.role == "lender"
+        )
+        assert ledger.balance("bank-a", token) == lender_minted
+    if lag == 0:  # model 1 of case 3: the lender runs out of MUFG on 21 days
+        assert sum(1 for c in result.calls if c.issued_for("lender")) == 21
+    assert ledger.balance("bank-a", "JPY") == opened.loan_quantity
+    assert ledger.balance("bank-b", "JPY") == 0

@@ -1,0 +1,298 @@
+package contracts
+
+import (
+	"encoding/json"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// The role table: every transaction function run as every kind of caller, asserting who is let
+// in. An allowed caller must succeed (each row prepares a state in which the call is valid); a
+// denied caller must get an "access denied" error and change nothing.
+
+var tableRoles = []string{"opAdmin", "tokenAdmin", "oracle", "lender", "borrower", "bankC", "unregistered", "bankAdmin"}
+
+func (w *world) as(role string) *testID {
+	return map[string]*testID{
+		"opAdmin": w.opAdmin, "tokenAdmin": w.tokenAdmin, "oracle": w.oracle, "lender": w.lender,
+		"borrower": w.borrower, "bankC": w.bankC, "unregistered": w.stranger, "bankAdmin": w.bankAAdmin,
+	}[role]
+}
+
+type roleRow struct {
+	fn      string
+	allowed []string
+	// setup prepares the state and returns the arguments; it may depend on the caller's role.
+	setup func(w *world, role string) []string
+}
+
+var (
+	everyone      = []string{"opAdmin", "tokenAdmin", "oracle", "lender", "borrower", "bankC"}
+	operatorSide  = []string{"opAdmin", "tokenAdmin", "oracle"}
+	allParties    = []string{"lender", "borrower", "bankC"}
+	agreementSide = []string{"opAdmin", "tokenAdmin", "oracle", "lender", "borrower"}
+)
+
+func plus(a []string, b ...string) []string { return append(append([]string{}, a...), b...) }
+
+// partyOfRole is the party id of a bank role.
+func partyOfRole(role string) string {
+	return map[string]string{"lender": "bank-a", "borrower": "bank-b", "bankC": "bank-c"}[role]
+}
+
+// pricedWorld posts prices for 2025-06-02 so margin calls can run.
+func (w *world) postDefaultPrices(date string) {
+	w.ok(w.oracle, "oracle:PostPrices", date, `{"prices":{"JP8306":"1000","JP8604":"500","US-AAPL":"200"},"fx":{"USDJPY":"150"}}`)
+}
+
+func roleRows() []roleRow {
+	noArgs := func(w *world, role string) []string { return nil }
+	withAgreement := func(w *world, role string) []string {
+		w.market()
+		w.open("AGR-1", nil)
+		return []string{"AGR-1"}
+	}
+	return []roleRow{
+		// roles
+		{"roles:RegisterIdentity", []string{"opAdmin"}, func(w *world, role string) []string {
+			id := w.cas["BankCMSP"].member(w.t, "new", "User9", "client")
+			return []string{"BankCMSP", id.certPEM, "bank-c", `["party"]`}
+		}},
+		{"roles:RevokeIdentity", []string{"opAdmin"}, func(w *world, role string) []string {
+			id := w.cas["BankCMSP"].member(w.t, "new", "User9", "client")
+			reg := w.register(id, "bank-c", RoleParty)
+			return []string{reg.ID, "left the bank"}
+		}},
+		{"roles:WhoAmI", everyone, noArgs},
+		{"roles:ListIdentities", operatorSide, func(w *world, role string) []string { return []string{"10", ""} }},
+		// ping
+		{"ping:Ping", everyone, func(w *world, role string) []string { return []string{"hello"} }},
+		{"ping:GetPing", everyone, func(w *world, role string) []string {
+			w.ok(w.lender, "ping:Ping", "hello")
+			return []string{w.lastStub.txID}
+		}},
+		{"ping:Noop", everyone, noArgs},
+		// tokens
+		{"tokens:DefineToken", []string{"tokenAdmin"}, func(w *world, role string) []string {
+			return []string{tokenJSON("EUR", KindCash, "EUR", nil)}
+		}},
+		{"tokens:UpdateToken", []string{"tokenAdmin"}, func(w *world, role string) []string {
+			w.defineTokens()
+			return []string{tokenJSON("JP8604", KindSecurity, "JPY", map[string]string{"creditRating": "A"})}
+		}},
+		{"tokens:GetToken", everyone, func(w *world, role string) []string { w.defineTokens(); return []string{"JPY"} }},
+		{"tokens:ListTokens", everyone, func(w *world, role string) []string { w.defineTokens(); return []string{"", ""} }},
+		{"tokens:TotalSupply", everyone, func(w *world, role string) []string { w.defineTokens(); return []string{"JPY"} }},
+		{"tokens:BalanceOf", plus(operatorSide, "lender"), func(w *world, role string) []string {
+			w.market()
+			return []string{"bank-a"}
+		}},
+		{"tokens:RequestIssuance", allParties, func(w *world, role string) []string {
+			w.defineTokens()
+			return []string{"JPY", "100", "deposit-1"}
+		}},
+		{"tokens:RequestRedemption", allParties, func(w *world, role string) []string {
+			w.defineTokens()
+			w.issue(w.lender, "JPY", "100")
+			w.issue(w.borrower, "JPY", "100")
+			w.issue(w.bankC, "JPY", "100")
+			return []string{"JPY", "100", "account-1"}
+		}},
+		{"tokens:ApproveIssuance", []string{"tokenAdmin"}, func(w *world, role string) []string {
+			w.defineTokens()
+			var r Request
+			w.okJSON(w.lender, &r, "tokens:RequestIssuance", "JPY", "100", "deposit-1")
+			return []string{r.ID}
+		}},
+		{"tokens:RejectIssuance", []string{"tokenAdmin"}, func(w *world, role string) []string {
+			w.defineTokens()
+			var r Request
+			w.okJSON(w.lender, &r, "tokens:RequestIssuance", "JPY", "100", "deposit-1")
+			return []string{r.ID, "no deposit seen"}
+		}},
+		{"tokens:ApproveRedemption", []string{"tokenAdmin"}, func(w *world, role string) []string {
+			w.defineTokens()
+			w.issue(w.lender, "JPY", "100")
+			var r Request
+			w.okJSON(w.lender, &r, "tokens:RequestRedemption", "JPY", "100", "account-1")
+			return []string{r.ID}
+		}},
+		{"tokens:RejectRedemption", []string{"tokenAdmin"}, func(w *world, role string) []string {
+			w.defineTokens()
+			w.issue(w.lender, "JPY", "100")
+			var r Request
+			w.okJSON(w.lender, &r, "tokens:RequestRedemption", "JPY", "100", "account-1")
+			return []string{r.ID, "account closed"}
+		}},
+		{"tokens:GetRequest", plus(operatorSide, "lender"), func(w *world, role string) []string {
+			w.defineTokens()
+			var r Request
+			w.okJSON(w.lender, &r, "tokens:RequestIssuance", "JPY", "100", "deposit-1")
+			return []string{r.ID}
+		}},
+		{"tokens:ListRequests", plus(operatorSide, "lender"), func(w *world, role string) []string {
+			w.defineTokens()
+			w.ok(w.lender, "tokens:RequestIssuance", "JPY", "100", "deposit-1")
+			return []string{"bank-a", "", "", ""}
+		}},
+		{"tokens:Transfer", allParties, func(w *world, role string) []string {
+			w.defineTokens()
+			w.issue(w.lender, "JPY", "100")
+			w.issue(w.borrower, "JPY", "100")
+			w.issue(w.bankC, "JPY", "100")
+			to := "bank-b"
+			if role == "borrower" {
+				to = "bank-a"
+			}
+			return []string{"JPY", to, "40"}
+		}},
+		// agreements
+		{"agreements:Propose", []string{"lender", "borrower"}, func(w *world, role string) []string {
+			w.defineTokens()
+			return []string{termsJSON("AGR-1", nil)}
+		}},
+		{"agreements:Approve", []string{"borrower"}, func(w *world, role string) []string {
+			w.market()
+			w.propose("AGR-1", nil)
+			return []string{"AGR-1"}
+		}},
+		{"agreements:Reject", []string{"borrower"}, func(w *world, role string) []string {
+			w.market()
+			w.propose("AGR-1", nil)
+			return []string{"AGR-1", "terms not acceptable"}
+		}},
+		{"agreements:Withdraw", []string{"lender"}, func(w *world, role string) []string {
+			w.market()
+			w.propose("AGR-1", nil)
+			return []string{"AGR-1"}
+		}},
+		{"agreements:Close", []string{"lender", "borrower"}, func(w *world, role string) []string {
+			w.market()
+			w.open("AGR-1", endedTerms)
+			return []string{"AGR-1"}
+		}},
+		{"agreements:RequestTermination", []string{"lender", "borrower"}, func(w *world, role string) []string {
+			return append(withAgreement(w, role), "early repayment")
+		}},
+		{"agreements:AcceptTermination", []string{"borrower"}, func(w *world, role string) []string {
+			args := withAgreement(w, role)
+			w.ok(w.lender, "agreements:RequestTermination", "AGR-1", "")
+			return args
+		}},
+		{"agreements:CancelTermination", []string{"lender", "borrower"}, func(w *world, role string) []string {
+			args := withAgreement(w, role)
+			w.ok(w.lender, "agreements:RequestTermination", "AGR-1", "")
+			return append(args, "")
+		}},
+		{"agreements:GetAgreement", agreementSide, withAgreement},
+		{"agreements:CollateralHeld", agreementSide, withAgreement},
+		{"agreements:ListAgreements", plus(operatorSide, "lender"), func(w *world, role string) []string {
+			withAgreement(w, role)
+			return []string{"bank-a", "", "", ""}
+		}},
+		// oracle
+		{"oracle:PostPrices", []string{"oracle"}, func(w *world, role string) []string {
+			w.defineTokens()
+			return []string{"2025-06-02", `{"prices":{"JP8306":"1000"},"fx":{"USDJPY":"150"}}`}
+		}},
+		{"oracle:CorrectPrices", []string{"oracle"}, func(w *world, role string) []string {
+			w.defineTokens()
+			w.postDefaultPrices("2025-06-02")
+			return []string{"2025-06-02", `{"prices":{"JP8306":"1001"}}`, "vendor correction"}
+		}},
+		{"oracle:GetPrices", everyone, func(w *world, role string) []string {
+			w.defineTokens()
+			w.postDefaultPrices("2025-06-02")
+			return []string{"2025-06-02", ""}
+		}},
+		{"oracle:LastPostedDate", everyone, noArgs},
+		// margin
+		{"margin:MarginCall", []string{"oracle", "lender", "borrower"}, func(w *world, role string) []string {
+			args := withAgreement(w, role)
+			w.postDefaultPrices("2025-06-02")
+			return append(args, "2025-06-02")
+		}},
+		{"margin:Sweep", []string{"oracle", "lender", "borrower", "bankC"}, func(w *world, role string) []string {
+			withAgreement(w, role)
+			w.postDefaultPrices("2025-06-02")
+			return []string{"2025-06-02", "", ""}
+		}},
+		{"margin:GetMarginCall", agreementSide, func(w *world, role string) []string {
+			args := withAgreement(w, role)
+			w.postDefaultPrices("2025-06-02")
+			w.ok(w.oracle, "margin:MarginCall", "AGR-1", "2025-06-02")
+			return append(args, "2025-06-02")
+		}},
+		{"margin:ListMarginCalls", agreementSide, func(w *world, role string) []string {
+			return append(withAgreement(w, role), "", "")
+		}},
+		{"margin:LastSweptDate", everyone, noArgs},
+	}
+}
+
+func TestRoleTable(t *testing.T) {
+	for _, row := range roleRows() {
+		allowed := map[string]bool{}
+		for _, r := range row.allowed {
+			allowed[r] = true
+		}
+		for _, role := range tableRoles {
+			t.Run(row.fn+"/"+role, func(t *testing.T) {
+				w := newWorld(t)
+				args := row.setup(w, role)
+				before := w.ledger.snapshot()
+				res := w.call(w.as(role), row.fn, args...)
+				if allowed[role] {
+					if res.status != 200 {
+						t.Fatalf("%s as %s: want allowed, got error: %s", row.fn, role, res.message)
+					}
+					return
+				}
+				if res.status == 200 {
+					t.Fatalf("%s as %s: want access denied, succeeded: %s", row.fn, role, res.payload)
+				}
+				if !strings.HasPrefix(res.message, "access denied: ") {
+					t.Fatalf("%s as %s: want access denied, got: %s", row.fn, role, res.message)
+				}
+				w.assertUnchanged(before, row.fn)
+			})
+		}
+	}
+}
+
+// TestRoleTableCoversEveryTransaction compares the table with the functions the chaincode really
+// exposes (its contractapi metadata), so a new transaction cannot be added without a row.
+func TestRoleTableCoversEveryTransaction(t *testing.T) {
+	w := newWorld(t)
+	var meta struct {
+		Contracts map[string]struct {
+			Transactions []struct {
+				Name string   `json:"name"`
+				Tags []string `json:"tags"`
+			} `json:"transactions"`
+		} `json:"contracts"`
+	}
+	if err := json.Unmarshal([]byte(w.ok(w.lender, "org.hyperledger.fabric:GetMetadata")), &meta); err != nil {
+		t.Fatal(err)
+	}
+	exposed := []string{}
+	for name, c := range meta.Contracts {
+		if name == "org.hyperledger.fabric" {
+			continue
+		}
+		for _, tx := range c.Transactions {
+			exposed = append(exposed, name+":"+tx.Name)
+		}
+	}
+	sort.Strings(exposed)
+	covered := []string{}
+	for _, row := range roleRows() {
+		covered = append(covered, row.fn)
+	}
+	sort.Strings(covered)
+	if !reflect.DeepEqual(exposed, covered) {
+		t.Fatalf("exposed transactions and role table differ\nexposed: %v\ncovered: %v", exposed, covered)
+	}
+}
