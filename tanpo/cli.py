@@ -1,33 +1,74 @@
-"""The `tanpo` command line: one group per area, each defined beside the code it drives."""
+"""The `tanpo` command line: one group per area, each defined beside the code it drives.
+
+`tanpo --as bank-a[/User2] …` chooses the identity the command acts as (default: the operator's
+User1 for operator commands, else bank-a's User1); `--state-dir` chooses the network.
+"""
 
 from __future__ import annotations
 
+import importlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
 import click
+
+# (module, attribute): sub-groups live next to their code and are added when present.
+SUBCOMMANDS = (
+    ("tanpo.network.cli", "network"),
+    ("tanpo.bench.cli", "bench"),
+    ("tanpo.client.cli", "commands"),
+    ("tanpo.oracle.cli", "oracle"),
+    ("tanpo.scenarios.cli", "scenario"),
+    ("tanpo.risk.cli", "risk"),
+    ("tanpo.demo", "demo"),
+)
+
+
+@dataclass
+class CliContext:
+    """What every command may need: who acts, and which network."""
+
+    as_: str | None
+    state_dir: Path | None
+
+    def identity(self, default: str = "bank-a") -> tuple[str, str]:
+        from tanpo.client.connect import parse_as
+
+        return parse_as(self.as_ or default)
 
 
 @click.group()
 @click.version_option(package_name="tanpo")
-def main() -> None:
+@click.option(
+    "--as", "as_", metavar="ORG[/USER]", default=None,
+    help="Act as this organisation's user, e.g. bank-a or bank-b/User2 (default User1).",
+)
+@click.option(
+    "--state-dir", type=click.Path(path_type=Path), default=None, envvar="TANPO_STATE_DIR",
+    help="The network's state folder (default .state/network).",
+)
+@click.pass_context
+def main(ctx: click.Context, as_: str | None, state_dir: Path | None) -> None:
     """tanpo: collateral management for securities lending and repo on Hyperledger Fabric."""
+    if state_dir is not None:
+        # The network and client modules read the state folder from the environment.
+        os.environ["TANPO_STATE_DIR"] = str(state_dir)
+    ctx.obj = CliContext(as_=as_, state_dir=state_dir)
 
 
 def _register() -> None:
-    # Sub-groups live next to their code; importing them here keeps `tanpo --help` complete.
-    import importlib
-
-    for module, name in (
-        ("tanpo.network.cli", "network"),
-        ("tanpo.scenarios.cli", "scenario"),
-        ("tanpo.oracle.cli", "oracle"),
-        ("tanpo.bench.cli", "bench"),
-    ):
+    for module, name in SUBCOMMANDS:
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
             if exc.name != module:
                 raise
             continue
-        main.add_command(getattr(mod, name))
+        commands = getattr(mod, name)
+        # A module may contribute one group or a list of top-level commands.
+        for command in commands if isinstance(commands, list | tuple) else [commands]:
+            main.add_command(command)
 
 
 _register()

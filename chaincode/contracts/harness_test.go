@@ -15,6 +15,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -141,30 +142,67 @@ type eventRecord struct {
 // start time of the test clock; each transaction advances it by one second.
 var testEpoch = time.Date(2025, 6, 2, 9, 0, 0, 0, time.UTC)
 
-// newBareWorld builds the chaincode and identities without registering anyone.
+// cast is the set of organisations and identities, generated once per test binary (key generation
+// dominates the cost of a world) and shared by every world; each world has its own fresh state.
+type cast struct {
+	cas                                                                        map[string]*orgCA
+	opAdmin, tokenAdmin, oracle, lender, borrower, bankC, stranger, bankAAdmin *testID
+}
+
+var (
+	castOnce   sync.Once
+	sharedCast *cast
+)
+
+func theCast(t testing.TB) *cast {
+	castOnce.Do(func() {
+		c := &cast{cas: map[string]*orgCA{}}
+		for _, o := range []struct{ msp, domain string }{
+			{OperatorMSP, "operator.example.com"}, {"BankAMSP", "banka.example.com"},
+			{"BankBMSP", "bankb.example.com"}, {"BankCMSP", "bankc.example.com"},
+		} {
+			c.cas[o.msp] = newOrgCA(t, o.msp, o.domain)
+		}
+		op, a, b, cc := c.cas[OperatorMSP], c.cas["BankAMSP"], c.cas["BankBMSP"], c.cas["BankCMSP"]
+		c.opAdmin = op.member(t, "operator admin", "Admin", "admin")
+		c.tokenAdmin = op.member(t, "token admin", "TokenAdmin", "client")
+		c.oracle = op.member(t, "oracle", "Oracle", "client")
+		c.lender = a.member(t, "lender bank-a", "User1", "client")
+		c.borrower = b.member(t, "borrower bank-b", "User1", "client")
+		c.bankC = cc.member(t, "unrelated bank-c", "User1", "client")
+		c.stranger = a.member(t, "unregistered", "Stranger", "client")
+		c.bankAAdmin = a.member(t, "bank-a admin", "Admin", "admin")
+		sharedCast = c
+	})
+	if sharedCast == nil {
+		t.Fatal("test identities could not be generated")
+	}
+	return sharedCast
+}
+
+var (
+	ccOnce   sync.Once
+	sharedCC *Chaincode
+	ccErr    error
+)
+
+// theChaincode builds the chaincode once (building it compiles the contract metadata); it holds no
+// state, so worlds share it.
+func theChaincode(t testing.TB) *Chaincode {
+	ccOnce.Do(func() { sharedCC, ccErr = New() })
+	if ccErr != nil {
+		t.Fatal(ccErr)
+	}
+	return sharedCC
+}
+
+// newBareWorld builds the chaincode and a fresh ledger with nobody registered.
 func newBareWorld(t testing.TB) *world {
 	t.Helper()
-	cc, err := New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &world{t: t, cc: cc, ledger: newLedgerState(), clock: testEpoch, cas: map[string]*orgCA{}}
-	for _, o := range []struct{ msp, domain string }{
-		{OperatorMSP, "operator.example.com"}, {"BankAMSP", "banka.example.com"},
-		{"BankBMSP", "bankb.example.com"}, {"BankCMSP", "bankc.example.com"},
-	} {
-		w.cas[o.msp] = newOrgCA(t, o.msp, o.domain)
-	}
-	op, a, b, c := w.cas[OperatorMSP], w.cas["BankAMSP"], w.cas["BankBMSP"], w.cas["BankCMSP"]
-	w.opAdmin = op.member(t, "operator admin", "Admin", "admin")
-	w.tokenAdmin = op.member(t, "token admin", "TokenAdmin", "client")
-	w.oracle = op.member(t, "oracle", "Oracle", "client")
-	w.lender = a.member(t, "lender bank-a", "User1", "client")
-	w.borrower = b.member(t, "borrower bank-b", "User1", "client")
-	w.bankC = c.member(t, "unrelated bank-c", "User1", "client")
-	w.stranger = a.member(t, "unregistered", "Stranger", "client")
-	w.bankAAdmin = a.member(t, "bank-a admin", "Admin", "admin")
-	return w
+	c := theCast(t)
+	return &world{t: t, cc: theChaincode(t), ledger: newLedgerState(), clock: testEpoch, cas: c.cas,
+		opAdmin: c.opAdmin, tokenAdmin: c.tokenAdmin, oracle: c.oracle, lender: c.lender,
+		borrower: c.borrower, bankC: c.bankC, stranger: c.stranger, bankAAdmin: c.bankAAdmin}
 }
 
 // newWorld registers the standard cast.
@@ -542,3 +580,5 @@ func (w *world) run(t *testing.T, name string, f func()) {
 		f()
 	})
 }
+
+func jsonUnmarshal(b []byte, out any) error { return json.Unmarshal(b, out) }

@@ -283,7 +283,7 @@ func (c *MarginContract) Sweep(ctx contractapi.TransactionContextInterface, date
 		if err != nil {
 			return "", err
 		}
-		if err := t.putJSON(key, LastDate{Date: date}); err != nil {
+		if err := t.putJSON(key, DateRecord{Date: date}); err != nil {
 			return "", err
 		}
 		res.LastSweptDate = date
@@ -380,6 +380,12 @@ func (c *MarginContract) LastSweptDate(ctx contractapi.TransactionContextInterfa
 	return t.finish(last)
 }
 
+// DateRecord is a stored date (the latest sweep, the latest call of an agreement); LastSweptDate
+// returns it.
+type DateRecord struct {
+	Date string `json:"date"`
+}
+
 // requireMarginCaller admits the oracle and party identities (a party is further checked against
 // each agreement).
 func (t *txn) requireMarginCaller() error {
@@ -449,21 +455,21 @@ func (t *txn) lastMarginDate(agreementID string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var last LastDate
+	var last DateRecord
 	if _, err := t.getJSON(key, &last); err != nil {
 		return "", err
 	}
 	return last.Date, nil
 }
 
-func (t *txn) lastSweptDate() (LastDate, error) {
+func (t *txn) lastSweptDate() (DateRecord, error) {
 	key, err := t.key(keyMeta, "lastSweptDate")
 	if err != nil {
-		return LastDate{}, err
+		return DateRecord{}, err
 	}
-	var last LastDate
+	var last DateRecord
 	if _, err := t.getJSON(key, &last); err != nil {
-		return LastDate{}, err
+		return DateRecord{}, err
 	}
 	return last, nil
 }
@@ -706,7 +712,7 @@ func (t *txn) runMarginCall(a *Agreement, date string, prices *PriceSet) (*Margi
 	if err != nil {
 		return nil, err
 	}
-	if err := t.putJSON(lastKey, LastDate{Date: date}); err != nil {
+	if err := t.putJSON(lastKey, DateRecord{Date: date}); err != nil {
 		return nil, err
 	}
 	return rec, nil

@@ -302,7 +302,7 @@ func (c *OracleContract) post(ctx contractapi.TransactionContextInterface, date,
 		if err != nil {
 			return "", err
 		}
-		if err := t.putJSON(metaKey, LastDate{Date: date}); err != nil {
+		if err := t.putJSON(metaKey, DateRecord{Date: date}); err != nil {
 			return "", err
 		}
 	}
@@ -450,10 +450,11 @@ func (t *txn) lastPriceDate() (LastDate, error) {
 	if err != nil {
 		return LastDate{}, err
 	}
-	var last LastDate
-	if _, err := t.getJSON(key, &last); err != nil {
+	var stored DateRecord
+	if _, err := t.getJSON(key, &stored); err != nil {
 		return LastDate{}, err
 	}
+	last := LastDate{Date: stored.Date}
 	if last.Date != "" {
 		headKey, err := t.key(keyPriceHead, last.Date)
 		if err != nil {

@@ -57,6 +57,16 @@ type mockStub struct {
 	openIterators int
 	paginated     bool
 	calls         []string
+	failOn        string // a method name that returns an injected error
+}
+
+var errInjected = errors.New("injected ledger fault")
+
+func (s *mockStub) fail(method string) error {
+	if s.failOn == method {
+		return errInjected
+	}
+	return nil
 }
 
 func (s *mockStub) GetArgs() [][]byte { return s.args }
@@ -85,11 +95,17 @@ func (s *mockStub) GetDecorations() map[string][]byte { return nil }
 func (s *mockStub) GetTransient() (map[string][]byte, error) { return map[string][]byte{}, nil }
 
 func (s *mockStub) GetTxTimestamp() (*timestamppb.Timestamp, error) {
+	if err := s.fail("GetTxTimestamp"); err != nil {
+		return nil, err
+	}
 	return timestamppb.New(s.ts), nil
 }
 
 func (s *mockStub) GetState(key string) ([]byte, error) {
 	s.calls = append(s.calls, "GetState")
+	if err := s.fail("GetState"); err != nil {
+		return nil, err
+	}
 	if key == "" {
 		return nil, errors.New("key must not be empty")
 	}
@@ -102,6 +118,9 @@ func (s *mockStub) GetState(key string) ([]byte, error) {
 
 func (s *mockStub) PutState(key string, value []byte) error {
 	s.calls = append(s.calls, "PutState")
+	if err := s.fail("PutState"); err != nil {
+		return err
+	}
 	if key == "" {
 		return errors.New("key must not be empty")
 	}
@@ -120,6 +139,9 @@ func (s *mockStub) PutState(key string, value []byte) error {
 
 func (s *mockStub) DelState(key string) error {
 	s.calls = append(s.calls, "DelState")
+	if err := s.fail("DelState"); err != nil {
+		return err
+	}
 	if key == "" {
 		return errors.New("key must not be empty")
 	}
@@ -132,6 +154,9 @@ func (s *mockStub) DelState(key string) error {
 
 func (s *mockStub) SetStateValidationParameter(key string, ep []byte) error {
 	s.calls = append(s.calls, "SetStateValidationParameter")
+	if err := s.fail("SetStateValidationParameter"); err != nil {
+		return err
+	}
 	s.sbeWrites[key] = append([]byte(nil), ep...)
 	return nil
 }
@@ -154,6 +179,9 @@ func (s *mockStub) SplitCompositeKey(compositeKey string) (string, []string, err
 
 func (s *mockStub) SetEvent(name string, payload []byte) error {
 	s.calls = append(s.calls, "SetEvent")
+	if err := s.fail("SetEvent"); err != nil {
+		return err
+	}
 	if name == "" {
 		return errors.New("event name can not be empty string")
 	}
@@ -183,6 +211,9 @@ func (s *mockStub) partialRange(objectType string, attrs []string) (string, stri
 
 func (s *mockStub) GetStateByPartialCompositeKey(objectType string, attrs []string) (shim.StateQueryIteratorInterface, error) {
 	s.calls = append(s.calls, "GetStateByPartialCompositeKey")
+	if err := s.fail("GetStateByPartialCompositeKey"); err != nil {
+		return nil, err
+	}
 	start, end, err := s.partialRange(objectType, attrs)
 	if err != nil {
 		return nil, err
@@ -192,6 +223,9 @@ func (s *mockStub) GetStateByPartialCompositeKey(objectType string, attrs []stri
 
 func (s *mockStub) GetStateByPartialCompositeKeyWithPagination(objectType string, attrs []string, pageSize int32, bookmark string) (shim.StateQueryIteratorInterface, *peer.QueryResponseMetadata, error) {
 	s.calls = append(s.calls, "GetStateByPartialCompositeKeyWithPagination")
+	if err := s.fail("GetStateByPartialCompositeKeyWithPagination"); err != nil {
+		return nil, nil, err
+	}
 	if len(s.writes) > 0 {
 		return nil, nil, errors.New("txSimulator does not support paginated queries in transactions with writes")
 	}

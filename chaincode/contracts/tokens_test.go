@@ -165,17 +165,17 @@ func TestQuantityParsingInRequests(t *testing.T) {
 	w := newWorld(t)
 	w.defineTokens()
 	cases := map[string]string{
-		"":                     `invalid quantity: empty; expected a positive integer such as "100"`,
-		"0":                    `invalid quantity "0": must be greater than zero`,
-		"-5":                   `invalid quantity "-5": expected a positive integer in decimal digits (no sign, decimal point or exponent)`,
-		"+5":                   `invalid quantity "+5": expected a positive integer in decimal digits (no sign, decimal point or exponent)`,
-		"1e3":                  `invalid quantity "1e3": expected a positive integer in decimal digits (no sign, decimal point or exponent)`,
-		"1.5":                  `invalid quantity "1.5": expected a positive integer in decimal digits (no sign, decimal point or exponent)`,
-		"007":                  `invalid quantity "007": leading zeros are not allowed`,
-		" 5":                   `invalid quantity " 5": expected a positive integer in decimal digits (no sign, decimal point or exponent)`,
-		"1_000":                `invalid quantity "1_000": expected a positive integer in decimal digits (no sign, decimal point or exponent)`,
-		"9223372036854775808":  `invalid quantity "9223372036854775808": exceeds the maximum quantity 9223372036854775807`,
-		"99999999999999999999": `invalid quantity "99999999999999999999": exceeds the maximum quantity 9223372036854775807`,
+		"":                       `invalid quantity: empty; expected a positive integer such as "100"`,
+		"0":                      `invalid quantity "0": must be greater than zero`,
+		"-5":                     `invalid quantity "-5": expected a positive integer in decimal digits (no sign, decimal point or exponent)`,
+		"+5":                     `invalid quantity "+5": expected a positive integer in decimal digits (no sign, decimal point or exponent)`,
+		"1e3":                    `invalid quantity "1e3": expected a positive integer in decimal digits (no sign, decimal point or exponent)`,
+		"1.5":                    `invalid quantity "1.5": expected a positive integer in decimal digits (no sign, decimal point or exponent)`,
+		"007":                    `invalid quantity "007": leading zeros are not allowed`,
+		" 5":                     `invalid quantity " 5": expected a positive integer in decimal digits (no sign, decimal point or exponent)`,
+		"1_000":                  `invalid quantity "1_000": expected a positive integer in decimal digits (no sign, decimal point or exponent)`,
+		"9223372036854775808":    `invalid quantity "9223372036854775808": exceeds the maximum quantity 9223372036854775807`,
+		"99999999999999999999":   `invalid quantity "99999999999999999999": exceeds the maximum quantity 9223372036854775807`,
 		strings.Repeat("9", 100): `invalid quantity "999999999999999999999999...": more than 19 digits`,
 	}
 	for q, want := range cases {

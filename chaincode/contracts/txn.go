@@ -30,11 +30,11 @@ const (
 	keyPosition         = "tanpo.position"         // [agreementId, tokenId]   -> Position (collateral held)
 	keyPriceHead        = "tanpo.prices"           // [date]                   -> PriceHead (latest version)
 	keyPriceVersion     = "tanpo.prices~version"   // [date, version as 6 digits] -> PriceSet
-	keyMeta             = "tanpo.meta"             // ["lastPriceDate"] -> LastDate; ["lastSweptDate"] -> LastDate
+	keyMeta             = "tanpo.meta"             // ["lastPriceDate"] / ["lastSweptDate"] -> DateRecord
 	keyPing             = "tanpo.ping"             // [txId]                   -> PingRecord
 	keyMarginCall       = "tanpo.margincall"       // [agreementId, date]      -> MarginCallRecord
 	keyPending          = "tanpo.pending"          // [agreementId, dueDate, callDate] -> Pending
-	keyMarginLast       = "tanpo.margincall~last"  // [agreementId]            -> LastDate (latest margin call)
+	keyMarginLast       = "tanpo.margincall~last"  // [agreementId]            -> DateRecord (latest margin call)
 )
 
 var indexValue = []byte{0x00}
@@ -323,6 +323,9 @@ func (t *txn) splitKey(key string) ([]string, error) {
 	_, attrs, err := t.stub.SplitCompositeKey(key)
 	if err != nil {
 		return nil, fmt.Errorf("corrupt key in state: %w", err)
+	}
+	if len(attrs) == 0 {
+		return nil, fmt.Errorf("corrupt key in state: %q has no attributes", key)
 	}
 	return attrs, nil
 }

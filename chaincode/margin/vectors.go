@@ -84,7 +84,127 @@ func (r rawInt) absent() bool {
 	return len(t) == 0 || string(t) == "null"
 }
 
+// Object keys allowed at each level of a case. encoding/json matches struct fields
+// case-insensitively ("Name" would fill Name); the Python engine does not, so exact keys are
+// checked first.
+var (
+	caseKeys     = keySet("name", "description", "tokens", "terms", "positions", "days", "expectError")
+	tokenKeys    = keySet("id", "kind", "currency", "quote")
+	termsKeys    = keySet("base", "loan", "collateral", "haircut", "haircuts", "threshold", "mode", "lagDays", "autoIssue", "minTransfer")
+	loanKeys     = keySet("token", "quantity")
+	positionKeys = keySet("held", "borrowerFree", "lenderFree")
+	dayKeys      = keySet("date", "prices", "fx", "expect", "expectError")
+)
+
+func keySet(keys ...string) map[string]bool {
+	m := map[string]bool{}
+	for _, k := range keys {
+		m[k] = true
+	}
+	return m
+}
+
+// checkKeys rejects keys outside allowed in raw if raw is a JSON object (other shapes are left to
+// the struct decoder) and returns the object's members.
+func checkKeys(raw json.RawMessage, what string, allowed map[string]bool) (map[string]json.RawMessage, error) {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(raw, &obj) != nil {
+		return nil, nil
+	}
+	for _, k := range sortedKeys(obj) {
+		if !allowed[k] {
+			return nil, errorf(ErrInvalidInput, "%s: unknown field %q", what, k)
+		}
+	}
+	return obj, nil
+}
+
+func checkCaseKeys(line []byte) error {
+	c, err := checkKeys(line, "case", caseKeys)
+	if err != nil || c == nil {
+		return err
+	}
+	var list []json.RawMessage
+	if json.Unmarshal(c["tokens"], &list) == nil {
+		for i, t := range list {
+			if _, err := checkKeys(t, fmt.Sprintf("tokens[%d]", i), tokenKeys); err != nil {
+				return err
+			}
+		}
+	}
+	terms, err := checkKeys(c["terms"], "terms", termsKeys)
+	if err != nil {
+		return err
+	}
+	if _, err := checkKeys(terms["loan"], "terms.loan", loanKeys); err != nil {
+		return err
+	}
+	if _, err := checkKeys(c["positions"], "positions", positionKeys); err != nil {
+		return err
+	}
+	list = nil
+	if json.Unmarshal(c["days"], &list) == nil {
+		for i, d := range list {
+			if _, err := checkKeys(d, fmt.Sprintf("days[%d]", i), dayKeys); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// duplicateKey reports an object key repeated at any depth. encoding/json lets the last one
+// win but decodes it into what the first one left (a repeated array reuses the old elements
+// where the new ones are null), so repeated keys are refused, as in the Python engine.
+func duplicateKey(line []byte) error {
+	type frame struct {
+		keys    map[string]bool // nil for an array
+		wantKey bool
+	}
+	var stack []*frame
+	valueDone := func() {
+		if n := len(stack); n > 0 && stack[n-1].keys != nil {
+			stack[n-1].wantKey = true
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(line))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil // end of input, or a syntax error the decoder reports later
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			switch v {
+			case '{':
+				stack = append(stack, &frame{keys: map[string]bool{}, wantKey: true})
+			case '[':
+				stack = append(stack, &frame{})
+			default:
+				if len(stack) > 0 {
+					stack = stack[:len(stack)-1]
+				}
+				valueDone()
+			}
+		case string:
+			if n := len(stack); n > 0 && stack[n-1].keys != nil && stack[n-1].wantKey {
+				if stack[n-1].keys[v] {
+					return errorf(ErrInvalidInput, "duplicate key %q", v)
+				}
+				stack[n-1].keys[v], stack[n-1].wantKey = true, false
+				continue
+			}
+			valueDone()
+		default:
+			valueDone()
+		}
+	}
+}
+
 func decodeCase(line []byte) (*wireCase, error) {
+	if err := checkCaseKeys(line); err != nil {
+		return nil, err
+	}
 	var c wireCase
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.DisallowUnknownFields()
@@ -158,6 +278,9 @@ func caseName(line []byte) string {
 // RunCase runs one case of the vector format (expectations are ignored) and never panics: every
 // failure becomes an *Error in the output.
 func RunCase(line []byte) (out CaseOutput) {
+	if err := duplicateKey(line); err != nil {
+		return CaseOutput{Error: asError(err)}
+	}
 	out.Name = caseName(line)
 	fail := func(err error) CaseOutput { return CaseOutput{Name: out.Name, Error: asError(err)} }
 	c, err := decodeCase(line)

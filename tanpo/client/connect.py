@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,29 @@ class Connection:
 
     def contract(self, name: str = "") -> Contract:
         return self.gateway.network(self.profile.channel).contract(self.profile.chaincode, name)
+
+    def block_height(self) -> int:
+        """The channel height on this participant's own peer (via the qscc system chaincode)."""
+        from fabric_protos.common import ledger_pb2
+
+        raw = self.gateway.network(self.profile.channel).contract("qscc").evaluate(
+            "GetChainInfo", self.profile.channel
+        )
+        return int(ledger_pb2.BlockchainInfo.FromString(raw).height)
+
+    def wait_for_block(self, block_number: int, timeout: float = 30.0) -> None:
+        """Wait until this participant's peer has committed `block_number`.
+
+        A transaction submitted through another organisation's gateway is committed there first;
+        reading it through this peer right away may not see it yet.
+        """
+        deadline = time.monotonic() + timeout
+        while self.block_height() <= block_number:
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{self.party}'s peer has not committed block {block_number} in {timeout:.0f}s"
+                )
+            time.sleep(0.1)
 
     def close(self) -> None:
         self.channel.close()

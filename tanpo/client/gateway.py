@@ -32,6 +32,10 @@ from tanpo.client.proposal import TransactionContext, build_proposal, to_bytes
 
 Arg = str | bytes
 
+# The gateway's words when discovery finds no set of peers satisfying the endorsement policy.
+NO_PEER_SET = "no combination of peers can be derived"
+DISCOVERY_GRACE_S = 30.0
+
 
 @dataclass(frozen=True)
 class Timeouts:
@@ -169,9 +173,18 @@ class Contract:
         proposal after a short randomised pause, up to `max_mvcc_retries` times.
         """
         attempt = 0
+        discovery_deadline = time.monotonic() + DISCOVERY_GRACE_S
         while True:
             proposal = self.new_proposal(function, args, transient, endorsing_organizations)
-            tx = proposal.endorse()
+            try:
+                tx = proposal.endorse()
+            except EndorseError as exc:
+                # Just after start-up or a chaincode upgrade, a gateway may not yet know which
+                # peers run the chaincode; that settles within seconds, so wait it out (bounded).
+                if NO_PEER_SET not in str(exc) or time.monotonic() > discovery_deadline:
+                    raise
+                time.sleep(0.5)
+                continue
             commit = tx.submit()
             status = commit.status()
             if status.successful:

@@ -18,7 +18,6 @@ or, statelessly, ``compute_call(agreement, market, positions)`` and ``apply_call
 
 from tanpo.margin.book import AgreementBook, DayResult, IssuanceRecord, MintRecord, PendingTransfer
 from tanpo.margin.call import (
-    CallPlan,
     CallResult,
     IssuanceRequired,
     Mint,
@@ -45,12 +44,11 @@ from tanpo.margin.model import (
 )
 from tanpo.margin.rational import format_rational, parse_decimal
 from tanpo.margin.valuation import Pricing, price_agreement, unit_value
-from tanpo.margin.vectors import run_case
+from tanpo.margin.vectors import run_case, run_case_line
 
 __all__ = [
     "Agreement",
     "AgreementBook",
-    "CallPlan",
     "CallResult",
     "DayResult",
     "Direction",
@@ -83,5 +81,6 @@ __all__ = [
     "plan_call",
     "price_agreement",
     "run_case",
+    "run_case_line",
     "unit_value",
 ]

@@ -15,12 +15,13 @@ previous day's transfers settle before the call, so nothing is pending when a ca
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date as Date
 from datetime import timedelta
 from fractions import Fraction
 
-from tanpo.margin.call import CallResult, move, plan_call
+from tanpo.margin.call import CallResult, Transfer, move, plan_call
 from tanpo.margin.errors import ErrorKind, MarginError
 from tanpo.margin.market import Market
 from tanpo.margin.model import Agreement, Direction, Party, Positions, position_vectors
@@ -32,14 +33,32 @@ from tanpo.margin.valuation import price_agreement
 class PendingTransfer:
     """A transfer computed on ``trade_date`` that settles (or settled) on ``settle_date``."""
 
-    token: str
-    quantity: int
-    direction: Direction
-    value: Fraction
-    market_value: Fraction
+    transfer: Transfer
+    #: collateral index of the token
+    index: int
     trade_date: str
     settle_date: str
     settle_day: Date
+
+    @property
+    def token(self) -> str:
+        return self.transfer.token
+
+    @property
+    def quantity(self) -> int:
+        return self.transfer.quantity
+
+    @property
+    def direction(self) -> Direction:
+        return self.transfer.direction
+
+    @property
+    def value(self) -> Fraction:
+        return self.transfer.value
+
+    @property
+    def market_value(self) -> Fraction:
+        return self.transfer.market_value
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +79,24 @@ class IssuanceRecord:
 @dataclass(frozen=True, slots=True)
 class DayResult:
     """One day of a book: the call, what settled that day (earlier transfers falling due, then —
-    with lag 0 — the call's own), what is still pending, and the settled positions after it."""
+    with lag 0 — the call's own), what is still pending, and the settled positions after it
+    (kept as vectors in priority order; :attr:`positions` builds the maps on access)."""
 
     call: CallResult
     settled: tuple[PendingTransfer, ...]
     pending: tuple[PendingTransfer, ...]
-    positions: Positions
+    held: Sequence[int]
+    borrower_free: Sequence[int]
+    lender_free: Sequence[int]
+
+    @property
+    def positions(self) -> Positions:
+        ids = self.call.collateral
+        return Positions(
+            dict(zip(ids, self.held, strict=True)),
+            dict(zip(ids, self.borrower_free, strict=True)),
+            dict(zip(ids, self.lender_free, strict=True)),
+        )
 
 
 class AgreementBook:
@@ -90,19 +121,16 @@ class AgreementBook:
     @property
     def positions(self) -> Positions:
         """Settled positions now (pending transfers not included)."""
-        return self._positions(self._held, self._borrower_free, self._lender_free)
+        ids = self.agreement.collateral_ids
+        return Positions(
+            dict(zip(ids, self._held, strict=True)),
+            dict(zip(ids, self._borrower_free, strict=True)),
+            dict(zip(ids, self._lender_free, strict=True)),
+        )
 
     @property
     def pending(self) -> tuple[PendingTransfer, ...]:
         return tuple(self._pending)
-
-    def _positions(self, held: list[int], bfree: list[int], lfree: list[int]) -> Positions:
-        ids = self.agreement.collateral_ids
-        return Positions(
-            dict(zip(ids, held, strict=True)),
-            dict(zip(ids, bfree, strict=True)),
-            dict(zip(ids, lfree, strict=True)),
-        )
 
     def apply_day(self, market: Market) -> DayResult:
         """Settle what is due, run the day's margin call and apply or queue its transfers."""
@@ -122,16 +150,17 @@ class AgreementBook:
                 raise MarginError(
                     ErrorKind.INVALID_INPUT, f"settlement date of {market.date} is after 9999-12-31"
                 ) from None
+        # work on copies: a failing day leaves the book as it was
         held = self._held[:]
         bfree = self._borrower_free[:]
         lfree = self._lender_free[:]
-        index = ag.index
 
         settled: list[PendingTransfer] = []
         still: list[PendingTransfer] = []
         for p in self._pending:
             if p.settle_day <= day:
-                move(held, bfree, index[p.token], p.quantity, p.direction, p.token)
+                t = p.transfer
+                move(held, bfree, p.index, t.quantity, t.direction, t.token)
                 settled.append(p)
             else:
                 still.append(p)
@@ -139,36 +168,38 @@ class AgreementBook:
             proj_held = held[:]
             proj_bfree = bfree[:]
             for p in still:
-                move(proj_held, proj_bfree, index[p.token], p.quantity, p.direction, p.token)
+                t = p.transfer
+                move(proj_held, proj_bfree, p.index, t.quantity, t.direction, t.token)
         else:
             proj_held, proj_bfree = held, bfree
 
-        plan = plan_call(ag, price_agreement(ag, market), proj_held, proj_bfree)
-        call = plan.result
-        if plan.minted:
-            token = ag.collateral[0].id
-            if plan.direction == Direction.BORROWER_TO_LENDER:
-                bfree[0] = check_int64(bfree[0] + plan.minted, f"borrower free {token}")
-                if lag:
-                    proj_bfree[0] = check_int64(
-                        proj_bfree[0] + plan.minted, f"borrower free {token}"
-                    )
-            else:
-                lfree[0] = check_int64(lfree[0] + plan.minted, f"lender free {token}")
-        settle_date = settle_day.isoformat()
-        for t in call.transfers:
-            move(proj_held, proj_bfree, index[t.token], t.quantity, t.direction, t.token)
-            record = PendingTransfer(
-                t.token, t.quantity, t.direction, t.value, t.market_value,
-                market.date, settle_date, settle_day,
-            )
-            (still if lag else settled).append(record)
+        call = plan_call(ag, price_agreement(ag, market), proj_held, proj_bfree)
+        direction = call.direction
+        if direction is not None:
+            if call.minted:
+                token = ag.collateral_ids[0]
+                if direction == Direction.BORROWER_TO_LENDER:
+                    bfree[0] = check_int64(bfree[0] + call.minted, f"borrower free {token}")
+                    if lag:
+                        proj_bfree[0] = check_int64(
+                            proj_bfree[0] + call.minted, f"borrower free {token}"
+                        )
+                else:
+                    lfree[0] = check_int64(lfree[0] + call.minted, f"lender free {token}")
+            settle_date = settle_day.isoformat()
+            ids = ag.collateral_ids
+            for t in call.transfers:
+                i = ag.index[t.token]
+                move(proj_held, proj_bfree, i, t.quantity, direction, ids[i])
+                record = PendingTransfer(t, i, market.date, settle_date, settle_day)
+                (still if lag else settled).append(record)
 
         self._held, self._borrower_free, self._lender_free = held, bfree, lfree
         self._pending = still
         self._last = day
-        for m in call.mints:
-            self.mints.append(MintRecord(market.date, m.party, m.token, m.quantity))
-        for r in call.issuance_required:
-            self.issuances.append(IssuanceRecord(market.date, r.party, r.value))
-        return DayResult(call, tuple(settled), tuple(still), self._positions(held, bfree, lfree))
+        if call.issuance_party is not None:
+            for r in call.issuance_required:
+                self.issuances.append(IssuanceRecord(market.date, r.party, r.value))
+            for m in call.mints:
+                self.mints.append(MintRecord(market.date, m.party, m.token, m.quantity))
+        return DayResult(call, tuple(settled), tuple(still), held, bfree, lfree)

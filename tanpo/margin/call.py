@@ -6,10 +6,10 @@ issuance needs and mints out. Applying them (now, or after a settlement lag) is
 
 Decisions where the design leaves a choice (shared with the Go engine):
 
-* Trigger: ``|g| > β·V_L`` (always, when β = 0) *and* ``|g| ≥ MTA``. The minimum transfer amount is compared with the
-  gap before the call (the cash-equivalent call amount, as in a CSA): below it no call is made and
-  nothing moves, and the day is not counted as triggered. MTA = 0 never suppresses a call, so with
-  β = 0 every check is a call, even when ``g == 0``.
+* Trigger: ``|g| > β·V_L`` (always, when β = 0) *and* ``|g| ≥ MTA``. The minimum transfer
+  amount is compared with the gap before the call (the cash-equivalent call amount, as in a
+  CSA): below it no call is made and nothing moves, and the day is not counted as triggered.
+  MTA = 0 never suppresses a call, so with β = 0 every check is a call, even when ``g == 0``.
 * A token is *exhausted* when its available quantity was smaller than the quantity wanted from it;
   only then does the call go on to the next token. Available means the borrower's free balance
   (shortfall) or the lender's position held under the agreement (excess), floored at 0.
@@ -24,6 +24,7 @@ Decisions where the design leaves a choice (shared with the Go engine):
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -38,13 +39,23 @@ from tanpo.margin.valuation import Pricing, price_agreement
 @dataclass(frozen=True, slots=True)
 class Transfer:
     """A movement of collateral. ``value`` is its collateral value after haircut (what it changes
-    in V_C and the gap); ``market_value`` its value before haircut. Both in base currency."""
+    in V_C and the gap); ``market_value`` its value before haircut. Both in base currency, kept as
+    numerators over ``denominator`` (the day's common denominator) and made exact on access."""
 
     token: str
     quantity: int
     direction: Direction
-    value: Fraction
-    market_value: Fraction
+    value_num: int
+    market_value_num: int
+    denominator: int
+
+    @property
+    def value(self) -> Fraction:
+        return Fraction(self.value_num, self.denominator)
+
+    @property
+    def market_value(self) -> Fraction:
+        return Fraction(self.market_value_num, self.denominator)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,51 +83,97 @@ class CallResult:
     ``vc_before``/``gap_before`` value the positions the call started from; ``vc_after``/
     ``gap_after`` the same positions after this call's transfers (at the same day's prices),
     whether those transfers settle now or later.
+
+    The record keeps the call's raw integers (numerators over ``pricing.denominator``, quantities by
+    collateral index), which is all a replay needs; the exact figures and the transfer, issuance
+    and mint records are built on access, so a 100,000-agreement sweep does not pay for reports
+    nobody reads.
     """
 
-    date: str
-    prices: Mapping[str, Fraction]
-    fx: Mapping[str, Fraction]
-    vl: Fraction
-    vc_before: Fraction
-    gap_before: Fraction
+    pricing: Pricing
+    #: collateral token ids in priority order
+    collateral: tuple[str, ...]
     triggered: bool
-    transfers: tuple[Transfer, ...]
-    issuance_required: tuple[IssuanceRequired, ...]
-    mints: tuple[Mint, ...]
-    vc_after: Fraction
-    gap_after: Fraction
-
-
-@dataclass(frozen=True, slots=True)
-class CallPlan:
-    """A call's result plus the raw integers a book needs to apply it."""
-
-    result: CallResult
-    #: (collateral index, quantity) in transfer order; all in ``direction``
-    moves: tuple[tuple[int, int], ...]
+    #: direction of every transfer of this call (None when nothing moves)
     direction: Direction | None
-    #: CT1 quantity minted to the delivering party (0 if none)
+    #: (collateral index, quantity) in transfer order
+    moves: tuple[tuple[int, int], ...]
+    #: CT1 quantity auto-issued to the delivering party (0 if none)
     minted: int
+    #: party that ran out of tokens, and the gap numerator it left (see IssuanceRequired)
+    issuance_party: Party | None
+    issuance_num: int
+    vl_num: int
+    vc_num: int
+    gap_after_num: int
 
+    @property
+    def date(self) -> str:
+        return self.pricing.date
 
-_NO_ISSUANCE: tuple[IssuanceRequired, ...] = ()
-_NO_MINTS: tuple[Mint, ...] = ()
+    @property
+    def prices(self) -> Mapping[str, Fraction]:
+        return self.pricing.prices
+
+    @property
+    def fx(self) -> Mapping[str, Fraction]:
+        return self.pricing.fx
+
+    @property
+    def vl(self) -> Fraction:
+        return Fraction(self.vl_num, self.pricing.denominator)
+
+    @property
+    def vc_before(self) -> Fraction:
+        return Fraction(self.vc_num, self.pricing.denominator)
+
+    @property
+    def gap_before(self) -> Fraction:
+        return Fraction(self.vc_num - self.vl_num, self.pricing.denominator)
+
+    @property
+    def vc_after(self) -> Fraction:
+        return Fraction(self.gap_after_num + self.vl_num, self.pricing.denominator)
+
+    @property
+    def gap_after(self) -> Fraction:
+        return Fraction(self.gap_after_num, self.pricing.denominator)
+
+    @property
+    def transfers(self) -> tuple[Transfer, ...]:
+        if self.direction is None:
+            return ()
+        pr = self.pricing
+        return tuple(
+            Transfer(self.collateral[i], qty, self.direction, qty * pr.haircut_unit[i],
+                     qty * pr.unit[i], pr.denominator)
+            for i, qty in self.moves
+        )
+
+    @property
+    def issuance_required(self) -> tuple[IssuanceRequired, ...]:
+        if self.issuance_party is None:
+            return ()
+        return (IssuanceRequired(self.issuance_party,
+                                 Fraction(self.issuance_num, self.pricing.denominator)),)
+
+    @property
+    def mints(self) -> tuple[Mint, ...]:
+        if not self.minted or self.issuance_party is None:
+            return ()
+        return (Mint(self.issuance_party, self.collateral[0], self.minted),)
 
 
 def plan_call(
     agreement: Agreement, pricing: Pricing, held: Sequence[int], borrower_free: Sequence[int]
-) -> CallPlan:
+) -> CallResult:
     """The margin call on integer positions in priority order (the engine's hot path).
 
     All arithmetic is on integer numerators over ``pricing.denominator``, hence exact.
     """
-    den = pricing.denominator
     hu = pricing.haircut_unit
     vl = agreement.loan_quantity * pricing.loan_unit
-    vc = 0
-    for h, u in zip(held, hu, strict=True):
-        vc += h * u
+    vc = sum(map(operator.mul, held, hu))
     gap = vc - vl
     size = -gap if gap < 0 else gap
     beta = agreement.threshold
@@ -124,95 +181,66 @@ def plan_call(
     triggered = not beta or size * beta.denominator > beta.numerator * vl
     mta = agreement.min_transfer
     if triggered and mta:
-        triggered = size * mta.denominator >= mta.numerator * den
+        triggered = size * mta.denominator >= mta.numerator * pricing.denominator
 
+    if not triggered or gap == 0:
+        return CallResult(pricing, agreement.collateral_ids, triggered, None, (), 0, None, 0,
+                          vl, vc, gap)
     moves: dict[int, int] = {}
-    direction: Direction | None = None
-    issuance = _NO_ISSUANCE
-    mints = _NO_MINTS
-    minted = 0
-    gap_after = gap
-    if triggered and gap != 0:
-        shortfall = gap < 0
-        rest = size
-        exhausted = True
-        if shortfall:
-            direction = Direction.BORROWER_TO_LENDER
-            for i in agreement.shortfall_order:
-                u = hu[i]
-                want = -(-rest // u)
-                have = borrower_free[i]
-                qty = want if have >= want else (have if have > 0 else 0)
-                if qty:
-                    moves[i] = qty
-                    rest -= qty * u
-                if qty == want:
-                    exhausted = False
-                    break
-        else:
-            direction = Direction.LENDER_TO_BORROWER
-            for i in agreement.excess_order:
-                u = hu[i]
-                want = rest // u
-                have = held[i]
-                qty = want if have >= want else (have if have > 0 else 0)
-                if qty:
-                    moves[i] = qty
-                    rest -= qty * u
-                if qty == want:
-                    exhausted = False
-                    break
-        if exhausted:
-            party = Party.BORROWER if shortfall else Party.LENDER
-            issuance = (IssuanceRequired(party, Fraction(rest, den)),)
-            if agreement.auto_issue:
-                u0 = hu[0]
-                minted = -(-rest // u0) if shortfall else rest // u0
-                check_int64(minted, f"auto-issued quantity of {agreement.collateral[0].id}")
-                total = moves.get(0, 0) + minted
-                if total > INT64_MAX:
-                    raise MarginError(
-                        ErrorKind.OVERFLOW,
-                        f"transfer of {total} {agreement.collateral[0].id} does not fit 64 bits",
-                    )
-                moves[0] = total
-                rest -= minted * u0
-                mints = (Mint(party, agreement.collateral[0].id, minted),)
-        gap_after = -rest if shortfall else rest
-
-    collateral = agreement.collateral
-    unit = pricing.unit
-    transfers = tuple(
-        Transfer(
-            collateral[i].id,
-            qty,
-            direction,  # type: ignore[arg-type]  # set whenever moves is not empty
-            Fraction(qty * hu[i], den),
-            Fraction(qty * unit[i], den),
-        )
-        for i, qty in moves.items()
-    )
-    result = CallResult(
-        date=pricing.date,
-        prices=pricing.prices,
-        fx=pricing.fx,
-        vl=Fraction(vl, den),
-        vc_before=Fraction(vc, den),
-        gap_before=Fraction(gap, den),
-        triggered=triggered,
-        transfers=transfers,
-        issuance_required=issuance,
-        mints=mints,
-        vc_after=Fraction(gap_after + vl, den),
-        gap_after=Fraction(gap_after, den),
-    )
-    return CallPlan(result, tuple(moves.items()), direction, minted)
+    rest = size
+    exhausted = True
+    if gap < 0:
+        direction = Direction.BORROWER_TO_LENDER
+        for i in agreement.shortfall_order:
+            u = hu[i]
+            want = -(-rest // u)
+            have = borrower_free[i]
+            qty = want if have >= want else (have if have > 0 else 0)
+            if qty:
+                moves[i] = qty
+                rest -= qty * u
+            if qty == want:
+                exhausted = False
+                break
+    else:
+        direction = Direction.LENDER_TO_BORROWER
+        for i in agreement.excess_order:
+            u = hu[i]
+            want = rest // u
+            have = held[i]
+            qty = want if have >= want else (have if have > 0 else 0)
+            if qty:
+                moves[i] = qty
+                rest -= qty * u
+            if qty == want:
+                exhausted = False
+                break
+    party: Party | None = None
+    owed = minted = 0
+    if exhausted:
+        party = Party.BORROWER if gap < 0 else Party.LENDER
+        owed = rest
+        if agreement.auto_issue:
+            u0 = hu[0]
+            minted = -(-rest // u0) if gap < 0 else rest // u0
+            ct1 = agreement.collateral[0].id
+            check_int64(minted, f"auto-issued quantity of {ct1}")
+            total = moves.get(0, 0) + minted
+            if total > INT64_MAX:
+                raise MarginError(
+                    ErrorKind.OVERFLOW, f"transfer of {total} {ct1} does not fit 64 bits"
+                )
+            moves[0] = total
+            rest -= minted * u0
+    return CallResult(pricing, agreement.collateral_ids, True, direction,
+                      tuple(moves.items()), minted, party, owed, vl, vc,
+                      -rest if gap < 0 else rest)
 
 
 def compute_call(agreement: Agreement, market: Market, positions: Positions) -> CallResult:
     """Margin call for ``agreement`` on ``market``'s date from ``positions`` (validated first)."""
     held, borrower_free, _ = position_vectors(agreement, positions)
-    return plan_call(agreement, price_agreement(agreement, market), held, borrower_free).result
+    return plan_call(agreement, price_agreement(agreement, market), held, borrower_free)
 
 
 def move(

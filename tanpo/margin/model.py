@@ -145,10 +145,8 @@ class Agreement:
     shortfall_order: tuple[int, ...]
     #: collateral indexes the lender returns from (CTn…CT1, or CT1 only in single mode)
     excess_order: tuple[int, ...]
-
-    @property
-    def collateral_ids(self) -> tuple[str, ...]:
-        return tuple(t.id for t in self.collateral)
+    #: collateral token ids in priority order
+    collateral_ids: tuple[str, ...]
 
 
 def _fail(message: str, kind: ErrorKind = ErrorKind.INVALID_INPUT) -> MarginError:
@@ -262,6 +260,7 @@ def make_agreement(tokens: Sequence[Token], terms: Terms) -> Agreement:
         index=index,
         shortfall_order=order,
         excess_order=order[::-1],
+        collateral_ids=tuple(t.id for t in collateral),
     )
 
 

@@ -252,6 +252,26 @@ def run_case(obj: JSON) -> dict[str, JSON]:
     return {"name": spec.name, "days": days}
 
 
+def _no_duplicate_keys(pairs: list[tuple[str, JSON]]) -> dict[str, JSON]:
+    out: dict[str, JSON] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def run_case_line(line: str) -> dict[str, JSON]:
+    """:func:`run_case` on one JSON text, as the Go ``margin-vectors`` command reads it: text that
+    is not a single JSON value, or repeats a key in an object, is an ``invalid_input`` case error
+    (with an empty name)."""
+    try:
+        obj = json.loads(line, object_pairs_hook=_no_duplicate_keys)
+    except ValueError as err:
+        return {"name": "", "error": {"kind": ErrorKind.INVALID_INPUT.value, "message": str(err)}}
+    return run_case(obj)
+
+
 def error_to_json(err: MarginError) -> dict[str, JSON]:
     return {"kind": err.kind.value, "message": err.message}
 

@@ -297,6 +297,7 @@ def write_paper_outputs(results: Mapping[tuple[int, int], RunResult], out: Path)
                     [float(row["v_l"]) / 1e9 for row in daily],
                     "k--",
                     lw=1.5,
+                    zorder=10,
                     label="required (V_L)",
                 )
                 vl_drawn = True

@@ -8,6 +8,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tanpo.marketdata import Fill
 from tanpo.scenarios.errors import ScenarioError
@@ -162,3 +164,50 @@ def test_shipped_scenario_files_load() -> None:
         s = load_scenario(path)
         assert s.agreements, path
         assert s.path == path
+
+
+_LINES = EXAMPLE.splitlines()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    line=st.integers(min_value=0, max_value=len(_LINES) - 1),
+    junk=st.sampled_from(
+        [
+            "",
+            "x",
+            "-1",
+            "1.5",
+            "auto",
+            "[]",
+            "{}",
+            "null",
+            "2024-13-01",
+            ": :",
+            "[1, 2",
+            "'",
+            "&a",
+            "*a",
+            "~",
+            "9" * 30,
+            "true",
+            "{US-STOCK: auto, DE-BUND: auto}",
+            "- id: A1",
+        ]
+    ),
+    mode=st.sampled_from(["replace-value", "drop", "duplicate"]),
+)
+def test_any_edit_gives_a_scenario_or_a_scenario_error(line: int, junk: str, mode: str) -> None:
+    """Mutated files never crash the loader with anything but a ScenarioError."""
+    lines = list(_LINES)
+    if mode == "drop":
+        del lines[line]
+    elif mode == "duplicate":
+        lines.insert(line, lines[line])
+    else:
+        key, sep, _ = lines[line].partition(":")
+        lines[line] = f"{key}{sep} {junk}" if sep else junk
+    try:
+        parse_scenario("\n".join(lines) + "\n", Path("fuzz.yaml"))
+    except ScenarioError as err:
+        assert str(err).startswith("fuzz.yaml")
