@@ -3,15 +3,17 @@
 * ``economic`` - the custodian's own view: every position the lender holds counts at market
   value.
 * ``basel1`` - the 1988 Accord as DESIGN.md uses it: no eligibility filter on collateral.
-* ``basel2`` - collateral must be eligible financial collateral: cash, listed equities, and debt
-  rated investment grade (BBB- or better, or the short-term A-3/P-3 or better). Sub-investment-
+* ``basel2`` - collateral must be eligible financial collateral of the comprehensive approach:
+  cash, listed equities (main index: Basel II §145(e); other listed: §146(a)) and debt rated
+  investment grade (BBB- or better, or short-term A-3/P-3 or better: §145(c)). Sub-investment-
   grade and unrated debt, and assets of no recognised class, are excluded: they do not reduce the
   exposure (neither in the net exposure nor in the VaR), and the report lists them with the
   reason.
 
 The ``basel2`` rule is the project's (DESIGN.md §1, "Risk and capital"), slightly stricter than
-the Basel II text, which also admits sovereign debt rated BB+ to BB- (§145(b), 15% haircut) and
-some unrated senior bank debt (§145(d)); both are excluded here.
+the Basel II text, which also admits sovereign debt rated BB+ to BB- (§145(c), 15% haircut) and
+some unrated senior bank debt (§145(d)); both are excluded here. Gold (§145(b)) and funds
+(§146(b)) have no token class yet and are excluded as "other".
 """
 
 from __future__ import annotations

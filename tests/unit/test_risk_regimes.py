@@ -65,8 +65,8 @@ def test_bb_bond_counts_under_basel1_not_basel2() -> None:
     b2 = report(source, factors, window_of(30), Regime.BASEL2)
     f1 = b1.counterparties[0].figures
     f2 = b2.counterparties[0].figures
-    assert (f1.collateral, f1.excluded, f1.net) == (1_100_000, 0, -100_000)
-    assert (f2.collateral, f2.excluded, f2.net) == (500_000, 600_000, 500_000)
+    assert [f1.collateral, f1.excluded, f1.net] == [1_100_000, 0, -100_000]
+    assert [f2.collateral, f2.excluded, f2.net] == [500_000, 600_000, 500_000]
     assert f2.exposure == 500_000 and f1.exposure == 0
     # excluded collateral does not reduce the exposure in the VaR either: only the stock moves it
     assert f2.var != f1.var

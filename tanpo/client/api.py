@@ -1,0 +1,231 @@
+"""The typed domain API over the Gateway client, shaped by role.
+
+`TanpoClient` wraps one participant's connection and exposes what any registered identity can do
+(read tokens, prices, its own balances and agreements). `TokenAdministrator`, `Party` and
+`OracleClient` add what each role may submit; the chaincode enforces the same rules, so these
+shapes only make the right call the easy one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from datetime import date
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from tanpo.client.connect import Connection
+from tanpo.client.gateway import Contract, SubmitResult
+from tanpo.client.models import (
+    Agreement,
+    Balance,
+    MarginCall,
+    Position,
+    PriceSet,
+    Request,
+    SweepResult,
+    Terms,
+    Token,
+    decimal_string,
+)
+
+Json = dict[str, Any]
+
+
+class TanpoClient:
+    """Read access for any registered identity, and the submit plumbing shared by the roles."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.last_block = 0
+
+    @property
+    def party(self) -> str:
+        return self.connection.party
+
+    def _contract(self, name: str) -> Contract:
+        return self.connection.contract(name)
+
+    def _submit(self, contract: str, function: str, *args: str) -> Json:
+        result: SubmitResult = self._contract(contract).submit(function, *args)
+        self.last_block = max(self.last_block, result.block_number)
+        return json.loads(result.result) if result.result else {}
+
+    def _evaluate(self, contract: str, function: str, *args: str) -> Any:
+        raw = self._contract(contract).evaluate(function, *args)
+        return json.loads(raw) if raw else None
+
+    def _pages(self, contract: str, function: str, *args: str,
+               page_size: int = 200) -> Iterator[Json]:
+        bookmark = ""
+        while True:
+            page = self._evaluate(contract, function, *args, str(page_size), bookmark)
+            yield from page.get("items") or []
+            bookmark = page.get("bookmark", "")
+            if not bookmark:
+                return
+
+    # --- identity -----------------------------------------------------------------------------
+    def whoami(self) -> Json:
+        return dict(self._evaluate("roles", "WhoAmI"))
+
+    # --- tokens -------------------------------------------------------------------------------
+    def token(self, token_id: str) -> Token:
+        return Token.from_json(self._evaluate("tokens", "GetToken", token_id))
+
+    def tokens(self) -> list[Token]:
+        return [Token.from_json(t) for t in self._pages("tokens", "ListTokens")]
+
+    def balances(self, party: str = "") -> list[Balance]:
+        sheet = self._evaluate("tokens", "BalanceOf", party)
+        return [Balance(b["party"], b["token"], int(b["quantity"]))
+                for b in sheet.get("balances") or []]
+
+    def balance(self, token: str, party: str = "") -> int:
+        return sum(b.quantity for b in self.balances(party) if b.token == token)
+
+    def total_supply(self, token: str) -> int:
+        return int(self._evaluate("tokens", "TotalSupply", token)["supply"])
+
+    def requests(self, party: str = "", status: str = "") -> list[Request]:
+        return [Request.from_json(r) for r in self._pages("tokens", "ListRequests", party, status)]
+
+    def request_issuance(self, token: str, quantity: int, reference: str) -> Request:
+        return Request.from_json(
+            self._submit("tokens", "RequestIssuance", token, str(quantity), reference)
+        )
+
+    def request_redemption(self, token: str, quantity: int, reference: str) -> Request:
+        return Request.from_json(
+            self._submit("tokens", "RequestRedemption", token, str(quantity), reference)
+        )
+
+    def transfer(self, token: str, to: str, quantity: int) -> Json:
+        return self._submit("tokens", "Transfer", token, to, str(quantity))
+
+    # --- agreements ---------------------------------------------------------------------------
+    def agreement(self, agreement_id: str) -> Agreement:
+        return Agreement.from_json(self._evaluate("agreements", "GetAgreement", agreement_id))
+
+    def agreements(self, party: str = "", status: str = "") -> list[Agreement]:
+        return [Agreement.from_json(a)
+                for a in self._pages("agreements", "ListAgreements", party, status)]
+
+    def collateral_held(self, agreement_id: str) -> list[Position]:
+        report = self._evaluate("agreements", "CollateralHeld", agreement_id)
+        return [Position(p["token"], int(p["held"]), int(p.get("priority", 0)))
+                for p in report.get("positions") or []]
+
+    # --- prices and margin --------------------------------------------------------------------
+    def prices(self, day: date, version: int | None = None) -> PriceSet:
+        return PriceSet.from_json(
+            self._evaluate("oracle", "GetPrices", day.isoformat(),
+                           "" if version is None else str(version))
+        )
+
+    def last_posted_date(self) -> date | None:
+        d = self._evaluate("oracle", "LastPostedDate").get("date")
+        return date.fromisoformat(d) if d else None
+
+    def last_swept_date(self) -> date | None:
+        d = self._evaluate("margin", "LastSweptDate").get("date")
+        return date.fromisoformat(d) if d else None
+
+    def margin_call(self, agreement_id: str, day: date) -> MarginCall:
+        """Run the margin call for (agreement, date), or read back the recorded one."""
+        return MarginCall.from_json(
+            self._submit("margin", "MarginCall", agreement_id, day.isoformat())
+        )
+
+    def get_margin_call(self, agreement_id: str, day: date) -> MarginCall:
+        return MarginCall.from_json(
+            self._evaluate("margin", "GetMarginCall", agreement_id, day.isoformat())
+        )
+
+    def margin_calls(self, agreement_id: str) -> list[MarginCall]:
+        return [MarginCall.from_json(c)
+                for c in self._pages("margin", "ListMarginCalls", agreement_id)]
+
+    def sweep(self, day: date, page_size: int = 50, bookmark: str = "") -> SweepResult:
+        return SweepResult.from_json(
+            self._submit("margin", "Sweep", day.isoformat(), str(page_size), bookmark)
+        )
+
+
+class Party(TanpoClient):
+    """A lender or borrower: proposes, approves, closes its own agreements."""
+
+    def propose(self, terms: Terms) -> Agreement:
+        return Agreement.from_json(
+            self._submit("agreements", "Propose", json.dumps(terms.to_json()))
+        )
+
+    def approve(self, agreement_id: str) -> Agreement:
+        return Agreement.from_json(self._submit("agreements", "Approve", agreement_id))
+
+    def reject(self, agreement_id: str, reason: str) -> Agreement:
+        return Agreement.from_json(self._submit("agreements", "Reject", agreement_id, reason))
+
+    def withdraw(self, agreement_id: str) -> Agreement:
+        return Agreement.from_json(self._submit("agreements", "Withdraw", agreement_id))
+
+    def close(self, agreement_id: str) -> Agreement:
+        return Agreement.from_json(self._submit("agreements", "Close", agreement_id))
+
+    def request_termination(self, agreement_id: str, note: str = "") -> Agreement:
+        return Agreement.from_json(
+            self._submit("agreements", "RequestTermination", agreement_id, note)
+        )
+
+    def accept_termination(self, agreement_id: str) -> Agreement:
+        return Agreement.from_json(self._submit("agreements", "AcceptTermination", agreement_id))
+
+
+class TokenAdministrator(TanpoClient):
+    """The operator's token administrator: defines tokens, decides issuance and redemption."""
+
+    def define_token(self, token: Token) -> Token:
+        return Token.from_json(self._submit("tokens", "DefineToken", json.dumps(token.to_spec())))
+
+    def approve_issuance(self, request_id: str) -> Request:
+        return Request.from_json(self._submit("tokens", "ApproveIssuance", request_id))
+
+    def reject_issuance(self, request_id: str, reason: str) -> Request:
+        return Request.from_json(self._submit("tokens", "RejectIssuance", request_id, reason))
+
+    def approve_redemption(self, request_id: str) -> Request:
+        return Request.from_json(self._submit("tokens", "ApproveRedemption", request_id))
+
+    def reject_redemption(self, request_id: str, reason: str) -> Request:
+        return Request.from_json(self._submit("tokens", "RejectRedemption", request_id, reason))
+
+
+Number = Fraction | Decimal | str | int
+
+
+def _price_json(prices: Mapping[str, Number]) -> dict[str, str]:
+    out = {}
+    for key, value in prices.items():
+        out[key] = decimal_string(value) if isinstance(value, Fraction) else str(value)
+    return out
+
+
+class OracleClient(TanpoClient):
+    """The price oracle: posts a date's closes and FX pairs in one transaction."""
+
+    def post_prices(self, day: date, prices: Mapping[str, Number],
+                    fx: Mapping[str, Number], source: str = "") -> Json:
+        batch = {"date": day.isoformat(), "prices": _price_json(prices), "fx": _price_json(fx)}
+        if source:
+            batch["source"] = source
+        return self._submit("oracle", "PostPrices", day.isoformat(), json.dumps(batch))
+
+    def post_batch_json(self, day: date, batch: Json) -> Json:
+        """Post a batch already in the chaincode's JSON form (the daemon's `PriceBatch.to_json`)."""
+        return self._submit("oracle", "PostPrices", day.isoformat(), json.dumps(batch))
+
+    def correct_prices(self, day: date, prices: Mapping[str, Number],
+                       fx: Mapping[str, Number], reason: str) -> Json:
+        batch = {"date": day.isoformat(), "prices": _price_json(prices), "fx": _price_json(fx)}
+        return self._submit("oracle", "CorrectPrices", day.isoformat(), json.dumps(batch), reason)

@@ -1,0 +1,337 @@
+"""Typed views of what the tanpo chaincode stores and returns.
+
+The chaincode speaks JSON with every quantity and decimal as a string; here quantities become
+`int`, decimals and engine values (`"n"` or `"n/d"`) become `Fraction`, and dates `datetime.date`.
+Each dataclass keeps the original JSON in `raw` for anything not modelled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from fractions import Fraction
+from typing import Any
+
+Json = dict[str, Any]
+
+
+def frac(value: object) -> Fraction:
+    """An exact value from the chaincode's decimal or rational strings ("101.25", "131/4")."""
+    if value in (None, ""):
+        return Fraction(0)
+    return Fraction(str(value))
+
+
+def opt_date(value: object) -> date | None:
+    return date.fromisoformat(str(value)) if value else None
+
+
+@dataclass(frozen=True)
+class Token:
+    id: str
+    kind: str  # ST | CT
+    currency: str
+    quote_convention: str
+    asset_class: str = ""
+    credit_rating: str = ""
+    isin: str = ""
+    ticker: str = ""
+    name: str = ""
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, d: Json) -> Token:
+        return cls(
+            id=d["id"], kind=d["kind"], currency=d["currency"],
+            quote_convention=d.get("quoteConvention", "per-unit"),
+            asset_class=d.get("assetClass", ""), credit_rating=d.get("creditRating", ""),
+            isin=d.get("isin", ""), ticker=d.get("ticker", ""), name=d.get("name", ""), raw=d,
+        )
+
+    def to_spec(self) -> Json:
+        spec = {
+            "id": self.id, "kind": self.kind, "currency": self.currency,
+            "quoteConvention": self.quote_convention, "assetClass": self.asset_class,
+        }
+        for key, value in (("creditRating", self.credit_rating), ("isin", self.isin),
+                           ("ticker", self.ticker), ("name", self.name)):
+            if value:
+                spec[key] = value
+        return spec
+
+
+@dataclass(frozen=True)
+class Balance:
+    party: str
+    token: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class Request:
+    id: str
+    kind: str  # issuance | redemption
+    token: str
+    party: str
+    quantity: int
+    reference: str
+    status: str  # PENDING | APPROVED | REJECTED
+    reason: str = ""
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, d: Json) -> Request:
+        return cls(d["id"], d["kind"], d["token"], d["party"], int(d["quantity"]),
+                   d.get("reference", ""), d["status"], d.get("reason", ""), d)
+
+
+@dataclass(frozen=True)
+class CollateralLeg:
+    token: str
+    quantity: int
+    haircut: Fraction | None = None
+
+
+@dataclass(frozen=True)
+class Terms:
+    """An agreement's terms, as proposed. Collateral order is the priority order CT1..CTn."""
+
+    lender: str
+    borrower: str
+    loan_token: str
+    loan_quantity: int
+    collateral: tuple[CollateralLeg, ...]
+    base_currency: str
+    haircut: Fraction = Fraction(0)
+    threshold: Fraction = Fraction(0)
+    mode: str = "single"
+    settlement_lag_days: int = 0
+    auto_issue: bool = False
+    minimum_transfer_amount: Fraction = Fraction(0)
+    trade_date: date | None = None
+    start_date: date | None = None
+    end_date: date | None = None
+    id: str = ""
+
+    def to_json(self) -> Json:
+        def dec(x: Fraction) -> str:
+            return decimal_string(x)
+
+        out: Json = {
+            "lender": self.lender,
+            "borrower": self.borrower,
+            "loan": {"token": self.loan_token, "quantity": str(self.loan_quantity)},
+            "collateral": [
+                {"token": c.token, "quantity": str(c.quantity),
+                 **({"haircut": dec(c.haircut)} if c.haircut is not None else {})}
+                for c in self.collateral
+            ],
+            "baseCurrency": self.base_currency,
+            "haircut": dec(self.haircut),
+            "threshold": dec(self.threshold),
+            "mode": self.mode,
+            "settlementLagDays": self.settlement_lag_days,
+            "autoIssue": self.auto_issue,
+            "minimumTransferAmount": dec(self.minimum_transfer_amount),
+            "tradeDate": (self.trade_date or self.start_date or date.today()).isoformat(),
+            "startDate": (self.start_date or self.trade_date or date.today()).isoformat(),
+            "endDate": self.end_date.isoformat() if self.end_date else "",
+        }
+        if self.id:
+            out["id"] = self.id
+        return out
+
+    @classmethod
+    def from_json(cls, d: Json) -> Terms:
+        return cls(
+            id=d.get("id", ""),
+            lender=d["lender"],
+            borrower=d["borrower"],
+            loan_token=d["loan"]["token"],
+            loan_quantity=int(d["loan"]["quantity"]),
+            collateral=tuple(
+                CollateralLeg(c["token"], int(c["quantity"]),
+                              frac(c["haircut"]) if c.get("haircut") else None)
+                for c in d.get("collateral", [])
+            ),
+            base_currency=d["baseCurrency"],
+            haircut=frac(d.get("haircut")),
+            threshold=frac(d.get("threshold")),
+            mode=d.get("mode", "single"),
+            settlement_lag_days=int(d.get("settlementLagDays", 0)),
+            auto_issue=bool(d.get("autoIssue", False)),
+            minimum_transfer_amount=frac(d.get("minimumTransferAmount")),
+            trade_date=opt_date(d.get("tradeDate")),
+            start_date=opt_date(d.get("startDate")),
+            end_date=opt_date(d.get("endDate")),
+        )
+
+
+def decimal_string(x: Fraction) -> str:
+    """A Fraction as an exact decimal string; refuses values with no finite decimal form."""
+    if x.denominator == 1:
+        return str(x.numerator)
+    den, twos, fives = x.denominator, 0, 0
+    while den % 2 == 0:
+        den //= 2
+        twos += 1
+    while den % 5 == 0:
+        den //= 5
+        fives += 1
+    if den != 1:
+        raise ValueError(f"{x} has no finite decimal representation")
+    places = max(twos, fives)
+    scaled = x * 10**places
+    sign = "-" if scaled < 0 else ""
+    digits = str(abs(scaled.numerator)).rjust(places + 1, "0")
+    return f"{sign}{digits[:-places]}.{digits[-places:]}"
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    action: str
+    status: str
+    party: str
+    tx_id: str
+    timestamp: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Agreement:
+    id: str
+    status: str
+    terms: Terms
+    proposer: str
+    history: tuple[HistoryEntry, ...]
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, d: Json) -> Agreement:
+        return cls(
+            id=d["id"], status=d["status"], terms=Terms.from_json(d["terms"]),
+            proposer=d.get("proposer", ""),
+            history=tuple(
+                HistoryEntry(h.get("action", ""), h.get("status", ""), h.get("party", ""),
+                             h.get("txId", ""), h.get("timestamp", ""), h.get("note", ""))
+                for h in d.get("history", [])
+            ),
+            raw=d,
+        )
+
+
+@dataclass(frozen=True)
+class Position:
+    token: str
+    held: int
+    priority: int
+
+
+@dataclass(frozen=True)
+class MarginTransfer:
+    token: str
+    quantity: int
+    direction: str  # borrower->lender | lender->borrower
+    sender: str
+    receiver: str
+    value: Fraction
+    settle_date: date | None
+
+    @classmethod
+    def from_json(cls, d: Json) -> MarginTransfer:
+        return cls(d["token"], int(d["quantity"]), d["direction"], d.get("from", ""),
+                   d.get("to", ""), frac(d.get("value")), opt_date(d.get("settleDate")))
+
+
+@dataclass(frozen=True)
+class MarginCall:
+    """One recorded margin call of one agreement for one valuation date."""
+
+    agreement: str
+    date: date
+    triggered: bool
+    vl: Fraction
+    vc_before: Fraction
+    vc_after: Fraction
+    transfers: tuple[MarginTransfer, ...]
+    settled: tuple[MarginTransfer, ...]
+    pending: tuple[MarginTransfer, ...]
+    issuance_required: tuple[Json, ...]
+    mints: tuple[Json, ...]
+    replayed: bool
+    price_version: int
+    tx_id: str
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def gap_before(self) -> Fraction:
+        return self.vc_before - self.vl
+
+    @property
+    def gap_after(self) -> Fraction:
+        return self.vc_after - self.vl
+
+    @classmethod
+    def from_json(cls, d: Json) -> MarginCall:
+        return cls(
+            agreement=d["agreement"], date=date.fromisoformat(d["date"]),
+            triggered=bool(d["triggered"]), vl=frac(d["vl"]), vc_before=frac(d["vcBefore"]),
+            vc_after=frac(d["vcAfter"]),
+            transfers=tuple(MarginTransfer.from_json(t) for t in d.get("transfers") or []),
+            settled=tuple(MarginTransfer.from_json(t) for t in d.get("settled") or []),
+            pending=tuple(MarginTransfer.from_json(t) for t in d.get("pending") or []),
+            issuance_required=tuple(d.get("issuanceRequired") or []),
+            mints=tuple(d.get("mints") or []), replayed=bool(d.get("replayed", False)),
+            price_version=int(d.get("priceVersion") or 0), tx_id=d.get("txId", ""), raw=d,
+        )
+
+
+@dataclass(frozen=True)
+class PriceSet:
+    date: date
+    version: int
+    latest_version: int
+    prices: dict[str, Fraction]
+    fx: dict[str, Fraction]
+    kind: str = ""
+    reason: str = ""
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, d: Json) -> PriceSet:
+        return cls(
+            date=date.fromisoformat(d["date"]), version=int(d["version"]),
+            latest_version=int(d.get("latestVersion") or d["version"]),
+            prices={k: frac(v) for k, v in (d.get("prices") or {}).items()},
+            fx={k: frac(v) for k, v in (d.get("fx") or {}).items()},
+            kind=d.get("kind", ""), reason=d.get("reason", ""), raw=d,
+        )
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    agreement: str
+    status: str  # called | replayed | skipped
+    reason: str
+    call: MarginCall | None
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    date: date
+    outcomes: tuple[SweepOutcome, ...]
+    bookmark: str
+    complete: bool
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, d: Json) -> SweepResult:
+        return cls(
+            date=date.fromisoformat(d["date"]),
+            outcomes=tuple(
+                SweepOutcome(o["agreement"], o["status"], o.get("reason", ""),
+                             MarginCall.from_json(o["call"]) if o.get("call") else None)
+                for o in d.get("outcomes") or []
+            ),
+            bookmark=d.get("bookmark", ""), complete=bool(d.get("complete", False)), raw=d,
+        )
