@@ -6,7 +6,7 @@ Framework, Comprehensive Version* (June 2006) - Basel II:
 * §147: ``E* = max{0, E·(1 + He) − C·(1 − Hc − Hfx)}``;
 * §151: the standard supervisory haircuts below (10-business-day holding period, daily
   mark-to-market and remargining);
-* §152: 8% for a currency mismatch between exposure and collateral; a lent non-eligible
+* §§152-153: 8% for a currency mismatch between exposure and collateral; a lent non-eligible
   instrument gets the haircut of a listed equity outside a main index (25%);
 * §§167-168: minimum holding period 5 business days for repo-style transactions (securities
   lending is one), 10 for other capital-market transactions; a 10-day haircut is scaled by
@@ -31,7 +31,7 @@ currency mismatch (Hfx)                            8
 =====================================  ==========  =========  =============
 
 Anything the table does not admit (BB other issuers, debt below BB-, unrated debt, other assets)
-gets 25% here, the §152 rule for lent non-eligible instruments; under ``basel2`` such collateral
+gets 25% here, the Basel II rule for lent non-eligible instruments; under ``basel2`` such collateral
 is excluded before haircuts apply (:mod:`tanpo.risk.regimes`). Debt without a known maturity is
 put in the > 5 years bucket (the largest haircut). Scaled haircuts are rounded half-even to 10
 decimal places (sqrt(5/10) is irrational); E* is exact given them.

@@ -409,7 +409,7 @@ def _document(r: Report) -> dict[str, Any]:
             "exposure": "max(0, lent - counted collateral) per counterparty, market values",
             "supervisory_haircuts": {
                 "formula": "E* = max(0, sum E(1+He) - sum C(1-Hc-Hfx)) (Basel II para 147)",
-                "table": "Basel II (June 2006 comprehensive version) para 151-152, 10-day",
+                "table": "Basel II (June 2006 comprehensive version) para 151-153, 10-day",
                 "holding_business_days": cfg.holding_days,
                 "scaling": f"H = H10 * sqrt({cfg.holding_days}/10), 10 decimal places",
                 "fx_haircut": str(fx_haircut(cfg.holding_days)),

@@ -183,6 +183,10 @@ def revalue(book: Book, history: StressHistory, step: int) -> Moves:
     ids = book.token_ids()
     if not token_factors and not pairs:
         return Moves((), {t: () for t in ids})
+    needed = set(token_factors.values()) | {f"fx:{pair}" for pair in pairs}
+    missing = sorted(needed - set(history.values))
+    if missing:
+        raise RiskError(f"the stress history lacks risk factor(s) {', '.join(missing)}")
     day = book.as_of
     base_units = {t: _unit(book, t, book.snapshot.prices, book.snapshot.fx) for t in ids}
     repricers: dict[str, YieldRepricer] = {}

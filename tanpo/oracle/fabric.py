@@ -1,0 +1,149 @@
+"""The oracle's ledger on the real network: the tanpo chaincode through the Gateway SDK.
+
+Signed as the operator's oracle identity. Chaincode refusals become :class:`LedgerError` (or
+the more precise :class:`PriceConflictError` / :class:`PricesNotPostedError`); a transport
+failure or an unknown commit outcome becomes :class:`LedgerUnavailableError`, which the daemon
+answers by re-reading the ledger, safe because posting and margin calls are idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from decimal import Decimal
+from typing import TypeVar
+
+import grpc
+
+from tanpo.client.api import OracleClient
+from tanpo.client.connect import Connection, connect
+from tanpo.client.errors import CommitError, CommitStatusError, GatewayError, SubmitError
+from tanpo.client.models import MarginCall, PriceSet, frac
+from tanpo.oracle.ledger import (
+    CallOutcome,
+    IssuanceRequired,
+    LedgerError,
+    LedgerUnavailableError,
+    PriceBatch,
+    PriceConflictError,
+    PricesNotPostedError,
+    Quote,
+    SweepPage,
+    Transfer,
+)
+
+T = TypeVar("T")
+
+_TRANSIENT_CODES = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.CANCELLED,
+}
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    try:
+        yield
+    except (SubmitError, CommitStatusError) as exc:
+        raise LedgerUnavailableError(str(exc)) from exc
+    except CommitError as exc:
+        # Ordered but invalid (e.g. an MVCC conflict that outlived the SDK's retries): nothing
+        # was written, so re-reading and trying again is safe.
+        raise LedgerUnavailableError(str(exc)) from exc
+    except GatewayError as exc:
+        if exc.code in _TRANSIENT_CODES:
+            raise LedgerUnavailableError(str(exc)) from exc
+        message = exc.chaincode_message
+        if "use CorrectPrices" in message:
+            raise PriceConflictError(message) from exc
+        if message.startswith("no prices posted for"):
+            raise PricesNotPostedError(message) from exc
+        raise LedgerError(message) from exc
+
+
+class FabricLedger:
+    """`tanpo.oracle.ledger.Ledger` over the tanpo chaincode."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.client = OracleClient(connection)
+
+    @classmethod
+    def connect(cls, party: str = "operator", user: str = "User1") -> FabricLedger:
+        return cls(connect(party, user))
+
+    def close(self) -> None:
+        self.client.connection.close()
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        with _translated():
+            return fn()
+
+    def last_posted_date(self) -> date | None:
+        return self._call(self.client.last_posted_date)
+
+    def last_swept_date(self) -> date | None:
+        return self._call(self.client.last_swept_date)
+
+    def posted_prices(self, valuation_date: date) -> PriceBatch | None:
+        try:
+            prices = self._call(lambda: self.client.prices(valuation_date))
+        except PricesNotPostedError:
+            return None
+        except LedgerError as exc:
+            if str(exc).startswith("no prices posted for"):
+                return None
+            raise
+        return _batch_from(prices)
+
+    def post_prices(self, batch: PriceBatch) -> None:
+        self._call(lambda: self.client.post_batch_json(batch.valuation_date, batch.to_dict()))
+
+    def sweep_page(self, valuation_date: date, page_size: int, cursor: str | None) -> SweepPage:
+        result = self._call(lambda: self.client.sweep(valuation_date, page_size, cursor or ""))
+        outcomes = []
+        for o in result.outcomes:
+            if o.call is None:
+                continue  # skipped: outside its term, or already called for a later date
+            outcomes.append(_outcome(o.call, replayed=o.status == "replayed" or o.call.replayed))
+        return SweepPage(
+            valuation_date=valuation_date,
+            outcomes=tuple(outcomes),
+            next_cursor=None if result.complete else (result.bookmark or None),
+        )
+
+
+def _batch_from(prices: PriceSet) -> PriceBatch:
+    raw = prices.raw
+
+    def quotes(values: dict[str, str], notes: dict[str, dict[str, str]]) -> dict[str, Quote]:
+        out = {}
+        for key, value in values.items():
+            note = notes.get(key) or {}
+            as_of = date.fromisoformat(note["asOf"]) if note.get("asOf") else prices.date
+            out[key] = Quote(Decimal(value), as_of, note.get("confirmedBy") or None)
+        return out
+
+    return PriceBatch(
+        valuation_date=prices.date,
+        prices=quotes(raw.get("prices") or {}, raw.get("priceNotes") or {}),
+        fx=quotes(raw.get("fx") or {}, raw.get("fxNotes") or {}),
+        source=str(raw.get("source", "")),
+    )
+
+
+def _outcome(call: MarginCall, replayed: bool) -> CallOutcome:
+    return CallOutcome(
+        agreement_id=call.agreement,
+        triggered=call.triggered,
+        transfers=tuple(
+            Transfer(t.token, t.quantity, t.sender, t.receiver, t.value) for t in call.transfers
+        ),
+        issuance_required=tuple(
+            IssuanceRequired(str(r.get("party", "")), str(r.get("token", "")), frac(r.get("value")))
+            for r in call.issuance_required
+        ),
+        replayed=replayed,
+    )
