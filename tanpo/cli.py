@@ -18,6 +18,7 @@ SUBCOMMANDS = (
     ("tanpo.network.cli", "network"),
     ("tanpo.bench.cli", "bench"),
     ("tanpo.client.cli", "commands"),
+    ("tanpo.client.cli_margin", "commands"),
     ("tanpo.oracle.cli", "oracle"),
     ("tanpo.scenarios.cli", "scenario"),
     ("tanpo.risk.cli", "risk"),

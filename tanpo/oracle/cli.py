@@ -4,7 +4,7 @@ The commands need a ledger. ``--ledger NAME`` picks a factory from :data:`LEDGER
 (``memory``: the in-memory fake, seeded with one demo agreement per instrument, so every
 command runs end to end without a network), or ``--ledger package.module:function`` imports
 one. A factory is ``factory(ctx) -> Ledger``; ``ctx.find_object(CliState)`` gives the
-configuration. The Fabric-backed ledger registers itself as ``fabric`` (the default) with
+configuration. ``fabric`` (the default) drives the real network; others can be added with
 :func:`register_ledger`.
 
 Exit codes: 0 done, 1 error, 3 a refusal holds a date back (see ``tanpo oracle status``).
@@ -60,8 +60,22 @@ def _memory_ledger(ctx: click.Context) -> Ledger:
     return MemoryLedger.demo((i.token, i.currency) for i in cfg.config.instruments)
 
 
-#: Named ledger factories; the Fabric SDK adds ``fabric``.
-LEDGER_FACTORIES: dict[str, LedgerFactory] = {"memory": _memory_ledger}
+def _fabric_ledger(ctx: click.Context) -> Ledger:
+    """The real network, as the operator's oracle identity (`--as` picks another identity)."""
+    from tanpo.client.connect import parse_as
+    from tanpo.network.profile import ProfileError
+    from tanpo.oracle.fabric import FabricLedger
+
+    root = ctx.find_root().obj
+    party, user = parse_as(getattr(root, "as_", None) or "operator/User1")
+    try:
+        return FabricLedger.connect(party, user)
+    except ProfileError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+#: Named ledger factories: the in-memory fake and the Fabric network.
+LEDGER_FACTORIES: dict[str, LedgerFactory] = {"memory": _memory_ledger, "fabric": _fabric_ledger}
 
 
 def register_ledger(name: str, factory: LedgerFactory) -> None:

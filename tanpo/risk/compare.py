@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from tanpo.risk.report import Report
+from tanpo.risk.report import Report, exact_text
 
 __all__ = ["Comparison", "FigureChange", "InputChange", "compare"]
 
@@ -64,7 +64,7 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         def s(v: Fraction | None) -> str | None:
-            return None if v is None else str(v)
+            return None if v is None else exact_text(v)
 
         return {
             "old": {"data_version": self.old_version, "inputs_digest": self.old_digest},

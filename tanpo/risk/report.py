@@ -59,6 +59,7 @@ __all__ = [
     "PositionRow",
     "Report",
     "ReportConfig",
+    "exact_text",
     "make_report",
     "minor_unit",
     "money_json",
@@ -75,8 +76,31 @@ def minor_unit(currency: str) -> int:
     return 0 if currency in _ZERO_DECIMAL_CURRENCIES else 2
 
 
+def exact_text(value: Fraction) -> str:
+    """An exact value as text: a plain decimal when it has a finite expansion (``"100.94"``),
+    else the reduced ratio ``"n/d"`` (the margin engine's canonical form). Both parse back
+    exactly with :class:`fractions.Fraction`."""
+    den = value.denominator
+    twos = fives = 0
+    while den % 2 == 0:
+        den //= 2
+        twos += 1
+    while den % 5 == 0:
+        den //= 5
+        fives += 1
+    if den != 1:
+        return str(value)
+    places = max(twos, fives)
+    if places == 0:
+        return str(value.numerator)
+    scaled = abs(value.numerator) * (10**places // value.denominator)
+    digits = str(scaled).rjust(places + 1, "0")
+    sign = "-" if value < 0 else ""
+    return f"{sign}{digits[:-places]}.{digits[-places:]}"
+
+
 def money_json(value: Fraction, currency: str) -> dict[str, str]:
-    return {"exact": str(value), "rounded": str(rounded(value, minor_unit(currency)))}
+    return {"exact": exact_text(value), "rounded": str(rounded(value, minor_unit(currency)))}
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,12 +368,12 @@ def _position_json(row: PositionRow, ccy: str) -> dict[str, Any]:
         "token": ln.token,
         "quantity": ln.quantity,
         "agreements": list(ln.agreements),
-        "unit_value": str(ln.unit_value),
+        "unit_value": exact_text(ln.unit_value),
         "value": money_json(ln.value, ccy),
         "counted": row.counted,
         "excluded_reason": row.reason,
-        "haircut": str(row.haircut),
-        "fx_haircut": str(row.fx_haircut),
+        "haircut": exact_text(row.haircut),
+        "fx_haircut": exact_text(row.fx_haircut),
         "haircut_basis": row.basis,
     }
 
@@ -393,8 +417,8 @@ def _document(r: Report) -> dict[str, Any]:
         "source": r.source,
         "data_version": r.data_version,
         "market": {
-            "prices": {k: str(v) for k, v in sorted(r.prices.items())},
-            "fx": {k: str(v) for k, v in sorted(r.fx.items())},
+            "prices": {k: exact_text(v) for k, v in sorted(r.prices.items())},
+            "fx": {k: exact_text(v) for k, v in sorted(r.fx.items())},
         },
         "tokens": {k: _token_json(v) for k, v in sorted(r.tokens.items())},
         "method": {
@@ -412,7 +436,7 @@ def _document(r: Report) -> dict[str, Any]:
                 "table": "Basel II (June 2006 comprehensive version) para 151-153, 10-day",
                 "holding_business_days": cfg.holding_days,
                 "scaling": f"H = H10 * sqrt({cfg.holding_days}/10), 10 decimal places",
-                "fx_haircut": str(fx_haircut(cfg.holding_days)),
+                "fx_haircut": exact_text(fx_haircut(cfg.holding_days)),
             },
         },
         "counterparties": counterparties,

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tanpo.risk import AgreementHolding, MemoryFactors, MemorySource
+from tanpo.risk.report import exact_text
 from tanpo.risk.var import kth_largest
 
 from .test_risk_var import DAY, START, cash, equity, report, series, weekdays, window_of
@@ -125,3 +126,17 @@ def test_window_starting_long_before_the_history_is_refused() -> None:
     early = StressWindow(date(2007, 12, 1), weekdays(START, 29)[-1])
     with pytest.raises(RiskError, match="starts before the history of price:A"):
         build_history(factors, ["price:A"], early)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    num=st.integers(min_value=-(10**12), max_value=10**12),
+    twos=st.integers(0, 12),
+    fives=st.integers(0, 12),
+    other=st.sampled_from([1, 1, 3, 7, 9]),
+)
+def test_exact_text_round_trips(num: int, twos: int, fives: int, other: int) -> None:
+    value = Fraction(num, 2**twos * 5**fives * other)
+    text = exact_text(value)
+    assert Fraction(text) == value
+    assert ("/" in text) == (value.denominator % 3 == 0 or value.denominator % 7 == 0)

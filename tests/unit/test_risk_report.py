@@ -70,9 +70,7 @@ def test_corrected_price_gives_new_version_and_compare_names_the_changes() -> No
 
     diff = compare(old, new)
     assert (diff.old_version, diff.new_version) == ("1", "2")
-    assert [(c.kind, c.name, c.old, c.new) for c in diff.inputs] == [
-        ("price", "B", "601/10", "589/10")
-    ]
+    assert [(c.kind, c.name, c.old, c.new) for c in diff.inputs] == [("price", "B", "60.1", "58.9")]
     changed = {(c.scope, c.figure) for c in diff.figures}
     # B is fund-1's collateral only: its figures change, fund-2's do not
     assert ("bank-a->fund-1", "collateral") in changed
@@ -144,7 +142,7 @@ def test_cli_compare(tmp_path: Path) -> None:
     result = CliRunner().invoke(risk, ["compare", str(old), str(new), "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
-    assert doc["inputs"] == [{"kind": "price", "name": "A", "new": "101", "old": "401/4"}]
+    assert doc["inputs"] == [{"kind": "price", "name": "A", "new": "101", "old": "100.25"}]
     scopes = {c["scope"] for c in doc["figures"]}
     assert scopes == {"bank-a->fund-1", "bank-a->fund-2", "total"}
     text = CliRunner().invoke(risk, ["compare", str(old), str(new)])

@@ -205,7 +205,7 @@ def test_cross_currency_var_moves_fx_and_price_together() -> None:
     k = max(1, -(-len(change) // 100))
     assert float(cp.var.var) == pytest.approx(max(0.0, float(np.sort(change)[::-1][k - 1])))
     # only the pair that the valuation uses is a factor
-    assert r.to_dict()["market"]["fx"] == {"EURUSD": "11/10"}
+    assert r.to_dict()["market"]["fx"] == {"EURUSD": "1.1"}
 
 
 def test_quantile_index_is_exact() -> None:
