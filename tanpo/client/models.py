@@ -234,13 +234,16 @@ class MarginTransfer:
     direction: str  # borrower->lender | lender->borrower
     sender: str
     receiver: str
-    value: Fraction
+    value: Fraction  # haircut value moved, in the base currency
     settle_date: date | None
+    market_value: Fraction = Fraction(0)  # before haircut
+    trade_date: date | None = None
 
     @classmethod
     def from_json(cls, d: Json) -> MarginTransfer:
         return cls(d["token"], int(d["quantity"]), d["direction"], d.get("from", ""),
-                   d.get("to", ""), frac(d.get("value")), opt_date(d.get("settleDate")))
+                   d.get("to", ""), frac(d.get("value")), opt_date(d.get("settleDate")),
+                   frac(d.get("marketValue") or d.get("value")), opt_date(d.get("tradeDate")))
 
 
 @dataclass(frozen=True)

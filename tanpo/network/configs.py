@@ -103,7 +103,7 @@ def configtx(topo: Topology) -> dict[str, Any]:
                 "Capabilities": {"V2_0": True},
                 "Orderer": {
                     "OrdererType": "etcdraft",
-                    "BatchTimeout": "250ms",
+                    "BatchTimeout": "100ms",
                     "BatchSize": {
                         "MaxMessageCount": 500,
                         "AbsoluteMaxBytes": "10 MB",

@@ -10,7 +10,8 @@
 * :mod:`tanpo.risk.regimes`, :mod:`tanpo.risk.haircuts` - eligibility by regime and Basel II
   supervisory haircuts;
 * :mod:`tanpo.risk.report`, :mod:`tanpo.risk.compare`, :mod:`tanpo.risk.output`,
-  :mod:`tanpo.risk.cli` - the report, its comparison, its files and ``tanpo risk``.
+  :mod:`tanpo.risk.cli` - the report, its comparison, its files and ``tanpo risk``;
+  :mod:`tanpo.risk.exact` - exact values as text.
 """
 
 from tanpo.risk.compare import Comparison, FigureChange, InputChange, compare

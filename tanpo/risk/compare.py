@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from tanpo.risk.report import Report, exact_text
+from tanpo.risk.exact import exact_text
+from tanpo.risk.report import Report
 
 __all__ = ["Comparison", "FigureChange", "InputChange", "compare"]
 

@@ -36,6 +36,7 @@ from datetime import date
 from fractions import Fraction
 from typing import Any
 
+from tanpo.risk.exact import exact_text
 from tanpo.risk.haircuts import Supervisory, fx_haircut, supervisory_exposure
 from tanpo.risk.history import FactorSource, MarketDataFactors, StressHistory
 from tanpo.risk.instruments import TokenInfo
@@ -74,29 +75,6 @@ _ZERO_DECIMAL_CURRENCIES = {"JPY", "KRW", "CLP", "ISK", "VND"}
 def minor_unit(currency: str) -> int:
     """Decimal places of a currency's minor unit (for rounded display only)."""
     return 0 if currency in _ZERO_DECIMAL_CURRENCIES else 2
-
-
-def exact_text(value: Fraction) -> str:
-    """An exact value as text: a plain decimal when it has a finite expansion (``"100.94"``),
-    else the reduced ratio ``"n/d"`` (the margin engine's canonical form). Both parse back
-    exactly with :class:`fractions.Fraction`."""
-    den = value.denominator
-    twos = fives = 0
-    while den % 2 == 0:
-        den //= 2
-        twos += 1
-    while den % 5 == 0:
-        den //= 5
-        fives += 1
-    if den != 1:
-        return str(value)
-    places = max(twos, fives)
-    if places == 0:
-        return str(value.numerator)
-    scaled = abs(value.numerator) * (10**places // value.denominator)
-    digits = str(scaled).rjust(places + 1, "0")
-    sign = "-" if value < 0 else ""
-    return f"{sign}{digits[:-places]}.{digits[-places:]}"
 
 
 def money_json(value: Fraction, currency: str) -> dict[str, str]:

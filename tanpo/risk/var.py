@@ -37,6 +37,7 @@ from fractions import Fraction
 from tanpo.margin import MarginError, unit_value
 from tanpo.risk.bonds import YieldRepricer
 from tanpo.risk.errors import RiskError
+from tanpo.risk.exact import exact_text
 from tanpo.risk.history import (
     DEFAULT_WINDOW,
     FactorSource,
@@ -96,7 +97,7 @@ class VarConfig:
                 "to 6 decimal places"
             )
         return {
-            "confidence": str(self.confidence),
+            "confidence": exact_text(self.confidence),
             "horizon_business_days": self.horizon_days,
             "returns": returns,
             "method": self.method.value,

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.progress import Progress
 
 from tanpo.marketdata.calendar import Fill
 from tanpo.marketdata.series import MarketData, MarketDataError
@@ -36,17 +37,15 @@ def _market(data: Path | None) -> MarketData:
 
 
 def make_ledger(on_chain: bool) -> Ledger:
-    """The ledger behind ``scenario run``: the off-chain engine, or (later) the Fabric network.
-
-    The on-chain backend implements :class:`tanpo.scenarios.ledger.Ledger` through the SDK; wire
-    it here.
-    """
+    """The ledger behind a run: the off-chain engine, or the running Fabric network."""
     if on_chain:
-        raise click.ClickException(
-            "--on-chain is not available yet: the on-chain ledger backend (the same run through "
-            "the Fabric network) is not wired in this version; run without --on-chain for the "
-            "off-chain engine"
-        )
+        from tanpo.network.profile import ProfileError
+        from tanpo.scenarios.fabric_ledger import FabricLedger
+
+        try:
+            return FabricLedger()
+        except ProfileError as exc:
+            raise click.ClickException(str(exc)) from exc
     from tanpo.scenarios.engine_ledger import EngineLedger
 
     return EngineLedger()
@@ -155,6 +154,8 @@ def run_command(
     help="Folder for the CSV files and PNG plots.",
 )
 @click.option("--no-files", is_flag=True, help="Do not write CSV files and plots.")
+@click.option("--on-chain", is_flag=True,
+              help="Drive every run through the running Fabric network (tanpo network up).")
 @click.option(
     "--data",
     type=click.Path(file_okay=False, path_type=Path),
@@ -168,15 +169,24 @@ def paper_command(
     out: Path,
     no_files: bool,
     data: Path | None,
+    on_chain: bool,
 ) -> None:
-    """The paper's evaluation: models 0-4 over cases 1-4 (off-chain)."""
+    """The paper's evaluation: models 0-4 over cases 1-4 (off-chain, or on the network)."""
     from tanpo.scenarios.paper import paper_json, paper_tables, run_paper, write_paper_outputs
 
     selected_cases = tuple(sorted(set(cases))) or (1, 2, 3, 4)
     selected_models = tuple(sorted(set(models))) or (0, 1, 2, 3, 4)
     run_models = tuple(sorted({0, *selected_models}))
+    factory = (lambda: make_ledger(True)) if on_chain else None
     try:
-        results = run_paper(selected_cases, run_models, _market(data))
+        with Progress(disable=as_json or not on_chain, transient=True,
+                      console=Console(stderr=True)) as bar:
+            task = bar.add_task("paper runs on-chain", total=len(selected_cases) * len(run_models))
+
+            def advance(case: int, model: int) -> None:
+                bar.update(task, advance=1, description=f"case {case} model {model}")
+
+            results = run_paper(selected_cases, run_models, _market(data), factory, advance)
     except (ScenarioError, MarketDataError) as exc:
         raise click.ClickException(str(exc)) from None
     shown = {k: v for k, v in results.items() if k[1] in selected_models}

@@ -13,7 +13,7 @@ the "borrower ran out" decision can differ from the chaincode when balances are 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from fractions import Fraction
@@ -49,7 +49,7 @@ from tanpo.scenarios.ledger import (
 )
 from tanpo.scenarios.model import TokenSpec
 
-__all__ = ["EngineLedger", "engine_token", "market_of"]
+__all__ = ["EngineLedger", "agreement_values", "engine_agreement", "engine_token", "market_of"]
 
 
 def engine_token(spec: TokenSpec) -> Token:
@@ -63,6 +63,39 @@ def market_of(day: date, prices: Mapping[str, Fraction], fx: Mapping[str, Fracti
         return Market.parse(day.isoformat(), dict(prices), dict(fx))
     except MarginError as exc:
         raise ScenarioError(f"market data of {day.isoformat()}: {exc}") from None
+
+
+def engine_agreement(tokens: Iterable[Token], terms: AgreementTerms) -> Agreement:
+    """The engine's agreement for a scenario agreement's terms."""
+    engine_terms = Terms(
+        base=terms.base_currency,
+        loan=LoanLeg(terms.loan_token, terms.loan_quantity),
+        collateral=terms.priority,
+        mode=terms.mode,
+        haircut=terms.haircut,
+        haircuts={t: h for t, h in terms.haircuts.items() if t in terms.priority},
+        threshold=terms.threshold,
+        min_transfer=terms.min_transfer,
+        lag_days=terms.lag,
+        auto_issue=terms.auto_issue,
+    )
+    try:
+        return make_agreement(list(tokens), engine_terms)
+    except MarginError as exc:
+        raise ScenarioError(f"agreement {terms.id!r}: {exc}") from None
+
+
+def agreement_values(
+    agreement: Agreement, market: Market, held: Mapping[str, int]
+) -> tuple[Fraction, Fraction]:
+    """(V_L, haircut V_C) of an agreement at one day's prices, for the given held collateral."""
+    pricing = price_agreement(agreement, market)
+    v_l = pricing.value(agreement.loan_quantity * pricing.loan_unit)
+    numerator = sum(
+        held.get(token.id, 0) * hu
+        for token, hu in zip(agreement.collateral, pricing.haircut_unit, strict=True)
+    )
+    return v_l, pricing.value(numerator)
 
 
 @dataclass
@@ -138,22 +171,7 @@ class EngineLedger:
     def open_agreement(self, terms: AgreementTerms, day: date) -> OpenRecord:
         if terms.id in self._agreements:
             raise ScenarioError(f"agreement {terms.id!r} is already open")
-        engine_terms = Terms(
-            base=terms.base_currency,
-            loan=LoanLeg(terms.loan_token, terms.loan_quantity),
-            collateral=terms.priority,
-            mode=terms.mode,
-            haircut=terms.haircut,
-            haircuts={t: h for t, h in terms.haircuts.items() if t in terms.priority},
-            threshold=terms.threshold,
-            min_transfer=terms.min_transfer,
-            lag_days=terms.lag,
-            auto_issue=terms.auto_issue,
-        )
-        try:
-            agreement = make_agreement(list(self.tokens.values()), engine_terms)
-        except MarginError as exc:
-            raise ScenarioError(f"agreement {terms.id!r}: {exc}") from None
+        agreement = engine_agreement(self.tokens.values(), terms)
         # The opening exchange, all or nothing.
         needs = [(terms.lender, terms.loan_token, terms.loan_quantity)]
         needs += [(terms.borrower, t, q) for t, q in terms.collateral]
@@ -188,14 +206,7 @@ class EngineLedger:
     def _values(
         self, agreement_id: str, day: date, held: Mapping[str, int]
     ) -> tuple[Fraction, Fraction]:
-        state = self._get(agreement_id)
-        pricing = price_agreement(state.agreement, self._market(day))
-        v_l = pricing.value(state.agreement.loan_quantity * pricing.loan_unit)
-        numerator = sum(
-            held.get(token.id, 0) * hu
-            for token, hu in zip(state.agreement.collateral, pricing.haircut_unit, strict=True)
-        )
-        return v_l, pricing.value(numerator)
+        return agreement_values(self._get(agreement_id).agreement, self._market(day), held)
 
     def margin_call(self, agreement_id: str, day: date) -> CallRecord:
         state = self._get(agreement_id)

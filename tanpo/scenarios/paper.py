@@ -9,7 +9,7 @@ without trading takes the next trading day's close.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
@@ -20,7 +20,7 @@ from rich.table import Table
 
 from tanpo.marketdata.calendar import Fill
 from tanpo.marketdata.series import MarketData
-from tanpo.scenarios.ledger import AgreementTerms
+from tanpo.scenarios.ledger import AgreementTerms, Ledger
 from tanpo.scenarios.metrics import index_to
 from tanpo.scenarios.model import AUTO, AgreementSpec, Quantity, Scenario, TokenSpec
 from tanpo.scenarios.prices import PriceBook
@@ -170,15 +170,27 @@ def run_paper(
     cases: tuple[int, ...] = (1, 2, 3, 4),
     models: tuple[int, ...] = (0, 1, 2, 3, 4),
     data: MarketData | None = None,
+    ledger_factory: Callable[[], Ledger] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[tuple[int, int], RunResult]:
-    """Run every (case, model) off-chain; results keyed by (case, model)."""
+    """Run every (case, model); results keyed by (case, model).
+
+    Each run gets a fresh ledger from ``ledger_factory`` (default: the off-chain engine; the
+    on-chain runs pass a factory for the Fabric network). ``progress(case, model)`` is called
+    before each run.
+    """
     market = data or MarketData()
     out: dict[tuple[int, int], RunResult] = {}
     for c in cases:
         for m in models:
+            if progress is not None:
+                progress(c, m)
             scenario = paper_scenario(CASES[c], MODELS[m], data=market)
             out[(c, m)] = run_scenario(
-                scenario, book=PriceBook(scenario, market), issuance_policy=_model0_policy
+                scenario,
+                ledger_factory() if ledger_factory is not None else None,
+                book=PriceBook(scenario, market),
+                issuance_policy=_model0_policy,
             )
     return out
 

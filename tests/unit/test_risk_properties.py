@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tanpo.risk import AgreementHolding, MemoryFactors, MemorySource
-from tanpo.risk.report import exact_text
+from tanpo.risk.exact import exact_text
 from tanpo.risk.var import kth_largest
 
 from .test_risk_var import DAY, START, cash, equity, report, series, weekdays, window_of

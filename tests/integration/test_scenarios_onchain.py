@@ -1,0 +1,62 @@
+"""Scenario runs through the real network give exactly the off-chain engine's figures."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tanpo.network.profile import Profile
+from tanpo.scenarios.fabric_ledger import FabricLedger
+from tanpo.scenarios.loader import load_scenario
+from tanpo.scenarios.paper import paper_json, run_paper
+from tanpo.scenarios.runner import run_scenario
+
+
+def test_cross_currency_example_returns_131_shares_on_chain(profile: Profile) -> None:
+    scenario = load_scenario("scenarios/cross-currency-example.yaml")
+    ledger = FabricLedger(profile, run_tag="xccy")
+    try:
+        onchain = run_scenario(scenario, ledger)
+    finally:
+        ledger.close()
+    offchain = run_scenario(scenario)
+    (call,) = onchain.calls
+    assert [(t.token, t.quantity, t.sender, t.receiver) for t in call.transfers] == [
+        ("US-STOCK", 131, "bank-a", "bank-b")
+    ]
+    assert call.v_l == 1_116_050 and call.v_c_before == 1_122_660
+    assert onchain.calls == offchain.calls
+    assert onchain.metrics == offchain.metrics
+
+
+def test_paper_case_on_chain_equals_off_chain_for_every_model(profile: Profile) -> None:
+    # Case 1 (normal market) keeps CI short; every model runs, model 0 with its one-day lag.
+    case = int(os.environ.get("TANPO_PAPER_CASE", "1"))
+    tag = iter(range(100))
+    offchain = run_paper((case,), (0, 1, 2, 3, 4))
+    onchain = run_paper(
+        (case,), (0, 1, 2, 3, 4),
+        ledger_factory=lambda: FabricLedger(profile, run_tag=f"paper{case}-{next(tag)}"),
+    )
+    assert paper_json(onchain) == paper_json(offchain)
+    for key, run in onchain.items():
+        assert run.backend == "fabric"
+        assert run.calls == offchain[key].calls, f"case {key[0]} model {key[1]} differs"
+    calls = {m: onchain[(case, m)].total.margin_calls for m in range(5)}
+    assert calls[0] == calls[1] == calls[2] == 60
+
+
+def test_scenario_cli_on_chain_json(state_env: dict[str, str]) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "tanpo", "scenario", "run", "scenarios/cross-currency-example.yaml",
+         "--on-chain", "--json"],
+        env=state_env, capture_output=True, text=True, check=True,
+    )
+    doc = json.loads(out.stdout)
+    (call,) = doc["calls"]
+    assert call["transfers"] == [
+        {"token": "US-STOCK", "quantity": 131, "from": "bank-a", "to": "bank-b",
+         "value": "33012/5", "settles": "2024-01-03"}
+    ]
