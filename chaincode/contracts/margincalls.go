@@ -421,8 +421,10 @@ func (t *txn) marginable(a *Agreement, date string) (string, error) {
 	if a.Status != StatusActive {
 		return fmt.Sprintf("agreement %s is %s, not %s", a.ID, a.Status, StatusActive), nil
 	}
-	if date < a.Terms.StartDate {
-		return fmt.Sprintf("%s is before the start date %s of agreement %s", date, a.Terms.StartDate, a.ID), nil
+	// The first check is the day after the start date: on the start date the opening exchange
+	// balanced the agreement at that day's prices (DESIGN §1: day 0 opens, checks follow).
+	if date <= a.Terms.StartDate {
+		return fmt.Sprintf("%s is not after the start date %s of agreement %s (the opening exchange balanced it)", date, a.Terms.StartDate, a.ID), nil
 	}
 	if a.Terms.EndDate != "" && date > a.Terms.EndDate {
 		return fmt.Sprintf("%s is after the end date %s of agreement %s", date, a.Terms.EndDate, a.ID), nil

@@ -257,10 +257,11 @@ func TestMarginCallRefusals(t *testing.T) {
 	w.ok(w.oracle, "oracle:PostPrices", "2025-06-02", `{"prices":{"JP8604":"500"}}`)
 	w.refuse(w.oracle, "agreement AGR-P is PROPOSED, not ACTIVE", "margin:MarginCall", "AGR-P", "2025-06-02")
 	w.ok(w.oracle, "oracle:PostPrices", "2025-05-31", `{"prices":{"JP8306":"1000","JP8604":"500"}}`)
-	w.refuse(w.oracle, "2025-05-31 is before the start date 2025-06-01 of agreement AGR-1", "margin:MarginCall", "AGR-1", "2025-05-31")
+	w.refuse(w.oracle, "2025-05-31 is not after the start date 2025-06-01 of agreement AGR-1 (the opening exchange balanced it)", "margin:MarginCall", "AGR-1", "2025-05-31")
 	w.ok(w.oracle, "margin:MarginCall", "AGR-1", "2025-06-02")
 	w.ok(w.oracle, "oracle:PostPrices", "2025-06-01", `{"prices":{"JP8306":"1000","JP8604":"500"}}`)
-	w.refuse(w.oracle, "agreement AGR-1 already had a margin call on 2025-06-02: calls run in date order", "margin:MarginCall", "AGR-1", "2025-06-01")
+	// The start date itself is never checked: the opening exchange balanced the agreement.
+	w.refuse(w.oracle, "2025-06-01 is not after the start date 2025-06-01 of agreement AGR-1 (the opening exchange balanced it)", "margin:MarginCall", "AGR-1", "2025-06-01")
 	w.refuse(w.oracle, `invalid date "tomorrow": expected an ISO date YYYY-MM-DD`, "margin:MarginCall", "AGR-1", "tomorrow")
 	w.refuse(w.oracle, "no agreement AGR-9", "margin:MarginCall", "AGR-9", "2025-06-02")
 	w.refuse(w.bankC, "access denied: bank-c is not a party to agreement AGR-1", "margin:MarginCall", "AGR-1", "2025-06-02")
@@ -329,7 +330,7 @@ func TestSweep(t *testing.T) {
 	}
 	if p2.Outcomes[0].Agreement != "AGR-3" || p2.Outcomes[0].Status != SweepCalled ||
 		p2.Outcomes[1].Agreement != "AGR-F" || p2.Outcomes[1].Status != SweepSkipped ||
-		p2.Outcomes[1].Reason != "2025-06-02 is before the start date 2025-07-01 of agreement AGR-F" {
+		p2.Outcomes[1].Reason != "2025-06-02 is not after the start date 2025-07-01 of agreement AGR-F (the opening exchange balanced it)" {
 		t.Fatalf("page 2 outcomes: %+v", p2.Outcomes)
 	}
 	w.okJSON(w.bankC, &last, "margin:LastSweptDate")

@@ -105,6 +105,10 @@ class FabricLedger:
     def _party(self, name: str) -> Party:
         return Party(self._connection(name))
 
+    def reader(self) -> TanpoClient:
+        """Read access as the operator (sees every agreement, price and record)."""
+        return TanpoClient(self._connection(OPERATOR))
+
     def close(self) -> None:
         for conn in self._connections.values():
             conn.close()
