@@ -64,6 +64,7 @@ class SubmitResult:
     transaction_id: str
     result: bytes
     block_number: int
+    attempts: int = 1  # more than 1 when MVCC conflicts were retried
 
 
 class Gateway:
@@ -188,7 +189,7 @@ class Contract:
             commit = tx.submit()
             status = commit.status()
             if status.successful:
-                return SubmitResult(tx.transaction_id, tx.result, status.block_number)
+                return SubmitResult(tx.transaction_id, tx.result, status.block_number, attempt + 1)
             error = CommitError(tx.transaction_id, status.code, status.block_number)
             if not error.is_mvcc_conflict or attempt >= self.max_mvcc_retries:
                 raise error
