@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+from fabric_protos.common import ledger_pb2
 
 from tanpo.client.gateway import Contract, Gateway, Timeouts
 from tanpo.client.identity import Identity, ecdsa_signer, hasher_for, load_private_key
@@ -42,12 +43,43 @@ class Connection:
 
     def block_height(self) -> int:
         """The channel height on this participant's own peer (via the qscc system chaincode)."""
-        from fabric_protos.common import ledger_pb2
-
         raw = self.gateway.network(self.profile.channel).contract("qscc").evaluate(
             "GetChainInfo", self.profile.channel
         )
         return int(ledger_pb2.BlockchainInfo.FromString(raw).height)
+
+    def peer_heights(self) -> dict[str, int]:
+        """The channel height on one peer of every organisation, through this gateway."""
+        heights = {}
+        for org in self.profile.orgs.values():
+            raw = (
+                self.gateway.network(self.profile.channel)
+                .contract("qscc")
+                .new_proposal("GetChainInfo", [self.profile.channel],
+                              endorsing_organizations=[org.msp_id])
+                .evaluate()
+            )
+            heights[org.party] = int(ledger_pb2.BlockchainInfo.FromString(raw).height)
+        return heights
+
+    def wait_for_all_peers(self, block_number: int, timeout: float = 30.0) -> None:
+        """Wait until every organisation's peer has committed `block_number`.
+
+        Needed before a transaction whose endorsers read what another transaction just wrote:
+        the gateway reports a commit on its own peer, and the other organisations' peers may
+        still be a block behind.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            behind = {p: h for p, h in self.peer_heights().items() if h <= block_number}
+            if not behind:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"peers of {', '.join(sorted(behind))} have not committed block "
+                    f"{block_number} in {timeout:.0f}s"
+                )
+            time.sleep(0.05)
 
     def wait_for_block(self, block_number: int, timeout: float = 30.0) -> None:
         """Wait until this participant's peer has committed `block_number`.

@@ -100,9 +100,19 @@ class FabricLedger:
 
     def post_prices(self, batch: PriceBatch) -> None:
         self._call(lambda: self.client.post_batch_json(batch.valuation_date, batch.to_dict()))
+        self._settle()
+
+    def _settle(self) -> None:
+        """Committed means committed everywhere: what follows is endorsed by each agreement's
+        banks, whose peers must already hold what this transaction wrote."""
+        try:
+            self.client.connection.wait_for_all_peers(self.client.last_block)
+        except (TimeoutError, GatewayError) as exc:
+            raise LedgerUnavailableError(f"committed but not yet on every peer: {exc}") from exc
 
     def sweep_page(self, valuation_date: date, page_size: int, cursor: str | None) -> SweepPage:
         result = self._call(lambda: self.client.sweep(valuation_date, page_size, cursor or ""))
+        self._settle()
         outcomes = []
         for o in result.outcomes:
             if o.call is None:

@@ -2,8 +2,8 @@
 
 ``tanpo risk report --date D --regime basel2 [--json] [--out DIR] (--scenario FILE | --ledger)``
 
-``--ledger`` reads the book through a factory the Fabric SDK wiring installs with
-:func:`set_ledger_source_factory`; until then it fails with "ledger source not configured".
+``--ledger`` reads the book from the running network through the SDK (as the operator, or the
+identity `tanpo --as` names); :func:`set_ledger_source_factory` installs another source.
 """
 
 from __future__ import annotations
@@ -39,13 +39,23 @@ def set_ledger_source_factory(factory: LedgerSourceFactory | None) -> None:
     _ledger_factory = factory
 
 
+def _fabric_source() -> PortfolioSource:
+    """The running network, read as the operator (`tanpo --as` picks another identity)."""
+    from tanpo.client.connect import parse_as
+    from tanpo.network.profile import ProfileError
+    from tanpo.risk.ledger_source import LedgerSource
+
+    ctx = click.get_current_context(silent=True)
+    root = ctx.find_root().obj if ctx is not None else None
+    party, user = parse_as(getattr(root, "as_", None) or "operator/User1")
+    try:
+        return LedgerSource.connect(party, user)
+    except ProfileError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 def ledger_source() -> PortfolioSource:
-    if _ledger_factory is None:
-        raise click.ClickException(
-            "ledger source not configured: the Fabric SDK portfolio source is not wired in this "
-            "version; use --scenario FILE to report on a scenario run"
-        )
-    return _ledger_factory()
+    return (_ledger_factory or _fabric_source)()
 
 
 def _console() -> Console:

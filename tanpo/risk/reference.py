@@ -17,11 +17,12 @@ give ``asset_class`` and ``rating`` itself; otherwise these defaults apply.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from tanpo.marketdata.build import BONDS
-from tanpo.risk.instruments import AssetClass, BondTerms
+from tanpo.risk.instruments import AssetClass, BondTerms, TokenInfo, asset_class_of
 
-__all__ = ["REFERENCE", "Reference", "reference_of"]
+__all__ = ["REFERENCE", "Reference", "describe_token", "reference_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,3 +70,50 @@ REFERENCE: dict[str, Reference] = {**_equities(), **_bonds()}
 
 def reference_of(symbol: str | None) -> Reference | None:
     return REFERENCE.get(symbol) if symbol is not None else None
+
+
+def describe_token(
+    token_id: str,
+    kind: Literal["ST", "CT"],
+    currency: str,
+    quote: Literal["per-unit", "percent-of-par"],
+    symbol: str | None,
+    *,
+    asset_class_text: object = None,
+    rating_text: object = None,
+    name: str | None = None,
+    factor: str | None = None,
+) -> TokenInfo:
+    """A token's risk attributes: what its definition says, completed from the reference data of
+    its market symbol (asset class, index membership, rating, bond terms, stress factor)."""
+    ref = reference_of(symbol)
+    if kind == "CT":
+        cls = AssetClass.CASH
+    elif asset_class_text is not None:
+        cls = asset_class_of(str(asset_class_text), kind)
+    else:
+        cls = ref.asset_class if ref is not None else AssetClass.OTHER
+    main_index = ref.main_index if ref is not None else False
+    text = str(asset_class_text or "").lower()
+    if "main" in text and "index" in text:
+        main_index = True
+    if factor is None and kind == "ST":
+        if ref is not None:
+            factor = ref.factor
+        elif symbol is not None and not symbol.endswith(".csv"):
+            factor = f"price:{symbol}"
+    bond = ref.bond if ref is not None else None
+    return TokenInfo(
+        id=token_id,
+        kind=kind,
+        currency=currency,
+        quote=quote,
+        asset_class=cls,
+        rating=str(rating_text) if rating_text else (ref.rating if ref is not None else None),
+        main_index=main_index,
+        maturity=bond.maturity if bond is not None else None,
+        bond=bond,
+        factor=factor if kind == "ST" else None,
+        issuer=ref.issuer if ref is not None else None,
+        name=name,
+    )

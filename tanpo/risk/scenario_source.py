@@ -33,9 +33,9 @@ import yaml
 
 from tanpo.marketdata.series import MarketData, MarketDataError
 from tanpo.risk.errors import RiskError
-from tanpo.risk.instruments import AssetClass, TokenInfo, asset_class_of
+from tanpo.risk.instruments import TokenInfo
 from tanpo.risk.portfolio import AgreementHolding, PriceSnapshot
-from tanpo.risk.reference import reference_of
+from tanpo.risk.reference import describe_token
 from tanpo.scenarios.engine_ledger import EngineLedger
 from tanpo.scenarios.errors import ScenarioError
 from tanpo.scenarios.loader import load_scenario
@@ -73,37 +73,10 @@ def _raw_tokens(scenario: Scenario) -> dict[str, dict[str, Any]]:
 
 
 def _token_info(spec: TokenSpec, raw: Mapping[str, Any], factor: str | None) -> TokenInfo:
-    ref = reference_of(spec.source)
-    text = raw.get("asset_class")
-    if spec.kind == "CT":
-        cls = AssetClass.CASH
-    elif text is not None:
-        cls = asset_class_of(str(text), spec.kind)
-    else:
-        cls = ref.asset_class if ref is not None else AssetClass.OTHER
-    main_index = ref.main_index if ref is not None else False
-    if text is not None and "main" in str(text).lower() and "index" in str(text).lower():
-        main_index = True
-    rating = raw.get("rating")
-    if factor is None and spec.kind == "ST":
-        if ref is not None:
-            factor = ref.factor
-        elif spec.source is not None and not spec.source.endswith(".csv"):
-            factor = f"price:{spec.source}"
-    bond = ref.bond if ref is not None else None
-    return TokenInfo(
-        id=spec.id,
-        kind=spec.kind,
-        currency=spec.currency,
-        quote=spec.quote,
-        asset_class=cls,
-        rating=str(rating) if rating is not None else (ref.rating if ref is not None else None),
-        main_index=main_index,
-        maturity=bond.maturity if bond is not None else None,
-        bond=bond,
-        factor=factor if spec.kind == "ST" else None,
-        issuer=ref.issuer if ref is not None else None,
-        name=spec.name,
+    return describe_token(
+        spec.id, spec.kind, spec.currency, spec.quote, spec.source,
+        asset_class_text=raw.get("asset_class"), rating_text=raw.get("rating"),
+        name=spec.name, factor=factor,
     )
 
 

@@ -50,10 +50,17 @@ __all__ = ["FabricLedger"]
 OPERATOR = "operator"
 
 
-def _asset_class(spec: TokenSpec) -> str:
+def _classification(spec: TokenSpec) -> tuple[str, str]:
+    """Asset class and credit rating for the token definition: the reference data of its market
+    symbol where the project has it (what eligibility rules read), else a plain class."""
+    from tanpo.risk.reference import reference_of
+
     if spec.kind == "CT":
-        return "cash"
-    return "bond" if spec.quote == "percent-of-par" else "equity"
+        return "cash", ""
+    ref = reference_of(spec.source)
+    if ref is not None:
+        return ref.asset_class.value, ref.rating or ""
+    return ("bond" if spec.quote == "percent-of-par" else "equity"), ""
 
 
 class FabricLedger:
@@ -65,7 +72,6 @@ class FabricLedger:
         self.profile = profile or load_profile()
         self.run_tag = run_tag or time.strftime("run%Y%m%d%H%M%S")
         self._connections: dict[str, Connection] = {}
-        self._seen_block: dict[str, int] = {}
         self._last_block = 0
         self.tokens: dict[str, Token] = {}
         self._specs: dict[str, TokenSpec] = {}
@@ -85,16 +91,14 @@ class FabricLedger:
                 )
             conn = connect(party, "User1", self.profile)
             self._connections[party] = conn
-            self._seen_block[party] = 0
-        # Read-after-write across organisations: this peer must have what others committed.
-        if self._seen_block[party] < self._last_block:
-            conn.wait_for_block(self._last_block)
-            self._seen_block[party] = self._last_block
         return conn
 
     def _done(self, party: str, client: TanpoClient) -> None:
-        self._last_block = max(self._last_block, client.last_block)
-        self._seen_block[party] = max(self._seen_block.get(party, 0), client.last_block)
+        """After a submit: every organisation's peer must see it before the next step, whose
+        endorsers (the agreement's two banks, the operator) read what it wrote."""
+        if client.last_block > self._last_block:
+            self._last_block = client.last_block
+            self._connection(party).wait_for_all_peers(self._last_block)
 
     def _admin(self) -> TokenAdministrator:
         return TokenAdministrator(self._connection(OPERATOR))
@@ -121,9 +125,10 @@ class FabricLedger:
     def define_tokens(self, tokens: Sequence[TokenSpec]) -> None:
         admin = self._admin()
         for spec in tokens:
+            asset_class, rating = _classification(spec)
             token = LedgerToken(
                 id=spec.id, kind=spec.kind, currency=spec.currency,
-                quote_convention=spec.quote, asset_class=_asset_class(spec),
+                quote_convention=spec.quote, asset_class=asset_class, credit_rating=rating,
                 name=spec.name or "",
                 # The market symbol is the ticker; a token priced inline goes by its id.
                 ticker=(spec.source or spec.id) if spec.kind == "ST" else "",

@@ -116,9 +116,11 @@ def test_files_and_cli_with_ledger_factory(tmp_path: Path) -> None:
     assert paths[2].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     runner = CliRunner()
-    result = runner.invoke(risk, ["report", "--ledger", "--date", "2023-04-28"])
+    # Without a running network, --ledger says how to get one.
+    result = runner.invoke(risk, ["report", "--ledger", "--date", "2023-04-28"],
+                           env={"TANPO_STATE_DIR": str(tmp_path / "no-network")})
     assert result.exit_code != 0
-    assert "ledger source not configured" in result.output
+    assert "tanpo network up" in result.output
     set_ledger_source_factory(_source)
     try:
         result = runner.invoke(

@@ -51,12 +51,13 @@ def test_run_prints_tables() -> None:
     assert "margin calls" in result.output
 
 
-def test_on_chain_is_not_available_yet() -> None:
+def test_on_chain_without_a_network_says_how_to_start_one(tmp_path: Path) -> None:
     result = CliRunner().invoke(
-        main, ["scenario", "run", str(SCENARIOS / "cross-currency-example.yaml"), "--on-chain"]
+        main, ["scenario", "run", str(SCENARIOS / "cross-currency-example.yaml"), "--on-chain"],
+        env={"TANPO_STATE_DIR": str(tmp_path / "none")},
     )
     assert result.exit_code != 0
-    assert "not available yet" in result.output
+    assert "tanpo network up" in result.output
 
 
 def test_bad_file_reports_the_line(tmp_path: Path) -> None:
