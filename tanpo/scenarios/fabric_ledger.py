@@ -134,7 +134,18 @@ class FabricLedger:
                 ticker=(spec.source or spec.id) if spec.kind == "ST" else "",
             )
             with _as_scenario_error(f"defining token {spec.id}"):
-                admin.define_token(token)
+                try:
+                    admin.define_token(token)
+                except GatewayError as exc:
+                    if "already defined" not in exc.chaincode_message:
+                        raise
+                    # Another run defined it (a network keeps every run): the same economics
+                    # (kind, currency, quote) is the same token; anything else is a real clash.
+                    known = admin.token(spec.id)
+                    if (known.kind, known.currency, known.quote_convention) != (
+                        spec.kind, spec.currency, spec.quote
+                    ):
+                        raise
             self.tokens[spec.id] = engine_token(spec)
             self._specs[spec.id] = spec
         self._done(OPERATOR, admin)
