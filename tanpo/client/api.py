@@ -20,6 +20,7 @@ from tanpo.client.gateway import Contract, SubmitResult
 from tanpo.client.models import (
     Agreement,
     Balance,
+    CollateralReport,
     MarginCall,
     Position,
     PriceSet,
@@ -88,6 +89,9 @@ class TanpoClient:
     def total_supply(self, token: str) -> int:
         return int(self._evaluate("tokens", "TotalSupply", token)["supply"])
 
+    def request(self, request_id: str) -> Request:
+        return Request.from_json(self._evaluate("tokens", "GetRequest", request_id))
+
     def requests(self, party: str = "", status: str = "") -> list[Request]:
         return [Request.from_json(r) for r in self._pages("tokens", "ListRequests", party, status)]
 
@@ -113,9 +117,13 @@ class TanpoClient:
                 for a in self._pages("agreements", "ListAgreements", party, status)]
 
     def collateral_held(self, agreement_id: str) -> list[Position]:
-        report = self._evaluate("agreements", "CollateralHeld", agreement_id)
-        return [Position(p["token"], int(p["held"]), int(p.get("priority", 0)))
-                for p in report.get("positions") or []]
+        return list(self.collateral_report(agreement_id).positions)
+
+    def collateral_report(self, agreement_id: str) -> CollateralReport:
+        """Positions held under the agreement and its pending (lagged) margin transfers."""
+        return CollateralReport.from_json(
+            self._evaluate("agreements", "CollateralHeld", agreement_id)
+        )
 
     # --- prices and margin --------------------------------------------------------------------
     def prices(self, day: date, version: int | None = None) -> PriceSet:
@@ -181,6 +189,12 @@ class Party(TanpoClient):
     def accept_termination(self, agreement_id: str) -> Agreement:
         return Agreement.from_json(self._submit("agreements", "AcceptTermination", agreement_id))
 
+    def cancel_termination(self, agreement_id: str, reason: str = "") -> Agreement:
+        """Withdraw (the requester) or decline (the counterparty) a termination request."""
+        return Agreement.from_json(
+            self._submit("agreements", "CancelTermination", agreement_id, reason)
+        )
+
 
 class TokenAdministrator(TanpoClient):
     """The operator's token administrator: defines tokens, decides issuance and redemption."""
@@ -207,7 +221,14 @@ Number = Fraction | Decimal | str | int
 def _price_json(prices: Mapping[str, Number]) -> dict[str, str]:
     out = {}
     for key, value in prices.items():
-        out[key] = decimal_string(value) if isinstance(value, Fraction) else str(value)
+        if isinstance(value, Fraction):
+            out[key] = decimal_string(value)
+        elif isinstance(value, Decimal):
+            # str() would write small or large values with an exponent ("1E-7", "1.2E+3"),
+            # which the chaincode refuses; fixed-point keeps every digit.
+            out[key] = format(value, "f")
+        else:
+            out[key] = str(value)
     return out
 
 
@@ -228,4 +249,8 @@ class OracleClient(TanpoClient):
     def correct_prices(self, day: date, prices: Mapping[str, Number],
                        fx: Mapping[str, Number], reason: str) -> Json:
         batch = {"date": day.isoformat(), "prices": _price_json(prices), "fx": _price_json(fx)}
+        return self._submit("oracle", "CorrectPrices", day.isoformat(), json.dumps(batch), reason)
+
+    def correct_batch_json(self, day: date, batch: Json, reason: str) -> Json:
+        """Correct a date's prices with a batch already in the chaincode's JSON form."""
         return self._submit("oracle", "CorrectPrices", day.isoformat(), json.dumps(batch), reason)

@@ -43,6 +43,12 @@ _TRANSIENT_CODES = {
 }
 
 
+def _chaincode_refused(exc: GatewayError) -> bool:
+    """True when the chaincode itself returned the error (a refusal), not the gateway."""
+    return any("chaincode response" in text
+               for text in [d.message for d in exc.details] + [exc.message])
+
+
 @contextmanager
 def _translated() -> Iterator[None]:
     try:
@@ -54,7 +60,10 @@ def _translated() -> Iterator[None]:
         # was written, so re-reading and trying again is safe.
         raise LedgerUnavailableError(str(exc)) from exc
     except GatewayError as exc:
-        if exc.code in _TRANSIENT_CODES:
+        if exc.code in _TRANSIENT_CODES or not _chaincode_refused(exc):
+            # Not the chaincode saying no: the gateway could not get the transaction endorsed
+            # (a bank's peer down, so no peers satisfy the agreement's endorsement policy; peers
+            # at different heights returning different results). Retrying later can succeed.
             raise LedgerUnavailableError(str(exc)) from exc
         message = exc.chaincode_message
         if "use CorrectPrices" in message:

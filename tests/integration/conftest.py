@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,10 +24,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.network)
 
 
-@pytest.fixture(scope="session")
-def launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launcher]:
-    state = tmp_path_factory.mktemp("network") / "state"
-    topo = Topology(port_base=TEST_PORT_BASE, state_dir=state)
+@contextmanager
+def running_network(state: Path, port_base: int, **options: int) -> Iterator[Launcher]:
+    """A network up for the block's duration; afterwards no process of it may be left."""
+    topo = Topology(port_base=port_base, state_dir=state, **options)
     launcher = Launcher(topo, say=lambda msg: print(msg, flush=True))
     try:
         launcher.up()
@@ -37,6 +38,12 @@ def launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launcher]:
         left = {name: pid for name, pid in pids.items() if _alive(pid)}
         launcher.wipe()
         assert not left, f"processes left running after down: {left}"
+
+
+@pytest.fixture(scope="session")
+def launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launcher]:
+    with running_network(tmp_path_factory.mktemp("network") / "state", TEST_PORT_BASE) as net:
+        yield net
 
 
 @pytest.fixture(scope="session")

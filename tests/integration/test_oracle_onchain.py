@@ -1,0 +1,332 @@
+"""The oracle daemon on the real network: replay posts and sweeps, restarts margin exactly once.
+
+The daemon runs with its real classes — :class:`~tanpo.oracle.daemon.Oracle`, the file source
+over the shipped ``data/market`` closes and :class:`~tanpo.oracle.fabric.FabricLedger` signed as
+the operator's oracle identity — on the five TSE stocks of the paper (tokens ``JP8306-<tag>`` …
+for ``8306.T`` …; the tag keeps them apart from other tests' tokens, the chaincode having one
+token namespace per network).
+
+The daemon only replays dates after the ledger's last posted date (its progress lives on the
+ledger), so this module runs on a network of its own, where nothing else posts prices. No FX pair
+is configured: the agreements are all in yen.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from tanpo import margin as eng
+from tanpo.client.api import OracleClient, Party, TanpoClient, TokenAdministrator
+from tanpo.client.connect import Connection, connect
+from tanpo.client.models import CollateralLeg, MarginCall, Terms, Token
+from tanpo.network.profile import Profile, load_profile
+from tanpo.oracle.config import InstrumentConfig, OracleConfig, SourceConfig
+from tanpo.oracle.daemon import Oracle, Outcome
+from tanpo.oracle.fabric import FabricLedger
+from tanpo.oracle.ledger import LedgerUnavailableError, SweepPage
+from tanpo.oracle.sources import FileSource
+from tests.integration.conftest import TEST_PORT_BASE, running_network
+from tests.integration.test_margin_onchain import assert_same
+
+DATA = Path(__file__).resolve().parents[2] / "data" / "market"
+STOCKS = ("8306", "8604", "4901", "7013", "8031")  # the paper's priority order CT1..CT5
+LENDER, BORROWER, OPERATOR = "bank-a", "bank-b", "operator"
+ALPHA = Fraction("0.05")
+#: Case 1 of the paper starts here; ten TSE trading days (07-01 opens, nine checks).
+START, END = date(2009, 7, 1), date(2009, 7, 14)
+TRADING = [date(2009, 7, d) for d in (1, 2, 3, 6, 7, 8, 9, 10, 13, 14)]
+#: The restart test's window: day 0, then two checked days.
+K0, K1, K2 = date(2009, 7, 15), date(2009, 7, 16), date(2009, 7, 17)
+
+
+@dataclass
+class Desk:
+    conns: dict[str, Connection]
+    tokens: dict[str, str] = field(default_factory=dict)  # stock code -> token id
+    cash: str = ""
+    last_block: int = 0
+
+    @property
+    def reader(self) -> OracleClient:
+        return OracleClient(self.conns[OPERATOR])
+
+    def done(self, client: TanpoClient) -> None:
+        if client.last_block > self.last_block:
+            self.last_block = client.last_block
+            client.connection.wait_for_all_peers(self.last_block)
+
+    def issue(self, party: str, token: str, quantity: int) -> None:
+        requester = Party(self.conns[party])
+        request = requester.request_issuance(token, quantity, "oracle test")
+        self.done(requester)
+        admin = TokenAdministrator(self.conns[OPERATOR])
+        admin.approve_issuance(request.id)
+        self.done(admin)
+
+    def open(self, agreement_id: str, loan: int, collateral: list[tuple[str, int]],
+             start: date, end: date) -> eng.AgreementBook:
+        """The paper's terms (model 1: β 0, single, lag 0, α 5 %, auto-issue), opened on
+        ``start``; returns the engine's book from the opening positions."""
+        self.issue(LENDER, self.cash, loan)
+        terms = Terms(
+            id=agreement_id, lender=LENDER, borrower=BORROWER, loan_token=self.cash,
+            loan_quantity=loan, collateral=tuple(CollateralLeg(t, q) for t, q in collateral),
+            base_currency="JPY", haircut=ALPHA, mode="single", auto_issue=True,
+            trade_date=start, start_date=start, end_date=end,
+        )
+        lender, borrower = Party(self.conns[LENDER]), Party(self.conns[BORROWER])
+        lender.propose(terms)
+        self.done(lender)
+        borrower.approve(agreement_id)
+        self.done(borrower)
+        ids = [t for t, _ in collateral]
+        tokens = [eng.Token(t, "ST", "JPY") for t in ids] + [eng.Token(self.cash, "CT", "JPY")]
+        agreement = eng.make_agreement(tokens, eng.Terms(
+            base="JPY", loan=eng.LoanLeg(self.cash, loan), collateral=ids, mode="single",
+            haircut=ALPHA, auto_issue=True))
+        reader = self.reader
+        return eng.AgreementBook(agreement, eng.Positions(
+            held=dict(collateral),
+            borrower_free={t: reader.balance(t, BORROWER) for t in ids},
+            lender_free={t: reader.balance(t, LENDER) for t in ids},
+        ))
+
+    def close(self, agreement_id: str) -> None:
+        lender = Party(self.conns[LENDER])
+        lender.close(agreement_id)
+        self.done(lender)
+
+    def market(self, day: date) -> eng.Market:
+        """The prices the ledger holds for ``day`` (what the daemon posted), for the engine."""
+        posted = self.reader.prices(day)
+        mine = {t: posted.prices[t] for t in self.tokens.values()}
+        return eng.Market.parse(day.isoformat(), mine, {})
+
+
+@pytest.fixture(scope="module")
+def profile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Profile]:
+    """A network of this module's own: the oracle's progress (last posted and swept dates) is
+    global to a ledger, so other tests posting later dates must not share it."""
+    state = tmp_path_factory.mktemp("oracle-network") / "state"
+    with running_network(state, TEST_PORT_BASE + 300) as net:
+        yield load_profile(net.topo.profile_file)
+
+
+@pytest.fixture(scope="module")
+def desk(profile: Profile) -> Iterator[Desk]:
+    conns = {p: connect(p, "User1", profile) for p in (OPERATOR, LENDER, BORROWER)}
+    tag = uuid.uuid4().hex[:6].upper()
+    d = Desk(conns)
+    try:
+        admin = TokenAdministrator(conns[OPERATOR])
+        for code in STOCKS:
+            token = f"JP{code}-{tag}"
+            admin.define_token(Token(token, "ST", "JPY", "per-unit", "equity",
+                                     ticker=f"{code}.T"))
+            d.tokens[code] = token
+        d.cash = f"JPY-{tag}"
+        admin.define_token(Token(d.cash, "CT", "JPY", "per-unit", "cash"))
+        d.done(admin)
+        for token in d.tokens.values():  # the borrower's collateral and ample extra shares
+            d.issue(BORROWER, token, 2_000_000)
+        yield d
+    finally:
+        for c in conns.values():
+            c.close()
+
+
+def config(desk: Desk, page_size: int = 100) -> OracleConfig:
+    return OracleConfig(
+        source=SourceConfig("file", str(DATA)),
+        instruments=tuple(InstrumentConfig(desk.tokens[c], f"{c}.T", "XTKS", "JPY",
+                                           Decimal("0.1")) for c in STOCKS),
+        fx=(),
+        sweep_page_size=page_size,
+    )
+
+
+def daemon(desk: Desk, ledger: FabricLedger, page_size: int = 100) -> Oracle:
+    return Oracle(config(desk, page_size), ledger, FileSource(DATA), mode="replay")
+
+
+def fresh_ledger(profile: Profile) -> FabricLedger:
+    """A new process's ledger: a fresh connection as the operator's oracle identity."""
+    return FabricLedger(connect(OPERATOR, "User1", profile))
+
+
+def loan_for(desk: Desk, day: date, collateral: list[tuple[str, int]]) -> int:
+    """The paper's loan: (1 − α) × the collateral's value at the prices posted for ``day``."""
+    posted = desk.reader.prices(day)
+    value = (1 - ALPHA) * sum(q * posted.prices[t] for t, q in collateral)
+    assert value.denominator == 1, value
+    return int(value)
+
+
+def check_calls(desk: Desk, agreement_id: str, book: eng.AgreementBook,
+                days: list[date]) -> list[MarginCall]:
+    """One record per day, each equal to the engine's call on the ledger's prices."""
+    calls = desk.reader.margin_calls(agreement_id)
+    assert [c.date for c in calls] == days, agreement_id
+    for record in calls:
+        assert_same(record, book.apply_day(desk.market(record.date)))
+        assert record.raw["calledBy"] == OPERATOR
+    positions = book.positions
+    held = {p.token: p.held for p in desk.reader.collateral_held(agreement_id)}
+    assert held == dict(positions.held)
+    return calls
+
+
+def test_replayed_window_margin_calls_equal_the_engine(desk: Desk, profile: Profile) -> None:
+    ledger = fresh_ledger(profile)
+    try:
+        oracle = daemon(desk, ledger)
+        lp = ledger.last_posted_date()
+        assert lp is None or lp < START, f"the ledger is already at {lp}: run this file earlier"
+        opening = oracle.replay(START, START)
+        assert [(r.valuation_date, r.outcome) for r in opening.results] == [
+            (START, Outcome.POSTED)]
+
+        collateral = [(desk.tokens[c], 1_000_000) for c in STOCKS]
+        loan = loan_for(desk, START, collateral)
+        agreement_id = f"OR-{uuid.uuid4().hex[:6].upper()}-PAPER"
+        book = desk.open(agreement_id, loan, collateral, START, END)
+        free_before = {t: desk.reader.balance(t, BORROWER) for t, _ in collateral}
+
+        result = oracle.replay(START, END)
+        assert result.stopped_at is None and result.skipped == [START]
+        assert [r.valuation_date for r in result.posted] == TRADING[1:]
+        assert all(r.sweep is not None and r.sweep.calls_triggered >= 1 for r in result.posted)
+        assert ledger.last_posted_date() == END and ledger.last_swept_date() == END
+    finally:
+        ledger.close()
+
+    # every checked day was called once (β = 0) and equals the engine on the posted prices
+    calls = check_calls(desk, agreement_id, book, TRADING[1:])
+    assert all(c.triggered for c in calls)
+    assert sum(len(c.transfers) for c in calls) > 0, "a quiet window would prove little"
+    assert {t: desk.reader.balance(t, BORROWER) for t in free_before} == dict(
+        book.positions.borrower_free)
+    # the daemon posted exactly the shipped closes (tick 0.1)
+    posted = desk.reader.prices(TRADING[4])
+    assert posted.prices[desk.tokens["8306"]] == Fraction("589")  # 8306.T on 2009-07-07
+
+    # supply changes only by auto-issue mints (recorded in the calls); after the close every
+    # token is a free balance again
+    minted: dict[str, int] = {}
+    for c in calls:
+        for m in c.mints:
+            minted[m["token"]] = minted.get(m["token"], 0) + int(m["quantity"])
+    desk.close(agreement_id)
+    reader = desk.reader
+    for token in [*desk.tokens.values(), desk.cash]:
+        supply = reader.total_supply(token)
+        assert supply == reader.balance(token, LENDER) + reader.balance(token, BORROWER)
+        if token != desk.cash:
+            assert supply == 2_000_000 + minted.get(token, 0), token
+
+
+class CrashingLedger(FabricLedger):
+    """Dies in the middle of ``day``'s sweep, once ``after`` agreements have been called: after
+    the page that reached them committed, before the daemon hears of it (``committed=True``), or
+    before the next page is submitted (``committed=False``)."""
+
+    def __init__(self, connection: Connection, day: date, after: int, committed: bool) -> None:
+        super().__init__(connection)
+        self.day, self.after, self.committed, self.swept = day, after, committed, 0
+
+    def sweep_page(self, valuation_date: date, page_size: int, cursor: str | None) -> SweepPage:
+        if valuation_date != self.day:
+            return super().sweep_page(valuation_date, page_size, cursor)
+        if not self.committed and self.swept >= self.after:
+            raise LedgerUnavailableError("killed: the next page was never submitted")
+        page = super().sweep_page(valuation_date, page_size, cursor)
+        self.swept += len(page.outcomes)
+        if self.committed and self.swept >= self.after:
+            raise LedgerUnavailableError("killed: the page committed, its answer was lost")
+        return page
+
+
+def called_prefix(desk: Desk, ids: list[str], day: date) -> int:
+    """How many of ``ids`` (in id order, the sweep's order) have a call on ``day``; checks that
+    they are a prefix: the sweep never skips ahead."""
+    called = [day in [c.date for c in desk.reader.margin_calls(i)] for i in ids]
+    n = called.count(True)
+    assert called == [True] * n + [False] * (len(ids) - n), called
+    return n
+
+
+def test_a_sweep_killed_midway_margins_every_agreement_exactly_once(
+    desk: Desk, profile: Profile
+) -> None:
+    tag = uuid.uuid4().hex[:6].upper()
+    ledger = fresh_ledger(profile)
+    try:
+        lp = ledger.last_posted_date()
+        assert lp is None or lp < K0, f"the ledger is already at {lp}: run this file earlier"
+        daemon(desk, ledger).replay(K0, K0)
+    finally:
+        ledger.close()
+    # five agreements, one stock each, so each book owns its token's balances
+    ids = [f"OR-{tag}-K{i}" for i in range(len(STOCKS))]
+    books: dict[str, eng.AgreementBook] = {}
+    for agreement_id, code in zip(ids, STOCKS, strict=True):
+        collateral = [(desk.tokens[code], 100_000)]
+        books[agreement_id] = desk.open(agreement_id, loan_for(desk, K0, collateral),
+                                        collateral, K0, K2)
+
+    # run 1: killed on K1 once the page holding the third agreement committed (page size 2)
+    ledger = CrashingLedger(connect(OPERATOR, "User1", profile), K1, after=3, committed=True)
+    try:
+        with pytest.raises(LedgerUnavailableError, match="answer was lost"):
+            daemon(desk, ledger, page_size=2).replay(K1, K2)
+    finally:
+        ledger.close()
+    reader = desk.reader
+    # the sweep goes in agreement id order: a prefix of ours was called, not all of them
+    done_k1 = called_prefix(desk, ids, K1)
+    assert 3 <= done_k1 < len(ids)
+    assert reader.last_swept_date() == K0
+    first_tx = {i: reader.get_margin_call(i, K1).tx_id for i in ids[:done_k1]}
+
+    # run 2, a new process: finishes K1 (replaying what run 1 did), then dies on K2 before
+    # submitting the page after the second agreement
+    ledger = CrashingLedger(connect(OPERATOR, "User1", profile), K2, after=2, committed=False)
+    try:
+        with pytest.raises(LedgerUnavailableError, match="never submitted"):
+            daemon(desk, ledger, page_size=2).replay(K1, K2)
+    finally:
+        ledger.close()
+    assert reader.last_swept_date() == K1 and reader.last_posted_date() == K2
+    assert called_prefix(desk, ids, K1) == len(ids)
+    done_k2 = called_prefix(desk, ids, K2)
+    assert 2 <= done_k2 < len(ids)
+
+    # run 3, a new process with a healthy ledger: finishes K2, and there is nothing else to do
+    ledger = fresh_ledger(profile)
+    try:
+        result = daemon(desk, ledger, page_size=2).replay(K1, K2)
+    finally:
+        ledger.close()
+    (resumed,) = result.resumed
+    assert resumed.valuation_date == K2 and resumed.replayed >= done_k2
+    assert result.skipped == [K1, K2] and not result.results
+    assert reader.last_swept_date() == K2
+
+    # every agreement margined exactly once per date, each equal to the engine applying it once
+    for agreement_id in ids:
+        calls = check_calls(desk, agreement_id, books[agreement_id], [K1, K2])
+        assert not any(c.replayed for c in calls)
+        token = books[agreement_id].agreement.collateral_ids[0]
+        assert reader.balance(token, BORROWER) == books[agreement_id].positions.borrower_free[
+            token]
+    assert {i: reader.get_margin_call(i, K1).tx_id for i in ids[:done_k1]} == first_tx
+    for agreement_id in ids:
+        desk.close(agreement_id)

@@ -1,0 +1,178 @@
+"""The adapters under the margin CLI and the oracle: OracleClient's batches, FabricLedger's errors.
+
+A fake connection stands in for the Gateway: it records what would be submitted and raises what
+the gateway raises (the chaincode's refusals carry "chaincode response 500, ..." in their details;
+the gateway's own failures do not).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any, cast
+
+import grpc
+import pytest
+
+from tanpo.client.api import OracleClient
+from tanpo.client.connect import Connection
+from tanpo.client.errors import CommitError, EndorseError, ErrorDetail, EvaluateError
+from tanpo.client.gateway import SubmitResult
+from tanpo.oracle.fabric import FabricLedger
+from tanpo.oracle.ledger import (
+    LedgerError,
+    LedgerUnavailableError,
+    PriceConflictError,
+    PricesNotPostedError,
+)
+
+DAY = date(2024, 1, 3)
+
+
+def chaincode_says(message: str, cls: type[EndorseError | EvaluateError] = EndorseError) -> Any:
+    return cls("failed to endorse transaction, see attached details for more info",
+               grpc.StatusCode.ABORTED,
+               (ErrorDetail("127.0.0.1:7051", "OperatorMSP",
+                            f"chaincode response 500, {message}"),))
+
+
+@dataclass
+class FakeContract:
+    name: str
+    conn: FakeConnection
+
+    def submit(self, function: str, *args: str) -> SubmitResult:
+        self.conn.sent.append((f"{self.name}:{function}", args))
+        if self.conn.error is not None:
+            raise self.conn.error
+        return SubmitResult("tx1", json.dumps(self.conn.answer).encode(), 7)
+
+    def evaluate(self, function: str, *args: str) -> bytes:
+        self.conn.sent.append((f"{self.name}:{function}", args))
+        if self.conn.error is not None:
+            raise self.conn.error
+        return json.dumps(self.conn.answer).encode()
+
+
+@dataclass
+class FakeConnection:
+    answer: Any = field(default_factory=dict)
+    error: Exception | None = None
+    sent: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+    waited: list[int] = field(default_factory=list)
+
+    def contract(self, name: str = "") -> FakeContract:
+        return FakeContract(name, self)
+
+    def wait_for_all_peers(self, block_number: int, timeout: float = 30.0) -> None:
+        self.waited.append(block_number)
+
+    def close(self) -> None:
+        pass
+
+
+def oracle_client(conn: FakeConnection) -> OracleClient:
+    return OracleClient(cast(Connection, conn))
+
+
+# ---- OracleClient ---------------------------------------------------------------------------
+
+
+def test_decimals_are_sent_in_fixed_point() -> None:
+    conn = FakeConnection(answer={"changed": True})
+    oracle_client(conn).post_prices(
+        DAY, {"A": Decimal("0.00000012"), "B": Decimal("1.2E+3"), "C": Fraction(101, 4)},
+        {"USDJPY": Decimal("141.500")})
+    ((function, (day, batch)),) = conn.sent
+    assert function == "oracle:PostPrices" and day == "2024-01-03"
+    assert json.loads(batch) == {"date": "2024-01-03",
+                                 "prices": {"A": "0.00000012", "B": "1200", "C": "25.25"},
+                                 "fx": {"USDJPY": "141.500"}}
+
+
+def test_a_correction_batch_goes_to_correct_prices_with_its_reason() -> None:
+    conn = FakeConnection(answer={"version": 2, "kind": "correction", "changed": True})
+    client = oracle_client(conn)
+    batch = {"date": "2024-01-03", "prices": {"A": {"value": "2", "asOf": "2024-01-02"}},
+             "fx": {}}
+    assert client.correct_batch_json(DAY, batch, "restated")["kind"] == "correction"
+    ((function, args),) = conn.sent
+    assert function == "oracle:CorrectPrices"
+    assert (args[0], json.loads(args[1]), args[2]) == ("2024-01-03", batch, "restated")
+    assert client.last_block == 7
+
+
+# ---- FabricLedger: which errors are refusals, which are "try again later" --------------------
+
+
+def ledger_raising(error: Exception) -> FabricLedger:
+    return FabricLedger(cast(Connection, FakeConnection(error=error)))
+
+
+def SWEEP(led: FabricLedger) -> object:
+    return led.sweep_page(DAY, 10, None)
+
+
+def READ(led: FabricLedger) -> object:
+    return led.last_swept_date()
+
+
+@pytest.mark.parametrize(("error", "expected"), [
+    (chaincode_says("price of A on 2024-01-03 is already 1 (version 1): use CorrectPrices with "
+                    "a reason to change it to 2"), PriceConflictError),
+    (chaincode_says("no prices posted for 2024-01-03: post them (oracle:PostPrices) before "
+                    "margin calls"), PricesNotPostedError),
+    (chaincode_says("cannot run the margin call of agreement X on 2024-01-03: missing_price: "
+                    "no price for A on 2024-01-03"), LedgerError),
+    (chaincode_says("access denied: bank-a is not a party to agreement X"), LedgerError),
+])
+def test_a_chaincode_refusal_is_a_ledger_error(error: Exception,
+                                               expected: type[LedgerError]) -> None:
+    with pytest.raises(LedgerError) as info:
+        SWEEP(ledger_raising(error))
+    assert type(info.value) is expected
+    assert "chaincode response" not in str(info.value)  # the chaincode's own words
+
+
+@pytest.mark.parametrize("error", [
+    # a bank's peer is down: nobody can satisfy the agreement's endorsement policy
+    EndorseError("no combination of peers can be derived which satisfy the endorsement "
+                 "policy: no peer combination can satisfy the endorsement policy",
+                 grpc.StatusCode.FAILED_PRECONDITION),
+    # peers at different heights answered differently
+    EndorseError("failed to collect enough transaction endorsements", grpc.StatusCode.ABORTED,
+                 (ErrorDetail("127.0.0.1:7061", "BankBMSP", "ProposalResponsePayloads do not "
+                              "match"),)),
+    EndorseError("failed to connect to all addresses", grpc.StatusCode.UNAVAILABLE),
+    EvaluateError("deadline exceeded", grpc.StatusCode.DEADLINE_EXCEEDED),
+    CommitError("tx1", 11, 9),  # MVCC_READ_CONFLICT, after the SDK's own retries
+])
+def test_a_gateway_failure_is_unavailable(error: Exception) -> None:
+    with pytest.raises(LedgerUnavailableError):
+        SWEEP(ledger_raising(error))
+    with pytest.raises(LedgerUnavailableError):
+        READ(ledger_raising(error))
+
+
+def test_posted_prices_of_an_unposted_date_is_none() -> None:
+    led = ledger_raising(chaincode_says("no prices posted for 2024-01-03", EvaluateError))
+    assert led.posted_prices(DAY) is None
+
+
+def test_a_sweep_page_waits_for_every_peer_and_keeps_the_calls() -> None:
+    conn = FakeConnection(answer={
+        "date": "2024-01-03", "bookmark": "B", "complete": False,
+        "outcomes": [
+            {"agreement": "A", "status": "skipped", "reason": "outside its term"},
+            {"agreement": "B", "status": "replayed", "call": {
+                "agreement": "B", "date": "2024-01-03", "triggered": True, "vl": "1",
+                "vcBefore": "1", "vcAfter": "1", "transfers": [], "replayed": True}},
+        ]})
+    page = FabricLedger(cast(Connection, conn)).sweep_page(DAY, 2, None)
+    assert conn.sent == [("margin:Sweep", ("2024-01-03", "2", ""))]
+    assert conn.waited == [7]
+    assert [(o.agreement_id, o.replayed) for o in page.outcomes] == [("B", True)]
+    assert page.next_cursor == "B"
