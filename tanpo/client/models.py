@@ -38,6 +38,8 @@ class Token:
     ticker: str = ""
     name: str = ""
     raw: Json = field(default_factory=dict, repr=False, compare=False)
+    minimal_unit: str = ""  # "" = the chaincode's default ("1")
+    issuer: str = ""
 
     @classmethod
     def from_json(cls, d: Json) -> Token:
@@ -46,6 +48,7 @@ class Token:
             quote_convention=d.get("quoteConvention", "per-unit"),
             asset_class=d.get("assetClass", ""), credit_rating=d.get("creditRating", ""),
             isin=d.get("isin", ""), ticker=d.get("ticker", ""), name=d.get("name", ""), raw=d,
+            minimal_unit=d.get("minimalUnit", ""), issuer=d.get("issuer", ""),
         )
 
     def to_spec(self) -> Json:
@@ -54,7 +57,8 @@ class Token:
             "quoteConvention": self.quote_convention, "assetClass": self.asset_class,
         }
         for key, value in (("creditRating", self.credit_rating), ("isin", self.isin),
-                           ("ticker", self.ticker), ("name", self.name)):
+                           ("ticker", self.ticker), ("name", self.name),
+                           ("minimalUnit", self.minimal_unit), ("issuer", self.issuer)):
             if value:
                 spec[key] = value
         return spec
@@ -244,6 +248,31 @@ class MarginTransfer:
         return cls(d["token"], int(d["quantity"]), d["direction"], d.get("from", ""),
                    d.get("to", ""), frac(d.get("value")), opt_date(d.get("settleDate")),
                    frac(d.get("marketValue") or d.get("value")), opt_date(d.get("tradeDate")))
+
+
+@dataclass(frozen=True)
+class CollateralReport:
+    """What the lender holds under one agreement (per token, in priority order), and the lagged
+    margin transfers computed but not settled yet."""
+
+    agreement: str
+    status: str
+    lender: str
+    borrower: str
+    positions: tuple[Position, ...]
+    pending: tuple[MarginTransfer, ...]
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, d: Json) -> CollateralReport:
+        return cls(
+            agreement=d["agreement"], status=d.get("status", ""), lender=d.get("lender", ""),
+            borrower=d.get("borrower", ""),
+            positions=tuple(Position(p["token"], int(p["held"]), int(p.get("priority", 0)))
+                            for p in d.get("positions") or []),
+            pending=tuple(MarginTransfer.from_json(t) for t in d.get("pending") or []),
+            raw=d,
+        )
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,485 @@
+"""The participant command line: tokens, balances, transfers, agreements, events.
+
+::
+
+    tanpo [--as ORG[/USER]] token define ID --kind ST|CT --currency CCY [...] | --file SPEC.json
+    tanpo [--as ORG[/USER]] token list | show ID | supply [TOKEN...] | requests [...]
+    tanpo [--as ORG[/USER]] token issue-request TOKEN QTY | redeem-request TOKEN QTY
+    tanpo [--as ORG[/USER]] token issue REQ | redeem REQ | reject REQ --reason R
+    tanpo [--as ORG[/USER]] balance [PARTY] [--token T]
+    tanpo [--as ORG[/USER]] transfer TOKEN QTY --to PARTY
+    tanpo [--as ORG[/USER]] agreement propose|approve|reject|withdraw|close|terminate|
+                                      accept-termination|cancel-termination|show|list|history|
+                                      collateral|export ...
+    tanpo [--as ORG[/USER]] events watch [--from-block N] [--checkpoint FILE] [--count N]
+
+Who acts: the root ``--as``; without it the token administrator's commands (``token define``,
+``issue``, ``redeem``, ``reject``) act as the operator's User1, everything else as bank-a's User1.
+Every command prints a table or a sentence by default and, with ``--json``, the ledger's records
+as the chaincode returns them (quantities and decimals as strings). After a submit the command
+waits until every organisation's peer has the transaction, so the next command may act through
+any organisation. Exit codes: 0 done, 2 bad usage or malformed input (nothing sent), 3 refused by
+the chaincode (its message is printed), 4 failed (no network, timeout, commit failed).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tanpo.client.cli_agreement import agreement
+from tanpo.client.cli_common import (
+    PARTY_DEFAULT,
+    TOKEN_ADMIN,
+    Json,
+    Row,
+    TanpoCommand,
+    TanpoGroup,
+    console,
+    details,
+    echo_json,
+    new_table,
+    qty,
+    session,
+    settle,
+)
+from tanpo.client.cli_terms import InputError, parse_currency, parse_quantity, read_json
+from tanpo.client.events import ChaincodeEvent, FileCheckpointer
+from tanpo.client.models import Request, Token
+
+__all__ = ["balance", "commands", "events", "token", "transfer"]
+
+JSON_OPTION = click.option("--json", "as_json", is_flag=True,
+                           help="Print the ledger's records as JSON, for scripts.")
+
+
+def _quantity(what: str, allow_zero: bool = False) -> Any:
+    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+        if value is None:
+            return None
+        try:
+            return parse_quantity(value, what, allow_zero)
+        except InputError as exc:
+            raise click.BadParameter(str(exc)) from None
+
+    return check
+
+
+# ---- token ----------------------------------------------------------------------------------
+
+
+@click.group("token", cls=TanpoGroup)
+def token() -> None:
+    """Tokens: define them (token administrator), request and decide issuance and redemption,
+    read definitions, supply and requests."""
+
+
+def _token_rows(t: Token, supply: int | None = None) -> list[Row]:
+    rows = [Row("kind", "security (ST)" if t.kind == "ST" else "cash (CT)"),
+            Row("currency", t.currency), Row("quote convention", t.quote_convention),
+            Row("asset class", t.asset_class or "-")]
+    for key, value in (("name", t.name), ("ISIN", t.isin), ("ticker", t.ticker),
+                       ("credit rating", t.credit_rating), ("issuer", t.issuer),
+                       ("minimal unit", t.minimal_unit or t.raw.get("minimalUnit", ""))):
+        if value:
+            rows.append(Row(key, value))
+    if supply is not None:
+        rows.append(Row("total supply", qty(supply)))
+    defined = t.raw.get("definedAt")
+    if defined:
+        rows.append(Row("defined", f"{defined} by {t.raw.get('definedBy', '?')}"))
+    return rows
+
+
+@token.command("define")
+@click.argument("token_id", metavar="ID", required=False)
+@click.option("--kind", type=click.Choice(["ST", "CT"]), help="ST security or CT cash.")
+@click.option("--currency", help="ISO 4217 currency, e.g. JPY.")
+@click.option("--quote", "quote", type=click.Choice(["per-unit", "percent-of-par"]),
+              default=None, help="Quote convention (default per-unit).")
+@click.option("--isin", default="", help="ISIN (a security needs an ISIN or a ticker).")
+@click.option("--ticker", default="", help="Ticker, e.g. 8306.")
+@click.option("--asset-class", default="", help="e.g. equity, government-bond (cash: cash).")
+@click.option("--rating", "rating", default="", help="Credit rating, e.g. A+.")
+@click.option("--name", default="", help="Display name.")
+@click.option("--issuer", default="", help="Issuer identity.")
+@click.option("--file", "spec_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="The token's JSON spec (the chaincode's tokenJSON) instead.")
+@JSON_OPTION
+def define(token_id: str | None, kind: str | None, currency: str | None, quote: str | None,
+           isin: str, ticker: str, asset_class: str, rating: str, name: str, issuer: str,
+           spec_file: Path | None, as_json: bool) -> None:
+    """Define a token (the token administrator; default identity operator/User1).
+
+    Defining the same token identically again changes nothing.
+    """
+    if spec_file is not None:
+        if token_id or kind or currency:
+            raise click.UsageError("give either --file or ID --kind --currency, not both")
+        try:
+            spec = read_json(spec_file)
+            if not isinstance(spec, dict) or not spec.get("id"):
+                raise InputError(f"{spec_file}: expected a token spec object with an id")
+            new = Token.from_json({"kind": "", "currency": "", **spec})
+        except InputError as exc:
+            raise click.BadParameter(str(exc), param_hint="--file") from None
+    else:
+        if not token_id or not kind or not currency:
+            raise click.UsageError("give ID, --kind and --currency (or --file SPEC.json)")
+        try:
+            parse_currency(currency, "--currency")
+        except InputError as exc:
+            raise click.BadParameter(str(exc), param_hint="--currency") from None
+        if kind == "ST" and not (isin or ticker):
+            raise click.UsageError("a security token needs --isin or --ticker")
+        new = Token(token_id, kind, currency, quote or "per-unit",
+                    asset_class or ("cash" if kind == "CT" else ""), rating, isin, ticker, name,
+                    issuer=issuer)
+    with session(TOKEN_ADMIN, as_json) as ledger:
+        stored = ledger.define_token(new)
+        settle(ledger)
+    if as_json:
+        echo_json(stored.raw)
+        return
+    click.echo(f"defined {stored.id}: {stored.kind}, {stored.currency}, "
+               f"{stored.quote_convention}, {stored.asset_class or '-'}")
+
+
+@token.command("list")
+@JSON_OPTION
+def list_tokens(as_json: bool) -> None:
+    """List every token definition."""
+    with session(PARTY_DEFAULT, as_json) as ledger:
+        tokens = sorted(ledger.tokens(), key=lambda t: t.id)
+    if as_json:
+        echo_json([t.raw for t in tokens])
+        return
+    if not tokens:
+        click.echo("no tokens defined yet (the token administrator runs `tanpo token define`)")
+        return
+    table = new_table("tokens")
+    for name in ("id", "kind", "currency", "quote", "asset class", "rating", "ISIN", "ticker",
+                 "name"):
+        table.add_column(name, no_wrap=name != "name")
+    for t in tokens:
+        table.add_row(t.id, t.kind, t.currency, t.quote_convention, t.asset_class or "-",
+                      t.credit_rating or "-", t.isin or "-", t.ticker or "-", t.name or "-")
+    console().print(table)
+
+
+@token.command("show")
+@click.argument("token_id", metavar="ID")
+@JSON_OPTION
+def show_token(token_id: str, as_json: bool) -> None:
+    """Show a token's definition and total supply."""
+    with session(PARTY_DEFAULT, as_json) as ledger:
+        t = ledger.token(token_id)
+        supply = ledger.total_supply(token_id)
+    if as_json:
+        echo_json({"token": t.raw, "supply": str(supply)})
+        return
+    details(f"token {t.id}", _token_rows(t, supply))
+
+
+@token.command("supply")
+@click.argument("token_ids", metavar="[TOKEN]...", nargs=-1)
+@JSON_OPTION
+def supply(token_ids: tuple[str, ...], as_json: bool) -> None:
+    """Total supply of tokens (default: every token). Supply changes only by issuance and
+    redemption; it always equals the sum of free balances and collateral held."""
+    with session(PARTY_DEFAULT, as_json) as ledger:
+        ids = list(token_ids) or sorted(t.id for t in ledger.tokens())
+        supplies = [(t, ledger.total_supply(t)) for t in ids]
+    if as_json:
+        echo_json([{"token": t, "supply": str(s)} for t, s in supplies])
+        return
+    table = new_table("total supply")
+    table.add_column("token", no_wrap=True)
+    table.add_column("supply", justify="right", no_wrap=True)
+    for t, s in supplies:
+        table.add_row(t, qty(s))
+    console().print(table)
+
+
+def _request_text(r: Request) -> str:
+    return f"{r.id} ({r.kind} of {qty(r.quantity)} {r.token} for {r.party}, {r.status})"
+
+
+@token.command("issue-request")
+@click.argument("token_id", metavar="TOKEN")
+@click.argument("quantity", metavar="QTY", callback=_quantity("quantity"))
+@click.option("--reference", required=True,
+              help="Your reference for the off-chain deposit backing it (required).")
+@JSON_OPTION
+def issue_request(token_id: str, quantity: int, reference: str, as_json: bool) -> None:
+    """Ask the token administrator to issue QTY units of TOKEN to you (a party), after the
+    underlying asset is deposited off-chain."""
+    with session(PARTY_DEFAULT, as_json) as ledger:
+        req = ledger.request_issuance(token_id, quantity, reference)
+        settle(ledger)
+    if as_json:
+        echo_json(req.raw)
+        return
+    click.echo(f"requested {_request_text(req)}")
+    click.echo(f"the token administrator approves it with: tanpo token issue {req.id}")
+
+
+@token.command("redeem-request")
+@click.argument("token_id", metavar="TOKEN")
+@click.argument("quantity", metavar="QTY", callback=_quantity("quantity"))
+@click.option("--reference", required=True,
+              help="Your reference for the off-chain withdrawal (required).")
+@JSON_OPTION
+def redeem_request(token_id: str, quantity: int, reference: str, as_json: bool) -> None:
+    """Ask the token administrator to redeem (burn) QTY units of TOKEN from your free balance."""
+    with session(PARTY_DEFAULT, as_json) as ledger:
+        req = ledger.request_redemption(token_id, quantity, reference)
+        settle(ledger)
+    if as_json:
+        echo_json(req.raw)
+        return
+    click.echo(f"requested {_request_text(req)}")
+    click.echo(f"the token administrator approves it with: tanpo token redeem {req.id}")
+
+
+@token.command("issue")
+@click.argument("request_id", metavar="REQUEST")
+@JSON_OPTION
+def issue(request_id: str, as_json: bool) -> None:
+    """Approve an issuance request: mint the tokens to the requesting party (token
+    administrator; default identity operator/User1)."""
+    with session(TOKEN_ADMIN, as_json) as ledger:
+        req = ledger.approve_issuance(request_id)
+        settle(ledger)
+    if as_json:
+        echo_json(req.raw)
+        return
+    click.echo(f"issued {qty(req.quantity)} {req.token} to {req.party} ({req.id})")
+
+
+@token.command("redeem")
+@click.argument("request_id", metavar="REQUEST")
+@JSON_OPTION
+def redeem(request_id: str, as_json: bool) -> None:
+    """Approve a redemption request: burn the tokens from the party's free balance (token
+    administrator; default identity operator/User1)."""
+    with session(TOKEN_ADMIN, as_json) as ledger:
+        req = ledger.approve_redemption(request_id)
+        settle(ledger)
+    if as_json:
+        echo_json(req.raw)
+        return
+    click.echo(f"redeemed {qty(req.quantity)} {req.token} from {req.party} ({req.id})")
+
+
+@token.command("reject")
+@click.argument("request_id", metavar="REQUEST")
+@click.option("--reason", required=True, help="Why (kept with the request).")
+@JSON_OPTION
+def reject_request(request_id: str, reason: str, as_json: bool) -> None:
+    """Reject an issuance (ISS-…) or redemption (RED-…) request (token administrator)."""
+    with session(TOKEN_ADMIN, as_json) as ledger:
+        kind = ("issuance" if request_id.startswith("ISS-") else
+                "redemption" if request_id.startswith("RED-") else
+                ledger.request(request_id).kind)
+        if kind == "issuance":
+            req = ledger.reject_issuance(request_id, reason)
+        else:
+            req = ledger.reject_redemption(request_id, reason)
+        settle(ledger)
+    if as_json:
+        echo_json(req.raw)
+        return
+    click.echo(f"rejected {_request_text(req)}: {reason}")
+
+
+@token.command("requests")
+@click.option("--party", default="", help="Only this party's (the token administrator and the "
+              "oracle see all; a party sees its own).")
+@click.option("--status", type=click.Choice(["PENDING", "APPROVED", "REJECTED"]), default=None)
+@click.option("--kind", type=click.Choice(["issuance", "redemption"]), default=None)
+@JSON_OPTION
+def requests(party: str, status: str | None, kind: str | None, as_json: bool) -> None:
+    """List issuance and redemption requests."""
+    with session(PARTY_DEFAULT, as_json) as ledger:
+        found = [r for r in ledger.requests(party, status or "") if kind in (None, r.kind)]
+    if as_json:
+        echo_json([r.raw for r in found])
+        return
+    if not found:
+        click.echo("no requests")
+        return
+    table = new_table("requests")
+    for name in ("id", "kind", "party", "token"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("quantity", justify="right", no_wrap=True)
+    for name in ("status", "requested", "reference / reason"):
+        table.add_column(name)
+    for r in found:
+        note = r.reference + (f" — {r.reason}" if r.reason else "")
+        table.add_row(r.id, r.kind, r.party, r.token, qty(r.quantity), r.status,
+                      str(r.raw.get("requestedAt", "")), note or "-")
+    console().print(table)
+
+
+# ---- balance, transfer -----------------------------------------------------------------------
+
+
+@click.command("balance", cls=TanpoCommand)
+@click.argument("party", required=False, default="")
+@click.option("--token", "token_ids", multiple=True, help="Only this token (repeatable).")
+@JSON_OPTION
+def balance(party: str, token_ids: tuple[str, ...], as_json: bool) -> None:
+    """Free token balances of PARTY (default: your own). Collateral held under agreements is
+    not free: see `tanpo agreement collateral ID`. A party may read only its own."""
+    with session(PARTY_DEFAULT, as_json) as ledger:
+        rows = ledger.balances(party)
+        who = party or ledger.party
+    rows = sorted((b for b in rows if not token_ids or b.token in token_ids),
+                  key=lambda b: b.token)
+    if as_json:
+        echo_json({"party": who, "balances": [
+            {"party": b.party, "token": b.token, "quantity": str(b.quantity)} for b in rows]})
+        return
+    if not rows:
+        click.echo(f"{who} holds no free tokens")
+        return
+    table = new_table(f"free balances of {who}")
+    table.add_column("token", no_wrap=True)
+    table.add_column("quantity", justify="right", no_wrap=True)
+    for b in rows:
+        table.add_row(b.token, qty(b.quantity))
+    console().print(table)
+
+
+@click.command("transfer", cls=TanpoCommand)
+@click.argument("token_id", metavar="TOKEN")
+@click.argument("quantity", metavar="QTY", callback=_quantity("quantity"))
+@click.option("--to", "to", required=True, metavar="PARTY", help="The receiving party.")
+@JSON_OPTION
+def transfer(token_id: str, quantity: int, to: str, as_json: bool) -> None:
+    """Transfer QTY units of TOKEN from your free balance to another party."""
+    with session(PARTY_DEFAULT, as_json) as ledger:
+        result = ledger.transfer(token_id, to, quantity)
+        sender = str(result.get("from") or ledger.party)
+        settle(ledger)
+    if as_json:
+        echo_json(result)
+        return
+    click.echo(f"transferred {qty(quantity)} {token_id} {sender} → {result.get('to', to)}")
+
+
+# ---- events ---------------------------------------------------------------------------------
+
+
+@click.group("events", cls=TanpoGroup)
+def events() -> None:
+    """Chaincode events: every state change a participant may want to watch."""
+
+
+def _moves(transfers: Iterable[Json]) -> str:
+    return "; ".join(f"{qty(int(t.get('quantity') or 0))} {t.get('token', '?')} "
+                     f"{t.get('from', '?')}→{t.get('to', '?')}" for t in transfers)
+
+
+def event_summary(name: str, p: Json) -> str:
+    """One line saying what an event records."""
+    if name == "Transfer":
+        return _moves([p.get("transfer") or {}])
+    if name.startswith(("Issuance", "Redemption")):
+        r = p.get("request") or {}
+        text = (f"{r.get('id', '?')} {qty(int(r.get('quantity') or 0))} {r.get('token', '?')} "
+                f"for {r.get('party', '?')}")
+        mint = p.get("mint")
+        if mint:
+            text += f" (supply now {qty(int(mint.get('supply') or 0))})"
+        return text
+    if name.startswith(("Agreement", "Termination")):
+        text = f"{p.get('agreement', '?')} {p.get('status', '')} by {p.get('party', '?')}"
+        extra = p.get("reason") or p.get("note")
+        if extra:
+            text += f" ({extra})"
+        moved = _moves(p.get("transfers") or [])
+        return text + (f": {moved}" if moved else "")
+    if name.startswith("Token"):
+        t = p.get("token") or {}
+        return f"{t.get('id', '?')} ({t.get('kind', '?')}, {t.get('currency', '?')})"
+    if name.startswith("Prices"):
+        return (f"{p.get('date', '?')} version {p.get('version', '?')}: "
+                f"{len(p.get('prices') or {})} price(s), {len(p.get('fx') or {})} FX")
+    if name == "MarginCall":
+        c = p.get("call") or {}
+        moved = _moves(c.get("transfers") or [])
+        return (f"{c.get('agreement', '?')} on {c.get('date', '?')}: "
+                f"{'call' if c.get('triggered') else 'no call'}" + (f": {moved}" if moved else ""))
+    if name.startswith("Identity"):
+        i = p.get("identity") or {}
+        return (f"{i.get('partyId', '?')} {','.join(i.get('roles') or [])} "
+                f"({i.get('mspId', '?')}, {i.get('status', '?')})")
+    if name == "MarginSweep":
+        return f"{p.get('date', '?')}: {json.dumps(p.get('calls', ''))}"
+    keys = [k for k in p if k not in ("type", "txId")]
+    return ", ".join(f"{k}={json.dumps(p[k])[:40]}" for k in keys[:4])
+
+
+@events.command("watch")
+@click.option("--from-block", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Start at block N (0 = the whole history; default: the next commit).")
+@click.option("--checkpoint", "checkpoint_file", type=click.Path(dir_okay=False,
+              path_type=Path), default=None,
+              help="Resume after the last event recorded in FILE, and record progress there.")
+@click.option("--type", "types", multiple=True, metavar="NAME",
+              help="Only events of this type, e.g. AgreementApproved (repeatable).")
+@click.option("--count", type=click.IntRange(min=1), default=None,
+              help="Stop after printing this many events.")
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON object per line: block, txId, name, payload.")
+def watch(from_block: int | None, checkpoint_file: Path | None, types: tuple[str, ...],
+          count: int | None, as_json: bool) -> None:
+    """Print chaincode events as they commit (Ctrl-C stops; exit 0).
+
+    With --checkpoint, a restart resumes right after the last event seen, even inside a block.
+    """
+    checkpointer = FileCheckpointer(checkpoint_file) if checkpoint_file else None
+    checkpoint = checkpointer.load() if checkpointer else None
+    printed = 0
+    try:
+        with session(PARTY_DEFAULT, as_json) as ledger:
+            stream = ledger.events(None if checkpoint else from_block, checkpoint)
+            try:
+                for ev in stream:
+                    if not types or ev.name in types:
+                        _print_event(ev, as_json)
+                        printed += 1
+                    if checkpointer:
+                        checkpointer.save(ev)
+                    if count is not None and printed >= count:
+                        break
+            finally:
+                close = getattr(stream, "close", None)
+                if close is not None:
+                    close()  # cancels the gRPC stream now, not at garbage collection
+    except KeyboardInterrupt:
+        pass
+
+
+def _print_event(ev: ChaincodeEvent, as_json: bool) -> None:
+    try:
+        payload = ev.json()
+    except ValueError:
+        payload = None
+    if as_json:
+        click.echo(json.dumps({"block": ev.block_number, "txId": ev.transaction_id,
+                               "name": ev.name, "payload": payload}, ensure_ascii=False))
+        return
+    summary = event_summary(ev.name, payload) if isinstance(payload, dict) else ""
+    click.echo(f"block {ev.block_number} tx {ev.transaction_id[:12]} {ev.name}: {summary}",
+               nl=True)
+
+
+#: Registered by the ``tanpo`` root command.
+commands: list[click.Command] = [token, balance, transfer, agreement, events]

@@ -1,0 +1,465 @@
+"""``tanpo agreement …``: register, decide, close and read securities-lending agreements, and
+import or export them as tanpo terms JSON or ISDA/ISLA CDM JSON (`tanpo.client.cdm`)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tanpo.client import cdm
+from tanpo.client.cli_common import (
+    PARTY_DEFAULT,
+    Json,
+    Ledger,
+    Row,
+    TanpoGroup,
+    console,
+    day,
+    dec,
+    details,
+    echo_json,
+    new_table,
+    pct,
+    qty,
+    session,
+    settle,
+)
+from tanpo.client.cli_terms import InputError, read_json, terms_from_flags, terms_from_json
+from tanpo.client.models import Agreement, Terms, Token
+
+STATUSES = ["PROPOSED", "ACTIVE", "CLOSED", "REJECTED", "WITHDRAWN"]
+JSON_OPTION = click.option("--json", "as_json", is_flag=True,
+                           help="Print the ledger's records as JSON, for scripts.")
+
+
+@click.group("agreement", cls=TanpoGroup)
+def agreement() -> None:
+    """Securities-lending and repo agreements between two parties.
+
+    One party proposes the terms; the counterparty approves (the opening exchange: loan tokens
+    lender → borrower and collateral borrower → held for the lender, atomically) or rejects; the
+    proposer may withdraw. Either party closes at or after the end date (the closing exchange);
+    before it, one requests termination and the other accepts.
+    """
+
+
+# ---- propose --------------------------------------------------------------------------------
+
+
+_TERM_FLAGS = ("lender", "borrower", "loan", "collateral", "token_haircuts", "base", "haircut",
+               "threshold", "mode", "lag", "auto_issue", "mta", "trade_date", "start_date",
+               "end_date", "open_ended")
+
+
+@agreement.command("propose")
+@click.option("--lender", metavar="PARTY", help="The lending party, e.g. bank-a.")
+@click.option("--borrower", metavar="PARTY", help="The borrowing party, e.g. bank-b.")
+@click.option("--loan", metavar="TOKEN=QTY",
+              help="The loan leg: a security token (securities lending) or a cash token.")
+@click.option("--collateral", multiple=True, metavar="TOKEN=QTY",
+              help="A collateral leg (repeat, in priority order CT1, CT2, …; QTY may be 0).")
+@click.option("--token-haircut", "token_haircuts", multiple=True, metavar="TOKEN=H",
+              help="A collateral token's own haircut, overriding --haircut (repeatable).")
+@click.option("--base", metavar="CCY", help="Valuation (base) currency, e.g. JPY.")
+@click.option("--haircut", metavar="H", help="Haircut α in [0, 1), e.g. 0.05 (default 0).")
+@click.option("--threshold", metavar="B", help="Margin-call threshold β in [0, 1) (default 0: "
+              "margined daily).")
+@click.option("--mode", type=click.Choice(["single", "multi"]), default=None,
+              help="Adjust with CT1 only, or through the priority order (default single).")
+@click.option("--lag", type=int, default=None, metavar="DAYS",
+              help="Settlement lag of margin transfers, 0..30 days (default 0: immediate).")
+@click.option("--auto-issue/--no-auto-issue", "auto_issue", default=None,
+              help="Mint missing adjustment tokens inside the margin call (default no).")
+@click.option("--mta", metavar="AMOUNT", help="Minimum transfer amount (default 0).")
+@click.option("--trade-date", metavar="YYYY-MM-DD", help="Trade date (default today, UTC).")
+@click.option("--start-date", metavar="YYYY-MM-DD", help="Start date (default the trade date).")
+@click.option("--end-date", metavar="YYYY-MM-DD", help="End date (or --open).")
+@click.option("--open", "open_ended", is_flag=True, default=None,
+              help="No end date: closed by early termination.")
+@click.option("--file", "terms_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Terms JSON (as `agreement export ID` writes) instead of flags.")
+@click.option("--cdm", "cdm_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="A CDM trade JSON (as `agreement export ID --cdm` writes).")
+@click.option("--id", "agreement_id", default=None, metavar="ID",
+              help="The agreement id (default: from --file/--cdm, else the ledger assigns one).")
+@click.option("--dry-run", is_flag=True,
+              help="Check and print the terms JSON; submit nothing.")
+@JSON_OPTION
+def propose(terms_file: Path | None, cdm_file: Path | None, agreement_id: str | None,
+            dry_run: bool, as_json: bool, **flags: Any) -> None:
+    """Propose an agreement's terms (you must be the lender or the borrower).
+
+    Terms come from flags, from --file (tanpo terms JSON) or from --cdm (an ISDA/ISLA CDM
+    trade). Every quantity and rate is checked before anything is sent.
+
+    \b
+    Example:
+      tanpo --as bank-a agreement propose --lender bank-a --borrower bank-b \\
+        --loan JP8306=1000000 --collateral JPY=600000000 --collateral JP8604=100000 \\
+        --base JPY --haircut 0.05 --threshold 0.02 --mode multi --end-date 2025-12-31
+    """
+    given = [name for name in _TERM_FLAGS if flags.get(name) not in (None, (), False)]
+    if terms_file and cdm_file:
+        raise click.UsageError("give --file or --cdm, not both")
+    if (terms_file or cdm_file) and given:
+        raise click.UsageError(f"--{'file' if terms_file else 'cdm'} carries the terms: drop "
+                               f"--{given[0].replace('_', '-')}")
+    terms: Terms | None = None
+    if terms_file is not None:
+        try:
+            terms = terms_from_json(read_json(terms_file), str(terms_file))
+        except InputError as exc:
+            raise click.BadParameter(str(exc), param_hint="--file") from None
+    elif cdm_file is None:
+        terms = _terms_from_flags(flags)
+    if terms is not None and agreement_id is not None:
+        terms = _with_id(terms, agreement_id)
+    if terms is not None and dry_run:
+        echo_json(terms.to_json())
+        return
+
+    with session(PARTY_DEFAULT, as_json) as ledger:
+        if terms is None:
+            assert cdm_file is not None
+            terms = _terms_from_cdm(cdm_file, ledger)
+            if agreement_id is not None:
+                terms = _with_id(terms, agreement_id)
+            if dry_run:
+                echo_json(terms.to_json())
+                return
+        proposed = ledger.propose(terms)
+        settle(ledger)
+        me = ledger.party
+    if as_json:
+        echo_json(proposed.raw)
+        return
+    t = proposed.terms
+    other = t.borrower if me == t.lender else t.lender
+    click.echo(f"proposed {proposed.id} ({proposed.status}): {t.lender} lends "
+               f"{qty(t.loan_quantity)} {t.loan_token} to {t.borrower} against "
+               f"{_legs_text(t)}")
+    click.echo(f"{other} approves it with: tanpo --as {other} agreement approve {proposed.id}")
+
+
+def _terms_from_flags(flags: dict[str, Any]) -> Terms:
+    missing = [f"--{name}" for name in ("lender", "borrower", "loan", "base")
+               if not flags.get(name)]
+    if missing:
+        raise click.UsageError(f"missing {', '.join(missing)} (or give --file or --cdm)")
+    try:
+        return terms_from_flags(
+            lender=flags["lender"], borrower=flags["borrower"], loan=flags["loan"],
+            collateral=flags["collateral"], token_haircuts=flags["token_haircuts"],
+            base=flags["base"], haircut=flags["haircut"] or "0",
+            threshold=flags["threshold"] or "0", mode=flags["mode"] or "single",
+            lag=flags["lag"] or 0, auto_issue=bool(flags["auto_issue"]),
+            mta=flags["mta"] or "0", trade_date=flags["trade_date"],
+            start_date=flags["start_date"], end_date=flags["end_date"],
+            open_ended=bool(flags["open_ended"]), agreement_id="",
+            today=datetime.now(UTC).date(),
+        )
+    except InputError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _terms_from_cdm(path: Path, ledger: Ledger) -> Terms:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise click.BadParameter(f"cannot read {path}: {exc.strerror or exc}",
+                                 param_hint="--cdm") from None
+    try:
+        doc = cdm.loads(text)
+        tokens = {t.id: t for t in ledger.tokens()}
+        return cdm.terms_from_cdm(doc, tokens)
+    except cdm.CdmError as exc:
+        raise click.BadParameter(f"{path}: cannot map {exc}", param_hint="--cdm") from None
+
+
+def _with_id(terms: Terms, agreement_id: str) -> Terms:
+    from dataclasses import replace
+
+    return replace(terms, id=agreement_id)
+
+
+def _legs_text(t: Terms) -> str:
+    return ", ".join(f"{qty(c.quantity)} {c.token}" for c in t.collateral)
+
+
+# ---- decisions ------------------------------------------------------------------------------
+
+
+def _last_transfers(a: Agreement) -> list[Json]:
+    history = a.raw.get("history") or []
+    return list(history[-1].get("transfers") or []) if history else []
+
+
+def _report(verb: str, a: Agreement, as_json: bool) -> None:
+    if as_json:
+        echo_json(a.raw)
+        return
+    click.echo(f"{verb} {a.id}: now {a.status}")
+    moves = _last_transfers(a)
+    if moves:
+        table = new_table("settled in this transaction")
+        for name in ("leg", "token"):
+            table.add_column(name, no_wrap=True)
+        table.add_column("quantity", justify="right", no_wrap=True)
+        table.add_column("from → to", no_wrap=True)
+        for m in moves:
+            table.add_row(str(m.get("leg", "")), str(m.get("token", "")),
+                          qty(int(m.get("quantity") or 0)),
+                          f"{m.get('from', '?')} → {m.get('to', '?')}"
+                          + (" (held under the agreement)" if m.get("held") and
+                             m.get("to") == a.terms.lender else ""))
+        console().print(table)
+
+
+@agreement.command("approve")
+@click.argument("agreement_id", metavar="ID")
+@JSON_OPTION
+def approve(agreement_id: str, as_json: bool) -> None:
+    """Approve a proposal (the proposer's counterparty): the opening exchange, all or nothing."""
+    with session(PARTY_DEFAULT, as_json) as ledger:
+        a = ledger.approve(agreement_id)
+        settle(ledger)
+    _report("approved", a, as_json)
+
+
+@agreement.command("reject")
+@click.argument("agreement_id", metavar="ID")
+@click.option("--reason", required=True, help="Why (kept in the history).")
+@JSON_OPTION
+def reject(agreement_id: str, reason: str, as_json: bool) -> None:
+    """Reject a proposal (the proposer's counterparty)."""
+    with session(PARTY_DEFAULT, as_json) as ledger:
+        a = ledger.reject(agreement_id, reason)
+        settle(ledger)
+    _report("rejected", a, as_json)
+
+
+@agreement.command("withdraw")
+@click.argument("agreement_id", metavar="ID")
+@JSON_OPTION
+def withdraw(agreement_id: str, as_json: bool) -> None:
+    """Withdraw your own proposal before it is approved."""
+    with session(PARTY_DEFAULT, as_json) as ledger:
+        a = ledger.withdraw(agreement_id)
+        settle(ledger)
+    _report("withdrew", a, as_json)
+
+
+@agreement.command("close")
+@click.argument("agreement_id", metavar="ID")
+@JSON_OPTION
+def close(agreement_id: str, as_json: bool) -> None:
+    """Close an active agreement at or after its end date: the closing exchange (the borrower
+    returns the loan, the lender the collateral it holds). Before the end date, or for an open
+    agreement, use `terminate` and `accept-termination`."""
+    with session(PARTY_DEFAULT, as_json) as ledger:
+        a = ledger.close(agreement_id)
+        settle(ledger)
+    _report("closed", a, as_json)
+
+
+@agreement.command("terminate")
+@click.argument("agreement_id", metavar="ID")
+@click.option("--note", default="", help="A note for the counterparty.")
+@JSON_OPTION
+def terminate(agreement_id: str, note: str, as_json: bool) -> None:
+    """Request early termination of an active agreement (either party); the counterparty
+    accepts with `accept-termination`."""
+    with session(PARTY_DEFAULT, as_json) as ledger:
+        a = ledger.request_termination(agreement_id, note)
+        settle(ledger)
+        me = ledger.party
+    _report("requested the termination of", a, as_json)
+    if not as_json:
+        other = a.terms.borrower if me == a.terms.lender else a.terms.lender
+        click.echo(f"{other} accepts with: tanpo --as {other} agreement accept-termination "
+                   f"{a.id}")
+
+
+@agreement.command("accept-termination")
+@click.argument("agreement_id", metavar="ID")
+@JSON_OPTION
+def accept_termination(agreement_id: str, as_json: bool) -> None:
+    """Accept the counterparty's termination request: the closing exchange."""
+    with session(PARTY_DEFAULT, as_json) as ledger:
+        a = ledger.accept_termination(agreement_id)
+        settle(ledger)
+    _report("terminated", a, as_json)
+
+
+@agreement.command("cancel-termination")
+@click.argument("agreement_id", metavar="ID")
+@click.option("--reason", default="", help="Why (kept in the history).")
+@JSON_OPTION
+def cancel_termination(agreement_id: str, reason: str, as_json: bool) -> None:
+    """Withdraw your termination request, or decline the counterparty's."""
+    with session(PARTY_DEFAULT, as_json) as ledger:
+        a = ledger.cancel_termination(agreement_id, reason)
+        settle(ledger)
+    _report("cancelled the termination request of", a, as_json)
+
+
+# ---- reads ----------------------------------------------------------------------------------
+
+
+def terms_rows(t: Terms) -> list[Row]:
+    return [
+        Row("lender", t.lender), Row("borrower", t.borrower),
+        Row("loan", f"{qty(t.loan_quantity)} {t.loan_token}"),
+        Row("base currency", t.base_currency),
+        Row("haircut", pct(t.haircut)), Row("threshold", pct(t.threshold)),
+        Row("adjustment mode", t.mode),
+        Row("settlement lag", f"{t.settlement_lag_days} day(s)"),
+        Row("auto-issue", "yes" if t.auto_issue else "no"),
+        Row("minimum transfer", dec(t.minimum_transfer_amount)),
+        Row("trade / start / end", f"{day(t.trade_date)} / {day(t.start_date)} / "
+                                   f"{day(t.end_date)}"),
+    ]
+
+
+@agreement.command("show")
+@click.argument("agreement_id", metavar="ID")
+@JSON_OPTION
+def show(agreement_id: str, as_json: bool) -> None:
+    """Show an agreement's status and terms (its parties and the operator may read it)."""
+    with session(PARTY_DEFAULT, as_json) as ledger:
+        a = ledger.agreement(agreement_id)
+    if as_json:
+        echo_json(a.raw)
+        return
+    rows = [Row("status", a.status), Row("proposed by", a.proposer), *terms_rows(a.terms)]
+    termination = a.raw.get("termination")
+    if termination:
+        note = f" ({termination['note']})" if termination.get("note") else ""
+        rows.append(Row("termination", f"requested by {termination.get('requestedBy', '?')} "
+                                       f"at {termination.get('requestedAt', '?')}{note}"))
+    details(f"agreement {a.id}", rows)
+    table = new_table("collateral legs (priority order)")
+    table.add_column("priority", no_wrap=True)
+    table.add_column("token", no_wrap=True)
+    table.add_column("initial quantity", justify="right", no_wrap=True)
+    table.add_column("haircut", justify="right", no_wrap=True)
+    for i, leg in enumerate(a.terms.collateral, start=1):
+        table.add_row(f"CT{i}", leg.token, qty(leg.quantity),
+                      pct(leg.haircut) if leg.haircut is not None
+                      else f"{pct(a.terms.haircut)} (agreement)")
+    console().print(table)
+
+
+@agreement.command("list")
+@click.option("--party", default="", help="Only this party's (default: yours; the operator "
+              "sees every party's).")
+@click.option("--status", type=click.Choice(STATUSES), default=None)
+@JSON_OPTION
+def list_agreements(party: str, status: str | None, as_json: bool) -> None:
+    """List agreements."""
+    with session(PARTY_DEFAULT, as_json) as ledger:
+        found = sorted(ledger.agreements(party, status or ""), key=lambda a: a.id)
+    if as_json:
+        echo_json([a.raw for a in found])
+        return
+    if not found:
+        click.echo("no agreements")
+        return
+    table = new_table("agreements")
+    for name in ("id", "status", "lender", "borrower", "loan", "collateral", "start → end"):
+        table.add_column(name, no_wrap=name in ("id", "status"))
+    for a in found:
+        t = a.terms
+        table.add_row(a.id, a.status, t.lender, t.borrower, f"{qty(t.loan_quantity)} "
+                      f"{t.loan_token}", _legs_text(t),
+                      f"{day(t.start_date)} → {day(t.end_date)}")
+    console().print(table)
+
+
+@agreement.command("history")
+@click.argument("agreement_id", metavar="ID")
+@JSON_OPTION
+def history(agreement_id: str, as_json: bool) -> None:
+    """Show every action on an agreement, with the transfers each settled."""
+    with session(PARTY_DEFAULT, as_json) as ledger:
+        a = ledger.agreement(agreement_id)
+    entries: list[Json] = list(a.raw.get("history") or [])
+    if as_json:
+        echo_json(entries)
+        return
+    table = new_table(f"history of {a.id}")
+    for name in ("time", "action", "status", "party", "note", "transfers"):
+        table.add_column(name, no_wrap=name in ("time", "action", "status", "party"))
+    for h in entries:
+        moves = "\n".join(f"{qty(int(m.get('quantity') or 0))} {m.get('token', '?')} "
+                          f"{m.get('from', '?')}→{m.get('to', '?')}"
+                          for m in h.get("transfers") or [])
+        table.add_row(str(h.get("timestamp", "")), str(h.get("action", "")),
+                      str(h.get("status", "")), str(h.get("party", "")),
+                      str(h.get("note", "")) or "-", moves or "-")
+    console().print(table)
+
+
+@agreement.command("collateral")
+@click.argument("agreement_id", metavar="ID")
+@JSON_OPTION
+def collateral(agreement_id: str, as_json: bool) -> None:
+    """Show the collateral the lender holds under an agreement, and pending (lagged) margin
+    transfers."""
+    with session(PARTY_DEFAULT, as_json) as ledger:
+        report = ledger.collateral_report(agreement_id)
+    if as_json:
+        echo_json(report.raw)
+        return
+    table = new_table(f"collateral held by {report.lender} under {report.agreement} "
+                        f"({report.status})")
+    table.add_column("priority", no_wrap=True)
+    table.add_column("token", no_wrap=True)
+    table.add_column("held", justify="right", no_wrap=True)
+    for p in sorted(report.positions, key=lambda p: p.priority):
+        table.add_row(f"CT{p.priority}", p.token, qty(p.held))
+    console().print(table)
+    if report.pending:
+        pending = new_table("pending margin transfers (settlement lag)")
+        for name in ("token", "quantity", "from → to", "trade → settle"):
+            pending.add_column(name, no_wrap=True)
+        for m in report.pending:
+            pending.add_row(m.token, qty(m.quantity), f"{m.sender} → {m.receiver}",
+                            f"{day(m.trade_date, '-')} → {day(m.settle_date, '-')}")
+        console().print(pending)
+
+
+@agreement.command("export")
+@click.argument("agreement_id", metavar="ID")
+@click.option("--cdm", "as_cdm", is_flag=True,
+              help="Write ISDA/ISLA CDM JSON (default: tanpo terms JSON for `propose --file`).")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write to this file (default: standard output).")
+def export(agreement_id: str, as_cdm: bool, out: Path | None) -> None:
+    """Export an agreement's terms: as tanpo terms JSON, or with --cdm as a CDM TradeState
+    (`agreement propose --cdm FILE` reads it back to the same terms)."""
+    with session(PARTY_DEFAULT, False) as ledger:
+        a = ledger.agreement(agreement_id)
+        tokens: dict[str, Token] = {}
+        if as_cdm:
+            for token_id in [a.terms.loan_token, *(c.token for c in a.terms.collateral)]:
+                tokens[token_id] = ledger.token(token_id)
+    if as_cdm:
+        text = cdm.dumps(cdm.agreement_to_cdm(a, tokens))
+    else:
+        import json
+
+        terms = a.terms if a.terms.id else _with_id(a.terms, a.id)
+        text = json.dumps(terms.to_json(), indent=2) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise click.BadParameter(f"cannot write {out}: {exc.strerror or exc}",
+                                 param_hint="--out") from None
+    click.echo(f"wrote {a.id} ({'CDM' if as_cdm else 'terms'} JSON) to {out}", err=True)

@@ -1,0 +1,246 @@
+"""Strict parsing of what a participant types or files, before anything reaches the network.
+
+Quantities are whole token units written in digits (``1000``: no sign, separator, decimal point or
+exponent, no leading zero), as the chaincode takes them; amounts and rates are plain decimals
+(``0.05``, ``1000.5``). A malformed value is refused here with a message naming the field.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from datetime import date
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from tanpo.client.models import CollateralLeg, Terms
+
+MAX_QUANTITY = 2**63 - 1
+MAX_LAG_DAYS = 30
+_QUANTITY = re.compile(r"0|[1-9][0-9]*")
+_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_TERMS_KEYS = {"id", "lender", "borrower", "loan", "collateral", "baseCurrency", "haircut",
+               "threshold", "mode", "settlementLagDays", "autoIssue", "minimumTransferAmount",
+               "tradeDate", "startDate", "endDate"}
+
+
+class InputError(ValueError):
+    """Malformed input, found before anything was sent."""
+
+
+def parse_quantity(text: str, what: str, allow_zero: bool = False) -> int:
+    """A token quantity: whole units in decimal digits, 1..2^63-1 (or 0 when allowed)."""
+    text = text.strip()
+    if not _QUANTITY.fullmatch(text):
+        hint = ""
+        if re.fullmatch(r"0[0-9]+", text):
+            hint = " (no leading zeros)"
+        elif re.fullmatch(r"[0-9,_]+", text):
+            hint = " (no thousands separators)"
+        elif re.fullmatch(r"[0-9]*\.[0-9]*", text):
+            hint = " (tokens are indivisible: no decimal point)"
+        raise InputError(f"invalid {what} {text!r}: expected a whole number of token units in "
+                         f"digits, such as 1000{hint}")
+    value = int(text)
+    if value == 0 and not allow_zero:
+        raise InputError(f"invalid {what} 0: must be greater than zero")
+    if value > MAX_QUANTITY:
+        raise InputError(f"invalid {what} {text}: more than the maximum {MAX_QUANTITY}")
+    return value
+
+
+def parse_decimal(text: str, what: str) -> Fraction:
+    """A non-negative exact decimal such as ``0.05`` or ``1000``."""
+    text = text.strip()
+    if len(text) > 40 or not _DECIMAL.fullmatch(text):
+        raise InputError(f"invalid {what} {text!r}: expected a decimal number such as 0.05 "
+                         "(digits, an optional fraction; no sign, percent or exponent)")
+    return Fraction(text)
+
+
+def parse_rate(text: str, what: str) -> Fraction:
+    """A haircut or threshold: a decimal in [0, 1) (``0.05`` is 5 %)."""
+    value = parse_decimal(text, what)
+    if value >= 1:
+        raise InputError(f"invalid {what} {text.strip()!r}: expected a fraction in [0, 1) such "
+                         "as 0.05 for 5%")
+    return value
+
+
+def parse_date(text: str, what: str) -> date:
+    text = text.strip()
+    if _DATE.fullmatch(text):
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            pass
+    raise InputError(f"invalid {what} {text!r}: expected a date YYYY-MM-DD")
+
+
+def parse_currency(text: str, what: str) -> str:
+    if not _CURRENCY.fullmatch(text):
+        raise InputError(f"invalid {what} {text!r}: expected an ISO 4217 code such as JPY")
+    return text
+
+
+def parse_pair(text: str, what: str) -> tuple[str, str]:
+    """``TOKEN=VALUE`` -> (TOKEN, VALUE)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip() or not value.strip():
+        raise InputError(f"invalid {what} {text!r}: expected TOKEN=VALUE, such as JP8306=1000")
+    return key.strip(), value.strip()
+
+
+# ---- terms from flags -----------------------------------------------------------------------
+
+
+def terms_from_flags(*, lender: str, borrower: str, loan: str, collateral: Sequence[str],
+                     token_haircuts: Sequence[str], base: str, haircut: str, threshold: str,
+                     mode: str, lag: int, auto_issue: bool, mta: str,
+                     trade_date: str | None, start_date: str | None, end_date: str | None,
+                     open_ended: bool, agreement_id: str, today: date) -> Terms:
+    """Terms from the `agreement propose` flags, every value checked."""
+    loan_token, loan_qty = parse_pair(loan, "--loan")
+    if not collateral:
+        raise InputError("give the collateral with --collateral TOKEN=QTY (repeat it for each "
+                         "token, in priority order CT1, CT2, …)")
+    per_token: dict[str, Fraction] = {}
+    for item in token_haircuts:
+        token, value = parse_pair(item, "--token-haircut")
+        if token in per_token:
+            raise InputError(f"--token-haircut {token} is given twice")
+        per_token[token] = parse_rate(value, f"haircut of {token}")
+    legs: list[CollateralLeg] = []
+    for item in collateral:
+        token, value = parse_pair(item, "--collateral")
+        if any(leg.token == token for leg in legs):
+            raise InputError(f"--collateral {token} is given twice")
+        legs.append(CollateralLeg(token, parse_quantity(value, f"collateral quantity of {token}",
+                                                        allow_zero=True),
+                                  per_token.pop(token, None)))
+    if per_token:
+        raise InputError(f"--token-haircut {', '.join(per_token)}: not a collateral token")
+    if end_date is not None and open_ended:
+        raise InputError("give either --end-date or --open, not both")
+    if end_date is None and not open_ended:
+        raise InputError("give --end-date YYYY-MM-DD, or --open for an agreement with no end "
+                         "date (closed by early termination)")
+    traded = parse_date(trade_date, "--trade-date") if trade_date else today
+    started = parse_date(start_date, "--start-date") if start_date else traded
+    ends = parse_date(end_date, "--end-date") if end_date else None
+    _check_dates(traded, started, ends)
+    if not 0 <= lag <= MAX_LAG_DAYS:
+        raise InputError(f"invalid --lag {lag}: expected 0 to {MAX_LAG_DAYS} days")
+    return Terms(
+        id=agreement_id, lender=lender, borrower=borrower, loan_token=loan_token,
+        loan_quantity=parse_quantity(loan_qty, f"loan quantity of {loan_token}"),
+        collateral=tuple(legs), base_currency=parse_currency(base, "--base"),
+        haircut=parse_rate(haircut, "--haircut"), threshold=parse_rate(threshold, "--threshold"),
+        mode=mode, settlement_lag_days=lag, auto_issue=auto_issue,
+        minimum_transfer_amount=parse_decimal(mta, "--mta"),
+        trade_date=traded, start_date=started, end_date=ends,
+    )
+
+
+def _check_dates(traded: date, started: date, ends: date | None) -> None:
+    if started < traded:
+        raise InputError(f"the start date {started} is before the trade date {traded}")
+    if ends is not None and ends < started:
+        raise InputError(f"the end date {ends} is before the start date {started}")
+
+
+# ---- terms from a file (the chaincode's terms JSON, as `agreement export` writes it) ----------
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise InputError(f"{path} is not JSON: {exc}") from None
+
+
+def terms_from_json(data: Any, source: str) -> Terms:
+    """Terms from the chaincode's terms JSON, checked field by field (``source`` names the file
+    in messages)."""
+    if not isinstance(data, Mapping):
+        raise InputError(f"{source}: expected a JSON object with the agreement terms")
+    unknown = sorted(set(data) - _TERMS_KEYS)
+    if unknown:
+        raise InputError(f"{source}: unknown key {unknown[0]!r}; expected "
+                         f"{', '.join(sorted(_TERMS_KEYS))}")
+
+    def text(key: str, required: bool = True) -> str:
+        value = data.get(key)
+        if value is None or value == "":
+            if required:
+                raise InputError(f"{source}: {key} is missing")
+            return ""
+        if not isinstance(value, str):
+            raise InputError(f"{source}: {key} must be a string, got {json.dumps(value)}")
+        return value
+
+    def leg(value: Any, where: str, allow_zero: bool) -> tuple[str, int, Fraction | None]:
+        if not isinstance(value, Mapping):
+            raise InputError(f"{source}: {where} must be an object with token and quantity")
+        extra = sorted(set(value) - {"token", "quantity", "haircut"})
+        if extra or (not allow_zero and "haircut" in value):
+            raise InputError(f"{source}: {where}: unexpected key {(extra or ['haircut'])[0]!r}")
+        token, quantity = value.get("token"), value.get("quantity")
+        if not isinstance(token, str) or not token:
+            raise InputError(f"{source}: {where}.token must be a token id")
+        if not isinstance(quantity, str):
+            raise InputError(f"{source}: {where}.quantity must be a string of digits such as "
+                             f'"1000", got {json.dumps(quantity)}')
+        q = parse_quantity(quantity, f"{where}.quantity", allow_zero=allow_zero)
+        haircut = value.get("haircut")
+        if haircut is None or haircut == "":
+            return token, q, None
+        if not isinstance(haircut, str):
+            raise InputError(f"{source}: {where}.haircut must be a decimal string such as "
+                             f'"0.05", got {json.dumps(haircut)}')
+        return token, q, parse_rate(haircut, f"{where}.haircut")
+
+    try:
+        loan_token, loan_qty, _ = leg(data.get("loan"), "loan", allow_zero=False)
+        raw_legs = data.get("collateral")
+        if not isinstance(raw_legs, list) or not raw_legs:
+            raise InputError(f"{source}: collateral must be a non-empty list of legs")
+        legs = [leg(v, f"collateral[{i}]", allow_zero=True) for i, v in enumerate(raw_legs)]
+        lag = data.get("settlementLagDays", 0)
+        if type(lag) is not int or not 0 <= lag <= MAX_LAG_DAYS:
+            raise InputError(f"{source}: settlementLagDays must be a whole number 0..30, got "
+                             f"{json.dumps(lag)}")
+        auto = data.get("autoIssue", False)
+        if not isinstance(auto, bool):
+            raise InputError(f"{source}: autoIssue must be true or false")
+        mode = text("mode", required=False) or "single"
+        if mode not in ("single", "multi"):
+            raise InputError(f"{source}: mode must be single or multi, got {mode!r}")
+        traded = parse_date(text("tradeDate"), "tradeDate")
+        started = parse_date(text("startDate", required=False) or traded.isoformat(),
+                             "startDate")
+        end_text = text("endDate", required=False)
+        ends = parse_date(end_text, "endDate") if end_text else None
+        _check_dates(traded, started, ends)
+        return Terms(
+            id=text("id", required=False), lender=text("lender"), borrower=text("borrower"),
+            loan_token=loan_token, loan_quantity=loan_qty,
+            collateral=tuple(CollateralLeg(t, q, h) for t, q, h in legs),
+            base_currency=parse_currency(text("baseCurrency"), "baseCurrency"),
+            haircut=parse_rate(text("haircut"), "haircut"),
+            threshold=parse_rate(text("threshold", required=False) or "0", "threshold"),
+            mode=mode, settlement_lag_days=lag, auto_issue=auto,
+            minimum_transfer_amount=parse_decimal(
+                text("minimumTransferAmount", required=False) or "0", "minimumTransferAmount"),
+            trade_date=traded, start_date=started, end_date=ends,
+        )
+    except InputError as exc:
+        message = str(exc)
+        raise InputError(message if message.startswith(source) else f"{source}: {message}"
+                         ) from None
