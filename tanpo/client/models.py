@@ -8,7 +8,7 @@ Each dataclass keeps the original JSON in `raw` for anything not modelled.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from fractions import Fraction
 from typing import Any
 
@@ -137,8 +137,9 @@ class Terms:
             "settlementLagDays": self.settlement_lag_days,
             "autoIssue": self.auto_issue,
             "minimumTransferAmount": dec(self.minimum_transfer_amount),
-            "tradeDate": (self.trade_date or self.start_date or date.today()).isoformat(),
-            "startDate": (self.start_date or self.trade_date or date.today()).isoformat(),
+            # The chaincode compares dates with the transaction's UTC date: default the same way.
+            "tradeDate": (self.trade_date or self.start_date or _utc_today()).isoformat(),
+            "startDate": (self.start_date or self.trade_date or _utc_today()).isoformat(),
             "endDate": self.end_date.isoformat() if self.end_date else "",
         }
         if self.id:
@@ -169,6 +170,10 @@ class Terms:
             start_date=opt_date(d.get("startDate")),
             end_date=opt_date(d.get("endDate")),
         )
+
+
+def _utc_today() -> date:
+    return datetime.now(UTC).date()
 
 
 def decimal_string(x: Fraction) -> str:
