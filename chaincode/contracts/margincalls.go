@@ -29,6 +29,9 @@ type MarginContract struct {
 // ContractMargin is the margin contract's name.
 const ContractMargin = "margin"
 
+// EventMarginBatch is the event of SweepAgreements: a summary of every call it made.
+const EventMarginBatch = "MarginBatch"
+
 // Outcome statuses of a sweep.
 const (
 	SweepCalled   = "called"
@@ -131,7 +134,7 @@ type marginSweepEvent struct {
 
 // GetEvaluateTransactions tags the read-only functions in the metadata.
 func (c *MarginContract) GetEvaluateTransactions() []string {
-	return []string{"GetMarginCall", "ListMarginCalls", "LastSweptDate"}
+	return []string{"GetMarginCall", "ListMarginCalls", "LastSweptDate", "SweepPlan"}
 }
 
 // MarginCall runs the margin call of one agreement for a valuation date (the oracle, or a party to
@@ -170,7 +173,7 @@ func (c *MarginContract) MarginCall(ctx contractapi.TransactionContextInterface,
 	} else if reason != "" {
 		return "", errors.New(reason)
 	}
-	rec, err := t.runMarginCall(a, date, prices)
+	rec, err := t.runMarginCall(a, date, prices, nil)
 	if err != nil {
 		return "", err
 	}
@@ -239,6 +242,7 @@ func (c *MarginContract) Sweep(ctx contractapi.TransactionContextInterface, date
 	res := SweepResult{Date: date, Outcomes: []SweepOutcome{}, Bookmark: bookmark, Complete: !more}
 	evt := marginSweepEvent{Event: t.event(EventMarginSweep), Date: date, Calls: []MarginCallRecord{},
 		Replayed: []string{}, Skipped: []SweepOutcome{}, Complete: !more}
+	cache := newMarginCache()
 	for _, id := range ids {
 		res.Bookmark = id
 		a, err := t.loadAgreement(id)
@@ -263,7 +267,7 @@ func (c *MarginContract) Sweep(ctx contractapi.TransactionContextInterface, date
 			evt.Skipped = append(evt.Skipped, out)
 			continue
 		}
-		rec, err := t.runMarginCall(a, date, prices)
+		rec, err := t.runMarginCall(a, date, prices, cache)
 		if err != nil {
 			return "", err
 		}
@@ -294,6 +298,316 @@ func (c *MarginContract) Sweep(ctx contractapi.TransactionContextInterface, date
 		}
 	}
 	return t.finish(res)
+}
+
+// maxBatch is the most agreements one batch transaction takes (SweepAgreements, ProposeBatch,
+// ApproveBatch): large enough that one transaction carries many agreements, small enough that a
+// transaction stays well inside the orderer's block size and the peer's execution timeout.
+const maxBatch = 1000
+
+// SweepCall summarises one margin call in the event of SweepAgreements; the full record is
+// GetMarginCall(agreement, date).
+type SweepCall struct {
+	Agreement        string           `json:"agreement"`
+	Lender           string           `json:"lender"`
+	Borrower         string           `json:"borrower"`
+	Triggered        bool             `json:"triggered"`
+	Transfers        []SweepTransfer  `json:"transfers,omitempty"`
+	IssuanceRequired []MarginIssuance `json:"issuanceRequired,omitempty"`
+	Mints            []MarginMint     `json:"mints,omitempty"`
+}
+
+// SweepTransfer is a margin transfer in a SweepCall (the record has its values and dates).
+type SweepTransfer struct {
+	Token     string `json:"token"`
+	Quantity  string `json:"quantity"`
+	Direction string `json:"direction"`
+}
+
+// SweepStatus is one agreement's outcome in the result of SweepAgreements. It is deliberately
+// small: every byte of a transaction's result and event is hashed again for each key it writes
+// under a state-based endorsement policy (the collateral positions) when peers validate it.
+type SweepStatus struct {
+	Agreement string `json:"agreement"`
+	Status    string `json:"status"` // called | replayed | skipped
+	Reason    string `json:"reason,omitempty"`
+	Transfers int    `json:"transfers,omitempty"` // transfers of the call (called or replayed)
+	TxID      string `json:"txId,omitempty"`      // replayed: the transaction that made the call
+}
+
+// SweepAgreementsResult is what SweepAgreements returns: one outcome per agreement, in the order
+// given.
+type SweepAgreementsResult struct {
+	Date     string        `json:"date"`
+	Count    int           `json:"count"`
+	Called   int           `json:"called"`
+	Replayed int           `json:"replayed"`
+	Skipped  int           `json:"skipped"`
+	Outcomes []SweepStatus `json:"outcomes"`
+}
+
+type marginBatchEvent struct {
+	Event
+	Date     string        `json:"date"`
+	Calls    []SweepCall   `json:"calls"`    // calls made by this transaction
+	Replayed []string      `json:"replayed"` // agreements already called for the date
+	Skipped  []SweepStatus `json:"skipped"`
+}
+
+// SweepPlanItem is one active agreement in SweepPlan.
+type SweepPlanItem struct {
+	Agreement string `json:"agreement"`
+	Lender    string `json:"lender"`
+	Borrower  string `json:"borrower"`
+	Called    bool   `json:"called"` // already has a margin call for the date
+}
+
+func summarise(rec *MarginCallRecord) SweepCall {
+	out := SweepCall{Agreement: rec.Agreement, Lender: rec.Lender, Borrower: rec.Borrower, Triggered: rec.Triggered,
+		IssuanceRequired: rec.IssuanceRequired, Mints: rec.Mints}
+	for _, tr := range rec.Transfers {
+		out.Transfers = append(out.Transfers, SweepTransfer{Token: tr.Token, Quantity: tr.Quantity, Direction: tr.Direction})
+	}
+	if len(out.IssuanceRequired) == 0 {
+		out.IssuanceRequired = nil
+	}
+	if len(out.Mints) == 0 {
+		out.Mints = nil
+	}
+	return out
+}
+
+// SweepAgreements runs the margin calls of an explicit list of agreements (a JSON array of ids, at
+// most 1000, no repeats) for a valuation date in one transaction: the scalable sweep. The caller
+// takes the list from a committed snapshot (SweepPlan) and splits it into batches that touch
+// disjoint keys (a margin call writes its own agreement's keys and the borrower's free balances,
+// so batches of different borrowers can be submitted concurrently), instead of walking the active
+// index inside the transaction, which a concurrent approval would invalidate.
+//
+// Each agreement gets the same margin call as MarginCall (once per agreement and date, recorded
+// under its own key); agreements already called are replayed and those the date does not apply to
+// are skipped with the reason, as in Sweep. The oracle may list any agreement; a party only its
+// own. An unknown agreement, a missing price or a short balance refuses the whole batch. The
+// result lists each agreement's status and the event summarises each call (parties, transfers,
+// issuance); it does not change LastSweptDate (that is the index-walking Sweep's record).
+func (c *MarginContract) SweepAgreements(ctx contractapi.TransactionContextInterface, date, agreementIDsJSON string) (string, error) {
+	t, err := begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := t.requireMarginCaller(); err != nil {
+		return "", err
+	}
+	if err := validateDate("date", date); err != nil {
+		return "", err
+	}
+	ids, err := parseIDList("agreement ids", agreementIDsJSON)
+	if err != nil {
+		return "", err
+	}
+	prices, err := t.pricesFor(date)
+	if err != nil {
+		return "", err
+	}
+	// One round trip for the agreements, their records for the date and their latest call dates;
+	// another for the collateral positions once the agreements are known.
+	keys := make([]string, 0, 3*len(ids))
+	for _, id := range ids {
+		for _, kk := range [][]string{{keyAgreement, id}, {keyMarginCall, id, date}, {keyMarginLast, id}} {
+			k, err := t.key(kk[0], kk[1:]...)
+			if err != nil {
+				return "", err
+			}
+			keys = append(keys, k)
+		}
+	}
+	if err := t.prefetch(keys); err != nil {
+		return "", err
+	}
+	agreements := make([]*Agreement, len(ids))
+	keys = keys[:0]
+	for i, id := range ids {
+		a, err := t.loadAgreementTerms(id)
+		if err != nil {
+			return "", err
+		}
+		if !t.caller.hasRole(RoleOracle) && t.caller.party() != a.Terms.Lender && t.caller.party() != a.Terms.Borrower {
+			return "", fmt.Errorf("access denied: %s is not a party to agreement %s", t.caller.party(), a.ID)
+		}
+		agreements[i] = a
+		for _, leg := range a.Terms.Collateral {
+			k, err := t.key(keyPosition, a.ID, leg.Token)
+			if err != nil {
+				return "", err
+			}
+			keys = append(keys, k)
+		}
+	}
+	if err := t.prefetch(keys); err != nil {
+		return "", err
+	}
+	res := SweepAgreementsResult{Date: date, Count: len(ids), Outcomes: make([]SweepStatus, 0, len(ids))}
+	evt := marginBatchEvent{Event: t.event(EventMarginBatch), Date: date, Calls: []SweepCall{}, Replayed: []string{}, Skipped: []SweepStatus{}}
+	cache := newMarginCache()
+	for _, a := range agreements {
+		if rec, err := t.loadMarginCall(a.ID, date); err != nil {
+			return "", err
+		} else if rec != nil {
+			res.Outcomes = append(res.Outcomes, SweepStatus{Agreement: a.ID, Status: SweepReplayed, Transfers: len(rec.Transfers), TxID: rec.TxID})
+			res.Replayed++
+			evt.Replayed = append(evt.Replayed, a.ID)
+			continue
+		}
+		reason, err := t.marginable(a, date)
+		if err != nil {
+			return "", err
+		}
+		if reason != "" {
+			out := SweepStatus{Agreement: a.ID, Status: SweepSkipped, Reason: reason}
+			res.Outcomes = append(res.Outcomes, out)
+			res.Skipped++
+			evt.Skipped = append(evt.Skipped, out)
+			continue
+		}
+		rec, err := t.runMarginCall(a, date, prices, cache)
+		if err != nil {
+			return "", err
+		}
+		res.Outcomes = append(res.Outcomes, SweepStatus{Agreement: a.ID, Status: SweepCalled, Transfers: len(rec.Transfers)})
+		res.Called++
+		evt.Calls = append(evt.Calls, summarise(rec))
+	}
+	if res.Called > 0 {
+		if err := t.emit(evt); err != nil {
+			return "", err
+		}
+		// Fabric 3.1 write batching: the writes reach the peer in one message instead of one per key.
+		t.stub.StartWriteBatch()
+	}
+	return t.finish(res)
+}
+
+// SweepPlan lists one page of active agreements for a sweep on a date: id, lender, borrower and
+// whether the agreement already has its call for the date. It is a read-only query on a committed
+// snapshot (the paginated index, one page per call); the sweeper groups the ids by borrower and
+// submits them with SweepAgreements. The oracle lists every active agreement, a party its own.
+func (c *MarginContract) SweepPlan(ctx contractapi.TransactionContextInterface, date, pageSize, bookmark string) (string, error) {
+	t, err := begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := t.requireMarginCaller(); err != nil {
+		return "", err
+	}
+	if err := validateDate("date", date); err != nil {
+		return "", err
+	}
+	size, err := parsePageSize(pageSize)
+	if err != nil {
+		return "", err
+	}
+	objectType, attrs := keyAgreementStatus, []string{StatusActive}
+	if !t.caller.hasRole(RoleOracle) {
+		objectType, attrs = keyAgreementByParty, []string{t.caller.party(), StatusActive}
+	}
+	ids := []string{}
+	next, err := t.pageByPartialKey(objectType, attrs, size, bookmark, func(k string, _ []byte) error {
+		parts, err := t.splitKey(k)
+		if err != nil {
+			return err
+		}
+		ids = append(ids, parts[len(parts)-1])
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	keys := make([]string, 0, 2*len(ids))
+	for _, id := range ids {
+		ak, err := t.key(keyAgreement, id)
+		if err != nil {
+			return "", err
+		}
+		ck, err := t.key(keyMarginCall, id, date)
+		if err != nil {
+			return "", err
+		}
+		keys = append(keys, ak, ck)
+	}
+	if err := t.prefetch(keys); err != nil {
+		return "", err
+	}
+	page := Page[SweepPlanItem]{Items: make([]SweepPlanItem, 0, len(ids))}
+	for i, id := range ids {
+		a, err := t.loadAgreementTerms(id)
+		if err != nil {
+			return "", err
+		}
+		called, err := t.get(keys[2*i+1])
+		if err != nil {
+			return "", err
+		}
+		page.Items = append(page.Items, SweepPlanItem{Agreement: a.ID, Lender: a.Terms.Lender, Borrower: a.Terms.Borrower, Called: called != nil})
+	}
+	page.Count, page.Bookmark = len(page.Items), next
+	return t.finish(page)
+}
+
+// prefetch reads the keys not yet in the transaction's working set in one round trip to the peer
+// (GetMultipleStates; the shim falls back to one read per key when the peer does not batch reads).
+func (t *txn) prefetch(keys []string) error {
+	missing := make([]string, 0, len(keys))
+	seen := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		if _, ok := t.values[k]; ok || seen[k] {
+			continue
+		}
+		seen[k] = true
+		missing = append(missing, k)
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	values, err := t.stub.GetMultipleStates(missing...)
+	if err != nil {
+		return fmt.Errorf("failed to read state: %w", err)
+	}
+	if len(values) != len(missing) {
+		return fmt.Errorf("failed to read state: %d values for %d keys", len(values), len(missing))
+	}
+	for i, k := range missing {
+		v := values[i]
+		if len(v) == 0 {
+			v = nil
+		}
+		t.values[k] = v
+	}
+	return nil
+}
+
+// parseIDList parses a JSON array of 1..maxBatch distinct identifiers.
+func parseIDList(field, s string) ([]string, error) {
+	var ids []string
+	if err := strictJSON(field, s, maxBatch*70+2, &ids); err != nil {
+		return nil, err
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("invalid %s: the list is empty", field)
+	}
+	if len(ids) > maxBatch {
+		return nil, fmt.Errorf("invalid %s: %d ids; at most %d per transaction", field, len(ids), maxBatch)
+	}
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		if err := validateIdentifier("agreement id", id); err != nil {
+			return nil, err
+		}
+		if seen[id] {
+			return nil, fmt.Errorf("invalid %s: %s is listed twice", field, id)
+		}
+		seen[id] = true
+	}
+	return ids, nil
 }
 
 // GetMarginCall returns the record of the margin call of an agreement on a date. Its parties or
@@ -478,7 +792,7 @@ func (t *txn) lastSweptDate() (DateRecord, error) {
 
 // engineAgreement builds the margin engine's view of an agreement from its terms and token
 // definitions.
-func (t *txn) engineAgreement(a *Agreement) (*margin.Agreement, error) {
+func (t *txn) engineAgreement(a *Agreement, cache *marginCache) (*margin.Agreement, error) {
 	ids := make([]string, 0, 1+len(a.Terms.Collateral))
 	ids = append(ids, a.Terms.Loan.Token)
 	for _, leg := range a.Terms.Collateral {
@@ -486,15 +800,15 @@ func (t *txn) engineAgreement(a *Agreement) (*margin.Agreement, error) {
 	}
 	tokens := make([]margin.Token, 0, len(ids))
 	for _, id := range ids {
-		tok, _, err := t.loadToken(id)
+		tok, err := t.engineToken(id, cache)
 		if err != nil {
 			return nil, err
 		}
-		if tok.MinimalUnit != "1" {
+		if tok.minimalUnit != "1" {
 			return nil, fmt.Errorf("cannot margin agreement %s: token %s has minimalUnit %s, but the margin engine values one token unit at one price unit (a cash token at 1 %s)",
-				a.ID, id, tok.MinimalUnit, tok.Currency)
+				a.ID, id, tok.minimalUnit, tok.token.Currency)
 		}
-		tokens = append(tokens, margin.Token{ID: tok.ID, Kind: margin.TokenKind(tok.Kind), Currency: tok.Currency, Quote: margin.Quote(tok.QuoteConvention)})
+		tokens = append(tokens, tok.token)
 	}
 	loanQty, err := parseStoredQuantity(a.Terms.Loan.Quantity)
 	if err != nil {
@@ -580,41 +894,99 @@ func (t *txn) settleDue(a *Agreement, date string) ([]MarginTransfer, []MarginTr
 	return settled, still, nil
 }
 
-// runMarginCall performs one margin call (the checks of marginable already passed).
-func (t *txn) runMarginCall(a *Agreement, date string, prices *PriceSet) (*MarginCallRecord, error) {
+// marginCache holds what every margin call of one transaction on one date shares: the parsed
+// market and the engine's view of each token. A batch (SweepAgreements) builds them once instead of
+// once per agreement.
+type marginCache struct {
+	date   string
+	market *margin.Market
+	tokens map[string]cachedToken
+}
+
+type cachedToken struct {
+	token       margin.Token
+	minimalUnit string
+}
+
+func newMarginCache() *marginCache { return &marginCache{tokens: map[string]cachedToken{}} }
+
+// engineToken reads a token definition once per transaction (per cache).
+func (t *txn) engineToken(id string, cache *marginCache) (cachedToken, error) {
+	if cache != nil {
+		if tok, ok := cache.tokens[id]; ok {
+			return tok, nil
+		}
+	}
+	tok, _, err := t.loadToken(id)
+	if err != nil {
+		return cachedToken{}, err
+	}
+	ct := cachedToken{
+		token:       margin.Token{ID: tok.ID, Kind: margin.TokenKind(tok.Kind), Currency: tok.Currency, Quote: margin.Quote(tok.QuoteConvention)},
+		minimalUnit: tok.MinimalUnit,
+	}
+	if cache != nil {
+		cache.tokens[id] = ct
+	}
+	return ct, nil
+}
+
+// marketFor parses the date's prices into the engine's market once per cache.
+func (c *marginCache) marketFor(date string, prices *PriceSet) (*margin.Market, error) {
+	if c != nil && c.market != nil && c.date == date {
+		return c.market, nil
+	}
+	m, err := margin.NewMarket(date, prices.Prices, prices.FX)
+	if err != nil {
+		return nil, err
+	}
+	if c != nil {
+		c.date, c.market = date, m
+	}
+	return m, nil
+}
+
+// runMarginCall performs one margin call (the checks of marginable already passed). cache may be
+// nil; a batch passes one cache for all its calls on the date.
+//
+// It reads only the keys the call needs, so that calls of different borrowers never share a key:
+// the borrower's free balances only when the collateral (with pending adjustments) is short of the
+// loan, since only a shortfall draws on them; the lender's free balances never (the engine does
+// not use them; returning more than is held, or redelivering a negative position, reads them when
+// it moves tokens); the pending settlements only for an agreement with a settlement lag (a lag-0
+// agreement never has any).
+func (t *txn) runMarginCall(a *Agreement, date string, prices *PriceSet, cache *marginCache) (*MarginCallRecord, error) {
 	fail := func(err error) error {
 		return fmt.Errorf("cannot run the margin call of agreement %s on %s: %w", a.ID, date, err)
 	}
-	ma, err := t.engineAgreement(a)
+	ma, err := t.engineAgreement(a, cache)
 	if err != nil {
 		return nil, err
 	}
-	market, err := margin.NewMarket(date, prices.Prices, prices.FX)
+	market, err := cache.marketFor(date, prices)
 	if err != nil {
 		return nil, fail(err)
 	}
-	if _, err := margin.PriceAgreement(ma, market); err != nil {
+	pricing, err := margin.PriceAgreement(ma, market)
+	if err != nil {
 		return nil, fail(err)
 	}
-	settled, still, err := t.settleDue(a, date)
-	if err != nil {
-		return nil, err
+	settled, still := []MarginTransfer{}, []MarginTransfer{}
+	if a.Terms.SettlementLagDays > 0 {
+		if settled, still, err = t.settleDue(a, date); err != nil {
+			return nil, err
+		}
 	}
 	pos := margin.Positions{Held: map[string]int64{}, BorrowerFree: map[string]int64{}, LenderFree: map[string]int64{}}
 	for _, leg := range a.Terms.Collateral {
 		if pos.Held[leg.Token], err = t.position(a.ID, leg.Token); err != nil {
 			return nil, err
 		}
-		if pos.BorrowerFree[leg.Token], err = t.freeBalance(a.Terms.Borrower, leg.Token); err != nil {
-			return nil, err
-		}
-		if pos.LenderFree[leg.Token], err = t.freeBalance(a.Terms.Lender, leg.Token); err != nil {
-			return nil, err
-		}
 	}
 	// Adjustments still pending count as if settled (margin.Book's projection); the borrower's
 	// projected free balance is floored at zero (it may have moved tokens since).
-	for _, tr := range still {
+	pendingQty := make([]int64, len(still))
+	for i, tr := range still {
 		q, err := parseStoredQuantity(tr.Quantity)
 		if err != nil {
 			return nil, err
@@ -622,13 +994,25 @@ func (t *txn) runMarginCall(a *Agreement, date string, prices *PriceSet) (*Margi
 		if tr.Direction == string(margin.LenderToBorrower) {
 			q = -q
 		}
+		pendingQty[i] = q
 		if pos.Held[tr.Token], err = addQuantity(pos.Held[tr.Token], q); err != nil {
 			return nil, fail(err)
 		}
-		if pos.BorrowerFree[tr.Token], err = subQuantity(pos.BorrowerFree[tr.Token], q); err != nil {
-			return nil, fail(err)
+	}
+	if short, err := collateralShort(a, pos.Held, pricing); err != nil {
+		return nil, fail(err)
+	} else if short {
+		for _, leg := range a.Terms.Collateral {
+			if pos.BorrowerFree[leg.Token], err = t.freeBalance(a.Terms.Borrower, leg.Token); err != nil {
+				return nil, err
+			}
 		}
-		pos.BorrowerFree[tr.Token] = max(pos.BorrowerFree[tr.Token], 0)
+		for i, tr := range still {
+			if pos.BorrowerFree[tr.Token], err = subQuantity(pos.BorrowerFree[tr.Token], pendingQty[i]); err != nil {
+				return nil, fail(err)
+			}
+			pos.BorrowerFree[tr.Token] = max(pos.BorrowerFree[tr.Token], 0)
+		}
 	}
 	res, err := margin.ComputeCall(ma, market, pos)
 	if err != nil {
@@ -718,6 +1102,24 @@ func (t *txn) runMarginCall(a *Agreement, date string, prices *PriceSet) (*Margi
 		return nil, err
 	}
 	return rec, nil
+}
+
+// collateralShort reports whether the haircut value of the collateral held is below the loan's
+// value (g < 0): only then can the call draw on the borrower's free balances.
+func collateralShort(a *Agreement, held map[string]int64, pricing *margin.Pricing) (bool, error) {
+	if len(pricing.HaircutUnit) != len(a.Terms.Collateral) || pricing.LoanUnit == nil {
+		return false, fmt.Errorf("internal error: pricing of agreement %s does not match its collateral", a.ID)
+	}
+	loanQty, err := parseStoredQuantity(a.Terms.Loan.Quantity)
+	if err != nil {
+		return false, err
+	}
+	vl := new(big.Rat).Mul(new(big.Rat).SetInt64(loanQty), pricing.LoanUnit)
+	vc, tmp := new(big.Rat), new(big.Rat)
+	for i, leg := range a.Terms.Collateral {
+		vc.Add(vc, tmp.Mul(new(big.Rat).SetInt64(held[leg.Token]), pricing.HaircutUnit[i]))
+	}
+	return vc.Cmp(vl) < 0, nil
 }
 
 func ratMap(m map[string]*big.Rat) map[string]string {

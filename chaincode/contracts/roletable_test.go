@@ -54,7 +54,7 @@ func roleRows() []roleRow {
 		w.open("AGR-1", nil)
 		return []string{"AGR-1"}
 	}
-	return []roleRow{
+	return append([]roleRow{
 		// roles
 		{"roles:RegisterIdentity", []string{"opAdmin"}, func(w *world, role string) []string {
 			id := w.cas["BankCMSP"].member(w.t, "new", "User9", "client")
@@ -229,7 +229,7 @@ func roleRows() []roleRow {
 			return append(withAgreement(w, role), "", "")
 		}},
 		{"margin:LastSweptDate", everyone, noArgs},
-	}
+	}, batchRoleRows()...)
 }
 
 func TestRoleTable(t *testing.T) {

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from typing import Any
 
 import click
 from rich.console import Console
@@ -57,3 +61,110 @@ def gateway_cmd(as_: str, submitters: int, transactions: int, evaluations: int,
     table.add_row("evaluate latency p50 / p99",
                   f"{evaluate['p50_ms']:.1f} / {evaluate['p99_ms']:.1f} ms")
     Console().print(table)
+
+
+@bench.command("market")
+@click.option("--agreements", "-n", default=1000, show_default=True,
+              help="Agreements to register and margin.")
+@click.option("--parties", "-p", default=None, type=int,
+              help="Bank parties to spread them over (default: every bank of the network).")
+@click.option("--collaterals", "-k", default=2, show_default=True,
+              help="Collateral tokens per agreement.")
+@click.option("--registration", type=click.Choice(["batch", "single"]), default="batch",
+              show_default=True,
+              help="ProposeBatch/ApproveBatch, or one Propose and one Approve per agreement.")
+@click.option("--register-batch", default=250, show_default=True,
+              help="Agreements per ProposeBatch and ApproveBatch transaction.")
+@click.option("--sweep-batch", default=100, show_default=True,
+              help="Agreements per SweepAgreements transaction.")
+@click.option("--concurrency", default=4, show_default=True,
+              help="Batch transactions in flight at most.")
+@click.option("--threshold", default="0", show_default=True,
+              help="Margin-call threshold β of every agreement (0: every day is a call).")
+@click.option("--noop-submitters", default=32, show_default=True,
+              help="Submitters of the no-op baseline run first.")
+@click.option("--noop-transactions", default=1000, show_default=True,
+              help="No-op submits of the baseline.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Also write the JSON figures to this file.")
+def market_cmd(agreements: int, parties: int | None, collaterals: int, registration: str,
+               register_batch: int, sweep_batch: int, concurrency: int,
+               threshold: str, noop_submitters: int, noop_transactions: int, as_json: bool,
+               out_file: str | None) -> None:
+    """Register N agreements, then margin them on two days, against the no-op baseline."""
+    from tanpo.bench import market
+    from tanpo.network.profile import load_profile
+
+    try:
+        try:
+            beta = Fraction(Decimal(threshold))
+        except (InvalidOperation, ValueError):
+            raise market.BenchError(f"--threshold {threshold!r} is not a decimal") from None
+        # the arguments are checked before the network is looked up
+        market.MarketConfig(agreements=agreements, parties=max(parties or 2, 2),
+                            collaterals=collaterals, register_batch=register_batch,
+                            sweep_batch=sweep_batch,
+                            concurrency=concurrency, noop_submitters=noop_submitters,
+                            noop_transactions=noop_transactions, threshold=beta).validate()
+        if parties is not None and parties < 2:
+            raise market.BenchError("--parties must be at least 2 (a lender and a borrower)")
+        profile = load_profile()
+        banks = [p for p in profile.orgs if p.startswith("bank-")]
+        cfg = market.MarketConfig(
+            agreements=agreements, parties=parties if parties is not None else len(banks),
+            collaterals=collaterals, register_batch=register_batch, sweep_batch=sweep_batch,
+            concurrency=concurrency,
+            registration="single" if registration == "single" else "batch",
+            noop_submitters=noop_submitters, noop_transactions=noop_transactions, threshold=beta,
+        )
+        cfg.validate()
+        market.choose_parties(banks, cfg.parties)
+        say = (lambda _msg: None) if as_json else (
+            lambda msg: click.echo(f"[{time.strftime('%H:%M:%S')}] {msg}", err=True))
+        result = market.run(cfg, profile, say=say)
+    except market.BenchError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except (ProfileError, GatewayError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    text = json.dumps(result, indent=2)
+    if out_file:
+        with open(out_file, "w") as f:
+            f.write(text + "\n")
+    if as_json:
+        click.echo(text)
+        return
+    Console().print(market_table(result))
+    if result["failed_transactions"]:
+        click.echo(f"error: {result['failed_transactions']} transactions failed", err=True)
+        sys.exit(1)
+
+
+def market_table(result: dict[str, Any]) -> Table:
+    """The figures of `tanpo bench market` as one table, a row per phase."""
+    base = result["baseline"]
+    cfg = result["config"]
+    table = Table(title=(
+        f"market benchmark: {cfg['agreements']} agreements, {cfg['parties']} parties, "
+        f"{cfg['collaterals']} collateral tokens ({result['machine']['cpus']} CPUs)"))
+    for col in ("phase", "agreements", "tx", "s", "agr/s", "tx/s", "p50 / p99 ms",
+                "MVCC (retries)", "failed", "agr/s ÷ no-op", "tx/s ÷ no-op", "CPU busy"):
+        table.add_column(col, justify="left" if col == "phase" else "right")
+    lat = base["submit_latency"]
+    table.add_row(
+        "no-op baseline", "-", str(base["transactions"]), f"{base['elapsed_s']:.1f}", "-",
+        f"{base['submit_tps']:.1f}", f"{lat['p50_ms']:.0f} / {lat['p99_ms']:.0f}",
+        f"{base['mvcc_retries']}", str(base["failed"]), "-", "1.00",
+        f"{base.get('cpu_busy_pct', '-')}%")
+    for p in result["phases"]:
+        lat = p["commit_latency"]
+        table.add_row(
+            p["phase"], str(p["agreements"]), str(p["transactions"]), f"{p['elapsed_s']:.1f}",
+            f"{p['agreements_per_s']:.1f}", f"{p['tx_per_s']:.1f}",
+            f"{lat['p50_ms']:.0f} / {lat['p99_ms']:.0f}",
+            f"{p['mvcc_conflicts']} ({p['retries']})", str(p["failed"]),
+            f"{p['ratio_agreements_to_noop']:.2f}", f"{p['ratio_tx_to_noop']:.2f}",
+            f"{p.get('cpu_busy_pct', '-')}%")
+    return table

@@ -66,7 +66,8 @@ class Connection:
             heights[org.party] = int(ledger_pb2.BlockchainInfo.FromString(raw).height)
         return heights
 
-    def wait_for_all_peers(self, block_number: int, timeout: float = 30.0) -> None:
+    def wait_for_all_peers(self, block_number: int, timeout: float = 30.0,
+                           poll: float = 0.05) -> None:
         """Wait until every organisation's peer has committed `block_number`.
 
         Needed before a transaction whose endorsers read what another transaction just wrote:
@@ -83,7 +84,7 @@ class Connection:
                     f"peers of {', '.join(sorted(behind))} have not committed block "
                     f"{block_number} in {timeout:.0f}s"
                 )
-            time.sleep(0.05)
+            time.sleep(poll)
 
     def wait_for_block(self, block_number: int, timeout: float = 30.0) -> None:
         """Wait until this participant's peer has committed `block_number`.

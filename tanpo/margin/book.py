@@ -20,22 +20,23 @@ from dataclasses import dataclass
 from datetime import date as Date
 from datetime import timedelta
 from fractions import Fraction
+from functools import lru_cache
+from typing import NamedTuple
 
 from tanpo.margin.call import CallResult, Transfer, move, plan_call
 from tanpo.margin.errors import ErrorKind, MarginError
 from tanpo.margin.market import Market
 from tanpo.margin.model import Agreement, Direction, Party, Positions, position_vectors
-from tanpo.margin.rational import check_int64
+from tanpo.margin.rational import INT64_MAX, INT64_MIN, check_int64
 from tanpo.margin.valuation import price_agreement
 
 
-@dataclass(frozen=True, slots=True)
-class PendingTransfer:
+class PendingTransfer(NamedTuple):
     """A transfer computed on ``trade_date`` that settles (or settled) on ``settle_date``."""
 
     transfer: Transfer
     #: collateral index of the token
-    index: int
+    index: int  # type: ignore[assignment]  # shadows tuple.index, which nothing here uses
     trade_date: str
     settle_date: str
     settle_day: Date
@@ -76,11 +77,11 @@ class IssuanceRecord:
     value: Fraction
 
 
-@dataclass(frozen=True, slots=True)
-class DayResult:
+class DayResult(NamedTuple):
     """One day of a book: the call, what settled that day (earlier transfers falling due, then —
     with lag 0 — the call's own), what is still pending, and the settled positions after it
-    (kept as vectors in priority order; :attr:`positions` builds the maps on access)."""
+    (kept as vectors in priority order; :attr:`positions` builds the maps on access). Named
+    tuples, like :class:`CallResult`: one is built per check."""
 
     call: CallResult
     settled: tuple[PendingTransfer, ...]
@@ -142,18 +143,13 @@ class AgreementBook:
                 f"date {market.date} is not after the last processed date {self._last}",
             )
         lag = ag.lag_days
-        settle_day = day
-        if lag:
-            try:
-                settle_day = day + timedelta(days=lag)
-            except OverflowError:
-                raise MarginError(
-                    ErrorKind.INVALID_INPUT, f"settlement date of {market.date} is after 9999-12-31"
-                ) from None
+        if not lag and not self._pending:
+            return self._apply_now(market)
+        settle_day, settle_date = _settlement(day, market.date, lag)
         # work on copies: a failing day leaves the book as it was
         held = self._held[:]
         bfree = self._borrower_free[:]
-        lfree = self._lender_free[:]
+        lfree = self._lender_free
 
         settled: list[PendingTransfer] = []
         still: list[PendingTransfer] = []
@@ -173,7 +169,9 @@ class AgreementBook:
         else:
             proj_held, proj_bfree = held, bfree
 
-        call = plan_call(ag, price_agreement(ag, market), proj_held, proj_bfree)
+        pricing = market.cache.get(ag.pricing_key)  # price_agreement's cache, looked up inline
+        call = plan_call(ag, pricing if pricing is not None else price_agreement(ag, market),
+                         proj_held, proj_bfree)
         direction = call.direction
         if direction is not None:
             if call.minted:
@@ -185,14 +183,18 @@ class AgreementBook:
                             proj_bfree[0] + call.minted, f"borrower free {token}"
                         )
                 else:
+                    lfree = lfree[:]
                     lfree[0] = check_int64(lfree[0] + call.minted, f"lender free {token}")
-            settle_date = settle_day.isoformat()
             ids = ag.collateral_ids
-            for t in call.transfers:
-                i = ag.index[t.token]
-                move(proj_held, proj_bfree, i, t.quantity, direction, ids[i])
-                record = PendingTransfer(t, i, market.date, settle_date, settle_day)
-                (still if lag else settled).append(record)
+            pr = call.pricing
+            hu, unit, den, date = pr.haircut_unit, pr.unit, pr.denominator, market.date
+            target = still if lag else settled
+            # the records of call.transfers, built here from the moves directly
+            for i, qty in call.moves:
+                move(proj_held, proj_bfree, i, qty, direction, ids[i])
+                target.append(PendingTransfer(
+                    Transfer(ids[i], qty, direction, qty * hu[i], qty * unit[i], den),
+                    i, date, settle_date, settle_day))
 
         self._held, self._borrower_free, self._lender_free = held, bfree, lfree
         self._pending = still
@@ -203,3 +205,62 @@ class AgreementBook:
             for m in call.mints:
                 self.mints.append(MintRecord(market.date, m.party, m.token, m.quantity))
         return DayResult(call, tuple(settled), tuple(still), held, bfree, lfree)
+
+    def _apply_now(self, market: Market) -> DayResult:
+        """:meth:`apply_day` for the common case, lag 0 with nothing pending: the call's transfers
+        settle at once. Position lists are replaced, never changed in place, so a day without
+        transfers copies nothing and every earlier :class:`DayResult` keeps its own lists."""
+        ag = self.agreement
+        held, bfree, lfree = self._held, self._borrower_free, self._lender_free
+        pricing = market.cache.get(ag.pricing_key)  # price_agreement's cache, looked up inline
+        call = plan_call(ag, pricing if pricing is not None else price_agreement(ag, market),
+                         held, bfree)
+        direction = call.direction
+        settled: tuple[PendingTransfer, ...] = ()
+        if direction is not None:
+            held, bfree = held[:], bfree[:]
+            if call.minted:
+                token = ag.collateral_ids[0]
+                if direction == Direction.BORROWER_TO_LENDER:
+                    bfree[0] = check_int64(bfree[0] + call.minted, f"borrower free {token}")
+                else:
+                    lfree = lfree[:]
+                    lfree[0] = check_int64(lfree[0] + call.minted, f"lender free {token}")
+            date, day, ids = market.date, market.day, ag.collateral_ids
+            pr = call.pricing
+            hu, unit, den = pr.haircut_unit, pr.unit, pr.denominator
+            records = []
+            outgoing = direction == Direction.BORROWER_TO_LENDER
+            for i, qty in call.moves:
+                # move() inlined: this is the hot path; move() itself raises the same error
+                b, h = (bfree[i] - qty, held[i] + qty) if outgoing else (bfree[i] + qty,
+                                                                         held[i] - qty)
+                if not (INT64_MIN <= b <= INT64_MAX and INT64_MIN <= h <= INT64_MAX):
+                    move(held, bfree, i, qty, direction, ids[i])
+                bfree[i], held[i] = b, h
+                records.append(PendingTransfer(
+                    Transfer(ids[i], qty, direction, qty * hu[i], qty * unit[i], den),
+                    i, date, date, day))
+            settled = tuple(records)
+        self._held, self._borrower_free, self._lender_free = held, bfree, lfree
+        self._last = market.day
+        if call.issuance_party is not None:
+            for r in call.issuance_required:
+                self.issuances.append(IssuanceRecord(market.date, r.party, r.value))
+            for m in call.mints:
+                self.mints.append(MintRecord(market.date, m.party, m.token, m.quantity))
+        return DayResult(call, settled, (), held, bfree, lfree)
+
+
+@lru_cache(maxsize=4096)
+def _settlement(day: Date, date: str, lag: int) -> tuple[Date, str]:
+    """The settlement day and date of a call on ``day`` (``date``) with ``lag`` days."""
+    if not lag:
+        return day, date
+    try:
+        settle = day + timedelta(days=lag)
+    except OverflowError:
+        raise MarginError(
+            ErrorKind.INVALID_INPUT, f"settlement date of {date} is after 9999-12-31"
+        ) from None
+    return settle, settle.isoformat()

@@ -7,10 +7,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date as Date
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from tanpo.margin.errors import ErrorKind, MarginError
 from tanpo.margin.fx import FxTable, parse_pair
 from tanpo.margin.rational import Number, to_fraction
+
+if TYPE_CHECKING:
+    from tanpo.margin.valuation import Pricing
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -36,7 +40,9 @@ class Market:
     fx_pairs: Mapping[tuple[str, str], Fraction]
     fx: FxTable = field(repr=False)
     #: unit values per Agreement.pricing_key, filled by tanpo.margin.valuation
-    cache: dict[int, object] = field(default_factory=dict, repr=False)
+    cache: dict[int, Pricing] = field(default_factory=dict, repr=False)
+    #: one token unit's value per (token, base currency[, haircut]), filled by valuation
+    units: dict[tuple[object, ...], Fraction] = field(default_factory=dict, repr=False)
 
     @classmethod
     def parse(

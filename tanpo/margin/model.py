@@ -147,6 +147,11 @@ class Agreement:
     excess_order: tuple[int, ...]
     #: collateral token ids in priority order
     collateral_ids: tuple[str, ...]
+    #: β and the minimum transfer amount as integers (numerator, denominator), for the hot path
+    threshold_num: int = 0
+    threshold_den: int = 1
+    min_transfer_num: int = 0
+    min_transfer_den: int = 1
 
 
 def _fail(message: str, kind: ErrorKind = ErrorKind.INVALID_INPUT) -> MarginError:
@@ -261,6 +266,10 @@ def make_agreement(tokens: Sequence[Token], terms: Terms) -> Agreement:
         shortfall_order=order,
         excess_order=order[::-1],
         collateral_ids=tuple(t.id for t in collateral),
+        threshold_num=threshold.numerator,
+        threshold_den=threshold.denominator,
+        min_transfer_num=min_transfer.numerator,
+        min_transfer_den=min_transfer.denominator,
     )
 
 

@@ -55,21 +55,34 @@ def price_agreement(agreement: Agreement, market: Market) -> Pricing:
     """
     cached = market.cache.get(agreement.pricing_key)
     if cached is not None:
-        assert isinstance(cached, Pricing)
         return cached
     prices: dict[str, Fraction] = {}
     fx: dict[str, Fraction] = {}
     tokens = (agreement.loan, *agreement.collateral)
+    base = agreement.base
+    units = market.units
     values: list[Fraction] = []
     for token in tokens:
-        values.append(unit_value(token, market, agreement.base))
+        # one valuation per token and date, shared by every agreement that holds the token
+        # (keyed by plain strings: they hash far faster than the Token dataclass)
+        key: tuple[object, ...] = (token.id, token.kind, token.currency, token.quote, base)
+        value = units.get(key)
+        if value is None:
+            value = units[key] = unit_value(token, market, base)
+        values.append(value)
         if token.kind == TokenKind.ST:
             prices[token.id] = market.prices[token.id]
-        fx[token.currency] = market.rate(token.currency, agreement.base)
+        fx[token.currency] = market.rate(token.currency, base)
     loan_value, collateral_values = values[0], values[1:]
-    haircut_values = [
-        v * (1 - a) for v, a in zip(collateral_values, agreement.haircuts, strict=True)
-    ]
+    haircut_values = []
+    for token, v, a in zip(agreement.collateral, collateral_values, agreement.haircuts,
+                           strict=True):
+        key = (token.id, token.kind, token.currency, token.quote, base, a.numerator,
+               a.denominator)
+        hv = units.get(key)
+        if hv is None:
+            hv = units[key] = v * (1 - a)
+        haircut_values.append(hv)
     den = math.lcm(*(v.denominator for v in (*values, *haircut_values)))
     pricing = Pricing(
         date=market.date,

@@ -1,0 +1,588 @@
+package contracts
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// ---- the stub's batch API (Fabric 3.1): batched reads and write batching ----
+
+// GetMultipleStates reads committed state like GetState, for many keys in one call.
+func (s *mockStub) GetMultipleStates(keys ...string) ([][]byte, error) {
+	s.calls = append(s.calls, "GetMultipleStates")
+	if err := s.fail("GetMultipleStates"); err != nil {
+		return nil, err
+	}
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		if k == "" {
+			return nil, errors.New("key must not be empty")
+		}
+		if v, ok := s.ledger.state[k]; ok {
+			out[i] = append([]byte(nil), v...)
+		}
+	}
+	return out, nil
+}
+
+// StartWriteBatch only records the call: the map-backed stub buffers every write anyway.
+func (s *mockStub) StartWriteBatch() { s.calls = append(s.calls, "StartWriteBatch") }
+
+// FinishWriteBatch is what the shim calls after the transaction function returns.
+func (s *mockStub) FinishWriteBatch() error { return nil }
+
+func (s *mockStub) called(method string) int {
+	n := 0
+	for _, c := range s.calls {
+		if c == method {
+			n++
+		}
+	}
+	return n
+}
+
+// ---- fixtures ----
+
+// batchTerms is the default agreement with its own id and a collateral mix that makes its first
+// margin call a shortfall (odd n: JP8604-heavy, the stock that falls) or an excess (even n).
+func batchTerms(id string, n int) map[string]any {
+	m := termsMap(id)
+	m["loan"] = map[string]any{"token": "JPY", "quantity": "100000"}
+	if n%2 == 0 {
+		m["loan"] = map[string]any{"token": "JPY", "quantity": "112000"}
+		m["collateral"] = []any{map[string]any{"token": "JP8306", "quantity": "100"}, map[string]any{"token": "JP8604", "quantity": "20"}}
+	} else {
+		m["collateral"] = []any{map[string]any{"token": "JP8306", "quantity": "10"}, map[string]any{"token": "JP8604", "quantity": "200"}}
+	}
+	m["haircut"] = "0"
+	return m
+}
+
+func idList(ids ...string) string { return mustJSON(ids) }
+
+func batchIDs(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s-%03d", prefix, i)
+	}
+	return out
+}
+
+// openBatch opens n agreements one by one (Propose + Approve) on w.
+func (w *world) openEach(ids []string) {
+	w.t.Helper()
+	for i, id := range ids {
+		w.okJSON(w.lender, &Agreement{}, "agreements:Propose", mustJSON(batchTerms(id, i)))
+		w.ok(w.borrower, "agreements:Approve", id)
+	}
+}
+
+// openBatch opens them with ProposeBatch + ApproveBatch.
+func (w *world) openBatch(ids []string) {
+	w.t.Helper()
+	terms := make([]any, len(ids))
+	for i, id := range ids {
+		terms[i] = batchTerms(id, i)
+	}
+	w.ok(w.lender, "agreements:ProposeBatch", mustJSON(terms))
+	w.ok(w.borrower, "agreements:ApproveBatch", idList(ids...))
+}
+
+// sameState compares two ledgers' business state: every key with its value, ignoring what only
+// says which transaction wrote it (ids, times, callers).
+func sameState(t *testing.T, a, b *ledgerState) {
+	t.Helper()
+	norm := func(l *ledgerState) map[string]string {
+		out := map[string]string{}
+		for k, v := range l.state {
+			obj, _ := splitKeyForTest(k)
+			if obj == keyIdentity || obj == keyRequest || obj == keyRequestByParty || obj == keyRequestByStatus {
+				continue
+			}
+			var m any
+			if json.Unmarshal(v, &m) == nil {
+				scrub(m)
+				nb, _ := json.Marshal(m)
+				v = nb
+			}
+			out[k] = string(v)
+		}
+		for k, v := range l.sbe {
+			out["sbe/"+k] = string(v)
+		}
+		return out
+	}
+	na, nb := norm(a), norm(b)
+	if !reflect.DeepEqual(na, nb) {
+		for k, v := range na {
+			if nb[k] != v {
+				t.Fatalf("state differs at %q:\n%s\n%s", k, v, nb[k])
+			}
+		}
+		for k := range nb {
+			if _, ok := na[k]; !ok {
+				t.Fatalf("state differs: only the second has %q", k)
+			}
+		}
+	}
+}
+
+func scrub(v any) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			switch k {
+			case "txId", "timestamp", "identity", "calledBy", "registeredTx", "requestTx", "decisionTx":
+				delete(x, k)
+			case "createdAt", "updatedAt", "postedAt", "registeredAt", "requestedAt", "decidedAt":
+				delete(x, k)
+			default:
+				scrub(e)
+			}
+		}
+	case []any:
+		for _, e := range x {
+			scrub(e)
+		}
+	}
+}
+
+// ---- ProposeBatch / ApproveBatch ----
+
+func TestBatchRegistrationEqualsOneByOne(t *testing.T) {
+	ids := batchIDs("B", 7)
+	one, many := newWorld(t), newWorld(t)
+	for _, w := range []*world{one, many} {
+		w.market()
+	}
+	one.openEach(ids)
+	many.openBatch(ids)
+	ev := many.expectEvent(EventAgreementsApproved)
+	if got := len(ev["agreements"].([]any)); got != len(ids) || ev["party"] != "bank-b" {
+		t.Fatalf("approve event: %v", ev)
+	}
+	if many.lastStub.called("StartWriteBatch") != 1 {
+		t.Fatalf("ApproveBatch did not use write batching: %v", many.lastStub.calls)
+	}
+	if many.lastStub.called("GetMultipleStates") != 2 {
+		t.Fatalf("ApproveBatch reads: %v", many.lastStub.calls)
+	}
+	sameState(t, one.ledger, many.ledger)
+	many.checkConservation()
+	var a Agreement
+	many.okJSON(many.lender, &a, "agreements:GetAgreement", ids[3])
+	if a.Status != StatusActive || len(a.History) != 2 || a.History[1].Action != "APPROVED" || a.Proposer != "bank-a" {
+		t.Fatalf("agreement: %+v", a)
+	}
+}
+
+func TestProposeBatchDefaultsIdsAndEmitsOneEvent(t *testing.T) {
+	w := newWorld(t)
+	w.defineTokens()
+	t1, t2 := termsMap(""), termsMap("")
+	delete(t1, "id")
+	delete(t2, "id")
+	var res BatchResult
+	w.okJSON(w.borrower, &res, "agreements:ProposeBatch", mustJSON([]any{t1, t2}))
+	tx := shortTxID(w.lastStub.txID)
+	if res.Count != 2 || res.Agreements[0].Agreement != "AGR-"+tx+"-1" || res.Agreements[1].Agreement != "AGR-"+tx+"-2" ||
+		res.Agreements[1].Status != StatusProposed {
+		t.Fatalf("result: %+v", res)
+	}
+	ev := w.expectEvent(EventAgreementsProposed)
+	if ev["party"] != "bank-b" || len(ev["agreements"].([]any)) != 2 {
+		t.Fatalf("event: %v", ev)
+	}
+	for _, a := range res.Agreements {
+		k, _ := createKey(keyAgreement, a.Agreement)
+		if len(w.ledger.sbe[k]) == 0 {
+			t.Fatalf("%s has no endorsement policy", a.Agreement)
+		}
+	}
+	// the borrower proposed, so only the lender approves
+	w.refuse(w.borrower, "access denied: bank-b proposed agreement "+res.Agreements[0].Agreement+"; only the counterparty bank-a can approve it",
+		"agreements:ApproveBatch", idList(res.Agreements[0].Agreement))
+}
+
+func TestBatchRegistrationRefusals(t *testing.T) {
+	w := newWorld(t)
+	w.market()
+	good := mustJSON([]any{batchTerms("R-1", 0)})
+	w.refuse(w.bankC, "access denied: bank-c can only propose agreements in which it is the lender or the borrower (terms 1)", "agreements:ProposeBatch", good)
+	w.refusePrefix(w.oracle, "access denied: ", "agreements:ProposeBatch", good)
+	w.refuse(w.lender, "invalid terms list: the list is empty", "agreements:ProposeBatch", "[]")
+	w.refusePrefix(w.lender, "invalid terms list: ", "agreements:ProposeBatch", "{}")
+	w.refuse(w.lender, "terms 2: agreement R-1 is also terms 1", "agreements:ProposeBatch", mustJSON([]any{batchTerms("R-1", 0), batchTerms("R-1", 1)}))
+	bad := batchTerms("R-2", 0)
+	bad["mode"] = "sideways"
+	w.refuse(w.lender, `terms 2: invalid mode "sideways": expected single or multi`, "agreements:ProposeBatch", mustJSON([]any{batchTerms("R-1", 0), bad}))
+	too := make([]any, maxBatch+1)
+	for i := range too {
+		too[i] = batchTerms(fmt.Sprintf("T-%d", i), i)
+	}
+	w.refuse(w.lender, "invalid terms list: 1001 agreements; at most 1000 per transaction", "agreements:ProposeBatch", mustJSON(too))
+	w.ok(w.lender, "agreements:ProposeBatch", good)
+	w.refuse(w.lender, "terms 1: agreement R-1 already exists", "agreements:ProposeBatch", good)
+
+	// approvals: all or nothing
+	w.ok(w.lender, "agreements:Propose", mustJSON(batchTerms("R-3", 1)))
+	big := batchTerms("R-4", 0)
+	big["loan"] = map[string]any{"token": "JPY", "quantity": "999999999999"}
+	w.ok(w.lender, "agreements:Propose", mustJSON(big))
+	w.refuse(w.borrower, "cannot approve agreement R-4: insufficient balance: bank-a needs 999999999999 JPY but has 99788000 free",
+		"agreements:ApproveBatch", idList("R-1", "R-3", "R-4"))
+	w.refuse(w.lender, "access denied: bank-a proposed agreement R-1; only the counterparty bank-b can approve it", "agreements:ApproveBatch", idList("R-1"))
+	w.refuse(w.bankC, "access denied: bank-c is not a party to agreement R-1", "agreements:ApproveBatch", idList("R-1"))
+	w.refuse(w.borrower, "no agreement R-9", "agreements:ApproveBatch", idList("R-1", "R-9"))
+	w.refuse(w.borrower, "invalid agreement ids: R-1 is listed twice", "agreements:ApproveBatch", idList("R-1", "R-1"))
+	w.refuse(w.borrower, "invalid agreement ids: the list is empty", "agreements:ApproveBatch", "[]")
+	w.refusePrefix(w.borrower, "invalid agreement ids: ", "agreements:ApproveBatch", `["R-1"`)
+	w.refusePrefix(w.borrower, `invalid agreement id "R 1"`, "agreements:ApproveBatch", `["R 1"]`)
+	w.ok(w.borrower, "agreements:ApproveBatch", idList("R-1", "R-3"))
+	w.refuse(w.borrower, "agreement R-1 is ACTIVE, not PROPOSED", "agreements:ApproveBatch", idList("R-1"))
+	w.checkConservation()
+}
+
+// ---- SweepAgreements / SweepPlan ----
+
+// TestSweepAgreementsEqualsOneCallEach: margining a batch in one transaction leaves exactly the
+// state that one MarginCall per agreement leaves, records included.
+func TestSweepAgreementsEqualsOneCallEach(t *testing.T) {
+	ids := batchIDs("S", 9)
+	one, many := newWorld(t), newWorld(t)
+	for _, w := range []*world{one, many} {
+		w.market()
+		w.openEach(ids)
+		// day 1: JP8604 falls, JP8306 rises -> shortfalls (odd) and excesses (even)
+		w.ok(w.oracle, "oracle:PostPrices", "2025-06-02", `{"prices":{"JP8306":"1100","JP8604":"400"}}`)
+	}
+	for _, id := range ids {
+		one.ok(one.oracle, "margin:MarginCall", id, "2025-06-02")
+	}
+	var res SweepAgreementsResult
+	many.okJSON(many.oracle, &res, "margin:SweepAgreements", "2025-06-02", idList(ids...))
+	if res.Count != 9 || res.Called != 9 || res.Replayed != 0 || res.Skipped != 0 || len(res.Outcomes) != 9 {
+		t.Fatalf("result: %+v", res)
+	}
+	for i, o := range res.Outcomes {
+		if o.Agreement != ids[i] || o.Status != SweepCalled || o.Transfers == 0 || o.TxID != "" {
+			t.Fatalf("outcome %d: %+v", i, o)
+		}
+	}
+	var ev struct {
+		Date  string      `json:"date"`
+		Calls []SweepCall `json:"calls"`
+	}
+	many.expectEvent(EventMarginBatch)
+	if err := json.Unmarshal([]byte(many.lastEvent.Raw), &ev); err != nil || len(ev.Calls) != 9 || ev.Date != "2025-06-02" {
+		t.Fatalf("event: %s", many.lastEvent.Raw)
+	}
+	dirs := map[string]int{}
+	for i, c := range ev.Calls {
+		if c.Agreement != ids[i] || !c.Triggered || len(c.Transfers) == 0 || c.Lender != "bank-a" || c.Borrower != "bank-b" {
+			t.Fatalf("event call %d: %+v", i, c)
+		}
+		dirs[c.Transfers[0].Direction]++
+	}
+	if dirs["borrower->lender"] == 0 || dirs["lender->borrower"] == 0 {
+		t.Fatalf("the fixture should make both shortfalls and excesses: %v", dirs)
+	}
+	if many.lastStub.called("StartWriteBatch") != 1 || many.lastStub.called("GetMultipleStates") != 2 {
+		t.Fatalf("batch API not used: %v", many.lastStub.calls)
+	}
+	sameState(t, one.ledger, many.ledger)
+	many.checkConservation()
+
+	// the records are the ones MarginCall would have made, and replays change nothing
+	sweepTx := many.lastStub.txID
+	var rec MarginCallRecord
+	many.okJSON(many.borrower, &rec, "margin:GetMarginCall", ids[1], "2025-06-02")
+	if rec.TxID != sweepTx || rec.Replayed || len(rec.Transfers) != res.Outcomes[1].Transfers {
+		t.Fatalf("record: %+v", rec)
+	}
+	var again SweepAgreementsResult
+	many.okJSON(many.oracle, &again, "margin:SweepAgreements", "2025-06-02", idList(ids...))
+	many.noWrites("SweepAgreements replay")
+	if again.Replayed != 9 || again.Called != 0 || again.Outcomes[1].TxID != sweepTx || again.Outcomes[1].Status != SweepReplayed ||
+		again.Outcomes[1].Transfers != res.Outcomes[1].Transfers {
+		t.Fatalf("replay: %+v", again)
+	}
+	// a later day, partly by the borrower itself (a party sweeps its own agreements)
+	for _, w := range []*world{one, many} {
+		w.ok(w.oracle, "oracle:PostPrices", "2025-06-03", `{"prices":{"JP8306":"1050","JP8604":"450"}}`)
+	}
+	for _, id := range ids {
+		one.ok(one.borrower, "margin:MarginCall", id, "2025-06-03")
+	}
+	many.okJSON(many.borrower, &res, "margin:SweepAgreements", "2025-06-03", idList(ids[:4]...))
+	many.okJSON(many.lender, &res, "margin:SweepAgreements", "2025-06-03", idList(ids[4:]...))
+	sameState(t, one.ledger, many.ledger)
+	many.checkConservation()
+}
+
+func TestSweepAgreementsSkipsAndLaggedAgreements(t *testing.T) {
+	w := newWorld(t)
+	w.market()
+	w.openEach([]string{"K-0", "K-1"})
+	w.open("K-LAG", func(m map[string]any) { m["settlementLagDays"] = 1 })
+	w.open("K-LATE", func(m map[string]any) { m["startDate"] = "2025-06-05" })
+	w.ok(w.oracle, "oracle:PostPrices", "2025-06-02", `{"prices":{"JP8306":"1100","JP8604":"400"}}`)
+	w.ok(w.oracle, "oracle:PostPrices", "2025-06-03", `{"prices":{"JP8306":"1000","JP8604":"500"}}`)
+	var res SweepAgreementsResult
+	w.okJSON(w.oracle, &res, "margin:SweepAgreements", "2025-06-02", idList("K-0", "K-LAG", "K-LATE", "K-1"))
+	if res.Called != 3 || res.Skipped != 1 || res.Outcomes[2].Status != SweepSkipped ||
+		res.Outcomes[2].Reason != "2025-06-02 is not after the start date 2025-06-05 of agreement K-LATE (the opening exchange balanced it)" {
+		t.Fatalf("result: %+v", res)
+	}
+	if w.expectEvent(EventMarginBatch)["skipped"].([]any)[0].(map[string]any)["agreement"] != "K-LATE" {
+		t.Fatal("skipped agreement not in the event")
+	}
+	var held CollateralReport
+	w.okJSON(w.lender, &held, "agreements:CollateralHeld", "K-LAG")
+	if len(held.Pending) == 0 {
+		t.Fatalf("lagged transfer: %+v", held)
+	}
+	for _, p := range held.Pending {
+		if p.SettleDate != "2025-06-03" || p.TradeDate != "2025-06-02" {
+			t.Fatalf("lagged transfer: %+v", held)
+		}
+	}
+	// the next day settles the lagged transfer before its own call
+	w.okJSON(w.oracle, &res, "margin:SweepAgreements", "2025-06-03", idList("K-LAG"))
+	var rec MarginCallRecord
+	w.okJSON(w.lender, &rec, "margin:GetMarginCall", "K-LAG", "2025-06-03")
+	if len(rec.Settled) < len(held.Pending) || rec.Settled[0].TradeDate != "2025-06-02" {
+		t.Fatalf("lagged settlement: %+v", rec)
+	}
+	// an earlier date after a later one is skipped, as in MarginCall
+	w.openEach([]string{"K-2"})
+	w.ok(w.oracle, "margin:SweepAgreements", "2025-06-03", idList("K-2"))
+	var late SweepAgreementsResult
+	w.okJSON(w.oracle, &late, "margin:SweepAgreements", "2025-06-02", idList("K-2"))
+	if late.Skipped != 1 || late.Outcomes[0].Reason != "agreement K-2 already had a margin call on 2025-06-03: calls run in date order" {
+		t.Fatalf("out of order: %+v", late)
+	}
+	w.noWrites("SweepAgreements with nothing to call")
+	w.checkConservation()
+}
+
+func TestSweepAgreementsRefusals(t *testing.T) {
+	w := newWorld(t)
+	w.market()
+	w.openEach([]string{"Q-0", "Q-1"})
+	ids := idList("Q-0", "Q-1")
+	w.refuse(w.oracle, "no prices posted for 2025-06-02: post them (oracle:PostPrices) before margin calls", "margin:SweepAgreements", "2025-06-02", ids)
+	w.ok(w.oracle, "oracle:PostPrices", "2025-06-02", `{"prices":{"JP8306":"1100"}}`)
+	w.refuse(w.oracle, "cannot run the margin call of agreement Q-0 on 2025-06-02: missing_price: no price for JP8604 on 2025-06-02", "margin:SweepAgreements", "2025-06-02", ids)
+	w.ok(w.oracle, "oracle:PostPrices", "2025-06-02", `{"prices":{"JP8306":"1100","JP8604":"400"}}`)
+	w.refuse(w.bankC, "access denied: bank-c is not a party to agreement Q-0", "margin:SweepAgreements", "2025-06-02", ids)
+	w.refusePrefix(w.tokenAdmin, "access denied: ", "margin:SweepAgreements", "2025-06-02", ids)
+	w.refuse(w.oracle, "no agreement Q-9", "margin:SweepAgreements", "2025-06-02", idList("Q-0", "Q-9"))
+	w.refuse(w.oracle, `invalid date "2025-6-2": expected an ISO date YYYY-MM-DD`, "margin:SweepAgreements", "2025-6-2", ids)
+	w.refuse(w.oracle, "invalid agreement ids: Q-0 is listed twice", "margin:SweepAgreements", "2025-06-02", idList("Q-0", "Q-0"))
+	too := make([]string, maxBatch+1)
+	for i := range too {
+		too[i] = fmt.Sprintf("Q-%d", i)
+	}
+	w.refuse(w.oracle, "invalid agreement ids: 1001 ids; at most 1000 per transaction", "margin:SweepAgreements", "2025-06-02", idList(too...))
+	// the borrower moved its tokens away: the shortfall of Q-1 cannot be covered, without auto-issue
+	// the call records an issuance-required outcome and the batch still goes through; calls run
+	// in the order given, so Q-0's excess (returned to the borrower) comes after
+	w.ok(w.borrower, "tokens:Transfer", "JP8306", "bank-c", fmt.Sprint(w.rawBalance("bank-b", "JP8306")))
+	w.ok(w.borrower, "tokens:Transfer", "JP8604", "bank-c", fmt.Sprint(w.rawBalance("bank-b", "JP8604")))
+	var res SweepAgreementsResult
+	w.okJSON(w.oracle, &res, "margin:SweepAgreements", "2025-06-02", idList("Q-1", "Q-0"))
+	var ev struct {
+		Calls []SweepCall `json:"calls"`
+	}
+	if err := json.Unmarshal([]byte(w.lastEvent.Raw), &ev); err != nil || res.Called != 2 || len(ev.Calls) != 2 {
+		t.Fatalf("result %+v, event %s", res, w.lastEvent.Raw)
+	}
+	if c := ev.Calls[0]; len(c.IssuanceRequired) != 1 || c.IssuanceRequired[0].Party != "bank-b" || len(c.Transfers) != 0 ||
+		ev.Calls[1].Transfers[0].Direction != "lender->borrower" {
+		t.Fatalf("issuance: %+v", ev.Calls)
+	}
+	w.checkConservation()
+}
+
+func TestSweepPlanPagesActiveAgreements(t *testing.T) {
+	w := newWorld(t)
+	w.market()
+	ids := batchIDs("P", 5)
+	w.openEach(ids)
+	w.propose("P-PROPOSED", nil)
+	w.ok(w.oracle, "oracle:PostPrices", "2025-06-02", `{"prices":{"JP8306":"1100","JP8604":"400"}}`)
+	w.ok(w.oracle, "margin:SweepAgreements", "2025-06-02", idList("P-001"))
+	var page Page[SweepPlanItem]
+	w.okJSON(w.oracle, &page, "margin:SweepPlan", "2025-06-02", "2", "")
+	if page.Count != 2 || page.Items[0] != (SweepPlanItem{Agreement: "P-000", Lender: "bank-a", Borrower: "bank-b"}) ||
+		!page.Items[1].Called || page.Bookmark == "" {
+		t.Fatalf("page 1: %+v", page)
+	}
+	got := []string{}
+	bookmark := ""
+	for {
+		w.okJSON(w.borrower, &page, "margin:SweepPlan", "2025-06-02", "2", bookmark)
+		for _, it := range page.Items {
+			got = append(got, it.Agreement)
+		}
+		if bookmark = page.Bookmark; bookmark == "" {
+			break
+		}
+	}
+	if !reflect.DeepEqual(got, ids) {
+		t.Fatalf("all pages: %v", got)
+	}
+	w.okJSON(w.bankC, &page, "margin:SweepPlan", "2025-06-02", "", "")
+	if page.Count != 0 {
+		t.Fatalf("bank-c sees %+v", page)
+	}
+	w.refuse(w.oracle, "invalid pageSize 501: at most 500", "margin:SweepPlan", "2025-06-02", "501", "")
+	w.refuse(w.oracle, `invalid date "x": expected an ISO date YYYY-MM-DD`, "margin:SweepPlan", "x", "", "")
+}
+
+// recordingStub records every key the chaincode reads.
+type recordingStub struct {
+	*mockStub
+	read map[string]bool
+}
+
+func (r *recordingStub) GetState(key string) ([]byte, error) {
+	r.read[key] = true
+	return r.mockStub.GetState(key)
+}
+
+func (r *recordingStub) GetMultipleStates(keys ...string) ([][]byte, error) {
+	for _, k := range keys {
+		r.read[k] = true
+	}
+	return r.mockStub.GetMultipleStates(keys...)
+}
+
+// readsOf runs one transaction (not committed) and returns the keys it read.
+func (w *world) readsOf(id *testID, fn string, args ...string) map[string]bool {
+	w.t.Helper()
+	stub := &recordingStub{mockStub: &mockStub{ledger: w.ledger, txID: "readtx", ts: w.clock, creator: id.creator,
+		writes: map[string][]byte{}, sbeWrites: map[string][]byte{}}, read: map[string]bool{}}
+	stub.args = [][]byte{[]byte(fn)}
+	for _, a := range args {
+		stub.args = append(stub.args, []byte(a))
+	}
+	if resp := w.cc.Invoke(stub); resp.GetStatus() != 200 {
+		w.t.Fatalf("%s: %s", fn, resp.GetMessage())
+	}
+	return stub.read
+}
+
+// TestMarginCallReadsOnlyWhatItNeeds: a margin call never reads the lender's free balances (with
+// no negative position), and reads the borrower's only to debit them (a shortfall) or credit them
+// (the tokens an excess returns), so calls of different borrowers share no key.
+func TestMarginCallReadsOnlyWhatItNeeds(t *testing.T) {
+	w := newWorld(t)
+	w.market()
+	w.openEach([]string{"E-0", "E-1"}) // on day 1 E-0 has an excess, E-1 a shortfall
+	w.ok(w.oracle, "oracle:PostPrices", "2025-06-02", `{"prices":{"JP8306":"1100","JP8604":"400"}}`)
+	w.ok(w.oracle, "oracle:PostPrices", "2025-06-03", `{"prices":{"JP8306":"1100","JP8604":"400"}}`)
+	key := func(party, token string) string { k, _ := createKey(keyBalance, party, token); return k }
+	pending, _ := createKey(keyPending, "E-0")
+	for _, fn := range []string{"margin:MarginCall", "margin:SweepAgreements"} {
+		for _, id := range []string{"E-0", "E-1"} {
+			arg := id
+			if fn == "margin:SweepAgreements" {
+				arg = idList(id)
+			}
+			args := []string{arg, "2025-06-02"}
+			if fn == "margin:SweepAgreements" {
+				args = []string{"2025-06-02", arg}
+			}
+			read := w.readsOf(w.oracle, fn, args...)
+			for _, tok := range []string{"JP8306", "JP8604", "JPY"} {
+				if read[key("bank-a", tok)] {
+					t.Fatalf("%s %s read the lender's %s balance", fn, id, tok)
+				}
+			}
+			for k := range read {
+				if strings.HasPrefix(k, pending[:len(pending)-1]) {
+					t.Fatalf("%s %s read pending settlements of a lag-0 agreement", fn, id)
+				}
+			}
+			// excess (E-0): multi mode returns CTn first, JP8604; shortfall (E-1): CT1 first
+			switch id {
+			case "E-0":
+				if read[key("bank-b", "JP8306")] || !read[key("bank-b", "JP8604")] {
+					t.Fatalf("%s excess reads: %v", fn, read)
+				}
+			case "E-1":
+				if !read[key("bank-b", "JP8306")] || !read[key("bank-b", "JP8604")] {
+					t.Fatalf("%s shortfall reads: %v", fn, read)
+				}
+			}
+		}
+	}
+	// a call whose collateral covers the loan exactly reads no free balance at all
+	w.ok(w.oracle, "margin:SweepAgreements", "2025-06-02", idList("E-0", "E-1"))
+	read := w.readsOf(w.oracle, "margin:SweepAgreements", "2025-06-03", idList("E-0"))
+	for k := range read {
+		if obj, _ := splitKeyForTest(k); obj == keyBalance {
+			t.Fatalf("a balanced call read %q", k)
+		}
+	}
+}
+
+// batchRoleRows are the role table's rows for the batch functions (roletable_test.go).
+func batchRoleRows() []roleRow {
+	withAgreement := func(w *world, role string) []string {
+		w.market()
+		w.open("AGR-1", nil)
+		return []string{"AGR-1"}
+	}
+	return []roleRow{
+		{"agreements:ProposeBatch", []string{"lender", "borrower"}, func(w *world, role string) []string {
+			w.defineTokens()
+			return []string{mustJSON([]any{termsMap("AGR-1"), termsMap("AGR-2")})}
+		}},
+		{"agreements:ApproveBatch", []string{"borrower"}, func(w *world, role string) []string {
+			w.market()
+			w.propose("AGR-1", nil)
+			w.propose("AGR-2", nil)
+			return []string{idList("AGR-1", "AGR-2")}
+		}},
+		{"margin:SweepAgreements", []string{"oracle", "lender", "borrower"}, func(w *world, role string) []string {
+			withAgreement(w, role)
+			w.postDefaultPrices("2025-06-02")
+			return []string{"2025-06-02", idList("AGR-1")}
+		}},
+		{"margin:SweepPlan", []string{"oracle", "lender", "borrower", "bankC"}, func(w *world, role string) []string {
+			withAgreement(w, role)
+			return []string{"2025-06-02", "", ""}
+		}},
+	}
+}
+
+// BenchmarkSweepAgreements times the chaincode side of one 500-agreement batch on the map-backed
+// stub (no peer): go test ./contracts -run X -bench SweepAgreements.
+func BenchmarkSweepAgreements(b *testing.B) {
+	w := newWorld(b)
+	w.market()
+	w.issue(w.borrower, "JP8306", "1000000")
+	w.issue(w.borrower, "JP8604", "1000000")
+	w.issue(w.lender, "JPY", "1000000000")
+	ids := batchIDs("BM", 500)
+	w.openBatch(ids)
+	list := idList(ids...)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		w.clock = w.clock.Add(24 * time.Hour)
+		date := testEpoch.AddDate(0, 0, i+1).Format(isoDate)
+		w.ok(w.oracle, "oracle:PostPrices", date, fmt.Sprintf(`{"prices":{"JP8306":"%d","JP8604":"%d"}}`, 1000+i%7*10, 500-i%5*10))
+		b.StartTimer()
+		w.ok(w.oracle, "margin:SweepAgreements", date, list)
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*len(ids)), "µs/agreement")
+}
