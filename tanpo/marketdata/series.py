@@ -43,18 +43,28 @@ class MarketDataError(ValueError):
     """A market-data file is missing, malformed, or has no value for a requested day."""
 
 
+#: Bounds of parse_decimal: real prices and quantities are far inside them, while an exponent such
+#: as ``"1e100000000"`` would otherwise build an integer of a hundred million digits.
+MAX_DECIMAL_TEXT = 100
+MAX_DECIMAL_EXPONENT = 50
+
+
 def parse_decimal(text: str) -> Fraction:
     """Parse a decimal string (``"602.0"``, ``"1.1050"``, ``"1e3"``) into an exact Fraction.
 
-    Floats are never involved: ``parse_decimal("0.1") == Fraction(1, 10)``.
+    Floats are never involved: ``parse_decimal("0.1") == Fraction(1, 10)``. Numbers whose
+    magnitude is beyond ``1e±50`` (or texts longer than 100 characters) are refused.
     """
     stripped = text.strip()
-    if not _DECIMAL_RE.match(stripped):
-        raise ValueError(f"not a decimal number: {text!r}")
+    if len(stripped) > MAX_DECIMAL_TEXT or not _DECIMAL_RE.match(stripped):
+        raise ValueError(f"not a decimal number: {text[:MAX_DECIMAL_TEXT]!r}")
     try:
-        return Fraction(Decimal(stripped))
+        value = Decimal(stripped)
     except (InvalidOperation, ValueError) as exc:  # pragma: no cover - regex guards this
         raise ValueError(f"not a decimal number: {text!r}") from exc
+    if abs(value.adjusted()) > MAX_DECIMAL_EXPONENT:
+        raise ValueError(f"number out of range: {text!r} (beyond 1e±{MAX_DECIMAL_EXPONENT})")
+    return Fraction(value)
 
 
 @dataclass(frozen=True)

@@ -242,6 +242,11 @@ def load_config(path: str | os.PathLike[str] | None = None) -> OracleConfig:
             raise ConfigError(f"cannot read oracle config {p}: {exc.strerror or exc}") from exc
         except yaml.YAMLError as exc:
             raise ConfigError(f"{p}: not valid YAML: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{p}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                              f"{exc.start})") from None
+        except RecursionError:
+            raise ConfigError(f"{p}: not valid YAML: nested too deeply") from None
         cfg = parse_config({} if raw is None else raw, origin=str(p))
     state_dir = os.environ.get(STATE_DIR_ENV_VAR)
     return replace(cfg, state_dir=state_dir) if state_dir else cfg

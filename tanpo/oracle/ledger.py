@@ -161,7 +161,8 @@ def _values(quotes: Mapping[str, Quote]) -> dict[str, Decimal]:
 
 
 def _quote_dict(q: Quote) -> dict[str, str]:
-    out = {"value": str(q.value), "asOf": q.as_of.isoformat()}
+    # plain notation ("1300", never "1.3E+3"): the chaincode takes digits and a point only
+    out = {"value": format(q.value, "f"), "asOf": q.as_of.isoformat()}
     if q.confirmed_by:
         out["confirmedBy"] = q.confirmed_by
     return out

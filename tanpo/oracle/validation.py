@@ -30,7 +30,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation, localcontext
+from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from enum import StrEnum
 from fractions import Fraction
 from typing import Any
@@ -52,6 +52,10 @@ __all__ = [
 ]
 
 _DECIMAL_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+# No real close is longer or beyond 1e±30; an exponent such as "1e100000000" would otherwise
+# overflow the context or build a huge exact fraction in the move and cross checks.
+_MAX_CLOSE_TEXT = 60
+_MAX_CLOSE_EXPONENT = 30
 
 
 class Rule(StrEnum):
@@ -75,16 +79,19 @@ def to_decimal(text: str, tick: Decimal | None = None) -> Decimal:
     close reaches the non-positive rule.
     """
     t = text.strip()
-    if not _DECIMAL_RE.match(t):
-        raise MalformedCloseError(f"not a decimal number: {text!r}")
+    if len(t) > _MAX_CLOSE_TEXT or not _DECIMAL_RE.match(t):
+        raise MalformedCloseError(f"not a decimal number: {text[:_MAX_CLOSE_TEXT]!r}")
     with localcontext(Context(prec=60)):
         try:
             value = Decimal(t)
+            if abs(value.adjusted()) > _MAX_CLOSE_EXPONENT:
+                raise MalformedCloseError(
+                    f"not a decimal number in range: {text!r} is beyond 1e±{_MAX_CLOSE_EXPONENT}")
             if tick is None:
                 return value
             steps = (value / tick).quantize(Decimal(1), rounding=ROUND_HALF_EVEN)
             return steps * tick
-        except InvalidOperation as exc:
+        except ArithmeticError as exc:  # InvalidOperation, Overflow, ...
             raise MalformedCloseError(f"not a decimal number: {text!r}") from exc
 
 

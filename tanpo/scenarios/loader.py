@@ -111,6 +111,12 @@ def load_scenario(path: Path | str) -> Scenario:
         raise ScenarioError(
             f"cannot read the scenario file: {exc.strerror or exc}", path=p
         ) from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(
+            f"the file is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+            f"{exc.start}); save it as UTF-8",
+            path=p,
+        ) from None
     return parse_scenario(text, p)
 
 

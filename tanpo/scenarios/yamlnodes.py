@@ -37,6 +37,8 @@ def parse_yaml(text: str, path: Path | None = None) -> Item:
         raise ScenarioError(f"invalid YAML: {problem}", path=path, line=line) from None
     except yaml.YAMLError as exc:
         raise ScenarioError(f"invalid YAML: {exc}", path=path) from None
+    except RecursionError:
+        raise ScenarioError("invalid YAML: nested too deeply", path=path) from None
     if node is None:
         raise ScenarioError(
             "the file is empty: expected a mapping of scenario keys", path=path, line=1
