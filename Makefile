@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup fabric chaincode demo test test-unit test-go test-integration lint network-up network-down clean
+.PHONY: setup fabric chaincode demo test test-unit test-go test-fuzz test-integration lint network-up network-down clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -33,13 +33,17 @@ lint: $(STAMP)
 test-go:
 	cd chaincode && go test ./...
 
+# every Go fuzz target for a bounded time (FUZZTIME, 10s each by default)
+test-fuzz:
+	bash .ci/fuzz
+
 test-unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
 test-integration: setup
 	$(BIN)/pytest -q -m network tests/integration
 
-test: setup lint test-go
+test: setup lint test-go test-fuzz
 	$(BIN)/pytest -q tests
 
 network-up: setup

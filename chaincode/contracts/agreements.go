@@ -379,12 +379,8 @@ func (c *AgreementsContract) ApproveBatch(ctx contractapi.TransactionContextInte
 			return "", err
 		}
 		agreements[i] = a
-		for _, leg := range a.Terms.Collateral {
-			k, err := t.key(keyPosition, a.ID, leg.Token)
-			if err != nil {
-				return "", err
-			}
-			keys = append(keys, k)
+		if keys, err = t.appendPositionKeys(keys, a); err != nil {
+			return "", err
 		}
 	}
 	if err := t.prefetch(keys); err != nil {

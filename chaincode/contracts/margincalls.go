@@ -190,14 +190,8 @@ func (c *MarginContract) MarginCall(ctx contractapi.TransactionContextInterface,
 // are replayed, those whose term does not cover the date are skipped; a missing price, FX rate or
 // short balance refuses the whole page.
 func (c *MarginContract) Sweep(ctx contractapi.TransactionContextInterface, date, pageSize, bookmark string) (string, error) {
-	t, err := begin(ctx)
+	t, err := beginMarginDate(ctx, date)
 	if err != nil {
-		return "", err
-	}
-	if err := t.requireMarginCaller(); err != nil {
-		return "", err
-	}
-	if err := validateDate("date", date); err != nil {
 		return "", err
 	}
 	size, err := parsePageSize(pageSize)
@@ -391,14 +385,8 @@ func summarise(rec *MarginCallRecord) SweepCall {
 // result lists each agreement's status and the event summarises each call (parties, transfers,
 // issuance); it does not change LastSweptDate (that is the index-walking Sweep's record).
 func (c *MarginContract) SweepAgreements(ctx contractapi.TransactionContextInterface, date, agreementIDsJSON string) (string, error) {
-	t, err := begin(ctx)
+	t, err := beginMarginDate(ctx, date)
 	if err != nil {
-		return "", err
-	}
-	if err := t.requireMarginCaller(); err != nil {
-		return "", err
-	}
-	if err := validateDate("date", date); err != nil {
 		return "", err
 	}
 	ids, err := parseIDList("agreement ids", agreementIDsJSON)
@@ -435,12 +423,8 @@ func (c *MarginContract) SweepAgreements(ctx contractapi.TransactionContextInter
 			return "", fmt.Errorf("access denied: %s is not a party to agreement %s", t.caller.party(), a.ID)
 		}
 		agreements[i] = a
-		for _, leg := range a.Terms.Collateral {
-			k, err := t.key(keyPosition, a.ID, leg.Token)
-			if err != nil {
-				return "", err
-			}
-			keys = append(keys, k)
+		if keys, err = t.appendPositionKeys(keys, a); err != nil {
+			return "", err
 		}
 	}
 	if err := t.prefetch(keys); err != nil {
@@ -492,14 +476,8 @@ func (c *MarginContract) SweepAgreements(ctx contractapi.TransactionContextInter
 // snapshot (the paginated index, one page per call); the sweeper groups the ids by borrower and
 // submits them with SweepAgreements. The oracle lists every active agreement, a party its own.
 func (c *MarginContract) SweepPlan(ctx contractapi.TransactionContextInterface, date, pageSize, bookmark string) (string, error) {
-	t, err := begin(ctx)
+	t, err := beginMarginDate(ctx, date)
 	if err != nil {
-		return "", err
-	}
-	if err := t.requireMarginCaller(); err != nil {
-		return "", err
-	}
-	if err := validateDate("date", date); err != nil {
 		return "", err
 	}
 	size, err := parsePageSize(pageSize)
@@ -583,6 +561,34 @@ func (t *txn) prefetch(keys []string) error {
 		t.values[k] = v
 	}
 	return nil
+}
+
+// beginMarginDate starts a margin transaction on a valuation date: the caller may run margin
+// calls (the oracle, or a party for its own agreements) and the date is valid.
+func beginMarginDate(ctx contractapi.TransactionContextInterface, date string) (*txn, error) {
+	t, err := begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.requireMarginCaller(); err != nil {
+		return nil, err
+	}
+	if err := validateDate("date", date); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// appendPositionKeys appends the keys of an agreement's collateral positions (for prefetch).
+func (t *txn) appendPositionKeys(keys []string, a *Agreement) ([]string, error) {
+	for _, leg := range a.Terms.Collateral {
+		k, err := t.key(keyPosition, a.ID, leg.Token)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
 }
 
 // parseIDList parses a JSON array of 1..maxBatch distinct identifiers.

@@ -73,7 +73,7 @@ def gateway_cmd(as_: str, submitters: int, transactions: int, evaluations: int,
 @click.option("--registration", type=click.Choice(["batch", "single"]), default="batch",
               show_default=True,
               help="ProposeBatch/ApproveBatch, or one Propose and one Approve per agreement.")
-@click.option("--register-batch", default=250, show_default=True,
+@click.option("--register-batch", default=100, show_default=True,
               help="Agreements per ProposeBatch and ApproveBatch transaction.")
 @click.option("--sweep-batch", default=100, show_default=True,
               help="Agreements per SweepAgreements transaction.")

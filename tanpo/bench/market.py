@@ -75,7 +75,7 @@ class MarketConfig:
     agreements: int
     parties: int
     collaterals: int
-    register_batch: int = 250
+    register_batch: int = 100
     sweep_batch: int = 100
     concurrency: int = 4
     registration: Registration = "batch"

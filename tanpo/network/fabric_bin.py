@@ -3,6 +3,10 @@
 The binaries and the sample configs that ship with the module (core.yaml, orderer.yaml) live in a
 cache folder outside the repository (`$TANPO_CACHE_DIR`, default `~/.cache/tanpo`), one folder per
 commit, so every clone on a machine shares one build.
+
+Where the Go module proxy does not serve the Fabric module, `$TANPO_FABRIC_SOURCE` names a local
+Fabric source tree at the pinned release (a git checkout at the commit, or an export of it): the
+same five commands are built from it with its vendored dependencies, and its sampleconfig copied.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,10 +73,13 @@ def _go_env(key: str) -> str:
     return out.stdout.strip()
 
 
-def build(install: FabricInstall | None = None, log: object = sys.stderr) -> FabricInstall:
+def build(install: FabricInstall | None = None, log: object = sys.stderr,
+          source: Path | None = None) -> FabricInstall:
     """Return a complete install, building it with `go install` when it is missing.
 
     The first build downloads the module and compiles five binaries: several minutes on two cores.
+    With `source` (default: `$TANPO_FABRIC_SOURCE`) the binaries are built from that local Fabric
+    source tree instead of the module proxy.
     """
     install = install or default_install()
     if install.is_complete():
@@ -82,7 +90,12 @@ def build(install: FabricInstall | None = None, log: object = sys.stderr) -> Fab
     def say(msg: str) -> None:
         print(f"[fabric] {msg}", file=log, flush=True)  # type: ignore[call-overload]
 
+    if source is None and os.environ.get("TANPO_FABRIC_SOURCE"):
+        source = Path(os.environ["TANPO_FABRIC_SOURCE"]).expanduser()
     install.bin_dir.mkdir(parents=True, exist_ok=True)
+    if source is not None:
+        _build_from_source(install, source, say)
+        return install
     env = dict(os.environ, GOBIN=str(install.bin_dir), GOFLAGS="-mod=mod")
     for i, tool in enumerate(TOOLS, 1):
         if os.access(install.tool(tool), os.X_OK):
@@ -99,15 +112,66 @@ def build(install: FabricInstall | None = None, log: object = sys.stderr) -> Fab
             raise FabricBinariesError(
                 f"building {tool} from {FABRIC_MODULE}@{FABRIC_COMMIT} failed:\n"
                 f"{proc.stderr.strip()}\n"
-                "If the Go module proxy refuses this Fabric version, put prebuilt Fabric "
-                f"{FABRIC_VERSION} binaries ({', '.join(TOOLS)}) in {install.bin_dir} and the "
-                f"sample {', '.join(SAMPLE_CONFIGS)} in {install.config_dir}, then write "
-                f"{FABRIC_COMMIT} into {install.root / 'COMMIT'}."
+                "If the Go module proxy refuses this Fabric version, point TANPO_FABRIC_SOURCE at "
+                f"a Fabric source tree at {FABRIC_VERSION} ({FABRIC_COMMIT}) and run set-up "
+                f"again, or put prebuilt Fabric {FABRIC_VERSION} binaries ({', '.join(TOOLS)}) "
+                f"in {install.bin_dir}, the sample {', '.join(SAMPLE_CONFIGS)} in "
+                f"{install.config_dir}, and {FABRIC_COMMIT} into {install.root / 'COMMIT'}."
             )
     _copy_sample_configs(install)
     (install.root / "COMMIT").write_text(FABRIC_COMMIT + "\n")
     say(f"Fabric {FABRIC_VERSION} ready in {install.root}")
     return install
+
+
+def source_release(source: Path) -> str:
+    """Check that `source` is a Fabric source tree at the pinned release; say how it was known.
+
+    A git checkout must be at the pinned commit; an export without git history must carry the
+    release's version in its Makefile (`FABRIC_VER ?= 3.1.5`).
+    """
+    go_mod = source / "go.mod"
+    if not go_mod.is_file() or not go_mod.read_text().startswith(f"module {FABRIC_MODULE}\n"):
+        raise FabricBinariesError(
+            f"{source} is not a Fabric source tree (no go.mod of {FABRIC_MODULE})")
+    if (source / ".git").exists():
+        head = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"],
+                              capture_output=True, text=True)
+        commit = head.stdout.strip()
+        if head.returncode != 0 or commit != FABRIC_COMMIT:
+            raise FabricBinariesError(
+                f"{source} is at commit {commit or '?'}, not {FABRIC_VERSION} ({FABRIC_COMMIT}): "
+                f"check out {FABRIC_COMMIT} there first")
+        return f"git commit {commit[:12]}"
+    makefile = source / "Makefile"
+    wanted = f"FABRIC_VER ?= {FABRIC_VERSION.removeprefix('v')}"
+    lines = makefile.read_text().splitlines() if makefile.is_file() else []
+    if wanted not in (line.strip() for line in lines):
+        raise FabricBinariesError(
+            f"{source} is not Fabric {FABRIC_VERSION}: its Makefile lacks `{wanted}`")
+    return f"release {FABRIC_VERSION} per its Makefile"
+
+
+def _build_from_source(install: FabricInstall, source: Path, say: Callable[[str], None]) -> None:
+    """Build the five commands from a local Fabric source tree with its vendored modules."""
+    how = source_release(source)
+    mod_flag = "-mod=vendor" if (source / "vendor" / "modules.txt").is_file() else "-mod=mod"
+    env = dict(os.environ, GOBIN=str(install.bin_dir), GOFLAGS=mod_flag)
+    for i, tool in enumerate(TOOLS, 1):
+        if os.access(install.tool(tool), os.X_OK):
+            say(f"[{i}/{len(TOOLS)}] {tool}: already built")
+            continue
+        say(f"[{i}/{len(TOOLS)}] go install ./cmd/{tool} from {source} ({how}) ...")
+        proc = subprocess.run(["go", "install", f"./cmd/{tool}"], cwd=source, env=env,
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise FabricBinariesError(
+                f"building {tool} from {source} failed:\n{proc.stderr.strip()}")
+    install.config_dir.mkdir(parents=True, exist_ok=True)
+    for name in SAMPLE_CONFIGS:
+        shutil.copyfile(source / "sampleconfig" / name, install.config_dir / name)
+    (install.root / "COMMIT").write_text(FABRIC_COMMIT + "\n")
+    say(f"Fabric {FABRIC_VERSION} ready in {install.root}")
 
 
 def _copy_sample_configs(install: FabricInstall) -> None:
