@@ -29,8 +29,10 @@ def bench() -> None:
 @click.option("--submitters", default=8, show_default=True, help="Concurrent submitters.")
 @click.option("--transactions", default=400, show_default=True, help="Submits in total.")
 @click.option("--evaluations", default=200, show_default=True, help="Evaluates in total.")
+@click.option("--warmup", default=100, show_default=True,
+              help="Unmeasured submits first, at the same concurrency.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def gateway_cmd(as_: str, submitters: int, transactions: int, evaluations: int,
+def gateway_cmd(as_: str, submitters: int, transactions: int, evaluations: int, warmup: int,
                 as_json: bool) -> None:
     """Submit throughput and latency, and evaluate latency, of a no-op transaction."""
     party, user = parse_as(as_)
@@ -43,6 +45,7 @@ def gateway_cmd(as_: str, submitters: int, transactions: int, evaluations: int,
                 transactions=transactions,
                 evaluations=evaluations,
                 progress=lambda n: progress.advance(task, n),
+                warmup=warmup,
             )
     except (ProfileError, GatewayError) as exc:
         click.echo(f"error: {exc}", err=True)
@@ -81,9 +84,9 @@ def gateway_cmd(as_: str, submitters: int, transactions: int, evaluations: int,
               help="Batch transactions in flight at most.")
 @click.option("--threshold", default="0", show_default=True,
               help="Margin-call threshold β of every agreement (0: every day is a call).")
-@click.option("--noop-submitters", default=32, show_default=True,
+@click.option("--noop-submitters", default=128, show_default=True,
               help="Submitters of the no-op baseline run first.")
-@click.option("--noop-transactions", default=1000, show_default=True,
+@click.option("--noop-transactions", default=2000, show_default=True,
               help="No-op submits of the baseline.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, writable=True), default=None,
@@ -143,28 +146,37 @@ def market_cmd(agreements: int, parties: int | None, collaterals: int, registrat
 
 
 def market_table(result: dict[str, Any]) -> Table:
-    """The figures of `tanpo bench market` as one table, a row per phase."""
+    """The figures of `tanpo bench market` as one table: a column per phase, a row per figure
+    (five narrow columns fit an 80-column terminal; a row per phase would not)."""
     base = result["baseline"]
     cfg = result["config"]
     table = Table(title=(
-        f"market benchmark: {cfg['agreements']} agreements, {cfg['parties']} parties, "
+        f"market benchmark: {cfg['agreements']:,} agreements, {cfg['parties']} parties, "
         f"{cfg['collaterals']} collateral tokens ({result['machine']['cpus']} CPUs)"))
-    for col in ("phase", "agreements", "tx", "s", "agr/s", "tx/s", "p50 / p99 ms",
-                "MVCC (retries)", "failed", "agr/s ÷ no-op", "tx/s ÷ no-op", "CPU busy"):
-        table.add_column(col, justify="left" if col == "phase" else "right")
+    table.add_column("figure")
     lat = base["submit_latency"]
-    table.add_row(
-        "no-op baseline", "-", str(base["transactions"]), f"{base['elapsed_s']:.1f}", "-",
-        f"{base['submit_tps']:.1f}", f"{lat['p50_ms']:.0f} / {lat['p99_ms']:.0f}",
-        f"{base['mvcc_retries']}", str(base["failed"]), "-", "1.00",
-        f"{base.get('cpu_busy_pct', '-')}%")
+    columns = [("no-op", {
+        "agreements": "-", "transactions": f"{base['transactions']:,}",
+        "seconds": f"{base['elapsed_s']:.1f}", "agreements/s": "-",
+        "tx/s": f"{base['submit_tps']:.1f}",
+        "p50 / p99 ms": f"{lat['p50_ms']:.0f} / {lat['p99_ms']:.0f}",
+        "MVCC (retries)": f"{base['mvcc_retries']}", "failed": str(base["failed"]),
+        "agr/s ÷ no-op tx/s": "-", "tx/s ÷ no-op tx/s": "1.00",
+        "CPU busy": f"{base.get('cpu_busy_pct', '-')}%"})]
     for p in result["phases"]:
         lat = p["commit_latency"]
-        table.add_row(
-            p["phase"], str(p["agreements"]), str(p["transactions"]), f"{p['elapsed_s']:.1f}",
-            f"{p['agreements_per_s']:.1f}", f"{p['tx_per_s']:.1f}",
-            f"{lat['p50_ms']:.0f} / {lat['p99_ms']:.0f}",
-            f"{p['mvcc_conflicts']} ({p['retries']})", str(p["failed"]),
-            f"{p['ratio_agreements_to_noop']:.2f}", f"{p['ratio_tx_to_noop']:.2f}",
-            f"{p.get('cpu_busy_pct', '-')}%")
+        columns.append((p["phase"], {
+            "agreements": f"{p['agreements']:,}", "transactions": f"{p['transactions']:,}",
+            "seconds": f"{p['elapsed_s']:.1f}", "agreements/s": f"{p['agreements_per_s']:.1f}",
+            "tx/s": f"{p['tx_per_s']:.1f}",
+            "p50 / p99 ms": f"{lat['p50_ms']:.0f} / {lat['p99_ms']:.0f}",
+            "MVCC (retries)": f"{p['mvcc_conflicts']} ({p['retries']})",
+            "failed": str(p["failed"]),
+            "agr/s ÷ no-op tx/s": f"{p['ratio_agreements_to_noop']:.2f}",
+            "tx/s ÷ no-op tx/s": f"{p['ratio_tx_to_noop']:.2f}",
+            "CPU busy": f"{p.get('cpu_busy_pct', '-')}%"}))
+    for name, _ in columns:
+        table.add_column(name, justify="right")
+    for figure in columns[0][1]:
+        table.add_row(figure, *(values[figure] for _, values in columns))
     return table

@@ -195,6 +195,8 @@ def peer_env(topo: Topology, org: PeerOrg) -> dict[str, str]:
         "CORE_OPERATIONS_LISTENADDRESS": f"{HOST}:{org.operations_port}",
         "CORE_METRICS_PROVIDER": "prometheus",
         "CORE_CHAINCODE_EXECUTETIMEOUT": "120s",
+        # nothing reads key history (an agreement carries its own): no index write per key
+        "CORE_LEDGER_HISTORY_ENABLEHISTORYDATABASE": "false",
     }
 
 

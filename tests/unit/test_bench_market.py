@@ -298,4 +298,8 @@ def test_market_table_shows_every_phase() -> None:
         "phases": [phase, phase | {"phase": "sweep day 1"}],
     }
     table = market_table(result)
-    assert table.row_count == 3
+    assert [c.header for c in table.columns] == ["figure", "no-op", "register", "sweep day 1"]
+    figures = list(table.columns[0].cells)
+    assert "agreements/s" in figures and "failed" in figures
+    tx_ratio = list(table.columns[1].cells)[figures.index("tx/s ÷ no-op tx/s")]
+    assert tx_ratio == "1.00"
