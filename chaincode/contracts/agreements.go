@@ -215,14 +215,7 @@ func (c *AgreementsContract) Approve(ctx contractapi.TransactionContextInterface
 		return "", err
 	}
 	a.Status = StatusActive
-	t.record(a, "APPROVED", "", transfers)
-	if err := t.putAgreement(a, StatusProposed); err != nil {
-		return "", err
-	}
-	if err := t.emit(t.agreementEvent(EventAgreementApproved, a, transfers)); err != nil {
-		return "", err
-	}
-	return t.finish(a)
+	return t.saveStep(a, StatusProposed, "APPROVED", "", EventAgreementApproved, transfers)
 }
 
 // BatchAgreement is one agreement in the result and event of ProposeBatch and ApproveBatch.
@@ -423,16 +416,7 @@ func (c *AgreementsContract) Reject(ctx contractapi.TransactionContextInterface,
 		return "", err
 	}
 	a.Status = StatusRejected
-	t.record(a, "REJECTED", reason, nil)
-	if err := t.putAgreement(a, StatusProposed); err != nil {
-		return "", err
-	}
-	evt := t.agreementEvent(EventAgreementRejected, a, nil)
-	evt.Note = reason
-	if err := t.emit(evt); err != nil {
-		return "", err
-	}
-	return t.finish(a)
+	return t.saveStep(a, StatusProposed, "REJECTED", reason, EventAgreementRejected, nil)
 }
 
 // Withdraw takes back a proposal (the proposing party only, while PROPOSED).
@@ -448,14 +432,7 @@ func (c *AgreementsContract) Withdraw(ctx contractapi.TransactionContextInterfac
 		return "", err
 	}
 	a.Status = StatusWithdrawn
-	t.record(a, "WITHDRAWN", "", nil)
-	if err := t.putAgreement(a, StatusProposed); err != nil {
-		return "", err
-	}
-	if err := t.emit(t.agreementEvent(EventAgreementWithdrawn, a, nil)); err != nil {
-		return "", err
-	}
-	return t.finish(a)
+	return t.saveStep(a, StatusProposed, "WITHDRAWN", "", EventAgreementWithdrawn, nil)
 }
 
 // Close closes an active agreement at or after its end date (the transaction date, UTC, compared
@@ -500,16 +477,7 @@ func (c *AgreementsContract) RequestTermination(ctx contractapi.TransactionConte
 		return "", fmt.Errorf("%s already requested the termination of agreement %s; call AcceptTermination to accept it", a.Termination.RequestedBy, a.ID)
 	}
 	a.Termination = &TerminationRequest{RequestedBy: party, Identity: t.caller.id, RequestedAt: t.timestamp(), TxID: t.txID, Note: note}
-	t.record(a, "TERMINATION_REQUESTED", note, nil)
-	if err := t.putAgreement(a, StatusActive); err != nil {
-		return "", err
-	}
-	evt := t.agreementEvent(EventTerminationRequest, a, nil)
-	evt.Note = note
-	if err := t.emit(evt); err != nil {
-		return "", err
-	}
-	return t.finish(a)
+	return t.saveStep(a, StatusActive, "TERMINATION_REQUESTED", note, EventTerminationRequest, nil)
 }
 
 // AcceptTermination accepts the counterparty's termination request and closes the agreement with
@@ -548,16 +516,7 @@ func (c *AgreementsContract) CancelTermination(ctx contractapi.TransactionContex
 		return "", err
 	}
 	a.Termination = nil
-	t.record(a, "TERMINATION_CANCELLED", reason, nil)
-	if err := t.putAgreement(a, StatusActive); err != nil {
-		return "", err
-	}
-	evt := t.agreementEvent(EventTerminationCancel, a, nil)
-	evt.Note = reason
-	if err := t.emit(evt); err != nil {
-		return "", err
-	}
-	return t.finish(a)
+	return t.saveStep(a, StatusActive, "TERMINATION_CANCELLED", reason, EventTerminationCancel, nil)
 }
 
 // GetAgreement returns an agreement with its history. Its parties or the operator.
@@ -582,23 +541,9 @@ func (c *AgreementsContract) GetAgreement(ctx contractapi.TransactionContextInte
 // ListAgreements lists agreements, one page at a time, filtered by party and status (either may be
 // empty). A party sees only its own (an empty party means its own); the operator sees all.
 func (c *AgreementsContract) ListAgreements(ctx contractapi.TransactionContextInterface, party, status, pageSize, bookmark string) (string, error) {
-	t, err := begin(ctx)
+	t, party, err := beginListing(ctx, "agreements", party)
 	if err != nil {
 		return "", err
-	}
-	if err := t.requireRegistered(); err != nil {
-		return "", err
-	}
-	if party == "" && !t.caller.operatorSide() {
-		party = t.caller.party()
-	}
-	if party != "" {
-		if err := t.requireViewer("the agreements of "+truncate(party, 40), party); err != nil {
-			return "", err
-		}
-		if err := validateBankParty("party", party); err != nil {
-			return "", err
-		}
 	}
 	if status != "" && !validAgreementStatus(status) {
 		return "", fmt.Errorf("invalid status %q: expected %s, %s, %s, %s or %s", truncate(status, 40),
@@ -734,47 +679,25 @@ func validAgreementStatus(s string) bool {
 }
 
 func (t *txn) loadAgreement(agreementID string) (*Agreement, error) {
-	if err := validateIdentifier("agreement id", agreementID); err != nil {
-		return nil, err
-	}
-	key, err := t.key(keyAgreement, agreementID)
-	if err != nil {
-		return nil, err
-	}
-	var a Agreement
-	found, err := t.getJSON(key, &a)
-	if err != nil {
-		return nil, err
-	}
-	if !found {
-		return nil, fmt.Errorf("no agreement %s", agreementID)
-	}
-	return &a, nil
+	a, _, err := loadRecord[Agreement](t, "agreement", keyAgreement, agreementID, "no agreement")
+	return a, err
+}
+
+// agreementCore is an agreement record without its history.
+type agreementCore struct {
+	ID       string `json:"id"`
+	Status   string `json:"status"`
+	Terms    Terms  `json:"terms"`
+	Proposer string `json:"proposer"`
 }
 
 // loadAgreementTerms reads an agreement without decoding its history (most of the record, and it
 // grows with every action): for readers that only need the id, status and terms, such as a
 // margin sweep. The result must not be written back.
 func (t *txn) loadAgreementTerms(agreementID string) (*Agreement, error) {
-	if err := validateIdentifier("agreement id", agreementID); err != nil {
-		return nil, err
-	}
-	key, err := t.key(keyAgreement, agreementID)
+	core, _, err := loadRecord[agreementCore](t, "agreement", keyAgreement, agreementID, "no agreement")
 	if err != nil {
 		return nil, err
-	}
-	var core struct {
-		ID       string `json:"id"`
-		Status   string `json:"status"`
-		Terms    Terms  `json:"terms"`
-		Proposer string `json:"proposer"`
-	}
-	found, err := t.getJSON(key, &core)
-	if err != nil {
-		return nil, err
-	}
-	if !found {
-		return nil, fmt.Errorf("no agreement %s", agreementID)
 	}
 	return &Agreement{ID: core.ID, Status: core.Status, Terms: core.Terms, Proposer: core.Proposer}, nil
 }
@@ -877,6 +800,22 @@ func (t *txn) openingExchange(a *Agreement) ([]Transfer, error) {
 		}
 	}
 	return transfers, nil
+}
+
+// saveStep finishes a life-cycle step of agreement a, which had status oldStatus: the step joins
+// the agreement's history with its note and transfers, the agreement is stored, and the step's
+// event (carrying the note) is emitted.
+func (t *txn) saveStep(a *Agreement, oldStatus, step, note, event string, transfers []Transfer) (string, error) {
+	t.record(a, step, note, transfers)
+	if err := t.putAgreement(a, oldStatus); err != nil {
+		return "", err
+	}
+	evt := t.agreementEvent(event, a, transfers)
+	evt.Note = note
+	if err := t.emit(evt); err != nil {
+		return "", err
+	}
+	return t.finish(a)
 }
 
 // closeAgreement performs the closing exchange and marks the agreement CLOSED: lagged settlements

@@ -335,26 +335,37 @@ func (c *TokensContract) GetRequest(ctx contractapi.TransactionContextInterface,
 	return t.finish(req)
 }
 
-// ListRequests lists requests, one page at a time, filtered by party and status (either may be
-// empty). A party sees only its own (an empty party means its own); the operator sees all.
-func (c *TokensContract) ListRequests(ctx contractapi.TransactionContextInterface, party, status, pageSize, bookmark string) (string, error) {
+// beginListing starts a listing of one party's records (what names them in a refusal): a
+// registered caller; an empty party means the caller's own, or every party's for the operator
+// side; a party sees only its own.
+func beginListing(ctx contractapi.TransactionContextInterface, what, party string) (*txn, string, error) {
 	t, err := begin(ctx)
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
 	if err := t.requireRegistered(); err != nil {
-		return "", err
+		return nil, "", err
 	}
 	if party == "" && !t.caller.operatorSide() {
 		party = t.caller.party()
 	}
 	if party != "" {
-		if err := t.requireViewer("the requests of "+truncate(party, 40), party); err != nil {
-			return "", err
+		if err := t.requireViewer("the "+what+" of "+truncate(party, 40), party); err != nil {
+			return nil, "", err
 		}
 		if err := validateBankParty("party", party); err != nil {
-			return "", err
+			return nil, "", err
 		}
+	}
+	return t, party, nil
+}
+
+// ListRequests lists requests, one page at a time, filtered by party and status (either may be
+// empty). A party sees only its own (an empty party means its own); the operator sees all.
+func (c *TokensContract) ListRequests(ctx contractapi.TransactionContextInterface, party, status, pageSize, bookmark string) (string, error) {
+	t, party, err := beginListing(ctx, "requests", party)
+	if err != nil {
+		return "", err
 	}
 	if status != "" && status != RequestPending && status != RequestApproved && status != RequestRejected {
 		return "", fmt.Errorf("invalid status %q: expected %s, %s or %s", truncate(status, 40), RequestPending, RequestApproved, RequestRejected)
@@ -565,41 +576,32 @@ func (c *TokensContract) decide(ctx contractapi.TransactionContextInterface, kin
 
 // loadToken reads a token definition or fails with "unknown token".
 func (t *txn) loadToken(tokenID string) (*Token, string, error) {
-	if err := validateIdentifier("token id", tokenID); err != nil {
-		return nil, "", err
-	}
-	key, err := t.key(keyToken, tokenID)
-	if err != nil {
-		return nil, "", err
-	}
-	var tok Token
-	found, err := t.getJSON(key, &tok)
-	if err != nil {
-		return nil, "", err
-	}
-	if !found {
-		return nil, "", fmt.Errorf("unknown token %s", tokenID)
-	}
-	return &tok, key, nil
+	return loadRecord[Token](t, "token", keyToken, tokenID, "unknown token")
 }
 
 func (t *txn) loadRequest(requestID string) (*Request, string, error) {
-	if err := validateIdentifier("request id", requestID); err != nil {
+	return loadRecord[Request](t, "request", keyRequest, requestID, "no request")
+}
+
+// loadRecord reads the JSON record of a kind (agreement, request, …) under its identifier, with
+// its key; an invalid identifier is refused, and a missing record is the error "<missing> <id>".
+func loadRecord[T any](t *txn, kind, keyType, id, missing string) (*T, string, error) {
+	if err := validateIdentifier(kind+" id", id); err != nil {
 		return nil, "", err
 	}
-	key, err := t.key(keyRequest, requestID)
+	key, err := t.key(keyType, id)
 	if err != nil {
 		return nil, "", err
 	}
-	var req Request
-	found, err := t.getJSON(key, &req)
+	var rec T
+	found, err := t.getJSON(key, &rec)
 	if err != nil {
 		return nil, "", err
 	}
 	if !found {
-		return nil, "", fmt.Errorf("no request %s", requestID)
+		return nil, "", fmt.Errorf("%s %s", missing, id)
 	}
-	return &req, key, nil
+	return &rec, key, nil
 }
 
 // putRequest writes a request and moves its index entries from oldStatus ("" for a new request).
