@@ -94,34 +94,47 @@ def build(install: FabricInstall | None = None, log: object = sys.stderr,
         source = Path(os.environ["TANPO_FABRIC_SOURCE"]).expanduser()
     install.bin_dir.mkdir(parents=True, exist_ok=True)
     if source is not None:
-        _build_from_source(install, source, say)
-        return install
-    env = dict(os.environ, GOBIN=str(install.bin_dir), GOFLAGS="-mod=mod")
+        how = source_release(source)
+        vendored = (source / "vendor" / "modules.txt").is_file()
+        _install_tools(install, say, lambda tool: f"./cmd/{tool}", f"from {source} ({how})",
+                       cwd=source, mod_flag="-mod=vendor" if vendored else "-mod=mod",
+                       origin=str(source), hint="")
+        configs = source / "sampleconfig"
+    else:
+        _install_tools(
+            install, say, lambda tool: f"{FABRIC_MODULE}/cmd/{tool}@{FABRIC_COMMIT}",
+            f"at {FABRIC_VERSION} ({FABRIC_COMMIT[:12]})", cwd=None, mod_flag="-mod=mod",
+            origin=f"{FABRIC_MODULE}@{FABRIC_COMMIT}",
+            hint="\nIf the Go module proxy refuses this Fabric version, point TANPO_FABRIC_SOURCE "
+                 f"at a Fabric source tree at {FABRIC_VERSION} ({FABRIC_COMMIT}) and run set-up "
+                 f"again, or put prebuilt Fabric {FABRIC_VERSION} binaries ({', '.join(TOOLS)}) "
+                 f"in {install.bin_dir}, the sample {', '.join(SAMPLE_CONFIGS)} in "
+                 f"{install.config_dir}, and {FABRIC_COMMIT} into {install.root / 'COMMIT'}.")
+        configs = _module_sampleconfig()
+    install.config_dir.mkdir(parents=True, exist_ok=True)
+    for name in SAMPLE_CONFIGS:
+        shutil.copyfile(configs / name, install.config_dir / name)
+    (install.root / "COMMIT").write_text(FABRIC_COMMIT + "\n")
+    say(f"Fabric {FABRIC_VERSION} ready in {install.root}")
+    return install
+
+
+def _install_tools(install: FabricInstall, say: Callable[[str], None],
+                   package: Callable[[str], str], where: str, *, cwd: Path | None,
+                   mod_flag: str, origin: str, hint: str) -> None:
+    """`go install` each tool not yet built into the install's bin folder; a failure names the
+    tool, where it was built from (origin), Go's error and the hint."""
+    env = dict(os.environ, GOBIN=str(install.bin_dir), GOFLAGS=mod_flag)
     for i, tool in enumerate(TOOLS, 1):
         if os.access(install.tool(tool), os.X_OK):
             say(f"[{i}/{len(TOOLS)}] {tool}: already built")
             continue
-        say(f"[{i}/{len(TOOLS)}] go install {tool} at {FABRIC_VERSION} ({FABRIC_COMMIT[:12]}) ...")
-        proc = subprocess.run(
-            ["go", "install", f"{FABRIC_MODULE}/cmd/{tool}@{FABRIC_COMMIT}"],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
+        say(f"[{i}/{len(TOOLS)}] go install {package(tool)} {where} ...")
+        proc = subprocess.run(["go", "install", package(tool)], cwd=cwd, env=env,
+                              capture_output=True, text=True)
         if proc.returncode != 0:
             raise FabricBinariesError(
-                f"building {tool} from {FABRIC_MODULE}@{FABRIC_COMMIT} failed:\n"
-                f"{proc.stderr.strip()}\n"
-                "If the Go module proxy refuses this Fabric version, point TANPO_FABRIC_SOURCE at "
-                f"a Fabric source tree at {FABRIC_VERSION} ({FABRIC_COMMIT}) and run set-up "
-                f"again, or put prebuilt Fabric {FABRIC_VERSION} binaries ({', '.join(TOOLS)}) "
-                f"in {install.bin_dir}, the sample {', '.join(SAMPLE_CONFIGS)} in "
-                f"{install.config_dir}, and {FABRIC_COMMIT} into {install.root / 'COMMIT'}."
-            )
-    _copy_sample_configs(install)
-    (install.root / "COMMIT").write_text(FABRIC_COMMIT + "\n")
-    say(f"Fabric {FABRIC_VERSION} ready in {install.root}")
-    return install
+                f"building {tool} from {origin} failed:\n{proc.stderr.strip()}{hint}")
 
 
 def source_release(source: Path) -> str:
@@ -152,30 +165,8 @@ def source_release(source: Path) -> str:
     return f"release {FABRIC_VERSION} per its Makefile"
 
 
-def _build_from_source(install: FabricInstall, source: Path, say: Callable[[str], None]) -> None:
-    """Build the five commands from a local Fabric source tree with its vendored modules."""
-    how = source_release(source)
-    mod_flag = "-mod=vendor" if (source / "vendor" / "modules.txt").is_file() else "-mod=mod"
-    env = dict(os.environ, GOBIN=str(install.bin_dir), GOFLAGS=mod_flag)
-    for i, tool in enumerate(TOOLS, 1):
-        if os.access(install.tool(tool), os.X_OK):
-            say(f"[{i}/{len(TOOLS)}] {tool}: already built")
-            continue
-        say(f"[{i}/{len(TOOLS)}] go install ./cmd/{tool} from {source} ({how}) ...")
-        proc = subprocess.run(["go", "install", f"./cmd/{tool}"], cwd=source, env=env,
-                              capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise FabricBinariesError(
-                f"building {tool} from {source} failed:\n{proc.stderr.strip()}")
-    install.config_dir.mkdir(parents=True, exist_ok=True)
-    for name in SAMPLE_CONFIGS:
-        shutil.copyfile(source / "sampleconfig" / name, install.config_dir / name)
-    (install.root / "COMMIT").write_text(FABRIC_COMMIT + "\n")
-    say(f"Fabric {FABRIC_VERSION} ready in {install.root}")
-
-
-def _copy_sample_configs(install: FabricInstall) -> None:
-    """Copy core.yaml, orderer.yaml and configtx.yaml from the downloaded module's sampleconfig."""
+def _module_sampleconfig() -> Path:
+    """Where the downloaded module's sampleconfig (core.yaml, orderer.yaml, configtx.yaml) is."""
     modcache = Path(_go_env("GOMODCACHE"))
     info = subprocess.run(
         ["go", "list", "-m", "-json", f"{FABRIC_MODULE}@{FABRIC_COMMIT}"],
@@ -183,19 +174,16 @@ def _copy_sample_configs(install: FabricInstall) -> None:
         text=True,
         env=dict(os.environ, GOFLAGS="-mod=mod"),
     )
-    src: Path | None = None
     if info.returncode == 0:
         import json
 
         src = Path(json.loads(info.stdout).get("Dir") or "") / "sampleconfig"
-    if src is None or not src.is_dir():
-        candidates = sorted(modcache.glob("github.com/hyperledger/fabric@*/sampleconfig"))
-        if not candidates:
-            raise FabricBinariesError("Fabric's sampleconfig was not found in the Go module cache")
-        src = candidates[-1]
-    install.config_dir.mkdir(parents=True, exist_ok=True)
-    for name in SAMPLE_CONFIGS:
-        shutil.copyfile(src / name, install.config_dir / name)
+        if src.is_dir():
+            return src
+    candidates = sorted(modcache.glob("github.com/hyperledger/fabric@*/sampleconfig"))
+    if not candidates:
+        raise FabricBinariesError("Fabric's sampleconfig was not found in the Go module cache")
+    return candidates[-1]
 
 
 def main() -> None:
