@@ -78,6 +78,7 @@ type Agreement struct {
 	Terms       Terms               `json:"terms"`
 	Proposer    string              `json:"proposer"`
 	Termination *TerminationRequest `json:"termination,omitempty"`
+	Book        string              `json:"book,omitempty"` // custody book of its collateral (from approval)
 	History     []HistoryEntry      `json:"history"`
 	CreatedAt   string              `json:"createdAt"`
 	UpdatedAt   string              `json:"updatedAt"`
@@ -210,7 +211,7 @@ func (c *AgreementsContract) Approve(ctx contractapi.TransactionContextInterface
 	if err := a.requireStatus(StatusProposed); err != nil {
 		return "", err
 	}
-	transfers, err := t.openingExchange(a)
+	transfers, err := t.openingExchange(a, a.ID)
 	if err != nil {
 		return "", err
 	}
@@ -356,7 +357,6 @@ func (c *AgreementsContract) ApproveBatch(ctx contractapi.TransactionContextInte
 		return "", err
 	}
 	agreements := make([]*Agreement, len(ids))
-	keys = keys[:0]
 	for i, id := range ids {
 		a, err := t.loadAgreement(id)
 		if err != nil {
@@ -372,16 +372,11 @@ func (c *AgreementsContract) ApproveBatch(ctx contractapi.TransactionContextInte
 			return "", err
 		}
 		agreements[i] = a
-		if keys, err = t.appendPositionKeys(keys, a); err != nil {
-			return "", err
-		}
 	}
-	if err := t.prefetch(keys); err != nil {
-		return "", err
-	}
+	books := bookIDs(agreements)
 	res := BatchResult{Count: len(agreements), Agreements: make([]BatchAgreement, 0, len(agreements))}
-	for _, a := range agreements {
-		transfers, err := t.openingExchange(a)
+	for i, a := range agreements {
+		transfers, err := t.openingExchange(a, books[i])
 		if err != nil {
 			return "", fmt.Errorf("cannot approve agreement %s: %w", a.ID, err)
 		}
@@ -609,7 +604,7 @@ func (c *AgreementsContract) CollateralHeld(ctx contractapi.TransactionContextIn
 	rep := CollateralReport{Agreement: a.ID, Status: a.Status, Lender: a.Terms.Lender, Borrower: a.Terms.Borrower,
 		Positions: []HeldPosition{}, Pending: []MarginTransfer{}}
 	for i, leg := range a.Terms.Collateral {
-		held, err := t.position(a.ID, leg.Token)
+		held, err := t.position(a, leg.Token)
 		if err != nil {
 			return "", err
 		}
@@ -689,6 +684,7 @@ type agreementCore struct {
 	Status   string `json:"status"`
 	Terms    Terms  `json:"terms"`
 	Proposer string `json:"proposer"`
+	Book     string `json:"book,omitempty"`
 }
 
 // loadAgreementTerms reads an agreement without decoding its history (most of the record, and it
@@ -699,7 +695,7 @@ func (t *txn) loadAgreementTerms(agreementID string) (*Agreement, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Agreement{ID: core.ID, Status: core.Status, Terms: core.Terms, Proposer: core.Proposer}, nil
+	return &Agreement{ID: core.ID, Status: core.Status, Terms: core.Terms, Proposer: core.Proposer, Book: core.Book}, nil
 }
 
 // putAgreement writes an agreement and moves its index entries from oldStatus ("" when new).
@@ -767,8 +763,8 @@ func (t *txn) agreementEvent(typ string, a *Agreement, transfers []Transfer) agr
 }
 
 // openingExchange moves the loan leg to the borrower and the collateral legs into custody under
-// the agreement, creating every collateral position (with the bilateral endorsement policy).
-func (t *txn) openingExchange(a *Agreement) ([]Transfer, error) {
+// the agreement, in custody book book (created with the bilateral endorsement policy when new).
+func (t *txn) openingExchange(a *Agreement, book string) ([]Transfer, error) {
 	transfers := []Transfer{}
 	loanQty, err := parseStoredQuantity(a.Terms.Loan.Quantity)
 	if err != nil {
@@ -778,6 +774,9 @@ func (t *txn) openingExchange(a *Agreement) ([]Transfer, error) {
 		return nil, err
 	}
 	transfers = append(transfers, Transfer{Token: a.Terms.Loan.Token, Quantity: a.Terms.Loan.Quantity, From: a.Terms.Lender, To: a.Terms.Borrower, Leg: "loan"})
+	if err := t.openCustody(a, book); err != nil {
+		return nil, err
+	}
 	for _, leg := range a.Terms.Collateral {
 		q, err := parseStoredQuantity(leg.Quantity)
 		if err != nil {
@@ -789,13 +788,6 @@ func (t *txn) openingExchange(a *Agreement) ([]Transfer, error) {
 			}
 			transfers = append(transfers, Transfer{Token: leg.Token, Quantity: leg.Quantity, From: a.Terms.Borrower, To: a.Terms.Lender, Leg: "collateral", Held: true})
 		} else if err := t.setPosition(a, leg.Token, 0); err != nil {
-			return nil, err
-		}
-		key, err := t.key(keyPosition, a.ID, leg.Token)
-		if err != nil {
-			return nil, err
-		}
-		if err := t.setBilateralPolicy(key, a.Terms.Lender, a.Terms.Borrower); err != nil {
 			return nil, err
 		}
 	}
@@ -836,7 +828,7 @@ func (t *txn) closeAgreement(a *Agreement, reason, note string) (string, error) 
 	}
 	transfers = append(transfers, Transfer{Token: a.Terms.Loan.Token, Quantity: a.Terms.Loan.Quantity, From: a.Terms.Borrower, To: a.Terms.Lender, Leg: "loan"})
 	for _, leg := range a.Terms.Collateral {
-		held, err := t.position(a.ID, leg.Token)
+		held, err := t.position(a, leg.Token)
 		if err != nil {
 			return "", err
 		}

@@ -140,11 +140,8 @@ func TestApproveOpensAtomically(t *testing.T) {
 	if w.rawBalance("bank-a", "JP8306") != 0 {
 		t.Fatal("held collateral must not be in the lender's free balance")
 	}
-	for _, tok := range []string{"JP8306", "JP8604"} {
-		k, _ := createKey(keyPosition, "AGR-1", tok)
-		if len(w.ledger.sbe[k]) == 0 {
-			t.Fatalf("no bilateral endorsement policy on position %s", tok)
-		}
+	if b, k := w.rawBook("AGR-1"); b == nil || len(w.ledger.sbe[k]) == 0 || b.Lender != "bank-a" || b.Borrower != "bank-b" {
+		t.Fatalf("the collateral must be in a custody book of bank-a/bank-b with a bilateral endorsement policy: %+v", b)
 	}
 	var rep CollateralReport
 	w.okJSON(w.oracle, &rep, "agreements:CollateralHeld", "AGR-1")
@@ -289,8 +286,7 @@ func TestCloseReturnsNegativePositionFromBorrower(t *testing.T) {
 	w.open("AGR-E", endedTerms)
 	// a margin call with auto-issue can leave the lender owing less than it returned: simulate
 	// the state (position -300 of JP8604) directly
-	k, _ := createKey(keyPosition, "AGR-E", "JP8604")
-	w.ledger.state[k] = []byte(`{"agreement":"AGR-E","token":"JP8604","held":"-300","lender":"bank-a","borrower":"bank-b"}`)
+	w.setRawPosition("AGR-E", "JP8604", -300)
 	w.ok(w.lender, "agreements:Close", "AGR-E")
 	ev := w.expectEvent(EventAgreementClosed)
 	last := ev["transfers"].([]any)[2].(map[string]any)

@@ -428,18 +428,58 @@ func (w *world) rawBalance(party, token string) int64 {
 	return q
 }
 
-func (w *world) rawPosition(agreement, token string) int64 {
-	k, _ := createKey(keyPosition, agreement, token)
-	v, ok := w.ledger.state[k]
-	if !ok {
-		return 0
-	}
-	var p Position
-	if err := json.Unmarshal(v, &p); err != nil {
+// rawBook reads the custody book of an agreement from the committed state (nil before approval).
+func (w *world) rawBook(agreement string) (*CustodyBook, string) {
+	w.t.Helper()
+	ak, _ := createKey(keyAgreement, agreement)
+	var a Agreement
+	if v, ok := w.ledger.state[ak]; !ok {
+		return nil, ""
+	} else if err := json.Unmarshal(v, &a); err != nil {
 		w.t.Fatal(err)
 	}
-	q, _ := parseStoredQuantity(p.Held)
+	if a.Book == "" {
+		return nil, ""
+	}
+	k, _ := createKey(keyCustody, a.Book)
+	v, ok := w.ledger.state[k]
+	if !ok {
+		w.t.Fatalf("agreement %s names custody book %s, which is not in the state", agreement, a.Book)
+	}
+	var b CustodyBook
+	if err := json.Unmarshal(v, &b); err != nil {
+		w.t.Fatal(err)
+	}
+	if b.Agreements[agreement] == nil {
+		w.t.Fatalf("agreement %s is missing from its custody book %s", agreement, a.Book)
+	}
+	return &b, k
+}
+
+func (w *world) rawPosition(agreement, token string) int64 {
+	w.t.Helper()
+	b, _ := w.rawBook(agreement)
+	if b == nil {
+		return 0
+	}
+	q, _ := parseStoredQuantity(b.Agreements[agreement].Held[token])
 	return q
+}
+
+// setRawPosition writes a position straight into the committed state (to simulate states that
+// are hard to reach through the contract).
+func (w *world) setRawPosition(agreement, token string, held int64) {
+	w.t.Helper()
+	b, k := w.rawBook(agreement)
+	if b == nil {
+		w.t.Fatalf("agreement %s has no custody book", agreement)
+	}
+	b.Agreements[agreement].Held[token] = formatQuantity(held)
+	v, err := json.Marshal(b)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.ledger.state[k] = v
 }
 
 // checkConservation asserts, for every token, supply = Σ free balances + Σ max(position, 0).
@@ -463,12 +503,15 @@ func (w *world) checkConservation() {
 				w.t.Fatalf("non-positive stored balance %s", v)
 			}
 			held[attrs[1]] += q
-		case keyPosition:
-			var p Position
-			_ = json.Unmarshal(v, &p)
-			q, _ := parseStoredQuantity(p.Held)
-			if q > 0 {
-				held[attrs[1]] += q
+		case keyCustody:
+			var b CustodyBook
+			_ = json.Unmarshal(v, &b)
+			for _, c := range b.Agreements {
+				for tok, s := range c.Held {
+					if q, _ := parseStoredQuantity(s); q > 0 {
+						held[tok] += q
+					}
+				}
 			}
 		}
 	}

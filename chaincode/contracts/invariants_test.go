@@ -1363,15 +1363,23 @@ func (s *sim) checkAll() {
 				free[attrs[0]] = map[string]int64{}
 			}
 			free[attrs[0]][attrs[1]], _ = parseStoredQuantity(b.Quantity)
-		case keyPosition:
-			var p Position
-			_ = json.Unmarshal(v, &p)
-			if held[attrs[0]] == nil {
-				held[attrs[0]] = map[string]int64{}
+		case keyCustody:
+			var b CustodyBook
+			_ = json.Unmarshal(v, &b)
+			if b.ID != attrs[0] || len(b.Agreements) == 0 || len(b.Agreements) > bookSize || len(s.w.ledger.sbe[k]) == 0 {
+				s.fatalf("custody book %s: wrong id, size or no endorsement policy: %s", attrs[0], v)
 			}
-			held[attrs[0]][attrs[1]], _ = parseStoredQuantity(p.Held)
-			if a := s.ags[attrs[0]]; a == nil || p.Lender != a.lender || p.Borrower != a.borrower || p.Agreement != a.id || p.Token != attrs[1] {
-				s.fatalf("position %s %s names the wrong agreement or parties: %s", attrs[0], attrs[1], v)
+			for id, c := range b.Agreements {
+				held[id] = map[string]int64{}
+				for tok, q := range c.Held {
+					held[id][tok], _ = parseStoredQuantity(q)
+				}
+				if a := s.ags[id]; a == nil || b.Lender != a.lender || b.Borrower != a.borrower {
+					s.fatalf("custody book %s holds %s under the wrong parties: %s", attrs[0], id, v)
+				}
+				if a := s.ags[id]; a.lastCall != c.LastCall {
+					s.fatalf("custody book %s: %s last called on %q, the model %q", attrs[0], id, c.LastCall, a.lastCall)
+				}
 			}
 		case keyMarginCall:
 			calls[attrs[0]]++

@@ -8,7 +8,7 @@ import (
 //
 //   - a party's free balance (key tanpo.balance [party, token]); free balances are what Transfer,
 //     redemption and the opening and closing legs of agreements draw on;
-//   - collateral held by a lender under one agreement (key tanpo.position [agreement, token]); it
+//   - collateral held by a lender under one agreement (its part of a custody book, custody.go); it
 //     is not part of the lender's free balance, so a lender with several agreements can never hand
 //     back one agreement's collateral under another.
 //
@@ -32,15 +32,6 @@ type Balance struct {
 type Supply struct {
 	Token  string `json:"token"`
 	Supply string `json:"supply"`
-}
-
-// Position is the collateral a lender holds under one agreement in one token.
-type Position struct {
-	Agreement string `json:"agreement"`
-	Token     string `json:"token"`
-	Held      string `json:"held"` // signed; negative = owed back by the borrower at close
-	Lender    string `json:"lender"`
-	Borrower  string `json:"borrower"`
 }
 
 func (t *txn) freeBalance(party, token string) (int64, error) {
@@ -166,33 +157,11 @@ func (t *txn) burn(party, token string, q int64) (int64, error) {
 	return s - q, nil
 }
 
-// position reads collateral held under an agreement (0 when the key is absent).
-func (t *txn) position(agreementID, token string) (int64, error) {
-	key, err := t.key(keyPosition, agreementID, token)
-	if err != nil {
-		return 0, err
-	}
-	var p Position
-	found, err := t.getJSON(key, &p)
-	if err != nil || !found {
-		return 0, err
-	}
-	return parseStoredQuantity(p.Held)
-}
-
-func (t *txn) setPosition(a *Agreement, token string, held int64) error {
-	key, err := t.key(keyPosition, a.ID, token)
-	if err != nil {
-		return err
-	}
-	return t.putJSON(key, Position{Agreement: a.ID, Token: token, Held: formatQuantity(held), Lender: a.Terms.Lender, Borrower: a.Terms.Borrower})
-}
-
 // deliverCollateral moves q tokens from the borrower to the lender under agreement a: the part that
 // settles a negative position (the borrower's redelivery obligation) goes to the lender's free
 // balance, the rest into custody under the agreement.
 func (t *txn) deliverCollateral(a *Agreement, token string, q int64) error {
-	held, err := t.position(a.ID, token)
+	held, err := t.position(a, token)
 	if err != nil {
 		return err
 	}
@@ -216,7 +185,7 @@ func (t *txn) deliverCollateral(a *Agreement, token string, q int64) error {
 // custody under the agreement, then (when q exceeds what is held) from the lender's free balance,
 // which makes the position negative.
 func (t *txn) returnCollateral(a *Agreement, token string, q int64) error {
-	held, err := t.position(a.ID, token)
+	held, err := t.position(a, token)
 	if err != nil {
 		return err
 	}

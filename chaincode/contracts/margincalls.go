@@ -353,6 +353,7 @@ type SweepPlanItem struct {
 	Agreement string `json:"agreement"`
 	Lender    string `json:"lender"`
 	Borrower  string `json:"borrower"`
+	Book      string `json:"book"`   // custody book: a batch of agreements sharing books checks fewer endorsement policies
 	Called    bool   `json:"called"` // already has a margin call for the date
 }
 
@@ -401,7 +402,7 @@ func (c *MarginContract) SweepAgreements(ctx contractapi.TransactionContextInter
 	// another for the collateral positions once the agreements are known.
 	keys := make([]string, 0, 3*len(ids))
 	for _, id := range ids {
-		for _, kk := range [][]string{{keyAgreement, id}, {keyMarginCall, id, date}, {keyMarginLast, id}} {
+		for _, kk := range [][]string{{keyAgreement, id}, {keyMarginCall, id, date}} {
 			k, err := t.key(kk[0], kk[1:]...)
 			if err != nil {
 				return "", err
@@ -423,7 +424,7 @@ func (c *MarginContract) SweepAgreements(ctx contractapi.TransactionContextInter
 			return "", fmt.Errorf("access denied: %s is not a party to agreement %s", t.caller.party(), a.ID)
 		}
 		agreements[i] = a
-		if keys, err = t.appendPositionKeys(keys, a); err != nil {
+		if keys, err = t.appendCustodyKeys(keys, a); err != nil {
 			return "", err
 		}
 	}
@@ -525,7 +526,8 @@ func (c *MarginContract) SweepPlan(ctx contractapi.TransactionContextInterface, 
 		if err != nil {
 			return "", err
 		}
-		page.Items = append(page.Items, SweepPlanItem{Agreement: a.ID, Lender: a.Terms.Lender, Borrower: a.Terms.Borrower, Called: called != nil})
+		page.Items = append(page.Items, SweepPlanItem{Agreement: a.ID, Lender: a.Terms.Lender, Borrower: a.Terms.Borrower,
+			Book: a.Book, Called: called != nil})
 	}
 	page.Count, page.Bookmark = len(page.Items), next
 	return t.finish(page)
@@ -577,18 +579,6 @@ func beginMarginDate(ctx contractapi.TransactionContextInterface, date string) (
 		return nil, err
 	}
 	return t, nil
-}
-
-// appendPositionKeys appends the keys of an agreement's collateral positions (for prefetch).
-func (t *txn) appendPositionKeys(keys []string, a *Agreement) ([]string, error) {
-	for _, leg := range a.Terms.Collateral {
-		k, err := t.key(keyPosition, a.ID, leg.Token)
-		if err != nil {
-			return nil, err
-		}
-		keys = append(keys, k)
-	}
-	return keys, nil
 }
 
 // parseIDList parses a JSON array of 1..maxBatch distinct identifiers.
@@ -749,7 +739,7 @@ func (t *txn) marginable(a *Agreement, date string) (string, error) {
 	if a.Terms.EndDate != "" && date > a.Terms.EndDate {
 		return fmt.Sprintf("%s is after the end date %s of agreement %s", date, a.Terms.EndDate, a.ID), nil
 	}
-	last, err := t.lastMarginDate(a.ID)
+	last, err := t.lastMarginDate(a)
 	if err != nil {
 		return "", err
 	}
@@ -770,18 +760,6 @@ func (t *txn) loadMarginCall(agreementID, date string) (*MarginCallRecord, error
 		return nil, err
 	}
 	return &rec, nil
-}
-
-func (t *txn) lastMarginDate(agreementID string) (string, error) {
-	key, err := t.key(keyMarginLast, agreementID)
-	if err != nil {
-		return "", err
-	}
-	var last DateRecord
-	if _, err := t.getJSON(key, &last); err != nil {
-		return "", err
-	}
-	return last.Date, nil
 }
 
 func (t *txn) lastSweptDate() (DateRecord, error) {
@@ -985,7 +963,7 @@ func (t *txn) runMarginCall(a *Agreement, date string, prices *PriceSet, cache *
 	}
 	pos := margin.Positions{Held: map[string]int64{}, BorrowerFree: map[string]int64{}, LenderFree: map[string]int64{}}
 	for _, leg := range a.Terms.Collateral {
-		if pos.Held[leg.Token], err = t.position(a.ID, leg.Token); err != nil {
+		if pos.Held[leg.Token], err = t.position(a, leg.Token); err != nil {
 			return nil, err
 		}
 	}
@@ -1087,7 +1065,7 @@ func (t *txn) runMarginCall(a *Agreement, date string, prices *PriceSet, cache *
 		}
 	}
 	for _, leg := range a.Terms.Collateral {
-		held, err := t.position(a.ID, leg.Token)
+		held, err := t.position(a, leg.Token)
 		if err != nil {
 			return nil, err
 		}
@@ -1100,11 +1078,7 @@ func (t *txn) runMarginCall(a *Agreement, date string, prices *PriceSet, cache *
 	if err := t.putJSON(key, rec); err != nil {
 		return nil, err
 	}
-	lastKey, err := t.key(keyMarginLast, a.ID)
-	if err != nil {
-		return nil, err
-	}
-	if err := t.putJSON(lastKey, DateRecord{Date: date}); err != nil {
+	if err := t.setLastMarginDate(a, date); err != nil {
 		return nil, err
 	}
 	return rec, nil

@@ -27,14 +27,13 @@ const (
 	keyAgreement        = "tanpo.agreement"        // [agreementId]            -> Agreement
 	keyAgreementByParty = "tanpo.agreement~party"  // [party, status, agreementId]
 	keyAgreementStatus  = "tanpo.agreement~status" // [status, agreementId]
-	keyPosition         = "tanpo.position"         // [agreementId, tokenId]   -> Position (collateral held)
+	keyCustody          = "tanpo.custody"          // [bookId]                 -> CustodyBook (collateral held, latest call dates)
 	keyPriceHead        = "tanpo.prices"           // [date]                   -> PriceHead (latest version)
 	keyPriceVersion     = "tanpo.prices~version"   // [date, version as 6 digits] -> PriceSet
 	keyMeta             = "tanpo.meta"             // ["lastPriceDate"] / ["lastSweptDate"] -> DateRecord
 	keyPing             = "tanpo.ping"             // [txId]                   -> PingRecord
 	keyMarginCall       = "tanpo.margincall"       // [agreementId, date]      -> MarginCallRecord
 	keyPending          = "tanpo.pending"          // [agreementId, dueDate, callDate] -> Pending
-	keyMarginLast       = "tanpo.margincall~last"  // [agreementId]            -> DateRecord (latest margin call)
 )
 
 var indexValue = []byte{0x00}
@@ -53,6 +52,9 @@ type txn struct {
 	values map[string][]byte // cached value per key; nil = absent or deleted
 	dirty  map[string]bool
 	sbe    map[string][]byte
+
+	books      map[string]*CustodyBook // custody books read, by key (encoded at commit)
+	booksDirty map[string]bool
 
 	eventName    string
 	eventPayload []byte
@@ -79,6 +81,9 @@ func begin(ctx contractapi.TransactionContextInterface) (*txn, error) {
 		values: make(map[string][]byte),
 		dirty:  make(map[string]bool),
 		sbe:    make(map[string][]byte),
+
+		books:      make(map[string]*CustodyBook),
+		booksDirty: make(map[string]bool),
 	}
 	c, err := resolveCaller(t)
 	if err != nil {
@@ -189,6 +194,9 @@ func (t *txn) emit(payload eventPayload) error {
 // commit flushes the working set to the stub: writes and deletes in key order, then endorsement
 // policies, then the event.
 func (t *txn) commit() error {
+	if err := t.flushBooks(); err != nil {
+		return err
+	}
 	keys := make([]string, 0, len(t.dirty))
 	for k := range t.dirty {
 		keys = append(keys, k)

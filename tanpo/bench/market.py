@@ -136,6 +136,7 @@ class AgreementSpec:
     lender: str
     borrower: str
     main: int  # index of CT1 among the collateral tokens
+    book: str = ""  # custody book on the ledger (known once approved)
 
     @property
     def pair(self) -> tuple[str, str]:
@@ -225,11 +226,14 @@ def choose_dates(last_posted: date | None, today: date) -> tuple[date, date, dat
 
 
 def batches(specs: Sequence[AgreementSpec], size: int) -> list[list[AgreementSpec]]:
-    """Group by (lender, borrower) pair, then cut each group into batches of at most `size`;
+    """Group by (lender, borrower) pair, order each group by custody book, then cut it into
+    batches of at most `size` (a batch spanning fewer books checks fewer endorsement policies);
     batches of different pairs interleave so that concurrent workers start on different keys."""
     groups: dict[tuple[str, str], list[AgreementSpec]] = {}
     for s in specs:
         groups.setdefault(s.pair, []).append(s)
+    for g in groups.values():
+        g.sort(key=lambda s: (s.book, s.id))
     chunks = [[g[i:i + size] for i in range(0, len(g), size)] for g in groups.values()]
     out: list[list[AgreementSpec]] = []
     for i in range(max((len(c) for c in chunks), default=0)):
@@ -628,7 +632,7 @@ def _sweep(actors: Actors, cfg: MarketConfig, run_ids: set[str], day: date,
     stats.detail["plan_s"] = round(time.perf_counter() - t1, 3)
     stats.detail["active_listed"] = len(plan)
     mine = [
-        AgreementSpec(item["agreement"], item["lender"], item["borrower"], 0)
+        AgreementSpec(item["agreement"], item["lender"], item["borrower"], 0, item.get("book", ""))
         for item in plan if item["agreement"] in run_ids
     ]
     stats.detail["already_called"] = sum(

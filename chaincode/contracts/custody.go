@@ -1,0 +1,217 @@
+package contracts
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+)
+
+// Collateral custody. The collateral a lender holds under an agreement lives in a custody book:
+// one record (key tanpo.custody [bookId]) for up to bookSize agreements that one approval opened
+// between the same lender and borrower, under the bilateral endorsement policy of those two
+// parties. A book also keeps each agreement's latest margin-call date.
+//
+// Why books and not a key per position: Fabric checks a written key's state-based policy once per
+// key, verifying every endorsement over the whole transaction each time. A sweep margining
+// hundreds of agreements in one transaction would check it hundreds of times (per agreement and
+// token), and the cost grew with batch size squared. A book carries the same protection (no
+// collateral moves without both parties' endorsement) for a hundred agreements with one check.
+// Agreements of one pair already conflict on the borrower's free balances whenever collateral
+// moves, so sharing a book costs no concurrency there.
+
+// bookSize is the most agreements one custody book holds.
+const bookSize = 100
+
+// CustodyBook holds the collateral of the agreements of one lender/borrower pair opened together.
+type CustodyBook struct {
+	ID         string              `json:"id"` // the first agreement opened into it
+	Lender     string              `json:"lender"`
+	Borrower   string              `json:"borrower"`
+	Agreements map[string]*Custody `json:"agreements"`
+}
+
+// Custody is one agreement's part of a book.
+type Custody struct {
+	Held     map[string]string `json:"held"`               // token -> signed quantity; negative = owed back by the borrower at close
+	LastCall string            `json:"lastCall,omitempty"` // date of the agreement's latest margin call
+}
+
+// bookKey is the state key of custody book id.
+func (t *txn) bookKey(id string) (string, error) { return t.key(keyCustody, id) }
+
+// loadBook reads a custody book once per transaction (nil when absent).
+func (t *txn) loadBook(id string) (*CustodyBook, error) {
+	key, err := t.bookKey(id)
+	if err != nil {
+		return nil, err
+	}
+	if b, ok := t.books[key]; ok {
+		return b, nil
+	}
+	var b CustodyBook
+	found, err := t.getJSON(key, &b)
+	if err != nil || !found {
+		return nil, err
+	}
+	if b.Agreements == nil {
+		b.Agreements = map[string]*Custody{}
+	}
+	t.books[key] = &b
+	return &b, nil
+}
+
+// custodyOf returns agreement a's part of its book, or nil when a holds no collateral yet (not
+// approved).
+func (t *txn) custodyOf(a *Agreement) (*Custody, string, error) {
+	if a.Book == "" {
+		return nil, "", nil
+	}
+	b, err := t.loadBook(a.Book)
+	if err != nil {
+		return nil, "", err
+	}
+	key, err := t.bookKey(a.Book)
+	if err != nil {
+		return nil, "", err
+	}
+	if b == nil || b.Agreements[a.ID] == nil {
+		return nil, "", fmt.Errorf("internal error: agreement %s is missing from its custody book %s", a.ID, a.Book)
+	}
+	if b.Lender != a.Terms.Lender || b.Borrower != a.Terms.Borrower {
+		return nil, "", fmt.Errorf("internal error: custody book %s belongs to %s/%s, not to the parties of agreement %s", a.Book, b.Lender, b.Borrower, a.ID)
+	}
+	return b.Agreements[a.ID], key, nil
+}
+
+// openCustody puts agreement a into custody book id, creating the book (with the bilateral
+// endorsement policy of a's parties) when this transaction is the first to use it.
+func (t *txn) openCustody(a *Agreement, id string) error {
+	b, err := t.loadBook(id)
+	if err != nil {
+		return err
+	}
+	key, err := t.bookKey(id)
+	if err != nil {
+		return err
+	}
+	if b == nil {
+		b = &CustodyBook{ID: id, Lender: a.Terms.Lender, Borrower: a.Terms.Borrower, Agreements: map[string]*Custody{}}
+		if err := t.setBilateralPolicy(key, a.Terms.Lender, a.Terms.Borrower); err != nil {
+			return err
+		}
+		t.books[key] = b
+	} else if t.sbe[key] == nil {
+		// books are filled by the approval that creates them, never later
+		return fmt.Errorf("internal error: custody book %s is already closed to new agreements", id)
+	}
+	if b.Lender != a.Terms.Lender || b.Borrower != a.Terms.Borrower {
+		return fmt.Errorf("internal error: custody book %s belongs to %s/%s, not to the parties of agreement %s", id, b.Lender, b.Borrower, a.ID)
+	}
+	if b.Agreements[a.ID] != nil || len(b.Agreements) >= bookSize {
+		return fmt.Errorf("internal error: agreement %s cannot join custody book %s", a.ID, id)
+	}
+	b.Agreements[a.ID] = &Custody{Held: map[string]string{}}
+	t.booksDirty[key] = true
+	a.Book = id
+	return nil
+}
+
+// position reads the collateral held under agreement a in token (0 when none).
+func (t *txn) position(a *Agreement, token string) (int64, error) {
+	c, _, err := t.custodyOf(a)
+	if err != nil || c == nil {
+		return 0, err
+	}
+	s, ok := c.Held[token]
+	if !ok {
+		return 0, nil
+	}
+	return parseStoredQuantity(s)
+}
+
+func (t *txn) setPosition(a *Agreement, token string, held int64) error {
+	c, key, err := t.custodyOf(a)
+	if err != nil {
+		return err
+	}
+	if c == nil {
+		return fmt.Errorf("internal error: agreement %s holds no collateral (not approved)", a.ID)
+	}
+	c.Held[token] = formatQuantity(held)
+	t.booksDirty[key] = true
+	return nil
+}
+
+// lastMarginDate is the date of agreement a's latest margin call ("" when none).
+func (t *txn) lastMarginDate(a *Agreement) (string, error) {
+	c, _, err := t.custodyOf(a)
+	if err != nil || c == nil {
+		return "", err
+	}
+	return c.LastCall, nil
+}
+
+func (t *txn) setLastMarginDate(a *Agreement, date string) error {
+	c, key, err := t.custodyOf(a)
+	if err != nil {
+		return err
+	}
+	if c == nil {
+		return fmt.Errorf("internal error: agreement %s holds no collateral (not approved)", a.ID)
+	}
+	c.LastCall = date
+	t.booksDirty[key] = true
+	return nil
+}
+
+// appendCustodyKeys appends the key of agreement a's custody book (for prefetch).
+func (t *txn) appendCustodyKeys(keys []string, a *Agreement) ([]string, error) {
+	if a.Book == "" {
+		return keys, nil
+	}
+	k, err := t.bookKey(a.Book)
+	if err != nil {
+		return nil, err
+	}
+	return append(keys, k), nil
+}
+
+// flushBooks encodes the books this transaction changed into its write set (called by commit).
+func (t *txn) flushBooks() error {
+	keys := make([]string, 0, len(t.booksDirty))
+	for k := range t.booksDirty {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		b, err := json.Marshal(t.books[k])
+		if err != nil {
+			return fmt.Errorf("failed to encode custody book: %w", err)
+		}
+		t.put(k, b)
+	}
+	t.booksDirty = map[string]bool{}
+	return nil
+}
+
+// bookIDs assigns custody books to agreements approved together: per lender/borrower pair, in
+// the order given, runs of at most bookSize agreements, each book named after its first one.
+func bookIDs(agreements []*Agreement) []string {
+	ids := make([]string, len(agreements))
+	type open struct {
+		id string
+		n  int
+	}
+	current := map[string]*open{}
+	for i, a := range agreements {
+		pair := a.Terms.Lender + "\x00" + a.Terms.Borrower
+		o := current[pair]
+		if o == nil || o.n == bookSize {
+			o = &open{id: a.ID}
+			current[pair] = o
+		}
+		o.n++
+		ids[i] = o.id
+	}
+	return ids
+}
