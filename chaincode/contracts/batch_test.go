@@ -435,7 +435,7 @@ func TestSweepPlanPagesActiveAgreements(t *testing.T) {
 	w.ok(w.oracle, "margin:SweepAgreements", "2025-06-02", idList("P-001"))
 	var page Page[SweepPlanItem]
 	w.okJSON(w.oracle, &page, "margin:SweepPlan", "2025-06-02", "2", "")
-	if page.Count != 2 || page.Items[0] != (SweepPlanItem{Agreement: "P-000", Lender: "bank-a", Borrower: "bank-b"}) ||
+	if page.Count != 2 || page.Items[0] != (SweepPlanItem{Agreement: "P-000", Lender: "bank-a", Borrower: "bank-b", Book: "P-000"}) ||
 		!page.Items[1].Called || page.Bookmark == "" {
 		t.Fatalf("page 1: %+v", page)
 	}

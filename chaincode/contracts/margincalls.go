@@ -91,11 +91,10 @@ type MarginCallRecord struct {
 	Mints            []MarginMint      `json:"mints"`
 	VCAfter          string            `json:"vcAfter"`
 	GapAfter         string            `json:"gapAfter"`
-	Settled          []MarginTransfer  `json:"settled"` // settled by this transaction: earlier ones due, then this call's own (lag 0)
-	Pending          []MarginTransfer  `json:"pending"` // still pending afterwards
-	Held             map[string]string `json:"held"`    // collateral held under the agreement afterwards
-	CalledBy         string            `json:"calledBy"`
-	Identity         string            `json:"identity"`
+	Settled          []MarginTransfer  `json:"settled"`  // settled by this transaction: earlier ones due, then this call's own (lag 0)
+	Pending          []MarginTransfer  `json:"pending"`  // still pending afterwards
+	Held             map[string]string `json:"held"`     // collateral held under the agreement afterwards
+	CalledBy         string            `json:"calledBy"` // party; the caller's certificate is in the transaction
 	TxID             string            `json:"txId"`
 	Timestamp        string            `json:"timestamp"`
 	Replayed         bool              `json:"replayed"` // true when returned from the record of an earlier call
@@ -659,11 +658,11 @@ func (c *MarginContract) ListMarginCalls(ctx contractapi.TransactionContextInter
 	}
 	page := Page[MarginCallRecord]{Items: []MarginCallRecord{}}
 	next, err := t.pageByPartialKey(keyMarginCall, []string{a.ID}, size, bookmark, func(_ string, v []byte) error {
-		var rec MarginCallRecord
+		var rec storedMarginCall
 		if err := json.Unmarshal(v, &rec); err != nil {
 			return fmt.Errorf("corrupt margin call record: %w", err)
 		}
-		page.Items = append(page.Items, rec)
+		page.Items = append(page.Items, *rec.record())
 		return nil
 	})
 	if err != nil {
@@ -754,12 +753,38 @@ func (t *txn) loadMarginCall(agreementID, date string) (*MarginCallRecord, error
 	if err != nil {
 		return nil, err
 	}
-	var rec MarginCallRecord
+	var rec storedMarginCall
 	found, err := t.getJSON(key, &rec)
 	if err != nil || !found {
 		return nil, err
 	}
-	return &rec, nil
+	return rec.record(), nil
+}
+
+// storedMarginCall is a margin-call record as stored. Without a settlement lag the call's own
+// transfers settle at once; they are then flagged instead of repeated in Settled, which keeps the
+// record (written once per agreement and day) about a fifth smaller.
+type storedMarginCall struct {
+	MarginCallRecord
+	OwnSettled bool `json:"ownSettled,omitempty"`
+}
+
+func storeMarginCall(rec *MarginCallRecord, ownSettled bool) storedMarginCall {
+	s := storedMarginCall{MarginCallRecord: *rec}
+	if ownSettled && len(rec.Transfers) > 0 {
+		s.Settled = rec.Settled[:len(rec.Settled)-len(rec.Transfers)]
+		s.OwnSettled = true
+	}
+	return s
+}
+
+// record is the full record: Settled lists the call's own transfers again when they settled at once.
+func (s *storedMarginCall) record() *MarginCallRecord {
+	rec := s.MarginCallRecord
+	if s.OwnSettled {
+		rec.Settled = append(append([]MarginTransfer{}, rec.Settled...), rec.Transfers...)
+	}
+	return &rec
 }
 
 func (t *txn) lastSweptDate() (DateRecord, error) {
@@ -1019,7 +1044,7 @@ func (t *txn) runMarginCall(a *Agreement, date string, prices *PriceSet, cache *
 		Triggered: res.Triggered, Transfers: []MarginTransfer{}, IssuanceRequired: []MarginIssuance{},
 		Mints: []MarginMint{}, VCAfter: res.VCAfter.RatString(), GapAfter: res.GapAfter.RatString(),
 		Settled: settled, Pending: still, Held: map[string]string{},
-		CalledBy: t.caller.party(), Identity: t.caller.id, TxID: t.txID, Timestamp: t.timestamp(),
+		CalledBy: t.caller.party(), TxID: t.txID, Timestamp: t.timestamp(),
 	}
 	ct1 := a.Terms.Collateral[0].Token
 	for _, ir := range res.IssuanceRequired {
@@ -1075,7 +1100,7 @@ func (t *txn) runMarginCall(a *Agreement, date string, prices *PriceSet, cache *
 	if err != nil {
 		return nil, err
 	}
-	if err := t.putJSON(key, rec); err != nil {
+	if err := t.putJSON(key, storeMarginCall(rec, a.Terms.SettlementLagDays == 0)); err != nil {
 		return nil, err
 	}
 	if err := t.setLastMarginDate(a, date); err != nil {
