@@ -739,10 +739,22 @@ func (t *txn) putAgreement(a *Agreement, oldStatus string) error {
 	if err != nil {
 		return err
 	}
+	entry, err := json.Marshal(agreementIndexEntry{Lender: a.Terms.Lender, Borrower: a.Terms.Borrower, Book: a.Book})
+	if err != nil {
+		return fmt.Errorf("failed to encode index entry: %w", err)
+	}
 	for _, k := range current {
-		t.put(k, indexValue)
+		t.put(k, entry)
 	}
 	return nil
+}
+
+// agreementIndexEntry is the value of an agreement's index entries: what a sweep plans batches
+// by, so that listing a day's sweep reads the index and not every agreement record.
+type agreementIndexEntry struct {
+	Lender   string `json:"lender"`
+	Borrower string `json:"borrower"`
+	Book     string `json:"book,omitempty"`
 }
 
 func (t *txn) record(a *Agreement, action, note string, transfers []Transfer) {

@@ -488,45 +488,38 @@ func (c *MarginContract) SweepPlan(ctx contractapi.TransactionContextInterface, 
 	if !t.caller.hasRole(RoleOracle) {
 		objectType, attrs = keyAgreementByParty, []string{t.caller.party(), StatusActive}
 	}
-	ids := []string{}
-	next, err := t.pageByPartialKey(objectType, attrs, size, bookmark, func(k string, _ []byte) error {
+	page := Page[SweepPlanItem]{Items: []SweepPlanItem{}}
+	next, err := t.pageByPartialKey(objectType, attrs, size, bookmark, func(k string, v []byte) error {
 		parts, err := t.splitKey(k)
 		if err != nil {
 			return err
 		}
-		ids = append(ids, parts[len(parts)-1])
+		var entry agreementIndexEntry
+		if err := json.Unmarshal(v, &entry); err != nil {
+			return fmt.Errorf("corrupt agreement index entry %s: %w", parts[len(parts)-1], err)
+		}
+		page.Items = append(page.Items, SweepPlanItem{Agreement: parts[len(parts)-1], Lender: entry.Lender,
+			Borrower: entry.Borrower, Book: entry.Book})
 		return nil
 	})
 	if err != nil {
 		return "", err
 	}
-	keys := make([]string, 0, 2*len(ids))
-	for _, id := range ids {
-		ak, err := t.key(keyAgreement, id)
-		if err != nil {
+	keys := make([]string, len(page.Items))
+	for i, item := range page.Items {
+		if keys[i], err = t.key(keyMarginCall, item.Agreement, date); err != nil {
 			return "", err
 		}
-		ck, err := t.key(keyMarginCall, id, date)
-		if err != nil {
-			return "", err
-		}
-		keys = append(keys, ak, ck)
 	}
 	if err := t.prefetch(keys); err != nil {
 		return "", err
 	}
-	page := Page[SweepPlanItem]{Items: make([]SweepPlanItem, 0, len(ids))}
-	for i, id := range ids {
-		a, err := t.loadAgreementTerms(id)
+	for i := range page.Items {
+		called, err := t.get(keys[i])
 		if err != nil {
 			return "", err
 		}
-		called, err := t.get(keys[2*i+1])
-		if err != nil {
-			return "", err
-		}
-		page.Items = append(page.Items, SweepPlanItem{Agreement: a.ID, Lender: a.Terms.Lender, Borrower: a.Terms.Borrower,
-			Book: a.Book, Called: called != nil})
+		page.Items[i].Called = called != nil
 	}
 	page.Count, page.Bookmark = len(page.Items), next
 	return t.finish(page)

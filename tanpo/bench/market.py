@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import random
 import secrets
 import threading
@@ -226,14 +227,11 @@ def choose_dates(last_posted: date | None, today: date) -> tuple[date, date, dat
 
 
 def batches(specs: Sequence[AgreementSpec], size: int) -> list[list[AgreementSpec]]:
-    """Group by (lender, borrower) pair, order each group by custody book, then cut it into
-    batches of at most `size` (a batch spanning fewer books checks fewer endorsement policies);
+    """Group by (lender, borrower) pair, then cut each group into batches of at most `size`;
     batches of different pairs interleave so that concurrent workers start on different keys."""
     groups: dict[tuple[str, str], list[AgreementSpec]] = {}
     for s in specs:
         groups.setdefault(s.pair, []).append(s)
-    for g in groups.values():
-        g.sort(key=lambda s: (s.book, s.id))
     chunks = [[g[i:i + size] for i in range(0, len(g), size)] for g in groups.values()]
     out: list[list[AgreementSpec]] = []
     for i in range(max((len(c) for c in chunks), default=0)):
@@ -619,53 +617,101 @@ def _sweep(actors: Actors, cfg: MarketConfig, run_ids: set[str], day: date,
     oracle.wait_for_all_peers(posted.block_number, timeout=60)
     stats.detail["post_s"] = round(time.perf_counter() - t0, 3)
 
-    t1 = time.perf_counter()
-    plan: list[Json] = []
-    bookmark = ""
-    while True:
-        page = json.loads(oracle.contract("margin").evaluate(
-            "SweepPlan", day.isoformat(), "500", bookmark))
-        plan.extend(page.get("items") or [])
-        bookmark = page.get("bookmark", "")
-        if not bookmark:
-            break
-    stats.detail["plan_s"] = round(time.perf_counter() - t1, 3)
-    stats.detail["active_listed"] = len(plan)
-    mine = [
-        AgreementSpec(item["agreement"], item["lender"], item["borrower"], 0, item.get("book", ""))
-        for item in plan if item["agreement"] in run_ids
-    ]
-    stats.detail["already_called"] = sum(
-        1 for item in plan if item["agreement"] in run_ids and item.get("called"))
-
     called: list[str] = []
     called_lock = threading.Lock()
+    in_flight = threading.Semaphore(cfg.concurrency)
 
-    def sweep(group: list[AgreementSpec]) -> Callable[[], None]:
-        def go() -> None:
-            s0 = group[0]
-            args = [day.isoformat(), json.dumps([s.id for s in group])]
+    def sweep(group: list[AgreementSpec]) -> None:
+        args = [day.isoformat(), json.dumps([s.id for s in group])]
+        with in_flight:
             res = _submit(stats, oracle, "margin", "SweepAgreements", args,
-                          endorsers(s0.pair, actors.msp), len(group))
-            if res is None:
-                return
-            for key in ("called", "replayed", "skipped"):
-                stats.add(key, int(res.get(key, 0)))
-            ids = [o["agreement"] for o in res.get("outcomes", []) if o["status"] == "called"]
-            moved = sum(int(o.get("transfers", 0)) for o in res.get("outcomes", []))
-            stats.add("transfers", moved)
-            with called_lock:
-                called.extend(ids)
-        return go
+                          endorsers(group[0].pair, actors.msp), len(group))
+        if res is None:
+            return
+        for key in ("called", "replayed", "skipped"):
+            stats.add(key, int(res.get(key, 0)))
+        ids = [o["agreement"] for o in res.get("outcomes", []) if o["status"] == "called"]
+        stats.add("transfers", sum(int(o.get("transfers", 0)) for o in res.get("outcomes", [])))
+        with called_lock:
+            called.extend(ids)
 
-    t2 = time.perf_counter()
-    groups = batches(mine, cfg.sweep_batch)
-    # a margin call writes the borrower's balances: one batch per borrower at a time
-    run_tasks([Task(frozenset({g[0].borrower}), sweep(g)) for g in groups], cfg.concurrency)
-    stats.detail["sweep_s"] = round(time.perf_counter() - t2, 3)
+    # Planning and sweeping overlap: each page of the plan feeds per-pair batches, and a full
+    # batch goes to its borrower's lane at once. A margin call writes the borrower's balances, so
+    # a lane runs one batch at a time and different borrowers' lanes run side by side.
+    t1 = time.perf_counter()
+    lanes = BorrowerLanes(sweep)
+    open_batches: dict[tuple[str, str], list[AgreementSpec]] = {}
+    listed = already = 0
+    bookmark = ""
+    try:
+        while True:
+            page = json.loads(oracle.contract("margin").evaluate(
+                "SweepPlan", day.isoformat(), "500", bookmark))
+            for item in page.get("items") or []:
+                listed += 1
+                if item["agreement"] not in run_ids:
+                    continue
+                already += bool(item.get("called"))
+                spec = AgreementSpec(item["agreement"], item["lender"], item["borrower"], 0,
+                                     item.get("book", ""))
+                group = open_batches.setdefault(spec.pair, [])
+                group.append(spec)
+                if len(group) == cfg.sweep_batch:
+                    lanes.put(spec.borrower, open_batches.pop(spec.pair))
+            bookmark = page.get("bookmark", "")
+            if not bookmark:
+                break
+        stats.detail["plan_s"] = round(time.perf_counter() - t1, 3)
+        for pair, group in open_batches.items():
+            lanes.put(pair[1], group)
+    finally:
+        lanes.close()
+    stats.detail["sweep_s"] = round(time.perf_counter() - t1, 3)
+    stats.detail["active_listed"] = listed
+    stats.detail["already_called"] = already
     stats.detail["margined_once"] = len(called) == len(set(called)) == len(run_ids) and set(
         called) == run_ids
     return set(called)
+
+
+class BorrowerLanes:
+    """One worker thread per borrower running its batches in order, started on its first batch.
+    close() waits for every lane to finish and raises the first error of any."""
+
+    def __init__(self, run: Callable[[list[AgreementSpec]], None]) -> None:
+        self._run = run
+        self._queues: dict[str, queue.SimpleQueue[list[AgreementSpec] | None]] = {}
+        self._threads: list[threading.Thread] = []
+        self._errors: list[BaseException] = []
+
+    def put(self, borrower: str, group: list[AgreementSpec]) -> None:
+        if self._errors:
+            raise self._errors[0]
+        q = self._queues.get(borrower)
+        if q is None:
+            q = self._queues[borrower] = queue.SimpleQueue()
+            th = threading.Thread(target=self._work, args=(q,), name=f"lane-{borrower}",
+                                  daemon=True)
+            self._threads.append(th)
+            th.start()
+        q.put(group)
+
+    def _work(self, q: queue.SimpleQueue[list[AgreementSpec] | None]) -> None:
+        while (group := q.get()) is not None:
+            if self._errors:
+                continue
+            try:
+                self._run(group)
+            except BaseException as exc:  # re-raised by close()
+                self._errors.append(exc)
+
+    def close(self) -> None:
+        for q in self._queues.values():
+            q.put(None)
+        for th in self._threads:
+            th.join()
+        if self._errors:
+            raise self._errors[0]
 
 
 def run(cfg: MarketConfig, profile: Profile, say: Callable[[str], None] = lambda _: None,

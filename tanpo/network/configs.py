@@ -107,7 +107,7 @@ def configtx(topo: Topology) -> dict[str, Any]:
                     "BatchSize": {
                         "MaxMessageCount": 500,
                         "AbsoluteMaxBytes": "10 MB",
-                        "PreferredMaxBytes": "2 MB",
+                        "PreferredMaxBytes": "512 KB",
                     },
                     "EtcdRaft": {
                         "Consenters": consenters,
