@@ -36,8 +36,19 @@ type Custody struct {
 	LastCall string            `json:"lastCall,omitempty"` // date of the agreement's latest margin call
 }
 
-// bookKey is the state key of custody book id.
-func (t *txn) bookKey(id string) (string, error) { return t.key(keyCustody, id) }
+// bookKey is the state key of custody book id (built once per transaction: a sweep asks for it
+// several times per agreement).
+func (t *txn) bookKey(id string) (string, error) {
+	if k, ok := t.bookKeys[id]; ok {
+		return k, nil
+	}
+	k, err := t.key(keyCustody, id)
+	if err != nil {
+		return "", err
+	}
+	t.bookKeys[id] = k
+	return k, nil
+}
 
 // loadBook reads a custody book once per transaction (nil when absent).
 func (t *txn) loadBook(id string) (*CustodyBook, error) {

@@ -156,7 +156,7 @@ func (c *MarginContract) MarginCall(ctx contractapi.TransactionContextInterface,
 	if err := validateDate("date", date); err != nil {
 		return "", err
 	}
-	if rec, err := t.loadMarginCall(a.ID, date); err != nil || rec != nil {
+	if rec, err := t.recordedCall(a, date); err != nil || rec != nil {
 		if err != nil {
 			return "", err
 		}
@@ -242,7 +242,7 @@ func (c *MarginContract) Sweep(ctx contractapi.TransactionContextInterface, date
 		if err != nil {
 			return "", err
 		}
-		if rec, err := t.loadMarginCall(id, date); err != nil {
+		if rec, err := t.recordedCall(a, date); err != nil {
 			return "", err
 		} else if rec != nil {
 			rec.Replayed = true
@@ -397,17 +397,15 @@ func (c *MarginContract) SweepAgreements(ctx contractapi.TransactionContextInter
 	if err != nil {
 		return "", err
 	}
-	// One round trip for the agreements, their records for the date and their latest call dates;
-	// another for the collateral positions once the agreements are known.
-	keys := make([]string, 0, 3*len(ids))
+	// One round trip for the agreements, another for their custody books (collateral held and
+	// latest call dates) once the agreements are known.
+	keys := make([]string, 0, len(ids))
 	for _, id := range ids {
-		for _, kk := range [][]string{{keyAgreement, id}, {keyMarginCall, id, date}} {
-			k, err := t.key(kk[0], kk[1:]...)
-			if err != nil {
-				return "", err
-			}
-			keys = append(keys, k)
+		k, err := t.key(keyAgreement, id)
+		if err != nil {
+			return "", err
 		}
+		keys = append(keys, k)
 	}
 	if err := t.prefetch(keys); err != nil {
 		return "", err
@@ -434,7 +432,7 @@ func (c *MarginContract) SweepAgreements(ctx contractapi.TransactionContextInter
 	evt := marginBatchEvent{Event: t.event(EventMarginBatch), Date: date, Calls: []SweepCall{}, Replayed: []string{}, Skipped: []SweepStatus{}}
 	cache := newMarginCache()
 	for _, a := range agreements {
-		if rec, err := t.loadMarginCall(a.ID, date); err != nil {
+		if rec, err := t.recordedCall(a, date); err != nil {
 			return "", err
 		} else if rec != nil {
 			res.Outcomes = append(res.Outcomes, SweepStatus{Agreement: a.ID, Status: SweepReplayed, Transfers: len(rec.Transfers), TxID: rec.TxID})
@@ -505,21 +503,28 @@ func (c *MarginContract) SweepPlan(ctx contractapi.TransactionContextInterface, 
 	if err != nil {
 		return "", err
 	}
-	keys := make([]string, len(page.Items))
-	for i, item := range page.Items {
-		if keys[i], err = t.key(keyMarginCall, item.Agreement, date); err != nil {
-			return "", err
+	// whether each has its call for the date, from the custody books' latest call dates (one read
+	// per book, not one per agreement)
+	keys := make([]string, 0, len(page.Items))
+	for _, item := range page.Items {
+		if item.Book != "" {
+			k, err := t.bookKey(item.Book)
+			if err != nil {
+				return "", err
+			}
+			keys = append(keys, k)
 		}
 	}
 	if err := t.prefetch(keys); err != nil {
 		return "", err
 	}
-	for i := range page.Items {
-		called, err := t.get(keys[i])
+	for i, item := range page.Items {
+		a := &Agreement{ID: item.Agreement, Book: item.Book, Terms: Terms{Lender: item.Lender, Borrower: item.Borrower}}
+		rec, err := t.recordedCall(a, date)
 		if err != nil {
 			return "", err
 		}
-		page.Items[i].Called = called != nil
+		page.Items[i].Called = rec != nil
 	}
 	page.Count, page.Bookmark = len(page.Items), next
 	return t.finish(page)
@@ -739,6 +744,18 @@ func (t *txn) marginable(a *Agreement, date string) (string, error) {
 		return fmt.Sprintf("agreement %s already had a margin call on %s: calls run in date order", a.ID, last), nil
 	}
 	return "", nil
+}
+
+// recordedCall returns agreement a's margin-call record for date, if any. The custody book's
+// latest call date answers without reading the record's key when the agreement was last called
+// before date (calls run in date order): absent keys are the state database's costliest reads,
+// and a sweep would otherwise make one per agreement on every endorsing and validating peer.
+func (t *txn) recordedCall(a *Agreement, date string) (*MarginCallRecord, error) {
+	last, err := t.lastMarginDate(a)
+	if err != nil || last < date {
+		return nil, err
+	}
+	return t.loadMarginCall(a.ID, date)
 }
 
 func (t *txn) loadMarginCall(agreementID, date string) (*MarginCallRecord, error) {

@@ -55,6 +55,7 @@ type txn struct {
 
 	books      map[string]*CustodyBook // custody books read, by key (encoded at commit)
 	booksDirty map[string]bool
+	bookKeys   map[string]string // book id -> key
 
 	eventName    string
 	eventPayload []byte
@@ -84,6 +85,7 @@ func begin(ctx contractapi.TransactionContextInterface) (*txn, error) {
 
 		books:      make(map[string]*CustodyBook),
 		booksDirty: make(map[string]bool),
+		bookKeys:   make(map[string]string),
 	}
 	c, err := resolveCaller(t)
 	if err != nil {
