@@ -78,7 +78,7 @@ def gateway_cmd(as_: str, submitters: int, transactions: int, evaluations: int, 
               help="ProposeBatch/ApproveBatch, or one Propose and one Approve per agreement.")
 @click.option("--register-batch", default=100, show_default=True,
               help="Agreements per ProposeBatch and ApproveBatch transaction.")
-@click.option("--sweep-batch", default=100, show_default=True,
+@click.option("--sweep-batch", default=1000, show_default=True,
               help="Agreements per SweepAgreements transaction.")
 @click.option("--concurrency", default=4, show_default=True,
               help="Batch transactions in flight at most.")
@@ -153,6 +153,10 @@ def market_table(result: dict[str, Any]) -> Table:
     table = Table(title=(
         f"market benchmark: {cfg['agreements']:,} agreements, {cfg['parties']} parties, "
         f"{cfg['collaterals']} collateral tokens ({result['machine']['cpus']} CPUs)"))
+    if "baseline_end" in result:
+        table.caption = (f"no-op: {base['submit_tps']:.1f} tx/s at the start, "
+                         f"{result['baseline_end']['submit_tps']:.1f} at the end; "
+                         f"ratios use {result['noop_tps']:.1f}")
     table.add_column("figure")
     lat = base["submit_latency"]
     columns = [("no-op", {

@@ -32,6 +32,7 @@ from tanpo.bench.market import (
     plan_agreements,
     prices_for,
     run_tasks,
+    set_ratios,
     terms_for,
 )
 from tanpo.client.errors import CommitError
@@ -351,3 +352,30 @@ def test_market_table_shows_every_phase() -> None:
     assert "agreements/s" in figures and "failed" in figures
     tx_ratio = list(table.columns[1].cells)[figures.index("tx/s ÷ no-op tx/s")]
     assert tx_ratio == "1.00"
+
+
+def test_ratios_use_the_rate_given_and_can_be_reset() -> None:
+    stats = PhaseStats("sweep day 1")
+    stats.committed(0.5, 1, 3000)
+    phase = phase_figures(stats, 1.0, 200.0, {})
+    assert phase["agreements_per_s"] == 3000.0
+    assert phase["ratio_agreements_to_noop"] == 15.0
+    # a higher no-op rate measured at the end of the run lowers every ratio
+    set_ratios(phase, 300.0)
+    assert phase["ratio_agreements_to_noop"] == 10.0
+    assert phase["ratio_tx_to_noop"] == round(1 / 300.0, 3)
+
+
+def test_market_table_names_both_no_op_runs() -> None:
+    base = {"transactions": 10, "elapsed_s": 0.1, "submit_tps": 192.0,
+            "submit_latency": {"p50_ms": 1.0, "p99_ms": 2.0}, "mvcc_retries": 0, "failed": 0}
+    result = {
+        "config": {"agreements": 10, "parties": 2, "collaterals": 2},
+        "machine": {"cpus": 2},
+        "baseline": base,
+        "baseline_end": base | {"submit_tps": 281.25},
+        "noop_tps": 281.25,
+        "phases": [],
+    }
+    caption = str(market_table(result).caption)
+    assert "192.0 tx/s at the start, 281.2 at the end; ratios use 281.2" in caption
