@@ -104,6 +104,9 @@ def configtx(topo: Topology) -> dict[str, Any]:
                 "Orderer": {
                     "OrdererType": "etcdraft",
                     "BatchTimeout": "100ms",
+                    # a transaction above PreferredMaxBytes (a sweep batch of hundreds of
+                    # agreements) is cut into a block at once instead of waiting BatchTimeout;
+                    # small transactions still fill blocks up to MaxMessageCount
                     "BatchSize": {
                         "MaxMessageCount": 500,
                         "AbsoluteMaxBytes": "10 MB",

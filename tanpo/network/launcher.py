@@ -127,6 +127,7 @@ class Launcher:
             self._join_peers()
             (self.topo.state_dir / "channel-joined").write_text("ok\n")
         self._deploy_chaincode()
+        self._wait_membership()
         write_profile(self.topo)
         self._bootstrap_roles()
         self.say(f"Network up in {time.monotonic() - t0:.1f}s. Profile: {self.topo.profile_file}")
@@ -337,6 +338,30 @@ class Launcher:
             json.dumps({"version": source_hash, "sequence": sequence, "package_id": package_id})
         )
         self.say(f"  chaincode {CHAINCODE} {source_hash} committed (sequence {sequence})")
+
+    def _wait_membership(self, timeout: float = 90.0) -> None:
+        """Wait until every peer's gossip knows every other peer of the channel. Peers of other
+        organisations are found through the anchor peers some seconds after start; until then a
+        gateway cannot find the endorsers a bilateral transaction needs ("failed to find any
+        endorsing peers for org(s)")."""
+        others = len(self.topo.peer_orgs) - 1
+        labels = f'channel="{CHANNEL}"'
+        deadline = time.monotonic() + timeout
+        while True:
+            known = {
+                org.node: processes.metric_value(
+                    org.operations_port, "gossip_membership_total_peers_known", labels)
+                for org in self.topo.peer_orgs
+            }
+            if all(k is not None and k >= others for k in known.values()):
+                return
+            if time.monotonic() > deadline:
+                late = ", ".join(f"{n} knows {'?' if k is None else int(k)}"
+                                 for n, k in known.items() if k is None or k < others)
+                raise NetworkError(
+                    f"the peers did not find each other within {timeout:.0f}s ({late} of "
+                    f"{others} other peers): see `tanpo network logs` for gossip errors")
+            time.sleep(0.5)
 
     def _wait_chaincode(self) -> None:
         node = self.chaincode_node("")

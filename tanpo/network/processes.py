@@ -133,6 +133,24 @@ def healthz_ok(port: int) -> bool:
         return False
 
 
+def metric_value(port: int, name: str, labels: str = "") -> float | None:
+    """One sample of a Prometheus metric from a node's operations endpoint (`name{labels}`),
+    or None when the endpoint or the sample is not there."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1.0) as resp:
+            text = resp.read().decode("utf-8", "replace")
+    except (urllib.error.URLError, OSError):
+        return None
+    sample = f"{name}{{{labels}}} " if labels else f"{name} "
+    for line in text.splitlines():
+        if line.startswith(sample):
+            try:
+                return float(line[len(sample):].split()[0])
+            except (IndexError, ValueError):
+                return None
+    return None
+
+
 def wait_until(
     node: Node, ready: Callable[[], bool], what: str, timeout: float = 60.0
 ) -> None:
