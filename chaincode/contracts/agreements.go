@@ -213,7 +213,7 @@ func (c *AgreementsContract) Approve(ctx contractapi.TransactionContextInterface
 	if err := a.requireStatus(StatusProposed); err != nil {
 		return "", err
 	}
-	transfers, err := t.openingExchange(a, a.ID)
+	transfers, err := t.openingExchange(a)
 	if err != nil {
 		return "", err
 	}
@@ -375,10 +375,9 @@ func (c *AgreementsContract) ApproveBatch(ctx contractapi.TransactionContextInte
 		}
 		agreements[i] = a
 	}
-	books := bookIDs(agreements)
 	res := BatchResult{Count: len(agreements), Agreements: make([]BatchAgreement, 0, len(agreements))}
-	for i, a := range agreements {
-		transfers, err := t.openingExchange(a, books[i])
+	for _, a := range agreements {
+		transfers, err := t.openingExchange(a)
 		if err != nil {
 			return "", fmt.Errorf("cannot approve agreement %s: %w", a.ID, err)
 		}
@@ -840,8 +839,8 @@ func (t *txn) agreementEvent(typ string, a *Agreement, transfers []Transfer) agr
 }
 
 // openingExchange moves the loan leg to the borrower and the collateral legs into custody under
-// the agreement, in custody book book (created with the bilateral endorsement policy when new).
-func (t *txn) openingExchange(a *Agreement, book string) ([]Transfer, error) {
+// the agreement, in the open custody book of its parties.
+func (t *txn) openingExchange(a *Agreement) ([]Transfer, error) {
 	transfers := []Transfer{}
 	loanQty, err := parseStoredQuantity(a.Terms.Loan.Quantity)
 	if err != nil {
@@ -851,7 +850,7 @@ func (t *txn) openingExchange(a *Agreement, book string) ([]Transfer, error) {
 		return nil, err
 	}
 	transfers = append(transfers, Transfer{Token: a.Terms.Loan.Token, Quantity: a.Terms.Loan.Quantity, From: a.Terms.Lender, To: a.Terms.Borrower, Leg: "loan"})
-	if err := t.openCustody(a, book); err != nil {
+	if err := t.openCustody(a); err != nil {
 		return nil, err
 	}
 	for _, leg := range a.Terms.Collateral {

@@ -601,3 +601,40 @@ func BenchmarkSweepAgreements(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*len(ids)), "µs/agreement")
 }
+
+func TestApprovalsFillThePairsOpenCustodyBookThenStartANewOne(t *testing.T) {
+	defer func(n int) { bookSize = n }(bookSize)
+	bookSize = 3
+	w := newWorld(t)
+	w.market()
+	ids := batchIDs("K", 5)
+	w.openBatch(ids[:2]) // one batch: K-000, K-001 into book K-000
+	w.openEach(ids[2:4]) // K-002 fills book K-000, K-003 starts book K-003
+	w.openBatch(ids[4:]) // K-004 joins K-003
+	want := map[string]string{"K-000": "K-000", "K-001": "K-000", "K-002": "K-000", "K-003": "K-003", "K-004": "K-003"}
+	for id, book := range want {
+		b, k := w.rawBook(id)
+		if b == nil || b.ID != book || len(w.ledger.sbe[k]) == 0 {
+			t.Fatalf("%s: book %+v, want %s with an endorsement policy", id, b, book)
+		}
+	}
+	if b, _ := w.rawBook("K-000"); len(b.Agreements) != 3 {
+		t.Fatalf("book K-000 holds %d agreements, at most 3", len(b.Agreements))
+	}
+	open, _ := createKey(keyCustodyOpen, "bank-a", "bank-b")
+	if string(w.ledger.state[open]) != `{"book":"K-003"}` {
+		t.Fatalf("open book: %s", w.ledger.state[open])
+	}
+	// the other direction of the pair has its own books
+	var a Agreement
+	terms := batchTerms("R-000", 0)
+	terms["lender"], terms["borrower"] = "bank-b", "bank-a"
+	terms["loan"] = map[string]any{"token": "JP8306", "quantity": "10"}
+	terms["collateral"] = []any{map[string]any{"token": "JPY", "quantity": "20000"}}
+	w.okJSON(w.borrower, &a, "agreements:Propose", mustJSON(terms))
+	w.ok(w.lender, "agreements:Approve", "R-000")
+	if b, _ := w.rawBook("R-000"); b == nil || b.ID != "R-000" || b.Lender != "bank-b" {
+		t.Fatalf("reverse pair book: %+v", b)
+	}
+	w.checkConservation()
+}

@@ -7,22 +7,25 @@ import (
 )
 
 // Collateral custody. The collateral a lender holds under an agreement lives in a custody book:
-// one record (key tanpo.custody [bookId]) for up to bookSize agreements that one approval opened
-// between the same lender and borrower, under the bilateral endorsement policy of those two
-// parties. A book also keeps each agreement's latest margin-call date.
+// one record (key tanpo.custody [bookId]) for up to bookSize agreements between the same lender and
+// borrower, under the bilateral endorsement policy of those two parties. Approvals fill a pair's
+// open book (key tanpo.custody~open [lender, borrower]) in approval order and start a new one,
+// named after its first agreement, when it is full. A book also keeps each agreement's latest
+// margin-call date.
 //
 // Why books and not a key per position: Fabric checks a written key's state-based policy once per
-// key, verifying every endorsement over the whole transaction each time. A sweep margining
-// hundreds of agreements in one transaction would check it hundreds of times (per agreement and
-// token), and the cost grew with batch size squared. A book carries the same protection (no
-// collateral moves without both parties' endorsement) for a hundred agreements with one check.
-// Agreements of one pair already conflict on the borrower's free balances whenever collateral
-// moves, so sharing a book costs no concurrency there.
+// key, verifying every endorsement over the whole transaction each time. A sweep margining a
+// thousand agreements in one transaction would check it two thousand times (per agreement and
+// token) and the cost grew with the batch size squared; with books it checks it once or twice.
+// The protection is the same: no collateral moves without both parties' endorsement. Agreements
+// of one pair already conflict on the borrower's free balances whenever collateral moves, and
+// approvals of one pair on both parties' balances, so sharing a book costs no concurrency there.
 
-// bookSize is the most agreements one custody book holds.
-const bookSize = 100
+// bookSize is the most agreements one custody book holds: a sweep batch (maxBatch) spans at most
+// two books.
+var bookSize = maxBatch // a variable only so that tests can fill a book quickly
 
-// CustodyBook holds the collateral of the agreements of one lender/borrower pair opened together.
+// CustodyBook holds the collateral of up to bookSize agreements of one lender/borrower pair.
 type CustodyBook struct {
 	ID         string              `json:"id"` // the first agreement opened into it
 	Lender     string              `json:"lender"`
@@ -34,6 +37,11 @@ type CustodyBook struct {
 type Custody struct {
 	Held     map[string]string `json:"held"`               // token -> signed quantity; negative = owed back by the borrower at close
 	LastCall string            `json:"lastCall,omitempty"` // date of the agreement's latest margin call
+}
+
+// openBook names the custody book a lender/borrower pair's next approval goes into.
+type openBook struct {
+	Book string `json:"book"`
 }
 
 // bookKey is the state key of custody book id (built once per transaction: a sweep asks for it
@@ -94,36 +102,58 @@ func (t *txn) custodyOf(a *Agreement) (*Custody, string, error) {
 	return b.Agreements[a.ID], key, nil
 }
 
-// openCustody puts agreement a into custody book id, creating the book (with the bilateral
-// endorsement policy of a's parties) when this transaction is the first to use it.
-func (t *txn) openCustody(a *Agreement, id string) error {
-	b, err := t.loadBook(id)
+// openCustody puts agreement a into its parties' open custody book, or into a new one (created
+// with the bilateral endorsement policy of a's parties) when there is none or it is full.
+func (t *txn) openCustody(a *Agreement) error {
+	openKey, err := t.key(keyCustodyOpen, a.Terms.Lender, a.Terms.Borrower)
 	if err != nil {
 		return err
 	}
-	key, err := t.bookKey(id)
-	if err != nil {
+	var open openBook
+	if _, err := t.getJSON(openKey, &open); err != nil {
 		return err
 	}
-	if b == nil {
-		b = &CustodyBook{ID: id, Lender: a.Terms.Lender, Borrower: a.Terms.Borrower, Agreements: map[string]*Custody{}}
+	var b *CustodyBook
+	if open.Book != "" {
+		if b, err = t.loadBook(open.Book); err != nil {
+			return err
+		}
+		if b == nil {
+			return fmt.Errorf("internal error: the open custody book %s of %s/%s is not in the state", open.Book, a.Terms.Lender, a.Terms.Borrower)
+		}
+	}
+	if b == nil || len(b.Agreements) >= bookSize {
+		key, err := t.bookKey(a.ID)
+		if err != nil {
+			return err
+		}
+		if existing, err := t.loadBook(a.ID); err != nil {
+			return err
+		} else if existing != nil {
+			return fmt.Errorf("internal error: custody book %s already exists", a.ID)
+		}
+		b = &CustodyBook{ID: a.ID, Lender: a.Terms.Lender, Borrower: a.Terms.Borrower, Agreements: map[string]*Custody{}}
 		if err := t.setBilateralPolicy(key, a.Terms.Lender, a.Terms.Borrower); err != nil {
 			return err
 		}
 		t.books[key] = b
-	} else if t.sbe[key] == nil {
-		// books are filled by the approval that creates them, never later
-		return fmt.Errorf("internal error: custody book %s is already closed to new agreements", id)
+		if err := t.putJSON(openKey, openBook{Book: b.ID}); err != nil {
+			return err
+		}
 	}
 	if b.Lender != a.Terms.Lender || b.Borrower != a.Terms.Borrower {
-		return fmt.Errorf("internal error: custody book %s belongs to %s/%s, not to the parties of agreement %s", id, b.Lender, b.Borrower, a.ID)
+		return fmt.Errorf("internal error: custody book %s belongs to %s/%s, not to the parties of agreement %s", b.ID, b.Lender, b.Borrower, a.ID)
 	}
-	if b.Agreements[a.ID] != nil || len(b.Agreements) >= bookSize {
-		return fmt.Errorf("internal error: agreement %s cannot join custody book %s", a.ID, id)
+	if b.Agreements[a.ID] != nil {
+		return fmt.Errorf("internal error: agreement %s is already in custody book %s", a.ID, b.ID)
+	}
+	key, err := t.bookKey(b.ID)
+	if err != nil {
+		return err
 	}
 	b.Agreements[a.ID] = &Custody{Held: map[string]string{}}
 	t.booksDirty[key] = true
-	a.Book = id
+	a.Book = b.ID
 	return nil
 }
 
@@ -203,26 +233,4 @@ func (t *txn) flushBooks() error {
 	}
 	t.booksDirty = map[string]bool{}
 	return nil
-}
-
-// bookIDs assigns custody books to agreements approved together: per lender/borrower pair, in
-// the order given, runs of at most bookSize agreements, each book named after its first one.
-func bookIDs(agreements []*Agreement) []string {
-	ids := make([]string, len(agreements))
-	type open struct {
-		id string
-		n  int
-	}
-	current := map[string]*open{}
-	for i, a := range agreements {
-		pair := a.Terms.Lender + "\x00" + a.Terms.Borrower
-		o := current[pair]
-		if o == nil || o.n == bookSize {
-			o = &open{id: a.ID}
-			current[pair] = o
-		}
-		o.n++
-		ids[i] = o.id
-	}
-	return ids
 }

@@ -28,6 +28,7 @@ const (
 	keyAgreementByParty = "tanpo.agreement~party"  // [party, status, agreementId]
 	keyAgreementStatus  = "tanpo.agreement~status" // [status, agreementId]
 	keyCustody          = "tanpo.custody"          // [bookId]                 -> CustodyBook (collateral held, latest call dates)
+	keyCustodyOpen      = "tanpo.custody~open"     // [lender, borrower]       -> {"book"}: the pair's book approvals fill
 	keyPriceHead        = "tanpo.prices"           // [date]                   -> PriceHead (latest version)
 	keyPriceVersion     = "tanpo.prices~version"   // [date, version as 6 digits] -> PriceSet
 	keyMeta             = "tanpo.meta"             // ["lastPriceDate"] / ["lastSweptDate"] -> DateRecord
