@@ -1021,13 +1021,6 @@ func (s *sim) value(a *simAgreement, date string) *big.Rat {
 	return vc
 }
 
-func sameTransfers(a, b []MarginTransfer) bool {
-	if len(a) == 0 && len(b) == 0 {
-		return true
-	}
-	return reflect.DeepEqual(a, b)
-}
-
 // applyCall follows one recorded margin call on the model and checks it against the model.
 func (s *sim) applyCall(a *simAgreement, rec MarginCallRecord) {
 	date := rec.Date

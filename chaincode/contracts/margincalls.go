@@ -623,7 +623,7 @@ func (c *MarginContract) GetMarginCall(ctx contractapi.TransactionContextInterfa
 	if err := validateDate("date", date); err != nil {
 		return "", err
 	}
-	rec, err := t.loadMarginCall(a.ID, date)
+	rec, err := t.loadMarginCall(a, date)
 	if err != nil {
 		return "", err
 	}
@@ -660,7 +660,7 @@ func (c *MarginContract) ListMarginCalls(ctx contractapi.TransactionContextInter
 		if err := json.Unmarshal(v, &rec); err != nil {
 			return fmt.Errorf("corrupt margin call record: %w", err)
 		}
-		page.Items = append(page.Items, *rec.record())
+		page.Items = append(page.Items, *rec.record(a))
 		return nil
 	})
 	if err != nil {
@@ -755,11 +755,11 @@ func (t *txn) recordedCall(a *Agreement, date string) (*MarginCallRecord, error)
 	if err != nil || last < date {
 		return nil, err
 	}
-	return t.loadMarginCall(a.ID, date)
+	return t.loadMarginCall(a, date)
 }
 
-func (t *txn) loadMarginCall(agreementID, date string) (*MarginCallRecord, error) {
-	key, err := t.key(keyMarginCall, agreementID, date)
+func (t *txn) loadMarginCall(a *Agreement, date string) (*MarginCallRecord, error) {
+	key, err := t.key(keyMarginCall, a.ID, date)
 	if err != nil {
 		return nil, err
 	}
@@ -768,33 +768,7 @@ func (t *txn) loadMarginCall(agreementID, date string) (*MarginCallRecord, error
 	if err != nil || !found {
 		return nil, err
 	}
-	return rec.record(), nil
-}
-
-// storedMarginCall is a margin-call record as stored. Without a settlement lag the call's own
-// transfers settle at once; they are then flagged instead of repeated in Settled, which keeps the
-// record (written once per agreement and day) about a fifth smaller.
-type storedMarginCall struct {
-	MarginCallRecord
-	OwnSettled bool `json:"ownSettled,omitempty"`
-}
-
-func storeMarginCall(rec *MarginCallRecord, ownSettled bool) storedMarginCall {
-	s := storedMarginCall{MarginCallRecord: *rec}
-	if ownSettled && len(rec.Transfers) > 0 {
-		s.Settled = rec.Settled[:len(rec.Settled)-len(rec.Transfers)]
-		s.OwnSettled = true
-	}
-	return s
-}
-
-// record is the full record: Settled lists the call's own transfers again when they settled at once.
-func (s *storedMarginCall) record() *MarginCallRecord {
-	rec := s.MarginCallRecord
-	if s.OwnSettled {
-		rec.Settled = append(append([]MarginTransfer{}, rec.Settled...), rec.Transfers...)
-	}
-	return &rec
+	return rec.record(a), nil
 }
 
 func (t *txn) lastSweptDate() (DateRecord, error) {
@@ -1110,7 +1084,7 @@ func (t *txn) runMarginCall(a *Agreement, date string, prices *PriceSet, cache *
 	if err != nil {
 		return nil, err
 	}
-	if err := t.putJSON(key, storeMarginCall(rec, a.Terms.SettlementLagDays == 0)); err != nil {
+	if err := t.putJSON(key, storeMarginCall(rec)); err != nil {
 		return nil, err
 	}
 	if err := t.setLastMarginDate(a, date); err != nil {
