@@ -79,10 +79,15 @@ func (t *txn) loadBook(id string) (*CustodyBook, error) {
 	return &b, nil
 }
 
-// custodyOf returns agreement a's part of its book, or nil when a holds no collateral yet (not
-// approved).
+// custodyOf returns agreement a's part of its book, or nil when a holds no collateral (never
+// approved, or closed before custody books existed).
 func (t *txn) custodyOf(a *Agreement) (*Custody, string, error) {
 	if a.Book == "" {
+		if a.Status == StatusActive {
+			// an active agreement always has a book: its state predates custody books, and
+			// reading its collateral as zero would margin it wrongly
+			return nil, "", fmt.Errorf("agreement %s is active but has no custody book: its state was written by an earlier chaincode version without custody books; recreate the ledger", a.ID)
+		}
 		return nil, "", nil
 	}
 	b, err := t.loadBook(a.Book)
