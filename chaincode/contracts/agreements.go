@@ -692,19 +692,9 @@ type agreementCore struct {
 // grows with every action): for readers that only need the id, status and terms, such as a
 // margin sweep. The result must not be written back.
 func (t *txn) loadAgreementTerms(agreementID string) (*Agreement, error) {
-	if err := validateIdentifier("agreement id", agreementID); err != nil {
-		return nil, err
-	}
-	key, err := t.key(keyAgreement, agreementID)
+	v, _, err := loadRaw(t, "agreement", keyAgreement, agreementID, "no agreement")
 	if err != nil {
 		return nil, err
-	}
-	v, err := t.get(key)
-	if err != nil {
-		return nil, err
-	}
-	if v == nil {
-		return nil, fmt.Errorf("no agreement %s", agreementID)
 	}
 	core, err := decodeAgreementCore(v)
 	if err != nil {

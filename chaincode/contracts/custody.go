@@ -176,16 +176,25 @@ func (t *txn) position(a *Agreement, token string) (int64, error) {
 }
 
 func (t *txn) setPosition(a *Agreement, token string, held int64) error {
-	c, key, err := t.custodyOf(a)
+	c, err := t.custodyToChange(a)
 	if err != nil {
 		return err
 	}
-	if c == nil {
-		return fmt.Errorf("internal error: agreement %s holds no collateral (not approved)", a.ID)
-	}
 	c.Held[token] = formatQuantity(held)
-	t.booksDirty[key] = true
 	return nil
+}
+
+// custodyToChange returns agreement a's part of its book, marking the book to be written back.
+func (t *txn) custodyToChange(a *Agreement) (*Custody, error) {
+	c, key, err := t.custodyOf(a)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil {
+		return nil, fmt.Errorf("internal error: agreement %s holds no collateral (not approved)", a.ID)
+	}
+	t.booksDirty[key] = true
+	return c, nil
 }
 
 // lastMarginDate is the date of agreement a's latest margin call ("" when none).
@@ -198,15 +207,11 @@ func (t *txn) lastMarginDate(a *Agreement) (string, error) {
 }
 
 func (t *txn) setLastMarginDate(a *Agreement, date string) error {
-	c, key, err := t.custodyOf(a)
+	c, err := t.custodyToChange(a)
 	if err != nil {
 		return err
 	}
-	if c == nil {
-		return fmt.Errorf("internal error: agreement %s holds no collateral (not approved)", a.ID)
-	}
 	c.LastCall = date
-	t.booksDirty[key] = true
 	return nil
 }
 

@@ -687,8 +687,7 @@ func (c *MarginContract) LastSweptDate(ctx contractapi.TransactionContextInterfa
 	return t.finish(last)
 }
 
-// DateRecord is a stored date (the latest sweep, the latest call of an agreement); LastSweptDate
-// returns it.
+// DateRecord is a stored date (the latest sweep); LastSweptDate returns it.
 type DateRecord struct {
 	Date string `json:"date"`
 }

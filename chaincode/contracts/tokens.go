@@ -586,6 +586,19 @@ func (t *txn) loadRequest(requestID string) (*Request, string, error) {
 // loadRecord reads the JSON record of a kind (agreement, request, …) under its identifier, with
 // its key; an invalid identifier is refused, and a missing record is the error "<missing> <id>".
 func loadRecord[T any](t *txn, kind, keyType, id, missing string) (*T, string, error) {
+	v, key, err := loadRaw(t, kind, keyType, id, missing)
+	if err != nil {
+		return nil, "", err
+	}
+	var rec T
+	if err := json.Unmarshal(v, &rec); err != nil {
+		return nil, "", fmt.Errorf("corrupt record in state: %w", err)
+	}
+	return &rec, key, nil
+}
+
+// loadRaw reads the stored bytes of record id, refusing a malformed id or a missing record.
+func loadRaw(t *txn, kind, keyType, id, missing string) ([]byte, string, error) {
 	if err := validateIdentifier(kind+" id", id); err != nil {
 		return nil, "", err
 	}
@@ -593,15 +606,14 @@ func loadRecord[T any](t *txn, kind, keyType, id, missing string) (*T, string, e
 	if err != nil {
 		return nil, "", err
 	}
-	var rec T
-	found, err := t.getJSON(key, &rec)
+	v, err := t.get(key)
 	if err != nil {
 		return nil, "", err
 	}
-	if !found {
+	if v == nil {
 		return nil, "", fmt.Errorf("%s %s", missing, id)
 	}
-	return &rec, key, nil
+	return v, key, nil
 }
 
 // putRequest writes a request and moves its index entries from oldStatus ("" for a new request).
