@@ -7,10 +7,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup fabric chaincode demo test test-unit test-go test-fuzz test-integration lint network-up network-down clean
 
-$(STAMP): pyproject.toml
+PYPROJECTS := client/pyproject.toml network/pyproject.toml oracle/pyproject.toml scenarios/pyproject.toml
+PYSRC := client/src network/src oracle/src scenarios/src
+
+# every distribution editable in one virtual environment (see requirements-dev.txt)
+$(STAMP): requirements-dev.txt $(PYPROJECTS)
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -r requirements-dev.txt
 	@touch $(STAMP)
 
 setup: $(STAMP) fabric chaincode
@@ -25,7 +29,7 @@ demo: setup
 	$(BIN)/tanpo demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check tanpo tests
+	$(BIN)/ruff check $(PYSRC) tests
 	$(BIN)/mypy
 	@test -z "$$(gofmt -l chaincode)" || { echo "gofmt needed:"; gofmt -l chaincode; exit 1; }
 	cd chaincode && go vet ./...
@@ -38,7 +42,7 @@ test-fuzz:
 	bash .ci/fuzz
 
 test-unit: $(STAMP)
-	$(BIN)/pytest -q tests/unit
+	$(BIN)/pytest -q -m "not network" tests
 
 test-integration: setup
 	$(BIN)/pytest -q -m network tests/integration

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from tanpo.client.profile import Profile, load_profile
 from tanpo.network.launcher import Launcher
-from tanpo.network.profile import Profile, load_profile
 from tanpo.network.topology import Topology
 
 # Far from the default port base, so a developer's own network can keep running.
 TEST_PORT_BASE = int(os.environ.get("TANPO_TEST_PORT_BASE", "27000"))
+
+#: The `tanpo` command line run by this interpreter.
+TANPO = (sys.executable, "-m", "tanpo.client.cli_main")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -54,7 +54,7 @@ from tanpo.client import (
 )
 from tanpo.client.connect import Connection
 from tanpo.client.gateway import Contract
-from tanpo.network.profile import Profile
+from tanpo.client.profile import Profile
 
 TAG = uuid.uuid4().hex[:6].upper()
 CASH, STOCK = f"AM{TAG}-CASH", f"AM{TAG}-STK"

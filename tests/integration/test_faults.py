@@ -31,7 +31,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -54,14 +53,15 @@ from tanpo.client import (
     connect,
 )
 from tanpo.client.connect import Connection
+from tanpo.client.profile import Profile, load_profile
 from tanpo.network import processes
 from tanpo.network.launcher import Launcher
-from tanpo.network.profile import Profile, load_profile
 from tanpo.network.topology import Topology
 from tanpo.oracle.config import InstrumentConfig, OracleConfig, ScheduleConfig, SourceConfig
 from tanpo.oracle.daemon import Oracle
 from tanpo.oracle.fabric import FabricLedger
 from tanpo.oracle.sources import StaticSource
+from tests.integration.conftest import TANPO
 
 PORT_BASE = int(os.environ.get("TANPO_FAULT_PORT_BASE", "43000"))
 CASH, STOCK, SYMBOL = "F-CASH", "F-STK", "FSTK"
@@ -497,7 +497,7 @@ def test_the_oracle_process_killed_mid_sweep_and_restarted(desk: Desk) -> None:
         "fx": {}, "schedule": {"valuation_days": "daily"}, "sweep": {"page_size": 1},
         "http": {"enabled": False}}))
     env = dict(os.environ, TANPO_STATE_DIR=str(desk.topo.state_dir))
-    argv = [sys.executable, "-m", "tanpo", "oracle", "--config", str(config), "--ledger", "fabric",
+    argv = [*TANPO, "oracle", "--config", str(config), "--ledger", "fabric",
             "--state-dir", str(desk.tmp / "oracle-state"), "replay", "--from", day.isoformat(),
             "--to", day.isoformat(), "--source", str(market), "--no-progress"]
     desk.swept.append(day)

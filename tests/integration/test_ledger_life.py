@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -30,7 +29,8 @@ from tanpo.client.api import Party, TanpoClient, TokenAdministrator
 from tanpo.client.connect import Connection, connect
 from tanpo.client.errors import EndorseError, EvaluateError, GatewayError
 from tanpo.client.models import CollateralLeg, Terms, Token
-from tanpo.network.profile import Profile
+from tanpo.client.profile import Profile
+from tests.integration.conftest import TANPO
 
 LENDER, BORROWER, OPERATOR = "bank-a", "bank-b", "operator"
 TRADE, END = date(2000, 6, 1), date(2000, 6, 30)
@@ -71,7 +71,7 @@ class Desk:
     def cli(self, *args: str, as_: str | None = None, code: int = 0
             ) -> subprocess.CompletedProcess[str]:
         """`python -m tanpo [--as …] args` against the test network; checks the exit code."""
-        command = [sys.executable, "-m", "tanpo", *(["--as", as_] if as_ else []), *args]
+        command = [*TANPO, *(["--as", as_] if as_ else []), *args]
         done = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=120)
         assert done.returncode == code, (
             f"{' '.join(args)}: exit {done.returncode}, expected {code}\n"

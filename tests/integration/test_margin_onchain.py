@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import math
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -33,7 +32,8 @@ from tanpo.client.cli_margin import call_json
 from tanpo.client.connect import Connection, connect
 from tanpo.client.errors import EndorseError, EvaluateError, GatewayError
 from tanpo.client.models import CollateralLeg, MarginCall, Terms, Token, frac
-from tanpo.network.profile import Profile
+from tanpo.client.profile import Profile
+from tests.integration.conftest import TANPO
 
 LENDER, BORROWER, OPERATOR = "bank-a", "bank-b", "operator"
 D1, D2, D3, D4 = (date(2001, 3, d) for d in (5, 6, 7, 8))
@@ -317,7 +317,7 @@ def cross_currency(case: Case, stock_extra: int) -> tuple[str, str, int]:
 
 
 def tanpo_cli(state_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tanpo", *args], env=state_env,
+    return subprocess.run([*TANPO, *args], env=state_env,
                           capture_output=True, text=True, timeout=120)
 
 

@@ -9,7 +9,7 @@ import json
 
 from tanpo.bench import market
 from tanpo.client import connect
-from tanpo.network.profile import Profile
+from tanpo.client.profile import Profile
 
 
 def test_market_bench_small_run(profile: Profile) -> None:

@@ -27,7 +27,7 @@ from tanpo import margin as eng
 from tanpo.client.api import OracleClient, Party, TanpoClient, TokenAdministrator
 from tanpo.client.connect import Connection, connect
 from tanpo.client.models import CollateralLeg, MarginCall, Terms, Token
-from tanpo.network.profile import Profile, load_profile
+from tanpo.client.profile import Profile, load_profile
 from tanpo.oracle.config import InstrumentConfig, OracleConfig, SourceConfig
 from tanpo.oracle.daemon import Oracle, Outcome
 from tanpo.oracle.fabric import FabricLedger

@@ -5,10 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import subprocess
-import sys
 from datetime import date, timedelta
 
-from tanpo.network.profile import Profile
+from tanpo.client.profile import Profile
 from tanpo.risk.ledger_source import LedgerSource
 from tanpo.risk.regimes import Regime
 from tanpo.risk.report import ReportConfig, run_report
@@ -16,6 +15,7 @@ from tanpo.risk.scenario_source import ScenarioSource
 from tanpo.scenarios.fabric_ledger import FabricLedger
 from tanpo.scenarios.loader import load_scenario
 from tanpo.scenarios.runner import run_scenario
+from tests.integration.conftest import TANPO
 
 FILES = [
     "scenarios/tx1-st-ct-same-currency.yaml",
@@ -68,7 +68,7 @@ def test_report_on_the_ledger_equals_the_report_on_the_scenario_runs(
     assert again.to_json() == onchain.to_json()
 
     out = subprocess.run(
-        [sys.executable, "-m", "tanpo", "risk", "report", "--ledger", "--date", day.isoformat(),
+        [*TANPO, "risk", "report", "--ledger", "--date", day.isoformat(),
          "--regime", "basel2", "--json", "--currency", "USD"],
         env=state_env, capture_output=True, text=True,
     )

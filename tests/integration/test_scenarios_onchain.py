@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
-from tanpo.network.profile import Profile
+from tanpo.client.profile import Profile
 from tanpo.scenarios.fabric_ledger import FabricLedger
 from tanpo.scenarios.loader import load_scenario
 from tanpo.scenarios.paper import paper_json, run_paper
 from tanpo.scenarios.runner import run_scenario
+from tests.integration.conftest import TANPO
 
 
 def test_cross_currency_example_returns_131_shares_on_chain(profile: Profile) -> None:
@@ -50,7 +50,7 @@ def test_paper_case_on_chain_equals_off_chain_for_every_model(profile: Profile) 
 
 def test_scenario_cli_on_chain_json(state_env: dict[str, str]) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "tanpo", "scenario", "run", "scenarios/cross-currency-example.yaml",
+        [*TANPO, "scenario", "run", "scenarios/cross-currency-example.yaml",
          "--on-chain", "--json"],
         env=state_env, capture_output=True, text=True, check=True,
     )

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import threading
 
 import pytest
 
 from tanpo.client import EndorseError, connect
 from tanpo.client.events import ChaincodeEvent
+from tanpo.client.profile import Profile
 from tanpo.network.launcher import Launcher
-from tanpo.network.profile import Profile
+from tests.integration.conftest import TANPO
 
 
 def test_up_again_is_harmless(launcher: Launcher) -> None:
@@ -26,7 +26,7 @@ def test_up_again_is_harmless(launcher: Launcher) -> None:
 def test_status_reports_heights_and_the_committed_chaincode(launcher: Launcher,
                                                              state_env: dict[str, str]) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "tanpo", "network", "status", "--json"],
+        [*TANPO, "network", "status", "--json"],
         env=state_env, capture_output=True, text=True, check=True,
     )
     info = json.loads(out.stdout)

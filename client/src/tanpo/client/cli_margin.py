@@ -1,0 +1,709 @@
+"""``tanpo margin …`` and ``tanpo prices …``: run and inspect margin calls, post and read prices.
+
+::
+
+    tanpo [--as ORG[/USER]] margin run --date D [--agreement ID] [--page-size N] [--json]
+    tanpo [--as ORG[/USER]] margin show ID [--date D] [--json]
+    tanpo [--as ORG[/USER]] prices post --date D [--price TOKEN=V ...] [--fx PAIR=V ...]
+                                        [--file batch.json] [--reason R] [--source S] [--json]
+    tanpo [--as ORG[/USER]] prices show --date D [--version N] [--json]
+
+Who acts: the root ``--as``. Without it, ``prices post`` and a sweep (``margin run`` without
+``--agreement``) act as the operator's User1, the price oracle, which may sweep every agreement;
+the other commands act as ``bank-a``'s User1, the root default. A party sweeps only its own
+agreements, and calls or reads only its own.
+
+Values are exact: tables show a value as its exact decimal (a value with no finite decimal form is
+rounded for display and marked ``≈``); ``--json`` gives quantities as integers and every value as
+an exact ``"n"``/``"n/d"`` string, prices and FX rates as the decimal strings stored on the ledger.
+
+Exit codes: 0 done; 3 the chaincode refused (its message is printed); 4 any other failure (no
+network, peer unreachable, commit failed); 2 bad usage (click's own).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, NoReturn, Protocol
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from tanpo.client.errors import CommitError, GatewayError
+from tanpo.client.models import MarginCall, MarginTransfer, PriceSet, SweepResult, decimal_string
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_REFUSED",
+    "MarginSession",
+    "call_json",
+    "commands",
+    "margin",
+    "open_session",
+    "prices",
+    "show_value",
+]
+
+Json = dict[str, Any]
+
+EXIT_REFUSED = 3
+EXIT_FAILED = 4
+
+#: The price oracle: the default identity for posting prices and for sweeps.
+ORACLE = "operator/User1"
+#: The root command's default identity for everything else.
+PARTY_DEFAULT = "bank-a"
+
+_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
+_PAIR = re.compile(r"[A-Z]{3}[A-Z]{3}")
+DISPLAY_PLACES = 6
+
+
+# ---- the ledger, as these commands see it -----------------------------------------------------
+
+
+class MarginSession(Protocol):
+    """What the commands need from one participant's connection (a fake in unit tests)."""
+
+    def margin_call(self, agreement_id: str, day: date) -> MarginCall: ...
+
+    def get_margin_call(self, agreement_id: str, day: date) -> MarginCall: ...
+
+    def margin_calls(self, agreement_id: str) -> list[MarginCall]: ...
+
+    def sweep(self, day: date, page_size: int, bookmark: str) -> SweepResult: ...
+
+    def prices(self, day: date, version: int | None) -> PriceSet: ...
+
+    def post_batch_json(self, day: date, batch: Json) -> Json: ...
+
+    def correct_batch_json(self, day: date, batch: Json, reason: str) -> Json: ...
+
+    def settle(self) -> None:
+        """Wait until every organisation's peer holds what this session committed."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class _GatewaySession:
+    """A :class:`MarginSession` over the Gateway SDK, signed as one participant."""
+
+    def __init__(self, party: str, user: str) -> None:
+        from tanpo.client.api import OracleClient
+        from tanpo.client.connect import connect
+
+        self.client = OracleClient(connect(party, user))
+
+    def margin_call(self, agreement_id: str, day: date) -> MarginCall:
+        return self.client.margin_call(agreement_id, day)
+
+    def get_margin_call(self, agreement_id: str, day: date) -> MarginCall:
+        return self.client.get_margin_call(agreement_id, day)
+
+    def margin_calls(self, agreement_id: str) -> list[MarginCall]:
+        return self.client.margin_calls(agreement_id)
+
+    def sweep(self, day: date, page_size: int, bookmark: str) -> SweepResult:
+        return self.client.sweep(day, page_size, bookmark)
+
+    def prices(self, day: date, version: int | None) -> PriceSet:
+        return self.client.prices(day, version)
+
+    def post_batch_json(self, day: date, batch: Json) -> Json:
+        return self.client.post_batch_json(day, batch)
+
+    def correct_batch_json(self, day: date, batch: Json, reason: str) -> Json:
+        return self.client.correct_batch_json(day, batch, reason)
+
+    def settle(self) -> None:
+        if self.client.last_block:
+            self.client.connection.wait_for_all_peers(self.client.last_block)
+
+    def close(self) -> None:
+        self.client.connection.close()
+
+
+def open_session(party: str, user: str) -> MarginSession:
+    """Connect as ``user`` of ``party`` to the network of ``TANPO_STATE_DIR`` (replaceable)."""
+    return _GatewaySession(party, user)
+
+
+def _identity(default: str) -> tuple[str, str]:
+    from tanpo.client.connect import parse_as
+
+    root = click.get_current_context().find_root().obj
+    spec = getattr(root, "as_", None) or default
+    try:
+        return parse_as(spec)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--as") from None
+
+
+# ---- failures and exit codes ----------------------------------------------------------------
+
+
+def _refusal(exc: GatewayError) -> str | None:
+    """The chaincode's message when the chaincode itself refused, else None."""
+    texts = [d.message for d in exc.details] + [exc.message]
+    if any("chaincode response" in t for t in texts):
+        return exc.chaincode_message
+    return None
+
+
+def _fail(code: int, message: str, as_json: bool, partial: Json | None = None) -> NoReturn:
+    kind = "refused" if code == EXIT_REFUSED else "failed"
+    if as_json:
+        doc = dict(partial or {})
+        doc["error"] = {"kind": kind, "message": message}
+        click.echo(json.dumps(doc, indent=2))
+    click.echo(f"{kind}: {message}", err=True)
+    click.get_current_context().exit(code)
+
+
+class CliFailure(Exception):
+    """A failure found by the command itself (exit code 4)."""
+
+
+@dataclass
+class _Guard:
+    """What to show with an error: the partial JSON document, and hooks that print what was
+    already done (a sweep that stopped on a later page)."""
+
+    as_json: bool
+    partial: Json | None = None
+    on_error: list[Callable[[], None]] = field(default_factory=list)
+
+
+@contextmanager
+def _guarded(as_json: bool) -> Iterator[_Guard]:
+    """Turn what can go wrong into the documented exit codes (3 refused, 4 failed)."""
+    from tanpo.client.profile import ProfileError
+
+    guard = _Guard(as_json)
+    try:
+        yield guard
+    except GatewayError as exc:
+        for hook in guard.on_error:
+            hook()
+        refused = _refusal(exc)
+        if refused is not None:
+            _fail(EXIT_REFUSED, refused, as_json, guard.partial)
+        _fail(EXIT_FAILED, str(exc), as_json, guard.partial)
+    except (CliFailure, CommitError, ProfileError, TimeoutError, OSError) as exc:
+        for hook in guard.on_error:
+            hook()
+        _fail(EXIT_FAILED, str(exc) or type(exc).__name__, as_json, guard.partial)
+
+
+@contextmanager
+def _session(default: str) -> Iterator[MarginSession]:
+    party, user = _identity(default)
+    session = open_session(party, user)
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+# ---- output -------------------------------------------------------------------------------
+
+
+def _console() -> Console:
+    """Rich output; when not writing to a terminal, wide enough that tables keep every column."""
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)
+    return console
+
+
+def _who(identity: object) -> str:
+    """A registry identity id (``MSP:base64("x509::subject::issuer")``) as ``MSP CN``."""
+    import base64
+    import binascii
+
+    msp, _, cid = str(identity).partition(":")
+    try:
+        decoded = base64.b64decode(cid, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return str(identity)
+    subject = decoded.split("::")[1] if decoded.count("::") >= 2 else ""
+    cn = next((part[3:] for part in subject.split(",") if part.startswith("CN=")), "")
+    return f"{msp} {cn}".strip() if cn else str(identity)
+
+
+# ---- values -------------------------------------------------------------------------------
+
+
+def _group(digits: str) -> str:
+    sign = "-" if digits.startswith("-") else ""
+    whole, dot, frac_part = digits.lstrip("-").partition(".")
+    grouped = f"{int(whole):,}" if whole else "0"
+    return f"{sign}{grouped}{dot}{frac_part}"
+
+
+def show_value(x: Fraction | int) -> str:
+    """A value for a table: its exact decimal with thousands separators, or, when it has no
+    finite decimal form, rounded to six places and marked ``≈``."""
+    x = Fraction(x)
+    try:
+        return _group(decimal_string(x))
+    except ValueError:
+        rounded = decimal_string(Fraction(round(x * 10**DISPLAY_PLACES), 10**DISPLAY_PLACES))
+        return "≈" + _group(rounded)
+
+
+def _qty(n: int) -> str:
+    return f"{n:,}"
+
+
+def _exact(value: object) -> str:
+    """An engine value from the chaincode (``"n"``/``"n/d"``/decimal) as a canonical "n/d"."""
+    return str(Fraction(str(value))) if value not in (None, "") else "0"
+
+
+def transfer_json(t: MarginTransfer) -> Json:
+    return {
+        "token": t.token,
+        "quantity": t.quantity,
+        "direction": t.direction,
+        "from": t.sender,
+        "to": t.receiver,
+        "value": str(t.value),
+        "marketValue": str(t.market_value),
+        "tradeDate": t.trade_date.isoformat() if t.trade_date else None,
+        "settleDate": t.settle_date.isoformat() if t.settle_date else None,
+    }
+
+
+def call_json(call: MarginCall) -> Json:
+    """One recorded margin call for scripts: quantities as integers, values exact "n/d"."""
+    raw = call.raw
+    return {
+        "agreement": call.agreement,
+        "date": call.date.isoformat(),
+        "lender": raw.get("lender", ""),
+        "borrower": raw.get("borrower", ""),
+        "baseCurrency": raw.get("baseCurrency", ""),
+        "priceVersion": call.price_version,
+        "prices": {k: _exact(v) for k, v in sorted((raw.get("prices") or {}).items())},
+        "fx": {k: _exact(v) for k, v in sorted((raw.get("fx") or {}).items())},
+        "vl": str(call.vl),
+        "vcBefore": str(call.vc_before),
+        "gapBefore": str(call.gap_before),
+        "triggered": call.triggered,
+        "transfers": [transfer_json(t) for t in call.transfers],
+        "issuanceRequired": [
+            {"party": r.get("party", ""), "role": r.get("role", ""), "token": r.get("token", ""),
+             "value": _exact(r.get("value"))}
+            for r in call.issuance_required
+        ],
+        "mints": [
+            {"party": m.get("party", ""), "role": m.get("role", ""), "token": m.get("token", ""),
+             "quantity": int(m.get("quantity") or 0), "supply": int(m.get("supply") or 0)}
+            for m in call.mints
+        ],
+        "vcAfter": str(call.vc_after),
+        "gapAfter": str(call.gap_after),
+        "settled": [transfer_json(t) for t in call.settled],
+        "pending": [transfer_json(t) for t in call.pending],
+        "held": {k: int(v) for k, v in sorted((raw.get("held") or {}).items())},
+        "calledBy": raw.get("calledBy", ""),
+        "txId": call.tx_id,
+        "timestamp": raw.get("timestamp", ""),
+        "replayed": call.replayed,
+    }
+
+
+def _transfer_text(t: MarginTransfer, day: date) -> str:
+    text = f"{_qty(t.quantity)} {t.token} {t.sender}→{t.receiver}"
+    if t.settle_date is not None and t.settle_date != day:
+        text += f" (settles {t.settle_date.isoformat()})"
+    return text
+
+
+def _issuance_text(call: MarginCall) -> str:
+    parts = [f"{r.get('party', '')} ({r.get('role', '')}) "
+             f"{show_value(Fraction(_exact(r.get('value'))))}"
+             for r in call.issuance_required]
+    parts += [f"minted {_qty(int(m.get('quantity') or 0))} {m.get('token', '')} to "
+              f"{m.get('party', '')}" for m in call.mints]
+    return "; ".join(parts) or "-"
+
+
+# ---- commands: margin -----------------------------------------------------------------------
+
+
+def _parse_date(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}") from None
+
+
+@click.group("margin")
+def margin() -> None:
+    """Margin calls: run them for a date, show what the ledger recorded."""
+
+
+@margin.command("run")
+@click.option("--date", "day", required=True, callback=_parse_date, metavar="YYYY-MM-DD",
+              help="Valuation date (its prices must be posted).")
+@click.option("--agreement", "agreement_id", default=None, metavar="ID",
+              help="Call this agreement only (default: sweep every active agreement the caller "
+                   "may sweep, page by page).")
+@click.option("--page-size", type=click.IntRange(1, 500), default=50, show_default=True,
+              help="Agreements per sweep transaction.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (exact values) for scripts.")
+def run(day: date, agreement_id: str | None, page_size: int, as_json: bool) -> None:
+    """Run the margin call of one agreement, or sweep all, for a valuation date.
+
+    A call happens once per agreement and date: running it again shows the recorded result
+    (status "replayed") and moves nothing. Without --as, a sweep acts as the oracle
+    (operator/User1), a single call as bank-a.
+    """
+    if agreement_id is not None:
+        _run_one(day, agreement_id, as_json)
+    else:
+        _sweep(day, page_size, as_json)
+
+
+def _outcome_json(agreement: str, status: str, reason: str, call: MarginCall | None) -> Json:
+    out: Json = {"agreement": agreement, "status": status}
+    if reason:
+        out["reason"] = reason
+    if call is not None:
+        out["call"] = call_json(call)
+    return out
+
+
+def _run_one(day: date, agreement_id: str, as_json: bool) -> None:
+    with _guarded(as_json), _session(PARTY_DEFAULT) as session:
+        call = session.margin_call(agreement_id, day)
+    status = "replayed" if call.replayed else "called"
+    if as_json:
+        click.echo(json.dumps({"date": day.isoformat(), "agreement": agreement_id,
+                               "outcomes": [_outcome_json(agreement_id, status, "", call)]},
+                              indent=2))
+        return
+    _print_outcomes(day, [(agreement_id, status, "", call)])
+    _print_transfers([call])
+
+
+def _sweep(day: date, page_size: int, as_json: bool) -> None:
+    outcomes: list[tuple[str, str, str, MarginCall | None]] = []
+    doc: Json = {"date": day.isoformat(), "pages": 0, "complete": False, "outcomes": []}
+    with _guarded(as_json) as guard, _session(ORACLE) as session:
+        guard.partial = doc
+        if not as_json:
+            def done_so_far() -> None:
+                if outcomes:
+                    _print_outcomes(day, outcomes)
+
+            guard.on_error.append(done_so_far)
+        bookmark = ""
+        while True:
+            page = session.sweep(day, page_size, bookmark)
+            doc["pages"] += 1
+            for o in page.outcomes:
+                outcomes.append((o.agreement, o.status, o.reason, o.call))
+                doc["outcomes"].append(_outcome_json(o.agreement, o.status, o.reason, o.call))
+            doc["lastSweptDate"] = page.raw.get("lastSweptDate", "")
+            if page.complete or not page.bookmark:
+                doc["complete"] = True
+                break
+            if page.bookmark == bookmark:
+                raise CliFailure(f"the sweep of {day} made no progress at {bookmark!r}")
+            bookmark = page.bookmark
+            # The next page's endorsers (each agreement's banks) must see what this one wrote.
+            session.settle()
+    if as_json:
+        click.echo(json.dumps(doc, indent=2))
+        return
+    _print_outcomes(day, outcomes)
+    _print_transfers([c for _, _, _, c in outcomes if c is not None])
+    counts = {s: sum(1 for _, st, _, _ in outcomes if st == s)
+              for s in ("called", "replayed", "skipped")}
+    click.echo(f"{counts['called']} called, {counts['replayed']} replayed, "
+               f"{counts['skipped']} skipped in {doc['pages']} page(s); "
+               f"last swept date {doc.get('lastSweptDate') or '-'}")
+
+
+def _print_outcomes(day: date, rows: list[tuple[str, str, str, MarginCall | None]]) -> None:
+    console = _console()
+    if not rows:
+        console.print(f"no active agreement to call on {day.isoformat()}")
+        return
+    table = Table(title=f"margin calls for {day.isoformat()}")
+    table.add_column("agreement", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("call", no_wrap=True)
+    for name in ("V_L", "V_C before", "V_C after", "gap after"):
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("transfers")
+    table.add_column("issuance")
+    for agreement, status, reason, call in rows:
+        if call is None:
+            table.add_row(agreement, status, "-", "", "", "", "", reason or "-", "-")
+            continue
+        table.add_row(
+            agreement, status, "yes" if call.triggered else "no",
+            show_value(call.vl), show_value(call.vc_before), show_value(call.vc_after),
+            show_value(call.gap_after),
+            "\n".join(_transfer_text(t, call.date) for t in call.transfers) or "-",
+            _issuance_text(call),
+        )
+    console.print(table)
+
+
+def _print_transfers(calls: list[MarginCall]) -> None:
+    """Every transfer the calls computed, and the earlier (lagged) ones they settled."""
+    rows: list[tuple[MarginCall, MarginTransfer, str]] = []
+    for c in calls:
+        for t in c.transfers:
+            lagged = t.settle_date is not None and t.settle_date != c.date
+            rows.append((c, t, "pending" if lagged else "settled"))
+        rows += [(c, t, "settled (earlier call)") for t in c.settled if t.trade_date != c.date]
+    if not rows:
+        return
+    table = Table(title="transfers")
+    for name in ("agreement", "date", "status", "token"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("quantity", justify="right", no_wrap=True)
+    table.add_column("from → to", no_wrap=True)
+    table.add_column("value", justify="right", no_wrap=True)
+    table.add_column("market value", justify="right", no_wrap=True)
+    table.add_column("trade → settle", no_wrap=True)
+    for call, t, status in rows:
+        trade = t.trade_date.isoformat() if t.trade_date else "-"
+        settle = t.settle_date.isoformat() if t.settle_date else "-"
+        table.add_row(call.agreement, call.date.isoformat(), status, t.token, _qty(t.quantity),
+                      f"{t.sender} → {t.receiver}", show_value(t.value),
+                      show_value(t.market_value), f"{trade} → {settle}")
+    _console().print(table)
+
+
+@margin.command("show")
+@click.argument("agreement_id", metavar="ID")
+@click.option("--date", "day", default=None, callback=_parse_date, metavar="YYYY-MM-DD",
+              help="Only the call of this date.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (exact values) for scripts.")
+def show(agreement_id: str, day: date | None, as_json: bool) -> None:
+    """Show the margin calls recorded for agreement ID (in date order)."""
+    with _guarded(as_json), _session(PARTY_DEFAULT) as session:
+        if day is not None:
+            calls = [session.get_margin_call(agreement_id, day)]
+        else:
+            calls = sorted(session.margin_calls(agreement_id), key=lambda c: c.date)
+    if as_json:
+        click.echo(json.dumps({"agreement": agreement_id,
+                               "calls": [call_json(c) for c in calls]}, indent=2))
+        return
+    if not calls:
+        click.echo(f"no margin calls recorded for {agreement_id}")
+        return
+    console = _console()
+    base = calls[0].raw.get("baseCurrency", "")
+    title = f"margin calls of {agreement_id}" + (f" (values in {base})" if base else "")
+    table = Table(title=title)
+    table.add_column("date", no_wrap=True, min_width=10)
+    for name in ("V_L", "V_C before", "gap before"):
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("call", no_wrap=True)
+    table.add_column("transfers")
+    for name in ("V_C after", "gap after"):
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("issuance-required / mints")
+    for c in calls:
+        table.add_row(
+            c.date.isoformat(), show_value(c.vl), show_value(c.vc_before),
+            show_value(c.gap_before), "yes" if c.triggered else "no",
+            "\n".join(_transfer_text(t, c.date) for t in c.transfers) or "-",
+            show_value(c.vc_after), show_value(c.gap_after), _issuance_text(c),
+        )
+    console.print(table)
+    _print_transfers(calls)
+
+
+# ---- commands: prices -----------------------------------------------------------------------
+
+
+@click.group("prices")
+def prices() -> None:
+    """Prices and FX rates on the ledger: post a date's batch, show a date's version."""
+
+
+def _decimal_text(value: object, what: str) -> str:
+    """A positive exact decimal as the chaincode wants it (digits, optional fraction)."""
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        raise click.BadParameter(f"{what}: {value!r} is not a decimal number")
+    text = format(value, "f") if isinstance(value, Decimal) else str(value).strip()
+    if not _DECIMAL.fullmatch(text):
+        raise click.BadParameter(f"{what}: {value!r} is not a decimal number such as 101.25")
+    return text
+
+
+def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint=option)
+        if option == "--fx" and not _PAIR.fullmatch(key):
+            raise click.BadParameter(f"{key!r} is not a market pair such as EURUSD",
+                                     param_hint=option)
+        if key in out:
+            raise click.BadParameter(f"{key} is given twice", param_hint=option)
+        out[key] = _decimal_text(value, f"{option} {key}")
+    return out
+
+
+def _file_values(section: object, what: str) -> dict[str, Any]:
+    if section is None:
+        return {}
+    if not isinstance(section, Mapping):
+        raise click.BadParameter(f"{what} must be an object", param_hint="--file")
+    out: dict[str, Any] = {}
+    for key, value in section.items():
+        if isinstance(value, Mapping):
+            if "value" not in value:
+                raise click.BadParameter(f"{what}.{key} has no value", param_hint="--file")
+            out[str(key)] = {**value, "value": _decimal_text(value["value"], f"{what}.{key}")}
+        else:
+            out[str(key)] = _decimal_text(value, f"{what}.{key}")
+    return out
+
+
+def _read_batch(path: Path, day: date) -> Json:
+    try:
+        # JSON numbers are read as exact decimals (101.25 stays 101.25).
+        data = json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
+    except OSError as exc:
+        raise click.BadParameter(f"cannot read {path}: {exc.strerror or exc}",
+                                 param_hint="--file") from None
+    except (ValueError, InvalidOperation) as exc:
+        raise click.BadParameter(f"{path} is not JSON: {exc}", param_hint="--file") from None
+    if not isinstance(data, Mapping):
+        raise click.BadParameter(f"{path}: a batch is a JSON object with prices and fx",
+                                 param_hint="--file")
+    unknown = sorted(set(data) - {"date", "source", "prices", "fx"})
+    if unknown:
+        raise click.BadParameter(f"{path}: unknown key(s) {', '.join(unknown)}",
+                                 param_hint="--file")
+    if data.get("date") not in (None, "", day.isoformat()):
+        raise click.BadParameter(f"{path} is for {data['date']}, not {day.isoformat()}",
+                                 param_hint="--file")
+    batch: Json = {"prices": _file_values(data.get("prices"), "prices"),
+                   "fx": _file_values(data.get("fx"), "fx")}
+    if data.get("source"):
+        batch["source"] = str(data["source"])
+    return batch
+
+
+def _merge(target: dict[str, Any], extra: dict[str, str], option: str) -> None:
+    for key, value in extra.items():
+        held = target.get(key)
+        held_value = held.get("value") if isinstance(held, Mapping) else held
+        if held is not None and held_value != value:
+            raise click.BadParameter(f"{key} is {held_value} in --file but {value} here",
+                                     param_hint=option)
+        if held is None:
+            target[key] = value
+
+
+@prices.command("post")
+@click.option("--date", "day", required=True, callback=_parse_date, metavar="YYYY-MM-DD")
+@click.option("--price", "price_items", multiple=True, metavar="TOKEN=V",
+              help="A security token's closing price (repeatable).")
+@click.option("--fx", "fx_items", multiple=True, metavar="PAIR=V",
+              help="An FX market pair's rate, e.g. EURUSD=1.1050 (repeatable).")
+@click.option("--file", "batch_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help='A batch: {"prices": {TOKEN: V}, "fx": {PAIR: V}, "source"?}.')
+@click.option("--reason", default=None,
+              help="Correct values already posted (a new correction version, kept with R).")
+@click.option("--source", "source", default="", help="A label stored with the batch.")
+@click.option("--json", "as_json", is_flag=True, help="Print the ledger's answer as JSON.")
+def post(day: date, price_items: tuple[str, ...], fx_items: tuple[str, ...],
+         batch_file: Path | None, reason: str | None, source: str, as_json: bool) -> None:
+    """Post a date's prices and FX rates in one transaction (default identity: the oracle).
+
+    Posting values the date already holds changes nothing; a different value for an instrument
+    already posted is refused unless --reason makes the batch a correction.
+    """
+    batch: Json = _read_batch(batch_file, day) if batch_file else {"prices": {}, "fx": {}}
+    _merge(batch["prices"], _pairs(price_items, "--price"), "--price")
+    _merge(batch["fx"], _pairs(fx_items, "--fx"), "--fx")
+    if not batch["prices"] and not batch["fx"]:
+        raise click.UsageError("nothing to post: give --price, --fx or --file")
+    if reason is not None and not reason.strip():
+        raise click.BadParameter("a correction needs a reason", param_hint="--reason")
+    batch["date"] = day.isoformat()
+    if source:
+        batch["source"] = source
+    with _guarded(as_json), _session(ORACLE) as session:
+        if reason is not None:
+            result = session.correct_batch_json(day, batch, reason)
+        else:
+            result = session.post_batch_json(day, batch)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    version = result.get("version", "?")
+    if not result.get("changed", True):
+        click.echo(f"no change: {day.isoformat()} already holds these values "
+                   f"(version {version})")
+        return
+    click.echo(f"posted {day.isoformat()}: version {version} ({result.get('kind', '?')}), "
+               f"{len(batch['prices'])} price(s), {len(batch['fx'])} FX rate(s)")
+
+
+@prices.command("show")
+@click.option("--date", "day", required=True, callback=_parse_date, metavar="YYYY-MM-DD")
+@click.option("--version", type=click.IntRange(min=1), default=None,
+              help="A version of the date's prices (default: the latest).")
+@click.option("--json", "as_json", is_flag=True, help="Print the stored price set as JSON.")
+def show_prices(day: date, version: int | None, as_json: bool) -> None:
+    """Show the prices and FX rates posted for a date."""
+    with _guarded(as_json), _session(PARTY_DEFAULT) as session:
+        ps = session.prices(day, version)
+    if as_json:
+        click.echo(json.dumps(ps.raw, indent=2, sort_keys=True))
+        return
+    raw = ps.raw
+    console = _console()
+    head = (f"prices for {ps.date.isoformat()}: version {ps.version} of {ps.latest_version}"
+            f" ({ps.kind or '?'})")
+    if ps.reason:
+        head += f", reason: {ps.reason}"
+    console.print(head, markup=False)
+    console.print(f"posted by {_who(raw.get('postedBy', '?'))} at {raw.get('postedAt', '?')}"
+                  f"{', source ' + raw['source'] if raw.get('source') else ''}", markup=False)
+    table = Table()
+    table.add_column("instrument", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("value", justify="right", no_wrap=True)
+    table.add_column("as of", no_wrap=True)
+    table.add_column("confirmed by", no_wrap=True)
+    for kind, values, notes in (("price", raw.get("prices") or {}, raw.get("priceNotes") or {}),
+                                ("fx", raw.get("fx") or {}, raw.get("fxNotes") or {})):
+        for key in sorted(values):
+            note = notes.get(key) or {}
+            table.add_row(key, kind, str(values[key]), note.get("asOf") or "-",
+                          note.get("confirmedBy") or "-")
+    console.print(table)
+
+
+#: Registered by the ``tanpo`` root command.
+commands: list[click.Command] = [margin, prices]

@@ -1,0 +1,67 @@
+"""The operator admin's first act: register the network's identities in the role registry.
+
+The operator's User1 is token administrator and oracle, its User2 the oracle only; each bank's
+User1 and User2 act for their bank as a party. Organisation admins get no role: they run peers,
+not business. Re-registering an identity with the same roles is a no-op in the chaincode, so
+this is safe to repeat.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from tanpo.client.profile import load_profile
+from tanpo.network.topology import Topology
+
+ROLES = {
+    ("operator", "User1"): ["token-admin", "oracle"],
+    ("operator", "User2"): ["oracle"],
+}
+PARTY_ROLES = ["party"]
+
+
+def planned_registrations(topo: Topology) -> list[tuple[str, str, list[str]]]:
+    out = []
+    for org in topo.peer_orgs:
+        for user in ("User1", "User2"):
+            roles = ROLES.get((org.party, user), PARTY_ROLES if org.party != "operator" else [])
+            if roles:
+                out.append((org.party, user, roles))
+    return out
+
+
+def bootstrap_roles(topo: Topology) -> int:
+    marker = topo.state_dir / "roles-bootstrapped"
+    if marker.exists():
+        return 0
+    from tanpo.client import EndorseError, connect
+
+    profile = load_profile(topo.profile_file)
+    plan = planned_registrations(topo)
+    with connect("operator", "Admin", profile) as admin:
+        roles = admin.contract("roles")
+
+        def register(item: tuple[str, str, list[str]]) -> None:
+            party, user, granted = item
+            org, info = profile.user(party, user)
+            roles.submit(
+                "RegisterIdentity", org.msp_id, info.cert.read_text(), party, json.dumps(granted)
+            )
+
+        # Right after a commit, peers learn through gossip which others run the chaincode; until
+        # then the gateway cannot find a peer set that satisfies the policy. Wait for that once.
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                register(plan[0])
+                break
+            except EndorseError as exc:
+                if "no combination of peers" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(register, plan[1:]))
+    marker.write_text(json.dumps([f"{p}/{u}: {','.join(r)}" for p, u, r in plan], indent=1))
+    return len(plan)

@@ -1,0 +1,224 @@
+"""The shape of a tanpo network: organisations, nodes, ports and where each node keeps its files.
+
+Everything is derived from a few settings (number of banks and orderers, a port base, the state
+folder), so `up`, `down`, `status` and the client all agree on the same names and addresses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tanpo.client.profile import PROFILE_FILE, default_state_dir
+
+CHANNEL = "tanpo"
+CHAINCODE = "tanpo"
+DOMAIN = "tanpo.net"
+HOST = "127.0.0.1"
+DEFAULT_PORT_BASE = 17000
+
+
+def repo_root() -> Path:
+    """The source checkout the launcher builds from (``chaincode/``, ``data/``).
+
+    ``TANPO_HOME`` names it; otherwise the nearest folder above this package, or else above the
+    working directory, that holds ``chaincode/go.mod``.
+    """
+    env = os.environ.get("TANPO_HOME")
+    if env:
+        return Path(env)
+    for start in (Path(__file__).resolve().parent, Path.cwd().resolve()):
+        for folder in (start, *start.parents):
+            if (folder / "chaincode" / "go.mod").is_file():
+                return folder
+    raise FileNotFoundError(
+        "cannot find the tanpo checkout (a folder with chaincode/go.mod): set TANPO_HOME"
+    )
+
+
+def bank_party(i: int) -> str:
+    return f"bank-{chr(ord('a') + i)}"
+
+
+def msp_id_for(party: str) -> str:
+    """`operator` -> `OperatorMSP`, `bank-a` -> `BankAMSP`: the chaincode uses the same rule."""
+    return "".join(p.capitalize() for p in party.split("-")) + "MSP"
+
+
+@dataclass(frozen=True)
+class PeerOrg:
+    party: str  # operator, bank-a, ...
+    index: int
+    port_base: int
+
+    @property
+    def msp_id(self) -> str:
+        return msp_id_for(self.party)
+
+    @property
+    def domain(self) -> str:
+        return f"{self.party}.{DOMAIN}"
+
+    @property
+    def peer_name(self) -> str:
+        return f"peer0.{self.domain}"
+
+    @property
+    def node(self) -> str:
+        return f"peer0-{self.party}"
+
+    @property
+    def port(self) -> int:
+        return self.port_base + 100 + 10 * self.index
+
+    @property
+    def chaincode_port(self) -> int:
+        return self.port + 1
+
+    @property
+    def operations_port(self) -> int:
+        return self.port + 2
+
+    @property
+    def endpoint(self) -> str:
+        return f"{HOST}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Orderer:
+    index: int
+    port_base: int
+
+    @property
+    def name(self) -> str:
+        return f"orderer{self.index}.{DOMAIN}"
+
+    @property
+    def node(self) -> str:
+        return f"orderer{self.index}"
+
+    @property
+    def port(self) -> int:
+        return self.port_base + 50 + self.index
+
+    @property
+    def admin_port(self) -> int:
+        return self.port_base + 60 + self.index
+
+    @property
+    def operations_port(self) -> int:
+        return self.port_base + 70 + self.index
+
+    @property
+    def endpoint(self) -> str:
+        return f"{HOST}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Topology:
+    """A network: one orderer organisation (1 or 3 Raft nodes) and one peer per organisation."""
+
+    banks: int = 2
+    orderers: int = 1
+    port_base: int = DEFAULT_PORT_BASE
+    state_dir: Path = field(default_factory=default_state_dir)
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.banks <= 26:
+            raise ValueError("banks must be between 2 and 26")
+        if self.orderers not in (1, 3, 5):
+            raise ValueError("orderers must be 1, 3 or 5 (a Raft cluster)")
+        if not 1024 <= self.port_base <= 65000:
+            raise ValueError("port base must be between 1024 and 65000")
+
+    @property
+    def peer_orgs(self) -> list[PeerOrg]:
+        parties = ["operator"] + [bank_party(i) for i in range(self.banks)]
+        return [PeerOrg(p, i, self.port_base) for i, p in enumerate(parties)]
+
+    @property
+    def orderer_nodes(self) -> list[Orderer]:
+        return [Orderer(i, self.port_base) for i in range(self.orderers)]
+
+    @property
+    def chaincode_port(self) -> int:
+        return self.port_base + 200
+
+    def org(self, party: str) -> PeerOrg:
+        for org in self.peer_orgs:
+            if org.party == party:
+                return org
+        known = ", ".join(o.party for o in self.peer_orgs)
+        raise KeyError(f"no organisation {party!r} in this network (known: {known})")
+
+    # --- files -------------------------------------------------------------------------------
+    @property
+    def crypto_dir(self) -> Path:
+        return self.state_dir / "crypto"
+
+    @property
+    def config_dir(self) -> Path:
+        return self.state_dir / "config"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.state_dir / "data"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def pids_dir(self) -> Path:
+        return self.state_dir / "pids"
+
+    @property
+    def settings_file(self) -> Path:
+        return self.state_dir / "network.json"
+
+    @property
+    def profile_file(self) -> Path:
+        return self.state_dir / PROFILE_FILE
+
+    def org_crypto(self, org: PeerOrg) -> Path:
+        return self.crypto_dir / "peerOrganizations" / org.domain
+
+    def peer_crypto(self, org: PeerOrg) -> Path:
+        return self.org_crypto(org) / "peers" / org.peer_name
+
+    def user_msp(self, org: PeerOrg, user: str) -> Path:
+        return self.org_crypto(org) / "users" / f"{user}@{org.domain}" / "msp"
+
+    def orderer_org_crypto(self) -> Path:
+        return self.crypto_dir / "ordererOrganizations" / DOMAIN
+
+    def orderer_crypto(self, o: Orderer) -> Path:
+        return self.orderer_org_crypto() / "orderers" / o.name
+
+    def orderer_tls_ca(self) -> Path:
+        return self.orderer_org_crypto() / "tlsca" / f"tlsca.{DOMAIN}-cert.pem"
+
+    def org_tls_ca(self, org: PeerOrg) -> Path:
+        return self.org_crypto(org) / "tlsca" / f"tlsca.{org.domain}-cert.pem"
+
+    # --- persisted settings --------------------------------------------------------------------
+    def save(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        data = asdict(self)
+        data["state_dir"] = str(self.state_dir)
+        self.settings_file.write_text(json.dumps(data, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, state_dir: Path) -> Topology | None:
+        path = state_dir / "network.json"
+        if not path.is_file():
+            return None
+        data = json.loads(path.read_text())
+        return cls(
+            banks=int(data["banks"]),
+            orderers=int(data["orderers"]),
+            port_base=int(data["port_base"]),
+            state_dir=state_dir,
+        )

@@ -1,0 +1,307 @@
+"""The on-chain ledger behind a scenario run: the same steps as Fabric transactions.
+
+Each step is done by the identity that does it in production: the operator's User1 defines
+tokens, approves issuance, posts prices and runs the margin calls (as oracle); the banks' User1
+request issuance, propose and approve agreements and close them. Records are read back from what
+the chaincode stored, so a run's figures come from the ledger, not from a local computation.
+
+Agreement ids on the ledger carry a run tag (a network keeps every run), while records use the
+scenario's own ids. Prices already posted with the same values are not posted again; different
+values for a posted date are refused by the chaincode, as in production.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import date
+from fractions import Fraction
+from typing import cast
+
+from tanpo.client.api import OracleClient, Party, TanpoClient, TokenAdministrator
+from tanpo.client.connect import Connection, connect
+from tanpo.client.errors import GatewayError
+from tanpo.client.models import CollateralLeg, MarginCall, MarginTransfer, Terms
+from tanpo.client.models import Token as LedgerToken
+from tanpo.client.profile import Profile, load_profile
+from tanpo.margin import Agreement, Market, Token
+from tanpo.scenarios.engine_ledger import (
+    agreement_values,
+    engine_agreement,
+    engine_token,
+    market_of,
+)
+from tanpo.scenarios.errors import ScenarioError
+from tanpo.scenarios.ledger import (
+    AgreementTerms,
+    CallRecord,
+    CloseRecord,
+    Issuance,
+    IssuanceRequired,
+    OpenRecord,
+    Role,
+    Transfer,
+)
+from tanpo.scenarios.model import TokenSpec
+
+__all__ = ["FabricLedger"]
+
+OPERATOR = "operator"
+
+
+def _classification(spec: TokenSpec) -> tuple[str, str]:
+    """Asset class and credit rating for the token definition: the reference data of its market
+    symbol where the project has it (what eligibility rules read), else a plain class."""
+    from tanpo.marketdata.reference import reference_of
+
+    if spec.kind == "CT":
+        return "cash", ""
+    ref = reference_of(spec.source)
+    if ref is not None:
+        return ref.asset_class.value, ref.rating or ""
+    return ("bond" if spec.quote == "percent-of-par" else "equity"), ""
+
+
+class FabricLedger:
+    """A :class:`~tanpo.scenarios.ledger.Ledger` on the running tanpo network."""
+
+    backend = "fabric"
+
+    def __init__(self, profile: Profile | None = None, run_tag: str | None = None) -> None:
+        self.profile = profile or load_profile()
+        self.run_tag = run_tag or time.strftime("run%Y%m%d%H%M%S")
+        self._connections: dict[str, Connection] = {}
+        self._last_block = 0
+        self.tokens: dict[str, Token] = {}
+        self._specs: dict[str, TokenSpec] = {}
+        self.markets: dict[date, Market] = {}
+        self._terms: dict[str, AgreementTerms] = {}
+        self._agreements: dict[str, Agreement] = {}
+        self._closed: dict[str, CloseRecord] = {}
+
+    # -- identities ---------------------------------------------------------------------------
+    def _connection(self, party: str) -> Connection:
+        conn = self._connections.get(party)
+        if conn is None:
+            if party not in self.profile.orgs:
+                raise ScenarioError(
+                    f"party {party!r} is not an organisation of the network "
+                    f"(known: {', '.join(sorted(self.profile.orgs))})"
+                )
+            conn = connect(party, "User1", self.profile)
+            self._connections[party] = conn
+        return conn
+
+    def _done(self, party: str, client: TanpoClient) -> None:
+        """After a submit: every organisation's peer must see it before the next step, whose
+        endorsers (the agreement's two banks, the operator) read what it wrote."""
+        if client.last_block > self._last_block:
+            self._last_block = client.last_block
+            self._connection(party).wait_for_all_peers(self._last_block)
+
+    def _admin(self) -> TokenAdministrator:
+        return TokenAdministrator(self._connection(OPERATOR))
+
+    def _oracle(self) -> OracleClient:
+        return OracleClient(self._connection(OPERATOR))
+
+    def _party(self, name: str) -> Party:
+        return Party(self._connection(name))
+
+    def reader(self) -> TanpoClient:
+        """Read access as the operator (sees every agreement, price and record)."""
+        return TanpoClient(self._connection(OPERATOR))
+
+    def close(self) -> None:
+        for conn in self._connections.values():
+            conn.close()
+        self._connections.clear()
+
+    def chain_id(self, agreement_id: str) -> str:
+        return f"{self.run_tag}-{agreement_id}"
+
+    # -- tokens and balances --------------------------------------------------------------------
+    def define_tokens(self, tokens: Sequence[TokenSpec]) -> None:
+        admin = self._admin()
+        for spec in tokens:
+            asset_class, rating = _classification(spec)
+            token = LedgerToken(
+                id=spec.id, kind=spec.kind, currency=spec.currency,
+                quote_convention=spec.quote, asset_class=asset_class, credit_rating=rating,
+                name=spec.name or "",
+                # The market symbol is the ticker; a token priced inline goes by its id.
+                ticker=(spec.source or spec.id) if spec.kind == "ST" else "",
+            )
+            with _as_scenario_error(f"defining token {spec.id}"):
+                try:
+                    admin.define_token(token)
+                except GatewayError as exc:
+                    if "already defined" not in exc.chaincode_message:
+                        raise
+                    # Another run defined it (a network keeps every run): the same economics
+                    # (kind, currency, quote) is the same token; anything else is a real clash.
+                    known = admin.token(spec.id)
+                    if (known.kind, known.currency, known.quote_convention) != (
+                        spec.kind, spec.currency, spec.quote
+                    ):
+                        raise
+            self.tokens[spec.id] = engine_token(spec)
+            self._specs[spec.id] = spec
+        self._done(OPERATOR, admin)
+
+    def issue(self, party: str, token: str, quantity: int) -> None:
+        if quantity <= 0:
+            return
+        requester = self._party(party)
+        with _as_scenario_error(f"issuing {quantity} {token} to {party}"):
+            request = requester.request_issuance(token, quantity, f"{self.run_tag} scenario")
+        self._done(party, requester)
+        admin = self._admin()
+        with _as_scenario_error(f"approving issuance {request.id}"):
+            admin.approve_issuance(request.id)
+        self._done(OPERATOR, admin)
+
+    # -- prices -----------------------------------------------------------------------------------
+    def post_prices(
+        self, day: date, prices: Mapping[str, Fraction], fx: Mapping[str, Fraction]
+    ) -> None:
+        self.markets[day] = market_of(day, prices, fx)
+        securities = {
+            t: v for t, v in prices.items() if self._specs.get(t) and self._specs[t].kind == "ST"
+        }
+        oracle = self._oracle()
+        with _as_scenario_error(f"posting the prices of {day.isoformat()}"):
+            try:
+                posted = oracle.prices(day)
+            except GatewayError:
+                posted = None
+            if posted is not None and _covers(posted.prices, securities) and _covers(posted.fx, fx):
+                return
+            oracle.post_prices(day, securities, fx, source="scenario")
+        self._done(OPERATOR, oracle)
+
+    # -- agreements -------------------------------------------------------------------------------
+    def open_agreement(self, terms: AgreementTerms, day: date) -> OpenRecord:
+        agreement = engine_agreement(self.tokens.values(), terms)
+        chain_terms = Terms(
+            id=self.chain_id(terms.id),
+            lender=terms.lender,
+            borrower=terms.borrower,
+            loan_token=terms.loan_token,
+            loan_quantity=terms.loan_quantity,
+            collateral=tuple(
+                CollateralLeg(token, dict(terms.collateral).get(token, 0),
+                              terms.haircuts.get(token))
+                for token in terms.priority
+            ),
+            base_currency=terms.base_currency,
+            haircut=terms.haircut,
+            threshold=terms.threshold,
+            mode=terms.mode,
+            settlement_lag_days=terms.lag,
+            auto_issue=terms.auto_issue,
+            minimum_transfer_amount=terms.min_transfer,
+            trade_date=terms.start,
+            start_date=terms.start,
+            end_date=terms.end,
+        )
+        lender = self._party(terms.lender)
+        with _as_scenario_error(f"proposing agreement {terms.id}"):
+            lender.propose(chain_terms)
+        self._done(terms.lender, lender)
+        borrower = self._party(terms.borrower)
+        with _as_scenario_error(f"approving agreement {terms.id}"):
+            borrower.approve(chain_terms.id)
+        self._done(terms.borrower, borrower)
+        self._terms[terms.id] = terms
+        self._agreements[terms.id] = agreement
+        v_l, v_c = agreement_values(agreement, self.markets[day], dict(terms.collateral))
+        return OpenRecord(terms.id, day, terms, v_l, v_c)
+
+    def _known(self, agreement_id: str) -> AgreementTerms:
+        terms = self._terms.get(agreement_id)
+        if terms is None:
+            raise ScenarioError(f"unknown agreement {agreement_id!r}")
+        return terms
+
+    def margin_call(self, agreement_id: str, day: date) -> CallRecord:
+        terms = self._known(agreement_id)
+        oracle = self._oracle()
+        with _as_scenario_error(f"margin call of {agreement_id} on {day.isoformat()}"):
+            call = oracle.margin_call(self.chain_id(agreement_id), day)
+        self._done(OPERATOR, oracle)
+        return _record(agreement_id, terms, call)
+
+    def close_agreement(self, agreement_id: str, day: date) -> CloseRecord:
+        if agreement_id in self._closed:
+            return self._closed[agreement_id]
+        terms = self._known(agreement_id)
+        lender = self._party(terms.lender)
+        with _as_scenario_error(f"closing agreement {agreement_id}"):
+            held = {p.token: p.held for p in lender.collateral_held(self.chain_id(agreement_id))}
+            lender.close(self.chain_id(agreement_id))
+        self._done(terms.lender, lender)
+        v_l, v_c = agreement_values(self._agreements[agreement_id], self.markets[day], held)
+        record = CloseRecord(agreement_id, day, held, v_l, v_c)
+        self._closed[agreement_id] = record
+        return record
+
+    def call_records(self, agreement_id: str) -> list[CallRecord]:
+        terms = self._known(agreement_id)
+        oracle = self._oracle()
+        with _as_scenario_error(f"reading the margin calls of {agreement_id}"):
+            calls = oracle.margin_calls(self.chain_id(agreement_id))
+        return sorted((_record(agreement_id, terms, c) for c in calls), key=lambda r: r.date)
+
+
+def _covers(posted: Mapping[str, Fraction], wanted: Mapping[str, Fraction]) -> bool:
+    return all(posted.get(k) == Fraction(v) for k, v in wanted.items())
+
+
+@contextmanager
+def _as_scenario_error(step: str) -> Iterator[None]:
+    """Turn a chaincode refusal into a ScenarioError that says which step failed."""
+    try:
+        yield
+    except GatewayError as exc:
+        raise ScenarioError(f"{step}: {exc.chaincode_message}") from exc
+
+
+def _transfer(t: MarginTransfer, day: date) -> Transfer:
+    return Transfer(t.token, t.quantity, t.sender, t.receiver, t.market_value, t.settle_date or day)
+
+
+def _record(agreement_id: str, terms: AgreementTerms, call: MarginCall) -> CallRecord:
+    v_c_after = call.vc_after
+    if terms.lag > 0:
+        # Nothing of a lagged call settles on its own date.
+        v_c_after = call.vc_before
+    raw = call.raw
+    return CallRecord(
+        agreement=agreement_id,
+        date=call.date,
+        triggered=call.triggered,
+        v_l=call.vl,
+        v_c_before=call.vc_before,
+        v_c_after=v_c_after,
+        transfers=tuple(_transfer(t, call.date) for t in call.transfers),
+        issuances=tuple(
+            Issuance(str(m["token"]), int(m["quantity"]), str(m["party"]),
+                     cast(Role, m.get("role", "lender")))
+            for m in call.mints
+        ),
+        issuance_required=tuple(
+            IssuanceRequired(str(r["party"]), cast(Role, r.get("role", "lender")),
+                             Fraction(str(r["value"])))
+            for r in call.issuance_required
+        ),
+        settled=tuple(
+            _transfer(MarginTransfer.from_json(s), call.date)
+            for s in raw.get("settled") or []
+            if s.get("tradeDate") != call.date.isoformat()
+        ),
+        prices={k: Fraction(str(v)) for k, v in (raw.get("prices") or {}).items()},
+        fx={k: Fraction(str(v)) for k, v in (raw.get("fx") or {}).items()},
+    )
+
