@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup fabric chaincode demo test test-unit test-go test-fuzz test-integration lint network-up network-down clean
+.PHONY: setup fabric chaincode demo test test-unit test-go test-fuzz test-integration test-client-alone lint network-up network-down clean
 
 PYPROJECTS := client/pyproject.toml network/pyproject.toml oracle/pyproject.toml scenarios/pyproject.toml
 PYSRC := client/src network/src oracle/src scenarios/src
@@ -47,7 +47,20 @@ test-unit: $(STAMP)
 test-integration: setup
 	$(BIN)/pytest -q -m network tests/integration
 
-test: setup lint test-go test-fuzz
+# The SDK as a bank installs it: the client distribution alone (a real wheel, not editable) in
+# a fresh environment, its unit tests, and none of the scenario tooling's heavy dependencies.
+CLIENT_VENV := .venv-client
+test-client-alone:
+	rm -rf $(CLIENT_VENV)
+	$(PY) -m venv $(CLIENT_VENV)
+	$(CLIENT_VENV)/bin/pip install --quiet --upgrade pip
+	$(CLIENT_VENV)/bin/pip install --quiet './client[cli,test]'
+	@heavy=$$($(CLIENT_VENV)/bin/pip list --format=freeze | grep -iE '^(pandas|matplotlib|yfinance|exchange.calendars|tanpo.network|tanpo.oracle|tanpo.scenarios)==' || true); \
+	  if [ -n "$$heavy" ]; then echo "the client alone pulled in: $$heavy"; exit 1; fi; \
+	  echo "client alone: $$($(CLIENT_VENV)/bin/pip list --format=freeze | wc -l) packages, none of pandas, matplotlib, yfinance, exchange-calendars"
+	$(CLIENT_VENV)/bin/pytest -q -p no:cacheprovider tests/client
+
+test: setup lint test-go test-fuzz test-client-alone
 	$(BIN)/pytest -q tests
 
 network-up: setup
