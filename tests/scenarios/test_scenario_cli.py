@@ -101,3 +101,15 @@ def test_compare_json() -> None:
     assert runs[0]["margin_calls_index"] == "1.0000"
     assert runs[1]["margin_calls"] < runs[0]["margin_calls"]
     assert runs[0]["loan_jpy"] == runs[2]["loan_jpy"] == 6_983_450_000
+
+
+def test_compare_names_the_net_credit_amount_once() -> None:
+    """The indexed exposure is the study's net credit amount (before each call), not the
+    after-call rounding residual that an earlier version indexed under a similar name."""
+    result = CliRunner().invoke(main, ["scenario", "compare", "--window", "normal"],
+                                terminal_width=200)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "net credit exposure" not in text
+    assert text.count("1.00 = net credit amount") == 1
+    assert "before its margin call" in text

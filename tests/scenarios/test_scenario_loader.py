@@ -85,7 +85,7 @@ def _error(text: str) -> ScenarioError:
         ('haircut: "0"', 'haircut: "1"', 16, "agreements[0].haircut", "up to (not incl.)"),
         ('haircut: "0"', 'hair_cut: "0"', 16, "agreements[0].hair_cut", "unknown key 'hair_cut'"),
         ("mode: single", "mode: both", 18, "agreements[0].mode", "'single', 'multi'"),
-        ("end: 2024-01-04", "end: 2024-01-01", 20, "agreements[0].end", "must be after the start"),
+        ("end: 2024-01-04", "end: 2024-01-01", 20, "agreements[0].end", "is before the start date"),
         ("start: 2024-01-02", "start: 2024-02-30", 19, "agreements[0].start", "a date YYYY-MM-DD"),
         (
             "{US-STOCK: auto}",
@@ -211,3 +211,22 @@ def test_any_edit_gives_a_scenario_or_a_scenario_error(line: int, junk: str, mod
         parse_scenario("\n".join(lines) + "\n", Path("fuzz.yaml"))
     except ScenarioError as err:
         assert str(err).startswith("fuzz.yaml")
+
+
+def test_intraday_trade_opens_and_closes_on_its_start_date() -> None:
+    """The DLT study evaluates intraday trades too: end == start is a valid agreement."""
+    from tanpo.scenarios.runner import run_scenario
+
+    text = EXAMPLE.replace("end: 2024-01-04 ", "end: 2024-01-02 ")
+    scenario = parse_scenario(text)
+    assert scenario.agreements[0].end == scenario.agreements[0].start == date(2024, 1, 2)
+    result = run_scenario(scenario)
+    assert [(o.agreement, o.date) for o in result.opens] == [("A1", date(2024, 1, 2))]
+    assert [(c.agreement, c.date) for c in result.closes] == [("A1", date(2024, 1, 2))]
+    assert result.calls == ()
+
+
+def test_end_before_start_is_refused() -> None:
+    err = _error(EXAMPLE.replace("end: 2024-01-04 ", "end: 2024-01-01 "))
+    assert err.key == "agreements[0].end"
+    assert "before the start date" in str(err)

@@ -45,8 +45,7 @@ COMPARE_RUNS: tuple[CompareRun, ...] = (
 
 #: (label, metric accessor) of the indexed columns
 _COLUMNS: tuple[tuple[str, str], ...] = (
-    ("net credit exposure", "exposure_mean"),
-    ("exposure before calls", "exposure_before_mean"),
+    ("net credit amount", "exposure_before_mean"),
     ("margin calls", "margin_calls"),
     ("margin-call amount", "call_amount"),
     ("token units transferred", "units_transferred"),
@@ -97,9 +96,9 @@ def compare_tables(results: Mapping[str, list[tuple[CompareRun, RunResult]]]) ->
             table.add_column(label, justify="right")
         base = runs[0][1].total
         table.caption = (
-            f"1.00 = net credit exposure {money(base.exposure_mean)} JPY/day (after calls: only "
-            f"the rounding residual when every day is called), exposure before calls "
-            f"{money(base.exposure_before_mean)} JPY/day, {base.margin_calls} calls, "
+            f"1.00 = net credit amount {money(base.exposure_before_mean)} JPY/day (the "
+            f"uncollateralised exposure of both sides each checked day, before its margin call), "
+            f"{base.margin_calls} calls, "
             f"{money(base.call_amount)} JPY moved, {base.units_transferred:,} units in "
             f"{base.transfers} transfers"
         )

@@ -299,8 +299,9 @@ def _agreement(
     )
     start = f["start"].day()
     end = f["end"].day()
-    if end <= start:
-        raise f["end"].error(f"the end date {end} must be after the start date {start}")
+    # end == start is an intraday trade: opened and closed on the same day, no check between.
+    if end < start:
+        raise f["end"].error(f"the end date {end} is before the start date {start}")
     base = _currency(f["base_currency"]) if "base_currency" in f else None
     return AgreementSpec(
         id=agreement_id,

@@ -9,10 +9,12 @@ tokens had to be issued - when it is the gap before the call. Then, over the che
 * issuances: the number of checked days with an issuance for the lender (minted by auto-issue or
   left outstanding). When ``every_call_is_issuance`` is set (model 0: today's practice through a
   clearing house, where every call is a new delivery instruction) every triggered call counts;
-* net credit exposure: the uncollateralised amount per side, ``max(0, -g)`` for the lender and
-  ``max(0, g)`` for the borrower, as a mean and a max over the checked days (with the measured
-  gap); and the same mean with the gap *before* each call (``exposure_before_mean``: what the
-  day's price moves left uncovered until the call, the figure a threshold changes most);
+* net credit amount (the DLT study's measure, ``exposure_before_*``): the uncollateralised
+  amount per side each checked day *before* its margin call, ``max(0, -g)`` for the lender and
+  ``max(0, g)`` for the borrower with the gap before the call: what the day's price moves left
+  uncovered until the call, the figure a threshold changes most. The same with the measured gap
+  after the call (``exposure_*``, mean and max) is only a rounding residual when every day is
+  called;
 * margin-call amount: the base-currency value of the tokens moved by the calls;
 * tokens transferred: the token units moved, and the number of transfers.
 
@@ -57,12 +59,12 @@ class Metrics:
 
     @property
     def exposure_mean(self) -> Fraction:
-        """Net credit exposure of both sides together (mean per checked day)."""
+        """Both sides' exposure after each call (mean per checked day): a rounding residual."""
         return self.exposure_lender_mean + self.exposure_borrower_mean
 
     @property
     def exposure_before_mean(self) -> Fraction:
-        """Both sides' exposure before each call (mean per checked day)."""
+        """The net credit amount: both sides' exposure before each call (mean per checked day)."""
         return self.exposure_before_lender_mean + self.exposure_before_borrower_mean
 
     def as_dict(self) -> dict[str, Fraction | int]:
