@@ -320,6 +320,18 @@ def test_without_the_extension_defaults_apply() -> None:
     assert error.path == "$.tanpoExtension.baseCurrency"
 
 
+def test_several_collateral_tokens_without_a_mode_are_refused_not_made_single() -> None:
+    """CDM has no field for the adjustment mode: a multi-token trade must not silently become a
+    single-token one when the extension is missing."""
+    doc = export(LENDING)
+    del doc[cdm.EXTENSION]["adjustmentMode"]
+    error = refusal(doc)
+    assert error.path == "$.tanpoExtension.adjustmentMode"
+    assert "2 collateral tokens" in error.problem
+    doc[cdm.EXTENSION]["adjustmentMode"] = "multi"
+    assert cdm.terms_from_cdm(doc, TOKENS).mode == "multi"
+
+
 # ---- refusals: which path, what was expected --------------------------------------------------
 
 

@@ -49,7 +49,8 @@ trigger (``|g| > β·V_L``); readers outside tanpo should take it as documented 
 CDM reader): ``collateralPriority`` (the token ids CT1…CTn), ``adjustmentMode`` (single | multi),
 ``settlementLagDays``, ``autoIssue``, ``minimumTransferAmount`` (a decimal string) and
 ``baseCurrency`` (the valuation currency). Without it, an import takes the positions' order as the
-priority, mode single, lag 0, no auto-issue, MTA 0 and the loan token's currency as the base.
+priority, lag 0, no auto-issue, MTA 0 and the loan token's currency as the base; the mode is single
+with one collateral token, and a trade with several is refused without ``adjustmentMode``.
 
 Known departures from CDM's data rules (the structure follows CDM 7, but the output has not been
 run through CDM's Java validators): a cash loan (a CT loan leg) is written as an ``AssetPayout``
@@ -472,6 +473,17 @@ def terms_from_cdm(doc: Any, tokens: Mapping[str, Token] | None = None) -> Terms
         by_token = {token: (token, q, h) for token, q, h in legs}
         legs = [by_token[t] for t in priority]
 
+    # CDM has no field for the adjustment mode: with one collateral token both modes are the
+    # same rule; with several, guessing one would change the margin calls, so ask for it.
+    mode = ext["adjustmentMode"]
+    if mode is None:
+        if len(legs) > 1:
+            raise CdmError(f"$.{EXTENSION}.adjustmentMode",
+                           f"missing; the trade has {len(legs)} collateral tokens and CDM has no "
+                           'field for how a margin call spreads over them: give "single" or '
+                           '"multi" here')
+        mode = "single"
+
     base = ext["baseCurrency"]
     if base is None:
         known = tokens.get(loan) if tokens is not None else None
@@ -502,7 +514,7 @@ def terms_from_cdm(doc: Any, tokens: Mapping[str, Token] | None = None) -> Terms
         base_currency=base,
         haircut=haircut,
         threshold=threshold,
-        mode=ext["adjustmentMode"],
+        mode=mode,
         settlement_lag_days=ext["settlementLagDays"],
         auto_issue=ext["autoIssue"],
         minimum_transfer_amount=ext["minimumTransferAmount"],
@@ -513,7 +525,7 @@ def terms_from_cdm(doc: Any, tokens: Mapping[str, Token] | None = None) -> Terms
 
 
 def _extension(root: _At) -> dict[str, Any]:
-    out: dict[str, Any] = {"collateralPriority": None, "adjustmentMode": "single",
+    out: dict[str, Any] = {"collateralPriority": None, "adjustmentMode": None,
                            "settlementLagDays": 0, "autoIssue": False,
                            "minimumTransferAmount": Fraction(0), "baseCurrency": None}
     ext = root.get(EXTENSION)
