@@ -20,8 +20,12 @@ _CHANNEL_OPTIONS: list[tuple[str, str | int]] = [
 ]
 
 
-def open_channel(endpoint: str, tls_root_cert: Path, host_name: str | None = None) -> grpc.Channel:
-    credentials = grpc.ssl_channel_credentials(root_certificates=tls_root_cert.read_bytes())
+def open_channel(endpoint: str, tls_root_cert: Path | bytes,
+                 host_name: str | None = None) -> grpc.Channel:
+    """A TLS channel to a peer. `tls_root_cert` is a PEM file or the PEM itself; `host_name`, when
+    given, is the name checked in the peer's certificate instead of the endpoint's host."""
+    pem = tls_root_cert if isinstance(tls_root_cert, bytes) else tls_root_cert.read_bytes()
+    credentials = grpc.ssl_channel_credentials(root_certificates=pem)
     options: list[tuple[str, str | int]] = list(_CHANNEL_OPTIONS)
     if host_name:
         options.append(("grpc.ssl_target_name_override", host_name))
@@ -56,7 +60,7 @@ class Connection:
             peer = org.peers[0]
             channel = self._peer_channels.get(peer.endpoint)
             if channel is None:
-                channel = open_channel(peer.endpoint, peer.tls_root_cert)
+                channel = open_channel(peer.endpoint, peer.tls_root_cert, peer.host_name)
                 self._peer_channels[peer.endpoint] = channel
             gateway = Gateway(channel, self.gateway.identity, self.gateway.signer,
                               self.gateway.hasher, self.gateway.timeouts)
@@ -127,7 +131,7 @@ def connect(
     identity = Identity.from_file(org.msp_id, info.cert)
     if channel is None:
         peer = org.peers[0]
-        channel = open_channel(peer.endpoint, peer.tls_root_cert)
+        channel = open_channel(peer.endpoint, peer.tls_root_cert, peer.host_name)
     gateway = Gateway(channel, identity, ecdsa_signer(key), hasher_for(key), timeouts)
     return Connection(party, user, gateway, channel, profile)
 

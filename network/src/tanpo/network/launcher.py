@@ -4,7 +4,8 @@
 folder (ledgers kept); a missing one is created: crypto material, channel genesis block, Raft
 orderer(s) joined through the channel participation API, one peer per organisation joined to the
 channel, the chaincode built and deployed as a chaincode-as-a-service package through the
-lifecycle, roles bootstrapped, and a connection profile written for the client.
+lifecycle, roles bootstrapped, and the connection profiles written: tanpo's own for the client,
+and a Fabric common connection profile per organisation.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 from tanpo.network import configs, processes
 from tanpo.network.fabric_bin import FabricInstall, build
 from tanpo.network.processes import Node, NodeStartError
-from tanpo.network.profile import write_profile
+from tanpo.network.profile import write_common_profiles, write_profile
 from tanpo.network.topology import CHAINCODE, CHANNEL, HOST, Orderer, PeerOrg, Topology, repo_root
 
 Say = Callable[[str], None]
@@ -129,6 +130,7 @@ class Launcher:
         self._deploy_chaincode()
         self._wait_membership()
         write_profile(self.topo)
+        write_common_profiles(self.topo)
         self._bootstrap_roles()
         self.say(f"Network up in {time.monotonic() - t0:.1f}s. Profile: {self.topo.profile_file}")
 

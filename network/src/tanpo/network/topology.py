@@ -16,7 +16,10 @@ from tanpo.client.profile import PROFILE_FILE, default_state_dir
 CHANNEL = "tanpo"
 CHAINCODE = "tanpo"
 DOMAIN = "tanpo.net"
-HOST = "127.0.0.1"
+HOST = "127.0.0.1"  # every node listens on loopback only
+# Clients address nodes by this name, which cryptogen puts in every TLS certificate: a TLS name
+# check then matches a host name, not an IP address.
+CLIENT_HOST = "localhost"
 DEFAULT_PORT_BASE = 17000
 
 
@@ -85,6 +88,10 @@ class PeerOrg:
     def endpoint(self) -> str:
         return f"{HOST}:{self.port}"
 
+    @property
+    def client_endpoint(self) -> str:
+        return f"{CLIENT_HOST}:{self.port}"
+
 
 @dataclass(frozen=True)
 class Orderer:
@@ -114,6 +121,10 @@ class Orderer:
     @property
     def endpoint(self) -> str:
         return f"{HOST}:{self.port}"
+
+    @property
+    def client_endpoint(self) -> str:
+        return f"{CLIENT_HOST}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -181,6 +192,10 @@ class Topology:
     @property
     def profile_file(self) -> Path:
         return self.state_dir / PROFILE_FILE
+
+    def common_profile_file(self, org: PeerOrg, suffix: str = ".json") -> Path:
+        """The organisation's Fabric common connection profile (`.json` or `.yaml`)."""
+        return self.state_dir / f"connection-{org.party}{suffix}"
 
     def org_crypto(self, org: PeerOrg) -> Path:
         return self.crypto_dir / "peerOrganizations" / org.domain
