@@ -32,9 +32,13 @@ from tanpo.client import (
     CommitError,
     EndorseError,
     Gateway,
+    GatewayError,
     Identity,
+    RetryPolicy,
     ecdsa_signer,
 )
+from tanpo.client.errors import ErrorDetail, EvaluateError
+from tanpo.client.gateway import MVCC_RETRY, constant, mvcc_conflict
 
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
@@ -92,9 +96,20 @@ class FakeGateway(gateway_pb2_grpc.GatewayServicer):
         self.events_requests: list[gateway_pb2.SignedChaincodeEventsRequest] = []
         self.commit_codes: list[int] = []
         self.endorse_error: str | None = None
+        self.no_peers: int = 0  # this many endorsements fail as discovery does before gossip
+        self.remaining: dict[str, list[float]] = {}  # the deadline each call arrived with
+
+    def _deadline(self, call: str, context: Any) -> None:
+        self.remaining.setdefault(call, []).append(context.time_remaining())
 
     def Endorse(self, request: Any, context: Any) -> Any:
         self.endorsements.append(request)
+        self._deadline("Endorse", context)
+        if self.no_peers:
+            self.no_peers -= 1
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                          "no combination of peers can be derived which satisfy the "
+                          "endorsement policy: required chaincodes are not installed")
         if self.endorse_error:
             detail = any_pb2.Any()
             detail.Pack(
@@ -119,14 +134,17 @@ class FakeGateway(gateway_pb2_grpc.GatewayServicer):
 
     def Submit(self, request: Any, context: Any) -> Any:
         self.submits.append(request)
+        self._deadline("Submit", context)
         return gateway_pb2.SubmitResponse()
 
     def CommitStatus(self, request: Any, context: Any) -> Any:
         self.statuses.append(request)
+        self._deadline("CommitStatus", context)
         code = self.commit_codes.pop(0) if self.commit_codes else transaction_pb2.VALID
         return gateway_pb2.CommitStatusResponse(result=code, block_number=7)
 
     def Evaluate(self, request: Any, context: Any) -> Any:
+        self._deadline("Evaluate", context)
         return gateway_pb2.EvaluateResponse(
             result=proposal_response_pb2.Response(status=200, payload=b"evaluated")
         )
@@ -220,7 +238,7 @@ def test_mvcc_retries_are_bounded(fake: Any) -> None:
     with pytest.raises(CommitError) as info:
         contract.submit("Move")
     assert info.value.is_mvcc_conflict
-    assert len(servicer.endorsements) == contract.max_mvcc_retries + 1
+    assert len(servicer.endorsements) == MVCC_RETRY.attempts
 
 
 def test_endorse_error_carries_each_peers_details(fake: Any) -> None:
@@ -231,7 +249,8 @@ def test_endorse_error_carries_each_peers_details(fake: Any) -> None:
     err = info.value
     assert err.code == grpc.StatusCode.ABORTED
     assert err.details[0].msp_id == "BankBMSP"
-    assert err.chaincode_message == "access denied: bank-b is not the lender"
+    assert err.refused and not err.transient
+    assert err.refusal == err.chaincode_message == "access denied: bank-b is not the lender"
     assert "Details:" in str(err) and "BankBMSP" in str(err)
     assert not servicer.submits, "nothing may be submitted after a failed endorsement"
 
@@ -263,3 +282,109 @@ def test_signatures_are_always_low_s() -> None:
     for i in range(64):
         message = f"message {i}".encode()
         verify(key, message, sign(hashlib.sha256(message).digest()))
+
+
+# ---- retry policies, per-call timeouts, asynchronous submit -----------------------------------
+
+
+def test_a_retry_policy_sets_the_budget_and_the_pauses(fake: Any) -> None:
+    servicer, gw, _ = fake
+    servicer.commit_codes = [transaction_pb2.MVCC_READ_CONFLICT] * 10
+    pauses: list[float] = []
+    twice = RetryPolicy(attempts=3, backoff=lambda n: pauses.append(n) or 0.0,
+                        retry_on=mvcc_conflict)
+    with pytest.raises(CommitError):
+        gw.network("tanpo").contract("tanpo").submit("Move", retries=[twice])
+    assert len(servicer.endorsements) == 3 and pauses == [1, 2]
+    servicer.endorsements.clear()
+    servicer.commit_codes = [transaction_pb2.MVCC_READ_CONFLICT]
+    with pytest.raises(CommitError):  # no policy: the first conflict is raised
+        gw.network("tanpo").contract("tanpo").with_retries().submit("Move")
+    assert len(servicer.endorsements) == 1
+
+
+def test_endorsement_waits_for_discovery_and_counts_the_attempts(fake: Any) -> None:
+    servicer, gw, _ = fake
+    servicer.no_peers = 2
+    quick = RetryPolicy(attempts=5, backoff=constant(0.01),
+                        retry_on=lambda e: isinstance(e, EndorseError) and e.no_endorsers)
+    result = gw.network("tanpo").contract("tanpo").submit("Move", retries=[quick])
+    assert result.attempts == 3 and len(servicer.submits) == 1
+    servicer.no_peers = 9
+    with pytest.raises(EndorseError) as info:
+        gw.network("tanpo").contract("tanpo").submit("Move", retries=[quick])
+    assert info.value.no_endorsers and info.value.transient and not info.value.refused
+
+
+def test_a_refusal_is_never_retried(fake: Any) -> None:
+    servicer, gw, _ = fake
+    servicer.endorse_error = "no agreement A1"
+    with pytest.raises(EndorseError):
+        gw.network("tanpo").contract("tanpo").submit("Approve", "A1")
+    assert len(servicer.endorsements) == 1
+
+
+def test_a_per_call_timeout_bounds_every_step(fake: Any) -> None:
+    servicer, gw, _ = fake
+    contract = gw.network("tanpo").contract("tanpo")
+    contract.submit("Move", timeout=2.0)
+    contract.evaluate("Get", timeout=1.5)
+    contract.submit("Move")
+    # (gRPC carries deadlines with some slack: compare against the defaults, 10 s and more)
+    for call in ("Endorse", "Submit", "CommitStatus"):
+        bounded, default = servicer.remaining[call]
+        assert 0 < bounded < 2.2 and default > 5, call
+    assert 0 < servicer.remaining["Evaluate"][0] < 1.7
+
+
+def test_a_timeout_also_bounds_the_retries(fake: Any) -> None:
+    servicer, gw, _ = fake
+    servicer.no_peers = 1000
+    slow = RetryPolicy(attempts=100, backoff=constant(0.2),
+                       retry_on=lambda e: isinstance(e, EndorseError) and e.no_endorsers)
+    with pytest.raises(EndorseError):
+        gw.network("tanpo").contract("tanpo").submit("Move", timeout=0.5, retries=[slow])
+    assert 1 < len(servicer.endorsements) <= 4
+
+
+def test_submit_async_returns_the_result_before_the_commit(fake: Any) -> None:
+    servicer, gw, _ = fake
+    servicer.commit_codes = [transaction_pb2.VALID] + [transaction_pb2.MVCC_READ_CONFLICT] * 2
+    contract = gw.network("tanpo").contract("tanpo")
+    first = contract.submit_async("Move")
+    assert len(servicer.submits) == 1 and not servicer.statuses
+    assert first.result == b"result:" + first.transaction_id.encode()
+    assert gw.commits.last_block == 0
+    assert first.wait().block_number == 7
+    assert gw.commits.last_block == 7, "a commit is recorded on the gateway's watermark"
+    second = contract.submit_async("Move")
+    status = second.status()
+    assert not status.successful
+    with pytest.raises(CommitError) as info:
+        second.wait()
+    assert info.value.is_mvcc_conflict
+    assert len(servicer.endorsements) == 2, "an asynchronous submit is never retried on commit"
+
+
+@pytest.mark.parametrize(("error", "refused", "transient"), [
+    (EndorseError("failed to endorse", grpc.StatusCode.ABORTED,
+                  (ErrorDetail("a", "BankAMSP", "chaincode response 500, no agreement X"),)),
+     True, False),
+    (EvaluateError("evaluate call to endorser returned error: chaincode response 500, bad",
+                   grpc.StatusCode.UNKNOWN), True, False),
+    (EndorseError("failed to connect to all addresses", grpc.StatusCode.UNAVAILABLE),
+     False, True),
+    (EndorseError("failed to collect enough transaction endorsements", grpc.StatusCode.ABORTED,
+                  (ErrorDetail("b", "BankBMSP", "ProposalResponsePayloads do not match"),)),
+     False, True),
+    (EndorseError("failed to endorse", grpc.StatusCode.PERMISSION_DENIED,
+                  (ErrorDetail("a", "BankAMSP", "access denied: creator certificate"),)),
+     False, False),
+])
+def test_what_an_error_means_is_decided_from_the_status(error: GatewayError, refused: bool,
+                                                        transient: bool) -> None:
+    assert (error.refused, error.transient) == (refused, transient)
+    if refused:
+        assert error.refusal and "chaincode response" not in error.refusal
+    else:
+        assert error.refusal is None
