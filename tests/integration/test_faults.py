@@ -145,7 +145,7 @@ class Desk:
                 raw = self.conns["operator"].contract(contract).evaluate(function, *args)
                 return json.loads(raw) if raw else None
             except GatewayError as exc:
-                if "chaincode response" in str(exc) or time.monotonic() > deadline:
+                if exc.refused or time.monotonic() > deadline:
                     raise  # the chaincode's answer, not an outage
                 time.sleep(0.5)
 

@@ -439,7 +439,6 @@ class Actors:
 
 
 MAX_MVCC_RETRIES = 5
-ENDORSEMENT_MISMATCH = "ProposalResponsePayloads do not match"
 
 
 def timed_submit(contract: Contract, fn: str, args: Sequence[str], orgs: Sequence[str]
@@ -455,7 +454,7 @@ def timed_submit(contract: Contract, fn: str, args: Sequence[str], orgs: Sequenc
         try:
             tx = contract.new_proposal(fn, args, endorsing_organizations=orgs).endorse()
         except EndorseError as exc:
-            if ENDORSEMENT_MISMATCH not in str(exc) or mismatches >= 3:
+            if not exc.endorsements_differ or mismatches >= 3:
                 raise
             mismatches += 1
             time.sleep(0.2)

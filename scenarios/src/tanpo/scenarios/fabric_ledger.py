@@ -137,7 +137,7 @@ class FabricLedger:
                 try:
                     admin.define_token(token)
                 except GatewayError as exc:
-                    if "already defined" not in exc.chaincode_message:
+                    if exc.refusal is None or "already defined" not in exc.refusal:
                         raise
                     # Another run defined it (a network keeps every run): the same economics
                     # (kind, currency, quote) is the same token; anything else is a real clash.
