@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tanpo.client.connect import Connection
 from tanpo.client.profile import Profile, load_profile
+from tanpo.client.session import Session
 from tanpo.network.launcher import Launcher
 from tanpo.network.topology import Topology
 
@@ -53,6 +57,23 @@ def launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launcher]:
 @pytest.fixture(scope="session")
 def profile(launcher: Launcher) -> Profile:
     return load_profile(launcher.topo.profile_file)
+
+
+@pytest.fixture(scope="module")
+def session(profile: Profile) -> Iterator[Session]:
+    """A module's identities on the session's network: each step's submit is settled on every
+    organisation's peer (`Session.settle`) before the next step reads or endorses elsewhere."""
+    with Session(profile) as s:
+        yield s
+
+
+def submit_json(session: Session, conn: Connection, fn: str, *args: str) -> Any:
+    """Submit ``contract:Function`` through ``conn`` (a connection of ``session``), wait until
+    every peer has it, and return its decoded JSON result."""
+    contract, _, function = fn.partition(":")
+    result = conn.contract(contract).submit(function, *args)
+    session.settle()
+    return json.loads(result.result) if result.result else None
 
 
 @pytest.fixture(scope="session")

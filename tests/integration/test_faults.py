@@ -54,6 +54,7 @@ from tanpo.client import (
 )
 from tanpo.client.connect import Connection
 from tanpo.client.profile import Profile, load_profile
+from tanpo.client.session import Session
 from tanpo.network import processes
 from tanpo.network.launcher import Launcher
 from tanpo.network.topology import Topology
@@ -61,7 +62,7 @@ from tanpo.oracle.config import InstrumentConfig, OracleConfig, ScheduleConfig, 
 from tanpo.oracle.daemon import Oracle
 from tanpo.oracle.fabric import FabricLedger
 from tanpo.oracle.sources import StaticSource
-from tests.integration.conftest import TANPO
+from tests.integration.conftest import TANPO, submit_json
 
 PORT_BASE = int(os.environ.get("TANPO_FAULT_PORT_BASE", "43000"))
 CASH, STOCK, SYMBOL = "F-CASH", "F-STK", "FSTK"
@@ -120,21 +121,17 @@ def fault_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launcher
 class Desk:
     launcher: Launcher
     profile: Profile
+    session: Session
     conns: dict[str, Connection]
     tmp: Path
     swept: list[date] = field(default_factory=list)
-    last_block: int = 0
 
     @property
     def topo(self) -> Topology:
         return self.launcher.topo
 
     def submit(self, who: str, fn: str, *args: str) -> Any:
-        contract, _, function = fn.partition(":")
-        result = self.conns[who].contract(contract).submit(function, *args)
-        self.last_block = max(self.last_block, result.block_number)
-        self.conns[who].wait_for_all_peers(self.last_block)
-        return json.loads(result.result) if result.result else None
+        return submit_json(self.session, self.conns[who], fn, *args)
 
     def read(self, fn: str, *args: str) -> Any:
         """A query as the operator (who may read everything), retried through short outages."""
@@ -251,10 +248,9 @@ class Daemon(threading.Thread):
 @pytest.fixture(scope="module")
 def desk(fault_network: Launcher, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
     profile = load_profile(fault_network.topo.profile_file)
-    conns = {"operator": connect("operator", "User1", profile),
-             "bank-a": connect("bank-a", "User1", profile),
-             "bank-b": connect("bank-b", "User1", profile)}
-    d = Desk(fault_network, profile, conns, tmp_path_factory.mktemp("faults-desk"))
+    session = Session(profile)
+    conns = {p: session.as_(p).connection for p in ("operator", "bank-a", "bank-b")}
+    d = Desk(fault_network, profile, session, conns, tmp_path_factory.mktemp("faults-desk"))
     try:
         d.submit("operator", "tokens:DefineToken",
                  json.dumps({"id": CASH, "kind": "CT", "currency": "JPY"}))
@@ -275,8 +271,7 @@ def desk(fault_network: Launcher, tmp_path_factory: pytest.TempPathFactory) -> I
             d.submit("bank-b", "agreements:Approve", agreement)
         yield d
     finally:
-        for c in conns.values():
-            c.close()
+        session.close()
 
 
 # ---- what every fault must leave ----------------------------------------------------------------
