@@ -45,11 +45,11 @@ from typing import Any, Literal
 
 from tanpo.bench import gateway as gateway_bench
 from tanpo.bench.stats import summary_ms
-from tanpo.client.connect import Connection, connect
 from tanpo.client.errors import CommitError, EndorseError
 from tanpo.client.gateway import Contract, SubmitResult
 from tanpo.client.models import decimal_string
 from tanpo.client.profile import Profile
+from tanpo.client.session import Participant, Session
 
 Json = dict[str, Any]
 Registration = Literal["batch", "single"]
@@ -426,16 +426,23 @@ def run_tasks(tasks: Sequence[Task], concurrency: int) -> None:
 
 @dataclass
 class Actors:
+    """The operator and the banks, User1 each, as one session (which waits for every peer)."""
+
     profile: Profile
     parties: list[str]
-    operator: Connection
-    banks: dict[str, Connection]
+    session: Session
     msp: dict[str, str]
 
+    @property
+    def operator(self) -> Participant:
+        return self.session.as_("operator")
+
+    @property
+    def banks(self) -> dict[str, Participant]:
+        return {p: self.session.as_(p) for p in self.parties}
+
     def close(self) -> None:
-        self.operator.close()
-        for c in self.banks.values():
-            c.close()
+        self.session.close()
 
 
 MAX_MVCC_RETRIES = 5
@@ -472,7 +479,7 @@ def timed_submit(contract: Contract, fn: str, args: Sequence[str], orgs: Sequenc
         time.sleep(random.uniform(0.02, 0.1) * attempt)
 
 
-def _submit(stats: PhaseStats, conn: Connection, contract: str, fn: str, args: Sequence[str],
+def _submit(stats: PhaseStats, conn: Participant, contract: str, fn: str, args: Sequence[str],
             orgs: Sequence[str], agreements: int, settle: bool = True) -> Json | None:
     """Submit one transaction endorsed by `orgs` and record its figures; with `settle`, return
     only once every peer has committed it (the caller then releases its keys)."""
@@ -490,7 +497,7 @@ def _submit(stats: PhaseStats, conn: Connection, contract: str, fn: str, args: S
     if settle:
         # every peer, not only the endorsers: the next transaction on these keys may be endorsed
         # by another organisation (with more than two banks, a third one for the majority)
-        conn.wait_for_all_peers(result.block_number, timeout=60.0, poll=0.01)
+        conn.session.settle(timeout=60.0, block=result.block_number, poll=0.01)
     with stats._lock:
         stats.detail["max_block"] = max(stats.detail.get("max_block", 0), result.block_number)
         for part, seconds in (("endorse", endorse_s), ("order_commit", commit_s),
@@ -520,7 +527,7 @@ def _setup(actors: Actors, specs: Sequence[AgreementSpec], k: int, say: Callable
         requested = actors.banks[party].contract("tokens").submit(
             "RequestIssuance", token, str(qty), "bench market deposit")
         # the token administrator's endorsers must see the request first
-        actors.operator.wait_for_all_peers(requested.block_number, timeout=60)
+        actors.session.settle(timeout=60, block=requested.block_number)
         req = json.loads(requested.result)
         return admin.submit("ApproveIssuance", req["id"]).block_number
 
@@ -531,7 +538,7 @@ def _setup(actors: Actors, specs: Sequence[AgreementSpec], k: int, say: Callable
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(by_token)))) as pool:
         for blocks in pool.map(lambda items: [issue(i) for i in items], by_token.values()):
             last = max([last, *blocks])
-    actors.operator.wait_for_all_peers(last)
+    actors.session.settle(block=last)
 
 
 def _register(actors: Actors, cfg: MarketConfig, specs: Sequence[AgreementSpec], start: date,
@@ -607,7 +614,7 @@ def _wait_all(actors: Actors, stats: PhaseStats) -> None:
     """Every peer has what this phase committed (the next phase's endorsers read it)."""
     block = int(stats.detail.get("max_block", 0))
     if block:
-        actors.operator.wait_for_all_peers(block, timeout=120)
+        actors.session.settle(timeout=120, block=block)
 
 
 def _sweep(actors: Actors, cfg: MarketConfig, run_ids: set[str], day: date,
@@ -620,7 +627,7 @@ def _sweep(actors: Actors, cfg: MarketConfig, run_ids: set[str], day: date,
     stats.committed(time.perf_counter() - t0, posted.attempts, 0)
     # post, wait for commit on every peer, then sweep: a call endorsed before the prices reach
     # its peer would be refused
-    oracle.wait_for_all_peers(posted.block_number, timeout=60)
+    oracle.session.settle(timeout=60, block=posted.block_number)
     stats.detail["post_s"] = round(time.perf_counter() - t0, 3)
 
     called: list[str] = []
@@ -727,8 +734,9 @@ def run(cfg: MarketConfig, profile: Profile, say: Callable[[str], None] = lambda
     parties = choose_parties(profile.orgs, cfg.parties)
     msp = {party: org.msp_id for party, org in profile.orgs.items()}
     run_id = run_id or "M" + secrets.token_hex(3).upper()
-    actors = Actors(profile, parties, connect("operator", "User1", profile),
-                    {p: connect(p, "User1", profile) for p in parties}, msp)
+    actors = Actors(profile, parties, Session(profile), msp)
+    for party in ("operator", *parties):  # connect before any phase is timed
+        actors.session.as_(party)
     try:
         return _run(cfg, actors, run_id, say)
     finally:
