@@ -43,7 +43,7 @@ def running_network(state: Path, port_base: int, **options: int) -> Iterator[Lau
     finally:
         pids = launcher.running_pids()
         launcher.down(wipe=False)
-        left = {name: pid for name, pid in pids.items() if _alive(pid)}
+        left = {name: pid for name, pid in pids.items() if alive(pid)}
         launcher.wipe()
         assert not left, f"processes left running after down: {left}"
 
@@ -82,7 +82,7 @@ def state_env(launcher: Launcher) -> dict[str, str]:
     return dict(os.environ, TANPO_STATE_DIR=str(launcher.topo.state_dir))
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     """A process exists and is not a zombie waiting to be reaped."""
     try:
         with open(f"/proc/{pid}/stat") as f:

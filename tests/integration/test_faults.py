@@ -62,7 +62,7 @@ from tanpo.oracle.config import InstrumentConfig, OracleConfig, ScheduleConfig, 
 from tanpo.oracle.daemon import Oracle
 from tanpo.oracle.fabric import FabricLedger
 from tanpo.oracle.sources import StaticSource
-from tests.integration.conftest import TANPO, submit_json
+from tests.integration.conftest import TANPO, alive, running_network, submit_json
 
 PORT_BASE = int(os.environ.get("TANPO_FAULT_PORT_BASE", "43000"))
 CASH, STOCK, SYMBOL = "F-CASH", "F-STK", "FSTK"
@@ -75,14 +75,6 @@ CLOSES = {START + timedelta(days=i): str(1000 + (40 if i % 2 else -30) + 5 * i)
           for i in range(-12, 12)}
 CLOSES[START] = "1000"
 RETRY_FOR = 120.0  # seconds a client or the daemon may take to recover from one fault
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 def _healthz(port: int) -> Callable[[], bool]:
@@ -103,18 +95,9 @@ def _wait(what: str, ready: Callable[[], bool], timeout: float = RETRY_FOR) -> N
 @pytest.fixture(scope="module")
 def fault_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launcher]:
     """This module's own network (not the session's): it is the one the faults break."""
-    topo = Topology(orderers=3, port_base=PORT_BASE,
-                    state_dir=tmp_path_factory.mktemp("faults") / "state")
-    launcher = Launcher(topo, say=lambda msg: print(msg, flush=True))
-    try:
-        launcher.up()
+    state = tmp_path_factory.mktemp("faults") / "state"
+    with running_network(state, PORT_BASE, orderers=3) as launcher:
         yield launcher
-    finally:
-        pids = launcher.running_pids()
-        launcher.down(wipe=False)
-        left = {name: pid for name, pid in pids.items() if _alive(pid)}
-        launcher.wipe()
-        assert not left, f"processes left running after down: {left}"
 
 
 @dataclass
@@ -199,7 +182,7 @@ class Desk:
         for task in os.listdir(f"/proc/{supervisor}/task"):
             with open(f"/proc/{supervisor}/task/{task}/children") as f:
                 children += [int(p) for p in f.read().split()]
-        live = [p for p in children if _alive(p)]
+        live = [p for p in children if alive(p)]
         assert len(live) <= 1, f"supervisor {supervisor} has children {children}"
         return live[0] if live else None
 
@@ -452,7 +435,7 @@ def test_the_chaincode_server_restarted_under_load(desk: Desk) -> None:
     _wait("the first margin call of the sweep", lambda: desk.calls_on(day) > 0)
     os.kill(child, signal.SIGKILL)  # the chaincode server, by the PID its supervisor lists
     _wait("the supervisor to start the chaincode server again",
-          lambda: _alive(supervisor) and desk.chaincode_child() not in (None, child), timeout=30)
+          lambda: alive(supervisor) and desk.chaincode_child() not in (None, child), timeout=30)
     daemon.finish()
     for t in load:
         t.join(RETRY_FOR + 10)
@@ -525,4 +508,4 @@ def test_every_node_is_back_under_its_pid_file(desk: Desk) -> None:
     expected = {"orderer0", "orderer1", "orderer2", "peer0-operator", "peer0-bank-a",
                 "peer0-bank-b", "chaincode"}
     assert set(pids) == expected
-    assert all(_alive(p) for p in pids.values())
+    assert all(alive(p) for p in pids.values())

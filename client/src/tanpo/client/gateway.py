@@ -321,13 +321,12 @@ class Contract:
     ) -> SubmittedTransaction:
         """Endorse and submit now; the returned handle has the chaincode's `result` at once and
         waits for the commit only when asked (`status()`, `wait()`). Failures before the submit
-        are retried as by `submit`, except MVCC conflicts, which only show at commit."""
+        are retried as by `submit`; an MVCC conflict shows only at commit, and is the caller's."""
         deadline = _Deadline(timeout)
-        policies = tuple(p for p in self.retries if p is not MVCC_RETRY)
         submitted, _ = run_with_retries(
             lambda: self._endorse_and_submit(function, args, transient,
                                              endorsing_organizations, deadline),
-            policies, deadline)
+            self.retries, deadline)
         return submitted
 
     def _endorse_and_submit(self, function: str, args: Sequence[Arg],
