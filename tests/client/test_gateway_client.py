@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from concurrent import futures
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
@@ -97,6 +98,7 @@ class FakeGateway(gateway_pb2_grpc.GatewayServicer):
         self.commit_codes: list[int] = []
         self.endorse_error: str | None = None
         self.no_peers: int = 0  # this many endorsements fail as discovery does before gossip
+        self.mismatches: int = 0  # this many endorsements come back different from two peers
         self.remaining: dict[str, list[float]] = {}  # the deadline each call arrived with
 
     def _deadline(self, call: str, context: Any) -> None:
@@ -110,6 +112,14 @@ class FakeGateway(gateway_pb2_grpc.GatewayServicer):
             context.abort(grpc.StatusCode.FAILED_PRECONDITION,
                           "no combination of peers can be derived which satisfy the "
                           "endorsement policy: required chaincodes are not installed")
+        if self.mismatches:
+            self.mismatches -= 1
+            detail = any_pb2.Any()
+            detail.Pack(gateway_pb2.ErrorDetail(address="127.0.0.1:7061", msp_id="BankBMSP",
+                                                message="ProposalResponsePayloads do not match"))
+            context.abort_with_status(rpc_status.to_status(status_pb2.Status(
+                code=grpc.StatusCode.ABORTED.value[0],
+                message="failed to collect enough transaction endorsements", details=[detail])))
         if self.endorse_error:
             detail = any_pb2.Any()
             detail.Pack(
@@ -163,8 +173,9 @@ class FakeGateway(gateway_pb2_grpc.GatewayServicer):
             )
 
 
-@pytest.fixture()
-def fake() -> Iterator[tuple[FakeGateway, Gateway, ec.EllipticCurvePrivateKey]]:
+@contextmanager
+def fake_gateway() -> Iterator[tuple[FakeGateway, Gateway, ec.EllipticCurvePrivateKey]]:
+    """A `Gateway` talking to a `FakeGateway` served in-process on a free port."""
     servicer = FakeGateway()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     gateway_pb2_grpc.add_GatewayServicer_to_server(servicer, server)
@@ -178,6 +189,12 @@ def fake() -> Iterator[tuple[FakeGateway, Gateway, ec.EllipticCurvePrivateKey]]:
     finally:
         channel.close()
         server.stop(None)
+
+
+@pytest.fixture()
+def fake() -> Iterator[tuple[FakeGateway, Gateway, ec.EllipticCurvePrivateKey]]:
+    with fake_gateway() as parts:
+        yield parts
 
 
 def test_submit_sends_a_well_formed_signed_proposal(fake: Any) -> None:

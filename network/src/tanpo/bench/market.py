@@ -32,13 +32,12 @@ import contextlib
 import json
 import os
 import queue
-import random
 import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 from typing import Any, Literal
@@ -46,7 +45,15 @@ from typing import Any, Literal
 from tanpo.bench import gateway as gateway_bench
 from tanpo.bench.stats import summary_ms
 from tanpo.client.errors import CommitError, EndorseError
-from tanpo.client.gateway import Contract, SubmitResult
+from tanpo.client.gateway import (
+    MVCC_RETRY,
+    Contract,
+    RetryPolicy,
+    SubmitResult,
+    constant,
+    endorsements_differ,
+    run_with_retries,
+)
 from tanpo.client.models import decimal_string
 from tanpo.client.profile import Profile
 from tanpo.client.session import Participant, Session
@@ -445,38 +452,38 @@ class Actors:
         self.session.close()
 
 
-MAX_MVCC_RETRIES = 5
+#: Endorsements that differ between peers (one had not yet committed a block the other had):
+#: three more tries, 0.2 s apart.
+MISMATCH_RETRY = RetryPolicy(attempts=4, backoff=constant(0.2), retry_on=endorsements_differ)
 
 
 def timed_submit(contract: Contract, fn: str, args: Sequence[str], orgs: Sequence[str]
                  ) -> tuple[SubmitResult, float, float, int]:
     """`Contract.submit` with the time split: endorsement (the gateway collecting the endorsing
     peers' executions) and ordering + validation + commit (submit to commit status). MVCC
-    conflicts are retried as `Contract.submit` does; so are endorsements that differ between
-    peers (one peer had not yet committed a block the other had), at most 3 times, counted in
-    the last value returned."""
-    attempt, mismatches, endorse_s, commit_s = 0, 0, 0.0, 0.0
-    while True:
+    conflicts are retried as `Contract.submit` does, and so are differing endorsements
+    (`MISMATCH_RETRY`), counted in the last value returned, not in the result's attempts."""
+    spent = {"endorse": 0.0, "commit": 0.0, "mismatches": 0}
+
+    def attempt() -> SubmitResult:
         t0 = time.perf_counter()
         try:
             tx = contract.new_proposal(fn, args, endorsing_organizations=orgs).endorse()
         except EndorseError as exc:
-            if not exc.endorsements_differ or mismatches >= 3:
-                raise
-            mismatches += 1
-            time.sleep(0.2)
-            continue
+            spent["mismatches"] += int(exc.endorsements_differ)
+            raise
         t1 = time.perf_counter()
         status = tx.submit().status()
-        endorse_s, commit_s = endorse_s + t1 - t0, commit_s + time.perf_counter() - t1
-        if status.successful:
-            return (SubmitResult(tx.transaction_id, tx.result, status.block_number, attempt + 1),
-                    endorse_s, commit_s, mismatches)
-        error = CommitError(tx.transaction_id, status.code, status.block_number)
-        if not error.is_mvcc_conflict or attempt >= MAX_MVCC_RETRIES:
-            raise error
-        attempt += 1
-        time.sleep(random.uniform(0.02, 0.1) * attempt)
+        spent["endorse"] += t1 - t0
+        spent["commit"] += time.perf_counter() - t1
+        if not status.successful:
+            raise CommitError(tx.transaction_id, status.code, status.block_number)
+        return SubmitResult(tx.transaction_id, tx.result, status.block_number)
+
+    result, tries = run_with_retries(attempt, (MVCC_RETRY, MISMATCH_RETRY))
+    mismatches = int(spent["mismatches"])
+    return (replace(result, attempts=tries - mismatches), spent["endorse"], spent["commit"],
+            mismatches)
 
 
 def _submit(stats: PhaseStats, conn: Participant, contract: str, fn: str, args: Sequence[str],
