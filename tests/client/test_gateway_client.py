@@ -89,6 +89,15 @@ def prepared_envelope(channel_header: bytes, response_payload: bytes) -> common_
     return common_pb2.Envelope(payload=payload.SerializeToString())
 
 
+def abort_with_detail(context: Any, message: str, address: str, detail: str) -> None:
+    """End the call as the gateway does when a peer (bank-b's here) failed: ABORTED, with the
+    peer's address and words in an ErrorDetail."""
+    packed = any_pb2.Any()
+    packed.Pack(gateway_pb2.ErrorDetail(address=address, msp_id="BankBMSP", message=detail))
+    context.abort_with_status(rpc_status.to_status(status_pb2.Status(
+        code=grpc.StatusCode.ABORTED.value[0], message=message, details=[packed])))
+
+
 class FakeGateway(gateway_pb2_grpc.GatewayServicer):
     def __init__(self) -> None:
         self.endorsements: list[gateway_pb2.EndorseRequest] = []
@@ -114,27 +123,12 @@ class FakeGateway(gateway_pb2_grpc.GatewayServicer):
                           "endorsement policy: required chaincodes are not installed")
         if self.mismatches:
             self.mismatches -= 1
-            detail = any_pb2.Any()
-            detail.Pack(gateway_pb2.ErrorDetail(address="127.0.0.1:7061", msp_id="BankBMSP",
-                                                message="ProposalResponsePayloads do not match"))
-            context.abort_with_status(rpc_status.to_status(status_pb2.Status(
-                code=grpc.StatusCode.ABORTED.value[0],
-                message="failed to collect enough transaction endorsements", details=[detail])))
+            abort_with_detail(context, "failed to collect enough transaction endorsements",
+                              "127.0.0.1:7061", "ProposalResponsePayloads do not match")
         if self.endorse_error:
-            detail = any_pb2.Any()
-            detail.Pack(
-                gateway_pb2.ErrorDetail(
-                    address="127.0.0.1:7051",
-                    msp_id="BankBMSP",
-                    message=f"chaincode response 500, {self.endorse_error}",
-                )
-            )
-            status = status_pb2.Status(
-                code=grpc.StatusCode.ABORTED.value[0],
-                message="failed to endorse transaction, see attached details for more info",
-                details=[detail],
-            )
-            context.abort_with_status(rpc_status.to_status(status))
+            abort_with_detail(context,
+                              "failed to endorse transaction, see attached details for more info",
+                              "127.0.0.1:7051", f"chaincode response 500, {self.endorse_error}")
         proposal = proposal_pb2.Proposal.FromString(request.proposed_transaction.proposal_bytes)
         header = common_pb2.Header.FromString(proposal.header)
         return gateway_pb2.EndorseResponse(
