@@ -171,13 +171,14 @@ def open_ledger(party: str, user: str) -> Ledger:
     return GatewayLedger(Session(profile), party, user)
 
 
-def acting_as(default: str) -> tuple[str, str]:
-    """(organisation, user) from the root ``--as``, else ``default`` (``ORG[/USER]``)."""
+def acting_as(default: str, spec: str | None = None) -> tuple[str, str]:
+    """(organisation, user) from ``spec`` (a command's own ``--as``), else the root ``--as``,
+    else ``default`` (each ``ORG[/USER]``); a malformed one is bad usage (exit 2)."""
     from tanpo.client.connect import parse_as
 
     ctx = click.get_current_context(silent=True)
     root = ctx.find_root().obj if ctx is not None else None
-    spec = getattr(root, "as_", None) or default
+    spec = spec or getattr(root, "as_", None) or default
     try:
         return parse_as(spec)
     except ValueError as exc:
