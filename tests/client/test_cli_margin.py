@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import date, timedelta
 from fractions import Fraction
 from pathlib import Path
@@ -14,204 +12,36 @@ import grpc
 import pytest
 from click.testing import CliRunner, Result
 
-from tanpo.client import cli_margin
 from tanpo.client.cli_main import main
-from tanpo.client.cli_margin import MarginSession, show_value
-from tanpo.client.errors import EndorseError, ErrorDetail, EvaluateError
-from tanpo.client.models import MarginCall, PriceSet, SweepResult
+from tanpo.client.cli_margin import show_value
+from tanpo.client.errors import EndorseError
 from tanpo.client.profile import ProfileError
+from tests.fakes import POSTED_BY, FakeNetwork
+from tests.fakes import margin_record as record
+from tests.fakes import margin_transfer as transfer
 
 D = date.fromisoformat
 DAY = D("2024-01-03")
 Json = dict[str, Any]
 
 
-def refusal(message: str, evaluate: bool = False) -> EndorseError | EvaluateError:
-    """What the gateway raises when the chaincode says no."""
-    cls = EvaluateError if evaluate else EndorseError
-    return cls("failed to endorse transaction, see attached details for more info",
-               grpc.StatusCode.ABORTED,
-               (ErrorDetail("127.0.0.1:7051", "OperatorMSP",
-                            f"chaincode response 500, {message}"),))
-
-
-def transfer(token: str, qty: int, direction: str, value: str, day: date,
-             settle: date | None = None) -> Json:
-    lender_to_borrower = direction == "lender->borrower"
-    return {"token": token, "quantity": str(qty), "direction": direction,
-            "from": "bank-a" if lender_to_borrower else "bank-b",
-            "to": "bank-b" if lender_to_borrower else "bank-a",
-            "value": value, "marketValue": value, "tradeDate": day.isoformat(),
-            "settleDate": (settle or day).isoformat()}
-
-
-def record(agreement: str, day: date, **over: Any) -> Json:
-    """The DESIGN example's call (131 shares returned), as the chaincode stores it."""
-    rec: Json = {
-        "agreement": agreement, "date": day.isoformat(), "lender": "bank-a", "borrower": "bank-b",
-        "baseCurrency": "USD", "priceVersion": 2,
-        "prices": {"DE-BUND": "101", "US-STOCK": "252/5"}, "fx": {"EUR": "221/200", "USD": "1"},
-        "vl": "1116050", "vcBefore": "1122660", "gapBefore": "6610", "triggered": True,
-        "transfers": [transfer("US-STOCK", 131, "lender->borrower", "33012/5", day)],
-        "issuanceRequired": [], "mints": [], "vcAfter": "5580288/5", "gapAfter": "38/5",
-        "settled": [transfer("US-STOCK", 131, "lender->borrower", "33012/5", day)],
-        "pending": [], "held": {"US-STOCK": "22144"}, "calledBy": "operator",
-        "identity": "OperatorMSP:x", "txId": f"tx-{agreement}-{day}", "timestamp": "t",
-        "replayed": False,
-    }
-    rec.update(over)
-    return rec
-
-
-@dataclass
-class FakeSession:
-    """The ledger as the commands see it: margin records, sweeps in id order, price versions."""
-
-    agreements: list[str] = field(default_factory=list)
-    records: dict[tuple[str, date], Json] = field(default_factory=dict)
-    versions: dict[date, list[Json]] = field(default_factory=dict)
-    refuse_page: int | None = None  # the sweep page (1-based) that the chaincode refuses
-    fail: Exception | None = None
-    calls: list[tuple[Any, ...]] = field(default_factory=list)
-    settles: int = 0
-    closed: bool = False
-    pages: int = 0
-
-    def _check(self) -> None:
-        if self.fail is not None:
-            raise self.fail
-
-    def _call(self, agreement_id: str, day: date) -> Json:
-        if day not in self.versions:
-            raise refusal(f"no prices posted for {day}: post them (oracle:PostPrices) before "
-                          "margin calls")
-        if agreement_id not in self.agreements:
-            raise refusal(f"no agreement {agreement_id}")
-        key = (agreement_id, day)
-        if key in self.records:
-            return {**self.records[key], "replayed": True}
-        self.records[key] = record(agreement_id, day)
-        return self.records[key]
-
-    def margin_call(self, agreement_id: str, day: date) -> MarginCall:
-        self._check()
-        self.calls.append(("margin_call", agreement_id))
-        return MarginCall.from_json(self._call(agreement_id, day))
-
-    def get_margin_call(self, agreement_id: str, day: date) -> MarginCall:
-        self._check()
-        rec = self.records.get((agreement_id, day))
-        if rec is None:
-            raise refusal(f"no margin call of agreement {agreement_id} on {day}", evaluate=True)
-        return MarginCall.from_json(rec)
-
-    def margin_calls(self, agreement_id: str) -> list[MarginCall]:
-        self._check()
-        return [MarginCall.from_json(r) for (a, _), r in self.records.items()
-                if a == agreement_id]
-
-    def sweep(self, day: date, page_size: int, bookmark: str) -> SweepResult:
-        self._check()
-        self.pages += 1
-        if self.refuse_page == self.pages:
-            raise refusal(f"cannot run the margin call of agreement X on {day}: missing_price: "
-                          f"no price for JP8306 on {day}")
-        todo = [a for a in sorted(self.agreements) if a > bookmark]
-        page, more = todo[:page_size], len(todo) > page_size
-        outcomes = []
-        for a in page:
-            replayed = (a, day) in self.records
-            outcomes.append({"agreement": a, "status": "replayed" if replayed else "called",
-                             "call": self._call(a, day)})
-        return SweepResult.from_json({
-            "date": day.isoformat(), "outcomes": outcomes,
-            "bookmark": page[-1] if more else "", "complete": not more,
-            "lastSweptDate": "" if more else day.isoformat(),
-        })
-
-    def prices(self, day: date, version: int | None) -> PriceSet:
-        self._check()
-        versions = self.versions.get(day)
-        if not versions:
-            raise refusal(f"no prices posted for {day}", evaluate=True)
-        chosen = versions[-1] if version is None else versions[version - 1]
-        return PriceSet.from_json({**chosen, "latestVersion": len(versions)})
-
-    def _post(self, day: date, batch: Json, reason: str | None) -> Json:
-        self._check()
-        self.calls.append(("correct" if reason else "post", batch, reason))
-        versions = self.versions.setdefault(day, [])
-        last = versions[-1] if versions else {"prices": {}, "fx": {}, "priceNotes": {},
-                                               "fxNotes": {}}
-        merged: Json = {"prices": dict(last["prices"]), "fx": dict(last["fx"]),
-                        "priceNotes": dict(last["priceNotes"]), "fxNotes": dict(last["fxNotes"])}
-        changed = False
-        for section, notes in (("prices", "priceNotes"), ("fx", "fxNotes")):
-            for key, value in batch[section].items():
-                text = value["value"] if isinstance(value, dict) else value
-                old = merged[section].get(key)
-                if old == text:
-                    continue
-                if old is not None and reason is None:
-                    raise refusal(f"price of {key} on {day} is already {old} (version "
-                                  f"{len(versions)}): use CorrectPrices with a reason to change "
-                                  f"it to {text}")
-                merged[section][key] = text
-                if isinstance(value, dict) and value.get("asOf"):
-                    merged[notes][key] = {"asOf": value["asOf"]}
-                changed = True
-        if not changed:
-            return {"date": day.isoformat(), "version": len(versions), "kind": "initial",
-                    "changed": False}
-        kind = "correction" if reason else ("addition" if versions else "initial")
-        versions.append({"date": day.isoformat(), "version": len(versions) + 1, "kind": kind,
-                         "reason": reason or "", "postedBy": POSTED_BY, "postedAt": "2024-01-04",
-                         "source": batch.get("source", ""), "txId": "tx", **merged})
-        return {"date": day.isoformat(), "version": len(versions), "kind": kind,
-                "changed": True}
-
-    def post_batch_json(self, day: date, batch: Json) -> Json:
-        return self._post(day, batch, None)
-
-    def correct_batch_json(self, day: date, batch: Json, reason: str) -> Json:
-        return self._post(day, batch, reason)
-
-    def settle(self) -> None:
-        self.settles += 1
-
-    def close(self) -> None:
-        self.closed = True
-
-
-# base64("x509::CN=User1@operator.tanpo.net,OU=client::CN=ca.operator.tanpo.net")
-POSTED_BY = ("OperatorMSP:eDUwOTo6Q049VXNlcjFAb3BlcmF0b3IudGFucG8ubmV0LE9VPWNsaWVudDo6Q049Y2Eu"
-             "b3BlcmF0b3IudGFucG8ubmV0")
-
-
 @pytest.fixture
-def ledger(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSession]:
-    fake = FakeSession(agreements=["AGR-1", "AGR-2"], versions={DAY: [{
+def ledger(monkeypatch: pytest.MonkeyPatch) -> FakeNetwork:
+    fake = FakeNetwork(versions={DAY: [{
         "date": DAY.isoformat(), "version": 1, "kind": "initial", "postedBy": POSTED_BY,
         "postedAt": "2024-01-04T00:00:00Z", "prices": {"DE-BUND": "101", "US-STOCK": "50.4"},
         "fx": {"EURUSD": "1.105"}, "priceNotes": {"US-STOCK": {"asOf": "2024-01-02"}},
         "fxNotes": {}}]})
-    opened: list[tuple[str, str]] = []
-
-    def open_session(party: str, user: str) -> MarginSession:
-        opened.append((party, user))
-        return fake
-
-    monkeypatch.setattr(cli_margin, "open_session", open_session)
-    fake.opened = opened  # type: ignore[attr-defined]
-    yield fake
+    fake.set_active("AGR-1", "AGR-2")
+    return fake.install(monkeypatch)
 
 
 def tanpo(*args: str) -> Result:
     return CliRunner().invoke(main, list(args))
 
 
-def identities(fake: FakeSession) -> list[tuple[str, str]]:
-    return fake.opened  # type: ignore[attr-defined, no-any-return]
+def identities(fake: FakeNetwork) -> list[tuple[str, str]]:
+    return fake.opened
 
 
 # ---- margin run -----------------------------------------------------------------------------
@@ -223,8 +53,8 @@ def test_the_root_command_registers_margin_and_prices() -> None:
     assert "margin" in out.output and "prices" in out.output
 
 
-def test_a_sweep_acts_as_the_oracle_and_pages_until_complete(ledger: FakeSession) -> None:
-    ledger.agreements = [f"AGR-{i}" for i in range(5)]
+def test_a_sweep_acts_as_the_oracle_and_pages_until_complete(ledger: FakeNetwork) -> None:
+    ledger.set_active(*(f"AGR-{i}" for i in range(5)))
     out = tanpo("margin", "run", "--date", DAY.isoformat(), "--page-size", "2", "--json")
     assert out.exit_code == 0, out.output
     doc = json.loads(out.output)
@@ -232,21 +62,21 @@ def test_a_sweep_acts_as_the_oracle_and_pages_until_complete(ledger: FakeSession
     assert (doc["pages"], doc["complete"], doc["lastSweptDate"]) == (3, True, DAY.isoformat())
     assert [(o["agreement"], o["status"]) for o in doc["outcomes"]] == [
         (f"AGR-{i}", "called") for i in range(5)]
-    assert ledger.settles == 2, "each next page waits for the previous one on every peer"
-    assert ledger.closed
+    assert ledger.settled == 2, "each next page waits for the previous one on every peer"
+    assert ledger.disconnected == 1
 
     again = json.loads(tanpo("margin", "run", "--date", DAY.isoformat(), "--json").output)
     assert {o["status"] for o in again["outcomes"]} == {"replayed"}
 
 
-def test_a_party_sweeps_as_itself(ledger: FakeSession) -> None:
+def test_a_party_sweeps_as_itself(ledger: FakeNetwork) -> None:
     out = tanpo("--as", "bank-b/User2", "margin", "run", "--date", DAY.isoformat())
     assert out.exit_code == 0, out.output
     assert identities(ledger) == [("bank-b", "User2")]
     assert "2 called, 0 replayed, 0 skipped in 1 page(s)" in out.output
 
 
-def test_one_agreement_acts_as_bank_a_by_default_and_replays(ledger: FakeSession) -> None:
+def test_one_agreement_acts_as_bank_a_by_default_and_replays(ledger: FakeNetwork) -> None:
     first = tanpo("margin", "run", "--date", DAY.isoformat(), "--agreement", "AGR-1", "--json")
     second = tanpo("margin", "run", "--date", DAY.isoformat(), "--agreement", "AGR-1", "--json")
     assert first.exit_code == second.exit_code == 0
@@ -254,10 +84,10 @@ def test_one_agreement_acts_as_bank_a_by_default_and_replays(ledger: FakeSession
     (o1,), (o2,) = json.loads(first.output)["outcomes"], json.loads(second.output)["outcomes"]
     assert (o1["status"], o2["status"]) == ("called", "replayed")
     assert o2["call"] == {**o1["call"], "replayed": True}
-    assert ledger.calls == [("margin_call", "AGR-1")] * 2
+    assert ledger.calls() == [("margin_call", "AGR-1", DAY)] * 2
 
 
-def test_json_values_are_exact_and_quantities_integers(ledger: FakeSession) -> None:
+def test_json_values_are_exact_and_quantities_integers(ledger: FakeNetwork) -> None:
     out = tanpo("margin", "run", "--date", DAY.isoformat(), "--agreement", "AGR-1", "--json")
     call = json.loads(out.output)["outcomes"][0]["call"]
     assert (call["vl"], call["vcBefore"], call["gapBefore"]) == ("1116050", "1122660", "6610")
@@ -272,7 +102,7 @@ def test_json_values_are_exact_and_quantities_integers(ledger: FakeSession) -> N
     assert call["triggered"] is True and call["replayed"] is False
 
 
-def test_the_table_prints_values_exactly(ledger: FakeSession) -> None:
+def test_the_table_prints_values_exactly(ledger: FakeNetwork) -> None:
     out = tanpo("margin", "run", "--date", DAY.isoformat(), "--agreement", "AGR-1")
     assert out.exit_code == 0, out.output
     for text in ("1,116,050", "1,122,660", "1,116,057.6", "7.6", "131 US-STOCK",
@@ -281,7 +111,7 @@ def test_the_table_prints_values_exactly(ledger: FakeSession) -> None:
 
 
 def test_values_without_a_finite_decimal_are_rounded_for_display_only(
-    ledger: FakeSession,
+    ledger: FakeNetwork,
 ) -> None:
     ledger.records[("AGR-1", DAY)] = record("AGR-1", DAY, vcAfter="3349150/3",
                                             gapAfter="1000/3")
@@ -292,7 +122,7 @@ def test_values_without_a_finite_decimal_are_rounded_for_display_only(
                                                                          "1000/3")
 
 
-def test_a_lagged_transfer_shows_when_it_settles(ledger: FakeSession) -> None:
+def test_a_lagged_transfer_shows_when_it_settles(ledger: FakeNetwork) -> None:
     later = DAY + timedelta(days=1)
     lagged = transfer("US-STOCK", 40, "borrower->lender", "2016", DAY, later)
     earlier = transfer("US-STOCK", 7, "borrower->lender", "352.8", DAY - timedelta(days=1), DAY)
@@ -308,7 +138,7 @@ def test_a_lagged_transfer_shows_when_it_settles(ledger: FakeSession) -> None:
     assert call["settled"][0]["tradeDate"] == "2024-01-02"
 
 
-def test_issuance_required_and_mints_are_shown(ledger: FakeSession) -> None:
+def test_issuance_required_and_mints_are_shown(ledger: FakeNetwork) -> None:
     ledger.records[("AGR-1", DAY)] = record(
         "AGR-1", DAY,
         issuanceRequired=[{"party": "bank-b", "role": "borrower", "token": "JP8306",
@@ -328,7 +158,7 @@ def test_issuance_required_and_mints_are_shown(ledger: FakeSession) -> None:
 # ---- exit codes -----------------------------------------------------------------------------
 
 
-def test_a_refusal_exits_3_with_the_chaincode_message(ledger: FakeSession) -> None:
+def test_a_refusal_exits_3_with_the_chaincode_message(ledger: FakeNetwork) -> None:
     out = tanpo("margin", "run", "--date", "2024-01-05", "--agreement", "AGR-1")
     assert out.exit_code == 3
     assert "refused: no prices posted for 2024-01-05" in out.output
@@ -337,11 +167,11 @@ def test_a_refusal_exits_3_with_the_chaincode_message(ledger: FakeSession) -> No
     doc = json.loads(out.stdout)
     assert doc["error"]["kind"] == "refused"
     assert doc["error"]["message"].startswith("no prices posted for 2024-01-05")
-    assert ledger.closed
+    assert ledger.disconnected == len(ledger.opened) == 2, "a refused command disconnects too"
 
 
-def test_a_sweep_refused_on_a_later_page_reports_what_was_done(ledger: FakeSession) -> None:
-    ledger.agreements = ["AGR-1", "AGR-2", "AGR-3"]
+def test_a_sweep_refused_on_a_later_page_reports_what_was_done(ledger: FakeNetwork) -> None:
+    ledger.set_active("AGR-1", "AGR-2", "AGR-3")
     ledger.refuse_page = 2
     out = tanpo("margin", "run", "--date", DAY.isoformat(), "--page-size", "2", "--json")
     assert out.exit_code == 3
@@ -355,7 +185,7 @@ def test_a_sweep_refused_on_a_later_page_reports_what_was_done(ledger: FakeSessi
     assert "AGR-1" in out.output and "missing_price" in out.output
 
 
-def test_a_transport_failure_exits_4(ledger: FakeSession) -> None:
+def test_a_transport_failure_exits_4(ledger: FakeNetwork) -> None:
     ledger.fail = EndorseError("failed to connect to all addresses",
                                grpc.StatusCode.UNAVAILABLE)
     out = tanpo("margin", "run", "--date", DAY.isoformat())
@@ -363,11 +193,8 @@ def test_a_transport_failure_exits_4(ledger: FakeSession) -> None:
     assert "failed: failed to connect to all addresses" in out.output
 
 
-def test_no_network_exits_4(monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_profile(party: str, user: str) -> MarginSession:
-        raise ProfileError("no connection profile at .state/network: is the network up?")
-
-    monkeypatch.setattr(cli_margin, "open_session", no_profile)
+def test_no_network_exits_4(ledger: FakeNetwork) -> None:
+    ledger.fail_open = ProfileError("no connection profile at .state/network: is the network up?")
     out = tanpo("prices", "show", "--date", DAY.isoformat(), "--json")
     assert out.exit_code == 4
     assert json.loads(out.stdout)["error"] == {
@@ -383,16 +210,16 @@ def test_no_network_exits_4(monkeypatch: pytest.MonkeyPatch) -> None:
     ["prices", "show", "--date", "2024-01-03", "--version", "0"],
     ["--as", "/User2", "margin", "show", "AGR-1"],
 ])
-def test_bad_usage_exits_2(ledger: FakeSession, args: list[str]) -> None:
+def test_bad_usage_exits_2(ledger: FakeNetwork, args: list[str]) -> None:
     out = tanpo(*args)
     assert out.exit_code == 2, out.output
-    assert not ledger.calls
+    assert not ledger.calls()
 
 
 # ---- margin show ----------------------------------------------------------------------------
 
 
-def test_show_lists_the_calls_in_date_order(ledger: FakeSession) -> None:
+def test_show_lists_the_calls_in_date_order(ledger: FakeNetwork) -> None:
     day2 = DAY + timedelta(days=1)
     ledger.records[("AGR-1", day2)] = record("AGR-1", day2, transfers=[], settled=[])
     ledger.records[("AGR-1", DAY)] = record("AGR-1", DAY)
@@ -406,13 +233,13 @@ def test_show_lists_the_calls_in_date_order(ledger: FakeSession) -> None:
     assert identities(ledger)[0] == ("bank-a", "User1")
 
 
-def test_show_of_a_date_without_a_call_is_refused(ledger: FakeSession) -> None:
+def test_show_of_a_date_without_a_call_is_refused(ledger: FakeNetwork) -> None:
     out = tanpo("margin", "show", "AGR-1", "--date", "2024-01-09")
     assert out.exit_code == 3
     assert "no margin call of agreement AGR-1 on 2024-01-09" in out.output
 
 
-def test_show_without_calls(ledger: FakeSession) -> None:
+def test_show_without_calls(ledger: FakeNetwork) -> None:
     out = tanpo("margin", "show", "AGR-2")
     assert out.exit_code == 0 and "no margin calls recorded for AGR-2" in out.output
     assert json.loads(tanpo("margin", "show", "AGR-2", "--json").output)["calls"] == []
@@ -421,20 +248,20 @@ def test_show_without_calls(ledger: FakeSession) -> None:
 # ---- prices ---------------------------------------------------------------------------------
 
 
-def test_post_builds_one_batch_as_the_oracle(ledger: FakeSession) -> None:
+def test_post_builds_one_batch_as_the_oracle(ledger: FakeNetwork) -> None:
     out = tanpo("prices", "post", "--date", "2024-01-05", "--price", "DE-BUND=101.00",
                 "--price", "US-STOCK=50.40", "--fx", "EURUSD=1.1050", "--source", "desk")
     assert out.exit_code == 0, out.output
     assert identities(ledger) == [("operator", "User1")]
-    (_, batch, reason), = ledger.calls
+    (name, _, batch), = ledger.calls()
+    assert name == "post_batch_json"
     assert batch == {"date": "2024-01-05", "source": "desk",
                      "prices": {"DE-BUND": "101.00", "US-STOCK": "50.40"},
                      "fx": {"EURUSD": "1.1050"}}
-    assert reason is None
     assert "posted 2024-01-05: version 1 (initial), 2 price(s), 1 FX rate(s)" in out.output
 
 
-def test_post_again_is_no_change_and_a_different_value_is_refused(ledger: FakeSession) -> None:
+def test_post_again_is_no_change_and_a_different_value_is_refused(ledger: FakeNetwork) -> None:
     out = tanpo("prices", "post", "--date", DAY.isoformat(), "--price", "DE-BUND=101",
                 "--json")
     assert out.exit_code == 0
@@ -446,15 +273,16 @@ def test_post_again_is_no_change_and_a_different_value_is_refused(ledger: FakeSe
     assert "use CorrectPrices with a reason" in out.output
 
 
-def test_a_reason_makes_a_correction(ledger: FakeSession) -> None:
+def test_a_reason_makes_a_correction(ledger: FakeNetwork) -> None:
     out = tanpo("prices", "post", "--date", DAY.isoformat(), "--price", "DE-BUND=102",
                 "--reason", "vendor restated the close", "--json")
     assert out.exit_code == 0, out.output
     assert json.loads(out.output)["kind"] == "correction"
-    assert ledger.calls[-1][0] == "correct" and ledger.calls[-1][2] == "vendor restated the close"
+    assert ledger.calls()[-1][0] == "correct_batch_json"
+    assert ledger.calls()[-1][3] == "vendor restated the close"
 
 
-def test_post_from_a_file_keeps_values_exact(ledger: FakeSession, tmp_path: Path) -> None:
+def test_post_from_a_file_keeps_values_exact(ledger: FakeNetwork, tmp_path: Path) -> None:
     batch = tmp_path / "batch.json"
     batch.write_text('{"date": "2024-01-05", "source": "file", "prices": {"A": 101.25, '
                      '"B": {"value": "7.10", "asOf": "2024-01-04"}, "C": 1e2}, '
@@ -462,7 +290,7 @@ def test_post_from_a_file_keeps_values_exact(ledger: FakeSession, tmp_path: Path
     out = tanpo("prices", "post", "--date", "2024-01-05", "--file", str(batch),
                 "--price", "D=3", "--fx", "EURUSD=1.1")
     assert out.exit_code == 0, out.output
-    (_, sent, _), = ledger.calls
+    (_, _, sent), = ledger.calls()
     assert sent == {"date": "2024-01-05", "source": "file",
                     "prices": {"A": "101.25", "B": {"value": "7.10", "asOf": "2024-01-04"},
                                "C": "100", "D": "3"},
@@ -478,14 +306,14 @@ def test_post_from_a_file_keeps_values_exact(ledger: FakeSession, tmp_path: Path
     ('{"prices": {}, "when": 1}', [], "unknown key(s) when"),
     ("not json", [], "is not JSON"),
 ])
-def test_a_bad_batch_file_exits_2(ledger: FakeSession, tmp_path: Path, content: str,
+def test_a_bad_batch_file_exits_2(ledger: FakeNetwork, tmp_path: Path, content: str,
                                   extra: list[str], message: str) -> None:
     batch = tmp_path / "batch.json"
     batch.write_text(content)
     out = tanpo("prices", "post", "--date", "2024-01-05", "--file", str(batch), *extra)
     assert out.exit_code == 2, out.output
     assert message in out.output
-    assert not ledger.calls
+    assert not ledger.calls()
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -496,14 +324,14 @@ def test_a_bad_batch_file_exits_2(ledger: FakeSession, tmp_path: Path, content: 
     ([], "nothing to post"),
     (["--price", "A=1", "--reason", " "], "a correction needs a reason"),
 ])
-def test_bad_price_options_exit_2(ledger: FakeSession, args: list[str], message: str) -> None:
+def test_bad_price_options_exit_2(ledger: FakeNetwork, args: list[str], message: str) -> None:
     out = tanpo("prices", "post", "--date", "2024-01-05", *args)
     assert out.exit_code == 2, out.output
     assert message in out.output
-    assert not ledger.calls
+    assert not ledger.calls()
 
 
-def test_prices_show_table_and_json(ledger: FakeSession) -> None:
+def test_prices_show_table_and_json(ledger: FakeNetwork) -> None:
     tanpo("prices", "post", "--date", DAY.isoformat(), "--price", "JP8306=602.5")
     out = tanpo("prices", "show", "--date", DAY.isoformat())
     assert out.exit_code == 0, out.output
@@ -519,7 +347,7 @@ def test_prices_show_table_and_json(ledger: FakeSession) -> None:
     assert identities(ledger)[-1] == ("bank-a", "User1")
 
 
-def test_prices_show_of_a_date_without_prices_is_refused(ledger: FakeSession) -> None:
+def test_prices_show_of_a_date_without_prices_is_refused(ledger: FakeNetwork) -> None:
     out = tanpo("prices", "show", "--date", "2024-02-01")
     assert out.exit_code == 3 and "no prices posted for 2024-02-01" in out.output
 

@@ -4,8 +4,7 @@ and an in-memory ledger in place of the network: parsing, identities, output, ex
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import date
 from fractions import Fraction
 from pathlib import Path
@@ -15,284 +14,20 @@ import grpc
 import pytest
 from click.testing import CliRunner, Result
 
-from tanpo.client import cdm, cli_common
+from tanpo.client import cdm
 from tanpo.client.cli_main import main
-from tanpo.client.errors import EndorseError, ErrorDetail, EvaluateError, GatewayError
-from tanpo.client.events import ChaincodeEvent, Checkpoint
-from tanpo.client.models import (
-    Agreement,
-    Balance,
-    CollateralLeg,
-    CollateralReport,
-    Request,
-    Terms,
-    Token,
-)
+from tanpo.client.errors import EndorseError, EvaluateError
+from tanpo.client.events import ChaincodeEvent
+from tanpo.client.models import CollateralLeg, Terms
 from tanpo.client.profile import ProfileError
+from tests.fakes import TOKENS, FakeNetwork, chaincode_refusal
 
 Json = dict[str, Any]
 
-TOKENS = {
-    "JP8306": Token("JP8306", "ST", "JPY", "per-unit", "equity", isin="JP3902900004",
-                    ticker="8306"),
-    "JP8604": Token("JP8604", "ST", "JPY", "per-unit", "equity", ticker="8604"),
-    "JPY": Token("JPY", "CT", "JPY", "per-unit", "cash"),
-}
-
-
-def refused(message: str, evaluate: bool = False) -> GatewayError:
-    """What the gateway raises when the chaincode says no."""
-    cls = EvaluateError if evaluate else EndorseError
-    return cls("failed to endorse transaction, see attached details for more info",
-               grpc.StatusCode.ABORTED,
-               (ErrorDetail("127.0.0.1:7051", "BankAMSP", f"chaincode response 500, {message}"),))
-
-
-def raw_token(t: Token) -> Json:
-    return {**t.to_spec(), "definedBy": "OperatorMSP:x", "definedAt": "2024-01-01T00:00:00Z"}
-
-
-@dataclass
-class FakeLedger:
-    """The chaincode's rules the CLI relies on, in memory: balances, requests, agreements."""
-
-    party: str
-    tokens_: dict[str, Token] = field(default_factory=lambda: dict(TOKENS))
-    free: dict[tuple[str, str], int] = field(default_factory=dict)
-    requests_: dict[str, Request] = field(default_factory=dict)
-    agreements_: dict[str, Agreement] = field(default_factory=dict)
-    events_: list[ChaincodeEvent] = field(default_factory=list)
-    calls: list[tuple[Any, ...]] = field(default_factory=list)
-    settled: int = 0
-    fail: Exception | None = None
-
-    # -- plumbing --
-    def _call(self, *what: Any) -> None:
-        self.calls.append(what)
-        if self.fail is not None:
-            raise self.fail
-
-    def settle(self) -> None:
-        self.settled += 1
-
-    def disconnect(self) -> None:
-        self.calls.append(("disconnect",))
-
-    # -- tokens --
-    def tokens(self) -> list[Token]:
-        self._call("tokens")
-        return [Token.from_json(raw_token(t)) for t in self.tokens_.values()]
-
-    def token(self, token_id: str) -> Token:
-        self._call("token", token_id)
-        if token_id not in self.tokens_:
-            raise refused(f"unknown token {token_id}", evaluate=True)
-        return Token.from_json(raw_token(self.tokens_[token_id]))
-
-    def total_supply(self, token: str) -> int:
-        self._call("total_supply", token)
-        return sum(q for (_, t), q in self.free.items() if t == token)
-
-    def balances(self, party: str = "") -> list[Balance]:
-        self._call("balances", party)
-        who = party or self.party
-        if who != self.party and self.party != "operator":
-            raise refused(f"access denied: {self.party} cannot read the balances of {who}",
-                          evaluate=True)
-        return [Balance(p, t, q) for (p, t), q in sorted(self.free.items()) if p == who and q]
-
-    def define_token(self, token: Token) -> Token:
-        self._call("define_token", token)
-        self.tokens_[token.id] = token
-        return Token.from_json(raw_token(token))
-
-    def _request(self, kind: str, token: str, quantity: int, reference: str) -> Request:
-        rid = f"{'ISS' if kind == 'issuance' else 'RED'}-{len(self.requests_):016d}"
-        req = Request.from_json({"id": rid, "kind": kind, "token": token, "party": self.party,
-                                 "quantity": str(quantity), "reference": reference,
-                                 "status": "PENDING"})
-        self.requests_[rid] = req
-        return req
-
-    def request_issuance(self, token: str, quantity: int, reference: str) -> Request:
-        self._call("request_issuance", token, quantity, reference)
-        return self._request("issuance", token, quantity, reference)
-
-    def request_redemption(self, token: str, quantity: int, reference: str) -> Request:
-        self._call("request_redemption", token, quantity, reference)
-        return self._request("redemption", token, quantity, reference)
-
-    def request(self, request_id: str) -> Request:
-        self._call("request", request_id)
-        return self.requests_[request_id]
-
-    def requests(self, party: str = "", status: str = "") -> list[Request]:
-        self._call("requests", party, status)
-        return [r for r in self.requests_.values()
-                if party in ("", r.party) and status in ("", r.status)]
-
-    def _decide(self, request_id: str, status: str, reason: str = "") -> Request:
-        req = self.requests_.get(request_id)
-        if req is None:
-            raise refused(f"no request {request_id}")
-        done = Request.from_json({**req.raw, "status": status, "reason": reason})
-        self.requests_[request_id] = done
-        return done
-
-    def approve_issuance(self, request_id: str) -> Request:
-        self._call("approve_issuance", request_id)
-        req = self._decide(request_id, "APPROVED")
-        key = (req.party, req.token)
-        self.free[key] = self.free.get(key, 0) + req.quantity
-        return req
-
-    def reject_issuance(self, request_id: str, reason: str) -> Request:
-        self._call("reject_issuance", request_id, reason)
-        return self._decide(request_id, "REJECTED", reason)
-
-    def approve_redemption(self, request_id: str) -> Request:
-        self._call("approve_redemption", request_id)
-        return self._decide(request_id, "APPROVED")
-
-    def reject_redemption(self, request_id: str, reason: str) -> Request:
-        self._call("reject_redemption", request_id, reason)
-        return self._decide(request_id, "REJECTED", reason)
-
-    def transfer(self, token: str, to: str, quantity: int) -> Json:
-        self._call("transfer", token, to, quantity)
-        have = self.free.get((self.party, token), 0)
-        if have < quantity:
-            raise refused(f"insufficient balance: {self.party} needs {quantity} {token} but "
-                          f"has {have} free")
-        self.free[(self.party, token)] = have - quantity
-        self.free[(to, token)] = self.free.get((to, token), 0) + quantity
-        return {"token": token, "quantity": str(quantity), "from": self.party, "to": to,
-                "leg": "", "held": False}
-
-    # -- agreements --
-    def _store(self, agreement_id: str, status: str, terms: Terms, action: str,
-               transfers: list[Json] | None = None) -> Agreement:
-        old = self.agreements_.get(agreement_id)
-        history = list(old.raw["history"]) if old else []
-        history.append({"action": action, "status": status, "party": self.party,
-                        "txId": f"tx{len(history)}", "timestamp": "2024-01-02T03:04:05Z",
-                        **({"transfers": transfers} if transfers else {})})
-        raw = {"id": agreement_id, "status": status, "terms": terms.to_json(),
-               "proposer": old.proposer if old else self.party, "history": history}
-        self.agreements_[agreement_id] = Agreement.from_json(raw)
-        return self.agreements_[agreement_id]
-
-    def agreement(self, agreement_id: str) -> Agreement:
-        self._call("agreement", agreement_id)
-        if agreement_id not in self.agreements_:
-            raise refused(f"no agreement {agreement_id}", evaluate=True)
-        return self.agreements_[agreement_id]
-
-    def agreements(self, party: str = "", status: str = "") -> list[Agreement]:
-        self._call("agreements", party, status)
-        return [a for a in self.agreements_.values() if status in ("", a.status)]
-
-    def collateral_report(self, agreement_id: str) -> CollateralReport:
-        a = self.agreement(agreement_id)
-        positions = [{"priority": i, "token": c.token, "held": str(c.quantity)}
-                     for i, c in enumerate(a.terms.collateral, start=1)]
-        return CollateralReport.from_json({"agreement": a.id, "status": a.status,
-                                           "lender": a.terms.lender,
-                                           "borrower": a.terms.borrower,
-                                           "positions": positions, "pending": []})
-
-    def propose(self, terms: Terms) -> Agreement:
-        self._call("propose", terms)
-        if self.party not in (terms.lender, terms.borrower):
-            raise refused(f"access denied: {self.party} can only propose agreements in which "
-                          "it is the lender or the borrower")
-        return self._store(terms.id or "AGR-0000000000000001", "PROPOSED",
-                           replace(terms, id=terms.id or "AGR-0000000000000001"), "PROPOSED")
-
-    def approve(self, agreement_id: str) -> Agreement:
-        self._call("approve", agreement_id)
-        a = self.agreement(agreement_id)
-        if a.proposer == self.party:
-            raise refused(f"access denied: {self.party} proposed agreement {a.id}; only the "
-                          f"counterparty can approve it")
-        t = a.terms
-        moves = [{"token": t.loan_token, "quantity": str(t.loan_quantity), "from": t.lender,
-                  "to": t.borrower, "leg": "loan"}]
-        moves += [{"token": c.token, "quantity": str(c.quantity), "from": t.borrower,
-                   "to": t.lender, "leg": "collateral", "held": True} for c in t.collateral]
-        return self._store(a.id, "ACTIVE", t, "APPROVED", moves)
-
-    def _act(self, name: str, agreement_id: str, status: str, *args: Any) -> Agreement:
-        self._call(name, agreement_id, *args)
-        a = self.agreement(agreement_id)
-        return self._store(a.id, status, a.terms, name.upper())
-
-    def reject(self, agreement_id: str, reason: str) -> Agreement:
-        return self._act("reject", agreement_id, "REJECTED", reason)
-
-    def withdraw(self, agreement_id: str) -> Agreement:
-        return self._act("withdraw", agreement_id, "WITHDRAWN")
-
-    def close(self, agreement_id: str) -> Agreement:
-        return self._act("close", agreement_id, "CLOSED")
-
-    def request_termination(self, agreement_id: str, note: str = "") -> Agreement:
-        return self._act("request_termination", agreement_id, "ACTIVE", note)
-
-    def accept_termination(self, agreement_id: str) -> Agreement:
-        return self._act("accept_termination", agreement_id, "CLOSED")
-
-    def cancel_termination(self, agreement_id: str, reason: str = "") -> Agreement:
-        return self._act("cancel_termination", agreement_id, "ACTIVE", reason)
-
-    def events(self, start_block: int | None,
-               checkpoint: Checkpoint | None) -> Iterator[ChaincodeEvent]:
-        self._call("events", start_block, checkpoint)
-        for ev in self.events_:
-            if checkpoint is not None and (ev.block_number, ev.transaction_id) <= (
-                    checkpoint.block_number, checkpoint.transaction_id):
-                continue
-            if start_block is not None and ev.block_number < start_block:
-                continue
-            yield ev
-
-
-@dataclass
-class World:
-    """One shared ledger seen by every identity that connects (like the real network)."""
-
-    ledgers: dict[str, FakeLedger] = field(default_factory=dict)
-    opened: list[tuple[str, str]] = field(default_factory=list)
-    fail_open: Exception | None = None
-
-    def as_(self, party: str) -> FakeLedger:
-        if party not in self.ledgers:
-            first = next(iter(self.ledgers.values()), None)
-            ledger = FakeLedger(party)
-            if first is not None:  # share the state
-                ledger.tokens_, ledger.free = first.tokens_, first.free
-                ledger.requests_, ledger.agreements_ = first.requests_, first.agreements_
-                ledger.events_ = first.events_
-            self.ledgers[party] = ledger
-        return self.ledgers[party]
-
-    def calls(self, party: str) -> list[tuple[Any, ...]]:
-        return [c for c in self.as_(party).calls if c[0] != "disconnect"]
-
 
 @pytest.fixture
-def world(monkeypatch: pytest.MonkeyPatch) -> World:
-    w = World()
-    w.as_("bank-a")
-
-    def open_ledger(party: str, user: str) -> FakeLedger:
-        if w.fail_open is not None:
-            raise w.fail_open
-        w.opened.append((party, user))
-        return w.as_(party)
-
-    monkeypatch.setattr(cli_common, "open_ledger", open_ledger)
-    return w
+def world(monkeypatch: pytest.MonkeyPatch) -> FakeNetwork:
+    return FakeNetwork().install(monkeypatch)
 
 
 def run(*args: str) -> Result:
@@ -342,7 +77,7 @@ def test_every_listed_command_exists() -> None:
 # ---- identities --------------------------------------------------------------------------
 
 
-def test_token_administration_defaults_to_the_operator(world: World) -> None:
+def test_token_administration_defaults_to_the_operator(world: FakeNetwork) -> None:
     result = run("token", "define", "JP9984", "--kind", "ST", "--currency", "JPY",
                  "--ticker", "9984", "--asset-class", "equity")
     assert result.exit_code == 0, result.output
@@ -352,13 +87,13 @@ def test_token_administration_defaults_to_the_operator(world: World) -> None:
     assert token.ticker == "9984" and token.quote_convention == "per-unit"
 
 
-def test_party_commands_default_to_bank_a_and_take_as(world: World) -> None:
+def test_party_commands_default_to_bank_a_and_take_as(world: FakeNetwork) -> None:
     assert run("balance").exit_code == 0
     assert run("--as", "bank-b/User2", "balance").exit_code == 0
     assert world.opened == [("bank-a", "User1"), ("bank-b", "User2")]
 
 
-def test_a_bad_as_is_usage(world: World) -> None:
+def test_a_bad_as_is_usage(world: FakeNetwork) -> None:
     result = run("--as", "/User1", "balance")
     assert result.exit_code == 2 and "--as" in result.output
 
@@ -366,13 +101,13 @@ def test_a_bad_as_is_usage(world: World) -> None:
 # ---- tokens ------------------------------------------------------------------------------
 
 
-def test_issue_request_then_issue_then_balance(world: World) -> None:
+def test_issue_request_then_issue_then_balance(world: FakeNetwork) -> None:
     result = run("--as", "bank-b", "token", "issue-request", "JPY", "5000", "--reference", "d1")
     assert result.exit_code == 0, result.output
-    request_id = next(iter(world.as_("bank-b").requests_))
+    request_id = next(iter(world.requests))
     assert f"requested {request_id} (issuance of 5,000 JPY for bank-b, PENDING)" in result.output
     assert f"tanpo token issue {request_id}" in result.output
-    assert world.as_("bank-b").settled == 1  # waited for every peer after the submit
+    assert world.settled == 1  # waited for every peer after the submit
 
     result = run("token", "issue", request_id)
     assert result.exit_code == 0 and "issued 5,000 JPY to bank-b" in result.output
@@ -386,14 +121,14 @@ def test_issue_request_then_issue_then_balance(world: World) -> None:
 
 @pytest.mark.parametrize("quantity", ["1e3", "-5", "1.5", "1,000", "0", "007", "",
                                       "9223372036854775808", "ten"])
-def test_malformed_quantities_never_reach_the_ledger(world: World, quantity: str) -> None:
+def test_malformed_quantities_never_reach_the_ledger(world: FakeNetwork, quantity: str) -> None:
     result = run("token", "issue-request", "JPY", quantity, "--reference", "x")
     assert result.exit_code == 2
     assert "QTY" in result.output
     assert world.opened == []
 
 
-def test_reject_picks_issuance_or_redemption_by_id(world: World) -> None:
+def test_reject_picks_issuance_or_redemption_by_id(world: FakeNetwork) -> None:
     bank = world.as_("bank-a")
     iss = bank.request_issuance("JPY", 5, "r")
     red = bank.request_redemption("JPY", 5, "r")
@@ -403,8 +138,8 @@ def test_reject_picks_issuance_or_redemption_by_id(world: World) -> None:
     assert names == ["reject_issuance", "reject_redemption"]
 
 
-def test_token_list_show_supply_requests(world: World) -> None:
-    world.as_("bank-a").free[("bank-a", "JP8306")] = 1234
+def test_token_list_show_supply_requests(world: FakeNetwork) -> None:
+    world.free[("bank-a", "JP8306")] = 1234
     listing = run("token", "list").output
     assert "JP3902900004" in listing and "JP8604" in listing
     shown = run("token", "show", "JP8306").output
@@ -415,7 +150,7 @@ def test_token_list_show_supply_requests(world: World) -> None:
     assert run("token", "requests").output.strip() == "no requests"
 
 
-def test_define_needs_an_isin_or_ticker_for_a_security(world: World) -> None:
+def test_define_needs_an_isin_or_ticker_for_a_security(world: FakeNetwork) -> None:
     result = run("token", "define", "X", "--kind", "ST", "--currency", "JPY")
     assert result.exit_code == 2 and "--isin or --ticker" in result.output
     result = run("token", "define", "X", "--kind", "CT", "--currency", "yen")
@@ -423,7 +158,7 @@ def test_define_needs_an_isin_or_ticker_for_a_security(world: World) -> None:
     assert world.opened == []
 
 
-def test_define_from_a_file(world: World, tmp_path: Path) -> None:
+def test_define_from_a_file(world: FakeNetwork, tmp_path: Path) -> None:
     spec = tmp_path / "t.json"
     spec.write_text(json.dumps({"id": "USD", "kind": "CT", "currency": "USD"}))
     result = run("token", "define", "--file", str(spec), "--json")
@@ -434,34 +169,34 @@ def test_define_from_a_file(world: World, tmp_path: Path) -> None:
 # ---- transfer and refusals ---------------------------------------------------------------
 
 
-def test_transfer_and_a_refused_transfer(world: World) -> None:
-    world.as_("bank-a").free[("bank-a", "JPY")] = 100
+def test_transfer_and_a_refused_transfer(world: FakeNetwork) -> None:
+    world.free[("bank-a", "JPY")] = 100
     ok = run("transfer", "JPY", "60", "--to", "bank-b")
     assert ok.exit_code == 0 and "transferred 60 JPY bank-a → bank-b" in ok.output
     short = run("transfer", "JPY", "60", "--to", "bank-b")
     assert short.exit_code == 3
     assert "refused: insufficient balance: bank-a needs 60 JPY but has 40 free" in short.output
     assert "hint:" in short.output
-    assert world.as_("bank-a").free[("bank-a", "JPY")] == 40
+    assert world.free[("bank-a", "JPY")] == 40
 
 
-def test_refusal_in_json_mode_prints_an_error_document(world: World) -> None:
+def test_refusal_in_json_mode_prints_an_error_document(world: FakeNetwork) -> None:
     result = run("agreement", "show", "NOPE", "--json")
     assert result.exit_code == 3
     doc = json.loads(result.stdout)
     assert doc == {"error": {"kind": "refused", "message": "no agreement NOPE"}}
 
 
-def test_an_unregistered_identity_gets_a_hint(world: World) -> None:
-    world.as_("bank-a").fail = refused("access denied: the caller (MSP BankAMSP, subject CN=Admin"
+def test_an_unregistered_identity_gets_a_hint(world: FakeNetwork) -> None:
+    world.fail = chaincode_refusal("access denied: the caller (MSP BankAMSP, subject CN=Admin"
                                        ") is not registered in the role registry")
     result = run("--as", "bank-a/Admin", "balance")
     assert result.exit_code == 3
     assert "act as a registered user" in result.output
 
 
-def test_unreachable_network_is_a_failure_with_what_to_do(world: World) -> None:
-    world.as_("bank-a").fail = EvaluateError("failed to connect to all addresses",
+def test_unreachable_network_is_a_failure_with_what_to_do(world: FakeNetwork) -> None:
+    world.fail = EvaluateError("failed to connect to all addresses",
                                              grpc.StatusCode.UNAVAILABLE)
     result = run("balance")
     assert result.exit_code == 4
@@ -469,7 +204,7 @@ def test_unreachable_network_is_a_failure_with_what_to_do(world: World) -> None:
     assert "tanpo network status" in result.output
 
 
-def test_no_profile_is_a_failure_that_says_run_network_up(world: World) -> None:
+def test_no_profile_is_a_failure_that_says_run_network_up(world: FakeNetwork) -> None:
     world.fail_open = ProfileError("no connection profile at x: is the network up? "
                                    "(run `tanpo network up`)")
     result = run("balance", "--json")
@@ -478,8 +213,8 @@ def test_no_profile_is_a_failure_that_says_run_network_up(world: World) -> None:
     assert "tanpo network up" in result.output
 
 
-def test_a_timeout_is_a_failure(world: World) -> None:
-    world.as_("bank-a").fail = EndorseError("deadline", grpc.StatusCode.DEADLINE_EXCEEDED)
+def test_a_timeout_is_a_failure(world: FakeNetwork) -> None:
+    world.fail = EndorseError("deadline", grpc.StatusCode.DEADLINE_EXCEEDED)
     result = run("transfer", "JPY", "1", "--to", "bank-b")
     assert result.exit_code == 4 and "timed out" in result.output
 
@@ -487,7 +222,7 @@ def test_a_timeout_is_a_failure(world: World) -> None:
 # ---- agreements: propose -----------------------------------------------------------------
 
 
-def test_propose_from_flags_sends_exact_terms(world: World) -> None:
+def test_propose_from_flags_sends_exact_terms(world: FakeNetwork) -> None:
     result = run("agreement", "propose", *PROPOSE_FLAGS)
     assert result.exit_code == 0, result.output
     sent = world.calls("bank-a")[0]
@@ -496,7 +231,7 @@ def test_propose_from_flags_sends_exact_terms(world: World) -> None:
     assert "tanpo --as bank-b agreement approve AGR-1" in result.output
 
 
-def test_propose_dry_run_prints_terms_without_connecting(world: World) -> None:
+def test_propose_dry_run_prints_terms_without_connecting(world: FakeNetwork) -> None:
     result = run("agreement", "propose", *PROPOSE_FLAGS, "--dry-run")
     assert result.exit_code == 0
     assert json.loads(result.output) == TERMS.to_json()
@@ -516,7 +251,7 @@ def test_propose_dry_run_prints_terms_without_connecting(world: World) -> None:
     (("--base", "yen"), "ISO 4217"),
 ])
 def test_propose_refuses_malformed_terms_before_connecting(
-        world: World, change: tuple[str, str], message: str) -> None:
+        world: FakeNetwork, change: tuple[str, str], message: str) -> None:
     flags = list(PROPOSE_FLAGS)
     flags[flags.index(change[0]) + 1] = change[1]
     result = run("agreement", "propose", *flags)
@@ -525,14 +260,14 @@ def test_propose_refuses_malformed_terms_before_connecting(
     assert world.opened == []
 
 
-def test_propose_collateral_quantity_is_checked(world: World) -> None:
+def test_propose_collateral_quantity_is_checked(world: FakeNetwork) -> None:
     flags = list(PROPOSE_FLAGS)
     flags[flags.index("JPY=600000")] = "JPY=6e5"
     result = run("agreement", "propose", *flags)
     assert result.exit_code == 2 and "collateral quantity of JPY" in result.output
 
 
-def test_propose_needs_an_end_date_or_open(world: World) -> None:
+def test_propose_needs_an_end_date_or_open(world: FakeNetwork) -> None:
     flags = [f for f in PROPOSE_FLAGS if f not in ("--end-date", "2024-03-29")]
     result = run("agreement", "propose", *flags)
     assert result.exit_code == 2 and "--open" in result.output
@@ -540,14 +275,14 @@ def test_propose_needs_an_end_date_or_open(world: World) -> None:
     assert result.exit_code == 0 and json.loads(result.output)["endDate"] == ""
 
 
-def test_propose_from_file_and_flags_are_exclusive(world: World, tmp_path: Path) -> None:
+def test_propose_from_file_and_flags_are_exclusive(world: FakeNetwork, tmp_path: Path) -> None:
     path = tmp_path / "terms.json"
     path.write_text(json.dumps(TERMS.to_json()))
     result = run("agreement", "propose", "--file", str(path), "--lender", "bank-a")
     assert result.exit_code == 2 and "drop --lender" in result.output
 
 
-def test_propose_from_a_terms_file(world: World, tmp_path: Path) -> None:
+def test_propose_from_a_terms_file(world: FakeNetwork, tmp_path: Path) -> None:
     path = tmp_path / "terms.json"
     path.write_text(json.dumps(TERMS.to_json()))
     result = run("agreement", "propose", "--file", str(path), "--id", "AGR-2")
@@ -563,7 +298,7 @@ def test_propose_from_a_terms_file(world: World, tmp_path: Path) -> None:
     ({"extra": 1}, "unknown key 'extra'"),
     ({"collateral": []}, "collateral must be a non-empty list"),
 ])
-def test_a_bad_terms_file_names_the_field(world: World, tmp_path: Path, edit: Json,
+def test_a_bad_terms_file_names_the_field(world: FakeNetwork, tmp_path: Path, edit: Json,
                                           message: str) -> None:
     path = tmp_path / "terms.json"
     path.write_text(json.dumps({**TERMS.to_json(), **edit}))
@@ -573,7 +308,7 @@ def test_a_bad_terms_file_names_the_field(world: World, tmp_path: Path, edit: Js
     assert world.opened == []
 
 
-def test_propose_from_cdm_reproduces_the_terms(world: World, tmp_path: Path) -> None:
+def test_propose_from_cdm_reproduces_the_terms(world: FakeNetwork, tmp_path: Path) -> None:
     path = tmp_path / "trade.json"
     path.write_text(cdm.dumps(cdm.terms_to_cdm(TERMS, TOKENS, "ACTIVE")))
     result = run("agreement", "propose", "--cdm", str(path), "--id", "AGR-COPY", "--json")
@@ -583,7 +318,7 @@ def test_propose_from_cdm_reproduces_the_terms(world: World, tmp_path: Path) -> 
     assert json.loads(result.output)["id"] == "AGR-COPY"
 
 
-def test_propose_from_unmappable_cdm_says_where(world: World, tmp_path: Path) -> None:
+def test_propose_from_unmappable_cdm_says_where(world: FakeNetwork, tmp_path: Path) -> None:
     doc = cdm.terms_to_cdm(TERMS, TOKENS)
     doc["trade"]["product"]["economicTerms"]["collateral"]["collateralPortfolio"][0][
         "collateralPosition"][0]["priceQuantity"][0]["quantity"]["value"] = "12.5"
@@ -601,12 +336,12 @@ def test_propose_from_unmappable_cdm_says_where(world: World, tmp_path: Path) ->
 
 
 @pytest.fixture
-def proposed(world: World) -> str:
+def proposed(world: FakeNetwork) -> str:
     assert run("agreement", "propose", *PROPOSE_FLAGS).exit_code == 0
     return "AGR-1"
 
 
-def test_approve_prints_the_opening_exchange(world: World, proposed: str) -> None:
+def test_approve_prints_the_opening_exchange(world: FakeNetwork, proposed: str) -> None:
     own = run("agreement", "approve", proposed)
     assert own.exit_code == 3 and "only the counterparty" in own.output
     result = run("--as", "bank-b", "agreement", "approve", proposed)
@@ -616,7 +351,7 @@ def test_approve_prints_the_opening_exchange(world: World, proposed: str) -> Non
     assert "(held under the agreement)" in result.output
 
 
-def test_lifecycle_commands_call_the_ledger(world: World, proposed: str) -> None:
+def test_lifecycle_commands_call_the_ledger(world: FakeNetwork, proposed: str) -> None:
     assert run("--as", "bank-b", "agreement", "approve", proposed).exit_code == 0
     assert run("agreement", "terminate", proposed, "--note", "early").exit_code == 0
     assert run("--as", "bank-b", "agreement", "cancel-termination", proposed).exit_code == 0
@@ -628,7 +363,7 @@ def test_lifecycle_commands_call_the_ledger(world: World, proposed: str) -> None
         assert name in names
 
 
-def test_show_list_history_collateral(world: World, proposed: str) -> None:
+def test_show_list_history_collateral(world: FakeNetwork, proposed: str) -> None:
     run("--as", "bank-b", "agreement", "approve", proposed)
     shown = run("agreement", "show", proposed).output
     for text in ("ACTIVE", "bank-a", "1,000 JP8306", "5%", "2%", "multi", "1 day(s)",
@@ -646,7 +381,7 @@ def test_show_list_history_collateral(world: World, proposed: str) -> None:
     assert "collateral held by bank-a" in held and "600,000" in held
 
 
-def test_export_terms_and_cdm(world: World, proposed: str, tmp_path: Path) -> None:
+def test_export_terms_and_cdm(world: FakeNetwork, proposed: str, tmp_path: Path) -> None:
     terms = run("agreement", "export", proposed)
     assert json.loads(terms.output) == TERMS.to_json()
     out = tmp_path / "trade.json"
@@ -666,9 +401,8 @@ def _event(block: int, tx: str, name: str, payload: Json) -> ChaincodeEvent:
 
 
 @pytest.fixture
-def streamed(world: World) -> FakeLedger:
-    ledger = world.as_("bank-a")
-    ledger.events_ += [
+def streamed(world: FakeNetwork) -> FakeNetwork:
+    world.events += [
         _event(3, "t1", "TokenDefined", {"token": {"id": "JPY", "kind": "CT",
                                                    "currency": "JPY"}}),
         _event(4, "t2", "Transfer", {"transfer": {"token": "JPY", "quantity": "5",
@@ -678,10 +412,10 @@ def streamed(world: World) -> FakeLedger:
                                                   {"token": "JP8306", "quantity": "1000",
                                                    "from": "bank-a", "to": "bank-b"}]}),
     ]
-    return ledger
+    return world
 
 
-def test_events_watch_prints_one_line_per_event(world: World, streamed: FakeLedger) -> None:
+def test_events_watch_prints_one_line_per_event(world: FakeNetwork, streamed: FakeNetwork) -> None:
     result = run("events", "watch", "--from-block", "0", "--count", "3")
     assert result.exit_code == 0
     lines = result.output.splitlines()
@@ -689,10 +423,10 @@ def test_events_watch_prints_one_line_per_event(world: World, streamed: FakeLedg
     assert lines[1] == "block 4 tx t2 Transfer: 5 JPY bank-a→bank-b"
     assert lines[2] == ("block 4 tx t3 AgreementApproved: AGR-1 ACTIVE by bank-b: "
                         "1,000 JP8306 bank-a→bank-b")
-    assert ("events", 0, None) in streamed.calls
+    assert ("events", 0, None) in streamed.calls("bank-a")
 
 
-def test_events_watch_json_filter_and_checkpoint(world: World, streamed: FakeLedger,
+def test_events_watch_json_filter_and_checkpoint(world: FakeNetwork, streamed: FakeNetwork,
                                                  tmp_path: Path) -> None:
     checkpoint = tmp_path / "events.checkpoint"
     first = run("events", "watch", "--from-block", "0", "--count", "1", "--json",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from concurrent import futures
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
@@ -32,9 +33,13 @@ from tanpo.client import (
     CommitError,
     EndorseError,
     Gateway,
+    GatewayError,
     Identity,
+    RetryPolicy,
     ecdsa_signer,
 )
+from tanpo.client.errors import ErrorDetail, EvaluateError
+from tanpo.client.gateway import MVCC_RETRY, constant, mvcc_conflict
 
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
@@ -84,6 +89,15 @@ def prepared_envelope(channel_header: bytes, response_payload: bytes) -> common_
     return common_pb2.Envelope(payload=payload.SerializeToString())
 
 
+def abort_with_detail(context: Any, message: str, address: str, detail: str) -> None:
+    """End the call as the gateway does when a peer (bank-b's here) failed: ABORTED, with the
+    peer's address and words in an ErrorDetail."""
+    packed = any_pb2.Any()
+    packed.Pack(gateway_pb2.ErrorDetail(address=address, msp_id="BankBMSP", message=detail))
+    context.abort_with_status(rpc_status.to_status(status_pb2.Status(
+        code=grpc.StatusCode.ABORTED.value[0], message=message, details=[packed])))
+
+
 class FakeGateway(gateway_pb2_grpc.GatewayServicer):
     def __init__(self) -> None:
         self.endorsements: list[gateway_pb2.EndorseRequest] = []
@@ -92,24 +106,29 @@ class FakeGateway(gateway_pb2_grpc.GatewayServicer):
         self.events_requests: list[gateway_pb2.SignedChaincodeEventsRequest] = []
         self.commit_codes: list[int] = []
         self.endorse_error: str | None = None
+        self.no_peers: int = 0  # this many endorsements fail as discovery does before gossip
+        self.mismatches: int = 0  # this many endorsements come back different from two peers
+        self.remaining: dict[str, list[float]] = {}  # the deadline each call arrived with
+
+    def _deadline(self, call: str, context: Any) -> None:
+        self.remaining.setdefault(call, []).append(context.time_remaining())
 
     def Endorse(self, request: Any, context: Any) -> Any:
         self.endorsements.append(request)
+        self._deadline("Endorse", context)
+        if self.no_peers:
+            self.no_peers -= 1
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                          "no combination of peers can be derived which satisfy the "
+                          "endorsement policy: required chaincodes are not installed")
+        if self.mismatches:
+            self.mismatches -= 1
+            abort_with_detail(context, "failed to collect enough transaction endorsements",
+                              "127.0.0.1:7061", "ProposalResponsePayloads do not match")
         if self.endorse_error:
-            detail = any_pb2.Any()
-            detail.Pack(
-                gateway_pb2.ErrorDetail(
-                    address="127.0.0.1:7051",
-                    msp_id="BankBMSP",
-                    message=f"chaincode response 500, {self.endorse_error}",
-                )
-            )
-            status = status_pb2.Status(
-                code=grpc.StatusCode.ABORTED.value[0],
-                message="failed to endorse transaction, see attached details for more info",
-                details=[detail],
-            )
-            context.abort_with_status(rpc_status.to_status(status))
+            abort_with_detail(context,
+                              "failed to endorse transaction, see attached details for more info",
+                              "127.0.0.1:7051", f"chaincode response 500, {self.endorse_error}")
         proposal = proposal_pb2.Proposal.FromString(request.proposed_transaction.proposal_bytes)
         header = common_pb2.Header.FromString(proposal.header)
         return gateway_pb2.EndorseResponse(
@@ -119,14 +138,17 @@ class FakeGateway(gateway_pb2_grpc.GatewayServicer):
 
     def Submit(self, request: Any, context: Any) -> Any:
         self.submits.append(request)
+        self._deadline("Submit", context)
         return gateway_pb2.SubmitResponse()
 
     def CommitStatus(self, request: Any, context: Any) -> Any:
         self.statuses.append(request)
+        self._deadline("CommitStatus", context)
         code = self.commit_codes.pop(0) if self.commit_codes else transaction_pb2.VALID
         return gateway_pb2.CommitStatusResponse(result=code, block_number=7)
 
     def Evaluate(self, request: Any, context: Any) -> Any:
+        self._deadline("Evaluate", context)
         return gateway_pb2.EvaluateResponse(
             result=proposal_response_pb2.Response(status=200, payload=b"evaluated")
         )
@@ -145,8 +167,9 @@ class FakeGateway(gateway_pb2_grpc.GatewayServicer):
             )
 
 
-@pytest.fixture()
-def fake() -> Iterator[tuple[FakeGateway, Gateway, ec.EllipticCurvePrivateKey]]:
+@contextmanager
+def fake_gateway() -> Iterator[tuple[FakeGateway, Gateway, ec.EllipticCurvePrivateKey]]:
+    """A `Gateway` talking to a `FakeGateway` served in-process on a free port."""
     servicer = FakeGateway()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     gateway_pb2_grpc.add_GatewayServicer_to_server(servicer, server)
@@ -160,6 +183,12 @@ def fake() -> Iterator[tuple[FakeGateway, Gateway, ec.EllipticCurvePrivateKey]]:
     finally:
         channel.close()
         server.stop(None)
+
+
+@pytest.fixture()
+def fake() -> Iterator[tuple[FakeGateway, Gateway, ec.EllipticCurvePrivateKey]]:
+    with fake_gateway() as parts:
+        yield parts
 
 
 def test_submit_sends_a_well_formed_signed_proposal(fake: Any) -> None:
@@ -220,7 +249,7 @@ def test_mvcc_retries_are_bounded(fake: Any) -> None:
     with pytest.raises(CommitError) as info:
         contract.submit("Move")
     assert info.value.is_mvcc_conflict
-    assert len(servicer.endorsements) == contract.max_mvcc_retries + 1
+    assert len(servicer.endorsements) == MVCC_RETRY.attempts
 
 
 def test_endorse_error_carries_each_peers_details(fake: Any) -> None:
@@ -231,7 +260,8 @@ def test_endorse_error_carries_each_peers_details(fake: Any) -> None:
     err = info.value
     assert err.code == grpc.StatusCode.ABORTED
     assert err.details[0].msp_id == "BankBMSP"
-    assert err.chaincode_message == "access denied: bank-b is not the lender"
+    assert err.refused and not err.transient
+    assert err.refusal == err.chaincode_message == "access denied: bank-b is not the lender"
     assert "Details:" in str(err) and "BankBMSP" in str(err)
     assert not servicer.submits, "nothing may be submitted after a failed endorsement"
 
@@ -263,3 +293,109 @@ def test_signatures_are_always_low_s() -> None:
     for i in range(64):
         message = f"message {i}".encode()
         verify(key, message, sign(hashlib.sha256(message).digest()))
+
+
+# ---- retry policies, per-call timeouts, asynchronous submit -----------------------------------
+
+
+def test_a_retry_policy_sets_the_budget_and_the_pauses(fake: Any) -> None:
+    servicer, gw, _ = fake
+    servicer.commit_codes = [transaction_pb2.MVCC_READ_CONFLICT] * 10
+    pauses: list[float] = []
+    twice = RetryPolicy(attempts=3, backoff=lambda n: pauses.append(n) or 0.0,
+                        retry_on=mvcc_conflict)
+    with pytest.raises(CommitError):
+        gw.network("tanpo").contract("tanpo").submit("Move", retries=[twice])
+    assert len(servicer.endorsements) == 3 and pauses == [1, 2]
+    servicer.endorsements.clear()
+    servicer.commit_codes = [transaction_pb2.MVCC_READ_CONFLICT]
+    with pytest.raises(CommitError):  # no policy: the first conflict is raised
+        gw.network("tanpo").contract("tanpo").with_retries().submit("Move")
+    assert len(servicer.endorsements) == 1
+
+
+def test_endorsement_waits_for_discovery_and_counts_the_attempts(fake: Any) -> None:
+    servicer, gw, _ = fake
+    servicer.no_peers = 2
+    quick = RetryPolicy(attempts=5, backoff=constant(0.01),
+                        retry_on=lambda e: isinstance(e, EndorseError) and e.no_endorsers)
+    result = gw.network("tanpo").contract("tanpo").submit("Move", retries=[quick])
+    assert result.attempts == 3 and len(servicer.submits) == 1
+    servicer.no_peers = 9
+    with pytest.raises(EndorseError) as info:
+        gw.network("tanpo").contract("tanpo").submit("Move", retries=[quick])
+    assert info.value.no_endorsers and info.value.transient and not info.value.refused
+
+
+def test_a_refusal_is_never_retried(fake: Any) -> None:
+    servicer, gw, _ = fake
+    servicer.endorse_error = "no agreement A1"
+    with pytest.raises(EndorseError):
+        gw.network("tanpo").contract("tanpo").submit("Approve", "A1")
+    assert len(servicer.endorsements) == 1
+
+
+def test_a_per_call_timeout_bounds_every_step(fake: Any) -> None:
+    servicer, gw, _ = fake
+    contract = gw.network("tanpo").contract("tanpo")
+    contract.submit("Move", timeout=2.0)
+    contract.evaluate("Get", timeout=1.5)
+    contract.submit("Move")
+    # (gRPC carries deadlines with some slack: compare against the defaults, 10 s and more)
+    for call in ("Endorse", "Submit", "CommitStatus"):
+        bounded, default = servicer.remaining[call]
+        assert 0 < bounded < 2.2 and default > 5, call
+    assert 0 < servicer.remaining["Evaluate"][0] < 1.7
+
+
+def test_a_timeout_also_bounds_the_retries(fake: Any) -> None:
+    servicer, gw, _ = fake
+    servicer.no_peers = 1000
+    slow = RetryPolicy(attempts=100, backoff=constant(0.2),
+                       retry_on=lambda e: isinstance(e, EndorseError) and e.no_endorsers)
+    with pytest.raises(EndorseError):
+        gw.network("tanpo").contract("tanpo").submit("Move", timeout=0.5, retries=[slow])
+    assert 1 < len(servicer.endorsements) <= 4
+
+
+def test_submit_async_returns_the_result_before_the_commit(fake: Any) -> None:
+    servicer, gw, _ = fake
+    servicer.commit_codes = [transaction_pb2.VALID] + [transaction_pb2.MVCC_READ_CONFLICT] * 2
+    contract = gw.network("tanpo").contract("tanpo")
+    first = contract.submit_async("Move")
+    assert len(servicer.submits) == 1 and not servicer.statuses
+    assert first.result == b"result:" + first.transaction_id.encode()
+    assert gw.commits.last_block == 0
+    assert first.wait().block_number == 7
+    assert gw.commits.last_block == 7, "a commit is recorded on the gateway's watermark"
+    second = contract.submit_async("Move")
+    status = second.status()
+    assert not status.successful
+    with pytest.raises(CommitError) as info:
+        second.wait()
+    assert info.value.is_mvcc_conflict
+    assert len(servicer.endorsements) == 2, "an asynchronous submit is never retried on commit"
+
+
+@pytest.mark.parametrize(("error", "refused", "transient"), [
+    (EndorseError("failed to endorse", grpc.StatusCode.ABORTED,
+                  (ErrorDetail("a", "BankAMSP", "chaincode response 500, no agreement X"),)),
+     True, False),
+    (EvaluateError("evaluate call to endorser returned error: chaincode response 500, bad",
+                   grpc.StatusCode.UNKNOWN), True, False),
+    (EndorseError("failed to connect to all addresses", grpc.StatusCode.UNAVAILABLE),
+     False, True),
+    (EndorseError("failed to collect enough transaction endorsements", grpc.StatusCode.ABORTED,
+                  (ErrorDetail("b", "BankBMSP", "ProposalResponsePayloads do not match"),)),
+     False, True),
+    (EndorseError("failed to endorse", grpc.StatusCode.PERMISSION_DENIED,
+                  (ErrorDetail("a", "BankAMSP", "access denied: creator certificate"),)),
+     False, False),
+])
+def test_what_an_error_means_is_decided_from_the_status(error: GatewayError, refused: bool,
+                                                        transient: bool) -> None:
+    assert (error.refused, error.transient) == (refused, transient)
+    if refused:
+        assert error.refusal and "chaincode response" not in error.refusal
+    else:
+        assert error.refusal is None

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tanpo.client.connect import Connection
 from tanpo.client.profile import Profile, load_profile
+from tanpo.client.session import Session
 from tanpo.network.launcher import Launcher
 from tanpo.network.topology import Topology
 
@@ -39,7 +43,7 @@ def running_network(state: Path, port_base: int, **options: int) -> Iterator[Lau
     finally:
         pids = launcher.running_pids()
         launcher.down(wipe=False)
-        left = {name: pid for name, pid in pids.items() if _alive(pid)}
+        left = {name: pid for name, pid in pids.items() if alive(pid)}
         launcher.wipe()
         assert not left, f"processes left running after down: {left}"
 
@@ -55,13 +59,30 @@ def profile(launcher: Launcher) -> Profile:
     return load_profile(launcher.topo.profile_file)
 
 
+@pytest.fixture(scope="module")
+def session(profile: Profile) -> Iterator[Session]:
+    """A module's identities on the session's network: each step's submit is settled on every
+    organisation's peer (`Session.settle`) before the next step reads or endorses elsewhere."""
+    with Session(profile) as s:
+        yield s
+
+
+def submit_json(session: Session, conn: Connection, fn: str, *args: str) -> Any:
+    """Submit ``contract:Function`` through ``conn`` (a connection of ``session``), wait until
+    every peer has it, and return its decoded JSON result."""
+    contract, _, function = fn.partition(":")
+    result = conn.contract(contract).submit(function, *args)
+    session.settle()
+    return json.loads(result.result) if result.result else None
+
+
 @pytest.fixture(scope="session")
 def state_env(launcher: Launcher) -> dict[str, str]:
     """Environment for running the `tanpo` CLI against the test network."""
     return dict(os.environ, TANPO_STATE_DIR=str(launcher.topo.state_dir))
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     """A process exists and is not a zombie waiting to be reaped."""
     try:
         with open(f"/proc/{pid}/stat") as f:

@@ -54,6 +54,7 @@ from tanpo.client import (
 )
 from tanpo.client.connect import Connection
 from tanpo.client.profile import Profile, load_profile
+from tanpo.client.session import Session
 from tanpo.network import processes
 from tanpo.network.launcher import Launcher
 from tanpo.network.topology import Topology
@@ -61,7 +62,7 @@ from tanpo.oracle.config import InstrumentConfig, OracleConfig, ScheduleConfig, 
 from tanpo.oracle.daemon import Oracle
 from tanpo.oracle.fabric import FabricLedger
 from tanpo.oracle.sources import StaticSource
-from tests.integration.conftest import TANPO
+from tests.integration.conftest import TANPO, alive, running_network, submit_json
 
 PORT_BASE = int(os.environ.get("TANPO_FAULT_PORT_BASE", "43000"))
 CASH, STOCK, SYMBOL = "F-CASH", "F-STK", "FSTK"
@@ -74,14 +75,6 @@ CLOSES = {START + timedelta(days=i): str(1000 + (40 if i % 2 else -30) + 5 * i)
           for i in range(-12, 12)}
 CLOSES[START] = "1000"
 RETRY_FOR = 120.0  # seconds a client or the daemon may take to recover from one fault
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 def _healthz(port: int) -> Callable[[], bool]:
@@ -102,39 +95,26 @@ def _wait(what: str, ready: Callable[[], bool], timeout: float = RETRY_FOR) -> N
 @pytest.fixture(scope="module")
 def fault_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launcher]:
     """This module's own network (not the session's): it is the one the faults break."""
-    topo = Topology(orderers=3, port_base=PORT_BASE,
-                    state_dir=tmp_path_factory.mktemp("faults") / "state")
-    launcher = Launcher(topo, say=lambda msg: print(msg, flush=True))
-    try:
-        launcher.up()
+    state = tmp_path_factory.mktemp("faults") / "state"
+    with running_network(state, PORT_BASE, orderers=3) as launcher:
         yield launcher
-    finally:
-        pids = launcher.running_pids()
-        launcher.down(wipe=False)
-        left = {name: pid for name, pid in pids.items() if _alive(pid)}
-        launcher.wipe()
-        assert not left, f"processes left running after down: {left}"
 
 
 @dataclass
 class Desk:
     launcher: Launcher
     profile: Profile
+    session: Session
     conns: dict[str, Connection]
     tmp: Path
     swept: list[date] = field(default_factory=list)
-    last_block: int = 0
 
     @property
     def topo(self) -> Topology:
         return self.launcher.topo
 
     def submit(self, who: str, fn: str, *args: str) -> Any:
-        contract, _, function = fn.partition(":")
-        result = self.conns[who].contract(contract).submit(function, *args)
-        self.last_block = max(self.last_block, result.block_number)
-        self.conns[who].wait_for_all_peers(self.last_block)
-        return json.loads(result.result) if result.result else None
+        return submit_json(self.session, self.conns[who], fn, *args)
 
     def read(self, fn: str, *args: str) -> Any:
         """A query as the operator (who may read everything), retried through short outages."""
@@ -145,7 +125,7 @@ class Desk:
                 raw = self.conns["operator"].contract(contract).evaluate(function, *args)
                 return json.loads(raw) if raw else None
             except GatewayError as exc:
-                if "chaincode response" in str(exc) or time.monotonic() > deadline:
+                if exc.refused or time.monotonic() > deadline:
                     raise  # the chaincode's answer, not an outage
                 time.sleep(0.5)
 
@@ -202,7 +182,7 @@ class Desk:
         for task in os.listdir(f"/proc/{supervisor}/task"):
             with open(f"/proc/{supervisor}/task/{task}/children") as f:
                 children += [int(p) for p in f.read().split()]
-        live = [p for p in children if _alive(p)]
+        live = [p for p in children if alive(p)]
         assert len(live) <= 1, f"supervisor {supervisor} has children {children}"
         return live[0] if live else None
 
@@ -251,10 +231,9 @@ class Daemon(threading.Thread):
 @pytest.fixture(scope="module")
 def desk(fault_network: Launcher, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
     profile = load_profile(fault_network.topo.profile_file)
-    conns = {"operator": connect("operator", "User1", profile),
-             "bank-a": connect("bank-a", "User1", profile),
-             "bank-b": connect("bank-b", "User1", profile)}
-    d = Desk(fault_network, profile, conns, tmp_path_factory.mktemp("faults-desk"))
+    session = Session(profile)
+    conns = {p: session.as_(p).connection for p in ("operator", "bank-a", "bank-b")}
+    d = Desk(fault_network, profile, session, conns, tmp_path_factory.mktemp("faults-desk"))
     try:
         d.submit("operator", "tokens:DefineToken",
                  json.dumps({"id": CASH, "kind": "CT", "currency": "JPY"}))
@@ -275,8 +254,7 @@ def desk(fault_network: Launcher, tmp_path_factory: pytest.TempPathFactory) -> I
             d.submit("bank-b", "agreements:Approve", agreement)
         yield d
     finally:
-        for c in conns.values():
-            c.close()
+        session.close()
 
 
 # ---- what every fault must leave ----------------------------------------------------------------
@@ -457,7 +435,7 @@ def test_the_chaincode_server_restarted_under_load(desk: Desk) -> None:
     _wait("the first margin call of the sweep", lambda: desk.calls_on(day) > 0)
     os.kill(child, signal.SIGKILL)  # the chaincode server, by the PID its supervisor lists
     _wait("the supervisor to start the chaincode server again",
-          lambda: _alive(supervisor) and desk.chaincode_child() not in (None, child), timeout=30)
+          lambda: alive(supervisor) and desk.chaincode_child() not in (None, child), timeout=30)
     daemon.finish()
     for t in load:
         t.join(RETRY_FOR + 10)
@@ -530,4 +508,4 @@ def test_every_node_is_back_under_its_pid_file(desk: Desk) -> None:
     expected = {"orderer0", "orderer1", "orderer2", "peer0-operator", "peer0-bank-a",
                 "peer0-bank-b", "chaincode"}
     assert set(pids) == expected
-    assert all(_alive(p) for p in pids.values())
+    assert all(alive(p) for p in pids.values())

@@ -26,10 +26,11 @@ from pathlib import Path
 import pytest
 
 from tanpo.client.api import Party, TanpoClient, TokenAdministrator
-from tanpo.client.connect import Connection, connect
+from tanpo.client.connect import Connection
 from tanpo.client.errors import EndorseError, EvaluateError, GatewayError
 from tanpo.client.models import CollateralLeg, Terms, Token
 from tanpo.client.profile import Profile
+from tanpo.client.session import Session
 from tests.integration.conftest import TANPO
 
 LENDER, BORROWER, OPERATOR = "bank-a", "bank-b", "operator"
@@ -46,9 +47,9 @@ ISSUED = {(LENDER, ST): 10_000, (BORROWER, CT): 5_000_000}
 class Desk:
     profile: Profile
     env: dict[str, str]
+    session: Session
     conns: dict[str, Connection]
     agreements: list[str] = field(default_factory=list)
-    last_block: int = 0
 
     @property
     def admin(self) -> TokenAdministrator:
@@ -62,11 +63,9 @@ class Desk:
     def party(self, name: str) -> Party:
         return Party(self.conns[name])
 
-    def done(self, client: TanpoClient) -> None:
+    def settle(self) -> None:
         """After an SDK submit: every peer has it before the next step reads or acts elsewhere."""
-        if client.last_block > self.last_block:
-            self.last_block = client.last_block
-            client.connection.wait_for_all_peers(self.last_block)
+        self.session.settle()
 
     def cli(self, *args: str, as_: str | None = None, code: int = 0
             ) -> subprocess.CompletedProcess[str]:
@@ -121,7 +120,7 @@ class Desk:
     def propose(self, terms: Terms, by: str = LENDER) -> str:
         proposer = self.party(by)
         proposer.propose(terms)
-        self.done(proposer)
+        self.settle()
         self.agreements.append(terms.id)
         return terms.id
 
@@ -137,17 +136,14 @@ class Desk:
 
 
 @pytest.fixture(scope="module")
-def desk(profile: Profile, state_env: dict[str, str]) -> Iterator[Desk]:
-    users = {OPERATOR: "User1", LENDER: "User1", BORROWER: "User1"}
-    conns = {p: connect(p, u, profile) for p, u in users.items()}
-    conns["bank-b/Admin"] = connect(BORROWER, "Admin", profile)
-    d = Desk(profile, state_env, conns)
+def desk(profile: Profile, state_env: dict[str, str], session: Session) -> Iterator[Desk]:
+    conns = {p: session.as_(p).connection for p in (OPERATOR, LENDER, BORROWER)}
+    conns["bank-b/Admin"] = session.as_(BORROWER, "Admin").connection
+    d = Desk(profile, state_env, session, conns)
     try:
         yield d
     finally:
         _tidy(d)
-        for c in conns.values():
-            c.close()
 
 
 def _tidy(d: Desk) -> None:
@@ -158,11 +154,11 @@ def _tidy(d: Desk) -> None:
             if a.status == "PROPOSED":
                 proposer = d.party(a.proposer)
                 proposer.withdraw(agreement_id)
-                d.done(proposer)
+                d.settle()
             elif a.status == "ACTIVE":
                 lender = d.party(a.terms.lender)
                 lender.close(agreement_id)
-                d.done(lender)
+                d.settle()
         except GatewayError:
             pass
 
@@ -176,7 +172,7 @@ def issued(desk: Desk) -> Desk:
     admin = desk.admin
     admin.define_token(Token(CT, "CT", "JPY", "per-unit", "cash"))
     admin.define_token(Token(ST2, "ST", "JPY", "per-unit", "equity", ticker=ST2))
-    desk.done(admin)
+    desk.settle()
     assert desk.reader.total_supply(ST) == desk.reader.total_supply(CT) == 0
     assert desk.sheet() == {}
 
@@ -193,10 +189,10 @@ def issued(desk: Desk) -> Desk:
     # bank-b asks for CT through the SDK
     borrower = desk.party(BORROWER)
     req = borrower.request_issuance(CT, 5_000_000, "dep-CT")
-    desk.done(borrower)
+    desk.settle()
     assert desk.sheet() == {(LENDER, ST): 10_000}
     approved = admin.approve_issuance(req.id)
-    desk.done(admin)
+    desk.settle()
     assert approved.status == "APPROVED"
     assert desk.sheet() == ISSUED
     desk.assert_conserved()
@@ -236,7 +232,7 @@ def test_propose_approve_read_close(issued: Desk) -> None:
     # the opening exchange: loan lender -> borrower, collateral borrower -> held for the lender
     borrower = d.party(BORROWER)
     active = borrower.approve(agreement_id)
-    d.done(borrower)
+    d.settle()
     assert active.status == "ACTIVE"
     assert d.sheet() == {(LENDER, ST): 9_000, (BORROWER, ST): 1_000, (BORROWER, CT): 4_400_000}
     assert d.held(agreement_id) == {CT: 600_000}
@@ -291,7 +287,7 @@ def test_approval_with_short_balances_moves_nothing(issued: Desk) -> None:
     for agreement_id in (short_c, short_l):
         lender = d.party(LENDER)
         lender.withdraw(agreement_id)
-        d.done(lender)
+        d.settle()
         assert d.status(agreement_id) == "WITHDRAWN"
 
 
@@ -332,7 +328,7 @@ def test_wrong_parties_are_refused_and_nothing_changes(issued: Desk) -> None:
 
     borrower = d.party(BORROWER)
     rejected = borrower.reject(agreement_id, "wrong parties test")
-    d.done(borrower)
+    d.settle()
     assert rejected.status == "REJECTED"
     assert d.sheet() == start
 
@@ -408,20 +404,20 @@ def test_cdm_round_trip_on_the_network(issued: Desk, tmp_path: Path) -> None:
 
     lender = d.party(LENDER)
     lender.withdraw(original)
-    d.done(lender)
+    d.settle()
     borrower = d.party(BORROWER)
     borrower.withdraw(copy_id)
-    d.done(borrower)
+    d.settle()
 
 
 def test_early_termination_seen_as_events(issued: Desk) -> None:
     d = issued
     start = d.sheet()
     agreement_id = d.propose(d.terms("TERM", end_date=None))  # open: no end date
-    first_block = d.last_block
+    first_block = d.session.last_block
     borrower = d.party(BORROWER)
     borrower.approve(agreement_id)
-    d.done(borrower)
+    d.settle()
     assert d.held(agreement_id) == {CT: 600_000}
     early = d.cli("agreement", "close", agreement_id, as_=LENDER, code=3)
     assert "is open (no end date)" in early.stderr

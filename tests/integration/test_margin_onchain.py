@@ -27,12 +27,13 @@ from fractions import Fraction
 import pytest
 
 from tanpo import margin as eng
-from tanpo.client.api import OracleClient, Party, TanpoClient, TokenAdministrator
+from tanpo.client.api import OracleClient, Party, TokenAdministrator
 from tanpo.client.cli_margin import call_json
-from tanpo.client.connect import Connection, connect
+from tanpo.client.connect import Connection
 from tanpo.client.errors import EndorseError, EvaluateError, GatewayError
 from tanpo.client.models import CollateralLeg, MarginCall, Terms, Token, frac
 from tanpo.client.profile import Profile
+from tanpo.client.session import Session
 from tests.integration.conftest import TANPO
 
 LENDER, BORROWER, OPERATOR = "bank-a", "bank-b", "operator"
@@ -47,8 +48,8 @@ FX: dict[date, dict[str, str]] = {D1: {"EURUSD": "1.1000"}, D2: {"EURUSD": "1.10
 @dataclass
 class Desk:
     profile: Profile
+    session: Session
     conns: dict[str, Connection]
-    last_block: int = 0
 
     @property
     def admin(self) -> TokenAdministrator:
@@ -61,17 +62,14 @@ class Desk:
     def party(self, name: str) -> Party:
         return Party(self.conns[name])
 
-    def done(self, client: TanpoClient) -> None:
+    def settle(self) -> None:
         """After a submit: every peer holds it before the next step (whose endorsers, the two
         banks' peers, read what it wrote)."""
-        if client.last_block > self.last_block:
-            self.last_block = client.last_block
-            client.connection.wait_for_all_peers(self.last_block)
+        self.session.settle()
 
     def sync(self, party: str) -> None:
         """After a CLI run as ``party``: wait until every peer has what its peer has."""
-        conn = self.conns[party]
-        conn.wait_for_all_peers(conn.block_height() - 1)
+        self.session.settle(block=self.conns[party].block_height() - 1)
 
     def free(self, party: str, token: str) -> int:
         return self.oracle.balance(token, party)
@@ -81,13 +79,9 @@ class Desk:
 
 
 @pytest.fixture(scope="module")
-def desk(profile: Profile) -> Iterator[Desk]:
-    conns = {p: connect(p, "User1", profile) for p in (OPERATOR, LENDER, BORROWER)}
-    try:
-        yield Desk(profile, conns)
-    finally:
-        for c in conns.values():
-            c.close()
+def desk(profile: Profile, session: Session) -> Desk:
+    return Desk(profile, session,
+                {p: session.as_(p).connection for p in (OPERATOR, LENDER, BORROWER)})
 
 
 # ---- one agreement on both sides: the ledger and the engine ---------------------------------
@@ -117,17 +111,17 @@ class Case:
         admin = self.desk.admin
         admin.define_token(Token(token_id, kind, currency, quote, asset_class,
                                  ticker=token_id if kind == "ST" else ""))
-        self.desk.done(admin)
+        self.desk.settle()
         self.tokens[token_id] = eng.Token(token_id, kind, currency, quote)
         return token_id
 
     def issue(self, party: str, token: str, quantity: int) -> None:
         requester = self.desk.party(party)
         request = requester.request_issuance(token, quantity, f"test {self.tag}")
-        self.desk.done(requester)
+        self.desk.settle()
         admin = self.desk.admin
         admin.approve_issuance(request.id)
-        self.desk.done(admin)
+        self.desk.settle()
         self.issued[token] = self.issued.get(token, 0) + quantity
 
     def post(self, day: date, prices: Mapping[str, str], fx: bool = True) -> None:
@@ -135,7 +129,7 @@ class Case:
         rates = FX.get(day, {}) if fx else {}
         oracle = self.desk.oracle
         oracle.post_prices(day, prices, rates, source="test")
-        self.desk.done(oracle)
+        self.desk.settle()
         self.market(day, prices, rates)
 
     def market(self, day: date, prices: Mapping[str, str], fx: Mapping[str, str]) -> None:
@@ -166,9 +160,9 @@ class Case:
         )
         lender, borrower = self.desk.party(LENDER), self.desk.party(BORROWER)
         lender.propose(terms)
-        self.desk.done(lender)
+        self.desk.settle()
         borrower.approve(terms.id)
-        self.desk.done(borrower)
+        self.desk.settle()
         self.opened.append(terms.id)
         self.terms = terms
         for c in collateral:
@@ -190,7 +184,7 @@ class Case:
         assert self.terms is not None and self.book is not None
         oracle = self.desk.oracle
         record = oracle.margin_call(self.terms.id, day)
-        self.desk.done(oracle)
+        self.desk.settle()
         assert not record.replayed
         result = self.book.apply_day(self.markets[day])
         assert_same(record, result)
@@ -233,7 +227,7 @@ class Case:
                 for m in call.mints:
                     minted[m["token"]] = minted.get(m["token"], 0) + int(m["quantity"])
             assert lender.close(agreement_id).status == "CLOSED"
-            self.desk.done(lender)
+            self.desk.settle()
         for token in self.tokens:
             free = sum(self.desk.free(p, token) for p in (LENDER, BORROWER))
             supply = self.desk.oracle.total_supply(token)
@@ -245,7 +239,7 @@ class Case:
                 lender = self.desk.party(LENDER)
                 if lender.agreement(agreement_id).status == "ACTIVE":
                     lender.close(agreement_id)
-                    self.desk.done(lender)
+                    self.desk.settle()
             except GatewayError:
                 pass  # the test already failed; leave the rest to the network's teardown
 
@@ -347,7 +341,7 @@ def test_cross_currency_example_returns_131_shares_once(case: Case,
     # the same date again, through the API and through the CLI: the record, nothing moves
     before = case.snapshot()
     again = case.desk.oracle.margin_call(agreement, D2)
-    case.desk.done(case.desk.oracle)
+    case.desk.settle()
     assert again.replayed and again.tx_id == record.tx_id
     assert call_json(again) == {**call_json(record), "replayed": True}
     out = tanpo_cli(state_env, "margin", "run", "--date", D2.isoformat(),

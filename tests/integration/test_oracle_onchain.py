@@ -24,10 +24,11 @@ from pathlib import Path
 import pytest
 
 from tanpo import margin as eng
-from tanpo.client.api import OracleClient, Party, TanpoClient, TokenAdministrator
+from tanpo.client.api import OracleClient, Party, TokenAdministrator
 from tanpo.client.connect import Connection, connect
 from tanpo.client.models import CollateralLeg, MarginCall, Terms, Token
 from tanpo.client.profile import Profile, load_profile
+from tanpo.client.session import Session
 from tanpo.oracle.config import InstrumentConfig, OracleConfig, SourceConfig
 from tanpo.oracle.daemon import Oracle, Outcome
 from tanpo.oracle.fabric import FabricLedger
@@ -49,27 +50,25 @@ K0, K1, K2 = date(2009, 7, 15), date(2009, 7, 16), date(2009, 7, 17)
 
 @dataclass
 class Desk:
+    session: Session
     conns: dict[str, Connection]
     tokens: dict[str, str] = field(default_factory=dict)  # stock code -> token id
     cash: str = ""
-    last_block: int = 0
 
     @property
     def reader(self) -> OracleClient:
         return OracleClient(self.conns[OPERATOR])
 
-    def done(self, client: TanpoClient) -> None:
-        if client.last_block > self.last_block:
-            self.last_block = client.last_block
-            client.connection.wait_for_all_peers(self.last_block)
+    def settle(self) -> None:
+        self.session.settle()
 
     def issue(self, party: str, token: str, quantity: int) -> None:
         requester = Party(self.conns[party])
         request = requester.request_issuance(token, quantity, "oracle test")
-        self.done(requester)
+        self.settle()
         admin = TokenAdministrator(self.conns[OPERATOR])
         admin.approve_issuance(request.id)
-        self.done(admin)
+        self.settle()
 
     def open(self, agreement_id: str, loan: int, collateral: list[tuple[str, int]],
              start: date, end: date) -> eng.AgreementBook:
@@ -84,9 +83,9 @@ class Desk:
         )
         lender, borrower = Party(self.conns[LENDER]), Party(self.conns[BORROWER])
         lender.propose(terms)
-        self.done(lender)
+        self.settle()
         borrower.approve(agreement_id)
-        self.done(borrower)
+        self.settle()
         ids = [t for t, _ in collateral]
         tokens = [eng.Token(t, "ST", "JPY") for t in ids] + [eng.Token(self.cash, "CT", "JPY")]
         agreement = eng.make_agreement(tokens, eng.Terms(
@@ -102,7 +101,7 @@ class Desk:
     def close(self, agreement_id: str) -> None:
         lender = Party(self.conns[LENDER])
         lender.close(agreement_id)
-        self.done(lender)
+        self.settle()
 
     def market(self, day: date) -> eng.Market:
         """The prices the ledger holds for ``day`` (what the daemon posted), for the engine."""
@@ -121,26 +120,21 @@ def profile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Profile]:
 
 
 @pytest.fixture(scope="module")
-def desk(profile: Profile) -> Iterator[Desk]:
-    conns = {p: connect(p, "User1", profile) for p in (OPERATOR, LENDER, BORROWER)}
+def desk(session: Session) -> Desk:
+    conns = {p: session.as_(p).connection for p in (OPERATOR, LENDER, BORROWER)}
     tag = uuid.uuid4().hex[:6].upper()
-    d = Desk(conns)
-    try:
-        admin = TokenAdministrator(conns[OPERATOR])
-        for code in STOCKS:
-            token = f"JP{code}-{tag}"
-            admin.define_token(Token(token, "ST", "JPY", "per-unit", "equity",
-                                     ticker=f"{code}.T"))
-            d.tokens[code] = token
-        d.cash = f"JPY-{tag}"
-        admin.define_token(Token(d.cash, "CT", "JPY", "per-unit", "cash"))
-        d.done(admin)
-        for token in d.tokens.values():  # the borrower's collateral and ample extra shares
-            d.issue(BORROWER, token, 2_000_000)
-        yield d
-    finally:
-        for c in conns.values():
-            c.close()
+    d = Desk(session, conns)
+    admin = TokenAdministrator(conns[OPERATOR])
+    for code in STOCKS:
+        token = f"JP{code}-{tag}"
+        admin.define_token(Token(token, "ST", "JPY", "per-unit", "equity", ticker=f"{code}.T"))
+        d.tokens[code] = token
+    d.cash = f"JPY-{tag}"
+    admin.define_token(Token(d.cash, "CT", "JPY", "per-unit", "cash"))
+    d.settle()
+    for token in d.tokens.values():  # the borrower's collateral and ample extra shares
+        d.issue(BORROWER, token, 2_000_000)
+    return d
 
 
 def config(desk: Desk, page_size: int = 100) -> OracleConfig:

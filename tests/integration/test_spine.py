@@ -11,6 +11,7 @@ import pytest
 from tanpo.client import EndorseError, connect
 from tanpo.client.events import ChaincodeEvent
 from tanpo.client.profile import Profile
+from tanpo.client.session import Session
 from tanpo.network.launcher import Launcher
 from tests.integration.conftest import TANPO
 
@@ -69,5 +70,21 @@ def test_unregistered_caller_is_refused_with_a_clear_error(profile: Profile) -> 
     # An organisation admin runs the peer but holds no role in the registry.
     with connect("bank-a", "Admin", profile) as conn, pytest.raises(EndorseError) as info:
         conn.contract("ping").submit("Ping", "should not land")
+    assert info.value.refused and not info.value.transient
     assert "access denied" in info.value.chaincode_message
     assert "not registered" in info.value.chaincode_message
+
+
+def test_an_asynchronous_submit_settles_on_every_peer(session: Session) -> None:
+    """Submitted through bank-a's gateway, committed, then read on bank-b's own peer."""
+    ping = session.as_("bank-a").contract("ping")
+    pending = ping.submit_async("Ping", "async from bank-a", timeout=30.0)
+    assert json.loads(pending.result)["message"] == "async from bank-a"  # before the commit
+    committed = pending.wait(timeout=30.0)
+    assert session.last_block == committed.block_number
+    session.settle(timeout=30.0)
+    heights = session.as_("bank-b").connection.peer_heights()
+    assert all(h > committed.block_number for h in heights.values()), heights
+    stored = session.as_("bank-b").contract("ping").evaluate("GetPing", pending.transaction_id,
+                                                              timeout=10.0)
+    assert json.loads(stored)["message"] == "async from bank-a"

@@ -10,6 +10,7 @@ from fractions import Fraction
 
 import pytest
 from click.testing import CliRunner
+from fabric_protos.peer import transaction_pb2
 
 from tanpo.bench import market
 from tanpo.bench.cli import bench, market_table
@@ -35,7 +36,8 @@ from tanpo.bench.market import (
     set_ratios,
     terms_for,
 )
-from tanpo.client.errors import CommitError
+from tanpo.client.errors import CommitError, EndorseError
+from tests.client.test_gateway_client import fake_gateway
 
 # ---- configuration ------------------------------------------------------------------------
 
@@ -379,3 +381,18 @@ def test_market_table_names_both_no_op_runs() -> None:
     }
     caption = str(market_table(result).caption)
     assert "192.0 tx/s at the start, 281.2 at the end; ratios use 281.2" in caption
+
+
+def test_timed_submit_retries_conflicts_and_differing_endorsements() -> None:
+    with fake_gateway() as (servicer, gw, _):
+        servicer.mismatches = 2
+        servicer.commit_codes = [transaction_pb2.MVCC_READ_CONFLICT]
+        result, endorse_s, commit_s, mismatches = market.timed_submit(
+            gw.network("tanpo").contract("tanpo"), "Move", ["x"], ["BankAMSP"])
+        assert (mismatches, result.attempts) == (2, 2)  # two mismatches, then one MVCC retry
+        assert len(servicer.submits) == 2 and endorse_s > 0 and commit_s > 0
+        servicer.mismatches = 9
+        with pytest.raises(EndorseError) as info:
+            market.timed_submit(gw.network("tanpo").contract("tanpo"), "Move", [], [])
+        assert info.value.endorsements_differ
+        assert servicer.mismatches == 9 - market.MISMATCH_RETRY.attempts

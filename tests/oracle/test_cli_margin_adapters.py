@@ -1,8 +1,8 @@
 """The adapters under the margin CLI and the oracle: OracleClient's batches, FabricLedger's errors.
 
 A fake connection stands in for the Gateway: it records what would be submitted and raises what
-the gateway raises (the chaincode's refusals carry "chaincode response 500, ..." in their details;
-the gateway's own failures do not).
+the gateway raises (`tests.fakes.chaincode_refusal` for the chaincode's refusals; the gateway's
+own failures carry no chaincode response).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
+from types import SimpleNamespace
 from typing import Any, cast
 
 import grpc
@@ -20,7 +21,7 @@ import pytest
 from tanpo.client.api import OracleClient
 from tanpo.client.connect import Connection
 from tanpo.client.errors import CommitError, EndorseError, ErrorDetail, EvaluateError
-from tanpo.client.gateway import SubmitResult
+from tanpo.client.gateway import BlockWatermark, SubmitResult
 from tanpo.oracle.fabric import FabricLedger
 from tanpo.oracle.ledger import (
     LedgerError,
@@ -28,15 +29,13 @@ from tanpo.oracle.ledger import (
     PriceConflictError,
     PricesNotPostedError,
 )
+from tests.fakes import chaincode_refusal
 
 DAY = date(2024, 1, 3)
 
 
 def chaincode_says(message: str, cls: type[EndorseError | EvaluateError] = EndorseError) -> Any:
-    return cls("failed to endorse transaction, see attached details for more info",
-               grpc.StatusCode.ABORTED,
-               (ErrorDetail("127.0.0.1:7051", "OperatorMSP",
-                            f"chaincode response 500, {message}"),))
+    return chaincode_refusal(message, evaluate=cls is EvaluateError, msp_id="OperatorMSP")
 
 
 @dataclass
@@ -48,6 +47,7 @@ class FakeContract:
         self.conn.sent.append((f"{self.name}:{function}", args))
         if self.conn.error is not None:
             raise self.conn.error
+        self.conn.gateway.commits.record(7)  # as a real commit status does
         return SubmitResult("tx1", json.dumps(self.conn.answer).encode(), 7)
 
     def evaluate(self, function: str, *args: str) -> bytes:
@@ -63,11 +63,16 @@ class FakeConnection:
     error: Exception | None = None
     sent: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
     waited: list[int] = field(default_factory=list)
+    gateway: Any = field(default_factory=lambda: SimpleNamespace(commits=BlockWatermark()))
+    profile: Any = None
+    party: str = "operator"
+    user: str = "User1"
 
     def contract(self, name: str = "") -> FakeContract:
         return FakeContract(name, self)
 
-    def wait_for_all_peers(self, block_number: int, timeout: float = 30.0) -> None:
+    def wait_for_all_peers(self, block_number: int, timeout: float = 30.0,
+                           poll: float = 0.05) -> None:
         self.waited.append(block_number)
 
     def close(self) -> None:

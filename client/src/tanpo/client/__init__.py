@@ -11,10 +11,23 @@ from tanpo.client.errors import (
     SubmitError,
 )
 from tanpo.client.events import ChaincodeEvent, ChaincodeEventStream, Checkpoint, FileCheckpointer
-from tanpo.client.gateway import Contract, Gateway, Network, SubmitResult, Timeouts
+from tanpo.client.gateway import (
+    DEFAULT_RETRIES,
+    BlockWatermark,
+    Contract,
+    Gateway,
+    Network,
+    RetryPolicy,
+    SubmitResult,
+    SubmittedTransaction,
+    Timeouts,
+)
 from tanpo.client.identity import Identity, ecdsa_signer
+from tanpo.client.session import Participant, Session
 
 __all__ = [
+    "DEFAULT_RETRIES",
+    "BlockWatermark",
     "ChaincodeEvent",
     "ChaincodeEventStream",
     "Checkpoint",
@@ -30,8 +43,12 @@ __all__ = [
     "GatewayError",
     "Identity",
     "Network",
+    "Participant",
+    "RetryPolicy",
+    "Session",
     "SubmitError",
     "SubmitResult",
+    "SubmittedTransaction",
     "Timeouts",
     "connect",
     "ecdsa_signer",

@@ -39,7 +39,11 @@ class TanpoClient:
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
-        self.last_block = 0
+
+    @property
+    def last_block(self) -> int:
+        """The highest block this client's connection committed a transaction in."""
+        return self.connection.gateway.commits.last_block
 
     @property
     def party(self) -> str:
@@ -50,7 +54,6 @@ class TanpoClient:
 
     def _submit(self, contract: str, function: str, *args: str) -> Json:
         result: SubmitResult = self._contract(contract).submit(function, *args)
-        self.last_block = max(self.last_block, result.block_number)
         return json.loads(result.result) if result.result else {}
 
     def _evaluate(self, contract: str, function: str, *args: str) -> Any:

@@ -1,16 +1,18 @@
-"""What the participant commands share: who acts, exit codes, errors that say what to do, output.
+"""What every ``tanpo`` command shares: who acts, exit codes, errors that say what to do, output.
 
-Every command talks to the ledger through `open_ledger` (replaceable: unit tests put a fake there),
-inside `guarded`, which turns what can go wrong into the documented exit codes.
+Every participant, margin and price command talks to the ledger through `open_ledger`
+(replaceable: unit tests put a fake there), inside `guarded`, which turns what can go wrong into
+the documented exit codes. The other areas' commands (oracle, scenarios, risk, bench) take their
+identity from `acting_as` and report a missing network through `connection_errors`.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
 from typing import Any, NoReturn, Protocol
@@ -19,18 +21,23 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from tanpo.client.api import Party, TokenAdministrator
+from tanpo.client.api import OracleClient, Party, TokenAdministrator
 from tanpo.client.errors import CommitError, GatewayError
 from tanpo.client.events import ChaincodeEvent, Checkpoint
 from tanpo.client.models import (
     Agreement,
     Balance,
     CollateralReport,
+    MarginCall,
+    PriceSet,
     Request,
+    SweepResult,
     Terms,
     Token,
     decimal_string,
 )
+from tanpo.client.profile import ProfileError
+from tanpo.client.session import Session
 
 Json = dict[str, Any]
 
@@ -50,8 +57,12 @@ Exit codes:
 
 #: The token administrator (the operator's User1): the default for its commands.
 TOKEN_ADMIN = "operator"
+#: The price oracle (the operator's User1): the default for posting prices and for sweeps.
+ORACLE = "operator/User1"
 #: Everyone else's default: bank-a's User1 (the root command's documented default).
 PARTY_DEFAULT = "bank-a"
+#: How long a command waits, after its submit, for every organisation's peer (then it warns).
+SETTLE_WARN_S = 15.0
 
 
 class TanpoCommand(click.Command):
@@ -106,21 +117,32 @@ class Ledger(Protocol):
     def request_termination(self, agreement_id: str, note: str = "") -> Agreement: ...
     def accept_termination(self, agreement_id: str) -> Agreement: ...
     def cancel_termination(self, agreement_id: str, reason: str = "") -> Agreement: ...
+    def margin_call(self, agreement_id: str, day: date) -> MarginCall: ...
+    def get_margin_call(self, agreement_id: str, day: date) -> MarginCall: ...
+    def margin_calls(self, agreement_id: str) -> list[MarginCall]: ...
+    def sweep(self, day: date, page_size: int, bookmark: str) -> SweepResult: ...
+    def prices(self, day: date, version: int | None) -> PriceSet: ...
+    def post_batch_json(self, day: date, batch: Json) -> Json: ...
+    def correct_batch_json(self, day: date, batch: Json, reason: str) -> Json: ...
 
     def events(self, start_block: int | None,
                checkpoint: Checkpoint | None) -> Iterator[ChaincodeEvent]:
         """Chaincode events from a block or after a checkpoint (default: the next commit)."""
         ...
 
-    def settle(self) -> None:
+    def settle(self, timeout: float | None = None) -> None:
         """Wait until every organisation's peer holds what this ledger view committed."""
         ...
 
     def disconnect(self) -> None: ...
 
 
-class GatewayLedger(Party, TokenAdministrator):
-    """A `Ledger` over the Gateway SDK, signed as one participant."""
+class GatewayLedger(Party, TokenAdministrator, OracleClient):
+    """A `Ledger` over the Gateway SDK, signed as one participant of a session."""
+
+    def __init__(self, session: Session, party: str, user: str) -> None:
+        super().__init__(session.as_(party, user).connection)
+        self.session = session
 
     def events(self, start_block: int | None,
                checkpoint: Checkpoint | None) -> Iterator[ChaincodeEvent]:
@@ -130,33 +152,33 @@ class GatewayLedger(Party, TokenAdministrator):
                                       checkpoint=checkpoint) as stream:
             yield from stream
 
-    def settle(self) -> None:
-        if self.last_block:
-            self.connection.wait_for_all_peers(self.last_block, timeout=15.0)
+    def settle(self, timeout: float | None = None) -> None:
+        self.session.settle(timeout)
 
     def disconnect(self) -> None:
-        self.connection.close()
+        self.session.close()
 
 
 def open_ledger(party: str, user: str) -> Ledger:
     """Connect as ``user`` of organisation ``party`` to the network of ``TANPO_STATE_DIR``."""
-    from tanpo.client.connect import connect
-    from tanpo.client.profile import ProfileError, load_profile
+    from tanpo.client.profile import load_profile
 
     profile = load_profile()  # a missing profile is a failure (exit 4): the network is not up
     try:
         profile.user(party, user)
     except ProfileError as exc:  # an unknown organisation or user is bad usage (exit 2)
         raise click.BadParameter(str(exc), param_hint="--as") from None
-    return GatewayLedger(connect(party, user, profile))
+    return GatewayLedger(Session(profile), party, user)
 
 
-def acting_as(default: str) -> tuple[str, str]:
-    """(organisation, user) from the root ``--as``, else ``default``'s User1."""
+def acting_as(default: str, spec: str | None = None) -> tuple[str, str]:
+    """(organisation, user) from ``spec`` (a command's own ``--as``), else the root ``--as``,
+    else ``default`` (each ``ORG[/USER]``); a malformed one is bad usage (exit 2)."""
     from tanpo.client.connect import parse_as
 
-    root = click.get_current_context().find_root().obj
-    spec = getattr(root, "as_", None) or default
+    ctx = click.get_current_context(silent=True)
+    root = ctx.find_root().obj if ctx is not None else None
+    spec = spec or getattr(root, "as_", None) or default
     try:
         return parse_as(spec)
     except ValueError as exc:
@@ -164,22 +186,38 @@ def acting_as(default: str) -> tuple[str, str]:
 
 
 @contextmanager
+def connection_errors() -> Iterator[None]:
+    """For commands with their own exit codes: no usable connection profile (the network is not
+    up, an unknown organisation) becomes click's error, printed without a traceback."""
+    try:
+        yield
+    except ProfileError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@contextmanager
+def ledger_as(default: str) -> Iterator[Ledger]:
+    """The ledger as the acting identity (``--as``, else ``default``), disconnected after."""
+    party, user = acting_as(default)
+    ledger = open_ledger(party, user)
+    try:
+        yield ledger
+    finally:
+        ledger.disconnect()
+
+
+@contextmanager
 def session(default: str, as_json: bool) -> Iterator[Ledger]:
     """The acting participant's ledger, with failures turned into exit codes 3 and 4."""
-    with guarded(as_json):
-        party, user = acting_as(default)
-        ledger = open_ledger(party, user)
-        try:
-            yield ledger
-        finally:
-            ledger.disconnect()
+    with guarded(as_json), ledger_as(default) as ledger:
+        yield ledger
 
 
 def settle(ledger: Ledger) -> None:
     """After a submit: wait (briefly) until every peer has it, so a next command acting through
     another organisation sees it. A peer that lags behind only earns a warning: it committed."""
     try:
-        ledger.settle()
+        ledger.settle(SETTLE_WARN_S)
     except (TimeoutError, GatewayError, OSError) as exc:
         click.echo(f"warning: committed, but not every peer confirmed it yet ({exc})", err=True)
 
@@ -187,12 +225,8 @@ def settle(ledger: Ledger) -> None:
 # ---- failures and exit codes ----------------------------------------------------------------
 
 
-def refusal(exc: GatewayError) -> str | None:
-    """The chaincode's message when the chaincode itself refused, else None."""
-    texts = [d.message for d in exc.details] + [exc.message]
-    if any("chaincode response" in t for t in texts):
-        return exc.chaincode_message
-    return None
+class CliFailure(Exception):
+    """A failure found by the command itself (exit code 4)."""
 
 
 _HINTS = (
@@ -215,39 +249,53 @@ def _network_hint(exc: GatewayError) -> str:
     return ""
 
 
-def fail(code: int, message: str, as_json: bool, hint: str = "") -> NoReturn:
+def fail(code: int, message: str, as_json: bool, hint: str = "",
+         partial: Json | None = None) -> NoReturn:
+    """Print the error (in JSON mode also a document on stdout: `partial`, what was done before
+    the failure, with the error added) and exit with `code`."""
     kind = "refused" if code == EXIT_REFUSED else "failed"
     if as_json:
         error: Json = {"kind": kind, "message": message}
         if hint:
             error["hint"] = hint
-        click.echo(json.dumps({"error": error}, indent=2))
+        click.echo(json.dumps({**(partial or {}), "error": error}, indent=2))
     click.echo(f"{kind}: {message}", err=True)
     if hint:
         click.echo(f"hint: {hint}", err=True)
     sys.exit(code)
 
 
-@contextmanager
-def guarded(as_json: bool) -> Iterator[None]:
-    """Turn what can go wrong into the documented exit codes (3 refused, 4 failed)."""
-    from tanpo.client.profile import ProfileError
+@dataclass
+class Guard:
+    """What to show with an error: the JSON document so far, and hooks that print what was
+    already done (a sweep that stopped on a later page)."""
 
+    as_json: bool
+    partial: Json | None = None
+    on_error: list[Callable[[], None]] = field(default_factory=list)
+
+    def fail(self, code: int, message: str, hint: str = "") -> NoReturn:
+        for hook in self.on_error:
+            hook()
+        fail(code, message, self.as_json, hint, self.partial)
+
+
+@contextmanager
+def guarded(as_json: bool) -> Iterator[Guard]:
+    """Turn what can go wrong into the documented exit codes (3 refused, 4 failed)."""
+    guard = Guard(as_json)
     try:
-        yield
+        yield guard
     except GatewayError as exc:
-        refused = refusal(exc)
-        if refused is not None:
-            hint = next((h for key, h in _HINTS if key in refused), "")
-            fail(EXIT_REFUSED, refused, as_json, hint)
-        fail(EXIT_FAILED, exc.message or str(exc), as_json, _network_hint(exc))
+        if exc.refusal is not None:
+            hint = next((h for key, h in _HINTS if key in exc.refusal), "")
+            guard.fail(EXIT_REFUSED, exc.refusal, hint)
+        guard.fail(EXIT_FAILED, exc.message or str(exc), _network_hint(exc))
     except CommitError as exc:
-        fail(EXIT_FAILED, str(exc), as_json,
-             "nothing changed; run the command again" if exc.is_mvcc_conflict else "")
-    except ProfileError as exc:
-        fail(EXIT_FAILED, str(exc), as_json)
-    except (TimeoutError, OSError) as exc:
-        fail(EXIT_FAILED, str(exc) or type(exc).__name__, as_json)
+        guard.fail(EXIT_FAILED, str(exc),
+                   "nothing changed; run the command again" if exc.is_mvcc_conflict else "")
+    except (CliFailure, ProfileError, TimeoutError, OSError) as exc:
+        guard.fail(EXIT_FAILED, str(exc) or type(exc).__name__)
 
 
 # ---- output ----------------------------------------------------------------------------------

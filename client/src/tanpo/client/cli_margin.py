@@ -25,205 +25,43 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, NoReturn, Protocol
+from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-from tanpo.client.errors import CommitError, GatewayError
-from tanpo.client.models import MarginCall, MarginTransfer, PriceSet, SweepResult, decimal_string
+from tanpo.client.cli_common import (
+    ORACLE,
+    PARTY_DEFAULT,
+    CliFailure,
+    console,
+    guarded,
+    ledger_as,
+    qty,
+)
+from tanpo.client.models import MarginCall, MarginTransfer, decimal_string
 
 __all__ = [
-    "EXIT_FAILED",
-    "EXIT_REFUSED",
-    "MarginSession",
     "call_json",
     "commands",
     "margin",
-    "open_session",
     "prices",
     "show_value",
 ]
 
 Json = dict[str, Any]
 
-EXIT_REFUSED = 3
-EXIT_FAILED = 4
-
-#: The price oracle: the default identity for posting prices and for sweeps.
-ORACLE = "operator/User1"
-#: The root command's default identity for everything else.
-PARTY_DEFAULT = "bank-a"
-
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
 _PAIR = re.compile(r"[A-Z]{3}[A-Z]{3}")
 DISPLAY_PLACES = 6
 
 
-# ---- the ledger, as these commands see it -----------------------------------------------------
-
-
-class MarginSession(Protocol):
-    """What the commands need from one participant's connection (a fake in unit tests)."""
-
-    def margin_call(self, agreement_id: str, day: date) -> MarginCall: ...
-
-    def get_margin_call(self, agreement_id: str, day: date) -> MarginCall: ...
-
-    def margin_calls(self, agreement_id: str) -> list[MarginCall]: ...
-
-    def sweep(self, day: date, page_size: int, bookmark: str) -> SweepResult: ...
-
-    def prices(self, day: date, version: int | None) -> PriceSet: ...
-
-    def post_batch_json(self, day: date, batch: Json) -> Json: ...
-
-    def correct_batch_json(self, day: date, batch: Json, reason: str) -> Json: ...
-
-    def settle(self) -> None:
-        """Wait until every organisation's peer holds what this session committed."""
-        ...
-
-    def close(self) -> None: ...
-
-
-class _GatewaySession:
-    """A :class:`MarginSession` over the Gateway SDK, signed as one participant."""
-
-    def __init__(self, party: str, user: str) -> None:
-        from tanpo.client.api import OracleClient
-        from tanpo.client.connect import connect
-
-        self.client = OracleClient(connect(party, user))
-
-    def margin_call(self, agreement_id: str, day: date) -> MarginCall:
-        return self.client.margin_call(agreement_id, day)
-
-    def get_margin_call(self, agreement_id: str, day: date) -> MarginCall:
-        return self.client.get_margin_call(agreement_id, day)
-
-    def margin_calls(self, agreement_id: str) -> list[MarginCall]:
-        return self.client.margin_calls(agreement_id)
-
-    def sweep(self, day: date, page_size: int, bookmark: str) -> SweepResult:
-        return self.client.sweep(day, page_size, bookmark)
-
-    def prices(self, day: date, version: int | None) -> PriceSet:
-        return self.client.prices(day, version)
-
-    def post_batch_json(self, day: date, batch: Json) -> Json:
-        return self.client.post_batch_json(day, batch)
-
-    def correct_batch_json(self, day: date, batch: Json, reason: str) -> Json:
-        return self.client.correct_batch_json(day, batch, reason)
-
-    def settle(self) -> None:
-        if self.client.last_block:
-            self.client.connection.wait_for_all_peers(self.client.last_block)
-
-    def close(self) -> None:
-        self.client.connection.close()
-
-
-def open_session(party: str, user: str) -> MarginSession:
-    """Connect as ``user`` of ``party`` to the network of ``TANPO_STATE_DIR`` (replaceable)."""
-    return _GatewaySession(party, user)
-
-
-def _identity(default: str) -> tuple[str, str]:
-    from tanpo.client.connect import parse_as
-
-    root = click.get_current_context().find_root().obj
-    spec = getattr(root, "as_", None) or default
-    try:
-        return parse_as(spec)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--as") from None
-
-
-# ---- failures and exit codes ----------------------------------------------------------------
-
-
-def _refusal(exc: GatewayError) -> str | None:
-    """The chaincode's message when the chaincode itself refused, else None."""
-    texts = [d.message for d in exc.details] + [exc.message]
-    if any("chaincode response" in t for t in texts):
-        return exc.chaincode_message
-    return None
-
-
-def _fail(code: int, message: str, as_json: bool, partial: Json | None = None) -> NoReturn:
-    kind = "refused" if code == EXIT_REFUSED else "failed"
-    if as_json:
-        doc = dict(partial or {})
-        doc["error"] = {"kind": kind, "message": message}
-        click.echo(json.dumps(doc, indent=2))
-    click.echo(f"{kind}: {message}", err=True)
-    click.get_current_context().exit(code)
-
-
-class CliFailure(Exception):
-    """A failure found by the command itself (exit code 4)."""
-
-
-@dataclass
-class _Guard:
-    """What to show with an error: the partial JSON document, and hooks that print what was
-    already done (a sweep that stopped on a later page)."""
-
-    as_json: bool
-    partial: Json | None = None
-    on_error: list[Callable[[], None]] = field(default_factory=list)
-
-
-@contextmanager
-def _guarded(as_json: bool) -> Iterator[_Guard]:
-    """Turn what can go wrong into the documented exit codes (3 refused, 4 failed)."""
-    from tanpo.client.profile import ProfileError
-
-    guard = _Guard(as_json)
-    try:
-        yield guard
-    except GatewayError as exc:
-        for hook in guard.on_error:
-            hook()
-        refused = _refusal(exc)
-        if refused is not None:
-            _fail(EXIT_REFUSED, refused, as_json, guard.partial)
-        _fail(EXIT_FAILED, str(exc), as_json, guard.partial)
-    except (CliFailure, CommitError, ProfileError, TimeoutError, OSError) as exc:
-        for hook in guard.on_error:
-            hook()
-        _fail(EXIT_FAILED, str(exc) or type(exc).__name__, as_json, guard.partial)
-
-
-@contextmanager
-def _session(default: str) -> Iterator[MarginSession]:
-    party, user = _identity(default)
-    session = open_session(party, user)
-    try:
-        yield session
-    finally:
-        session.close()
-
-
 # ---- output -------------------------------------------------------------------------------
-
-
-def _console() -> Console:
-    """Rich output; when not writing to a terminal, wide enough that tables keep every column."""
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=200)
-    return console
 
 
 def _who(identity: object) -> str:
@@ -260,10 +98,6 @@ def show_value(x: Fraction | int) -> str:
     except ValueError:
         rounded = decimal_string(Fraction(round(x * 10**DISPLAY_PLACES), 10**DISPLAY_PLACES))
         return "≈" + _group(rounded)
-
-
-def _qty(n: int) -> str:
-    return f"{n:,}"
 
 
 def _exact(value: object) -> str:
@@ -325,7 +159,7 @@ def call_json(call: MarginCall) -> Json:
 
 
 def _transfer_text(t: MarginTransfer, day: date) -> str:
-    text = f"{_qty(t.quantity)} {t.token} {t.sender}→{t.receiver}"
+    text = f"{qty(t.quantity)} {t.token} {t.sender}→{t.receiver}"
     if t.settle_date is not None and t.settle_date != day:
         text += f" (settles {t.settle_date.isoformat()})"
     return text
@@ -335,7 +169,7 @@ def _issuance_text(call: MarginCall) -> str:
     parts = [f"{r.get('party', '')} ({r.get('role', '')}) "
              f"{show_value(Fraction(_exact(r.get('value'))))}"
              for r in call.issuance_required]
-    parts += [f"minted {_qty(int(m.get('quantity') or 0))} {m.get('token', '')} to "
+    parts += [f"minted {qty(int(m.get('quantity') or 0))} {m.get('token', '')} to "
               f"{m.get('party', '')}" for m in call.mints]
     return "; ".join(parts) or "-"
 
@@ -389,7 +223,7 @@ def _outcome_json(agreement: str, status: str, reason: str, call: MarginCall | N
 
 
 def _run_one(day: date, agreement_id: str, as_json: bool) -> None:
-    with _guarded(as_json), _session(PARTY_DEFAULT) as session:
+    with guarded(as_json), ledger_as(PARTY_DEFAULT) as session:
         call = session.margin_call(agreement_id, day)
     status = "replayed" if call.replayed else "called"
     if as_json:
@@ -404,7 +238,7 @@ def _run_one(day: date, agreement_id: str, as_json: bool) -> None:
 def _sweep(day: date, page_size: int, as_json: bool) -> None:
     outcomes: list[tuple[str, str, str, MarginCall | None]] = []
     doc: Json = {"date": day.isoformat(), "pages": 0, "complete": False, "outcomes": []}
-    with _guarded(as_json) as guard, _session(ORACLE) as session:
+    with guarded(as_json) as guard, ledger_as(ORACLE) as session:
         guard.partial = doc
         if not as_json:
             def done_so_far() -> None:
@@ -441,9 +275,9 @@ def _sweep(day: date, page_size: int, as_json: bool) -> None:
 
 
 def _print_outcomes(day: date, rows: list[tuple[str, str, str, MarginCall | None]]) -> None:
-    console = _console()
+    out = console()
     if not rows:
-        console.print(f"no active agreement to call on {day.isoformat()}")
+        out.print(f"no active agreement to call on {day.isoformat()}")
         return
     table = Table(title=f"margin calls for {day.isoformat()}")
     table.add_column("agreement", no_wrap=True)
@@ -464,7 +298,7 @@ def _print_outcomes(day: date, rows: list[tuple[str, str, str, MarginCall | None
             "\n".join(_transfer_text(t, call.date) for t in call.transfers) or "-",
             _issuance_text(call),
         )
-    console.print(table)
+    out.print(table)
 
 
 def _print_transfers(calls: list[MarginCall]) -> None:
@@ -488,10 +322,10 @@ def _print_transfers(calls: list[MarginCall]) -> None:
     for call, t, status in rows:
         trade = t.trade_date.isoformat() if t.trade_date else "-"
         settle = t.settle_date.isoformat() if t.settle_date else "-"
-        table.add_row(call.agreement, call.date.isoformat(), status, t.token, _qty(t.quantity),
+        table.add_row(call.agreement, call.date.isoformat(), status, t.token, qty(t.quantity),
                       f"{t.sender} → {t.receiver}", show_value(t.value),
                       show_value(t.market_value), f"{trade} → {settle}")
-    _console().print(table)
+    console().print(table)
 
 
 @margin.command("show")
@@ -501,7 +335,7 @@ def _print_transfers(calls: list[MarginCall]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (exact values) for scripts.")
 def show(agreement_id: str, day: date | None, as_json: bool) -> None:
     """Show the margin calls recorded for agreement ID (in date order)."""
-    with _guarded(as_json), _session(PARTY_DEFAULT) as session:
+    with guarded(as_json), ledger_as(PARTY_DEFAULT) as session:
         if day is not None:
             calls = [session.get_margin_call(agreement_id, day)]
         else:
@@ -513,7 +347,7 @@ def show(agreement_id: str, day: date | None, as_json: bool) -> None:
     if not calls:
         click.echo(f"no margin calls recorded for {agreement_id}")
         return
-    console = _console()
+    out = console()
     base = calls[0].raw.get("baseCurrency", "")
     title = f"margin calls of {agreement_id}" + (f" (values in {base})" if base else "")
     table = Table(title=title)
@@ -532,7 +366,7 @@ def show(agreement_id: str, day: date | None, as_json: bool) -> None:
             "\n".join(_transfer_text(t, c.date) for t in c.transfers) or "-",
             show_value(c.vc_after), show_value(c.gap_after), _issuance_text(c),
         )
-    console.print(table)
+    out.print(table)
     _print_transfers(calls)
 
 
@@ -652,7 +486,7 @@ def post(day: date, price_items: tuple[str, ...], fx_items: tuple[str, ...],
     batch["date"] = day.isoformat()
     if source:
         batch["source"] = source
-    with _guarded(as_json), _session(ORACLE) as session:
+    with guarded(as_json), ledger_as(ORACLE) as session:
         if reason is not None:
             result = session.correct_batch_json(day, batch, reason)
         else:
@@ -676,19 +510,19 @@ def post(day: date, price_items: tuple[str, ...], fx_items: tuple[str, ...],
 @click.option("--json", "as_json", is_flag=True, help="Print the stored price set as JSON.")
 def show_prices(day: date, version: int | None, as_json: bool) -> None:
     """Show the prices and FX rates posted for a date."""
-    with _guarded(as_json), _session(PARTY_DEFAULT) as session:
+    with guarded(as_json), ledger_as(PARTY_DEFAULT) as session:
         ps = session.prices(day, version)
     if as_json:
         click.echo(json.dumps(ps.raw, indent=2, sort_keys=True))
         return
     raw = ps.raw
-    console = _console()
+    out = console()
     head = (f"prices for {ps.date.isoformat()}: version {ps.version} of {ps.latest_version}"
             f" ({ps.kind or '?'})")
     if ps.reason:
         head += f", reason: {ps.reason}"
-    console.print(head, markup=False)
-    console.print(f"posted by {_who(raw.get('postedBy', '?'))} at {raw.get('postedAt', '?')}"
+    out.print(head, markup=False)
+    out.print(f"posted by {_who(raw.get('postedBy', '?'))} at {raw.get('postedAt', '?')}"
                   f"{', source ' + raw['source'] if raw.get('source') else ''}", markup=False)
     table = Table()
     table.add_column("instrument", no_wrap=True)
@@ -702,7 +536,7 @@ def show_prices(day: date, version: int | None, as_json: bool) -> None:
             note = notes.get(key) or {}
             table.add_row(key, kind, str(values[key]), note.get("asOf") or "-",
                           note.get("confirmedBy") or "-")
-    console.print(table)
+    out.print(table)
 
 
 #: Registered by the ``tanpo`` root command.

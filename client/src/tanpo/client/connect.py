@@ -9,7 +9,7 @@ from pathlib import Path
 import grpc
 from fabric_protos.common import ledger_pb2
 
-from tanpo.client.gateway import Contract, Gateway, Timeouts
+from tanpo.client.gateway import BlockWatermark, Contract, Gateway, Timeouts
 from tanpo.client.identity import Identity, ecdsa_signer, hasher_for, load_private_key
 from tanpo.client.profile import Profile, load_profile
 
@@ -123,8 +123,12 @@ def connect(
     profile: Profile | None = None,
     timeouts: Timeouts | None = None,
     channel: grpc.Channel | None = None,
+    commits: BlockWatermark | None = None,
 ) -> Connection:
-    """Connect as `user` of organisation `party` (e.g. `bank-a`, `User1`) to its own peer."""
+    """Connect as `user` of organisation `party` (e.g. `bank-a`, `User1`) to its own peer.
+
+    `commits` collects the blocks this connection's submits commit in (a session shares one).
+    """
     profile = profile or load_profile()
     org, info = profile.user(party, user)
     key = load_private_key(info.key)
@@ -132,7 +136,7 @@ def connect(
     if channel is None:
         peer = org.peers[0]
         channel = open_channel(peer.endpoint, peer.tls_root_cert, peer.host_name)
-    gateway = Gateway(channel, identity, ecdsa_signer(key), hasher_for(key), timeouts)
+    gateway = Gateway(channel, identity, ecdsa_signer(key), hasher_for(key), timeouts, commits)
     return Connection(party, user, gateway, channel, profile)
 
 

@@ -2,10 +2,16 @@
 
 `str(error)` reads like the official clients': the status message, then a "Details:" list with the
 address, MSP ID and message of every peer or orderer that failed.
+
+What a failure *means* is decided here, once, from what the gateway reported: whether the
+chaincode itself refused (`GatewayError.refused`, with its own words in `refusal`), whether it is
+worth trying again later (`transient`), whether no set of peers could endorse (`no_endorsers`).
+Callers branch on these properties, never on the text.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import grpc
@@ -19,6 +25,32 @@ class ErrorDetail:
     address: str
     msp_id: str
     message: str
+
+
+# The gateway reports a chaincode error as "chaincode response <status>, <the chaincode's message>"
+# (in the peer's detail and, for an evaluate, in the status message too).
+_CHAINCODE_RESPONSE = re.compile(r"chaincode response (\d+), (.*)", re.DOTALL)
+# Discovery found no set of peers satisfying the endorsement policy: a peer is down, or (just
+# after start-up or a chaincode upgrade) gossip has not yet told the gateway who runs it.
+_NO_PEER_SET = "no combination of peers can be derived"
+# Endorsing peers returned different results: one had not yet committed a block another had.
+_ENDORSEMENTS_DIFFER = "ProposalResponsePayloads do not match"
+
+#: gRPC codes after which the same call may succeed later (the python-etcd3 table, in spirit).
+TRANSIENT_CODES = frozenset({
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.CANCELLED,
+})
+
+
+def _refusal(message: str, details: tuple[ErrorDetail, ...]) -> str | None:
+    for text in [d.message for d in details] + [message]:
+        found = _CHAINCODE_RESPONSE.search(text)
+        if found:
+            return found.group(2)
+    return None
 
 
 class GatewayError(Exception):
@@ -35,6 +67,8 @@ class GatewayError(Exception):
         self.code = code
         self.details = details
         self.transaction_id = transaction_id
+        #: The chaincode's own message when the chaincode refused the call, else None.
+        self.refusal = _refusal(message, details)
         super().__init__(self.__str__())
 
     def __str__(self) -> str:
@@ -46,13 +80,36 @@ class GatewayError(Exception):
         return "\n".join(lines)
 
     @property
+    def refused(self) -> bool:
+        """The chaincode ran and said no: the same call will be refused again."""
+        return self.refusal is not None
+
+    @property
     def chaincode_message(self) -> str:
-        """The chaincode's own error text, when the chaincode refused the call."""
-        for text in [d.message for d in self.details] + [self.message]:
-            marker = "chaincode response 500, "
-            if marker in text:
-                return text.split(marker, 1)[1]
+        """The chaincode's own words when it refused, else the most specific text reported."""
+        if self.refusal is not None:
+            return self.refusal
         return self.details[0].message if self.details else self.message
+
+    def _says(self, words: str) -> bool:
+        return any(words in text for text in [self.message, *(d.message for d in self.details)])
+
+    @property
+    def no_endorsers(self) -> bool:
+        """No set of peers could satisfy the endorsement policy (a peer down, or not yet known)."""
+        return not self.refused and self._says(_NO_PEER_SET)
+
+    @property
+    def endorsements_differ(self) -> bool:
+        """The endorsing peers disagreed, typically because one lagged a block behind."""
+        return not self.refused and self._says(_ENDORSEMENTS_DIFFER)
+
+    @property
+    def transient(self) -> bool:
+        """Not the chaincode's answer: the same call may succeed once the network recovers."""
+        return not self.refused and (
+            self.code in TRANSIENT_CODES or self.no_endorsers or self.endorsements_differ
+        )
 
 
 class EvaluateError(GatewayError):

@@ -2,16 +2,20 @@
 
 One object per protocol step, each signing itself once, lazily, before its first call, so a retry
 of a step re-sends the same transaction id and signature. Convenience calls on `Contract`
-(`evaluate`, `submit`) run the whole flow, and `submit` retries MVCC conflicts with a fresh
-transaction a bounded number of times.
+(`evaluate`, `submit`, `submit_async`) run the whole flow. What is retried, how often and after
+what pause is a `RetryPolicy` per kind of failure (by default MVCC conflicts, and endorsement
+while discovery cannot yet find the peers); a per-call `timeout` bounds a whole call, retries
+included, the way a context deadline does in the Go client.
 """
 
 from __future__ import annotations
 
 import random
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import grpc
 from fabric_protos.common import common_pb2
@@ -23,6 +27,7 @@ from tanpo.client.errors import (
     CommitStatusError,
     EndorseError,
     EvaluateError,
+    GatewayError,
     SubmitError,
     wrap,
 )
@@ -31,10 +36,7 @@ from tanpo.client.identity import Hasher, Identity, Signer, no_signer, sha256
 from tanpo.client.proposal import TransactionContext, build_proposal, to_bytes
 
 Arg = str | bytes
-
-# The gateway's words when discovery finds no set of peers satisfying the endorsement policy.
-NO_PEER_SET = "no combination of peers can be derived"
-DISCOVERY_GRACE_S = 30.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,102 @@ class Timeouts:
     submit: float = 10.0
     commit_status: float = 60.0
     events: float | None = None
+
+
+class _Deadline:
+    """What is left of a per-call timeout: each step gets its default, cut to what remains."""
+
+    def __init__(self, timeout: float | None) -> None:
+        self.end = None if timeout is None else time.monotonic() + timeout
+
+    def step(self, default: float) -> float:
+        if self.end is None:
+            return default
+        # Never 0: gRPC treats a zero timeout as "already expired", which is the right outcome.
+        return max(min(default, self.end - time.monotonic()), 0.001)
+
+    def allows(self, pause: float) -> bool:
+        return self.end is None or time.monotonic() + pause < self.end
+
+
+# ---- retries ---------------------------------------------------------------------------------
+
+
+def mvcc_conflict(error: Exception) -> bool:
+    """Another transaction changed what this one read: a fresh transaction may commit."""
+    return isinstance(error, CommitError) and error.is_mvcc_conflict
+
+
+def no_endorsers_yet(error: Exception) -> bool:
+    """Discovery cannot find peers satisfying the policy (after start-up or an upgrade, gossip
+    tells the gateway within seconds which peers run the chaincode)."""
+    return isinstance(error, EndorseError) and error.no_endorsers
+
+
+def endorsements_differ(error: Exception) -> bool:
+    """Endorsing peers disagreed because one lagged a block behind; it catches up."""
+    return isinstance(error, EndorseError) and error.endorsements_differ
+
+
+def jittered(low: float, high: float) -> Callable[[int], float]:
+    """A random pause between `low` and `high`, times the retry's number (1, 2, ...)."""
+    return lambda retry: random.uniform(low, high) * retry
+
+
+def constant(seconds: float) -> Callable[[int], float]:
+    return lambda _retry: seconds
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retry a whole submit with a fresh transaction when `retry_on` says the failure may pass.
+
+    `attempts` counts every try (1 = no retry); `backoff(n)` is the pause before retry n.
+    A contract holds one policy per kind of failure, each with its own budget.
+    """
+
+    attempts: int
+    backoff: Callable[[int], float]
+    retry_on: Callable[[Exception], bool]
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("a retry policy needs at least one attempt")
+
+
+#: MVCC read conflicts: five more tries, after 20–100 ms times the retry's number.
+MVCC_RETRY = RetryPolicy(attempts=6, backoff=jittered(0.02, 0.1), retry_on=mvcc_conflict)
+#: Endorsement before discovery knows the peers: every 0.5 s for about 30 s.
+DISCOVERY_RETRY = RetryPolicy(attempts=61, backoff=constant(0.5), retry_on=no_endorsers_yet)
+DEFAULT_RETRIES: tuple[RetryPolicy, ...] = (MVCC_RETRY, DISCOVERY_RETRY)
+
+
+def run_with_retries(attempt: Callable[[], T], policies: Sequence[RetryPolicy],
+                     deadline: _Deadline | None = None,
+                     sleep: Callable[[float], None] = time.sleep) -> tuple[T, int]:
+    """`attempt()` until it succeeds or fails in a way no policy retries (or whose budget, or
+    the deadline, is spent); returns its value and the number of attempts."""
+    used = [0] * len(policies)
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            return attempt(), tries
+        except (GatewayError, CommitError) as error:
+            index = next((i for i, p in enumerate(policies) if p.retry_on(error)), None)
+            if index is None:
+                raise
+            used[index] += 1
+            policy = policies[index]
+            if used[index] >= policy.attempts:
+                raise
+            pause = policy.backoff(used[index])
+            if deadline is not None and not deadline.allows(pause):
+                raise
+            sleep(pause)
+
+
+# ---- results ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -64,7 +162,27 @@ class SubmitResult:
     transaction_id: str
     result: bytes
     block_number: int
-    attempts: int = 1  # more than 1 when MVCC conflicts were retried
+    attempts: int = 1  # more than 1 when failures were retried
+
+
+class BlockWatermark:
+    """The highest block in which a transaction submitted through it committed (thread-safe).
+
+    Every gateway reports its commits to one; a `tanpo.client.session.Session` shares one among
+    its identities, so it knows what every organisation's peer must hold before the next step.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._block = 0
+
+    @property
+    def last_block(self) -> int:
+        return self._block
+
+    def record(self, block_number: int) -> None:
+        with self._lock:
+            self._block = max(self._block, block_number)
 
 
 class Gateway:
@@ -77,12 +195,14 @@ class Gateway:
         signer: Signer = no_signer,
         hasher: Hasher = sha256,
         timeouts: Timeouts | None = None,
+        commits: BlockWatermark | None = None,
     ) -> None:
         self.channel = channel
         self.identity = identity
         self.signer = signer
         self.hasher = hasher
         self.timeouts = timeouts or Timeouts()
+        self.commits = commits or BlockWatermark()
         self.stub = gateway_pb2_grpc.GatewayStub(channel)
         self._creator = identity.creator()
 
@@ -130,13 +250,17 @@ class Contract:
     network: Network
     chaincode: str
     contract: str = ""
-    max_mvcc_retries: int = 5
+    retries: tuple[RetryPolicy, ...] = DEFAULT_RETRIES
 
     def qualified(self, function: str) -> str:
         return f"{self.contract}:{function}" if self.contract else function
 
     def with_contract(self, name: str) -> Contract:
-        return Contract(self.network, self.chaincode, name, self.max_mvcc_retries)
+        return Contract(self.network, self.chaincode, name, self.retries)
+
+    def with_retries(self, *policies: RetryPolicy) -> Contract:
+        """This contract, retrying only under `policies` (none: every failure is raised)."""
+        return Contract(self.network, self.chaincode, self.contract, tuple(policies))
 
     def new_proposal(
         self,
@@ -158,8 +282,9 @@ class Contract:
         return Proposal(gw, self.network.name, ctx.transaction_id, proposal_bytes,
                         tuple(endorsing_organizations))
 
-    def evaluate(self, function: str, *args: Arg) -> bytes:
-        return self.new_proposal(function, args).evaluate()
+    def evaluate(self, function: str, *args: Arg, timeout: float | None = None) -> bytes:
+        """Run a query on one peer; `timeout` overrides the gateway's evaluate default."""
+        return self.new_proposal(function, args).evaluate(timeout)
 
     def submit(
         self,
@@ -167,34 +292,73 @@ class Contract:
         *args: Arg,
         transient: Mapping[str, bytes] | None = None,
         endorsing_organizations: Sequence[str] = (),
+        timeout: float | None = None,
+        retries: Sequence[RetryPolicy] | None = None,
     ) -> SubmitResult:
         """Endorse, submit and wait for commit; raise unless the transaction is VALID.
 
-        MVCC conflicts (another transaction changed what this one read) are retried with a new
-        proposal after a short randomised pause, up to `max_mvcc_retries` times.
+        A failure one of `retries` (default: this contract's) covers is retried with a new
+        proposal; `timeout` bounds the whole call, pauses and retries included.
         """
-        attempt = 0
-        discovery_deadline = time.monotonic() + DISCOVERY_GRACE_S
-        while True:
-            proposal = self.new_proposal(function, args, transient, endorsing_organizations)
-            try:
-                tx = proposal.endorse()
-            except EndorseError as exc:
-                # Just after start-up or a chaincode upgrade, a gateway may not yet know which
-                # peers run the chaincode; that settles within seconds, so wait it out (bounded).
-                if NO_PEER_SET not in str(exc) or time.monotonic() > discovery_deadline:
-                    raise
-                time.sleep(0.5)
-                continue
-            commit = tx.submit()
-            status = commit.status()
-            if status.successful:
-                return SubmitResult(tx.transaction_id, tx.result, status.block_number, attempt + 1)
-            error = CommitError(tx.transaction_id, status.code, status.block_number)
-            if not error.is_mvcc_conflict or attempt >= self.max_mvcc_retries:
-                raise error
-            attempt += 1
-            time.sleep(random.uniform(0.02, 0.1) * attempt)
+        deadline = _Deadline(timeout)
+
+        def attempt() -> SubmitResult:
+            submitted = self._endorse_and_submit(function, args, transient,
+                                                 endorsing_organizations, deadline)
+            return submitted.wait(deadline.step(self.network.gateway.timeouts.commit_status))
+
+        result, tries = run_with_retries(
+            attempt, self.retries if retries is None else retries, deadline)
+        return SubmitResult(result.transaction_id, result.result, result.block_number, tries)
+
+    def submit_async(
+        self,
+        function: str,
+        *args: Arg,
+        transient: Mapping[str, bytes] | None = None,
+        endorsing_organizations: Sequence[str] = (),
+        timeout: float | None = None,
+    ) -> SubmittedTransaction:
+        """Endorse and submit now; the returned handle has the chaincode's `result` at once and
+        waits for the commit only when asked (`status()`, `wait()`). Failures before the submit
+        are retried as by `submit`; an MVCC conflict shows only at commit, and is the caller's."""
+        deadline = _Deadline(timeout)
+        submitted, _ = run_with_retries(
+            lambda: self._endorse_and_submit(function, args, transient,
+                                             endorsing_organizations, deadline),
+            self.retries, deadline)
+        return submitted
+
+    def _endorse_and_submit(self, function: str, args: Sequence[Arg],
+                            transient: Mapping[str, bytes] | None,
+                            endorsing_organizations: Sequence[str],
+                            deadline: _Deadline) -> SubmittedTransaction:
+        timeouts = self.network.gateway.timeouts
+        proposal = self.new_proposal(function, args, transient, endorsing_organizations)
+        tx = proposal.endorse(deadline.step(timeouts.endorse))
+        commit = tx.submit(deadline.step(timeouts.submit))
+        return SubmittedTransaction(tx.transaction_id, tx.result, commit)
+
+
+@dataclass
+class SubmittedTransaction:
+    """A transaction accepted by the orderer, its commit still ahead (Go's `Commit` plus the
+    chaincode's result)."""
+
+    transaction_id: str
+    result: bytes
+    commit: Commit
+
+    def status(self, timeout: float | None = None) -> CommitStatus:
+        """Block until the transaction's block commits on the gateway's peer; VALID or not."""
+        return self.commit.status(timeout)
+
+    def wait(self, timeout: float | None = None) -> SubmitResult:
+        """The committed result; `CommitError` if the transaction was marked invalid."""
+        status = self.status(timeout)
+        if not status.successful:
+            raise CommitError(self.transaction_id, status.code, status.block_number)
+        return SubmitResult(self.transaction_id, self.result, status.block_number)
 
 
 @dataclass
@@ -318,4 +482,8 @@ class Commit:
             )
         except grpc.RpcError as exc:
             raise wrap(CommitStatusError, exc, self.transaction_id) from None
-        return CommitStatus(self.transaction_id, int(response.result), int(response.block_number))
+        status = CommitStatus(self.transaction_id, int(response.result),
+                              int(response.block_number))
+        if status.successful:
+            self.gateway.commits.record(status.block_number)
+        return status

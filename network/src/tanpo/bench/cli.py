@@ -15,7 +15,8 @@ from rich.progress import Progress
 from rich.table import Table
 
 from tanpo.bench import gateway as gateway_bench
-from tanpo.client import GatewayError, connect, parse_as
+from tanpo.client import GatewayError, connect
+from tanpo.client.cli_common import PARTY_DEFAULT, acting_as
 from tanpo.client.profile import ProfileError
 
 
@@ -25,17 +26,18 @@ def bench() -> None:
 
 
 @bench.command("gateway")
-@click.option("--as", "as_", default="bank-a", show_default=True, help="org[/user] to submit as.")
+@click.option("--as", "as_", default=None,
+              help="org[/user] to submit as (default: tanpo's own --as, else bank-a).")
 @click.option("--submitters", default=8, show_default=True, help="Concurrent submitters.")
 @click.option("--transactions", default=400, show_default=True, help="Submits in total.")
 @click.option("--evaluations", default=200, show_default=True, help="Evaluates in total.")
 @click.option("--warmup", default=100, show_default=True,
               help="Unmeasured submits first, at the same concurrency.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def gateway_cmd(as_: str, submitters: int, transactions: int, evaluations: int, warmup: int,
+def gateway_cmd(as_: str | None, submitters: int, transactions: int, evaluations: int, warmup: int,
                 as_json: bool) -> None:
     """Submit throughput and latency, and evaluate latency, of a no-op transaction."""
-    party, user = parse_as(as_)
+    party, user = acting_as(PARTY_DEFAULT, as_)
     try:
         with connect(party, user) as conn, Progress(disable=as_json, transient=True) as progress:
             task = progress.add_task("submitting", total=transactions)

@@ -32,24 +32,31 @@ import contextlib
 import json
 import os
 import queue
-import random
 import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 from typing import Any, Literal
 
 from tanpo.bench import gateway as gateway_bench
 from tanpo.bench.stats import summary_ms
-from tanpo.client.connect import Connection, connect
 from tanpo.client.errors import CommitError, EndorseError
-from tanpo.client.gateway import Contract, SubmitResult
+from tanpo.client.gateway import (
+    MVCC_RETRY,
+    Contract,
+    RetryPolicy,
+    SubmitResult,
+    constant,
+    endorsements_differ,
+    run_with_retries,
+)
 from tanpo.client.models import decimal_string
 from tanpo.client.profile import Profile
+from tanpo.client.session import Participant, Session
 
 Json = dict[str, Any]
 Registration = Literal["batch", "single"]
@@ -426,54 +433,60 @@ def run_tasks(tasks: Sequence[Task], concurrency: int) -> None:
 
 @dataclass
 class Actors:
+    """The operator and the banks, User1 each, as one session (which waits for every peer)."""
+
     profile: Profile
     parties: list[str]
-    operator: Connection
-    banks: dict[str, Connection]
+    session: Session
     msp: dict[str, str]
 
+    @property
+    def operator(self) -> Participant:
+        return self.session.as_("operator")
+
+    @property
+    def banks(self) -> dict[str, Participant]:
+        return {p: self.session.as_(p) for p in self.parties}
+
     def close(self) -> None:
-        self.operator.close()
-        for c in self.banks.values():
-            c.close()
+        self.session.close()
 
 
-MAX_MVCC_RETRIES = 5
-ENDORSEMENT_MISMATCH = "ProposalResponsePayloads do not match"
+#: Endorsements that differ between peers (one had not yet committed a block the other had):
+#: three more tries, 0.2 s apart.
+MISMATCH_RETRY = RetryPolicy(attempts=4, backoff=constant(0.2), retry_on=endorsements_differ)
 
 
 def timed_submit(contract: Contract, fn: str, args: Sequence[str], orgs: Sequence[str]
                  ) -> tuple[SubmitResult, float, float, int]:
     """`Contract.submit` with the time split: endorsement (the gateway collecting the endorsing
     peers' executions) and ordering + validation + commit (submit to commit status). MVCC
-    conflicts are retried as `Contract.submit` does; so are endorsements that differ between
-    peers (one peer had not yet committed a block the other had), at most 3 times, counted in
-    the last value returned."""
-    attempt, mismatches, endorse_s, commit_s = 0, 0, 0.0, 0.0
-    while True:
+    conflicts are retried as `Contract.submit` does, and so are differing endorsements
+    (`MISMATCH_RETRY`), counted in the last value returned, not in the result's attempts."""
+    spent = {"endorse": 0.0, "commit": 0.0, "mismatches": 0}
+
+    def attempt() -> SubmitResult:
         t0 = time.perf_counter()
         try:
             tx = contract.new_proposal(fn, args, endorsing_organizations=orgs).endorse()
         except EndorseError as exc:
-            if ENDORSEMENT_MISMATCH not in str(exc) or mismatches >= 3:
-                raise
-            mismatches += 1
-            time.sleep(0.2)
-            continue
+            spent["mismatches"] += int(exc.endorsements_differ)
+            raise
         t1 = time.perf_counter()
         status = tx.submit().status()
-        endorse_s, commit_s = endorse_s + t1 - t0, commit_s + time.perf_counter() - t1
-        if status.successful:
-            return (SubmitResult(tx.transaction_id, tx.result, status.block_number, attempt + 1),
-                    endorse_s, commit_s, mismatches)
-        error = CommitError(tx.transaction_id, status.code, status.block_number)
-        if not error.is_mvcc_conflict or attempt >= MAX_MVCC_RETRIES:
-            raise error
-        attempt += 1
-        time.sleep(random.uniform(0.02, 0.1) * attempt)
+        spent["endorse"] += t1 - t0
+        spent["commit"] += time.perf_counter() - t1
+        if not status.successful:
+            raise CommitError(tx.transaction_id, status.code, status.block_number)
+        return SubmitResult(tx.transaction_id, tx.result, status.block_number)
+
+    result, tries = run_with_retries(attempt, (MVCC_RETRY, MISMATCH_RETRY))
+    mismatches = int(spent["mismatches"])
+    return (replace(result, attempts=tries - mismatches), spent["endorse"], spent["commit"],
+            mismatches)
 
 
-def _submit(stats: PhaseStats, conn: Connection, contract: str, fn: str, args: Sequence[str],
+def _submit(stats: PhaseStats, conn: Participant, contract: str, fn: str, args: Sequence[str],
             orgs: Sequence[str], agreements: int, settle: bool = True) -> Json | None:
     """Submit one transaction endorsed by `orgs` and record its figures; with `settle`, return
     only once every peer has committed it (the caller then releases its keys)."""
@@ -491,7 +504,7 @@ def _submit(stats: PhaseStats, conn: Connection, contract: str, fn: str, args: S
     if settle:
         # every peer, not only the endorsers: the next transaction on these keys may be endorsed
         # by another organisation (with more than two banks, a third one for the majority)
-        conn.wait_for_all_peers(result.block_number, timeout=60.0, poll=0.01)
+        conn.session.settle(timeout=60.0, block=result.block_number, poll=0.01)
     with stats._lock:
         stats.detail["max_block"] = max(stats.detail.get("max_block", 0), result.block_number)
         for part, seconds in (("endorse", endorse_s), ("order_commit", commit_s),
@@ -521,7 +534,7 @@ def _setup(actors: Actors, specs: Sequence[AgreementSpec], k: int, say: Callable
         requested = actors.banks[party].contract("tokens").submit(
             "RequestIssuance", token, str(qty), "bench market deposit")
         # the token administrator's endorsers must see the request first
-        actors.operator.wait_for_all_peers(requested.block_number, timeout=60)
+        actors.session.settle(timeout=60, block=requested.block_number)
         req = json.loads(requested.result)
         return admin.submit("ApproveIssuance", req["id"]).block_number
 
@@ -532,7 +545,7 @@ def _setup(actors: Actors, specs: Sequence[AgreementSpec], k: int, say: Callable
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(by_token)))) as pool:
         for blocks in pool.map(lambda items: [issue(i) for i in items], by_token.values()):
             last = max([last, *blocks])
-    actors.operator.wait_for_all_peers(last)
+    actors.session.settle(block=last)
 
 
 def _register(actors: Actors, cfg: MarketConfig, specs: Sequence[AgreementSpec], start: date,
@@ -608,7 +621,7 @@ def _wait_all(actors: Actors, stats: PhaseStats) -> None:
     """Every peer has what this phase committed (the next phase's endorsers read it)."""
     block = int(stats.detail.get("max_block", 0))
     if block:
-        actors.operator.wait_for_all_peers(block, timeout=120)
+        actors.session.settle(timeout=120, block=block)
 
 
 def _sweep(actors: Actors, cfg: MarketConfig, run_ids: set[str], day: date,
@@ -621,7 +634,7 @@ def _sweep(actors: Actors, cfg: MarketConfig, run_ids: set[str], day: date,
     stats.committed(time.perf_counter() - t0, posted.attempts, 0)
     # post, wait for commit on every peer, then sweep: a call endorsed before the prices reach
     # its peer would be refused
-    oracle.wait_for_all_peers(posted.block_number, timeout=60)
+    oracle.session.settle(timeout=60, block=posted.block_number)
     stats.detail["post_s"] = round(time.perf_counter() - t0, 3)
 
     called: list[str] = []
@@ -728,8 +741,9 @@ def run(cfg: MarketConfig, profile: Profile, say: Callable[[str], None] = lambda
     parties = choose_parties(profile.orgs, cfg.parties)
     msp = {party: org.msp_id for party, org in profile.orgs.items()}
     run_id = run_id or "M" + secrets.token_hex(3).upper()
-    actors = Actors(profile, parties, connect("operator", "User1", profile),
-                    {p: connect(p, "User1", profile) for p in parties}, msp)
+    actors = Actors(profile, parties, Session(profile), msp)
+    for party in ("operator", *parties):  # connect before any phase is timed
+        actors.session.as_(party)
     try:
         return _run(cfg, actors, run_id, say)
     finally:

@@ -9,7 +9,7 @@ this is safe to repeat.
 from __future__ import annotations
 
 import json
-import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from tanpo.client.profile import load_profile
@@ -36,31 +36,29 @@ def bootstrap_roles(topo: Topology) -> int:
     marker = topo.state_dir / "roles-bootstrapped"
     if marker.exists():
         return 0
-    from tanpo.client import EndorseError, connect
+    from tanpo.client import RetryPolicy, connect
+    from tanpo.client.gateway import DEFAULT_RETRIES, MVCC_RETRY, constant, no_endorsers_yet
+
+    # The first registration may wait up to 90 s for gossip (the SDK's default waits 30 s).
+    gossip_retry = RetryPolicy(attempts=91, backoff=constant(1.0), retry_on=no_endorsers_yet)
 
     profile = load_profile(topo.profile_file)
     plan = planned_registrations(topo)
     with connect("operator", "Admin", profile) as admin:
         roles = admin.contract("roles")
 
-        def register(item: tuple[str, str, list[str]]) -> None:
+        def register(item: tuple[str, str, list[str]],
+                     retries: Sequence[RetryPolicy] = DEFAULT_RETRIES) -> None:
             party, user, granted = item
             org, info = profile.user(party, user)
             roles.submit(
-                "RegisterIdentity", org.msp_id, info.cert.read_text(), party, json.dumps(granted)
+                "RegisterIdentity", org.msp_id, info.cert.read_text(), party, json.dumps(granted),
+                retries=retries,
             )
 
         # Right after a commit, peers learn through gossip which others run the chaincode; until
         # then the gateway cannot find a peer set that satisfies the policy. Wait for that once.
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                register(plan[0])
-                break
-            except EndorseError as exc:
-                if "no combination of peers" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(1)
+        register(plan[0], (MVCC_RETRY, gossip_retry))
         with ThreadPoolExecutor(max_workers=4) as pool:
             list(pool.map(register, plan[1:]))
     marker.write_text(json.dumps([f"{p}/{u}: {','.join(r)}" for p, u, r in plan], indent=1))

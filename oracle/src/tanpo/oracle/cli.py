@@ -62,16 +62,12 @@ def _memory_ledger(ctx: click.Context) -> Ledger:
 
 def _fabric_ledger(ctx: click.Context) -> Ledger:
     """The real network, as the operator's oracle identity (`--as` picks another identity)."""
-    from tanpo.client.connect import parse_as
-    from tanpo.client.profile import ProfileError
+    from tanpo.client.cli_common import ORACLE, acting_as, connection_errors
     from tanpo.oracle.fabric import FabricLedger
 
-    root = ctx.find_root().obj
-    party, user = parse_as(getattr(root, "as_", None) or "operator/User1")
-    try:
+    party, user = acting_as(ORACLE)
+    with connection_errors():
         return FabricLedger.connect(party, user)
-    except ProfileError as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 #: Named ledger factories: the in-memory fake and the Fabric network.

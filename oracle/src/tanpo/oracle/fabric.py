@@ -14,12 +14,11 @@ from datetime import date
 from decimal import Decimal
 from typing import TypeVar
 
-import grpc
-
 from tanpo.client.api import OracleClient
 from tanpo.client.connect import Connection, connect
 from tanpo.client.errors import CommitError, CommitStatusError, GatewayError, SubmitError
 from tanpo.client.models import MarginCall, PriceSet, frac
+from tanpo.client.session import Session
 from tanpo.oracle.ledger import (
     CallOutcome,
     IssuanceRequired,
@@ -35,19 +34,6 @@ from tanpo.oracle.ledger import (
 
 T = TypeVar("T")
 
-_TRANSIENT_CODES = {
-    grpc.StatusCode.UNAVAILABLE,
-    grpc.StatusCode.DEADLINE_EXCEEDED,
-    grpc.StatusCode.RESOURCE_EXHAUSTED,
-    grpc.StatusCode.CANCELLED,
-}
-
-
-def _chaincode_refused(exc: GatewayError) -> bool:
-    """True when the chaincode itself returned the error (a refusal), not the gateway."""
-    return any("chaincode response" in text
-               for text in [d.message for d in exc.details] + [exc.message])
-
 
 @contextmanager
 def _translated() -> Iterator[None]:
@@ -60,12 +46,12 @@ def _translated() -> Iterator[None]:
         # was written, so re-reading and trying again is safe.
         raise LedgerUnavailableError(str(exc)) from exc
     except GatewayError as exc:
-        if exc.code in _TRANSIENT_CODES or not _chaincode_refused(exc):
+        if exc.refusal is None:  # (a transport failure is never the chaincode's answer)
             # Not the chaincode saying no: the gateway could not get the transaction endorsed
             # (a bank's peer down, so no peers satisfy the agreement's endorsement policy; peers
             # at different heights returning different results). Retrying later can succeed.
             raise LedgerUnavailableError(str(exc)) from exc
-        message = exc.chaincode_message
+        message = exc.refusal
         if "use CorrectPrices" in message:
             raise PriceConflictError(message) from exc
         if message.startswith("no prices posted for"):
@@ -78,6 +64,7 @@ class FabricLedger:
 
     def __init__(self, connection: Connection) -> None:
         self.client = OracleClient(connection)
+        self.session = Session.adopt(connection)
 
     @classmethod
     def connect(cls, party: str = "operator", user: str = "User1") -> FabricLedger:
@@ -115,7 +102,7 @@ class FabricLedger:
         """Committed means committed everywhere: what follows is endorsed by each agreement's
         banks, whose peers must already hold what this transaction wrote."""
         try:
-            self.client.connection.wait_for_all_peers(self.client.last_block)
+            self.session.settle()
         except (TimeoutError, GatewayError) as exc:
             raise LedgerUnavailableError(f"committed but not yet on every peer: {exc}") from exc
 

@@ -41,17 +41,12 @@ def set_ledger_source_factory(factory: LedgerSourceFactory | None) -> None:
 
 def _fabric_source() -> PortfolioSource:
     """The running network, read as the operator (`tanpo --as` picks another identity)."""
-    from tanpo.client.connect import parse_as
-    from tanpo.client.profile import ProfileError
+    from tanpo.client.cli_common import ORACLE, acting_as, connection_errors
     from tanpo.risk.ledger_source import LedgerSource
 
-    ctx = click.get_current_context(silent=True)
-    root = ctx.find_root().obj if ctx is not None else None
-    party, user = parse_as(getattr(root, "as_", None) or "operator/User1")
-    try:
+    party, user = acting_as(ORACLE)
+    with connection_errors():
         return LedgerSource.connect(party, user)
-    except ProfileError as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 def ledger_source() -> PortfolioSource:

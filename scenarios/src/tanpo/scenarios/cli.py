@@ -39,13 +39,11 @@ def _market(data: Path | None) -> MarketData:
 def make_ledger(on_chain: bool) -> Ledger:
     """The ledger behind a run: the off-chain engine, or the running Fabric network."""
     if on_chain:
-        from tanpo.client.profile import ProfileError
+        from tanpo.client.cli_common import connection_errors
         from tanpo.scenarios.fabric_ledger import FabricLedger
 
-        try:
+        with connection_errors():
             return FabricLedger()
-        except ProfileError as exc:
-            raise click.ClickException(str(exc)) from exc
     from tanpo.scenarios.engine_ledger import EngineLedger
 
     return EngineLedger()

@@ -20,11 +20,11 @@ from fractions import Fraction
 from typing import cast
 
 from tanpo.client.api import OracleClient, Party, TanpoClient, TokenAdministrator
-from tanpo.client.connect import Connection, connect
 from tanpo.client.errors import GatewayError
 from tanpo.client.models import CollateralLeg, MarginCall, MarginTransfer, Terms
 from tanpo.client.models import Token as LedgerToken
 from tanpo.client.profile import Profile, load_profile
+from tanpo.client.session import Participant, Session
 from tanpo.margin import Agreement, Market, Token
 from tanpo.scenarios.engine_ledger import (
     agreement_values,
@@ -64,15 +64,18 @@ def _classification(spec: TokenSpec) -> tuple[str, str]:
 
 
 class FabricLedger:
-    """A :class:`~tanpo.scenarios.ledger.Ledger` on the running tanpo network."""
+    """A :class:`~tanpo.scenarios.ledger.Ledger` on the running tanpo network.
+
+    Every step settles after its submit: the next step's endorsers (the agreement's two banks,
+    the operator) must read what it wrote, on their own peers.
+    """
 
     backend = "fabric"
 
     def __init__(self, profile: Profile | None = None, run_tag: str | None = None) -> None:
         self.profile = profile or load_profile()
         self.run_tag = run_tag or time.strftime("run%Y%m%d%H%M%S")
-        self._connections: dict[str, Connection] = {}
-        self._last_block = 0
+        self.session = Session(self.profile)
         self.tokens: dict[str, Token] = {}
         self._specs: dict[str, TokenSpec] = {}
         self.markets: dict[date, Market] = {}
@@ -81,42 +84,29 @@ class FabricLedger:
         self._closed: dict[str, CloseRecord] = {}
 
     # -- identities ---------------------------------------------------------------------------
-    def _connection(self, party: str) -> Connection:
-        conn = self._connections.get(party)
-        if conn is None:
-            if party not in self.profile.orgs:
-                raise ScenarioError(
-                    f"party {party!r} is not an organisation of the network "
-                    f"(known: {', '.join(sorted(self.profile.orgs))})"
-                )
-            conn = connect(party, "User1", self.profile)
-            self._connections[party] = conn
-        return conn
-
-    def _done(self, party: str, client: TanpoClient) -> None:
-        """After a submit: every organisation's peer must see it before the next step, whose
-        endorsers (the agreement's two banks, the operator) read what it wrote."""
-        if client.last_block > self._last_block:
-            self._last_block = client.last_block
-            self._connection(party).wait_for_all_peers(self._last_block)
+    def _as(self, party: str) -> Participant:
+        if party not in self.profile.orgs:
+            raise ScenarioError(
+                f"party {party!r} is not an organisation of the network "
+                f"(known: {', '.join(sorted(self.profile.orgs))})"
+            )
+        return self.session.as_(party)
 
     def _admin(self) -> TokenAdministrator:
-        return TokenAdministrator(self._connection(OPERATOR))
+        return self._as(OPERATOR).client(TokenAdministrator)
 
     def _oracle(self) -> OracleClient:
-        return OracleClient(self._connection(OPERATOR))
+        return self._as(OPERATOR).client(OracleClient)
 
     def _party(self, name: str) -> Party:
-        return Party(self._connection(name))
+        return self._as(name).client(Party)
 
     def reader(self) -> TanpoClient:
         """Read access as the operator (sees every agreement, price and record)."""
-        return TanpoClient(self._connection(OPERATOR))
+        return self._as(OPERATOR).client(TanpoClient)
 
     def close(self) -> None:
-        for conn in self._connections.values():
-            conn.close()
-        self._connections.clear()
+        self.session.close()
 
     def chain_id(self, agreement_id: str) -> str:
         return f"{self.run_tag}-{agreement_id}"
@@ -137,7 +127,7 @@ class FabricLedger:
                 try:
                     admin.define_token(token)
                 except GatewayError as exc:
-                    if "already defined" not in exc.chaincode_message:
+                    if exc.refusal is None or "already defined" not in exc.refusal:
                         raise
                     # Another run defined it (a network keeps every run): the same economics
                     # (kind, currency, quote) is the same token; anything else is a real clash.
@@ -148,7 +138,7 @@ class FabricLedger:
                         raise
             self.tokens[spec.id] = engine_token(spec)
             self._specs[spec.id] = spec
-        self._done(OPERATOR, admin)
+        self.session.settle()
 
     def issue(self, party: str, token: str, quantity: int) -> None:
         if quantity <= 0:
@@ -156,11 +146,11 @@ class FabricLedger:
         requester = self._party(party)
         with _as_scenario_error(f"issuing {quantity} {token} to {party}"):
             request = requester.request_issuance(token, quantity, f"{self.run_tag} scenario")
-        self._done(party, requester)
+        self.session.settle()
         admin = self._admin()
         with _as_scenario_error(f"approving issuance {request.id}"):
             admin.approve_issuance(request.id)
-        self._done(OPERATOR, admin)
+        self.session.settle()
 
     # -- prices -----------------------------------------------------------------------------------
     def post_prices(
@@ -179,7 +169,7 @@ class FabricLedger:
             if posted is not None and _covers(posted.prices, securities) and _covers(posted.fx, fx):
                 return
             oracle.post_prices(day, securities, fx, source="scenario")
-        self._done(OPERATOR, oracle)
+        self.session.settle()
 
     # -- agreements -------------------------------------------------------------------------------
     def open_agreement(self, terms: AgreementTerms, day: date) -> OpenRecord:
@@ -209,11 +199,11 @@ class FabricLedger:
         lender = self._party(terms.lender)
         with _as_scenario_error(f"proposing agreement {terms.id}"):
             lender.propose(chain_terms)
-        self._done(terms.lender, lender)
+        self.session.settle()
         borrower = self._party(terms.borrower)
         with _as_scenario_error(f"approving agreement {terms.id}"):
             borrower.approve(chain_terms.id)
-        self._done(terms.borrower, borrower)
+        self.session.settle()
         self._terms[terms.id] = terms
         self._agreements[terms.id] = agreement
         v_l, v_c = agreement_values(agreement, self.markets[day], dict(terms.collateral))
@@ -230,7 +220,7 @@ class FabricLedger:
         oracle = self._oracle()
         with _as_scenario_error(f"margin call of {agreement_id} on {day.isoformat()}"):
             call = oracle.margin_call(self.chain_id(agreement_id), day)
-        self._done(OPERATOR, oracle)
+        self.session.settle()
         return _record(agreement_id, terms, call)
 
     def close_agreement(self, agreement_id: str, day: date) -> CloseRecord:
@@ -241,7 +231,7 @@ class FabricLedger:
         with _as_scenario_error(f"closing agreement {agreement_id}"):
             held = {p.token: p.held for p in lender.collateral_held(self.chain_id(agreement_id))}
             lender.close(self.chain_id(agreement_id))
-        self._done(terms.lender, lender)
+        self.session.settle()
         v_l, v_c = agreement_values(self._agreements[agreement_id], self.markets[day], held)
         record = CloseRecord(agreement_id, day, held, v_l, v_c)
         self._closed[agreement_id] = record

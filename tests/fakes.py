@@ -1,0 +1,448 @@
+"""One in-memory ledger for the CLI unit tests, in place of the network behind `open_ledger`.
+
+`FakeNetwork` holds the state every identity shares (tokens, balances, requests, agreements,
+events, margin records, price versions) and what the commands did (who connected, each call,
+each settle); `FakeNetwork.as_(party)` is one participant's `cli_common.Ledger` over it, keeping
+the chaincode's rules the commands rely on. `FakeNetwork.install(monkeypatch)` puts it behind
+`cli_common.open_ledger`. A refusal is raised exactly as the gateway reports it, so the CLI's
+error mapping runs for real.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import date
+from fractions import Fraction
+from typing import Any
+
+import grpc
+import pytest
+
+from tanpo.client import cli_common
+from tanpo.client.errors import EndorseError, ErrorDetail, EvaluateError
+from tanpo.client.events import ChaincodeEvent, Checkpoint
+from tanpo.client.models import (
+    Agreement,
+    Balance,
+    CollateralLeg,
+    CollateralReport,
+    MarginCall,
+    PriceSet,
+    Request,
+    SweepResult,
+    Terms,
+    Token,
+)
+
+Json = dict[str, Any]
+
+TOKENS = {
+    "JP8306": Token("JP8306", "ST", "JPY", "per-unit", "equity", isin="JP3902900004",
+                    ticker="8306"),
+    "JP8604": Token("JP8604", "ST", "JPY", "per-unit", "equity", ticker="8604"),
+    "JPY": Token("JPY", "CT", "JPY", "per-unit", "cash"),
+}
+
+#: Terms of an agreement the margin commands only need to exist and be active.
+ACTIVE_TERMS = Terms(
+    id="", lender="bank-a", borrower="bank-b", loan_token="JPY", loan_quantity=1_000_000,
+    collateral=(CollateralLeg("JP8306", 1_000),), base_currency="JPY",
+    haircut=Fraction(5, 100), threshold=Fraction(0), trade_date=date(2024, 1, 2),
+    start_date=date(2024, 1, 2), end_date=date(2024, 12, 30),
+)
+
+
+def chaincode_refusal(message: str, evaluate: bool = False,
+                      msp_id: str = "BankAMSP") -> EndorseError | EvaluateError:
+    """What the gateway raises when the chaincode says no (its words in a peer's details)."""
+    cls = EvaluateError if evaluate else EndorseError
+    return cls("failed to endorse transaction, see attached details for more info",
+               grpc.StatusCode.ABORTED,
+               (ErrorDetail("127.0.0.1:7051", msp_id, f"chaincode response 500, {message}"),))
+
+
+def raw_token(t: Token) -> Json:
+    return {**t.to_spec(), "definedBy": "OperatorMSP:x", "definedAt": "2024-01-01T00:00:00Z"}
+
+
+@dataclass
+class FakeNetwork:
+    """The shared ledger, and a record of what the commands did with it."""
+
+    tokens: dict[str, Token] = field(default_factory=lambda: dict(TOKENS))
+    free: dict[tuple[str, str], int] = field(default_factory=dict)
+    requests: dict[str, Request] = field(default_factory=dict)
+    agreements: dict[str, Agreement] = field(default_factory=dict)
+    events: list[ChaincodeEvent] = field(default_factory=list)
+    records: dict[tuple[str, date], Json] = field(default_factory=dict)  # margin calls
+    versions: dict[date, list[Json]] = field(default_factory=dict)  # posted price sets
+    opened: list[tuple[str, str]] = field(default_factory=list)
+    log: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)  # (party, call)
+    settled: int = 0
+    disconnected: int = 0
+    fail: Exception | None = None  # raised by every call
+    fail_open: Exception | None = None  # raised on connecting
+    refuse_page: int | None = None  # the sweep page (1-based) that the chaincode refuses
+    pages: int = 0
+    _views: dict[str, FakeLedger] = field(default_factory=dict)
+
+    def as_(self, party: str) -> FakeLedger:
+        if party not in self._views:
+            self._views[party] = FakeLedger(self, party)
+        return self._views[party]
+
+    def open(self, party: str, user: str) -> FakeLedger:
+        if self.fail_open is not None:
+            raise self.fail_open
+        self.opened.append((party, user))
+        return self.as_(party)
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> FakeNetwork:
+        monkeypatch.setattr(cli_common, "open_ledger", self.open)
+        return self
+
+    def calls(self, party: str | None = None) -> list[tuple[Any, ...]]:
+        """What the commands asked of the ledger (as `party`, or as anyone), in order."""
+        return [call for who, call in self.log if party in (None, who)]
+
+    def set_active(self, *agreement_ids: str) -> None:
+        """Only these agreements exist, each active (what the margin commands meet)."""
+        self.agreements.clear()
+        for agreement_id in agreement_ids:
+            self.agreements[agreement_id] = Agreement.from_json({
+                "id": agreement_id, "status": "ACTIVE", "proposer": "bank-a", "history": [],
+                "terms": replace(ACTIVE_TERMS, id=agreement_id).to_json()})
+
+
+def margin_record(agreement: str, day: date, **over: Any) -> Json:
+    """A margin call as the chaincode stores it: the DESIGN example (131 shares returned)."""
+    rec: Json = {
+        "agreement": agreement, "date": day.isoformat(), "lender": "bank-a", "borrower": "bank-b",
+        "baseCurrency": "USD", "priceVersion": 2,
+        "prices": {"DE-BUND": "101", "US-STOCK": "252/5"}, "fx": {"EUR": "221/200", "USD": "1"},
+        "vl": "1116050", "vcBefore": "1122660", "gapBefore": "6610", "triggered": True,
+        "transfers": [margin_transfer("US-STOCK", 131, "lender->borrower", "33012/5", day)],
+        "issuanceRequired": [], "mints": [], "vcAfter": "5580288/5", "gapAfter": "38/5",
+        "settled": [margin_transfer("US-STOCK", 131, "lender->borrower", "33012/5", day)],
+        "pending": [], "held": {"US-STOCK": "22144"}, "calledBy": "operator",
+        "identity": "OperatorMSP:x", "txId": f"tx-{agreement}-{day}", "timestamp": "t",
+        "replayed": False,
+    }
+    rec.update(over)
+    return rec
+
+
+def margin_transfer(token: str, qty: int, direction: str, value: str, day: date,
+                    settle: date | None = None) -> Json:
+    lender_to_borrower = direction == "lender->borrower"
+    return {"token": token, "quantity": str(qty), "direction": direction,
+            "from": "bank-a" if lender_to_borrower else "bank-b",
+            "to": "bank-b" if lender_to_borrower else "bank-a",
+            "value": value, "marketValue": value, "tradeDate": day.isoformat(),
+            "settleDate": (settle or day).isoformat()}
+
+
+# base64("x509::CN=User1@operator.tanpo.net,OU=client::CN=ca.operator.tanpo.net")
+POSTED_BY = ("OperatorMSP:eDUwOTo6Q049VXNlcjFAb3BlcmF0b3IudGFucG8ubmV0LE9VPWNsaWVudDo6Q049Y2Eu"
+             "b3BlcmF0b3IudGFucG8ubmV0")
+
+
+@dataclass
+class FakeLedger:
+    """One participant's view of the `FakeNetwork` (a `cli_common.Ledger`)."""
+
+    net: FakeNetwork
+    party: str
+
+    # -- plumbing --
+    def _call(self, *what: Any) -> None:
+        self.net.log.append((self.party, what))
+        if self.net.fail is not None:
+            raise self.net.fail
+
+    def settle(self, timeout: float | None = None) -> None:
+        self.net.settled += 1
+
+    def disconnect(self) -> None:
+        self.net.disconnected += 1
+
+    # -- tokens --
+    def tokens(self) -> list[Token]:
+        self._call("tokens")
+        return [Token.from_json(raw_token(t)) for t in self.net.tokens.values()]
+
+    def token(self, token_id: str) -> Token:
+        self._call("token", token_id)
+        if token_id not in self.net.tokens:
+            raise chaincode_refusal(f"unknown token {token_id}", evaluate=True)
+        return Token.from_json(raw_token(self.net.tokens[token_id]))
+
+    def total_supply(self, token: str) -> int:
+        self._call("total_supply", token)
+        return sum(q for (_, t), q in self.net.free.items() if t == token)
+
+    def balances(self, party: str = "") -> list[Balance]:
+        self._call("balances", party)
+        who = party or self.party
+        if who != self.party and self.party != "operator":
+            raise chaincode_refusal(
+                f"access denied: {self.party} cannot read the balances of {who}", evaluate=True)
+        return [Balance(p, t, q) for (p, t), q in sorted(self.net.free.items())
+                if p == who and q]
+
+    def define_token(self, token: Token) -> Token:
+        self._call("define_token", token)
+        self.net.tokens[token.id] = token
+        return Token.from_json(raw_token(token))
+
+    def _request(self, kind: str, token: str, quantity: int, reference: str) -> Request:
+        rid = f"{'ISS' if kind == 'issuance' else 'RED'}-{len(self.net.requests):016d}"
+        req = Request.from_json({"id": rid, "kind": kind, "token": token, "party": self.party,
+                                 "quantity": str(quantity), "reference": reference,
+                                 "status": "PENDING"})
+        self.net.requests[rid] = req
+        return req
+
+    def request_issuance(self, token: str, quantity: int, reference: str) -> Request:
+        self._call("request_issuance", token, quantity, reference)
+        return self._request("issuance", token, quantity, reference)
+
+    def request_redemption(self, token: str, quantity: int, reference: str) -> Request:
+        self._call("request_redemption", token, quantity, reference)
+        return self._request("redemption", token, quantity, reference)
+
+    def request(self, request_id: str) -> Request:
+        self._call("request", request_id)
+        return self.net.requests[request_id]
+
+    def requests(self, party: str = "", status: str = "") -> list[Request]:
+        self._call("requests", party, status)
+        return [r for r in self.net.requests.values()
+                if party in ("", r.party) and status in ("", r.status)]
+
+    def _decide(self, request_id: str, status: str, reason: str = "") -> Request:
+        req = self.net.requests.get(request_id)
+        if req is None:
+            raise chaincode_refusal(f"no request {request_id}")
+        done = Request.from_json({**req.raw, "status": status, "reason": reason})
+        self.net.requests[request_id] = done
+        return done
+
+    def approve_issuance(self, request_id: str) -> Request:
+        self._call("approve_issuance", request_id)
+        req = self._decide(request_id, "APPROVED")
+        key = (req.party, req.token)
+        self.net.free[key] = self.net.free.get(key, 0) + req.quantity
+        return req
+
+    def reject_issuance(self, request_id: str, reason: str) -> Request:
+        self._call("reject_issuance", request_id, reason)
+        return self._decide(request_id, "REJECTED", reason)
+
+    def approve_redemption(self, request_id: str) -> Request:
+        self._call("approve_redemption", request_id)
+        return self._decide(request_id, "APPROVED")
+
+    def reject_redemption(self, request_id: str, reason: str) -> Request:
+        self._call("reject_redemption", request_id, reason)
+        return self._decide(request_id, "REJECTED", reason)
+
+    def transfer(self, token: str, to: str, quantity: int) -> Json:
+        self._call("transfer", token, to, quantity)
+        free = self.net.free
+        have = free.get((self.party, token), 0)
+        if have < quantity:
+            raise chaincode_refusal(f"insufficient balance: {self.party} needs {quantity} "
+                                    f"{token} but has {have} free")
+        free[(self.party, token)] = have - quantity
+        free[(to, token)] = free.get((to, token), 0) + quantity
+        return {"token": token, "quantity": str(quantity), "from": self.party, "to": to,
+                "leg": "", "held": False}
+
+    # -- agreements --
+    def _store(self, agreement_id: str, status: str, terms: Terms, action: str,
+               transfers: list[Json] | None = None) -> Agreement:
+        old = self.net.agreements.get(agreement_id)
+        history = list(old.raw["history"]) if old else []
+        history.append({"action": action, "status": status, "party": self.party,
+                        "txId": f"tx{len(history)}", "timestamp": "2024-01-02T03:04:05Z",
+                        **({"transfers": transfers} if transfers else {})})
+        raw = {"id": agreement_id, "status": status, "terms": terms.to_json(),
+               "proposer": old.proposer if old else self.party, "history": history}
+        self.net.agreements[agreement_id] = Agreement.from_json(raw)
+        return self.net.agreements[agreement_id]
+
+    def agreement(self, agreement_id: str) -> Agreement:
+        self._call("agreement", agreement_id)
+        if agreement_id not in self.net.agreements:
+            raise chaincode_refusal(f"no agreement {agreement_id}", evaluate=True)
+        return self.net.agreements[agreement_id]
+
+    def agreements(self, party: str = "", status: str = "") -> list[Agreement]:
+        self._call("agreements", party, status)
+        return [a for a in self.net.agreements.values() if status in ("", a.status)]
+
+    def collateral_report(self, agreement_id: str) -> CollateralReport:
+        a = self.agreement(agreement_id)
+        positions = [{"priority": i, "token": c.token, "held": str(c.quantity)}
+                     for i, c in enumerate(a.terms.collateral, start=1)]
+        return CollateralReport.from_json({"agreement": a.id, "status": a.status,
+                                           "lender": a.terms.lender,
+                                           "borrower": a.terms.borrower,
+                                           "positions": positions, "pending": []})
+
+    def propose(self, terms: Terms) -> Agreement:
+        self._call("propose", terms)
+        if self.party not in (terms.lender, terms.borrower):
+            raise chaincode_refusal(f"access denied: {self.party} can only propose agreements "
+                                    "in which it is the lender or the borrower")
+        agreement_id = terms.id or "AGR-0000000000000001"
+        return self._store(agreement_id, "PROPOSED", replace(terms, id=agreement_id),
+                           "PROPOSED")
+
+    def approve(self, agreement_id: str) -> Agreement:
+        self._call("approve", agreement_id)
+        a = self.agreement(agreement_id)
+        if a.proposer == self.party:
+            raise chaincode_refusal(f"access denied: {self.party} proposed agreement {a.id}; "
+                                    "only the counterparty can approve it")
+        t = a.terms
+        moves = [{"token": t.loan_token, "quantity": str(t.loan_quantity), "from": t.lender,
+                  "to": t.borrower, "leg": "loan"}]
+        moves += [{"token": c.token, "quantity": str(c.quantity), "from": t.borrower,
+                   "to": t.lender, "leg": "collateral", "held": True} for c in t.collateral]
+        return self._store(a.id, "ACTIVE", t, "APPROVED", moves)
+
+    def _act(self, name: str, agreement_id: str, status: str, *args: Any) -> Agreement:
+        self._call(name, agreement_id, *args)
+        a = self.agreement(agreement_id)
+        return self._store(a.id, status, a.terms, name.upper())
+
+    def reject(self, agreement_id: str, reason: str) -> Agreement:
+        return self._act("reject", agreement_id, "REJECTED", reason)
+
+    def withdraw(self, agreement_id: str) -> Agreement:
+        return self._act("withdraw", agreement_id, "WITHDRAWN")
+
+    def close(self, agreement_id: str) -> Agreement:
+        return self._act("close", agreement_id, "CLOSED")
+
+    def request_termination(self, agreement_id: str, note: str = "") -> Agreement:
+        return self._act("request_termination", agreement_id, "ACTIVE", note)
+
+    def accept_termination(self, agreement_id: str) -> Agreement:
+        return self._act("accept_termination", agreement_id, "CLOSED")
+
+    def cancel_termination(self, agreement_id: str, reason: str = "") -> Agreement:
+        return self._act("cancel_termination", agreement_id, "ACTIVE", reason)
+
+    def events(self, start_block: int | None,
+               checkpoint: Checkpoint | None) -> Iterator[ChaincodeEvent]:
+        self._call("events", start_block, checkpoint)
+        for ev in self.net.events:
+            if checkpoint is not None and (ev.block_number, ev.transaction_id) <= (
+                    checkpoint.block_number, checkpoint.transaction_id):
+                continue
+            if start_block is not None and ev.block_number < start_block:
+                continue
+            yield ev
+
+    # -- margin calls: one per agreement and date, replayed after --
+    def _margin(self, agreement_id: str, day: date) -> Json:
+        if day not in self.net.versions:
+            raise chaincode_refusal(f"no prices posted for {day}: post them (oracle:PostPrices) "
+                                    "before margin calls")
+        if agreement_id not in self.net.agreements:
+            raise chaincode_refusal(f"no agreement {agreement_id}")
+        key = (agreement_id, day)
+        if key in self.net.records:
+            return {**self.net.records[key], "replayed": True}
+        self.net.records[key] = margin_record(agreement_id, day)
+        return self.net.records[key]
+
+    def margin_call(self, agreement_id: str, day: date) -> MarginCall:
+        self._call("margin_call", agreement_id, day)
+        return MarginCall.from_json(self._margin(agreement_id, day))
+
+    def get_margin_call(self, agreement_id: str, day: date) -> MarginCall:
+        self._call("get_margin_call", agreement_id, day)
+        rec = self.net.records.get((agreement_id, day))
+        if rec is None:
+            raise chaincode_refusal(f"no margin call of agreement {agreement_id} on {day}",
+                                    evaluate=True)
+        return MarginCall.from_json(rec)
+
+    def margin_calls(self, agreement_id: str) -> list[MarginCall]:
+        self._call("margin_calls", agreement_id)
+        return [MarginCall.from_json(r) for (a, _), r in self.net.records.items()
+                if a == agreement_id]
+
+    def sweep(self, day: date, page_size: int, bookmark: str) -> SweepResult:
+        """Active agreements in id order, a page at a time."""
+        self._call("sweep", day, page_size, bookmark)
+        self.net.pages += 1
+        if self.net.refuse_page == self.net.pages:
+            raise chaincode_refusal(f"cannot run the margin call of agreement X on {day}: "
+                                    f"missing_price: no price for JP8306 on {day}")
+        todo = sorted(a.id for a in self.net.agreements.values()
+                      if a.status == "ACTIVE" and a.id > bookmark)
+        page, more = todo[:page_size], len(todo) > page_size
+        outcomes = []
+        for a in page:
+            replayed = (a, day) in self.net.records
+            outcomes.append({"agreement": a, "status": "replayed" if replayed else "called",
+                             "call": self._margin(a, day)})
+        return SweepResult.from_json({
+            "date": day.isoformat(), "outcomes": outcomes,
+            "bookmark": page[-1] if more else "", "complete": not more,
+            "lastSweptDate": "" if more else day.isoformat(),
+        })
+
+    # -- prices: versions per date; a different value needs a correction with a reason --
+    def prices(self, day: date, version: int | None) -> PriceSet:
+        self._call("prices", day, version)
+        versions = self.net.versions.get(day)
+        if not versions:
+            raise chaincode_refusal(f"no prices posted for {day}", evaluate=True)
+        chosen = versions[-1] if version is None else versions[version - 1]
+        return PriceSet.from_json({**chosen, "latestVersion": len(versions)})
+
+    def _post(self, day: date, batch: Json, reason: str | None) -> Json:
+        versions = self.net.versions.setdefault(day, [])
+        last = versions[-1] if versions else {"prices": {}, "fx": {}, "priceNotes": {},
+                                               "fxNotes": {}}
+        merged: Json = {"prices": dict(last["prices"]), "fx": dict(last["fx"]),
+                        "priceNotes": dict(last["priceNotes"]), "fxNotes": dict(last["fxNotes"])}
+        changed = False
+        for section, notes in (("prices", "priceNotes"), ("fx", "fxNotes")):
+            for key, value in batch[section].items():
+                text = value["value"] if isinstance(value, dict) else value
+                old = merged[section].get(key)
+                if old == text:
+                    continue
+                if old is not None and reason is None:
+                    raise chaincode_refusal(
+                        f"price of {key} on {day} is already {old} (version {len(versions)}): "
+                        f"use CorrectPrices with a reason to change it to {text}")
+                merged[section][key] = text
+                if isinstance(value, dict) and value.get("asOf"):
+                    merged[notes][key] = {"asOf": value["asOf"]}
+                changed = True
+        if not changed:
+            return {"date": day.isoformat(), "version": len(versions), "kind": "initial",
+                    "changed": False}
+        kind = "correction" if reason else ("addition" if versions else "initial")
+        versions.append({"date": day.isoformat(), "version": len(versions) + 1, "kind": kind,
+                         "reason": reason or "", "postedBy": POSTED_BY, "postedAt": "2024-01-04",
+                         "source": batch.get("source", ""), "txId": "tx", **merged})
+        return {"date": day.isoformat(), "version": len(versions), "kind": kind,
+                "changed": True}
+
+    def post_batch_json(self, day: date, batch: Json) -> Json:
+        self._call("post_batch_json", day, batch)
+        return self._post(day, batch, None)
+
+    def correct_batch_json(self, day: date, batch: Json, reason: str) -> Json:
+        self._call("correct_batch_json", day, batch, reason)
+        return self._post(day, batch, reason)
