@@ -18,8 +18,9 @@ from tanpo.client import cli_margin
 from tanpo.client.cli_main import main
 from tanpo.client.cli_margin import MarginSession, show_value
 from tanpo.client.errors import EndorseError, ErrorDetail, EvaluateError
-from tanpo.client.models import MarginCall, PriceSet, SweepResult
+from tanpo.client.models import MarginCall, PriceSet, SweepOutcome
 from tanpo.client.profile import ProfileError
+from tanpo.client.sweep import SweepRun
 
 D = date.fromisoformat
 DAY = D("2024-01-03")
@@ -70,12 +71,12 @@ class FakeSession:
     agreements: list[str] = field(default_factory=list)
     records: dict[tuple[str, date], Json] = field(default_factory=dict)
     versions: dict[date, list[Json]] = field(default_factory=dict)
-    refuse_page: int | None = None  # the sweep page (1-based) that the chaincode refuses
+    fail_ids: set[str] = field(default_factory=set)  # agreements whose call the chaincode refuses
     fail: Exception | None = None
     calls: list[tuple[Any, ...]] = field(default_factory=list)
     settles: int = 0
     closed: bool = False
-    pages: int = 0
+    batch_sizes: list[int] = field(default_factory=list)
 
     def _check(self) -> None:
         if self.fail is not None:
@@ -110,24 +111,31 @@ class FakeSession:
         return [MarginCall.from_json(r) for (a, _), r in self.records.items()
                 if a == agreement_id]
 
-    def sweep(self, day: date, page_size: int, bookmark: str) -> SweepResult:
+    def sweep(self, day: date, batch_size: int) -> SweepRun:
+        """Every agreement in id order, batch by batch; a failing call fails alone."""
         self._check()
-        self.pages += 1
-        if self.refuse_page == self.pages:
-            raise refusal(f"cannot run the margin call of agreement X on {day}: missing_price: "
-                          f"no price for JP8306 on {day}")
-        todo = [a for a in sorted(self.agreements) if a > bookmark]
-        page, more = todo[:page_size], len(todo) > page_size
+        self.batch_sizes.append(batch_size)
+        if day not in self.versions:
+            raise refusal(f"no prices posted for {day}: post them (oracle:PostPrices) before "
+                          "margin calls")
         outcomes = []
-        for a in page:
+        for a in sorted(self.agreements):
+            if a in self.fail_ids:
+                outcomes.append(SweepOutcome(a, "failed", f"cannot run the margin call of "
+                                             f"agreement {a} on {day}: missing_price: no price "
+                                             f"for JP8306 on {day}"))
+                continue
             replayed = (a, day) in self.records
-            outcomes.append({"agreement": a, "status": "replayed" if replayed else "called",
-                             "call": self._call(a, day)})
-        return SweepResult.from_json({
-            "date": day.isoformat(), "outcomes": outcomes,
-            "bookmark": page[-1] if more else "", "complete": not more,
-            "lastSweptDate": "" if more else day.isoformat(),
-        })
+            self._call(a, day)
+            outcomes.append(SweepOutcome(a, "replayed" if replayed else "called",
+                                         triggered=True))
+        n = len(self.agreements)
+        swept = not self.fail_ids
+        return SweepRun(day, tuple(outcomes), transactions=-(-n // batch_size), swept=swept,
+                        last_swept_date=day if swept else None,
+                        finish_refusal="" if swept else (
+                            f"cannot finish the sweep of {day}: {len(self.fail_ids)} active "
+                            "agreements have no margin call for it yet"))
 
     def prices(self, day: date, version: int | None) -> PriceSet:
         self._check()
@@ -223,8 +231,9 @@ def test_the_root_command_registers_margin_and_prices() -> None:
     assert "margin" in out.output and "prices" in out.output
 
 
-def test_a_sweep_acts_as_the_oracle_and_pages_until_complete(ledger: FakeSession) -> None:
+def test_a_sweep_acts_as_the_oracle_and_records_the_day(ledger: FakeSession) -> None:
     ledger.agreements = [f"AGR-{i}" for i in range(5)]
+    # --page-size is still accepted: it is the batch size now
     out = tanpo("margin", "run", "--date", DAY.isoformat(), "--page-size", "2", "--json")
     assert out.exit_code == 0, out.output
     doc = json.loads(out.output)
@@ -232,8 +241,13 @@ def test_a_sweep_acts_as_the_oracle_and_pages_until_complete(ledger: FakeSession
     assert (doc["pages"], doc["complete"], doc["lastSweptDate"]) == (3, True, DAY.isoformat())
     assert [(o["agreement"], o["status"]) for o in doc["outcomes"]] == [
         (f"AGR-{i}", "called") for i in range(5)]
-    assert ledger.settles == 2, "each next page waits for the previous one on every peer"
+    # the compact outcomes are completed with each call's full record
+    assert doc["outcomes"][0]["call"]["vl"] == "1116050"
+    assert doc["outcomes"][0]["call"]["transfers"][0]["quantity"] == 131
+    assert ledger.batch_sizes == [2]
     assert ledger.closed
+    default = tanpo("margin", "run", "--date", DAY.isoformat(), "--batch-size", "1000", "--json")
+    assert default.exit_code == 0 and ledger.batch_sizes == [2, 1000]
 
     again = json.loads(tanpo("margin", "run", "--date", DAY.isoformat(), "--json").output)
     assert {o["status"] for o in again["outcomes"]} == {"replayed"}
@@ -243,7 +257,7 @@ def test_a_party_sweeps_as_itself(ledger: FakeSession) -> None:
     out = tanpo("--as", "bank-b/User2", "margin", "run", "--date", DAY.isoformat())
     assert out.exit_code == 0, out.output
     assert identities(ledger) == [("bank-b", "User2")]
-    assert "2 called, 0 replayed, 0 skipped in 1 page(s)" in out.output
+    assert "2 called, 0 replayed, 0 skipped, 0 failed in 1 transaction(s)" in out.output
 
 
 def test_one_agreement_acts_as_bank_a_by_default_and_replays(ledger: FakeSession) -> None:
@@ -340,19 +354,29 @@ def test_a_refusal_exits_3_with_the_chaincode_message(ledger: FakeSession) -> No
     assert ledger.closed
 
 
-def test_a_sweep_refused_on_a_later_page_reports_what_was_done(ledger: FakeSession) -> None:
+def test_a_failed_call_is_shown_with_the_others_and_exits_3(ledger: FakeSession) -> None:
     ledger.agreements = ["AGR-1", "AGR-2", "AGR-3"]
-    ledger.refuse_page = 2
-    out = tanpo("margin", "run", "--date", DAY.isoformat(), "--page-size", "2", "--json")
+    ledger.fail_ids = {"AGR-2"}
+    out = tanpo("margin", "run", "--date", DAY.isoformat(), "--json")
     assert out.exit_code == 3
     doc = json.loads(out.stdout)
-    assert doc["complete"] is False and doc["pages"] == 1
-    assert [o["agreement"] for o in doc["outcomes"]] == ["AGR-1", "AGR-2"]
-    assert "no price for JP8306" in doc["error"]["message"]
-    ledger.pages = 0
-    out = tanpo("margin", "run", "--date", DAY.isoformat(), "--page-size", "2")
+    assert doc["complete"] is False and doc["lastSweptDate"] == ""
+    assert [(o["agreement"], o["status"]) for o in doc["outcomes"]] == [
+        ("AGR-1", "called"), ("AGR-2", "failed"), ("AGR-3", "called")]
+    assert "no price for JP8306" in doc["outcomes"][1]["reason"]
+    assert "call" not in doc["outcomes"][1] and "call" in doc["outcomes"][2]
+    assert doc["error"] == {"kind": "refused", "message": f"cannot finish the sweep of {DAY}: 1 "
+                            "active agreements have no margin call for it yet"}
+    out = tanpo("margin", "run", "--date", DAY.isoformat())
     assert out.exit_code == 3
-    assert "AGR-1" in out.output and "missing_price" in out.output
+    assert "AGR-2" in out.output and "missing_price" in out.output
+    assert "0 called, 2 replayed, 0 skipped, 1 failed" in out.output
+
+
+def test_a_sweep_without_prices_is_refused(ledger: FakeSession) -> None:
+    out = tanpo("margin", "run", "--date", "2024-01-05")
+    assert out.exit_code == 3
+    assert "refused: no prices posted for 2024-01-05" in out.output
 
 
 def test_a_transport_failure_exits_4(ledger: FakeSession) -> None:
