@@ -14,8 +14,8 @@ import (
 // only saves the per-transaction cost (endorsement, ordering, validation), which at market scale is
 // most of the cost.
 //
-//   - ProposeBatch, ApproveBatch: registration, all or nothing (an approval batch moves both
-//     parties' balances, so a half-done batch would leave nothing a retry could tell apart).
+//   - ProposeBatch, ApproveBatch: registration, all or nothing (one refused agreement refuses the
+//     batch, naming it).
 //   - SweepPlan (evaluate), SweepAgreements, FinishSweep: the daily sweep. The sweeper lists the
 //     active agreements from a committed snapshot, margins them in batches of one
 //     lender/borrower pair (one batch per borrower at a time: a call moves the borrower's free
@@ -226,10 +226,6 @@ func parseIDList(field, s string) ([]string, error) {
 	}
 	return ids, nil
 }
-
-// SweepFailed is the outcome of an agreement whose margin call failed inside a batch (a missing
-// price, a short balance, an unknown agreement): its changes are undone and the batch goes on.
-const SweepFailed = "failed"
 
 // SweepTransfer is a margin transfer in a sweep outcome (the record has its dates and market value).
 type SweepTransfer struct {

@@ -29,11 +29,13 @@ type MarginContract struct {
 // ContractMargin is the margin contract's name.
 const ContractMargin = "margin"
 
-// Outcome statuses of a sweep.
+// Outcome statuses of a sweep. A failed agreement's call (a missing price, a short balance, an
+// unknown agreement) is undone inside the batch, and the batch goes on.
 const (
 	SweepCalled   = "called"
 	SweepReplayed = "replayed"
 	SweepSkipped  = "skipped"
+	SweepFailed   = "failed"
 )
 
 // MarginTransfer is one collateral adjustment of a margin call. Values are exact rationals in the
