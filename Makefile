@@ -54,7 +54,9 @@ test-client-alone:
 	rm -rf $(CLIENT_VENV)
 	$(PY) -m venv $(CLIENT_VENV)
 	$(CLIENT_VENV)/bin/pip install --quiet --upgrade pip
+	rm -rf client/build  # setuptools reuses build/lib: a stale copy would hide removed modules
 	$(CLIENT_VENV)/bin/pip install --quiet './client[cli,test]'
+	rm -rf client/build
 	@heavy=$$($(CLIENT_VENV)/bin/pip list --format=freeze | grep -iE '^(pandas|matplotlib|yfinance|exchange.calendars|tanpo.network|tanpo.oracle|tanpo.scenarios)==' || true); \
 	  if [ -n "$$heavy" ]; then echo "the client alone pulled in: $$heavy"; exit 1; fi; \
 	  echo "client alone: $$($(CLIENT_VENV)/bin/pip list --format=freeze | wc -l) packages, none of pandas, matplotlib, yfinance, exchange-calendars"

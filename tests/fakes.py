@@ -30,10 +30,11 @@ from tanpo.client.models import (
     MarginCall,
     PriceSet,
     Request,
-    SweepResult,
+    SweepOutcome,
     Terms,
     Token,
 )
+from tanpo.client.sweep import SweepRun
 
 Json = dict[str, Any]
 
@@ -83,8 +84,8 @@ class FakeNetwork:
     disconnected: int = 0
     fail: Exception | None = None  # raised by every call
     fail_open: Exception | None = None  # raised on connecting
-    refuse_page: int | None = None  # the sweep page (1-based) that the chaincode refuses
-    pages: int = 0
+    fail_ids: set[str] = field(default_factory=set)  # agreements whose call the chaincode refuses
+    batch_sizes: list[int] = field(default_factory=list)  # of each sweep
     _views: dict[str, FakeLedger] = field(default_factory=dict)
 
     def as_(self, party: str) -> FakeLedger:
@@ -378,26 +379,30 @@ class FakeLedger:
         return [MarginCall.from_json(r) for (a, _), r in self.net.records.items()
                 if a == agreement_id]
 
-    def sweep(self, day: date, page_size: int, bookmark: str) -> SweepResult:
-        """Active agreements in id order, a page at a time."""
-        self._call("sweep", day, page_size, bookmark)
-        self.net.pages += 1
-        if self.net.refuse_page == self.net.pages:
-            raise chaincode_refusal(f"cannot run the margin call of agreement X on {day}: "
-                                    f"missing_price: no price for JP8306 on {day}")
-        todo = sorted(a.id for a in self.net.agreements.values()
-                      if a.status == "ACTIVE" and a.id > bookmark)
-        page, more = todo[:page_size], len(todo) > page_size
+    def sweep(self, day: date, batch_size: int) -> SweepRun:
+        """Every active agreement in id order, batch by batch; a failing call fails alone."""
+        self._call("sweep", day, batch_size)
+        self.net.batch_sizes.append(batch_size)
+        if day not in self.net.versions:
+            raise chaincode_refusal(f"no prices posted for {day}: post them (oracle:PostPrices) "
+                                    "before margin calls")
+        active = sorted(a.id for a in self.net.agreements.values() if a.status == "ACTIVE")
         outcomes = []
-        for a in page:
+        for a in active:
+            if a in self.net.fail_ids:
+                outcomes.append(SweepOutcome(a, "failed", f"cannot run the margin call of "
+                                             f"agreement {a} on {day}: missing_price: no price "
+                                             f"for JP8306 on {day}"))
+                continue
             replayed = (a, day) in self.net.records
-            outcomes.append({"agreement": a, "status": "replayed" if replayed else "called",
-                             "call": self._margin(a, day)})
-        return SweepResult.from_json({
-            "date": day.isoformat(), "outcomes": outcomes,
-            "bookmark": page[-1] if more else "", "complete": not more,
-            "lastSweptDate": "" if more else day.isoformat(),
-        })
+            self._margin(a, day)
+            outcomes.append(SweepOutcome(a, "replayed" if replayed else "called", triggered=True))
+        swept = not self.net.fail_ids
+        return SweepRun(day, tuple(outcomes), transactions=-(-len(active) // batch_size),
+                        swept=swept, last_swept_date=day if swept else None,
+                        finish_refusal="" if swept else (
+                            f"cannot finish the sweep of {day}: {len(self.net.fail_ids)} active "
+                            "agreements have no margin call for it yet"))
 
     # -- prices: versions per date; a different value needs a correction with a reason --
     def prices(self, day: date, version: int | None) -> PriceSet:

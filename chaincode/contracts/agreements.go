@@ -221,181 +221,6 @@ func (c *AgreementsContract) Approve(ctx contractapi.TransactionContextInterface
 	return t.saveStep(a, StatusProposed, "APPROVED", "", EventAgreementApproved, transfers)
 }
 
-// BatchAgreement is one agreement in the result and event of ProposeBatch and ApproveBatch.
-type BatchAgreement struct {
-	Agreement string     `json:"agreement"`
-	Status    string     `json:"status"`
-	Lender    string     `json:"lender"`
-	Borrower  string     `json:"borrower"`
-	Transfers []Transfer `json:"transfers,omitempty"` // ApproveBatch: the opening exchange
-}
-
-// BatchResult is what ProposeBatch and ApproveBatch return (the agreements in the order given).
-type BatchResult struct {
-	Count      int              `json:"count"`
-	Agreements []BatchAgreement `json:"agreements"`
-}
-
-type agreementBatchEvent struct {
-	Event
-	Party      string           `json:"party"` // the party that acted
-	Agreements []BatchAgreement `json:"agreements"`
-}
-
-// maxTermsList bounds the JSON argument of ProposeBatch (16 MiB).
-const maxTermsList = 16 << 20
-
-// Events of the batch functions.
-const (
-	EventAgreementsProposed = "AgreementsProposed"
-	EventAgreementsApproved = "AgreementsApproved"
-)
-
-// ProposeBatch registers up to 1000 agreements in one transaction (termsListJSON is a JSON array of
-// Terms objects). Every agreement gets exactly Propose's checks and record, and its key the same
-// bilateral endorsement policy; an id left out is AGR-<16 hex of the transaction id>-<n>, n its
-// 1-based place in the list. One failing agreement refuses the whole batch, naming its place. The
-// event lists the agreements (id, parties); the terms are in GetAgreement.
-func (c *AgreementsContract) ProposeBatch(ctx contractapi.TransactionContextInterface, termsListJSON string) (string, error) {
-	t, err := begin(ctx)
-	if err != nil {
-		return "", err
-	}
-	party, err := t.requireParty()
-	if err != nil {
-		return "", err
-	}
-	var raw []json.RawMessage
-	if err := strictJSON("terms list", termsListJSON, maxTermsList, &raw); err != nil {
-		return "", err
-	}
-	if len(raw) == 0 {
-		return "", fmt.Errorf("invalid terms list: the list is empty")
-	}
-	if len(raw) > maxBatch {
-		return "", fmt.Errorf("invalid terms list: %d agreements; at most %d per transaction", len(raw), maxBatch)
-	}
-	all := make([]*Terms, len(raw))
-	keys := make([]string, 0, len(raw))
-	seen := make(map[string]int, len(raw))
-	for i, r := range raw {
-		terms, err := t.parseTerms(string(r))
-		if err != nil {
-			return "", fmt.Errorf("terms %d: %w", i+1, err)
-		}
-		if party != terms.Lender && party != terms.Borrower {
-			return "", fmt.Errorf("access denied: %s can only propose agreements in which it is the lender or the borrower (terms %d)", party, i+1)
-		}
-		if terms.ID == "" {
-			terms.ID = fmt.Sprintf("AGR-%s-%d", shortTxID(t.txID), i+1)
-		}
-		if j, dup := seen[terms.ID]; dup {
-			return "", fmt.Errorf("terms %d: agreement %s is also terms %d", i+1, terms.ID, j)
-		}
-		seen[terms.ID] = i + 1
-		key, err := t.key(keyAgreement, terms.ID)
-		if err != nil {
-			return "", err
-		}
-		all[i] = terms
-		keys = append(keys, key)
-	}
-	if err := t.prefetch(keys); err != nil {
-		return "", err
-	}
-	res := BatchResult{Count: len(all), Agreements: make([]BatchAgreement, 0, len(all))}
-	for i, terms := range all {
-		if existing, err := t.get(keys[i]); err != nil {
-			return "", err
-		} else if existing != nil {
-			return "", fmt.Errorf("terms %d: agreement %s already exists", i+1, terms.ID)
-		}
-		a := &Agreement{ID: terms.ID, Status: StatusProposed, Terms: *terms, Proposer: party,
-			History: []HistoryEntry{}, CreatedAt: t.timestamp(), UpdatedAt: t.timestamp()}
-		t.record(a, "PROPOSED", "", nil)
-		if err := t.putAgreement(a, ""); err != nil {
-			return "", err
-		}
-		if err := t.setBilateralPolicy(keys[i], a.Terms.Lender, a.Terms.Borrower); err != nil {
-			return "", err
-		}
-		res.Agreements = append(res.Agreements, BatchAgreement{Agreement: a.ID, Status: a.Status, Lender: a.Terms.Lender, Borrower: a.Terms.Borrower})
-	}
-	if err := t.emit(agreementBatchEvent{Event: t.event(EventAgreementsProposed), Party: party, Agreements: res.Agreements}); err != nil {
-		return "", err
-	}
-	t.stub.StartWriteBatch()
-	return t.finish(res)
-}
-
-// ApproveBatch approves up to 1000 proposals in one transaction (agreementIDsJSON is a JSON array
-// of ids, no repeats): for each, exactly Approve's checks (the caller is the counterparty of its
-// proposer, the agreement is PROPOSED) and its atomic opening exchange, in the order given. The
-// batch is all or nothing: one refusal or short balance refuses every approval of the batch, and
-// the error names the agreement. Approvals of agreements between the same parties touch the same
-// free balances, so one batch carries many of them instead of many conflicting transactions.
-func (c *AgreementsContract) ApproveBatch(ctx contractapi.TransactionContextInterface, agreementIDsJSON string) (string, error) {
-	t, err := begin(ctx)
-	if err != nil {
-		return "", err
-	}
-	party, err := t.requireParty()
-	if err != nil {
-		return "", err
-	}
-	ids, err := parseIDList("agreement ids", agreementIDsJSON)
-	if err != nil {
-		return "", err
-	}
-	keys := make([]string, 0, len(ids))
-	for _, id := range ids {
-		k, err := t.key(keyAgreement, id)
-		if err != nil {
-			return "", err
-		}
-		keys = append(keys, k)
-	}
-	if err := t.prefetch(keys); err != nil {
-		return "", err
-	}
-	agreements := make([]*Agreement, len(ids))
-	for i, id := range ids {
-		a, err := t.loadAgreement(id)
-		if err != nil {
-			return "", err
-		}
-		if party != a.Terms.Lender && party != a.Terms.Borrower {
-			return "", fmt.Errorf("access denied: %s is not a party to agreement %s", party, a.ID)
-		}
-		if err := a.requireCounterparty(party, "approve"); err != nil {
-			return "", err
-		}
-		if err := a.requireStatus(StatusProposed); err != nil {
-			return "", err
-		}
-		agreements[i] = a
-	}
-	res := BatchResult{Count: len(agreements), Agreements: make([]BatchAgreement, 0, len(agreements))}
-	for _, a := range agreements {
-		transfers, err := t.openingExchange(a)
-		if err != nil {
-			return "", fmt.Errorf("cannot approve agreement %s: %w", a.ID, err)
-		}
-		a.Status = StatusActive
-		t.record(a, "APPROVED", "", transfers)
-		if err := t.putAgreement(a, StatusProposed); err != nil {
-			return "", err
-		}
-		res.Agreements = append(res.Agreements, BatchAgreement{Agreement: a.ID, Status: a.Status, Lender: a.Terms.Lender,
-			Borrower: a.Terms.Borrower, Transfers: transfers})
-	}
-	if err := t.emit(agreementBatchEvent{Event: t.event(EventAgreementsApproved), Party: party, Agreements: res.Agreements}); err != nil {
-		return "", err
-	}
-	t.stub.StartWriteBatch()
-	return t.finish(res)
-}
-
 // Reject refuses a proposal with a reason (the counterparty of the proposer only).
 func (c *AgreementsContract) Reject(ctx contractapi.TransactionContextInterface, agreementID, reason string) (string, error) {
 	t, a, party, err := beginOnAgreement(ctx, agreementID)
@@ -545,43 +370,20 @@ func (c *AgreementsContract) ListAgreements(ctx contractapi.TransactionContextIn
 		return "", fmt.Errorf("invalid status %q: expected %s, %s, %s, %s or %s", truncate(status, 40),
 			StatusProposed, StatusActive, StatusClosed, StatusRejected, StatusWithdrawn)
 	}
-	size, err := parsePageSize(pageSize)
-	if err != nil {
-		return "", err
-	}
-	objectType, attrs, viaIndex := keyAgreement, []string(nil), false
+	objectType, attrs, item := keyAgreement, []string(nil), asRecord[Agreement]("agreement")
 	switch {
 	case party != "":
-		objectType, attrs, viaIndex = keyAgreementByParty, []string{party}, true
+		objectType, attrs, item = keyAgreementByParty, []string{party}, indexed(t, t.loadAgreement)
 		if status != "" {
 			attrs = append(attrs, status)
 		}
 	case status != "":
-		objectType, attrs, viaIndex = keyAgreementStatus, []string{status}, true
+		objectType, attrs, item = keyAgreementStatus, []string{status}, indexed(t, t.loadAgreement)
 	}
-	page := Page[Agreement]{Items: []Agreement{}}
-	next, err := t.pageByPartialKey(objectType, attrs, size, bookmark, func(k string, v []byte) error {
-		var a Agreement
-		if viaIndex {
-			parts, err := t.splitKey(k)
-			if err != nil {
-				return err
-			}
-			loaded, err := t.loadAgreement(parts[len(parts)-1])
-			if err != nil {
-				return err
-			}
-			a = *loaded
-		} else if err := json.Unmarshal(v, &a); err != nil {
-			return fmt.Errorf("corrupt agreement record: %w", err)
-		}
-		page.Items = append(page.Items, a)
-		return nil
-	})
+	page, err := listPage(t, objectType, attrs, pageSize, bookmark, item)
 	if err != nil {
 		return "", err
 	}
-	page.Count, page.Bookmark = len(page.Items), next
 	return t.finish(page)
 }
 
@@ -911,6 +713,13 @@ func (t *txn) closeAgreement(a *Agreement, reason, note string) (string, error) 
 			transfers = append(transfers, Transfer{Token: leg.Token, Quantity: formatQuantity(-held), From: a.Terms.Borrower, To: a.Terms.Lender, Leg: "collateral"})
 		}
 	}
+	// the book keeps the closed agreement's (zero) positions; the flag tells FinishSweep it has
+	// no more calls without reading the agreement
+	c, err := t.custodyToChange(a)
+	if err != nil {
+		return "", err
+	}
+	c.Closed = true
 	a.Status = StatusClosed
 	a.Termination = nil
 	t.record(a, "CLOSED", reason, transfers)

@@ -285,7 +285,8 @@ func TestSweepAgreementsEqualsOneCallEach(t *testing.T) {
 		t.Fatalf("result: %+v", res)
 	}
 	for i, o := range res.Outcomes {
-		if o.Agreement != ids[i] || o.Status != SweepCalled || o.Transfers == 0 || o.TxID != "" {
+		if o.Agreement != ids[i] || o.Status != SweepCalled || !o.Triggered || len(o.Transfers) == 0 || o.TxID != "" ||
+			o.Transfers[0].Value == "" || o.Transfers[0].Quantity == "" {
 			t.Fatalf("outcome %d: %+v", i, o)
 		}
 	}
@@ -317,14 +318,19 @@ func TestSweepAgreementsEqualsOneCallEach(t *testing.T) {
 	sweepTx := many.lastStub.txID
 	var rec MarginCallRecord
 	many.okJSON(many.borrower, &rec, "margin:GetMarginCall", ids[1], "2025-06-02")
-	if rec.TxID != sweepTx || rec.Replayed || len(rec.Transfers) != res.Outcomes[1].Transfers {
+	if rec.TxID != sweepTx || rec.Replayed || len(rec.Transfers) != len(res.Outcomes[1].Transfers) {
 		t.Fatalf("record: %+v", rec)
+	}
+	for i, tr := range rec.Transfers {
+		if got := res.Outcomes[1].Transfers[i]; got != (SweepTransfer{Token: tr.Token, Quantity: tr.Quantity, Direction: tr.Direction, Value: tr.Value}) {
+			t.Fatalf("outcome transfer %d: %+v, record %+v", i, got, tr)
+		}
 	}
 	var again SweepAgreementsResult
 	many.okJSON(many.oracle, &again, "margin:SweepAgreements", "2025-06-02", idList(ids...))
 	many.noWrites("SweepAgreements replay")
 	if again.Replayed != 9 || again.Called != 0 || again.Outcomes[1].TxID != sweepTx || again.Outcomes[1].Status != SweepReplayed ||
-		again.Outcomes[1].Transfers != res.Outcomes[1].Transfers {
+		!reflect.DeepEqual(again.Outcomes[1].Transfers, res.Outcomes[1].Transfers) || !again.Outcomes[1].Triggered {
 		t.Fatalf("replay: %+v", again)
 	}
 	// a later day, partly by the borrower itself (a party sweeps its own agreements)
@@ -393,11 +399,9 @@ func TestSweepAgreementsRefusals(t *testing.T) {
 	ids := idList("Q-0", "Q-1")
 	w.refuse(w.oracle, "no prices posted for 2025-06-02: post them (oracle:PostPrices) before margin calls", "margin:SweepAgreements", "2025-06-02", ids)
 	w.ok(w.oracle, "oracle:PostPrices", "2025-06-02", `{"prices":{"JP8306":"1100"}}`)
-	w.refuse(w.oracle, "cannot run the margin call of agreement Q-0 on 2025-06-02: missing_price: no price for JP8604 on 2025-06-02", "margin:SweepAgreements", "2025-06-02", ids)
 	w.ok(w.oracle, "oracle:PostPrices", "2025-06-02", `{"prices":{"JP8306":"1100","JP8604":"400"}}`)
 	w.refuse(w.bankC, "access denied: bank-c is not a party to agreement Q-0", "margin:SweepAgreements", "2025-06-02", ids)
 	w.refusePrefix(w.tokenAdmin, "access denied: ", "margin:SweepAgreements", "2025-06-02", ids)
-	w.refuse(w.oracle, "no agreement Q-9", "margin:SweepAgreements", "2025-06-02", idList("Q-0", "Q-9"))
 	w.refuse(w.oracle, `invalid date "2025-6-2": expected an ISO date YYYY-MM-DD`, "margin:SweepAgreements", "2025-6-2", ids)
 	w.refuse(w.oracle, "invalid agreement ids: Q-0 is listed twice", "margin:SweepAgreements", "2025-06-02", idList("Q-0", "Q-0"))
 	too := make([]string, maxBatch+1)
@@ -637,4 +641,77 @@ func TestApprovalsFillThePairsOpenCustodyBookThenStartANewOne(t *testing.T) {
 		t.Fatalf("reverse pair book: %+v", b)
 	}
 	w.checkConservation()
+}
+
+// TestSweepAgreementsIsolatesFailures: an agreement whose call fails is reported with the reason
+// and leaves no trace, even when it failed after moving tokens (a lagged settlement that settled
+// its first transfer and not its second); the other agreements of the batch are margined.
+func TestSweepAgreementsIsolatesFailures(t *testing.T) {
+	w := newWorld(t)
+	w.market()
+	w.openEach([]string{"I-0"})
+	w.open("I-LAG", func(m map[string]any) {
+		m["settlementLagDays"] = 1
+		m["haircut"] = "0"
+		m["loan"] = map[string]any{"token": "JPY", "quantity": "100000"}
+		m["collateral"] = []any{map[string]any{"token": "JP8306", "quantity": "10"}, map[string]any{"token": "JP8604", "quantity": "200"}}
+	})
+	w.open("I-USD", func(m map[string]any) {
+		m["collateral"] = []any{map[string]any{"token": "JP8306", "quantity": "10"}, map[string]any{"token": "US-AAPL", "quantity": "0"}}
+	})
+	// the borrower keeps 3 JP8306: the day-1 shortfall of I-LAG (9,000) takes those 3 and then
+	// JP8604, two transfers that settle on day 2
+	w.ok(w.borrower, "tokens:Transfer", "JP8306", "bank-c", fmt.Sprint(w.rawBalance("bank-b", "JP8306")-3))
+	w.ok(w.oracle, "oracle:PostPrices", "2025-06-02", `{"prices":{"JP8306":"1100","JP8604":"400"}}`)
+	var day1 SweepAgreementsResult
+	w.okJSON(w.oracle, &day1, "margin:SweepAgreements", "2025-06-02", idList("I-LAG"))
+	if o := day1.Outcomes[0]; o.Status != SweepCalled || len(o.Transfers) != 2 || o.Transfers[0].Token != "JP8306" || o.Transfers[0].Quantity != "3" {
+		t.Fatalf("day 1: %+v", day1)
+	}
+	// then it moves its JP8604 away: on day 2 the JP8306 transfer settles, the JP8604 one cannot
+	w.ok(w.borrower, "tokens:Transfer", "JP8604", "bank-c", fmt.Sprint(w.rawBalance("bank-b", "JP8604")))
+	w.ok(w.oracle, "oracle:PostPrices", "2025-06-03", `{"prices":{"JP8306":"1100","JP8604":"400","US-AAPL":"200"}}`)
+	bookBefore, _ := w.rawBook("I-LAG")
+	entryBefore := *bookBefore.Agreements["I-LAG"]
+	jp8306 := w.rawBalance("bank-b", "JP8306")
+
+	var res SweepAgreementsResult
+	w.okJSON(w.oracle, &res, "margin:SweepAgreements", "2025-06-03", idList("I-LAG", "I-0", "I-USD", "I-9"))
+	want := []struct{ status, reason string }{
+		{SweepFailed, "cannot settle the margin transfer of JP8604 due 2025-06-03 under agreement I-LAG: insufficient balance: bank-b needs"},
+		{SweepCalled, ""},
+		{SweepFailed, "cannot run the margin call of agreement I-USD on 2025-06-03: missing_fx: no FX rate from USD to JPY"},
+		{SweepFailed, "no agreement I-9"},
+	}
+	if res.Count != 4 || res.Called != 1 || res.Failed != 3 {
+		t.Fatalf("result: %+v", res)
+	}
+	for i, o := range res.Outcomes {
+		if o.Status != want[i].status || !strings.HasPrefix(o.Reason, want[i].reason) || (o.Status == SweepFailed && len(o.Transfers) != 0) {
+			t.Fatalf("outcome %d: %+v, want %s %q", i, o, want[i].status, want[i].reason)
+		}
+	}
+	if ev := w.expectEvent(EventMarginBatch); len(ev["failed"].([]any)) != 3 || len(ev["calls"].([]any)) != 1 {
+		t.Fatalf("event: %v", ev)
+	}
+	// nothing of I-LAG's attempt remains: balance, custody, pending settlement, record
+	bookAfter, _ := w.rawBook("I-LAG")
+	if got := w.rawBalance("bank-b", "JP8306"); got != jp8306 || !reflect.DeepEqual(*bookAfter.Agreements["I-LAG"], entryBefore) {
+		t.Fatalf("I-LAG not undone: JP8306 %d (was %d), custody %+v (was %+v)", got, jp8306, *bookAfter.Agreements["I-LAG"], entryBefore)
+	}
+	w.refuse(w.lender, "no margin call of agreement I-LAG on 2025-06-03", "margin:GetMarginCall", "I-LAG", "2025-06-03")
+	var held CollateralReport
+	w.okJSON(w.lender, &held, "agreements:CollateralHeld", "I-LAG")
+	if len(held.Pending) != 2 {
+		t.Fatalf("the lagged transfers stay pending: %+v", held)
+	}
+	w.checkConservation()
+	// again without I-LAG (I-0's excess has since given the borrower JP8604): the call replays,
+	// the failures fail again, nothing is written
+	var again SweepAgreementsResult
+	w.okJSON(w.oracle, &again, "margin:SweepAgreements", "2025-06-03", idList("I-0", "I-USD", "I-9"))
+	if again.Replayed != 1 || again.Failed != 2 || again.Outcomes[0].TxID == "" {
+		t.Fatalf("again: %+v", again)
+	}
+	w.noWrites("SweepAgreements with only replays and failures")
 }

@@ -37,6 +37,7 @@ type CustodyBook struct {
 type Custody struct {
 	Held     map[string]string `json:"held"`               // token -> signed quantity; negative = owed back by the borrower at close
 	LastCall string            `json:"lastCall,omitempty"` // date of the agreement's latest margin call
+	Closed   bool              `json:"closed,omitempty"`   // closed: no more margin calls (FinishSweep skips it)
 }
 
 // openBook names the custody book a lender/borrower pair's next approval goes into.
@@ -192,6 +193,9 @@ func (t *txn) custodyToChange(a *Agreement) (*Custody, error) {
 	}
 	if c == nil {
 		return nil, fmt.Errorf("internal error: agreement %s holds no collateral (not approved)", a.ID)
+	}
+	if t.sp != nil {
+		t.sp.saveCustody(t.books[key], key, a.ID, c, t.booksDirty[key])
 	}
 	t.booksDirty[key] = true
 	return c, nil

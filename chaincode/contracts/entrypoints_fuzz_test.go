@@ -406,8 +406,10 @@ func FuzzMargin(f *testing.F) {
 			{"margin:MarginCall", cOracle, []string{"AGR-1", "2025-06-02"}},
 			{"margin:MarginCall", cLender, []string{"AGR-L", "2025-06-02"}},
 			{"margin:MarginCall", cBorrower, []string{"AGR-1", "2025-06-01"}},
-			{"margin:Sweep", cOracle, []string{"2025-06-02", "2", ""}},
-			{"margin:Sweep", cBorrower, []string{"2025-06-02", "", "AGR-1"}},
+			{"margin:SweepAgreements", cOracle, []string{"2025-06-02", `["AGR-1","AGR-L"]`}},
+			{"margin:SweepAgreements", cBorrower, []string{"2025-06-02", `["AGR-1","AGR-9"]`}},
+			{"margin:SweepPlan", cLender, []string{"2025-06-02", "1", ""}},
+			{"margin:FinishSweep", cOracle, []string{"2025-06-02"}},
 			{"margin:GetMarginCall", cLender, []string{"AGR-L", "2025-06-02"}},
 			{"margin:ListMarginCalls", cOracle, []string{"AGR-L", "1", ""}},
 			{"margin:LastSweptDate", cBankC, nil},
@@ -464,7 +466,8 @@ func FuzzProposeTerms(f *testing.F) {
 		for _, d := range []string{"2025-06-01", "2025-06-02"} {
 			w.detCall(w.oracle, "margin:MarginCall", "AGR-F", d)
 		}
-		w.detCall(w.oracle, "margin:Sweep", "2025-06-02", "", "")
+		w.detCall(w.oracle, "margin:SweepAgreements", "2025-06-02", `["AGR-F"]`)
+		w.detCall(w.oracle, "margin:FinishSweep", "2025-06-02")
 		w.detCall(w.lender, "agreements:CollateralHeld", "AGR-F")
 	})
 }
@@ -540,6 +543,7 @@ func FuzzPriceBatch(f *testing.F) {
 		if again.status != 200 || len(again.stub.writes) != 0 {
 			t.Fatalf("posting the same batch again: %d %s, %d writes", again.status, again.message, len(again.stub.writes))
 		}
-		w.detCall(w.oracle, "margin:Sweep", date, "", "")
+		w.detCall(w.oracle, "margin:SweepAgreements", date, `["AGR-1"]`)
+		w.detCall(w.oracle, "margin:FinishSweep", date)
 	})
 }

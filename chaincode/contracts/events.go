@@ -26,7 +26,8 @@ const (
 	EventPricesPosted        = "PricesPosted"
 	EventPricesCorrected     = "PricesCorrected"
 	EventMarginCall          = "MarginCall"
-	EventMarginSweep         = "MarginSweep"
+	EventMarginBatch         = "MarginBatch"   // SweepAgreements
+	EventSweepFinished       = "SweepFinished" // FinishSweep
 )
 
 type eventPayload interface{ eventType() string }

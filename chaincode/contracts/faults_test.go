@@ -1,6 +1,7 @@
 package contracts
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -34,18 +35,19 @@ func TestLedgerFaultsSurfaceAsErrors(t *testing.T) {
 		{"SetEvent", "ping:Ping", "failed to set event: injected ledger fault"},
 		{"GetStateByPartialCompositeKey", "tokens:BalanceOf", "failed to query tanpo.balance: injected ledger fault"},
 		{"GetStateByPartialCompositeKeyWithPagination", "tokens:ListTokens", "failed to query tanpo.token: injected ledger fault"},
-		{"GetStateByPartialCompositeKey", "margin:Sweep", "failed to query tanpo.agreement~status: injected ledger fault"},
+		{"GetStateByPartialCompositeKey", "margin:FinishSweep", "failed to query tanpo.custody: injected ledger fault"},
+		{"GetMultipleStates", "margin:SweepAgreements", "failed to read state: injected ledger fault"},
 	}
 	args := map[string][]string{
 		"ping:Ping": {"x"}, "roles:WhoAmI": nil, "tokens:Transfer": {"JP8604", "bank-c", "49000"},
 		"agreements:Propose": {termsJSON("AGR-2", nil)}, "tokens:BalanceOf": {""}, "tokens:ListTokens": {"", ""},
-		"margin:Sweep": {"2025-06-02", "", ""},
+		"margin:FinishSweep": {"2025-06-02"}, "margin:SweepAgreements": {"2025-06-02", `["AGR-1"]`},
 	}
 	for _, c := range cases {
 		w.run(t, c.method+"/"+c.fn, func() {
 			before := w.ledger.snapshot()
 			id := w.borrower
-			if c.fn == "margin:Sweep" {
+			if strings.HasPrefix(c.fn, "margin:") {
 				id = w.oracle
 			}
 			if got := w.callWithFault(id, c.method, c.fn, args[c.fn]...); got != c.want {

@@ -1210,6 +1210,8 @@ func (s *sim) opMarginCall() {
 	a.calls[date], a.lastCall = got, date
 }
 
+// opSweep margins a few of the caller's active agreements (and maybe an unknown id) with
+// SweepAgreements, in id order, then maybe asks FinishSweep to record the date as swept.
 func (s *sim) opSweep() {
 	if len(s.dates) == 0 {
 		return
@@ -1219,78 +1221,88 @@ func (s *sim) opSweep() {
 	if s.pick(3) == 0 {
 		caller = s.bank()
 	}
-	size := 1 + s.pick(4)
-	bookmark := ""
-	for page := 0; page < 100; page++ {
-		// the page: active agreements (of the caller's party) in id order after the bookmark
-		ids := []string{}
-		for _, id := range s.agIDs { // AGR-001 < AGR-002 < ...: creation order is id order
-			a := s.ags[id]
-			if a.status != StatusActive || (caller != s.w.oracle && a.lender != s.name[caller] && a.borrower != s.name[caller]) {
-				continue
-			}
-			if bookmark == "" || id > bookmark {
-				ids = append(ids, id)
-			}
+	ids := []string{}
+	for _, id := range s.agIDs {
+		a := s.ags[id]
+		if a.status != StatusActive || (caller != s.w.oracle && a.lender != s.name[caller] && a.borrower != s.name[caller]) {
+			continue
 		}
-		more := len(ids) > size
-		if more {
-			ids = ids[:size]
+		if s.pick(3) != 0 {
+			ids = append(ids, id)
 		}
-		want, mayFail := "", false
-		status := map[string]string{}
-		for _, id := range ids {
-			a := s.ags[id]
-			switch {
-			case a.calls[date].TxID != "":
-				status[id] = SweepReplayed
-			case a.notMarginable(date) != "":
-				status[id] = SweepSkipped
-			default:
-				status[id] = SweepCalled
-				if want == "" && s.missingPrice(a, date) != "" {
-					want = s.missingPrice(a, date)
-				}
-				if a.hasDues(date) {
-					mayFail = true
-				}
-			}
-		}
-		res := s.call(caller, "margin:Sweep", date, formatQuantity(int64(size)), bookmark)
-		if res.status != 200 && mayFail && strings.Contains(res.message, "insufficient balance") {
-			// a lagged settlement due in this page could not settle: the whole page is refused
-			s.stats["sweep/lagged-short"]++
+	}
+	if s.pick(5) == 0 {
+		ids = append(ids, "AGR-999")
+	}
+	if len(ids) > 0 {
+		res := s.call(caller, "margin:SweepAgreements", date, idList(ids...))
+		if !s.expect(res, "sweep", "") {
 			return
 		}
-		if !s.expect(res, "sweep", want) {
-			return
-		}
-		var out SweepResult
+		var out SweepAgreementsResult
 		s.decode(res, &out)
-		if len(out.Outcomes) != len(ids) || out.Complete == more {
-			s.fatalf("sweep %s page %d: %d outcomes (want %d), complete %v (want %v)", date, page, len(out.Outcomes), len(ids), out.Complete, !more)
+		if len(out.Outcomes) != len(ids) || out.Count != len(ids) || out.Called+out.Replayed+out.Skipped+out.Failed != len(ids) {
+			s.fatalf("sweep %s: %+v for %d agreements", date, out, len(ids))
 		}
 		for i, o := range out.Outcomes {
-			if o.Agreement != ids[i] || o.Status != status[ids[i]] {
-				s.fatalf("sweep %s: outcome %d is %s %s, the model says %s %s (%s)", date, i, o.Agreement, o.Status, ids[i], status[ids[i]], o.Reason)
+			id := ids[i]
+			a := s.ags[id]
+			want, reason := SweepCalled, ""
+			switch {
+			case a == nil:
+				want, reason = SweepFailed, "no agreement "+id
+			case a.calls[date].TxID != "":
+				want = SweepReplayed
+			case a.notMarginable(date) != "":
+				want, reason = SweepSkipped, a.notMarginable(date)
+			case s.missingPrice(a, date) != "":
+				want, reason = SweepFailed, s.missingPrice(a, date)
+			case a.hasDues(date) && o.Status == SweepFailed && strings.Contains(o.Reason, "insufficient balance"):
+				// a lagged settlement due now could not settle (earlier calls of the batch moved
+				// the balances it needed): that agreement alone fails, undone
+				want, reason = SweepFailed, "insufficient balance"
+				s.stats["sweep/lagged-short"]++
+			}
+			if o.Agreement != id || o.Status != want || !strings.Contains(o.Reason, reason) {
+				s.fatalf("sweep %s: outcome %d is %s %s (%s), the model says %s %s (%s)", date, i, o.Agreement, o.Status, o.Reason, id, want, reason)
 			}
 			if o.Status == SweepCalled {
-				a := s.ags[o.Agreement]
-				s.applyCall(a, *o.Call)
-				a.calls[date], a.lastCall = *o.Call, date
+				var rec MarginCallRecord
+				s.decode(s.call(s.w.oracle, "margin:GetMarginCall", id, date), &rec)
+				if rec.Triggered != o.Triggered || len(rec.Transfers) != len(o.Transfers) {
+					s.fatalf("sweep %s: outcome %+v, record %+v", date, o, rec)
+				}
+				s.applyCall(a, rec)
+				a.calls[date], a.lastCall = rec, date
 				s.stats["sweep/call"]++
 			}
 		}
-		if caller == s.w.oracle && !more && date > s.swept {
-			s.swept = date
+	}
+	if s.pick(2) != 0 {
+		return
+	}
+	missing := 0
+	for _, id := range s.agIDs {
+		a := s.ags[id]
+		if a.status == StatusActive && a.calls[date].TxID == "" && a.notMarginable(date) == "" {
+			missing++
 		}
-		if out.LastSweptDate != s.swept {
-			s.fatalf("sweep %s: last swept date %q, the model says %q", date, out.LastSweptDate, s.swept)
-		}
-		if !more {
-			return
-		}
-		bookmark = out.Bookmark
+	}
+	want := ""
+	if missing > 0 {
+		want = fmt.Sprintf("cannot finish the sweep of %s: %d active agreements have no margin call for it yet", date, missing)
+	}
+	res := s.call(s.w.oracle, "margin:FinishSweep", date)
+	if !s.expect(res, "finish", want) {
+		return
+	}
+	var out SweepFinished
+	s.decode(res, &out)
+	if date > s.swept {
+		s.swept = date
+	}
+	if out.LastSweptDate != s.swept {
+		s.fatalf("finish %s: last swept date %q, the model says %q", date, out.LastSweptDate, s.swept)
 	}
 }
 

@@ -29,14 +29,13 @@ type MarginContract struct {
 // ContractMargin is the margin contract's name.
 const ContractMargin = "margin"
 
-// EventMarginBatch is the event of SweepAgreements: a summary of every call it made.
-const EventMarginBatch = "MarginBatch"
-
-// Outcome statuses of a sweep.
+// Outcome statuses of a sweep. A failed agreement's call (a missing price, a short balance, an
+// unknown agreement) is undone inside the batch, and the batch goes on.
 const (
 	SweepCalled   = "called"
 	SweepReplayed = "replayed"
 	SweepSkipped  = "skipped"
+	SweepFailed   = "failed"
 )
 
 // MarginTransfer is one collateral adjustment of a margin call. Values are exact rationals in the
@@ -100,35 +99,9 @@ type MarginCallRecord struct {
 	Replayed         bool              `json:"replayed"` // true when returned from the record of an earlier call
 }
 
-// SweepOutcome is one agreement of a sweep page.
-type SweepOutcome struct {
-	Agreement string            `json:"agreement"`
-	Status    string            `json:"status"` // called | replayed | skipped
-	Reason    string            `json:"reason,omitempty"`
-	Call      *MarginCallRecord `json:"call,omitempty"`
-}
-
-// SweepResult is what Sweep returns.
-type SweepResult struct {
-	Date          string         `json:"date"`
-	Outcomes      []SweepOutcome `json:"outcomes"`
-	Bookmark      string         `json:"bookmark"` // last agreement of this page; pass it to get the next page
-	Complete      bool           `json:"complete"` // true when this page reached the end of the list
-	LastSweptDate string         `json:"lastSweptDate"`
-}
-
 type marginCallEvent struct {
 	Event
 	Call MarginCallRecord `json:"call"`
-}
-
-type marginSweepEvent struct {
-	Event
-	Date     string             `json:"date"`
-	Calls    []MarginCallRecord `json:"calls"`    // calls made by this transaction
-	Replayed []string           `json:"replayed"` // agreements already called for the date
-	Skipped  []SweepOutcome     `json:"skipped"`
-	Complete bool               `json:"complete"`
 }
 
 // GetEvaluateTransactions tags the read-only functions in the metadata.
@@ -182,386 +155,6 @@ func (c *MarginContract) MarginCall(ctx contractapi.TransactionContextInterface,
 	return t.finish(rec)
 }
 
-// Sweep runs the margin calls of one page of active agreements for a valuation date, in agreement
-// id order after bookmark (the Bookmark of the previous page; "" to start). The oracle sweeps every
-// active agreement, and when its page reaches the end of the list the date is recorded as swept
-// (LastSweptDate); a party sweeps only its own agreements. Agreements already called for the date
-// are replayed, those whose term does not cover the date are skipped; a missing price, FX rate or
-// short balance refuses the whole page.
-func (c *MarginContract) Sweep(ctx contractapi.TransactionContextInterface, date, pageSize, bookmark string) (string, error) {
-	t, err := beginMarginDate(ctx, date)
-	if err != nil {
-		return "", err
-	}
-	size, err := parsePageSize(pageSize)
-	if err != nil {
-		return "", err
-	}
-	if bookmark != "" {
-		if err := validateIdentifier("bookmark", bookmark); err != nil {
-			return "", err
-		}
-	}
-	prices, err := t.pricesFor(date)
-	if err != nil {
-		return "", err
-	}
-	global := t.caller.hasRole(RoleOracle)
-	objectType, attrs := keyAgreementStatus, []string{StatusActive}
-	if !global {
-		objectType, attrs = keyAgreementByParty, []string{t.caller.party(), StatusActive}
-	}
-	ids := []string{}
-	more := false
-	err = t.scanPartialKey(objectType, attrs, func(k string, _ []byte) (bool, error) {
-		parts, err := t.splitKey(k)
-		if err != nil {
-			return false, err
-		}
-		id := parts[len(parts)-1]
-		if bookmark != "" && id <= bookmark {
-			return true, nil
-		}
-		if len(ids) == int(size) {
-			more = true
-			return false, nil
-		}
-		ids = append(ids, id)
-		return true, nil
-	})
-	if err != nil {
-		return "", err
-	}
-	res := SweepResult{Date: date, Outcomes: []SweepOutcome{}, Bookmark: bookmark, Complete: !more}
-	evt := marginSweepEvent{Event: t.event(EventMarginSweep), Date: date, Calls: []MarginCallRecord{},
-		Replayed: []string{}, Skipped: []SweepOutcome{}, Complete: !more}
-	cache := newMarginCache()
-	for _, id := range ids {
-		res.Bookmark = id
-		a, err := t.loadAgreement(id)
-		if err != nil {
-			return "", err
-		}
-		if rec, err := t.recordedCall(a, date); err != nil {
-			return "", err
-		} else if rec != nil {
-			rec.Replayed = true
-			res.Outcomes = append(res.Outcomes, SweepOutcome{Agreement: id, Status: SweepReplayed, Call: rec})
-			evt.Replayed = append(evt.Replayed, id)
-			continue
-		}
-		reason, err := t.marginable(a, date)
-		if err != nil {
-			return "", err
-		}
-		if reason != "" {
-			out := SweepOutcome{Agreement: id, Status: SweepSkipped, Reason: reason}
-			res.Outcomes = append(res.Outcomes, out)
-			evt.Skipped = append(evt.Skipped, out)
-			continue
-		}
-		rec, err := t.runMarginCall(a, date, prices, cache)
-		if err != nil {
-			return "", err
-		}
-		res.Outcomes = append(res.Outcomes, SweepOutcome{Agreement: id, Status: SweepCalled, Call: rec})
-		evt.Calls = append(evt.Calls, *rec)
-	}
-	if !more {
-		res.Bookmark = ""
-	}
-	last, err := t.lastSweptDate()
-	if err != nil {
-		return "", err
-	}
-	res.LastSweptDate = last.Date
-	if global && !more && date > last.Date {
-		key, err := t.key(keyMeta, "lastSweptDate")
-		if err != nil {
-			return "", err
-		}
-		if err := t.putJSON(key, DateRecord{Date: date}); err != nil {
-			return "", err
-		}
-		res.LastSweptDate = date
-	}
-	if len(evt.Calls) > 0 || len(t.dirty) > 0 {
-		if err := t.emit(evt); err != nil {
-			return "", err
-		}
-	}
-	return t.finish(res)
-}
-
-// maxBatch is the most agreements one batch transaction takes (SweepAgreements, ProposeBatch,
-// ApproveBatch): large enough that one transaction carries many agreements, small enough that a
-// transaction stays well inside the orderer's block size and the peer's execution timeout.
-const maxBatch = 1000
-
-// SweepCall summarises one margin call in the event of SweepAgreements; the full record is
-// GetMarginCall(agreement, date).
-type SweepCall struct {
-	Agreement        string           `json:"agreement"`
-	Lender           string           `json:"lender"`
-	Borrower         string           `json:"borrower"`
-	Triggered        bool             `json:"triggered"`
-	Transfers        []SweepTransfer  `json:"transfers,omitempty"`
-	IssuanceRequired []MarginIssuance `json:"issuanceRequired,omitempty"`
-	Mints            []MarginMint     `json:"mints,omitempty"`
-}
-
-// SweepTransfer is a margin transfer in a SweepCall (the record has its values and dates).
-type SweepTransfer struct {
-	Token     string `json:"token"`
-	Quantity  string `json:"quantity"`
-	Direction string `json:"direction"`
-}
-
-// SweepStatus is one agreement's outcome in the result of SweepAgreements. It is deliberately
-// small: every byte of a transaction's result and event is hashed again for each key it writes
-// under a state-based endorsement policy (the collateral positions) when peers validate it.
-type SweepStatus struct {
-	Agreement string `json:"agreement"`
-	Status    string `json:"status"` // called | replayed | skipped
-	Reason    string `json:"reason,omitempty"`
-	Transfers int    `json:"transfers,omitempty"` // transfers of the call (called or replayed)
-	TxID      string `json:"txId,omitempty"`      // replayed: the transaction that made the call
-}
-
-// SweepAgreementsResult is what SweepAgreements returns: one outcome per agreement, in the order
-// given.
-type SweepAgreementsResult struct {
-	Date     string        `json:"date"`
-	Count    int           `json:"count"`
-	Called   int           `json:"called"`
-	Replayed int           `json:"replayed"`
-	Skipped  int           `json:"skipped"`
-	Outcomes []SweepStatus `json:"outcomes"`
-}
-
-type marginBatchEvent struct {
-	Event
-	Date     string        `json:"date"`
-	Calls    []SweepCall   `json:"calls"`    // calls made by this transaction
-	Replayed []string      `json:"replayed"` // agreements already called for the date
-	Skipped  []SweepStatus `json:"skipped"`
-}
-
-// SweepPlanItem is one active agreement in SweepPlan.
-type SweepPlanItem struct {
-	Agreement string `json:"agreement"`
-	Lender    string `json:"lender"`
-	Borrower  string `json:"borrower"`
-	Book      string `json:"book"`   // custody book: a batch of agreements sharing books checks fewer endorsement policies
-	Called    bool   `json:"called"` // already has a margin call for the date
-}
-
-func summarise(rec *MarginCallRecord) SweepCall {
-	out := SweepCall{Agreement: rec.Agreement, Lender: rec.Lender, Borrower: rec.Borrower, Triggered: rec.Triggered,
-		IssuanceRequired: rec.IssuanceRequired, Mints: rec.Mints}
-	for _, tr := range rec.Transfers {
-		out.Transfers = append(out.Transfers, SweepTransfer{Token: tr.Token, Quantity: tr.Quantity, Direction: tr.Direction})
-	}
-	if len(out.IssuanceRequired) == 0 {
-		out.IssuanceRequired = nil
-	}
-	if len(out.Mints) == 0 {
-		out.Mints = nil
-	}
-	return out
-}
-
-// SweepAgreements runs the margin calls of an explicit list of agreements (a JSON array of ids, at
-// most 1000, no repeats) for a valuation date in one transaction: the scalable sweep. The caller
-// takes the list from a committed snapshot (SweepPlan) and splits it into batches that touch
-// disjoint keys (a margin call writes its own agreement's keys and the borrower's free balances,
-// so batches of different borrowers can be submitted concurrently), instead of walking the active
-// index inside the transaction, which a concurrent approval would invalidate.
-//
-// Each agreement gets the same margin call as MarginCall (once per agreement and date, recorded
-// under its own key); agreements already called are replayed and those the date does not apply to
-// are skipped with the reason, as in Sweep. The oracle may list any agreement; a party only its
-// own. An unknown agreement, a missing price or a short balance refuses the whole batch. The
-// result lists each agreement's status and the event summarises each call (parties, transfers,
-// issuance); it does not change LastSweptDate (that is the index-walking Sweep's record).
-func (c *MarginContract) SweepAgreements(ctx contractapi.TransactionContextInterface, date, agreementIDsJSON string) (string, error) {
-	t, err := beginMarginDate(ctx, date)
-	if err != nil {
-		return "", err
-	}
-	ids, err := parseIDList("agreement ids", agreementIDsJSON)
-	if err != nil {
-		return "", err
-	}
-	prices, err := t.pricesFor(date)
-	if err != nil {
-		return "", err
-	}
-	// One round trip for the agreements, another for their custody books (collateral held and
-	// latest call dates) once the agreements are known.
-	keys := make([]string, 0, len(ids))
-	for _, id := range ids {
-		k, err := t.key(keyAgreement, id)
-		if err != nil {
-			return "", err
-		}
-		keys = append(keys, k)
-	}
-	if err := t.prefetch(keys); err != nil {
-		return "", err
-	}
-	agreements := make([]*Agreement, len(ids))
-	keys = keys[:0]
-	for i, id := range ids {
-		a, err := t.loadAgreementTerms(id)
-		if err != nil {
-			return "", err
-		}
-		if !t.caller.hasRole(RoleOracle) && t.caller.party() != a.Terms.Lender && t.caller.party() != a.Terms.Borrower {
-			return "", fmt.Errorf("access denied: %s is not a party to agreement %s", t.caller.party(), a.ID)
-		}
-		agreements[i] = a
-		if keys, err = t.appendCustodyKeys(keys, a); err != nil {
-			return "", err
-		}
-	}
-	if err := t.prefetch(keys); err != nil {
-		return "", err
-	}
-	res := SweepAgreementsResult{Date: date, Count: len(ids), Outcomes: make([]SweepStatus, 0, len(ids))}
-	evt := marginBatchEvent{Event: t.event(EventMarginBatch), Date: date, Calls: []SweepCall{}, Replayed: []string{}, Skipped: []SweepStatus{}}
-	cache := newMarginCache()
-	for _, a := range agreements {
-		if rec, err := t.recordedCall(a, date); err != nil {
-			return "", err
-		} else if rec != nil {
-			res.Outcomes = append(res.Outcomes, SweepStatus{Agreement: a.ID, Status: SweepReplayed, Transfers: len(rec.Transfers), TxID: rec.TxID})
-			res.Replayed++
-			evt.Replayed = append(evt.Replayed, a.ID)
-			continue
-		}
-		reason, err := t.marginable(a, date)
-		if err != nil {
-			return "", err
-		}
-		if reason != "" {
-			out := SweepStatus{Agreement: a.ID, Status: SweepSkipped, Reason: reason}
-			res.Outcomes = append(res.Outcomes, out)
-			res.Skipped++
-			evt.Skipped = append(evt.Skipped, out)
-			continue
-		}
-		rec, err := t.runMarginCall(a, date, prices, cache)
-		if err != nil {
-			return "", err
-		}
-		res.Outcomes = append(res.Outcomes, SweepStatus{Agreement: a.ID, Status: SweepCalled, Transfers: len(rec.Transfers)})
-		res.Called++
-		evt.Calls = append(evt.Calls, summarise(rec))
-	}
-	if res.Called > 0 {
-		if err := t.emit(evt); err != nil {
-			return "", err
-		}
-		// Fabric 3.1 write batching: the writes reach the peer in one message instead of one per key.
-		t.stub.StartWriteBatch()
-	}
-	return t.finish(res)
-}
-
-// SweepPlan lists one page of active agreements for a sweep on a date: id, lender, borrower and
-// whether the agreement already has its call for the date. It is a read-only query on a committed
-// snapshot (the paginated index, one page per call); the sweeper groups the ids by borrower and
-// submits them with SweepAgreements. The oracle lists every active agreement, a party its own.
-func (c *MarginContract) SweepPlan(ctx contractapi.TransactionContextInterface, date, pageSize, bookmark string) (string, error) {
-	t, err := beginMarginDate(ctx, date)
-	if err != nil {
-		return "", err
-	}
-	size, err := parsePageSize(pageSize)
-	if err != nil {
-		return "", err
-	}
-	objectType, attrs := keyAgreementStatus, []string{StatusActive}
-	if !t.caller.hasRole(RoleOracle) {
-		objectType, attrs = keyAgreementByParty, []string{t.caller.party(), StatusActive}
-	}
-	page := Page[SweepPlanItem]{Items: []SweepPlanItem{}}
-	next, err := t.pageByPartialKey(objectType, attrs, size, bookmark, func(k string, v []byte) error {
-		parts, err := t.splitKey(k)
-		if err != nil {
-			return err
-		}
-		var entry agreementIndexEntry
-		if err := json.Unmarshal(v, &entry); err != nil {
-			return fmt.Errorf("corrupt agreement index entry %s: %w", parts[len(parts)-1], err)
-		}
-		page.Items = append(page.Items, SweepPlanItem{Agreement: parts[len(parts)-1], Lender: entry.Lender,
-			Borrower: entry.Borrower, Book: entry.Book})
-		return nil
-	})
-	if err != nil {
-		return "", err
-	}
-	// whether each has its call for the date, from the custody books' latest call dates (one read
-	// per book, not one per agreement)
-	keys := make([]string, 0, len(page.Items))
-	for _, item := range page.Items {
-		if item.Book != "" {
-			k, err := t.bookKey(item.Book)
-			if err != nil {
-				return "", err
-			}
-			keys = append(keys, k)
-		}
-	}
-	if err := t.prefetch(keys); err != nil {
-		return "", err
-	}
-	for i, item := range page.Items {
-		a := &Agreement{ID: item.Agreement, Book: item.Book, Terms: Terms{Lender: item.Lender, Borrower: item.Borrower}}
-		rec, err := t.recordedCall(a, date)
-		if err != nil {
-			return "", err
-		}
-		page.Items[i].Called = rec != nil
-	}
-	page.Count, page.Bookmark = len(page.Items), next
-	return t.finish(page)
-}
-
-// prefetch reads the keys not yet in the transaction's working set in one round trip to the peer
-// (GetMultipleStates; the shim falls back to one read per key when the peer does not batch reads).
-func (t *txn) prefetch(keys []string) error {
-	missing := make([]string, 0, len(keys))
-	seen := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		if _, ok := t.values[k]; ok || seen[k] {
-			continue
-		}
-		seen[k] = true
-		missing = append(missing, k)
-	}
-	if len(missing) == 0 {
-		return nil
-	}
-	values, err := t.stub.GetMultipleStates(missing...)
-	if err != nil {
-		return fmt.Errorf("failed to read state: %w", err)
-	}
-	if len(values) != len(missing) {
-		return fmt.Errorf("failed to read state: %d values for %d keys", len(values), len(missing))
-	}
-	for i, k := range missing {
-		v := values[i]
-		if len(v) == 0 {
-			v = nil
-		}
-		t.values[k] = v
-	}
-	return nil
-}
-
 // beginMarginDate starts a margin transaction on a valuation date: the caller may run margin
 // calls (the oracle, or a party for its own agreements) and the date is valid.
 func beginMarginDate(ctx contractapi.TransactionContextInterface, date string) (*txn, error) {
@@ -576,31 +169,6 @@ func beginMarginDate(ctx contractapi.TransactionContextInterface, date string) (
 		return nil, err
 	}
 	return t, nil
-}
-
-// parseIDList parses a JSON array of 1..maxBatch distinct identifiers.
-func parseIDList(field, s string) ([]string, error) {
-	var ids []string
-	if err := strictJSON(field, s, maxBatch*70+2, &ids); err != nil {
-		return nil, err
-	}
-	if len(ids) == 0 {
-		return nil, fmt.Errorf("invalid %s: the list is empty", field)
-	}
-	if len(ids) > maxBatch {
-		return nil, fmt.Errorf("invalid %s: %d ids; at most %d per transaction", field, len(ids), maxBatch)
-	}
-	seen := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		if err := validateIdentifier("agreement id", id); err != nil {
-			return nil, err
-		}
-		if seen[id] {
-			return nil, fmt.Errorf("invalid %s: %s is listed twice", field, id)
-		}
-		seen[id] = true
-	}
-	return ids, nil
 }
 
 // GetMarginCall returns the record of the margin call of an agreement on a date. Its parties or
@@ -650,23 +218,17 @@ func (c *MarginContract) ListMarginCalls(ctx contractapi.TransactionContextInter
 	if err := t.requireViewer("agreement "+a.ID, a.Terms.Lender, a.Terms.Borrower); err != nil {
 		return "", err
 	}
-	size, err := parsePageSize(pageSize)
-	if err != nil {
-		return "", err
-	}
-	page := Page[MarginCallRecord]{Items: []MarginCallRecord{}}
-	next, err := t.pageByPartialKey(keyMarginCall, []string{a.ID}, size, bookmark, func(_ string, v []byte) error {
-		var rec storedMarginCall
-		if err := json.Unmarshal(v, &rec); err != nil {
-			return fmt.Errorf("corrupt margin call record: %w", err)
+	stored := asRecord[storedMarginCall]("margin call")
+	page, err := listPage(t, keyMarginCall, []string{a.ID}, pageSize, bookmark, func(k string, v []byte) (MarginCallRecord, error) {
+		rec, err := stored(k, v)
+		if err != nil {
+			return MarginCallRecord{}, err
 		}
-		page.Items = append(page.Items, *rec.record(a))
-		return nil
+		return *rec.record(a), nil
 	})
 	if err != nil {
 		return "", err
 	}
-	page.Count, page.Bookmark = len(page.Items), next
 	return t.finish(page)
 }
 

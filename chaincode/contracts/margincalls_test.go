@@ -2,7 +2,6 @@ package contracts
 
 import (
 	"fmt"
-	"strings"
 	"testing"
 )
 
@@ -297,7 +296,9 @@ func TestMarginRefusesMinimalUnitOtherThanOne(t *testing.T) {
 		"margin:MarginCall", "AGR-C", "2025-06-02")
 }
 
-func TestSweep(t *testing.T) {
+// TestFinishSweep: the date is recorded as swept only once every active agreement the date
+// applies to has its call; closed, proposed and not-yet-started agreements do not hold it up.
+func TestFinishSweep(t *testing.T) {
 	w := newWorld(t)
 	w.market()
 	w.issue(w.bankC, "JPY", "10000000")
@@ -306,92 +307,59 @@ func TestSweep(t *testing.T) {
 	w.ok(w.bankC, "agreements:Propose", termsJSON("AGR-3", func(m map[string]any) { m["lender"] = "bank-c" }))
 	w.ok(w.borrower, "agreements:Approve", "AGR-3")
 	w.open("AGR-F", func(m map[string]any) { m["startDate"] = "2025-07-01" })
+	w.open("AGR-X", endedTerms)
+	w.ok(w.lender, "agreements:Close", "AGR-X")
+	if b, _ := w.rawBook("AGR-X"); b == nil || !b.Agreements["AGR-X"].Closed || b.Agreements["AGR-1"].Closed {
+		t.Fatalf("a closed agreement is flagged in its book: %+v", b)
+	}
 	w.propose("AGR-P", nil)
+	w.refuse(w.oracle, "no prices posted for 2025-06-02: post them (oracle:PostPrices) before margin calls", "margin:FinishSweep", "2025-06-02")
 	w.postDefaultPrices("2025-06-02")
 
-	var p1 SweepResult
-	w.okJSON(w.oracle, &p1, "margin:Sweep", "2025-06-02", "2", "")
-	if p1.Complete || p1.Bookmark != "AGR-2" || len(p1.Outcomes) != 2 || p1.Outcomes[0].Status != SweepCalled || p1.LastSweptDate != "" {
-		t.Fatalf("page 1: %+v", p1)
-	}
-	ev := w.expectEvent(EventMarginSweep)
-	if len(ev["calls"].([]any)) != 2 || ev["complete"] != false {
-		t.Fatalf("sweep event: %v", ev)
-	}
+	w.refuse(w.oracle, "cannot finish the sweep of 2025-06-02: 3 active agreements have no margin call for it yet (AGR-1, AGR-2, AGR-3)",
+		"margin:FinishSweep", "2025-06-02")
+	w.ok(w.oracle, "margin:SweepAgreements", "2025-06-02", idList("AGR-1", "AGR-2"))
+	w.refuse(w.oracle, "cannot finish the sweep of 2025-06-02: 1 active agreements have no margin call for it yet (AGR-3)",
+		"margin:FinishSweep", "2025-06-02")
 	var last DateRecord
 	w.okJSON(w.bankC, &last, "margin:LastSweptDate")
 	if last.Date != "" {
-		t.Fatal("an incomplete sweep must not record the date")
+		t.Fatal("an unfinished sweep must not record the date")
 	}
-	var p2 SweepResult
-	w.okJSON(w.oracle, &p2, "margin:Sweep", "2025-06-02", "2", p1.Bookmark)
-	if !p2.Complete || p2.Bookmark != "" || len(p2.Outcomes) != 2 || p2.LastSweptDate != "2025-06-02" {
-		t.Fatalf("page 2: %+v", p2)
+	w.ok(w.bankC, "margin:MarginCall", "AGR-3", "2025-06-02")
+	var done SweepFinished
+	w.okJSON(w.oracle, &done, "margin:FinishSweep", "2025-06-02")
+	if done != (SweepFinished{Date: "2025-06-02", Agreements: 4, Called: 3, Exempt: 1, LastSweptDate: "2025-06-02"}) {
+		t.Fatalf("finished: %+v", done)
 	}
-	if p2.Outcomes[0].Agreement != "AGR-3" || p2.Outcomes[0].Status != SweepCalled ||
-		p2.Outcomes[1].Agreement != "AGR-F" || p2.Outcomes[1].Status != SweepSkipped ||
-		p2.Outcomes[1].Reason != "2025-06-02 is not after the start date 2025-07-01 of agreement AGR-F (the opening exchange balanced it)" {
-		t.Fatalf("page 2 outcomes: %+v", p2.Outcomes)
+	if ev := w.expectEvent(EventSweepFinished); ev["date"] != "2025-06-02" || ev["agreements"] != float64(4) {
+		t.Fatalf("event: %v", ev)
 	}
 	w.okJSON(w.bankC, &last, "margin:LastSweptDate")
 	if last.Date != "2025-06-02" {
 		t.Fatalf("last swept: %+v", last)
 	}
+	w.okJSON(w.oracle, &done, "margin:FinishSweep", "2025-06-02")
+	w.noWrites("FinishSweep again")
+	// an earlier date: every agreement has a later call, so it is complete, and the latest
+	// swept date stays
+	w.postDefaultPrices("2025-06-01")
+	w.okJSON(w.oracle, &done, "margin:FinishSweep", "2025-06-01")
+	w.noWrites("FinishSweep of an earlier date")
+	if done.LastSweptDate != "2025-06-02" || done.Exempt != 4 {
+		t.Fatalf("earlier date: %+v", done)
+	}
 	w.checkConservation()
-	// sweeping again replays everything and writes nothing
-	var again SweepResult
-	w.okJSON(w.oracle, &again, "margin:Sweep", "2025-06-02", "", "")
-	w.noWrites("Sweep again")
-	statuses := []string{}
-	for _, o := range again.Outcomes {
-		statuses = append(statuses, o.Agreement+"="+o.Status)
-	}
-	if strings.Join(statuses, ",") != "AGR-1=replayed,AGR-2=replayed,AGR-3=replayed,AGR-F=skipped" || !again.Complete {
-		t.Fatalf("replay sweep: %v", statuses)
-	}
-	if again.Outcomes[0].Call == nil || !again.Outcomes[0].Call.Replayed {
-		t.Fatal("replayed outcomes carry the record")
-	}
 }
 
-func TestPartySweepCoversOnlyItsAgreements(t *testing.T) {
-	w := newWorld(t)
-	w.market()
-	w.issue(w.bankC, "JPY", "10000000")
-	w.open("AGR-1", nil)
-	w.ok(w.bankC, "agreements:Propose", termsJSON("AGR-3", func(m map[string]any) { m["lender"] = "bank-c" }))
-	w.ok(w.borrower, "agreements:Approve", "AGR-3")
-	w.postDefaultPrices("2025-06-02")
-	var res SweepResult
-	w.okJSON(w.lender, &res, "margin:Sweep", "2025-06-02", "", "")
-	if len(res.Outcomes) != 1 || res.Outcomes[0].Agreement != "AGR-1" || !res.Complete || res.LastSweptDate != "" {
-		t.Fatalf("party sweep: %+v", res)
-	}
-	var none SweepResult
-	w.okJSON(w.bankC, &none, "margin:Sweep", "2025-06-02", "", "AGR-3")
-	if len(none.Outcomes) != 0 || !none.Complete {
-		t.Fatalf("after bookmark: %+v", none)
-	}
-	w.noWrites("empty sweep")
-}
-
-func TestSweepRefusals(t *testing.T) {
+func TestFinishSweepRefusals(t *testing.T) {
 	w := newWorld(t)
 	w.market()
 	w.open("AGR-1", nil)
-	w.open("AGR-2", func(m map[string]any) {
-		m["collateral"] = []any{map[string]any{"token": "JP8306", "quantity": "10"}, map[string]any{"token": "US-AAPL", "quantity": "0"}}
-	})
 	w.postDefaultPrices("2025-06-02")
-	w.ok(w.oracle, "oracle:PostPrices", "2025-06-03", `{"prices":{"JP8306":"1000","JP8604":"500","US-AAPL":"200"}}`)
-	w.refuse(w.oracle, "no prices posted for 2025-06-04: post them (oracle:PostPrices) before margin calls", "margin:Sweep", "2025-06-04", "", "")
-	// one agreement lacks an FX rate: the whole page is refused, naming it
-	w.refuse(w.oracle, "cannot run the margin call of agreement AGR-2 on 2025-06-03: missing_fx: no FX rate from USD to JPY: post USDJPY, JPYUSD or pairs linking both through a common currency on 2025-06-03",
-		"margin:Sweep", "2025-06-03", "", "")
-	w.refuse(w.oracle, `invalid bookmark "a b": expected 1 to 64 characters from A-Z a-z 0-9 . _ - starting with a letter or digit`, "margin:Sweep", "2025-06-02", "", "a b")
-	w.refuse(w.oracle, "invalid pageSize 1000: at most 500", "margin:Sweep", "2025-06-02", "1000", "")
-	w.refuse(w.oracle, `invalid date "": expected an ISO date YYYY-MM-DD`, "margin:Sweep", "", "", "")
-	w.refuse(w.tokenAdmin, "access denied: CN=TokenAdmin@operator.example.com,OU=client,L=San Francisco,ST=California,C=US (party operator) does not have the oracle or party role", "margin:Sweep", "2025-06-02", "", "")
-	w.refuse(w.stranger, "access denied: the caller (MSP BankAMSP, subject CN=Stranger@banka.example.com,OU=client,L=San Francisco,ST=California,C=US) is not registered in the role registry", "margin:Sweep", "2025-06-02", "", "")
+	for _, who := range []*testID{w.lender, w.borrower, w.tokenAdmin, w.stranger} {
+		w.refusePrefix(who, "access denied: ", "margin:FinishSweep", "2025-06-02")
+	}
+	w.refuse(w.oracle, `invalid date "": expected an ISO date YYYY-MM-DD`, "margin:FinishSweep", "")
 	_ = fmt.Sprint
 }

@@ -142,12 +142,14 @@ func TestTransactionsAreDeterministic(t *testing.T) {
 	w.open("AGR-2", func(m map[string]any) { lagTerms(m); m["autoIssue"] = true })
 	w.open("AGR-E", endedTerms)
 	w.postDefaultPrices("2025-06-02")
+	w.postDefaultPrices("2025-05-01") // no agreement is margined on or before its start date: FinishSweep records it
 	calls := []struct {
 		id   *testID
 		fn   string
 		args []string
 	}{
-		{w.oracle, "margin:Sweep", []string{"2025-06-02", "", ""}},
+		{w.oracle, "margin:SweepAgreements", []string{"2025-06-02", `["AGR-1","AGR-2","AGR-E"]`}},
+		{w.oracle, "margin:FinishSweep", []string{"2025-05-01"}},
 		{w.oracle, "oracle:PostPrices", []string{"2025-06-03", `{"prices":{"JP8306":"1","JP8604":"2","US-AAPL":"3"},"fx":{"USDJPY":"150","EURUSD":"1.1","GBPUSD":"1.3"}}`}},
 		{w.oracle, "oracle:CorrectPrices", []string{"2025-06-02", `{"prices":{"JP8306":"1100","JP8604":"400"}}`, "restated"}},
 		{w.lender, "agreements:Close", []string{"AGR-E"}},

@@ -1,7 +1,6 @@
 package contracts
 
 import (
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"slices"
@@ -216,24 +215,10 @@ func (c *RolesContract) ListIdentities(ctx contractapi.TransactionContextInterfa
 	if err := t.requireOperatorSide("list identities"); err != nil {
 		return "", err
 	}
-	size, err := parsePageSize(pageSize)
+	page, err := listPage(t, keyIdentity, nil, pageSize, bookmark, asRecord[Identity]("identity"))
 	if err != nil {
 		return "", err
 	}
-	page := Page[Identity]{Items: []Identity{}}
-	next, err := t.pageByPartialKey(keyIdentity, nil, size, bookmark, func(_ string, v []byte) error {
-		var reg Identity
-		if err := json.Unmarshal(v, &reg); err != nil {
-			return fmt.Errorf("corrupt identity record: %w", err)
-		}
-		page.Items = append(page.Items, reg)
-		return nil
-	})
-	if err != nil {
-		return "", err
-	}
-	page.Count = len(page.Items)
-	page.Bookmark = next
 	return t.finish(page)
 }
 

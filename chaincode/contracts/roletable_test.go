@@ -214,10 +214,11 @@ func roleRows() []roleRow {
 			w.postDefaultPrices("2025-06-02")
 			return append(args, "2025-06-02")
 		}},
-		{"margin:Sweep", []string{"oracle", "lender", "borrower", "bankC"}, func(w *world, role string) []string {
+		{"margin:FinishSweep", []string{"oracle"}, func(w *world, role string) []string {
 			withAgreement(w, role)
 			w.postDefaultPrices("2025-06-02")
-			return []string{"2025-06-02", "", ""}
+			w.ok(w.oracle, "margin:MarginCall", "AGR-1", "2025-06-02")
+			return []string{"2025-06-02"}
 		}},
 		{"margin:GetMarginCall", agreementSide, func(w *world, role string) []string {
 			args := withAgreement(w, role)

@@ -208,23 +208,10 @@ func (c *TokensContract) ListTokens(ctx contractapi.TransactionContextInterface,
 	if err := t.requireRegistered(); err != nil {
 		return "", err
 	}
-	size, err := parsePageSize(pageSize)
+	page, err := listPage(t, keyToken, nil, pageSize, bookmark, asRecord[Token]("token"))
 	if err != nil {
 		return "", err
 	}
-	page := Page[Token]{Items: []Token{}}
-	next, err := t.pageByPartialKey(keyToken, nil, size, bookmark, func(_ string, v []byte) error {
-		var tok Token
-		if err := json.Unmarshal(v, &tok); err != nil {
-			return fmt.Errorf("corrupt token record: %w", err)
-		}
-		page.Items = append(page.Items, tok)
-		return nil
-	})
-	if err != nil {
-		return "", err
-	}
-	page.Count, page.Bookmark = len(page.Items), next
 	return t.finish(page)
 }
 
@@ -370,43 +357,24 @@ func (c *TokensContract) ListRequests(ctx contractapi.TransactionContextInterfac
 	if status != "" && status != RequestPending && status != RequestApproved && status != RequestRejected {
 		return "", fmt.Errorf("invalid status %q: expected %s, %s or %s", truncate(status, 40), RequestPending, RequestApproved, RequestRejected)
 	}
-	size, err := parsePageSize(pageSize)
-	if err != nil {
-		return "", err
-	}
-	objectType, attrs, viaIndex := keyRequest, []string(nil), false
+	objectType, attrs, item := keyRequest, []string(nil), asRecord[Request]("request")
+	byIndex := indexed(t, func(id string) (*Request, error) {
+		r, _, err := t.loadRequest(id)
+		return r, err
+	})
 	switch {
 	case party != "":
-		objectType, attrs, viaIndex = keyRequestByParty, []string{party}, true
+		objectType, attrs, item = keyRequestByParty, []string{party}, byIndex
 		if status != "" {
 			attrs = append(attrs, status)
 		}
 	case status != "":
-		objectType, attrs, viaIndex = keyRequestByStatus, []string{status}, true
+		objectType, attrs, item = keyRequestByStatus, []string{status}, byIndex
 	}
-	page := Page[Request]{Items: []Request{}}
-	next, err := t.pageByPartialKey(objectType, attrs, size, bookmark, func(k string, v []byte) error {
-		var req Request
-		if viaIndex {
-			parts, err := t.splitKey(k)
-			if err != nil {
-				return err
-			}
-			r, _, err := t.loadRequest(parts[len(parts)-1])
-			if err != nil {
-				return err
-			}
-			req = *r
-		} else if err := json.Unmarshal(v, &req); err != nil {
-			return fmt.Errorf("corrupt request record: %w", err)
-		}
-		page.Items = append(page.Items, req)
-		return nil
-	})
+	page, err := listPage(t, objectType, attrs, pageSize, bookmark, item)
 	if err != nil {
 		return "", err
 	}
-	page.Count, page.Bookmark = len(page.Items), next
 	return t.finish(page)
 }
 

@@ -60,6 +60,99 @@ type txn struct {
 
 	eventName    string
 	eventPayload []byte
+
+	sp *savepoint // set while a batch runs one agreement's step that it may undo
+}
+
+// savepoint records the working set as it was before one step of a batch (one agreement's
+// margin call), so that a step that fails can be undone and the batch go on with the others.
+// Reads stay cached (they are the committed state); writes, deletes and custody entries are
+// restored.
+type savepoint struct {
+	values  map[string]priorValue
+	custody map[string]priorCustody // book key + agreement id
+}
+
+type priorValue struct {
+	value         []byte
+	cached, dirty bool
+}
+
+type priorCustody struct {
+	book      *CustodyBook
+	key, id   string
+	entry     *Custody
+	bookDirty bool
+}
+
+func (t *txn) savepoint() {
+	t.sp = &savepoint{values: map[string]priorValue{}, custody: map[string]priorCustody{}}
+}
+
+// release keeps the step's changes.
+func (t *txn) release() { t.sp = nil }
+
+// rollback undoes the step's changes.
+func (t *txn) rollback() {
+	sp := t.sp
+	t.sp = nil
+	if sp == nil {
+		return
+	}
+	for k, p := range sp.values {
+		if p.cached {
+			t.values[k] = p.value
+		} else {
+			delete(t.values, k)
+		}
+		if p.dirty {
+			t.dirty[k] = true
+		} else {
+			delete(t.dirty, k)
+		}
+	}
+	for _, p := range sp.custody {
+		p.book.Agreements[p.id] = p.entry
+		if !p.bookDirty {
+			delete(t.booksDirty, p.key)
+		}
+	}
+}
+
+// journal remembers key's state before the step's first change to it.
+func (sp *savepoint) journal(t *txn, key string) {
+	if _, ok := sp.values[key]; ok {
+		return
+	}
+	v, cached := t.values[key]
+	sp.values[key] = priorValue{value: v, cached: cached, dirty: t.dirty[key]}
+}
+
+// saveCustody remembers an agreement's custody entry before the step's first change to it.
+func (sp *savepoint) saveCustody(book *CustodyBook, key, id string, c *Custody, bookDirty bool) {
+	if book == nil {
+		return
+	}
+	k := key + "\x00" + id
+	if _, ok := sp.custody[k]; ok {
+		return
+	}
+	held := make(map[string]string, len(c.Held))
+	for tok, q := range c.Held {
+		held[tok] = q
+	}
+	sp.custody[k] = priorCustody{book: book, key: key, id: id, entry: &Custody{Held: held, LastCall: c.LastCall, Closed: c.Closed}, bookDirty: bookDirty}
+}
+
+// ledgerFault marks a failure of the peer's state access rather than of the data: a batch stops
+// on it instead of reporting it as one agreement's outcome (another endorser would not see it).
+type ledgerFault struct{ error }
+
+func (f ledgerFault) Unwrap() error { return f.error }
+
+func isLedgerFault(err error) bool {
+	var f ledgerFault
+	return errors.As(err, &f)
 }
 
 // begin opens a transaction and resolves the caller. Every exported transaction function calls it
@@ -116,7 +209,7 @@ func (t *txn) get(key string) ([]byte, error) {
 	}
 	v, err := t.stub.GetState(key)
 	if err != nil {
-		return nil, fmt.Errorf("failed to read state: %w", err)
+		return nil, ledgerFault{fmt.Errorf("failed to read state: %w", err)}
 	}
 	if len(v) == 0 {
 		v = nil
@@ -138,6 +231,9 @@ func (t *txn) getJSON(key string, out any) (bool, error) {
 }
 
 func (t *txn) put(key string, value []byte) {
+	if t.sp != nil {
+		t.sp.journal(t, key)
+	}
 	t.values[key] = value
 	t.dirty[key] = true
 }
@@ -152,6 +248,9 @@ func (t *txn) putJSON(key string, v any) error {
 }
 
 func (t *txn) del(key string) {
+	if t.sp != nil {
+		t.sp.journal(t, key)
+	}
 	t.values[key] = nil
 	t.dirty[key] = true
 }
@@ -247,6 +346,38 @@ func (t *txn) finish(v any) (string, error) {
 	return string(b), nil
 }
 
+// prefetch reads the keys not yet in the transaction's working set in one round trip to the peer
+// (GetMultipleStates; the shim falls back to one read per key when the peer does not batch reads).
+func (t *txn) prefetch(keys []string) error {
+	missing := make([]string, 0, len(keys))
+	seen := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		if _, ok := t.values[k]; ok || seen[k] {
+			continue
+		}
+		seen[k] = true
+		missing = append(missing, k)
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	values, err := t.stub.GetMultipleStates(missing...)
+	if err != nil {
+		return ledgerFault{fmt.Errorf("failed to read state: %w", err)}
+	}
+	if len(values) != len(missing) {
+		return fmt.Errorf("failed to read state: %d values for %d keys", len(values), len(missing))
+	}
+	for i, k := range missing {
+		v := values[i]
+		if len(v) == 0 {
+			v = nil
+		}
+		t.values[k] = v
+	}
+	return nil
+}
+
 // Pagination for evaluate queries. Fabric supports paginated range queries only in read-only
 // transactions, which is what the List* functions are.
 
@@ -278,32 +409,66 @@ type Page[T any] struct {
 	Bookmark string `json:"bookmark"`
 }
 
-// pageByPartialKey reads one page of composite keys under (objectType, attrs) and hands each key
-// and value to visit.
-func (t *txn) pageByPartialKey(objectType string, attrs []string, pageSize int32, bookmark string,
-	visit func(key string, value []byte) error) (string, error) {
-	if len(bookmark) > maxBookmarkLen {
-		return "", fmt.Errorf("invalid bookmark: longer than %d bytes", maxBookmarkLen)
-	}
-	it, meta, err := t.stub.GetStateByPartialCompositeKeyWithPagination(objectType, attrs, pageSize, bookmark)
+// listPage reads one page of the entries under (objectType, attrs), turning each key and value
+// into an item with item: the one implementation of every List* and of SweepPlan.
+func listPage[T any](t *txn, objectType string, attrs []string, pageSize, bookmark string,
+	item func(key string, value []byte) (T, error)) (Page[T], error) {
+	page := Page[T]{Items: []T{}}
+	size, err := parsePageSize(pageSize)
 	if err != nil {
-		return "", fmt.Errorf("failed to query %s: %w", objectType, err)
+		return page, err
+	}
+	if len(bookmark) > maxBookmarkLen {
+		return page, fmt.Errorf("invalid bookmark: longer than %d bytes", maxBookmarkLen)
+	}
+	it, meta, err := t.stub.GetStateByPartialCompositeKeyWithPagination(objectType, attrs, size, bookmark)
+	if err != nil {
+		return page, ledgerFault{fmt.Errorf("failed to query %s: %w", objectType, err)}
 	}
 	defer it.Close()
 	for it.HasNext() {
 		kv, err := it.Next()
 		if err != nil {
-			return "", fmt.Errorf("failed to query %s: %w", objectType, err)
+			return page, ledgerFault{fmt.Errorf("failed to query %s: %w", objectType, err)}
 		}
-		if err := visit(kv.GetKey(), kv.GetValue()); err != nil {
-			return "", err
+		v, err := item(kv.GetKey(), kv.GetValue())
+		if err != nil {
+			return page, err
 		}
+		page.Items = append(page.Items, v)
 	}
-	next := ""
 	if meta != nil {
-		next = meta.GetBookmark()
+		page.Bookmark = meta.GetBookmark()
 	}
-	return next, nil
+	page.Count = len(page.Items)
+	return page, nil
+}
+
+// asRecord decodes an entry that holds the record itself (what names it in an error).
+func asRecord[T any](what string) func(string, []byte) (T, error) {
+	return func(_ string, v []byte) (T, error) {
+		var out T
+		if err := json.Unmarshal(v, &out); err != nil {
+			return out, fmt.Errorf("corrupt %s record: %w", what, err)
+		}
+		return out, nil
+	}
+}
+
+// indexed loads the record an index entry names (its last key attribute) with load.
+func indexed[T any](t *txn, load func(id string) (*T, error)) func(string, []byte) (T, error) {
+	return func(k string, _ []byte) (T, error) {
+		var out T
+		parts, err := t.splitKey(k)
+		if err != nil {
+			return out, err
+		}
+		rec, err := load(parts[len(parts)-1])
+		if err != nil {
+			return out, err
+		}
+		return *rec, nil
+	}
 }
 
 // scanPartialKey iterates all keys under (objectType, attrs) in key order, stopping when visit
@@ -311,13 +476,13 @@ func (t *txn) pageByPartialKey(objectType string, attrs []string, pageSize int32
 func (t *txn) scanPartialKey(objectType string, attrs []string, visit func(key string, value []byte) (bool, error)) error {
 	it, err := t.stub.GetStateByPartialCompositeKey(objectType, attrs)
 	if err != nil {
-		return fmt.Errorf("failed to query %s: %w", objectType, err)
+		return ledgerFault{fmt.Errorf("failed to query %s: %w", objectType, err)}
 	}
 	defer it.Close()
 	for it.HasNext() {
 		kv, err := it.Next()
 		if err != nil {
-			return fmt.Errorf("failed to query %s: %w", objectType, err)
+			return ledgerFault{fmt.Errorf("failed to query %s: %w", objectType, err)}
 		}
 		more, err := visit(kv.GetKey(), kv.GetValue())
 		if err != nil {

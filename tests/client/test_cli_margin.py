@@ -53,8 +53,9 @@ def test_the_root_command_registers_margin_and_prices() -> None:
     assert "margin" in out.output and "prices" in out.output
 
 
-def test_a_sweep_acts_as_the_oracle_and_pages_until_complete(ledger: FakeNetwork) -> None:
+def test_a_sweep_acts_as_the_oracle_and_records_the_day(ledger: FakeNetwork) -> None:
     ledger.set_active(*(f"AGR-{i}" for i in range(5)))
+    # --page-size is still accepted: it is the batch size now
     out = tanpo("margin", "run", "--date", DAY.isoformat(), "--page-size", "2", "--json")
     assert out.exit_code == 0, out.output
     doc = json.loads(out.output)
@@ -62,8 +63,13 @@ def test_a_sweep_acts_as_the_oracle_and_pages_until_complete(ledger: FakeNetwork
     assert (doc["pages"], doc["complete"], doc["lastSweptDate"]) == (3, True, DAY.isoformat())
     assert [(o["agreement"], o["status"]) for o in doc["outcomes"]] == [
         (f"AGR-{i}", "called") for i in range(5)]
-    assert ledger.settled == 2, "each next page waits for the previous one on every peer"
+    # the compact outcomes are completed with each call's full record
+    assert doc["outcomes"][0]["call"]["vl"] == "1116050"
+    assert doc["outcomes"][0]["call"]["transfers"][0]["quantity"] == 131
+    assert ledger.batch_sizes == [2]
     assert ledger.disconnected == 1
+    default = tanpo("margin", "run", "--date", DAY.isoformat(), "--batch-size", "1000", "--json")
+    assert default.exit_code == 0 and ledger.batch_sizes == [2, 1000]
 
     again = json.loads(tanpo("margin", "run", "--date", DAY.isoformat(), "--json").output)
     assert {o["status"] for o in again["outcomes"]} == {"replayed"}
@@ -73,7 +79,7 @@ def test_a_party_sweeps_as_itself(ledger: FakeNetwork) -> None:
     out = tanpo("--as", "bank-b/User2", "margin", "run", "--date", DAY.isoformat())
     assert out.exit_code == 0, out.output
     assert identities(ledger) == [("bank-b", "User2")]
-    assert "2 called, 0 replayed, 0 skipped in 1 page(s)" in out.output
+    assert "2 called, 0 replayed, 0 skipped, 0 failed in 1 transaction(s)" in out.output
 
 
 def test_one_agreement_acts_as_bank_a_by_default_and_replays(ledger: FakeNetwork) -> None:
@@ -170,19 +176,29 @@ def test_a_refusal_exits_3_with_the_chaincode_message(ledger: FakeNetwork) -> No
     assert ledger.disconnected == len(ledger.opened) == 2, "a refused command disconnects too"
 
 
-def test_a_sweep_refused_on_a_later_page_reports_what_was_done(ledger: FakeNetwork) -> None:
+def test_a_failed_call_is_shown_with_the_others_and_exits_3(ledger: FakeNetwork) -> None:
     ledger.set_active("AGR-1", "AGR-2", "AGR-3")
-    ledger.refuse_page = 2
-    out = tanpo("margin", "run", "--date", DAY.isoformat(), "--page-size", "2", "--json")
+    ledger.fail_ids = {"AGR-2"}
+    out = tanpo("margin", "run", "--date", DAY.isoformat(), "--json")
     assert out.exit_code == 3
     doc = json.loads(out.stdout)
-    assert doc["complete"] is False and doc["pages"] == 1
-    assert [o["agreement"] for o in doc["outcomes"]] == ["AGR-1", "AGR-2"]
-    assert "no price for JP8306" in doc["error"]["message"]
-    ledger.pages = 0
-    out = tanpo("margin", "run", "--date", DAY.isoformat(), "--page-size", "2")
+    assert doc["complete"] is False and doc["lastSweptDate"] == ""
+    assert [(o["agreement"], o["status"]) for o in doc["outcomes"]] == [
+        ("AGR-1", "called"), ("AGR-2", "failed"), ("AGR-3", "called")]
+    assert "no price for JP8306" in doc["outcomes"][1]["reason"]
+    assert "call" not in doc["outcomes"][1] and "call" in doc["outcomes"][2]
+    assert doc["error"] == {"kind": "refused", "message": f"cannot finish the sweep of {DAY}: 1 "
+                            "active agreements have no margin call for it yet"}
+    out = tanpo("margin", "run", "--date", DAY.isoformat())
     assert out.exit_code == 3
-    assert "AGR-1" in out.output and "missing_price" in out.output
+    assert "AGR-2" in out.output and "missing_price" in out.output
+    assert "0 called, 2 replayed, 0 skipped, 1 failed" in out.output
+
+
+def test_a_sweep_without_prices_is_refused(ledger: FakeNetwork) -> None:
+    out = tanpo("margin", "run", "--date", "2024-01-05")
+    assert out.exit_code == 3
+    assert "refused: no prices posted for 2024-01-05" in out.output
 
 
 def test_a_transport_failure_exits_4(ledger: FakeNetwork) -> None:

@@ -135,7 +135,7 @@ class Desk:
             source=SourceConfig("static"),
             instruments=(InstrumentConfig(STOCK, SYMBOL, "XTKS", "JPY", Decimal("0.1")),),
             schedule=ScheduleConfig(valuation_days="daily", start_date=DAYS[0]),
-            sweep_page_size=1,
+            sweep_batch_size=1,
         )
         ledger = FabricLedger(connect("operator", "User1", self.profile))
         source = StaticSource({SYMBOL: CLOSES})
@@ -472,7 +472,7 @@ def test_the_oracle_process_killed_mid_sweep_and_restarted(desk: Desk) -> None:
         "source": {"kind": "file", "path": str(market)},
         "instruments": {STOCK: {"symbol": SYMBOL, "market": "XTKS", "currency": "JPY",
                                 "tick": "0.1"}},
-        "fx": {}, "schedule": {"valuation_days": "daily"}, "sweep": {"page_size": 1},
+        "fx": {}, "schedule": {"valuation_days": "daily"}, "sweep": {"batch_size": 1},
         "http": {"enabled": False}}))
     env = dict(os.environ, TANPO_STATE_DIR=str(desk.topo.state_dir))
     argv = [*TANPO, "oracle", "--config", str(config), "--ledger", "fabric",

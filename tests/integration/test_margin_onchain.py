@@ -497,7 +497,8 @@ def test_a_missing_price_or_rate_is_refused_by_name(case: Case,
         case.desk.oracle.get_margin_call(agreement, D2)
     case.finish()
 
-def test_cli_sweep_pages_until_complete(case: Case, state_env: dict[str, str]) -> None:
+def test_cli_sweep_margins_in_batches_and_records_the_day(case: Case,
+                                                       state_env: dict[str, str]) -> None:
     loan = case.define("SWLOAN", "ST", "USD")
     coll = case.define("SWCOLL", "ST", "USD")
     case.issue(LENDER, loan, 3 * 1_000)

@@ -14,12 +14,13 @@ is configured: the agreements are all in yen.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,10 +30,11 @@ from tanpo.client.connect import Connection, connect
 from tanpo.client.models import CollateralLeg, MarginCall, Terms, Token
 from tanpo.client.profile import Profile, load_profile
 from tanpo.client.session import Session
+from tanpo.client.sweep import SweepRun, default_submit, sweep_day
 from tanpo.oracle.config import InstrumentConfig, OracleConfig, SourceConfig
 from tanpo.oracle.daemon import Oracle, Outcome
 from tanpo.oracle.fabric import FabricLedger
-from tanpo.oracle.ledger import LedgerUnavailableError, SweepPage
+from tanpo.oracle.ledger import LedgerUnavailableError
 from tanpo.oracle.sources import FileSource
 from tests.integration.conftest import TEST_PORT_BASE, running_network
 from tests.integration.test_margin_onchain import assert_same
@@ -137,18 +139,18 @@ def desk(session: Session) -> Desk:
     return d
 
 
-def config(desk: Desk, page_size: int = 100) -> OracleConfig:
+def config(desk: Desk, batch_size: int = 1000) -> OracleConfig:
     return OracleConfig(
         source=SourceConfig("file", str(DATA)),
         instruments=tuple(InstrumentConfig(desk.tokens[c], f"{c}.T", "XTKS", "JPY",
                                            Decimal("0.1")) for c in STOCKS),
         fx=(),
-        sweep_page_size=page_size,
+        sweep_batch_size=batch_size,
     )
 
 
-def daemon(desk: Desk, ledger: FabricLedger, page_size: int = 100) -> Oracle:
-    return Oracle(config(desk, page_size), ledger, FileSource(DATA), mode="replay")
+def daemon(desk: Desk, ledger: FabricLedger, batch_size: int = 1000) -> Oracle:
+    return Oracle(config(desk, batch_size), ledger, FileSource(DATA), mode="replay")
 
 
 def fresh_ledger(profile: Profile) -> FabricLedger:
@@ -229,23 +231,33 @@ def test_replayed_window_margin_calls_equal_the_engine(desk: Desk, profile: Prof
 
 class CrashingLedger(FabricLedger):
     """Dies in the middle of ``day``'s sweep, once ``after`` agreements have been called: after
-    the page that reached them committed, before the daemon hears of it (``committed=True``), or
-    before the next page is submitted (``committed=False``)."""
+    the batch that reached them committed, before the daemon hears of it (``committed=True``), or
+    before the next batch is submitted (``committed=False``). Dead, it submits nothing more."""
 
     def __init__(self, connection: Connection, day: date, after: int, committed: bool) -> None:
         super().__init__(connection)
         self.day, self.after, self.committed, self.swept = day, after, committed, 0
+        self.death = ""
 
-    def sweep_page(self, valuation_date: date, page_size: int, cursor: str | None) -> SweepPage:
+    def sweep(self, valuation_date: date, batch_size: int) -> SweepRun:
         if valuation_date != self.day:
-            return super().sweep_page(valuation_date, page_size, cursor)
-        if not self.committed and self.swept >= self.after:
-            raise LedgerUnavailableError("killed: the next page was never submitted")
-        page = super().sweep_page(valuation_date, page_size, cursor)
-        self.swept += len(page.outcomes)
-        if self.committed and self.swept >= self.after:
-            raise LedgerUnavailableError("killed: the page committed, its answer was lost")
-        return page
+            return super().sweep(valuation_date, batch_size)
+        inner = default_submit(self.client.connection)
+
+        def submit(args: list[str], orgs: Sequence[str], n: int) -> dict[str, Any] | None:
+            if not self.death and not self.committed and self.swept >= self.after:
+                self.death = "killed: the next batch was never submitted"
+            if self.death:
+                raise LedgerUnavailableError(self.death)
+            result = inner(args, orgs, n)
+            self.swept += n
+            if self.committed and self.swept >= self.after:
+                self.death = "killed: the batch committed, its answer was lost"
+                raise LedgerUnavailableError(self.death)
+            return result
+
+        return self._call(lambda: sweep_day(self.client.connection, valuation_date,
+                                            batch_size=batch_size, submit=submit))
 
 
 def called_prefix(desk: Desk, ids: list[str], day: date) -> int:
@@ -276,11 +288,11 @@ def test_a_sweep_killed_midway_margins_every_agreement_exactly_once(
         books[agreement_id] = desk.open(agreement_id, loan_for(desk, K0, collateral),
                                         collateral, K0, K2)
 
-    # run 1: killed on K1 once the page holding the third agreement committed (page size 2)
+    # run 1: killed on K1 once the batch holding the third agreement committed (batches of 2)
     ledger = CrashingLedger(connect(OPERATOR, "User1", profile), K1, after=3, committed=True)
     try:
         with pytest.raises(LedgerUnavailableError, match="answer was lost"):
-            daemon(desk, ledger, page_size=2).replay(K1, K2)
+            daemon(desk, ledger, batch_size=2).replay(K1, K2)
     finally:
         ledger.close()
     reader = desk.reader
@@ -291,11 +303,11 @@ def test_a_sweep_killed_midway_margins_every_agreement_exactly_once(
     first_tx = {i: reader.get_margin_call(i, K1).tx_id for i in ids[:done_k1]}
 
     # run 2, a new process: finishes K1 (replaying what run 1 did), then dies on K2 before
-    # submitting the page after the second agreement
+    # submitting the batch after the second agreement
     ledger = CrashingLedger(connect(OPERATOR, "User1", profile), K2, after=2, committed=False)
     try:
         with pytest.raises(LedgerUnavailableError, match="never submitted"):
-            daemon(desk, ledger, page_size=2).replay(K1, K2)
+            daemon(desk, ledger, batch_size=2).replay(K1, K2)
     finally:
         ledger.close()
     assert reader.last_swept_date() == K1 and reader.last_posted_date() == K2
@@ -306,7 +318,7 @@ def test_a_sweep_killed_midway_margins_every_agreement_exactly_once(
     # run 3, a new process with a healthy ledger: finishes K2, and there is nothing else to do
     ledger = fresh_ledger(profile)
     try:
-        result = daemon(desk, ledger, page_size=2).replay(K1, K2)
+        result = daemon(desk, ledger, batch_size=2).replay(K1, K2)
     finally:
         ledger.close()
     (resumed,) = result.resumed

@@ -17,7 +17,6 @@ from tanpo.bench.cli import bench, market_table
 from tanpo.bench.market import (
     AgreementSpec,
     BenchError,
-    BorrowerLanes,
     MarketConfig,
     PhaseStats,
     Task,
@@ -25,7 +24,6 @@ from tanpo.bench.market import (
     choose_dates,
     choose_parties,
     collateral_legs,
-    endorsers,
     funding,
     loan_quantity,
     ordered_pairs,
@@ -144,18 +142,6 @@ def test_batches_group_by_pair_and_interleave() -> None:
     assert {s.id for b in out for s in b} == {s.id for s in specs}
 
 
-def test_endorsers_are_the_parties_plus_a_majority() -> None:
-    three = {"operator": "OperatorMSP", "bank-a": "BankAMSP", "bank-b": "BankBMSP"}
-    assert endorsers(["bank-b", "bank-a"], three) == ["BankAMSP", "BankBMSP"]
-    five = three | {"bank-c": "BankCMSP", "bank-d": "BankDMSP"}
-    assert endorsers(["bank-c", "bank-a"], five) == ["BankAMSP", "BankCMSP", "OperatorMSP"]
-    assert endorsers(["bank-a", "bank-b", "bank-c", "bank-d"], five) == [
-        "BankAMSP", "BankBMSP", "BankCMSP", "BankDMSP"]
-
-
-# ---- statistics ---------------------------------------------------------------------------
-
-
 def test_phase_figures_and_ratios() -> None:
     stats = PhaseStats("sweep day 1")
     for latency, attempts in ((0.1, 1), (0.2, 2), (0.3, 1), (0.4, 3)):
@@ -256,53 +242,6 @@ def test_task_waits_for_its_event() -> None:
 
 def test_no_tasks() -> None:
     run_tasks([], concurrency=3)
-
-
-def _spec(i: int, borrower: str) -> AgreementSpec:
-    return AgreementSpec(f"A-{i:03d}", "bank-x", borrower, 0)
-
-
-def test_lanes_run_one_batch_per_borrower_at_a_time_in_order() -> None:
-    active: dict[str, int] = {}
-    seen: dict[str, list[str]] = {}
-    overlap = {"borrowers": 0}
-    lock = threading.Lock()
-
-    def run(group: list[AgreementSpec]) -> None:
-        b = group[0].borrower
-        with lock:
-            active[b] = active.get(b, 0) + 1
-            assert active[b] == 1, f"two batches of {b} at once"
-            overlap["borrowers"] = max(overlap["borrowers"], sum(active.values()))
-        time.sleep(0.02)
-        with lock:
-            active[b] -= 1
-            seen.setdefault(b, []).extend(s.id for s in group)
-
-    lanes = BorrowerLanes(run)
-    for i in range(6):
-        for b in ("bank-a", "bank-b"):
-            lanes.put(b, [_spec(2 * i + (b == "bank-b"), b)])
-    lanes.close()
-    assert seen["bank-a"] == [f"A-{2 * i:03d}" for i in range(6)]
-    assert seen["bank-b"] == [f"A-{2 * i + 1:03d}" for i in range(6)]
-    assert overlap["borrowers"] == 2  # different borrowers' lanes ran side by side
-
-
-def test_lane_error_is_raised_and_stops_that_lane() -> None:
-    ran: list[str] = []
-
-    def run(group: list[AgreementSpec]) -> None:
-        if group[0].id == "A-001":
-            raise ValueError("bad batch")
-        ran.append(group[0].id)
-
-    lanes = BorrowerLanes(run)
-    for i in range(4):
-        lanes.put("bank-b", [_spec(i, "bank-b")])
-    with pytest.raises(ValueError, match="bad batch"):
-        lanes.close()
-    assert ran == ["A-000"]
 
 
 # ---- the command line ---------------------------------------------------------------------

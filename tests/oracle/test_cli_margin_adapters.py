@@ -43,30 +43,42 @@ class FakeContract:
     name: str
     conn: FakeConnection
 
-    def submit(self, function: str, *args: str) -> SubmitResult:
+    def _answer(self, function: str, kind: str) -> bytes:
+        answer = self.conn.answers.get(f"{kind}:{function}", self.conn.answer)
+        return json.dumps(answer).encode()
+
+    def submit(self, function: str, *args: str,
+               endorsing_organizations: tuple[str, ...] = ()) -> SubmitResult:
         self.conn.sent.append((f"{self.name}:{function}", args))
+        if endorsing_organizations:
+            self.conn.endorsers.append(tuple(endorsing_organizations))
         if self.conn.error is not None:
             raise self.conn.error
         self.conn.gateway.commits.record(7)  # as a real commit status does
-        return SubmitResult("tx1", json.dumps(self.conn.answer).encode(), 7)
+        return SubmitResult("tx1", self._answer(function, "submit"), 7)
 
     def evaluate(self, function: str, *args: str) -> bytes:
         self.conn.sent.append((f"{self.name}:{function}", args))
         if self.conn.error is not None:
             raise self.conn.error
-        return json.dumps(self.conn.answer).encode()
+        return self._answer(function, "evaluate")
 
 
 @dataclass
 class FakeConnection:
     answer: Any = field(default_factory=dict)
     error: Exception | None = None
+    answers: dict[str, Any] = field(default_factory=dict)  # "submit:Fn" / "evaluate:Fn"
     sent: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+    endorsers: list[tuple[str, ...]] = field(default_factory=list)
     waited: list[int] = field(default_factory=list)
     gateway: Any = field(default_factory=lambda: SimpleNamespace(commits=BlockWatermark()))
-    profile: Any = None
     party: str = "operator"
     user: str = "User1"
+    profile: Any = field(default_factory=lambda: SimpleNamespace(orgs={
+        p: SimpleNamespace(msp_id=m) for p, m in (("operator", "OperatorMSP"),
+                                                  ("bank-a", "BankAMSP"),
+                                                  ("bank-b", "BankBMSP"))}))
 
     def contract(self, name: str = "") -> FakeContract:
         return FakeContract(name, self)
@@ -118,7 +130,7 @@ def ledger_raising(error: Exception) -> FabricLedger:
 
 
 def SWEEP(led: FabricLedger) -> object:
-    return led.sweep_page(DAY, 10, None)
+    return led.sweep(DAY, 10)
 
 
 def READ(led: FabricLedger) -> object:
@@ -167,17 +179,30 @@ def test_posted_prices_of_an_unposted_date_is_none() -> None:
     assert led.posted_prices(DAY) is None
 
 
-def test_a_sweep_page_waits_for_every_peer_and_keeps_the_calls() -> None:
-    conn = FakeConnection(answer={
-        "date": "2024-01-03", "bookmark": "B", "complete": False,
-        "outcomes": [
-            {"agreement": "A", "status": "skipped", "reason": "outside its term"},
-            {"agreement": "B", "status": "replayed", "call": {
-                "agreement": "B", "date": "2024-01-03", "triggered": True, "vl": "1",
-                "vcBefore": "1", "vcAfter": "1", "transfers": [], "replayed": True}},
-        ]})
-    page = FabricLedger(cast(Connection, conn)).sweep_page(DAY, 2, None)
-    assert conn.sent == [("margin:Sweep", ("2024-01-03", "2", ""))]
-    assert conn.waited == [7]
-    assert [(o.agreement_id, o.replayed) for o in page.outcomes] == [("B", True)]
-    assert page.next_cursor == "B"
+def test_the_sweep_is_the_sdks_planned_sweep_and_marks_the_day() -> None:
+    conn = FakeConnection(answers={
+        "evaluate:SweepPlan": {"items": [
+            {"agreement": "A", "lender": "bank-a", "borrower": "bank-b", "called": False},
+            {"agreement": "B", "lender": "bank-a", "borrower": "bank-b", "called": True}],
+            "bookmark": ""},
+        "submit:SweepAgreements": {"outcomes": [
+            {"agreement": "A", "status": "called", "triggered": True, "transfers": [
+                {"token": "S", "quantity": "4", "direction": "lender->borrower",
+                 "value": "19/2"}]}]},
+        "evaluate:SweepAgreements": {"outcomes": [
+            {"agreement": "B", "status": "replayed", "triggered": False, "txId": "T0"}]},
+        "submit:FinishSweep": {"date": "2024-01-03", "lastSweptDate": "2024-01-03"},
+    })
+    run = FabricLedger(cast(Connection, conn)).sweep(DAY, 2)
+    assert conn.sent[0] == ("margin:SweepPlan", ("2024-01-03", "500", ""))
+    assert sorted(conn.sent[1:3]) == [
+        ("margin:SweepAgreements", ("2024-01-03", '["A"]')),  # submitted in bank-b's lane
+        ("margin:SweepAgreements", ("2024-01-03", '["B"]')),  # already called: evaluated
+    ]
+    assert conn.sent[3:] == [("margin:FinishSweep", ("2024-01-03",))]
+    assert conn.endorsers == [("BankAMSP", "BankBMSP")]  # the batch's own banks, no third
+    assert conn.waited == [7, 7], "the batch and the finish are on every peer before returning"
+    assert [(o.agreement, o.status) for o in run.outcomes] == [("A", "called"), ("B", "replayed")]
+    (t,) = run.outcomes[0].transfers
+    assert (t.quantity, t.sender, t.receiver, t.value) == (4, "bank-a", "bank-b", Fraction(19, 2))
+    assert run.swept and run.last_swept_date == DAY and run.transactions == 1

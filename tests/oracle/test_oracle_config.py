@@ -47,7 +47,7 @@ fx:
   EURUSD: {tick: "0.0001"}
 limits: {max_carry_days: 1, cross_tolerance: 0.02}
 schedule: {valuation_days: XNYS, fx_fixing: "16:00 Europe/London", start_date: 2024-01-04}
-sweep: {page_size: 25}
+sweep: {batch_size: 25}
 http: {port: 0}
 """)
     cfg = load_config(f)
@@ -62,7 +62,7 @@ http: {port: 0}
     s = cfg.schedule
     assert (s.fx_fixing_time, s.fx_fixing_tz, s.start_date) == (
         time(16, 0), "Europe/London", date(2024, 1, 4))
-    assert cfg.sweep_page_size == 25 and cfg.http.port == 0
+    assert cfg.sweep_batch_size == 25 and cfg.http.port == 0
     json.dumps(cfg.to_dict())  # the effective configuration is loggable as JSON
 
 
@@ -85,6 +85,7 @@ http: {port: 0}
     ("http: {host: 0.0.0.0}", "loopback only"),
     ("http: {port: 70000}", "at most 65535"),
     ("sweep: {page_size: 0}", "integer >= 1"),
+    ("sweep: {batch_size: 1001}", "sweep.batch_size: at most 1000"),
     ("- a list", "expected a mapping"),
     ("instruments: {}\nfx: {}", "nothing to post"),
 ])
@@ -110,11 +111,11 @@ def test_errors_name_the_file_and_key(tmp_path: Path) -> None:
 
 def test_environment_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     f = tmp_path / "o.yaml"
-    f.write_text("sweep: {page_size: 7}")
+    f.write_text("sweep: {page_size: 7}")  # the paged sweep's name for it still works
     monkeypatch.setenv("TANPO_ORACLE_CONFIG", str(f))
     monkeypatch.setenv("TANPO_ORACLE_STATE_DIR", "elsewhere")
     cfg = load_config()
-    assert cfg.sweep_page_size == 7 and cfg.state_dir == "elsewhere"
+    assert cfg.sweep_batch_size == 7 and cfg.state_dir == "elsewhere"
 
 
 def test_empty_file_means_defaults(tmp_path: Path) -> None:

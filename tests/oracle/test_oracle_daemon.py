@@ -25,7 +25,7 @@ from tanpo.oracle.ledger import (
     LedgerError,
     LedgerUnavailableError,
     PriceBatch,
-    SweepPage,
+    SweepRun,
 )
 from tanpo.oracle.memledger import FakeAgreement, MemoryLedger
 from tanpo.oracle.sources import FileSource, StaticSource
@@ -58,9 +58,9 @@ class RecordingLedger(MemoryLedger):
         super().post_prices(batch)
         self.events.append(("committed", batch.valuation_date))
 
-    def sweep_page(self, valuation_date: date, page_size: int, cursor: str | None) -> SweepPage:
+    def sweep(self, valuation_date: date, batch_size: int) -> SweepRun:
         self.events.append(("sweep", valuation_date))
-        return super().sweep_page(valuation_date, page_size, cursor)
+        return super().sweep(valuation_date, batch_size)
 
 
 def agreements(n: int, start: date | None = None) -> list[FakeAgreement]:
@@ -69,7 +69,7 @@ def agreements(n: int, start: date | None = None) -> list[FakeAgreement]:
 
 
 def paper_config(**schedule: Any) -> OracleConfig:
-    return replace(default_config(), sweep_page_size=4,
+    return replace(default_config(), sweep_batch_size=4,
                    schedule=replace(ScheduleConfig(), **schedule))
 
 
@@ -121,9 +121,9 @@ def test_no_sweep_when_the_post_did_not_commit(tmp_path: Path) -> None:
     assert "orderer unreachable" in oracle.status()["last_error"]
 
 
-def test_sweep_runs_in_pages_and_reports() -> None:
+def test_sweep_runs_in_batches_and_reports() -> None:
     ledger = MemoryLedger(agreements=agreements(7), token_currency={"JP8306": "JPY"})
-    cfg = replace(paper_config(), sweep_page_size=3,
+    cfg = replace(paper_config(), sweep_batch_size=3,
                   instruments=default_config().instruments[:1], fx=())
     oracle = Oracle(cfg, ledger, FileSource(FIXTURES / "market"), mode="replay")
     first = oracle.process_date(D("2009-07-01"))
@@ -134,16 +134,22 @@ def test_sweep_runs_in_pages_and_reports() -> None:
     assert second.sweep.transfers == 7 and second.sweep.replayed == 0
 
 
-def test_a_ledger_that_does_not_advance_the_cursor_is_an_error() -> None:
-    @dataclass
-    class Stuck(MemoryLedger):
-        def sweep_page(self, valuation_date: date, page_size: int,
-                       cursor: str | None) -> SweepPage:
-            return SweepPage(valuation_date, (), "same")
-
-    oracle = fixture_oracle(paper_ledger(Stuck))
-    with pytest.raises(LedgerError, match="no progress"):
+def test_a_failed_call_fails_alone_and_the_date_stays_unswept() -> None:
+    # AGR-002's collateral has no price: its call fails, the others are margined, and the
+    # date is not recorded as swept until it has its call
+    unpriced = FakeAgreement("AGR-002", "bank-a", "bank-b", "JPY", "JP9999", 100, "JPY")
+    ledger = MemoryLedger(agreements=[*agreements(2), unpriced],
+        token_currency={"JP8306": "JPY", "JP9999": "JPY"})
+    cfg = replace(paper_config(), instruments=default_config().instruments[:1], fx=())
+    oracle = Oracle(cfg, ledger, FileSource(FIXTURES / "market"), mode="replay")
+    with pytest.raises(LedgerError, match="1 active agreements have no margin call"):
         oracle.process_date(D("2009-07-01"))
+    assert {a for a, _ in ledger.calls} == {"AGR-000", "AGR-001"}
+    assert ledger.last_swept_date() is None
+    run = ledger.sweep(D("2009-07-01"), 10)
+    (failed,) = [o for o in run.outcomes if o.status == "failed"]
+    assert failed.agreement == "AGR-002" and "no price for JP9999" in failed.reason
+    assert [o.status for o in run.outcomes] == ["replayed", "replayed", "failed"]
 
 
 # ---- replay -----------------------------------------------------------------------------
@@ -268,7 +274,7 @@ def live_config(**schedule: Any) -> OracleConfig:
                      InstrumentConfig("US-AAPL", "AAPL", "XNYS", "USD", Decimal("0.01"))),
         fx=(FxConfig("USDJPY", "JPY=X", Decimal("0.001")),),
         schedule=replace(ScheduleConfig(start_date=D("2024-01-04")), **schedule),
-        sweep_page_size=2,
+        sweep_batch_size=2,
     )
 
 

@@ -41,11 +41,11 @@ def test_design_cross_currency_example() -> None:
     )
     # the fake has no quote factor: the bond's per-unit price is 101.25 / 100
     ledger.post_prices(batch("2024-01-09", "1.0125", "50.00", "1.1000"))
-    (day1,) = ledger.sweep_page(D("2024-01-09"), 10, None).outcomes
+    (day1,) = ledger.sweep(D("2024-01-09"), 10).outcomes
     (t,) = day1.transfers
     assert (t.quantity, t.sender, t.receiver) == (22_275, "borrower", "lender")
     ledger.post_prices(batch("2024-01-10", "1.0100", "50.40", "1.1050"))
-    (day2,) = ledger.sweep_page(D("2024-01-10"), 10, None).outcomes
+    (day2,) = ledger.sweep(D("2024-01-10"), 10).outcomes
     (t,) = day2.transfers
     assert (t.quantity, t.sender, t.receiver) == (131, "lender", "borrower")
     assert ledger.held("XCCY") == 22_275 - 131
@@ -57,14 +57,12 @@ def test_margin_call_happens_once_per_agreement_and_date() -> None:
                     for i in range(3)],
         token_currency={"US-XYZ": "USD"})
     ledger.post_prices(batch("2024-01-09", "1", "50", "1.1"))
-    first = ledger.sweep_page(D("2024-01-09"), 2, None)
-    assert first.next_cursor == "A1" and ledger.last_swept_date() is None
-    rest = ledger.sweep_page(D("2024-01-09"), 2, first.next_cursor)
-    assert rest.next_cursor is None and ledger.last_swept_date() == D("2024-01-09")
-    again = ledger.sweep_page(D("2024-01-09"), 10, None)
+    first = ledger.sweep(D("2024-01-09"), 2)
+    assert (first.transactions, first.swept) == (2, True)
+    assert ledger.last_swept_date() == D("2024-01-09")
+    again = ledger.sweep(D("2024-01-09"), 10)
     assert [o.replayed for o in again.outcomes] == [True, True, True]
-    assert [o.transfers for o in again.outcomes] == [o.transfers for o in
-                                                     (*first.outcomes, *rest.outcomes)]
+    assert [o.transfers for o in again.outcomes] == [o.transfers for o in first.outcomes]
     assert set(ledger.call_counts.values()) == {1}
 
 
@@ -74,7 +72,7 @@ def test_issuance_required_when_the_borrower_runs_out() -> None:
                                   borrower_available=5)],
         token_currency={"US-XYZ": "USD"})
     ledger.post_prices(batch("2024-01-09", "1", "50", "1.1"))
-    (o,) = ledger.sweep_page(D("2024-01-09"), 1, None).outcomes
+    (o,) = ledger.sweep(D("2024-01-09"), 1).outcomes
     (t,) = o.transfers
     (missing,) = o.issuance_required
     assert t.quantity == 5
@@ -85,13 +83,13 @@ def test_prices_before_sweeps_and_sweeps_in_order() -> None:
     ledger = MemoryLedger(agreements=[FakeAgreement("A", "l", "b", "USD", "US-XYZ", 10, "USD")],
                           token_currency={"US-XYZ": "USD"})
     with pytest.raises(PricesNotPostedError):
-        ledger.sweep_page(D("2024-01-09"), 10, None)
+        ledger.sweep(D("2024-01-09"), 10)
     ledger.post_prices(batch("2024-01-09", "1", "50", "1.1"))
     ledger.post_prices(batch("2024-01-10", "1", "51", "1.1"))
     with pytest.raises(LedgerError, match="before 2024-01-09"):
-        ledger.sweep_page(D("2024-01-10"), 10, None)
-    with pytest.raises(LedgerError, match="page size"):
-        ledger.sweep_page(D("2024-01-09"), 0, None)
+        ledger.sweep(D("2024-01-10"), 10)
+    with pytest.raises(LedgerError, match="batch size"):
+        ledger.sweep(D("2024-01-09"), 0)
 
 
 def test_posting_different_prices_for_a_posted_date_is_a_conflict() -> None:
@@ -131,3 +129,62 @@ def test_quotes_are_positive_decimals_only() -> None:
     for bad in ("0", "-1", "NaN", "Infinity"):
         with pytest.raises(ValueError):
             Quote(Decimal(bad), D("2024-01-09"))
+
+
+def test_the_memory_ledger_makes_the_engines_calls_on_a_price_path() -> None:
+    """`--ledger memory` applies the exact engine's rule: on a multi-day path (shortfalls,
+    excesses, a threshold, cross-currency, a borrower running out) every call equals the one the
+    scenario runner's engine ledger makes."""
+    from tanpo.scenarios.engine_ledger import EngineLedger
+    from tanpo.scenarios.ledger import AgreementTerms
+    from tanpo.scenarios.model import TokenSpec
+
+    day0 = D("2024-03-01")
+    path = [("600", "96.00"), ("570", "95.10"), ("575", "95.20"), ("640", "97.50"),
+            ("610", "94.00"), ("540", "93.00"), ("480", "99.00"), ("530", "98.00")]
+    specs = [  # id, borrower, loan token, loan quantity, base, threshold, borrower's spare units
+        ("JPY-LOAN", "bank-b", "JPY", 570_000, "JPY", Fraction(0), None),
+        ("USD-LOAN", "bank-c", "USD", 5_900, "USD", Fraction(2, 100), 40),
+    ]
+    memory = MemoryLedger(
+        agreements=[FakeAgreement(a, "bank-a", b, loan, "JP8306", 1000, base,
+                                  loan_quantity=qty, haircut=Decimal("0.05"),
+                                  threshold=Decimal(threshold.numerator) / threshold.denominator,
+                                  borrower_available=spare)
+                    for a, b, loan, qty, base, threshold, spare in specs],
+        token_currency={"JP8306": "JPY"})
+    engine = EngineLedger()
+    engine.define_tokens([TokenSpec("JP8306", "ST", "JPY"), TokenSpec("JPY", "CT", "JPY"),
+                          TokenSpec("USD", "CT", "USD")])
+    for _, b, loan, qty, _, _, spare in specs:  # one borrower each: the engine ledger's books
+        engine.issue("bank-a", loan, qty)      # do not share a borrower's spare units
+        engine.issue(b, "JP8306", 1000 + (10**9 if spare is None else spare))
+    first_price, first_fx = path[0]
+    engine.post_prices(day0, {"JP8306": Fraction(first_price)},
+                       {"USDJPY": Fraction(first_fx)})
+    for a, b, loan, qty, base, threshold, _ in specs:
+        engine.open_agreement(AgreementTerms(
+            a, "bank-a", b, base, loan, qty, (("JP8306", 1000),), ("JP8306",),
+            day0, D("2024-12-31"), haircut=Fraction(5, 100), threshold=threshold), day0)
+
+    triggered = transfers = shortfalls = 0
+    for i, (price, fx) in enumerate(path[1:], start=1):
+        day = D(f"2024-03-{1 + i:02d}")
+        memory.post_prices(PriceBatch(day, {"JP8306": Quote(Decimal(price), day)},
+                                      {"USDJPY": Quote(Decimal(fx), day)}))
+        engine.post_prices(day, {"JP8306": Fraction(price)}, {"USDJPY": Fraction(fx)})
+        run = memory.sweep(day, 10)
+        assert run.swept
+        for o in run.outcomes:
+            rec = engine.margin_call(o.agreement, day)
+            assert o.triggered == rec.triggered, (o.agreement, day)
+            assert [(t.token, t.quantity, t.sender, t.receiver, t.market_value)
+                    for t in o.transfers] == [
+                (t.token, t.quantity, t.sender, t.receiver, t.value) for t in rec.transfers]
+            assert [(r.party, r.role, r.value) for r in o.issuance_required] == [
+                (r.party, r.role, r.value) for r in rec.issuance_required]
+            triggered += o.triggered
+            transfers += len(o.transfers)
+            shortfalls += len(o.issuance_required)
+    # the path exercised what it should: calls and quiet days, moves, a borrower running out
+    assert 0 < triggered < 2 * (len(path) - 1) and transfers > 4 and shortfalls >= 1

@@ -53,7 +53,7 @@ def config(**limits: Any) -> OracleConfig:
             FxConfig("EURJPY", "EURJPY=X", Decimal("0.001")),
         ),
         limits=LimitsConfig(**limits),
-        sweep_page_size=2,
+        sweep_batch_size=2,
     )
 
 

@@ -25,11 +25,11 @@ from tanpo.client.models import (
     Position,
     PriceSet,
     Request,
-    SweepResult,
     Terms,
     Token,
     decimal_string,
 )
+from tanpo.client.sweep import MAX_BATCH, SweepRun, sweep_day
 
 Json = dict[str, Any]
 
@@ -158,10 +158,14 @@ class TanpoClient:
         return [MarginCall.from_json(c)
                 for c in self._pages("margin", "ListMarginCalls", agreement_id)]
 
-    def sweep(self, day: date, page_size: int = 50, bookmark: str = "") -> SweepResult:
-        return SweepResult.from_json(
-            self._submit("margin", "Sweep", day.isoformat(), str(page_size), bookmark)
-        )
+    def sweep(self, day: date, batch_size: int = MAX_BATCH, finish: bool | None = None
+              ) -> SweepRun:
+        """Margin every active agreement this identity may sweep for ``day``
+        (:func:`tanpo.client.sweep.sweep_day`). The oracle (the operator) then records the day as
+        swept; a party sweeps its own agreements and records nothing."""
+        if finish is None:
+            finish = self.party == "operator"
+        return sweep_day(self.connection, day, batch_size=batch_size, finish=finish)
 
 
 class Party(TanpoClient):

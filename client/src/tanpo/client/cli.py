@@ -420,8 +420,12 @@ def event_summary(name: str, p: Json) -> str:
         i = p.get("identity") or {}
         return (f"{i.get('partyId', '?')} {','.join(i.get('roles') or [])} "
                 f"({i.get('mspId', '?')}, {i.get('status', '?')})")
-    if name == "MarginSweep":
-        return f"{p.get('date', '?')}: {json.dumps(p.get('calls', ''))}"
+    if name == "MarginBatch":
+        return (f"{p.get('date', '?')}: {len(p.get('calls') or [])} call(s), "
+                f"{len(p.get('replayed') or [])} replayed, {len(p.get('skipped') or [])} "
+                f"skipped, {len(p.get('failed') or [])} failed")
+    if name == "SweepFinished":
+        return f"{p.get('date', '?')} swept: {p.get('agreements', '?')} active agreement(s)"
     keys = [k for k in p if k not in ("type", "txId")]
     return ", ".join(f"{k}={json.dumps(p[k])[:40]}" for k in keys[:4])
 

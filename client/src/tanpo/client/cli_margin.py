@@ -2,7 +2,7 @@
 
 ::
 
-    tanpo [--as ORG[/USER]] margin run --date D [--agreement ID] [--page-size N] [--json]
+    tanpo [--as ORG[/USER]] margin run --date D [--agreement ID] [--batch-size N] [--json]
     tanpo [--as ORG[/USER]] margin show ID [--date D] [--json]
     tanpo [--as ORG[/USER]] prices post --date D [--price TOKEN=V ...] [--fx PAIR=V ...]
                                         [--file batch.json] [--reason R] [--source S] [--json]
@@ -36,15 +36,18 @@ import click
 from rich.table import Table
 
 from tanpo.client.cli_common import (
+    EXIT_REFUSED,
     ORACLE,
     PARTY_DEFAULT,
-    CliFailure,
+    Ledger,
     console,
+    fail,
     guarded,
     ledger_as,
     qty,
 )
 from tanpo.client.models import MarginCall, MarginTransfer, decimal_string
+from tanpo.client.sweep import MAX_BATCH, SweepRun
 
 __all__ = [
     "call_json",
@@ -196,21 +199,24 @@ def margin() -> None:
               help="Valuation date (its prices must be posted).")
 @click.option("--agreement", "agreement_id", default=None, metavar="ID",
               help="Call this agreement only (default: sweep every active agreement the caller "
-                   "may sweep, page by page).")
-@click.option("--page-size", type=click.IntRange(1, 500), default=50, show_default=True,
-              help="Agreements per sweep transaction.")
+                   "may sweep).")
+@click.option("--batch-size", "--page-size", "batch_size", type=click.IntRange(1, MAX_BATCH),
+              default=MAX_BATCH, show_default=True,
+              help="Agreements of one lender/borrower pair per sweep transaction.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (exact values) for scripts.")
-def run(day: date, agreement_id: str | None, page_size: int, as_json: bool) -> None:
+def run(day: date, agreement_id: str | None, batch_size: int, as_json: bool) -> None:
     """Run the margin call of one agreement, or sweep all, for a valuation date.
 
     A call happens once per agreement and date: running it again shows the recorded result
     (status "replayed") and moves nothing. Without --as, a sweep acts as the oracle
-    (operator/User1), a single call as bank-a.
+    (operator/User1), which then records the date as swept; a single call acts as bank-a. A call
+    that fails (a missing price, a short balance) is shown with its reason, the others go on,
+    and the command exits 3.
     """
     if agreement_id is not None:
         _run_one(day, agreement_id, as_json)
     else:
-        _sweep(day, page_size, as_json)
+        _sweep(day, batch_size, as_json)
 
 
 def _outcome_json(agreement: str, status: str, reason: str, call: MarginCall | None) -> Json:
@@ -235,43 +241,45 @@ def _run_one(day: date, agreement_id: str, as_json: bool) -> None:
     _print_transfers([call])
 
 
-def _sweep(day: date, page_size: int, as_json: bool) -> None:
-    outcomes: list[tuple[str, str, str, MarginCall | None]] = []
+def _sweep(day: date, batch_size: int, as_json: bool) -> None:
     doc: Json = {"date": day.isoformat(), "pages": 0, "complete": False, "outcomes": []}
     with guarded(as_json) as guard, ledger_as(ORACLE) as session:
         guard.partial = doc
-        if not as_json:
-            def done_so_far() -> None:
-                if outcomes:
-                    _print_outcomes(day, outcomes)
-
-            guard.on_error.append(done_so_far)
-        bookmark = ""
-        while True:
-            page = session.sweep(day, page_size, bookmark)
-            doc["pages"] += 1
-            for o in page.outcomes:
-                outcomes.append((o.agreement, o.status, o.reason, o.call))
-                doc["outcomes"].append(_outcome_json(o.agreement, o.status, o.reason, o.call))
-            doc["lastSweptDate"] = page.raw.get("lastSweptDate", "")
-            if page.complete or not page.bookmark:
-                doc["complete"] = True
-                break
-            if page.bookmark == bookmark:
-                raise CliFailure(f"the sweep of {day} made no progress at {bookmark!r}")
-            bookmark = page.bookmark
-            # The next page's endorsers (each agreement's banks) must see what this one wrote.
-            session.settle()
+        run = session.sweep(day, batch_size)
+        calls = _records(session, day, run)
+    outcomes = [(o.agreement, o.status, o.reason, calls.get(o.agreement)) for o in run.outcomes]
+    doc["pages"] = run.transactions  # sweep transactions (the field predates batches)
+    doc["complete"] = run.swept
+    doc["lastSweptDate"] = run.last_swept_date.isoformat() if run.last_swept_date else ""
+    doc["outcomes"] = [_outcome_json(*o) for o in outcomes]
+    failed = [o for o in run.outcomes if o.status == "failed"]
+    refusal = run.finish_refusal or (
+        f"{len(failed)} margin call(s) failed, first {failed[0].agreement}: {failed[0].reason}"
+        if failed else "")
     if as_json:
+        if refusal:
+            fail(EXIT_REFUSED, refusal, as_json, partial=doc)
         click.echo(json.dumps(doc, indent=2))
         return
     _print_outcomes(day, outcomes)
     _print_transfers([c for _, _, _, c in outcomes if c is not None])
-    counts = {s: sum(1 for _, st, _, _ in outcomes if st == s)
-              for s in ("called", "replayed", "skipped")}
+    counts = {s: run.count(s) for s in ("called", "replayed", "skipped", "failed")}
     click.echo(f"{counts['called']} called, {counts['replayed']} replayed, "
-               f"{counts['skipped']} skipped in {doc['pages']} page(s); "
-               f"last swept date {doc.get('lastSweptDate') or '-'}")
+               f"{counts['skipped']} skipped, {counts['failed']} failed in "
+               f"{run.transactions} transaction(s); "
+               f"last swept date {doc['lastSweptDate'] or '-'}")
+    if refusal:
+        fail(EXIT_REFUSED, refusal, as_json)
+
+
+def _records(session: Ledger, day: date, run: SweepRun) -> dict[str, MarginCall]:
+    """The full record of every call the sweep made or found (the sweep's answer is compact)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ids = [o.agreement for o in run.outcomes if o.has_call]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        records = list(pool.map(lambda a: session.get_margin_call(a, day), ids))
+    return dict(zip(ids, records, strict=True))
 
 
 def _print_outcomes(day: date, rows: list[tuple[str, str, str, MarginCall | None]]) -> None:

@@ -346,29 +346,70 @@ class PriceSet:
 
 
 @dataclass(frozen=True)
-class SweepOutcome:
-    agreement: str
-    status: str  # called | replayed | skipped
-    reason: str
-    call: MarginCall | None
+class IssuanceRequired:
+    """A party ran out of adjustment tokens in a margin call: ``value`` (base currency, after
+    haircut) stays uncovered (the borrower) or unreturned (the lender) until tokens are issued."""
+
+    party: str
+    token: str
+    value: Fraction
+    role: str = ""  # borrower | lender
+
+    @classmethod
+    def from_json(cls, d: Json) -> IssuanceRequired:
+        return cls(str(d.get("party", "")), str(d.get("token", "")), frac(d.get("value")),
+                   str(d.get("role", "")))
+
+
+SWEEP_STATUSES = ("called", "replayed", "skipped", "failed")
 
 
 @dataclass(frozen=True)
-class SweepResult:
-    date: date
-    outcomes: tuple[SweepOutcome, ...]
-    bookmark: str
-    complete: bool
-    raw: Json = field(default_factory=dict, repr=False, compare=False)
+class SweepOutcome:
+    """One agreement's outcome in a sweep (``margin:SweepAgreements``): what its call decided, or
+    why it was skipped (the date does not apply to it) or failed (its changes undone). The full
+    record is ``GetMarginCall``; transfers here carry token, quantity, direction, parties and
+    value, not their settlement dates."""
+
+    agreement: str
+    status: str  # called | replayed | skipped | failed
+    reason: str = ""
+    triggered: bool = False
+    transfers: tuple[MarginTransfer, ...] = ()
+    issuance_required: tuple[IssuanceRequired, ...] = ()
+    mints: tuple[Json, ...] = ()
+    tx_id: str = ""  # replayed: the transaction that made the call
+    lender: str = ""
+    borrower: str = ""
+
+    @property
+    def replayed(self) -> bool:
+        return self.status == "replayed"
+
+    @property
+    def has_call(self) -> bool:
+        """Called now or before: the ledger holds its record for the date."""
+        return self.status in ("called", "replayed")
 
     @classmethod
-    def from_json(cls, d: Json) -> SweepResult:
+    def from_json(cls, d: Json, day: date, parties: Any = None) -> SweepOutcome:
+        """From the chaincode's compact outcome; ``parties`` (anything with ``lender`` and
+        ``borrower``, e.g. the plan's item) names who sends and receives each transfer."""
+        lender = str(getattr(parties, "lender", "") or "")
+        borrower = str(getattr(parties, "borrower", "") or "")
+        transfers = []
+        for t in d.get("transfers") or []:
+            to_lender = t.get("direction") == "borrower->lender"
+            transfers.append(MarginTransfer(
+                token=t["token"], quantity=int(t["quantity"]), direction=t["direction"],
+                sender=borrower if to_lender else lender,
+                receiver=lender if to_lender else borrower,
+                value=frac(t.get("value")), settle_date=None, trade_date=day))
         return cls(
-            date=date.fromisoformat(d["date"]),
-            outcomes=tuple(
-                SweepOutcome(o["agreement"], o["status"], o.get("reason", ""),
-                             MarginCall.from_json(o["call"]) if o.get("call") else None)
-                for o in d.get("outcomes") or []
-            ),
-            bookmark=d.get("bookmark", ""), complete=bool(d.get("complete", False)), raw=d,
+            agreement=d["agreement"], status=d["status"], reason=d.get("reason", ""),
+            triggered=bool(d.get("triggered", False)), transfers=tuple(transfers),
+            issuance_required=tuple(IssuanceRequired.from_json(r)
+                                    for r in d.get("issuanceRequired") or []),
+            mints=tuple(d.get("mints") or []), tx_id=d.get("txId", ""),
+            lender=lender, borrower=borrower,
         )

@@ -20,7 +20,8 @@ custody book and, for the tokens it moves, the borrower's free balances, so swee
 different borrowers run concurrently and only batches of one borrower queue behind each other.
 Proposals touch no shared key and all run concurrently. Every batch names its endorsing
 organisations (the two parties', plus others up to the channel's majority), so no third peer
-executes it.
+executes it. The sweep is the SDK's (`tanpo.client.sweep.sweep_day`), the one the oracle daemon
+and `tanpo margin run` use.
 
 The figures are measured, never extrapolated: the JSON names the machine's CPU count, how busy the
 CPUs were during each phase and the load average (other processes share the machine).
@@ -31,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import queue
 import secrets
 import threading
 import time
@@ -57,6 +57,7 @@ from tanpo.client.gateway import (
 from tanpo.client.models import decimal_string
 from tanpo.client.profile import Profile
 from tanpo.client.session import Participant, Session
+from tanpo.client.sweep import endorsers, sweep_day
 
 Json = dict[str, Any]
 Registration = Literal["batch", "single"]
@@ -245,20 +246,6 @@ def batches(specs: Sequence[AgreementSpec], size: int) -> list[list[AgreementSpe
     for i in range(max((len(c) for c in chunks), default=0)):
         out.extend(c[i] for c in chunks if i < len(c))
     return out
-
-
-def endorsers(parties: Iterable[str], orgs: dict[str, str]) -> list[str]:
-    """MSP ids to endorse a transaction on these parties' keys: theirs (the state-based policy on
-    agreement and position keys), plus others up to the channel's MAJORITY endorsement policy
-    (the operator first)."""
-    chosen = sorted({orgs[p] for p in parties})
-    need = len(orgs) // 2 + 1
-    for party in ["operator", *sorted(orgs)]:
-        if len(chosen) >= need:
-            break
-        if orgs[party] not in chosen:
-            chosen.append(orgs[party])
-    return chosen
 
 
 # ---- measurement ----------------------------------------------------------------------------
@@ -626,7 +613,8 @@ def _wait_all(actors: Actors, stats: PhaseStats) -> None:
 
 def _sweep(actors: Actors, cfg: MarketConfig, run_ids: set[str], day: date,
            prices: dict[str, str], stats: PhaseStats) -> set[str]:
-    """Post the day's prices, list the active agreements, margin this run's in batches."""
+    """Post the day's prices, then margin this run's agreements with the SDK's sweep (the one the
+    oracle daemon and `tanpo margin run` use), each batch through the bench's timed submit."""
     oracle = actors.operator
     t0 = time.perf_counter()
     batch_json = {"date": day.isoformat(), "source": "bench market", "prices": prices, "fx": {}}
@@ -637,101 +625,26 @@ def _sweep(actors: Actors, cfg: MarketConfig, run_ids: set[str], day: date,
     oracle.session.settle(timeout=60, block=posted.block_number)
     stats.detail["post_s"] = round(time.perf_counter() - t0, 3)
 
-    called: list[str] = []
-    called_lock = threading.Lock()
-    in_flight = threading.Semaphore(cfg.concurrency)
+    def submit(args: list[str], orgs: Sequence[str], agreements: int) -> Json | None:
+        return _submit(stats, oracle, "margin", "SweepAgreements", args, orgs, agreements)
 
-    def sweep(group: list[AgreementSpec]) -> None:
-        args = [day.isoformat(), json.dumps([s.id for s in group])]
-        with in_flight:
-            res = _submit(stats, oracle, "margin", "SweepAgreements", args,
-                          endorsers(group[0].pair, actors.msp), len(group))
-        if res is None:
-            return
-        for key in ("called", "replayed", "skipped"):
-            stats.add(key, int(res.get(key, 0)))
-        ids = [o["agreement"] for o in res.get("outcomes", []) if o["status"] == "called"]
-        stats.add("transfers", sum(int(o.get("transfers", 0)) for o in res.get("outcomes", [])))
-        with called_lock:
-            called.extend(ids)
-
-    # Planning and sweeping overlap: each page of the plan feeds per-pair batches, and a full
-    # batch goes to its borrower's lane at once. A margin call writes the borrower's balances, so
-    # a lane runs one batch at a time and different borrowers' lanes run side by side.
     t1 = time.perf_counter()
-    lanes = BorrowerLanes(sweep)
-    open_batches: dict[tuple[str, str], list[AgreementSpec]] = {}
-    listed = already = 0
-    bookmark = ""
-    try:
-        while True:
-            page = json.loads(oracle.contract("margin").evaluate(
-                "SweepPlan", day.isoformat(), "500", bookmark))
-            for item in page.get("items") or []:
-                listed += 1
-                if item["agreement"] not in run_ids:
-                    continue
-                already += bool(item.get("called"))
-                spec = AgreementSpec(item["agreement"], item["lender"], item["borrower"], 0,
-                                     item.get("book", ""))
-                group = open_batches.setdefault(spec.pair, [])
-                group.append(spec)
-                if len(group) == cfg.sweep_batch:
-                    lanes.put(spec.borrower, open_batches.pop(spec.pair))
-            bookmark = page.get("bookmark", "")
-            if not bookmark:
-                break
-        stats.detail["plan_s"] = round(time.perf_counter() - t1, 3)
-        for pair, group in open_batches.items():
-            lanes.put(pair[1], group)
-    finally:
-        lanes.close()
+    # the day is marked swept only when the network holds nothing but this run's agreements
+    # (a reused network may hold others, which this run does not margin)
+    run = sweep_day(oracle.connection, day, batch_size=cfg.sweep_batch, submit=submit,
+                    select=lambda item: item.agreement in run_ids)
+    stats.detail["plan_s"] = round(run.plan_seconds, 3)
     stats.detail["sweep_s"] = round(time.perf_counter() - t1, 3)
-    stats.detail["active_listed"] = listed
-    stats.detail["already_called"] = already
+    for status in ("called", "replayed", "skipped", "failed"):
+        stats.add(status, run.count(status))
+    stats.add("transfers", sum(len(o.transfers) for o in run.outcomes))
+    stats.detail["active_listed"] = run.planned
+    stats.detail["already_called"] = run.already_called
+    stats.detail["day_swept"] = run.swept
+    called = [o.agreement for o in run.outcomes if o.status == "called"]
     stats.detail["margined_once"] = len(called) == len(set(called)) == len(run_ids) and set(
         called) == run_ids
     return set(called)
-
-
-class BorrowerLanes:
-    """One worker thread per borrower running its batches in order, started on its first batch.
-    close() waits for every lane to finish and raises the first error of any."""
-
-    def __init__(self, run: Callable[[list[AgreementSpec]], None]) -> None:
-        self._run = run
-        self._queues: dict[str, queue.SimpleQueue[list[AgreementSpec] | None]] = {}
-        self._threads: list[threading.Thread] = []
-        self._errors: list[BaseException] = []
-
-    def put(self, borrower: str, group: list[AgreementSpec]) -> None:
-        if self._errors:
-            raise self._errors[0]
-        q = self._queues.get(borrower)
-        if q is None:
-            q = self._queues[borrower] = queue.SimpleQueue()
-            th = threading.Thread(target=self._work, args=(q,), name=f"lane-{borrower}",
-                                  daemon=True)
-            self._threads.append(th)
-            th.start()
-        q.put(group)
-
-    def _work(self, q: queue.SimpleQueue[list[AgreementSpec] | None]) -> None:
-        while (group := q.get()) is not None:
-            if self._errors:
-                continue
-            try:
-                self._run(group)
-            except BaseException as exc:  # re-raised by close()
-                self._errors.append(exc)
-
-    def close(self) -> None:
-        for q in self._queues.values():
-            q.put(None)
-        for th in self._threads:
-            th.join()
-        if self._errors:
-            raise self._errors[0]
 
 
 def run(cfg: MarketConfig, profile: Profile, say: Callable[[str], None] = lambda _: None,

@@ -12,7 +12,7 @@ Example (every key is optional; see ``oracle.example.yaml`` beside this file)::
              cross_tolerance: "0.01", second_source_tolerance: "0.005"}
     schedule: {valuation_days: markets, fx_fixing: "17:00 America/New_York",
                post_delay_minutes: 30, missing_grace_minutes: 60, poll_seconds: 60}
-    sweep: {page_size: 100}
+    sweep: {batch_size: 1000}
     state_dir: .state/oracle
     http: {host: 127.0.0.1, port: 9464}
 
@@ -174,7 +174,7 @@ class OracleConfig:
     fx: tuple[FxConfig, ...] = ()
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    sweep_page_size: int = 100
+    sweep_batch_size: int = 1000  # agreements of one pair per sweep transaction (≤ 1000)
     state_dir: str = ".state/oracle"
     http: HttpConfig = field(default_factory=HttpConfig)
 
@@ -271,7 +271,13 @@ def parse_config(raw: Any, origin: str = "config") -> OracleConfig:
             for k, v in _mapping(top["fx"] or {}, f"{origin}: fx").items()
         )
     sweep = _mapping(top.get("sweep") or {}, f"{origin}: sweep")
-    _only(sweep, f"{origin}: sweep", {"page_size"})
+    # page_size is the name from the paged sweep; it now sets the batch size
+    _only(sweep, f"{origin}: sweep", {"batch_size", "page_size"})
+    batch_key = "batch_size" if "batch_size" in sweep else "page_size"
+    batch_size = _int(sweep.get(batch_key, 1000), f"{origin}: sweep.{batch_key}", 1)
+    if batch_size > 1000:
+        raise ConfigError(f"{origin}: sweep.{batch_key}: at most 1000 (the chaincode's batch "
+                          f"limit), got {batch_size}")
     cfg = OracleConfig(
         source=_source(top.get("source"), f"{origin}: source") or SourceConfig(),
         second_source=_source(top.get("second_source"), f"{origin}: second_source"),
@@ -279,7 +285,7 @@ def parse_config(raw: Any, origin: str = "config") -> OracleConfig:
         fx=fx,
         limits=_limits(top.get("limits") or {}, f"{origin}: limits"),
         schedule=_schedule(top.get("schedule") or {}, f"{origin}: schedule"),
-        sweep_page_size=_int(sweep.get("page_size", 100), f"{origin}: sweep.page_size", 1),
+        sweep_batch_size=batch_size,
         state_dir=str(top.get("state_dir", base.state_dir)),
         http=_http(top.get("http") or {}, f"{origin}: http"),
     )

@@ -1,9 +1,10 @@
 """The oracle daemon: for each valuation date, validate, post, wait for the commit, sweep, report.
 
-Order per date is fixed: **post the prices, return only once committed, then sweep** (in pages)
-and report. Dates go strictly in order, and a date that is refused (or still waiting for a
-close) stops the dates after it: margin calls are sequential and the next date's move check
-needs this date's prices.
+Order per date is fixed: **post the prices, return only once committed, then sweep** (the SDK's
+planned sweep: batches of one lender/borrower pair, a lane per borrower, then the ledger records
+the date as swept) and report. Dates go strictly in order, and a date that is refused (or still
+waiting for a close) stops the dates after it: margin calls are sequential and the next date's
+move check needs this date's prices.
 
 Restart safety: the daemon holds no progress of its own. On every start (and every live loop)
 it reads the last posted and last swept dates from the ledger, finishes any sweep that was
@@ -65,7 +66,8 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True)
 class SweepReport:
-    """One date's sweep, summed over its pages (including outcomes replayed after a restart)."""
+    """One date's sweep (including outcomes replayed after a restart). ``pages`` counts the sweep
+    transactions."""
 
     valuation_date: date
     agreements: int = 0
@@ -230,35 +232,36 @@ class Oracle:
         return DateResult(d, Outcome.POSTED, a, report)
 
     def sweep(self, d: date) -> SweepReport:
-        """Margin-call every active agreement for ``d``, page by page, and report."""
+        """Margin-call every active agreement for ``d`` and report; the ledger records ``d`` as
+        swept once every one has its call. An agreement whose call failed is logged with its
+        reason and the date stays unswept (:class:`LedgerError`, retried on the next pass)."""
         started = time.perf_counter()
-        page_size = self.config.sweep_page_size
-        cursor: str | None = None
-        agreements = triggered = transfers = issuance = replayed = pages = 0
+        run = self.ledger.sweep(d, self.config.sweep_batch_size)
+        agreements = triggered = transfers = issuance = replayed = 0
         issuances: list[tuple[str, str, str, Fraction]] = []
-        while True:
-            page = self.ledger.sweep_page(d, page_size, cursor)
-            pages += 1
-            for o in page.outcomes:
-                agreements += 1
-                replayed += o.replayed
-                triggered += o.triggered
-                transfers += len(o.transfers)
-                issuance += len(o.issuance_required)
-                issuances.extend((o.agreement_id, i.party, i.token, i.value)
-                                 for i in o.issuance_required)
-                if not o.replayed:
-                    self._count(o)
-            log_event(self.log, "sweep-page", logging.DEBUG, date=d, page=pages,
-                      outcomes=len(page.outcomes), next_cursor=page.next_cursor)
-            if page.next_cursor is None:
-                break
-            if page.next_cursor == cursor:
-                raise LedgerError(f"sweep of {d} made no progress at cursor {cursor!r}")
-            cursor = page.next_cursor
+        for o in run.outcomes:
+            if o.status == "failed":
+                log_event(self.log, "call-failed", logging.WARNING, date=d, agreement=o.agreement,
+                          reason=o.reason)
+            if not o.has_call:
+                continue
+            agreements += 1
+            replayed += o.replayed
+            triggered += o.triggered
+            transfers += len(o.transfers)
+            issuance += len(o.issuance_required)
+            issuances.extend((o.agreement, i.party, i.token, i.value)
+                             for i in o.issuance_required)
+            if not o.replayed:
+                self._count(o)
+        if not run.swept:
+            failed = run.count("failed")
+            raise LedgerError(run.finish_refusal or (
+                f"sweep of {d} incomplete: {failed} margin call(s) failed, "
+                f"{run.failed_batches} batch(es) not committed"))
         seconds = time.perf_counter() - started
-        report = SweepReport(d, agreements, triggered, transfers, issuance, replayed, pages,
-                             seconds, tuple(issuances))
+        report = SweepReport(d, agreements, triggered, transfers, issuance, replayed,
+                             run.transactions, seconds, tuple(issuances))
         self.metrics.sweep_duration.observe(seconds)
         self.metrics.last_swept.set(_epoch(d))
         self._view["last_swept"] = d

@@ -17,19 +17,16 @@ from typing import TypeVar
 from tanpo.client.api import OracleClient
 from tanpo.client.connect import Connection, connect
 from tanpo.client.errors import CommitError, CommitStatusError, GatewayError, SubmitError
-from tanpo.client.models import MarginCall, PriceSet, frac
+from tanpo.client.models import PriceSet
 from tanpo.client.session import Session
+from tanpo.client.sweep import SweepRun
 from tanpo.oracle.ledger import (
-    CallOutcome,
-    IssuanceRequired,
     LedgerError,
     LedgerUnavailableError,
     PriceBatch,
     PriceConflictError,
     PricesNotPostedError,
     Quote,
-    SweepPage,
-    Transfer,
 )
 
 T = TypeVar("T")
@@ -106,19 +103,11 @@ class FabricLedger:
         except (TimeoutError, GatewayError) as exc:
             raise LedgerUnavailableError(f"committed but not yet on every peer: {exc}") from exc
 
-    def sweep_page(self, valuation_date: date, page_size: int, cursor: str | None) -> SweepPage:
-        result = self._call(lambda: self.client.sweep(valuation_date, page_size, cursor or ""))
-        self._settle()
-        outcomes = []
-        for o in result.outcomes:
-            if o.call is None:
-                continue  # skipped: outside its term, or already called for a later date
-            outcomes.append(_outcome(o.call, replayed=o.status == "replayed" or o.call.replayed))
-        return SweepPage(
-            valuation_date=valuation_date,
-            outcomes=tuple(outcomes),
-            next_cursor=None if result.complete else (result.bookmark or None),
-        )
+    def sweep(self, valuation_date: date, batch_size: int) -> SweepRun:
+        """The SDK's sweep (:func:`tanpo.client.sweep.sweep_day`): planned pages, batches of one
+        pair in a lane per borrower, then FinishSweep. Every batch is on every peer before its
+        lane's next one, and the finish before this returns."""
+        return self._call(lambda: self.client.sweep(valuation_date, batch_size, finish=True))
 
 
 def _batch_from(prices: PriceSet) -> PriceBatch:
@@ -137,19 +126,4 @@ def _batch_from(prices: PriceSet) -> PriceBatch:
         prices=quotes(raw.get("prices") or {}, raw.get("priceNotes") or {}),
         fx=quotes(raw.get("fx") or {}, raw.get("fxNotes") or {}),
         source=str(raw.get("source", "")),
-    )
-
-
-def _outcome(call: MarginCall, replayed: bool) -> CallOutcome:
-    return CallOutcome(
-        agreement_id=call.agreement,
-        triggered=call.triggered,
-        transfers=tuple(
-            Transfer(t.token, t.quantity, t.sender, t.receiver, t.value) for t in call.transfers
-        ),
-        issuance_required=tuple(
-            IssuanceRequired(str(r.get("party", "")), str(r.get("token", "")), frac(r.get("value")))
-            for r in call.issuance_required
-        ),
-        replayed=replayed,
     )

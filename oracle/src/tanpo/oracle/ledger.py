@@ -4,7 +4,7 @@ The daemon is written against :class:`Ledger`; the Fabric-backed implementation 
 signed as the oracle identity) and the in-memory fake (:mod:`tanpo.oracle.memledger`) both
 satisfy it. The contract, which every implementation must honour:
 
-* **Prices before sweeps.** ``sweep_page(d, ...)`` refuses a date whose prices are not posted
+* **Prices before sweeps.** ``sweep(d, ...)`` refuses a date whose prices are not posted
   (:class:`PricesNotPostedError`). The daemon posts, waits for the commit, then sweeps.
 * **Posting is idempotent per date.** Posting a batch for a date that already holds the same
   values is a no-op; posting *different* values for a posted date raises
@@ -13,9 +13,11 @@ satisfy it. The contract, which every implementation must honour:
   outcome with ``replayed=True`` and moves nothing. This is what makes an interrupted sweep safe
   to restart from the beginning.
 * **Progress lives on the ledger.** ``last_posted_date`` / ``last_swept_date`` are read on every
-  start; the daemon keeps no progress of its own. A date counts as swept once the page that
-  reaches the end of the agreement list has committed (that transaction records it).
-* **Returns mean committed.** ``post_prices`` and ``sweep_page`` return only after the
+  start; the daemon keeps no progress of its own. A date counts as swept once every active
+  agreement the date applies to has its call (the ledger checks it and records the date).
+* **A failed call fails alone.** An agreement whose call fails (a missing price, a short balance)
+  is an outcome with its reason; the others are margined, and the date is not recorded as swept.
+* **Returns mean committed.** ``post_prices`` and ``sweep`` return only after the
   transaction is committed and valid; a transient failure raises
   :class:`LedgerUnavailableError` (retry later), a refusal by the chaincode raises
   :class:`LedgerError`.
@@ -24,18 +26,24 @@ Prices and FX rates are exact decimals (``decimal.Decimal`` parsed from strings,
 prices keyed by token id, FX by market pair (``USDJPY`` = JPY per one USD, ``EURUSD`` = USD per
 one EUR). Amounts the margin engine computes (values, not quantities) are
 :class:`fractions.Fraction`, the Python twin of the chaincode's ``big.Rat``.
+
+A sweep's outcomes are the SDK's domain types (:mod:`tanpo.client.models`): ``CallOutcome`` is
+``SweepOutcome``, ``Transfer`` is ``MarginTransfer`` and ``IssuanceRequired`` is the SDK's; a
+day's sweep is :class:`~tanpo.client.sweep.SweepRun`. The names here are aliases, not copies.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from fractions import Fraction
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
+
+from tanpo.client.models import IssuanceRequired, MarginTransfer, SweepOutcome
+from tanpo.client.sweep import SweepRun
 
 __all__ = [
     "CallOutcome",
@@ -47,7 +55,7 @@ __all__ = [
     "PriceConflictError",
     "PricesNotPostedError",
     "Quote",
-    "SweepPage",
+    "SweepRun",
     "Transfer",
 ]
 
@@ -175,52 +183,11 @@ def _quote_from(raw: Mapping[str, Any]) -> Quote:
     return Quote(Decimal(value), date.fromisoformat(str(raw["asOf"])), raw.get("confirmedBy"))
 
 
-@dataclass(frozen=True)
-class Transfer:
-    """Tokens moved by a margin call."""
-
-    token: str
-    quantity: int
-    sender: str
-    receiver: str
-    value: Fraction = Fraction(0)
-
-
-@dataclass(frozen=True)
-class IssuanceRequired:
-    """A party could not deliver: ``value`` (base currency) is uncovered until tokens are issued."""
-
-    party: str
-    token: str
-    value: Fraction
-
-
-@dataclass(frozen=True)
-class CallOutcome:
-    """The recorded result of one margin call (one agreement, one valuation date).
-
-    ``replayed`` is True when the call had already happened and the ledger returned the record
-    instead of calling again.
-    """
-
-    agreement_id: str
-    triggered: bool
-    transfers: tuple[Transfer, ...] = ()
-    issuance_required: tuple[IssuanceRequired, ...] = ()
-    replayed: bool = False
-
-
-@dataclass(frozen=True)
-class SweepPage:
-    """One sweep transaction: margin calls for up to ``page_size`` active agreements.
-
-    ``next_cursor`` is None when this page reached the end of the agreement list; the ledger
-    has then recorded ``valuation_date`` as swept. Otherwise pass it back to get the next page.
-    """
-
-    valuation_date: date
-    outcomes: tuple[CallOutcome, ...] = field(default_factory=tuple)
-    next_cursor: str | None = None
+#: Tokens moved by a margin call.
+Transfer = MarginTransfer
+#: The outcome of one agreement's margin call in a sweep (``replayed`` when it had already
+#: happened and the ledger returned the record instead of calling again).
+CallOutcome = SweepOutcome
 
 
 @runtime_checkable
@@ -247,10 +214,11 @@ class Ledger(Protocol):
         """The latest valuation date whose sweep completed, or None."""
         ...
 
-    def sweep_page(self, valuation_date: date, page_size: int, cursor: str | None) -> SweepPage:
-        """Margin-call the next ``page_size`` active agreements after ``cursor`` (None = start).
+    def sweep(self, valuation_date: date, batch_size: int) -> SweepRun:
+        """Margin-call every active agreement for ``valuation_date`` (up to ``batch_size`` per
+        transaction), then record the date as swept if every one has its call (``run.swept``).
 
-        Each call happens at most once per (agreement, date); a repeated call returns the
-        recorded outcome with ``replayed=True``. Returns once the page's transaction committed.
+        Each call happens at most once per (agreement, date); a repeated sweep returns the
+        recorded outcomes with status ``replayed``. Returns once everything committed.
         """
         ...

@@ -2,33 +2,48 @@
 
 It keeps the contract of the real ledger (idempotent posting per date, one margin call per
 agreement and date, prices before sweeps, sweeps in date order, progress recorded on the
-ledger) and can be told to fail part-way, to show that the daemon recovers.
+ledger, a failed call failing alone) and can be told to fail part-way, to show that the daemon
+recovers.
 
-Its margin call is a deliberately small test double, **not** the margin engine: one loan token
-against one collateral token (the ``single`` adjustment mode), haircut α and threshold β, no
-settlement lag, no auto-issue; quantities round up on shortfall and down on excess, as in
-DESIGN §1. Values are exact :class:`fractions.Fraction`.
+Its margin calls are the exact margin engine's (:mod:`tanpo.margin`, the rule the chaincode and
+the scenario runner apply): each agreement is an engine :class:`~tanpo.margin.AgreementBook`
+with one loan token against one collateral token, haircut α and threshold β, no settlement lag,
+no auto-issue. Values are exact :class:`fractions.Fraction`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 
+from tanpo.client.models import IssuanceRequired, MarginTransfer, SweepOutcome
+from tanpo.client.sweep import SweepRun
+from tanpo.margin import (
+    AgreementBook,
+    Direction,
+    LoanLeg,
+    MarginError,
+    Market,
+    Mode,
+    Party,
+    Positions,
+    Quote,
+    Terms,
+    Token,
+    TokenKind,
+    make_agreement,
+    unit_value,
+)
 from tanpo.oracle.ledger import (
-    CallOutcome,
-    IssuanceRequired,
     LedgerError,
     LedgerUnavailableError,
     PriceBatch,
     PriceConflictError,
     PricesNotPostedError,
-    SweepPage,
-    Transfer,
 )
 
 __all__ = ["FakeAgreement", "MemoryLedger"]
@@ -36,7 +51,7 @@ __all__ = ["FakeAgreement", "MemoryLedger"]
 
 @dataclass(frozen=True)
 class FakeAgreement:
-    """A single-token agreement for the fake ledger.
+    """A single-token agreement of the memory ledger.
 
     ``loan_quantity`` None means "open on the first call": the loan is then sized at
     (1 − haircut) × the collateral's value that day (the paper's set-up), rounded down.
@@ -61,11 +76,16 @@ class FakeAgreement:
         return (self.start is None or self.start <= d) and (self.end is None or d <= self.end)
 
 
+#: a borrower that "can always top up" holds this many units (the engine needs a number)
+UNLIMITED = 10**18
+
+
 @dataclass
 class _Position:
     loan_quantity: int | None
     held: int
     borrower_available: int | None
+    book: AgreementBook | None = None  # the engine's book, from the first call (loan sized)
 
 
 @dataclass
@@ -86,7 +106,7 @@ class MemoryLedger:
     fail_after_calls: int | None = None
     fail_post_after_commit: bool = False
     batches: dict[date, PriceBatch] = field(default_factory=dict)
-    calls: dict[tuple[str, date], CallOutcome] = field(default_factory=dict)
+    calls: dict[tuple[str, date], SweepOutcome] = field(default_factory=dict)
     call_counts: dict[tuple[str, date], int] = field(default_factory=dict)
     post_transactions: int = 0
     swept: set[date] = field(default_factory=set)
@@ -126,9 +146,9 @@ class MemoryLedger:
     def last_swept_date(self) -> date | None:
         return max(self.swept, default=None)
 
-    def sweep_page(self, valuation_date: date, page_size: int, cursor: str | None) -> SweepPage:
-        if page_size < 1:
-            raise LedgerError(f"page size must be at least 1, got {page_size}")
+    def sweep(self, valuation_date: date, batch_size: int) -> SweepRun:
+        if batch_size < 1:
+            raise LedgerError(f"batch size must be at least 1, got {batch_size}")
         batch = self.batches.get(valuation_date)
         if batch is None:
             raise PricesNotPostedError(f"no prices posted for {valuation_date}")
@@ -137,14 +157,13 @@ class MemoryLedger:
             raise LedgerError(
                 f"cannot sweep {valuation_date} before {behind[0]} (posted, not swept)"
             )
+        market = _market(batch)
         active = sorted(
             (a for a in self.agreements if a.active_on(valuation_date)),
             key=lambda a: a.agreement_id,
         )
-        todo = [a for a in active if cursor is None or a.agreement_id > cursor]
-        page, rest = todo[:page_size], todo[page_size:]
-        outcomes: list[CallOutcome] = []
-        for agreement in page:
+        outcomes: list[SweepOutcome] = []
+        for agreement in active:
             key = (agreement.agreement_id, valuation_date)
             recorded = self.calls.get(key)
             if recorded is not None:
@@ -155,14 +174,31 @@ class MemoryLedger:
                     self.fail_after_calls = None
                     raise LedgerUnavailableError("peer went away mid-sweep (injected fault)")
                 self.fail_after_calls -= 1
-            outcome = self._margin_call(agreement, batch)
+            try:
+                outcome = self._margin_call(agreement, market)
+            except MarginError as exc:
+                # a failed call fails alone, as in the chaincode's batch
+                outcomes.append(SweepOutcome(
+                    agreement.agreement_id, "failed",
+                    f"cannot run the margin call of agreement {agreement.agreement_id} on "
+                    f"{valuation_date}: {exc}", lender=agreement.lender,
+                    borrower=agreement.borrower))
+                continue
             self.calls[key] = outcome
             self.call_counts[key] = self.call_counts.get(key, 0) + 1
             outcomes.append(outcome)
-        if not rest:
+        failed = sum(1 for o in outcomes if o.status == "failed")
+        refusal = ""
+        if failed:
+            refusal = (f"cannot finish the sweep of {valuation_date}: {failed} active agreements "
+                       "have no margin call for it yet")
+        else:
             self.swept.add(valuation_date)
-            return SweepPage(valuation_date, tuple(outcomes), None)
-        return SweepPage(valuation_date, tuple(outcomes), page[-1].agreement_id)
+        return SweepRun(
+            valuation_date, tuple(outcomes), transactions=-(-len(active) // batch_size),
+            swept=not failed, last_swept_date=self.last_swept_date(), finish_refusal=refusal,
+            planned=len(active),
+        )
 
     # ---- helpers -------------------------------------------------------------------------
 
@@ -173,50 +209,62 @@ class MemoryLedger:
     def loan_quantity(self, agreement_id: str) -> int | None:
         return self._positions[agreement_id].loan_quantity
 
-    def _unit_value(self, token: str, base: str, batch: PriceBatch) -> Fraction:
-        if token in self.token_currency:
-            quote = batch.prices.get(token)
-            if quote is None:
-                raise LedgerError(f"no price for {token} on {batch.valuation_date}")
-            price, currency = Fraction(quote.value), self.token_currency[token]
-        else:
-            price, currency = Fraction(1), token
-        return price * _fx(currency, base, batch)
+    def _token(self, token_id: str) -> Token:
+        """A token id that is a currency code is cash (price 1); others are per-unit securities
+        in their currency."""
+        if token_id in self.token_currency:
+            return Token(token_id, TokenKind.ST, self.token_currency[token_id],
+                         Quote.PER_UNIT)
+        return Token(token_id, TokenKind.CT, token_id, Quote.PER_UNIT)
 
-    def _margin_call(self, a: FakeAgreement, batch: PriceBatch) -> CallOutcome:
+    def _book(self, a: FakeAgreement, market: Market) -> AgreementBook:
+        """The agreement's engine book, made on its first call: a loan left open is sized then,
+        at (1 − α) × the collateral's value that day, rounded down (the paper's set-up)."""
         pos = self._positions[a.agreement_id]
-        u_loan = self._unit_value(a.loan_token, a.base_currency, batch)
-        u_coll = self._unit_value(a.collateral_token, a.base_currency, batch) * (
-            1 - Fraction(a.haircut)
-        )
+        if pos.book is not None:
+            return pos.book
+        loan, coll = self._token(a.loan_token), self._token(a.collateral_token)
         if pos.loan_quantity is None:
-            pos.loan_quantity = math.floor(pos.held * u_coll / u_loan)
-        v_loan = pos.loan_quantity * u_loan
-        gap = pos.held * u_coll - v_loan
-        triggered = abs(gap) > Fraction(a.threshold) * v_loan or a.threshold == 0
-        transfers: list[Transfer] = []
-        missing: list[IssuanceRequired] = []
-        if triggered and gap < 0:
-            need = math.ceil(-gap / u_coll)
-            n = need if pos.borrower_available is None else min(need, pos.borrower_available)
-            if n:
-                transfers.append(Transfer(a.collateral_token, n, a.borrower, a.lender, n * u_coll))
-                pos.held += n
-                if pos.borrower_available is not None:
-                    pos.borrower_available -= n
-            if n < need:
-                missing.append(IssuanceRequired(a.borrower, a.collateral_token, -gap - n * u_coll))
-        elif triggered and gap > 0:
-            want = math.floor(gap / u_coll)
-            n = min(want, pos.held)
-            if n:
-                transfers.append(Transfer(a.collateral_token, n, a.lender, a.borrower, n * u_coll))
-                pos.held -= n
-                if pos.borrower_available is not None:
-                    pos.borrower_available += n
-            if n < want:
-                missing.append(IssuanceRequired(a.lender, a.collateral_token, gap - n * u_coll))
-        return CallOutcome(a.agreement_id, triggered, tuple(transfers), tuple(missing))
+            haircut_value = pos.held * unit_value(coll, market, a.base_currency) * (
+                1 - Fraction(a.haircut))
+            pos.loan_quantity = math.floor(haircut_value / unit_value(loan, market,
+                                                                       a.base_currency))
+        terms = Terms(
+            base=a.base_currency, loan=LoanLeg(a.loan_token, pos.loan_quantity),
+            collateral=[a.collateral_token], mode=Mode.SINGLE, haircut=Fraction(a.haircut),
+            threshold=Fraction(a.threshold),
+        )
+        available = UNLIMITED if pos.borrower_available is None else pos.borrower_available
+        pos.book = AgreementBook(
+            make_agreement([loan, coll], terms),
+            Positions(held={a.collateral_token: pos.held},
+                      borrower_free={a.collateral_token: available},
+                      lender_free={a.collateral_token: 0}),
+        )
+        return pos.book
+
+    def _margin_call(self, a: FakeAgreement, market: Market) -> SweepOutcome:
+        pos = self._positions[a.agreement_id]
+        book = self._book(a, market)
+        call = book.apply_day(market).call
+        after = book.positions
+        pos.held = after.held[a.collateral_token]
+        if pos.borrower_available is not None:
+            pos.borrower_available = after.borrower_free[a.collateral_token]
+        parties = {Party.LENDER: a.lender, Party.BORROWER: a.borrower}
+        transfers = []
+        for t in call.transfers:
+            to_lender = t.direction == Direction.BORROWER_TO_LENDER
+            transfers.append(MarginTransfer(
+                t.token, t.quantity, str(t.direction),
+                a.borrower if to_lender else a.lender, a.lender if to_lender else a.borrower,
+                t.value, market.day, t.market_value, market.day))
+        missing = tuple(
+            IssuanceRequired(parties[r.party], a.collateral_token, r.value, str(r.party))
+            for r in call.issuance_required)
+        return SweepOutcome(a.agreement_id, "called", triggered=call.triggered,
+                            transfers=tuple(transfers), issuance_required=missing,
+                            lender=a.lender, borrower=a.borrower)
 
     @classmethod
     def demo(
@@ -248,23 +296,15 @@ class MemoryLedger:
         return cls(agreements=agreements, token_currency=currencies)
 
 
-def _replayed(outcome: CallOutcome) -> CallOutcome:
-    return CallOutcome(
-        outcome.agreement_id,
-        outcome.triggered,
-        outcome.transfers,
-        outcome.issuance_required,
-        replayed=True,
-    )
+def _replayed(outcome: SweepOutcome) -> SweepOutcome:
+    return replace(outcome, status="replayed")
 
 
-def _fx(currency: str, base: str, batch: PriceBatch) -> Fraction:
-    """Units of ``base`` per one unit of ``currency``, from a direct or an inverse pair."""
-    if currency == base:
-        return Fraction(1)
-    rates: Mapping[str, Fraction] = {k: Fraction(q.value) for k, q in batch.fx.items()}
-    if currency + base in rates:
-        return rates[currency + base]
-    if base + currency in rates:
-        return 1 / rates[base + currency]
-    raise LedgerError(f"no FX rate {currency}{base} on {batch.valuation_date}")
+def _market(batch: PriceBatch) -> Market:
+    """The engine's market of a posted batch (a bad value is the ledger refusing the date)."""
+    try:
+        return Market.parse(batch.valuation_date.isoformat(),
+                            {k: Fraction(q.value) for k, q in batch.prices.items()},
+                            {k: Fraction(q.value) for k, q in batch.fx.items()})
+    except MarginError as exc:
+        raise LedgerError(f"prices of {batch.valuation_date}: {exc}") from None

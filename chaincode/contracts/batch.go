@@ -1,0 +1,623 @@
+package contracts
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+)
+
+// Batch entry points: many agreements in one transaction. Each agreement gets exactly what the
+// single-agreement function gives it (the same checks, records and endorsement policies); a batch
+// only saves the per-transaction cost (endorsement, ordering, validation), which at market scale is
+// most of the cost.
+//
+//   - ProposeBatch, ApproveBatch: registration, all or nothing (one refused agreement refuses the
+//     batch, naming it).
+//   - SweepPlan (evaluate), SweepAgreements, FinishSweep: the daily sweep. The sweeper lists the
+//     active agreements from a committed snapshot, margins them in batches of one
+//     lender/borrower pair (one batch per borrower at a time: a call moves the borrower's free
+//     balances), then asks FinishSweep to record the date as swept once every active agreement
+//     has its call.
+
+// maxBatch is the most agreements one batch transaction takes (SweepAgreements, ProposeBatch,
+// ApproveBatch): large enough that one transaction carries many agreements, small enough that a
+// transaction stays well inside the orderer's block size and the peer's execution timeout.
+const maxBatch = 1000
+
+// BatchAgreement is one agreement in the result and event of ProposeBatch and ApproveBatch.
+type BatchAgreement struct {
+	Agreement string     `json:"agreement"`
+	Status    string     `json:"status"`
+	Lender    string     `json:"lender"`
+	Borrower  string     `json:"borrower"`
+	Transfers []Transfer `json:"transfers,omitempty"` // ApproveBatch: the opening exchange
+}
+
+// BatchResult is what ProposeBatch and ApproveBatch return (the agreements in the order given).
+type BatchResult struct {
+	Count      int              `json:"count"`
+	Agreements []BatchAgreement `json:"agreements"`
+}
+
+type agreementBatchEvent struct {
+	Event
+	Party      string           `json:"party"` // the party that acted
+	Agreements []BatchAgreement `json:"agreements"`
+}
+
+// maxTermsList bounds the JSON argument of ProposeBatch (16 MiB).
+const maxTermsList = 16 << 20
+
+// Events of the batch functions.
+const (
+	EventAgreementsProposed = "AgreementsProposed"
+	EventAgreementsApproved = "AgreementsApproved"
+)
+
+// ProposeBatch registers up to 1000 agreements in one transaction (termsListJSON is a JSON array of
+// Terms objects). Every agreement gets exactly Propose's checks and record, and its key the same
+// bilateral endorsement policy; an id left out is AGR-<16 hex of the transaction id>-<n>, n its
+// 1-based place in the list. One failing agreement refuses the whole batch, naming its place. The
+// event lists the agreements (id, parties); the terms are in GetAgreement.
+func (c *AgreementsContract) ProposeBatch(ctx contractapi.TransactionContextInterface, termsListJSON string) (string, error) {
+	t, err := begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	party, err := t.requireParty()
+	if err != nil {
+		return "", err
+	}
+	var raw []json.RawMessage
+	if err := strictJSON("terms list", termsListJSON, maxTermsList, &raw); err != nil {
+		return "", err
+	}
+	if len(raw) == 0 {
+		return "", fmt.Errorf("invalid terms list: the list is empty")
+	}
+	if len(raw) > maxBatch {
+		return "", fmt.Errorf("invalid terms list: %d agreements; at most %d per transaction", len(raw), maxBatch)
+	}
+	all := make([]*Terms, len(raw))
+	keys := make([]string, 0, len(raw))
+	seen := make(map[string]int, len(raw))
+	for i, r := range raw {
+		terms, err := t.parseTerms(string(r))
+		if err != nil {
+			return "", fmt.Errorf("terms %d: %w", i+1, err)
+		}
+		if party != terms.Lender && party != terms.Borrower {
+			return "", fmt.Errorf("access denied: %s can only propose agreements in which it is the lender or the borrower (terms %d)", party, i+1)
+		}
+		if terms.ID == "" {
+			terms.ID = fmt.Sprintf("AGR-%s-%d", shortTxID(t.txID), i+1)
+		}
+		if j, dup := seen[terms.ID]; dup {
+			return "", fmt.Errorf("terms %d: agreement %s is also terms %d", i+1, terms.ID, j)
+		}
+		seen[terms.ID] = i + 1
+		key, err := t.key(keyAgreement, terms.ID)
+		if err != nil {
+			return "", err
+		}
+		all[i] = terms
+		keys = append(keys, key)
+	}
+	if err := t.prefetch(keys); err != nil {
+		return "", err
+	}
+	res := BatchResult{Count: len(all), Agreements: make([]BatchAgreement, 0, len(all))}
+	for i, terms := range all {
+		if existing, err := t.get(keys[i]); err != nil {
+			return "", err
+		} else if existing != nil {
+			return "", fmt.Errorf("terms %d: agreement %s already exists", i+1, terms.ID)
+		}
+		a := &Agreement{ID: terms.ID, Status: StatusProposed, Terms: *terms, Proposer: party,
+			History: []HistoryEntry{}, CreatedAt: t.timestamp(), UpdatedAt: t.timestamp()}
+		t.record(a, "PROPOSED", "", nil)
+		if err := t.putAgreement(a, ""); err != nil {
+			return "", err
+		}
+		if err := t.setBilateralPolicy(keys[i], a.Terms.Lender, a.Terms.Borrower); err != nil {
+			return "", err
+		}
+		res.Agreements = append(res.Agreements, BatchAgreement{Agreement: a.ID, Status: a.Status, Lender: a.Terms.Lender, Borrower: a.Terms.Borrower})
+	}
+	if err := t.emit(agreementBatchEvent{Event: t.event(EventAgreementsProposed), Party: party, Agreements: res.Agreements}); err != nil {
+		return "", err
+	}
+	t.stub.StartWriteBatch()
+	return t.finish(res)
+}
+
+// ApproveBatch approves up to 1000 proposals in one transaction (agreementIDsJSON is a JSON array
+// of ids, no repeats): for each, exactly Approve's checks (the caller is the counterparty of its
+// proposer, the agreement is PROPOSED) and its atomic opening exchange, in the order given. The
+// batch is all or nothing: one refusal or short balance refuses every approval of the batch, and
+// the error names the agreement. Approvals of agreements between the same parties touch the same
+// free balances, so one batch carries many of them instead of many conflicting transactions.
+func (c *AgreementsContract) ApproveBatch(ctx contractapi.TransactionContextInterface, agreementIDsJSON string) (string, error) {
+	t, err := begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	party, err := t.requireParty()
+	if err != nil {
+		return "", err
+	}
+	ids, err := parseIDList("agreement ids", agreementIDsJSON)
+	if err != nil {
+		return "", err
+	}
+	keys := make([]string, 0, len(ids))
+	for _, id := range ids {
+		k, err := t.key(keyAgreement, id)
+		if err != nil {
+			return "", err
+		}
+		keys = append(keys, k)
+	}
+	if err := t.prefetch(keys); err != nil {
+		return "", err
+	}
+	agreements := make([]*Agreement, len(ids))
+	for i, id := range ids {
+		a, err := t.loadAgreement(id)
+		if err != nil {
+			return "", err
+		}
+		if party != a.Terms.Lender && party != a.Terms.Borrower {
+			return "", fmt.Errorf("access denied: %s is not a party to agreement %s", party, a.ID)
+		}
+		if err := a.requireCounterparty(party, "approve"); err != nil {
+			return "", err
+		}
+		if err := a.requireStatus(StatusProposed); err != nil {
+			return "", err
+		}
+		agreements[i] = a
+	}
+	res := BatchResult{Count: len(agreements), Agreements: make([]BatchAgreement, 0, len(agreements))}
+	for _, a := range agreements {
+		transfers, err := t.openingExchange(a)
+		if err != nil {
+			return "", fmt.Errorf("cannot approve agreement %s: %w", a.ID, err)
+		}
+		a.Status = StatusActive
+		t.record(a, "APPROVED", "", transfers)
+		if err := t.putAgreement(a, StatusProposed); err != nil {
+			return "", err
+		}
+		res.Agreements = append(res.Agreements, BatchAgreement{Agreement: a.ID, Status: a.Status, Lender: a.Terms.Lender,
+			Borrower: a.Terms.Borrower, Transfers: transfers})
+	}
+	if err := t.emit(agreementBatchEvent{Event: t.event(EventAgreementsApproved), Party: party, Agreements: res.Agreements}); err != nil {
+		return "", err
+	}
+	t.stub.StartWriteBatch()
+	return t.finish(res)
+}
+
+// parseIDList parses a JSON array of 1..maxBatch distinct identifiers.
+func parseIDList(field, s string) ([]string, error) {
+	var ids []string
+	if err := strictJSON(field, s, maxBatch*70+2, &ids); err != nil {
+		return nil, err
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("invalid %s: the list is empty", field)
+	}
+	if len(ids) > maxBatch {
+		return nil, fmt.Errorf("invalid %s: %d ids; at most %d per transaction", field, len(ids), maxBatch)
+	}
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		if err := validateIdentifier("agreement id", id); err != nil {
+			return nil, err
+		}
+		if seen[id] {
+			return nil, fmt.Errorf("invalid %s: %s is listed twice", field, id)
+		}
+		seen[id] = true
+	}
+	return ids, nil
+}
+
+// SweepTransfer is a margin transfer in a sweep outcome (the record has its dates and market value).
+type SweepTransfer struct {
+	Token     string `json:"token"`
+	Quantity  string `json:"quantity"`
+	Direction string `json:"direction"` // borrower->lender | lender->borrower
+	Value     string `json:"value"`     // after haircut, base currency, exact
+}
+
+// SweepStatus is one agreement's outcome in SweepAgreements: what the call decided, compactly
+// (the full record is GetMarginCall). Called and replayed outcomes carry the call's trigger,
+// transfers, issuance-required outcomes and mints; skipped and failed ones the reason.
+type SweepStatus struct {
+	Agreement        string           `json:"agreement"`
+	Status           string           `json:"status"` // called | replayed | skipped | failed
+	Reason           string           `json:"reason,omitempty"`
+	Triggered        bool             `json:"triggered,omitempty"`
+	Transfers        []SweepTransfer  `json:"transfers,omitempty"`
+	IssuanceRequired []MarginIssuance `json:"issuanceRequired,omitempty"`
+	Mints            []MarginMint     `json:"mints,omitempty"`
+	TxID             string           `json:"txId,omitempty"` // replayed: the transaction that made the call
+}
+
+// SweepAgreementsResult is what SweepAgreements returns: one outcome per agreement, in the order
+// given.
+type SweepAgreementsResult struct {
+	Date     string        `json:"date"`
+	Count    int           `json:"count"`
+	Called   int           `json:"called"`
+	Replayed int           `json:"replayed"`
+	Skipped  int           `json:"skipped"`
+	Failed   int           `json:"failed"`
+	Outcomes []SweepStatus `json:"outcomes"`
+}
+
+// SweepCall summarises one margin call in the event of SweepAgreements, with the parties a
+// watcher filters on.
+type SweepCall struct {
+	Agreement        string           `json:"agreement"`
+	Lender           string           `json:"lender"`
+	Borrower         string           `json:"borrower"`
+	Triggered        bool             `json:"triggered"`
+	Transfers        []SweepTransfer  `json:"transfers,omitempty"`
+	IssuanceRequired []MarginIssuance `json:"issuanceRequired,omitempty"`
+	Mints            []MarginMint     `json:"mints,omitempty"`
+}
+
+type marginBatchEvent struct {
+	Event
+	Date     string        `json:"date"`
+	Calls    []SweepCall   `json:"calls"`    // calls made by this transaction
+	Replayed []string      `json:"replayed"` // agreements already called for the date
+	Skipped  []SweepStatus `json:"skipped"`
+	Failed   []SweepStatus `json:"failed"`
+}
+
+// SweepPlanItem is one active agreement in SweepPlan.
+type SweepPlanItem struct {
+	Agreement string `json:"agreement"`
+	Lender    string `json:"lender"`
+	Borrower  string `json:"borrower"`
+	Book      string `json:"book"`   // custody book: a batch of agreements sharing books checks fewer endorsement policies
+	Called    bool   `json:"called"` // already has a margin call for the date
+}
+
+// SweepFinished is what FinishSweep returns.
+type SweepFinished struct {
+	Date          string `json:"date"`
+	Agreements    int    `json:"agreements"` // active agreements checked
+	Called        int    `json:"called"`     // of which with their call for the date
+	Exempt        int    `json:"exempt"`     // of which the date does not apply to (outside the term, or a later call)
+	LastSweptDate string `json:"lastSweptDate"`
+}
+
+func sweepTransfers(rec *MarginCallRecord) []SweepTransfer {
+	var out []SweepTransfer
+	for _, tr := range rec.Transfers {
+		out = append(out, SweepTransfer{Token: tr.Token, Quantity: tr.Quantity, Direction: tr.Direction, Value: tr.Value})
+	}
+	return out
+}
+
+// sweepStatus is the outcome of a call that was made (called) or found recorded (replayed).
+func sweepStatus(rec *MarginCallRecord, status string) SweepStatus {
+	out := SweepStatus{Agreement: rec.Agreement, Status: status, Triggered: rec.Triggered,
+		Transfers: sweepTransfers(rec), IssuanceRequired: rec.IssuanceRequired, Mints: rec.Mints}
+	if len(out.IssuanceRequired) == 0 {
+		out.IssuanceRequired = nil
+	}
+	if len(out.Mints) == 0 {
+		out.Mints = nil
+	}
+	if status == SweepReplayed {
+		out.TxID = rec.TxID
+	}
+	return out
+}
+
+func sweepCall(rec *MarginCallRecord, s SweepStatus) SweepCall {
+	return SweepCall{Agreement: rec.Agreement, Lender: rec.Lender, Borrower: rec.Borrower, Triggered: rec.Triggered,
+		Transfers: s.Transfers, IssuanceRequired: s.IssuanceRequired, Mints: s.Mints}
+}
+
+// SweepAgreements runs the margin calls of an explicit list of agreements (a JSON array of ids, at
+// most 1000, no repeats) for a valuation date in one transaction: the sweep. The caller takes the
+// list from a committed snapshot (SweepPlan) and splits it into batches that touch disjoint keys (a
+// margin call writes its own agreement's custody book and record and the borrower's free balances,
+// so batches of different borrowers can be submitted concurrently), instead of walking the active
+// index inside the transaction, which a concurrent approval would invalidate.
+//
+// Each agreement gets the same margin call as MarginCall (once per agreement and date, recorded
+// under its own key); agreements already called are replayed and those the date does not apply to
+// are skipped with the reason. An agreement whose call fails (unknown, a price or FX rate missing
+// for its tokens, a short balance for a lagged settlement) is reported as failed with the reason,
+// its changes are undone, and the others go on. The oracle may list any agreement; a party only
+// its own, and naming another's refuses the whole batch, as do a date without prices and a
+// failure of the peer's state access. The result gives each agreement's outcome in order; the
+// event summarises the calls with their parties.
+func (c *MarginContract) SweepAgreements(ctx contractapi.TransactionContextInterface, date, agreementIDsJSON string) (string, error) {
+	t, err := beginMarginDate(ctx, date)
+	if err != nil {
+		return "", err
+	}
+	ids, err := parseIDList("agreement ids", agreementIDsJSON)
+	if err != nil {
+		return "", err
+	}
+	prices, err := t.pricesFor(date)
+	if err != nil {
+		return "", err
+	}
+	// One round trip for the agreements, another for their custody books (collateral held and
+	// latest call dates) once the agreements are known.
+	keys := make([]string, 0, len(ids))
+	for _, id := range ids {
+		k, err := t.key(keyAgreement, id)
+		if err != nil {
+			return "", err
+		}
+		keys = append(keys, k)
+	}
+	if err := t.prefetch(keys); err != nil {
+		return "", err
+	}
+	agreements := make([]*Agreement, len(ids))
+	loadErrs := make([]error, len(ids))
+	keys = keys[:0]
+	for i, id := range ids {
+		a, err := t.loadAgreementTerms(id)
+		if err != nil {
+			if isLedgerFault(err) {
+				return "", err
+			}
+			loadErrs[i] = err
+			continue
+		}
+		if !t.caller.hasRole(RoleOracle) && t.caller.party() != a.Terms.Lender && t.caller.party() != a.Terms.Borrower {
+			return "", fmt.Errorf("access denied: %s is not a party to agreement %s", t.caller.party(), a.ID)
+		}
+		agreements[i] = a
+		if keys, err = t.appendCustodyKeys(keys, a); err != nil {
+			return "", err
+		}
+	}
+	if err := t.prefetch(keys); err != nil {
+		return "", err
+	}
+	res := SweepAgreementsResult{Date: date, Count: len(ids), Outcomes: make([]SweepStatus, 0, len(ids))}
+	evt := marginBatchEvent{Event: t.event(EventMarginBatch), Date: date, Calls: []SweepCall{}, Replayed: []string{},
+		Skipped: []SweepStatus{}, Failed: []SweepStatus{}}
+	cache := newMarginCache()
+	for i, a := range agreements {
+		var out SweepStatus
+		var rec *MarginCallRecord
+		if a == nil {
+			err = loadErrs[i]
+		} else {
+			t.savepoint()
+			out, rec, err = t.sweepOne(a, date, prices, cache)
+		}
+		if err != nil {
+			if isLedgerFault(err) {
+				return "", err
+			}
+			t.rollback()
+			out = SweepStatus{Agreement: ids[i], Status: SweepFailed, Reason: err.Error()}
+		} else {
+			t.release()
+		}
+		res.Outcomes = append(res.Outcomes, out)
+		switch out.Status {
+		case SweepCalled:
+			res.Called++
+			evt.Calls = append(evt.Calls, sweepCall(rec, out))
+		case SweepReplayed:
+			res.Replayed++
+			evt.Replayed = append(evt.Replayed, out.Agreement)
+		case SweepSkipped:
+			res.Skipped++
+			evt.Skipped = append(evt.Skipped, out)
+		default:
+			res.Failed++
+			evt.Failed = append(evt.Failed, out)
+		}
+	}
+	if res.Called > 0 {
+		if err := t.emit(evt); err != nil {
+			return "", err
+		}
+		// Fabric 3.1 write batching: the writes reach the peer in one message instead of one per key.
+		t.stub.StartWriteBatch()
+	}
+	return t.finish(res)
+}
+
+// sweepOne is one agreement of a sweep batch: replayed when already called for the date, skipped
+// when the date does not apply to it, else called.
+func (t *txn) sweepOne(a *Agreement, date string, prices *PriceSet, cache *marginCache) (SweepStatus, *MarginCallRecord, error) {
+	if rec, err := t.recordedCall(a, date); err != nil {
+		return SweepStatus{}, nil, err
+	} else if rec != nil {
+		return sweepStatus(rec, SweepReplayed), rec, nil
+	}
+	reason, err := t.marginable(a, date)
+	if err != nil {
+		return SweepStatus{}, nil, err
+	}
+	if reason != "" {
+		return SweepStatus{Agreement: a.ID, Status: SweepSkipped, Reason: reason}, nil, nil
+	}
+	rec, err := t.runMarginCall(a, date, prices, cache)
+	if err != nil {
+		return SweepStatus{}, nil, err
+	}
+	return sweepStatus(rec, SweepCalled), rec, nil
+}
+
+// FinishSweep records a valuation date as swept (LastSweptDate) once every active agreement has
+// its margin call for it: the oracle calls it after its SweepAgreements batches. It checks every
+// custody book (each holds up to 1000 agreements, so a sweep of 100,000 reads about 100 records,
+// not 100,000 index entries): an active agreement without the date's call is fine only when the
+// date does not apply to it (outside its term, or a later call already made); otherwise the call
+// is refused with the count and the first such agreements, and nothing is recorded. Recording
+// an earlier date than the one already swept changes nothing. The oracle only.
+func (c *MarginContract) FinishSweep(ctx contractapi.TransactionContextInterface, date string) (string, error) {
+	t, err := begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := t.requireRole(RoleOracle); err != nil {
+		return "", err
+	}
+	if err := validateDate("date", date); err != nil {
+		return "", err
+	}
+	if _, err := t.pricesFor(date); err != nil {
+		return "", err
+	}
+	res := SweepFinished{Date: date}
+	var missing []string
+	var books []*CustodyBook
+	err = t.scanPartialKey(keyCustody, nil, func(_ string, v []byte) (bool, error) {
+		var b CustodyBook
+		if err := json.Unmarshal(v, &b); err != nil {
+			return false, fmt.Errorf("corrupt custody book: %w", err)
+		}
+		books = append(books, &b)
+		return true, nil
+	})
+	if err != nil {
+		return "", err
+	}
+	for _, b := range books {
+		for _, id := range sortedKeys(b.Agreements) {
+			entry := b.Agreements[id]
+			if entry == nil || entry.Closed {
+				continue
+			}
+			res.Agreements++
+			switch {
+			case entry.LastCall == date:
+				res.Called++
+				continue
+			case entry.LastCall > date:
+				res.Exempt++
+				continue
+			}
+			// no call yet: the date may not apply to it (it starts on or after the date, or ended)
+			a, err := t.loadAgreementTerms(id)
+			if err != nil {
+				return "", err
+			}
+			if a.Status != StatusActive {
+				res.Agreements--
+				continue
+			}
+			reason, err := t.marginable(a, date)
+			if err != nil {
+				return "", err
+			}
+			if reason == "" {
+				missing = append(missing, id)
+				continue
+			}
+			res.Exempt++
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		shown := strings.Join(missing[:min(len(missing), 5)], ", ")
+		if len(missing) > 5 {
+			shown += ", …"
+		}
+		return "", fmt.Errorf("cannot finish the sweep of %s: %d active agreements have no margin call for it yet (%s)",
+			date, len(missing), shown)
+	}
+	last, err := t.lastSweptDate()
+	if err != nil {
+		return "", err
+	}
+	res.LastSweptDate = last.Date
+	if date > last.Date {
+		key, err := t.key(keyMeta, "lastSweptDate")
+		if err != nil {
+			return "", err
+		}
+		if err := t.putJSON(key, DateRecord{Date: date}); err != nil {
+			return "", err
+		}
+		res.LastSweptDate = date
+		if err := t.emit(sweepFinishedEvent{Event: t.event(EventSweepFinished), Date: date, Agreements: res.Agreements}); err != nil {
+			return "", err
+		}
+	}
+	return t.finish(res)
+}
+
+type sweepFinishedEvent struct {
+	Event
+	Date       string `json:"date"`
+	Agreements int    `json:"agreements"`
+}
+
+// SweepPlan lists one page of active agreements for a sweep on a date: id, lender, borrower and
+// whether the agreement already has its call for the date. It is a read-only query on a committed
+// snapshot (the paginated index, one page per call); the sweeper groups the ids by borrower and
+// submits them with SweepAgreements. The oracle lists every active agreement, a party its own.
+func (c *MarginContract) SweepPlan(ctx contractapi.TransactionContextInterface, date, pageSize, bookmark string) (string, error) {
+	t, err := beginMarginDate(ctx, date)
+	if err != nil {
+		return "", err
+	}
+	objectType, attrs := keyAgreementStatus, []string{StatusActive}
+	if !t.caller.hasRole(RoleOracle) {
+		objectType, attrs = keyAgreementByParty, []string{t.caller.party(), StatusActive}
+	}
+	page, err := listPage(t, objectType, attrs, pageSize, bookmark, func(k string, v []byte) (SweepPlanItem, error) {
+		parts, err := t.splitKey(k)
+		if err != nil {
+			return SweepPlanItem{}, err
+		}
+		var entry agreementIndexEntry
+		if err := json.Unmarshal(v, &entry); err != nil {
+			return SweepPlanItem{}, fmt.Errorf("corrupt agreement index entry %s: %w", parts[len(parts)-1], err)
+		}
+		return SweepPlanItem{Agreement: parts[len(parts)-1], Lender: entry.Lender, Borrower: entry.Borrower, Book: entry.Book}, nil
+	})
+	if err != nil {
+		return "", err
+	}
+	// whether each has its call for the date, from the custody books' latest call dates (one read
+	// per book, not one per agreement)
+	keys := make([]string, 0, len(page.Items))
+	for _, item := range page.Items {
+		if item.Book != "" {
+			k, err := t.bookKey(item.Book)
+			if err != nil {
+				return "", err
+			}
+			keys = append(keys, k)
+		}
+	}
+	if err := t.prefetch(keys); err != nil {
+		return "", err
+	}
+	for i, item := range page.Items {
+		a := &Agreement{ID: item.Agreement, Book: item.Book, Terms: Terms{Lender: item.Lender, Borrower: item.Borrower}}
+		rec, err := t.recordedCall(a, date)
+		if err != nil {
+			return "", err
+		}
+		page.Items[i].Called = rec != nil
+	}
+	return t.finish(page)
+}

@@ -1,0 +1,297 @@
+"""The daily margin sweep on the ledger: plan, margin in lanes, then mark the day swept.
+
+One function, :func:`sweep_day`, used by the oracle daemon, ``tanpo margin run`` and
+``tanpo bench market``:
+
+1. **plan**: ``SweepPlan`` (evaluate, a committed snapshot) lists the active agreements one page
+   at a time, with each agreement's parties and whether it already has its call for the date;
+2. **margin**: while it lists, agreements are gathered into batches of one lender/borrower pair
+   (up to ``batch_size``, at most the chaincode's 1,000) and each full batch is submitted as one
+   ``SweepAgreements`` transaction. A call moves the borrower's free balances, so batches of one
+   borrower run one after another (a lane per borrower) and different borrowers' lanes run side
+   by side in threads. Each batch is endorsed by its two banks (plus others up to the channel's
+   majority), so no third bank's peer executes it, and the lane waits until every peer has
+   committed it before its next batch (the next endorsers read what it wrote). Agreements that
+   already have their call (after a restart) are read back with an evaluate, not a transaction;
+3. **finish**: ``FinishSweep`` records the date as swept once every active agreement has its
+   call; it refuses, with the count, while some have none (a failed call, a batch that did not
+   commit), and the run says so instead of raising.
+
+The outcome of every agreement is a typed :class:`~tanpo.client.models.SweepOutcome` built from
+the chaincode's compact answer (trigger, transfers, issuance required, or the reason it was skipped
+or failed); the full record stays on the ledger (``GetMarginCall``).
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from tanpo.client.connect import Connection
+from tanpo.client.errors import EndorseError, GatewayError
+from tanpo.client.models import SweepOutcome
+
+__all__ = [
+    "MAX_BATCH",
+    "BatchSubmit",
+    "BorrowerLanes",
+    "PlanItem",
+    "SweepRun",
+    "endorsers",
+    "sweep_day",
+]
+
+Json = dict[str, Any]
+
+MAX_BATCH = 1000  # the chaincode's limit per batch transaction
+PLAN_PAGE = 500  # the chaincode's largest page
+ENDORSEMENT_MISMATCH = "ProposalResponsePayloads do not match"
+
+#: Submits one ``SweepAgreements`` batch: ``(args, endorsing MSP ids, agreements)`` → the decoded
+#: result once every peer has committed it, or None when it failed and the caller accounted for
+#: it (the benchmark counts failures instead of raising).
+BatchSubmit = Callable[[list[str], Sequence[str], int], "Json | None"]
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    """One active agreement of the day's plan."""
+
+    agreement: str
+    lender: str
+    borrower: str
+    book: str = ""
+    called: bool = False
+
+    @property
+    def pair(self) -> tuple[str, str]:
+        return (self.lender, self.borrower)
+
+    @classmethod
+    def from_json(cls, d: Json) -> PlanItem:
+        return cls(d["agreement"], d.get("lender", ""), d.get("borrower", ""), d.get("book", ""),
+                   bool(d.get("called", False)))
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """One date's sweep: every planned agreement's outcome (in agreement order) and whether the
+    ledger now records the date as swept."""
+
+    valuation_date: date
+    outcomes: tuple[SweepOutcome, ...]
+    transactions: int  # SweepAgreements transactions committed
+    swept: bool  # FinishSweep recorded the date (or it was already recorded)
+    last_swept_date: date | None = None
+    finish_refusal: str = ""  # why FinishSweep refused, when it did
+    planned: int = 0  # agreements listed by the plan (after the selection)
+    already_called: int = 0  # of which already had their call when planned
+    failed_batches: int = 0  # batches that did not commit (the submitter accounted for them)
+    plan_seconds: float = 0.0
+    seconds: float = 0.0
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+
+def endorsers(parties: Iterable[str], msp: dict[str, str]) -> list[str]:
+    """MSP ids to endorse a transaction on these parties' keys: theirs (the state-based policy on
+    agreement and custody keys), plus others up to the channel's MAJORITY endorsement policy
+    (the operator first)."""
+    chosen = sorted({msp[p] for p in parties})
+    need = len(msp) // 2 + 1
+    for party in ["operator", *sorted(msp)]:
+        if len(chosen) >= need:
+            break
+        if party in msp and msp[party] not in chosen:
+            chosen.append(msp[party])
+    return chosen
+
+
+class BorrowerLanes:
+    """One worker thread per borrower running its batches in order, started on its first batch.
+    A batch that raises is recorded and its lane goes on with the next (batches are independent);
+    close() waits for every lane and returns the errors."""
+
+    def __init__(self, run: Callable[[list[PlanItem]], None]) -> None:
+        self._run = run
+        self._queues: dict[str, queue.SimpleQueue[list[PlanItem] | None]] = {}
+        self._threads: list[threading.Thread] = []
+        self.errors: list[BaseException] = []
+        self._lock = threading.Lock()
+
+    def put(self, borrower: str, group: list[PlanItem]) -> None:
+        q = self._queues.get(borrower)
+        if q is None:
+            q = self._queues[borrower] = queue.SimpleQueue()
+            th = threading.Thread(target=self._work, args=(q,), name=f"lane-{borrower}",
+                                  daemon=True)
+            self._threads.append(th)
+            th.start()
+        q.put(group)
+
+    def _work(self, q: queue.SimpleQueue[list[PlanItem] | None]) -> None:
+        while (group := q.get()) is not None:
+            try:
+                self._run(group)
+            except BaseException as exc:  # returned by close()
+                with self._lock:
+                    self.errors.append(exc)
+
+    def close(self) -> list[BaseException]:
+        for q in self._queues.values():
+            q.put(None)
+        for th in self._threads:
+            th.join()
+        return list(self.errors)
+
+
+def _msp_of(connection: Connection) -> dict[str, str]:
+    return {party: org.msp_id for party, org in connection.profile.orgs.items()}
+
+
+def default_submit(connection: Connection) -> BatchSubmit:
+    """Submit through ``connection`` (MVCC conflicts are retried by the SDK; an endorsement that
+    differs between two peers, one a block behind the other, is retried here), then wait until
+    every peer has committed the batch."""
+
+    def submit(args: list[str], orgs: Sequence[str], agreements: int) -> Json | None:
+        contract = connection.contract("margin")
+        mismatches = 0
+        while True:
+            try:
+                result = contract.submit("SweepAgreements", *args, endorsing_organizations=orgs)
+                break
+            except EndorseError as exc:
+                if ENDORSEMENT_MISMATCH not in str(exc) or mismatches >= 3:
+                    raise
+                mismatches += 1
+                time.sleep(0.2)
+        connection.wait_for_all_peers(result.block_number, timeout=60.0, poll=0.01)
+        return json.loads(result.result) if result.result else {}
+
+    return submit
+
+
+def sweep_day(
+    connection: Connection,
+    day: date,
+    *,
+    batch_size: int = MAX_BATCH,
+    select: Callable[[PlanItem], bool] | None = None,
+    submit: BatchSubmit | None = None,
+    finish: bool = True,
+    on_batch: Callable[[Sequence[SweepOutcome]], None] | None = None,
+) -> SweepRun:
+    """Margin every active agreement the caller may sweep (``select`` narrows the plan) for
+    ``day`` and, with ``finish``, record the day as swept (the oracle only).
+
+    The day's prices must be posted and committed on every peer. A batch that fails to commit
+    raises its error once every lane has finished (the outcomes of the other batches are kept on
+    the ledger: sweeping again replays them), unless ``submit`` accounts for failures itself.
+    """
+    if not 1 <= batch_size <= MAX_BATCH:
+        raise ValueError(f"batch size must be between 1 and {MAX_BATCH}, got {batch_size}")
+    started = time.perf_counter()
+    msp = _msp_of(connection)
+    submit = submit or default_submit(connection)
+    iso = day.isoformat()
+    outcomes: dict[str, SweepOutcome] = {}
+    lock = threading.Lock()
+    counters = {"transactions": 0, "failed_batches": 0}
+
+    def record(group: Sequence[PlanItem], result: Json) -> None:
+        by_id = {item.agreement: item for item in group}
+        got = [SweepOutcome.from_json(o, day, by_id.get(o.get("agreement", "")))
+               for o in result.get("outcomes") or []]
+        with lock:
+            for o in got:
+                outcomes[o.agreement] = o
+        if on_batch is not None:
+            on_batch(got)
+
+    def margin(group: list[PlanItem]) -> None:
+        args = [iso, json.dumps([item.agreement for item in group])]
+        result = submit(args, endorsers(group[0].pair, msp), len(group))
+        with lock:
+            if result is None:
+                counters["failed_batches"] += 1
+                return
+            counters["transactions"] += 1
+        record(group, result)
+
+    def replay(group: list[PlanItem]) -> None:
+        # already called: the recorded outcomes, read without a transaction
+        raw = connection.contract("margin").evaluate(
+            "SweepAgreements", iso, json.dumps([item.agreement for item in group]))
+        record(group, json.loads(raw) if raw else {})
+
+    lanes = BorrowerLanes(margin)
+    open_batches: dict[tuple[str, str], list[PlanItem]] = {}
+    called: list[PlanItem] = []
+    planned = already = 0
+    bookmark = ""
+    try:
+        while True:
+            raw = connection.contract("margin").evaluate("SweepPlan", iso, str(PLAN_PAGE), bookmark)
+            page = json.loads(raw) if raw else {}
+            for d in page.get("items") or []:
+                item = PlanItem.from_json(d)
+                if select is not None and not select(item):
+                    continue
+                planned += 1
+                if item.called:
+                    already += 1
+                    called.append(item)
+                    if len(called) == batch_size:
+                        replay(called)
+                        called = []
+                    continue
+                group = open_batches.setdefault(item.pair, [])
+                group.append(item)
+                if len(group) == batch_size:
+                    lanes.put(item.borrower, open_batches.pop(item.pair))
+            bookmark = page.get("bookmark", "")
+            if not bookmark:
+                break
+        plan_seconds = time.perf_counter() - started
+        for pair, group in open_batches.items():
+            lanes.put(pair[1], group)
+        if called:
+            replay(called)
+    finally:
+        errors = lanes.close()
+    if errors:
+        raise errors[0]
+    swept, last, refusal = False, None, ""
+    if finish and counters["failed_batches"] == 0:
+        swept, last, refusal = _finish(connection, iso)
+    return SweepRun(
+        valuation_date=day, outcomes=tuple(outcomes[k] for k in sorted(outcomes)),
+        transactions=counters["transactions"], swept=swept, last_swept_date=last,
+        finish_refusal=refusal, planned=planned, already_called=already,
+        failed_batches=counters["failed_batches"], plan_seconds=plan_seconds,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _finish(connection: Connection, iso: str) -> tuple[bool, date | None, str]:
+    """FinishSweep: (recorded, the latest swept date, the chaincode's refusal if it refused)."""
+    try:
+        result = connection.contract("margin").submit("FinishSweep", iso)
+    except GatewayError as exc:
+        texts = [d.message for d in exc.details] + [exc.message]
+        if any("chaincode response" in t for t in texts) and "cannot finish the sweep" in (
+                exc.chaincode_message):
+            return False, None, exc.chaincode_message
+        raise
+    connection.wait_for_all_peers(result.block_number, timeout=60.0, poll=0.01)
+    doc = json.loads(result.result) if result.result else {}
+    last = doc.get("lastSweptDate") or ""
+    return True, date.fromisoformat(last) if last else None, ""
