@@ -178,9 +178,10 @@ def test_the_memory_ledger_makes_the_engines_calls_on_a_price_path() -> None:
         for o in run.outcomes:
             rec = engine.margin_call(o.agreement, day)
             assert o.triggered == rec.triggered, (o.agreement, day)
-            assert [(t.token, t.quantity, t.sender, t.receiver, t.market_value)
+            assert [(t.token, t.quantity, t.sender, t.receiver, t.value, t.market_value)
                     for t in o.transfers] == [
-                (t.token, t.quantity, t.sender, t.receiver, t.value) for t in rec.transfers]
+                (t.token, t.quantity, t.sender, t.receiver, t.value, t.market_value)
+                for t in rec.transfers]
             assert [(r.party, r.role, r.value) for r in o.issuance_required] == [
                 (r.party, r.role, r.value) for r in rec.issuance_required]
             triggered += o.triggered

@@ -25,7 +25,9 @@ def _rec(
 ) -> CallRecord:
     d = D0 + timedelta(days=day)
     transfers = (
-        (Transfer("S", moved, "b", "l", Fraction(value), d + timedelta(days=lag)),) if moved else ()
+        (Transfer("S", moved, "borrower->lender", "b", "l", Fraction(value),
+                  d + timedelta(days=lag), market_value=Fraction(value), trade_date=d),)
+        if moved else ()
     )
     issuances = (Issuance("S", 1, "l", "lender"),) if lender_mint else ()
     return CallRecord("A", d, triggered, V_L, V_L + before, V_L + after, transfers, issuances)

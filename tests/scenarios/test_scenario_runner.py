@@ -106,7 +106,7 @@ def test_lagged_runs_value_settled_positions_and_conserve_tokens(lag: int) -> No
     for call in result.calls:
         if lag:
             assert call.v_c_before == call.v_c_after  # nothing of the day's call has settled
-            assert all(t.settles > call.date for t in call.transfers)
+            assert all(t.settle_date and t.settle_date > call.date for t in call.transfers)
     # Every token unit is somewhere: issued + minted == sum of balances. After the close the
     # borrower has its cash back with the lender, and the lender keeps only the CT1 shares minted
     # to it by auto-issue (its negative CT1 position was delivered back at the close).

@@ -136,7 +136,7 @@ class ScenarioSource:
                 if call.date > day:
                     break
                 for t in call.transfers:
-                    if t.settles > day:
+                    if t.settle_date is not None and t.settle_date > day:
                         continue
                     sign = 1 if t.sender == terms.borrower else -1
                     held[t.token] = held.get(t.token, 0) + sign * t.quantity

@@ -232,9 +232,10 @@ class EngineLedger:
                 if t.direction == Direction.BORROWER_TO_LENDER
                 else (terms.lender, terms.borrower)
             )
-            transfers.append(
-                Transfer(t.token, t.quantity, sender, receiver, t.market_value, settle)
-            )
+            transfers.append(Transfer(
+                t.token, t.quantity, t.direction.value, sender, receiver, t.value, settle,
+                t.market_value, day,
+            ))
         issuances = tuple(
             Issuance(m.token, m.quantity, parties[m.party], _role(m.party)) for m in call.mints
         )
@@ -249,9 +250,10 @@ class EngineLedger:
             )
             self._move(p.token, p.quantity, sender, receiver)
             if p.trade_date != call.date:
-                settled.append(
-                    Transfer(p.token, p.quantity, sender, receiver, p.market_value, p.settle_day)
-                )
+                settled.append(Transfer(
+                    p.token, p.quantity, p.direction.value, sender, receiver, p.value,
+                    p.settle_day, p.market_value, date.fromisoformat(p.trade_date),
+                ))
         if terms.lag:
             # Nothing of today's call has settled. The engine valued the projected positions
             # (settled + pending); they are the settled ones unless earlier transfers are still
@@ -273,7 +275,7 @@ class EngineLedger:
             transfers=tuple(transfers),
             issuances=issuances,
             issuance_required=tuple(
-                IssuanceRequired(parties[r.party], _role(r.party), r.value)
+                IssuanceRequired(parties[r.party], "", r.value, _role(r.party))
                 for r in call.issuance_required
             ),
             settled=tuple(settled),

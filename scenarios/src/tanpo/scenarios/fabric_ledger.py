@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import date
 from fractions import Fraction
 from typing import cast
@@ -259,7 +260,7 @@ def _as_scenario_error(step: str) -> Iterator[None]:
 
 
 def _transfer(t: MarginTransfer, day: date) -> Transfer:
-    return Transfer(t.token, t.quantity, t.sender, t.receiver, t.market_value, t.settle_date or day)
+    return t if t.settle_date is not None else replace(t, settle_date=day)
 
 
 def _record(agreement_id: str, terms: AgreementTerms, call: MarginCall) -> CallRecord:
@@ -282,8 +283,8 @@ def _record(agreement_id: str, terms: AgreementTerms, call: MarginCall) -> CallR
             for m in call.mints
         ),
         issuance_required=tuple(
-            IssuanceRequired(str(r["party"]), cast(Role, r.get("role", "lender")),
-                             Fraction(str(r["value"])))
+            IssuanceRequired(str(r["party"]), str(r.get("token", "")), Fraction(str(r["value"])),
+                             str(r.get("role", "lender")))
             for r in call.issuance_required
         ),
         settled=tuple(

@@ -5,7 +5,9 @@ agreement, post a day's prices, run the margin call of an agreement for a date, 
 the call records back. :class:`tanpo.scenarios.engine_ledger.EngineLedger` implements it off-chain
 with the pure margin engine (fast, for backtests and benchmarks); an on-chain implementation
 submits the same steps as Fabric transactions through the SDK and reads the records the chaincode
-stored. The records below are the common, backend-neutral view the reports and metrics use.
+stored. The records below are the common, backend-neutral view the reports and metrics use; the
+transfers and issuance shortfalls in them are the SDK's own types (one definition for the
+chaincode's records, the oracle and the scenarios).
 """
 
 from __future__ import annotations
@@ -16,7 +18,12 @@ from datetime import date
 from fractions import Fraction
 from typing import Literal, Protocol, runtime_checkable
 
+from tanpo.client.models import IssuanceRequired, MarginTransfer
 from tanpo.scenarios.model import TokenSpec
+
+#: Collateral moved by a margin call (``market_value``: before haircut; ``settle_date``: the call
+#: date when there is no settlement lag).
+Transfer = MarginTransfer
 
 __all__ = [
     "AgreementTerms",
@@ -57,20 +64,6 @@ class AgreementTerms:
 
 
 @dataclass(frozen=True)
-class Transfer:
-    """Collateral moved by a margin call: ``quantity`` units of ``token`` from one party to the
-    other, worth ``value`` in the base currency at the call's prices (before haircut), settling on
-    ``settles`` (the call date when there is no settlement lag)."""
-
-    token: str
-    quantity: int
-    sender: str
-    receiver: str
-    value: Fraction
-    settles: date
-
-
-@dataclass(frozen=True)
 class Issuance:
     """Tokens minted by auto-issue inside a call, to ``party`` (the delivering side)."""
 
@@ -78,15 +71,6 @@ class Issuance:
     quantity: int
     party: str
     role: Role
-
-
-@dataclass(frozen=True)
-class IssuanceRequired:
-    """Value a party could not deliver for lack of tokens (no auto-issue): issuance is needed."""
-
-    party: str
-    role: Role
-    value: Fraction
 
 
 @dataclass(frozen=True)
@@ -124,7 +108,7 @@ class CallRecord:
         """True when the call's adjustment took full effect on the call date: every transfer
         settled the same day, no tokens had to be issued and no issuance is outstanding."""
         return (
-            all(t.settles == self.date for t in self.transfers)
+            all(t.settle_date == self.date for t in self.transfers)
             and not self.issuances
             and not self.issuance_required
         )

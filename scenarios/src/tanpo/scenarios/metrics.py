@@ -119,7 +119,7 @@ def compute_metrics(records: Sequence[CallRecord], every_call_is_issuance: bool 
         exposure_borrower_max=max(borrower, default=Fraction(0)),
         exposure_before_lender_mean=_mean([max(Fraction(0), -g) for g in before]),
         exposure_before_borrower_mean=_mean([max(Fraction(0), g) for g in before]),
-        call_amount=sum((t.value for r in records for t in r.transfers), Fraction(0)),
+        call_amount=sum((t.market_value for r in records for t in r.transfers), Fraction(0)),
         units_transferred=sum(t.quantity for r in records for t in r.transfers),
         transfers=sum(len(r.transfers) for r in records),
     )

@@ -62,6 +62,10 @@ def percent(value: Fraction | None) -> str:
     return f"{float(pct):.1e}%"
 
 
+def _settles(t: Transfer) -> str:
+    return t.settle_date.isoformat() if t.settle_date else ""
+
+
 def _transfer_text(t: Transfer) -> str:
     return f"{t.quantity:,} {t.token} {t.sender}→{t.receiver}"
 
@@ -75,8 +79,8 @@ def calls_table(records: Sequence[CallRecord], title: str, places: int = 0) -> T
     table.add_column("issuances")
     for r in records:
         transfers = "; ".join(_transfer_text(t) for t in r.transfers)
-        if any(t.settles != r.date for t in r.transfers):
-            transfers += f" (settles {r.transfers[0].settles.isoformat()})"
+        if any(t.settle_date != r.date for t in r.transfers):
+            transfers += f" (settles {_settles(r.transfers[0])})"
         issued = "; ".join(f"{i.quantity:,} {i.token} minted to {i.party}" for i in r.issuances)
         issued += "; ".join(
             f"{q.party} short {money(q.value, places)}"
@@ -146,8 +150,8 @@ def call_json(r: CallRecord) -> dict[str, Any]:
                 "quantity": t.quantity,
                 "from": t.sender,
                 "to": t.receiver,
-                "value": exact(t.value),
-                "settles": t.settles.isoformat(),
+                "value": exact(t.market_value),
+                "settles": _settles(t),
             }
             for t in r.transfers
         ],
