@@ -256,8 +256,8 @@ func (c *AgreementsContract) Withdraw(ctx contractapi.TransactionContextInterfac
 	return t.saveStep(a, StatusProposed, "WITHDRAWN", "", EventAgreementWithdrawn, nil)
 }
 
-// Close closes an active agreement at or after its end date (the transaction date, UTC, compared
-// with the end date), by either party, with the closing exchange: the borrower returns the loan
+// Close closes an active agreement at or after its end date (the transaction's date in the
+// platform's business time zone, compared with the end date), by either party, with the closing exchange: the borrower returns the loan
 // leg and the lender returns the collateral held under the agreement (a negative position is
 // redelivered by the borrower). Before the end date, or for an open agreement, use early
 // termination (RequestTermination, then AcceptTermination by the counterparty).
@@ -272,8 +272,12 @@ func (c *AgreementsContract) Close(ctx contractapi.TransactionContextInterface, 
 	if a.Terms.EndDate == "" {
 		return "", fmt.Errorf("agreement %s is open (no end date): close it by early termination (RequestTermination, then AcceptTermination by the counterparty)", a.ID)
 	}
-	if t.txDate() < a.Terms.EndDate {
-		return "", fmt.Errorf("agreement %s ends on %s (today is %s): before then close it by early termination (RequestTermination, then AcceptTermination by the counterparty)", a.ID, a.Terms.EndDate, t.txDate())
+	today, err := t.businessDate()
+	if err != nil {
+		return "", err
+	}
+	if today < a.Terms.EndDate {
+		return "", fmt.Errorf("agreement %s ends on %s (today is %s in %s): before then close it by early termination (RequestTermination, then AcceptTermination by the counterparty)", a.ID, a.Terms.EndDate, today, t.platform.TimeZone)
 	}
 	return t.closeAgreement(a, "end-date", "")
 }
@@ -349,11 +353,8 @@ func (c *AgreementsContract) GetAgreement(ctx contractapi.TransactionContextInte
 	if err := t.requireRegistered(); err != nil {
 		return "", err
 	}
-	a, err := t.loadAgreement(agreementID)
+	a, err := t.agreementFor(agreementID, t.loadAgreement)
 	if err != nil {
-		return "", err
-	}
-	if err := t.requireViewer("agreement "+a.ID, a.Terms.Lender, a.Terms.Borrower); err != nil {
 		return "", err
 	}
 	return t.finish(a)
@@ -397,11 +398,8 @@ func (c *AgreementsContract) CollateralHeld(ctx contractapi.TransactionContextIn
 	if err := t.requireRegistered(); err != nil {
 		return "", err
 	}
-	a, err := t.loadAgreement(agreementID)
+	a, err := t.agreementFor(agreementID, t.loadAgreement)
 	if err != nil {
-		return "", err
-	}
-	if err := t.requireViewer("agreement "+a.ID, a.Terms.Lender, a.Terms.Borrower); err != nil {
 		return "", err
 	}
 	rep := CollateralReport{Agreement: a.ID, Status: a.Status, Lender: a.Terms.Lender, Borrower: a.Terms.Borrower,
@@ -437,14 +435,38 @@ func beginOnAgreement(ctx contractapi.TransactionContextInterface, agreementID s
 	if err != nil {
 		return nil, nil, "", err
 	}
-	a, err := t.loadAgreement(agreementID)
+	a, err := t.agreementFor(agreementID, t.loadAgreement)
 	if err != nil {
 		return nil, nil, "", err
 	}
-	if party != a.Terms.Lender && party != a.Terms.Borrower {
-		return nil, nil, "", fmt.Errorf("access denied: %s is not a party to agreement %s", party, a.ID)
-	}
 	return t, a, party, nil
+}
+
+// agreementFor loads (with load) an agreement the caller acts on or reads. The operator side
+// (which sees every agreement) is told when it does not exist ("no agreement X"). A bank is
+// refused with the same words whether the agreement does not exist or exists between other
+// parties, so that no refusal tells a bank whether another's agreement id exists.
+func (t *txn) agreementFor(agreementID string, load func(string) (*Agreement, error)) (*Agreement, error) {
+	a, err := load(agreementID)
+	if t.caller.operatorSide() {
+		return a, err
+	}
+	party := t.caller.party()
+	if err != nil {
+		if isNotFound(err) {
+			return nil, notPartyError(agreementID, party)
+		}
+		return nil, err
+	}
+	if party == "" || (party != a.Terms.Lender && party != a.Terms.Borrower) {
+		return nil, notPartyError(a.ID, party)
+	}
+	return a, nil
+}
+
+// notPartyError is a bank's refusal of an agreement it is not a party to, or that does not exist.
+func notPartyError(agreementID, party string) error {
+	return fmt.Errorf("access denied: agreement %s does not exist or %s is not a party to it", agreementID, party)
 }
 
 func (a *Agreement) counterparty(party string) string {
@@ -754,9 +776,18 @@ func (t *txn) parseTerms(s string) (*Terms, error) {
 	if terms.Lender == terms.Borrower {
 		return nil, fmt.Errorf("lender and borrower are both %s", terms.Lender)
 	}
-	if _, _, err := t.loadToken(terms.Loan.Token); err != nil {
+	if err := t.registeredParty("lender", terms.Lender); err != nil {
+		return nil, err
+	}
+	if err := t.registeredParty("borrower", terms.Borrower); err != nil {
+		return nil, err
+	}
+	currencies := make([]string, 0, 1+len(terms.Collateral))
+	loanToken, _, err := t.loadToken(terms.Loan.Token)
+	if err != nil {
 		return nil, fmt.Errorf("loan leg: %w", err)
 	}
+	currencies = append(currencies, loanToken.Currency)
 	loanQty, err := parseQuantity("loan quantity", terms.Loan.Quantity)
 	if err != nil {
 		return nil, err
@@ -771,9 +802,11 @@ func (t *txn) parseTerms(s string) (*Terms, error) {
 	seen := map[string]bool{}
 	for i := range terms.Collateral {
 		leg := &terms.Collateral[i]
-		if _, _, err := t.loadToken(leg.Token); err != nil {
+		tok, _, err := t.loadToken(leg.Token)
+		if err != nil {
 			return nil, fmt.Errorf("collateral leg %d: %w", i+1, err)
 		}
+		currencies = append(currencies, tok.Currency)
 		if leg.Token == terms.Loan.Token {
 			return nil, fmt.Errorf("token %s cannot be both the loan and collateral", leg.Token)
 		}
@@ -794,8 +827,8 @@ func (t *txn) parseTerms(s string) (*Terms, error) {
 			leg.Haircut = h
 		}
 	}
-	if !currencyPattern.MatchString(terms.BaseCurrency) {
-		return nil, fmt.Errorf("invalid baseCurrency %q: expected an ISO 4217 code such as \"JPY\"", truncate(terms.BaseCurrency, 20))
+	if err := t.knownCurrency("baseCurrency", terms.BaseCurrency, currencies...); err != nil {
+		return nil, err
 	}
 	if _, terms.Haircut, err = parseFraction("haircut", terms.Haircut); err != nil {
 		return nil, err

@@ -162,8 +162,9 @@ func TestApproveShortBalanceChangesNothing(t *testing.T) {
 	w.propose("AGR-2", func(m map[string]any) { m["loan"] = map[string]any{"token": "JPY", "quantity": "100000001"} })
 	w.refuse(w.borrower, "insufficient balance: bank-a needs 100000001 JPY but has 100000000 free", "agreements:Approve", "AGR-2")
 	w.refuse(w.lender, "access denied: bank-a proposed agreement AGR-2; only the counterparty bank-b can approve it", "agreements:Approve", "AGR-2")
-	w.refuse(w.bankC, "access denied: bank-c is not a party to agreement AGR-2", "agreements:Approve", "AGR-2")
-	w.refuse(w.borrower, "no agreement AGR-9", "agreements:Approve", "AGR-9")
+	w.refuse(w.bankC, "access denied: agreement AGR-2 does not exist or bank-c is not a party to it", "agreements:Approve", "AGR-2")
+	// a bank is not told whether an agreement that is not its own exists
+	w.refuse(w.borrower, "access denied: agreement AGR-9 does not exist or bank-b is not a party to it", "agreements:Approve", "AGR-9")
 }
 
 func TestRejectAndWithdraw(t *testing.T) {
@@ -201,7 +202,7 @@ func TestCloseAtEndDate(t *testing.T) {
 	w := newWorld(t)
 	w.market()
 	w.open("AGR-1", nil)
-	w.refuse(w.lender, "agreement AGR-1 ends on 2025-12-31 (today is 2025-06-02): before then close it by early termination (RequestTermination, then AcceptTermination by the counterparty)", "agreements:Close", "AGR-1")
+	w.refuse(w.lender, "agreement AGR-1 ends on 2025-12-31 (today is 2025-06-06 in Asia/Tokyo): before then close it by early termination (RequestTermination, then AcceptTermination by the counterparty)", "agreements:Close", "AGR-1")
 	w.open("AGR-O", func(m map[string]any) { m["endDate"] = "" })
 	w.refuse(w.lender, "agreement AGR-O is open (no end date): close it by early termination (RequestTermination, then AcceptTermination by the counterparty)", "agreements:Close", "AGR-O")
 
@@ -226,7 +227,7 @@ func TestCloseAtEndDate(t *testing.T) {
 		t.Fatalf("borrower after close: JP8306 %d JPY %d", w.rawBalance("bank-b", "JP8306"), w.rawBalance("bank-b", "JPY"))
 	}
 	w.refuse(w.lender, "agreement AGR-E is CLOSED, not ACTIVE", "agreements:Close", "AGR-E")
-	w.refuse(w.bankC, "access denied: bank-c is not a party to agreement AGR-1", "agreements:Close", "AGR-1")
+	w.refuse(w.bankC, "access denied: agreement AGR-1 does not exist or bank-c is not a party to it", "agreements:Close", "AGR-1")
 	w.checkConservation()
 }
 
@@ -309,9 +310,10 @@ func TestGetAndListAgreements(t *testing.T) {
 	if len(a.History) != 2 {
 		t.Fatalf("history %+v", a.History)
 	}
-	w.refuse(w.bankC, "access denied: bank-c cannot read agreement AGR-1", "agreements:GetAgreement", "AGR-1")
-	w.refuse(w.bankC, "access denied: bank-c cannot read agreement AGR-1", "agreements:CollateralHeld", "AGR-1")
-	w.refuse(w.bankC, "no agreement AGR-X", "agreements:GetAgreement", "AGR-X")
+	w.refuse(w.bankC, "access denied: agreement AGR-1 does not exist or bank-c is not a party to it", "agreements:GetAgreement", "AGR-1")
+	w.refuse(w.bankC, "access denied: agreement AGR-1 does not exist or bank-c is not a party to it", "agreements:CollateralHeld", "AGR-1")
+	w.refuse(w.bankC, "access denied: agreement AGR-X does not exist or bank-c is not a party to it", "agreements:GetAgreement", "AGR-X")
+	w.refuse(w.oracle, "no agreement AGR-X", "agreements:GetAgreement", "AGR-X")
 	list := func(id *testID, party, status, size string) []string {
 		out := []string{}
 		bookmark := ""

@@ -166,12 +166,9 @@ func (c *AgreementsContract) ApproveBatch(ctx contractapi.TransactionContextInte
 	}
 	agreements := make([]*Agreement, len(ids))
 	for i, id := range ids {
-		a, err := t.loadAgreement(id)
+		a, err := t.agreementFor(id, t.loadAgreement)
 		if err != nil {
 			return "", err
-		}
-		if party != a.Terms.Lender && party != a.Terms.Borrower {
-			return "", fmt.Errorf("access denied: %s is not a party to agreement %s", party, a.ID)
 		}
 		if err := a.requireCounterparty(party, "approve"); err != nil {
 			return "", err
@@ -374,16 +371,15 @@ func (c *MarginContract) SweepAgreements(ctx contractapi.TransactionContextInter
 	loadErrs := make([]error, len(ids))
 	keys = keys[:0]
 	for i, id := range ids {
-		a, err := t.loadAgreementTerms(id)
+		a, err := t.agreementFor(id, t.loadAgreementTerms)
 		if err != nil {
-			if isLedgerFault(err) {
+			// a party naming an agreement that is not its own (or that does not exist: the
+			// refusal reads the same) refuses the batch; the oracle's unknown id fails alone
+			if isLedgerFault(err) || !t.caller.hasRole(RoleOracle) {
 				return "", err
 			}
 			loadErrs[i] = err
 			continue
-		}
-		if !t.caller.hasRole(RoleOracle) && t.caller.party() != a.Terms.Lender && t.caller.party() != a.Terms.Borrower {
-			return "", fmt.Errorf("access denied: %s is not a party to agreement %s", t.caller.party(), a.ID)
 		}
 		agreements[i] = a
 		if keys, err = t.appendCustodyKeys(keys, a); err != nil {

@@ -6,6 +6,7 @@ package contracts
 const (
 	EventIdentityRegistered  = "IdentityRegistered"
 	EventIdentityRevoked     = "IdentityRevoked"
+	EventSettingsChanged     = "PlatformSettingsChanged"
 	EventPing                = "Ping"
 	EventTokenDefined        = "TokenDefined"
 	EventTokenUpdated        = "TokenUpdated"

@@ -140,7 +140,7 @@ type eventRecord struct {
 }
 
 // start time of the test clock; each transaction advances it by one second.
-var testEpoch = time.Date(2025, 6, 2, 9, 0, 0, 0, time.UTC)
+var testEpoch = time.Date(2025, 6, 6, 9, 0, 0, 0, time.UTC)
 
 // cast is the set of organisations and identities, generated once per test binary (key generation
 // dominates the cost of a world) and shared by every world; each world has its own fresh state.

@@ -601,7 +601,7 @@ func (s *sim) opRespond() {
 			}
 		}
 		res := s.call(s.byName[other], "agreements:Approve", a.id)
-		s.expect(res, "approve", "access denied: "+other+" is not a party to agreement "+a.id)
+		s.expect(res, "approve", "access denied: agreement "+a.id+" does not exist or "+other+" is not a party to it")
 	case 1: // the proposer cannot approve its own proposal
 		res := s.call(s.byName[a.proposer], "agreements:Approve", a.id)
 		s.expect(res, "approve", "access denied: "+a.proposer+" proposed agreement "+a.id)
@@ -1172,7 +1172,7 @@ func (s *sim) opMarginCall() {
 	rec, replay := a.calls[date]
 	switch {
 	case caller == s.w.bankC && a.lender != "bank-c" && a.borrower != "bank-c":
-		want = "access denied: bank-c is not a party to agreement " + a.id
+		want = "access denied: agreement " + a.id + " does not exist or bank-c is not a party to it"
 	case replay:
 	case s.prices[date] == nil:
 		want = "no prices posted for " + date
@@ -1211,7 +1211,8 @@ func (s *sim) opMarginCall() {
 }
 
 // opSweep margins a few of the caller's active agreements (and maybe an unknown id) with
-// SweepAgreements, in id order, then maybe asks FinishSweep to record the date as swept.
+// SweepAgreements, in id order (the oracle maybe also an unknown id), then maybe asks FinishSweep
+// to record the date as swept.
 func (s *sim) opSweep() {
 	if len(s.dates) == 0 {
 		return
@@ -1233,6 +1234,12 @@ func (s *sim) opSweep() {
 	}
 	if s.pick(5) == 0 {
 		ids = append(ids, "AGR-999")
+		if caller != s.w.oracle {
+			// a bank naming an unknown id is refused like one naming another's agreement
+			res := s.call(caller, "margin:SweepAgreements", date, idList(ids...))
+			s.expect(res, "sweep", "access denied: agreement AGR-999 does not exist or "+s.name[caller]+" is not a party to it")
+			return
+		}
 	}
 	if len(ids) > 0 {
 		res := s.call(caller, "margin:SweepAgreements", date, idList(ids...))

@@ -119,12 +119,9 @@ func (c *MarginContract) MarginCall(ctx contractapi.TransactionContextInterface,
 	if err := t.requireMarginCaller(); err != nil {
 		return "", err
 	}
-	a, err := t.loadAgreement(agreementID)
+	a, err := t.agreementFor(agreementID, t.loadAgreement)
 	if err != nil {
 		return "", err
-	}
-	if !t.caller.hasRole(RoleOracle) && t.caller.party() != a.Terms.Lender && t.caller.party() != a.Terms.Borrower {
-		return "", fmt.Errorf("access denied: %s is not a party to agreement %s", t.caller.party(), a.ID)
 	}
 	if err := validateDate("date", date); err != nil {
 		return "", err
@@ -181,11 +178,8 @@ func (c *MarginContract) GetMarginCall(ctx contractapi.TransactionContextInterfa
 	if err := t.requireRegistered(); err != nil {
 		return "", err
 	}
-	a, err := t.loadAgreement(agreementID)
+	a, err := t.agreementFor(agreementID, t.loadAgreement)
 	if err != nil {
-		return "", err
-	}
-	if err := t.requireViewer("agreement "+a.ID, a.Terms.Lender, a.Terms.Borrower); err != nil {
 		return "", err
 	}
 	if err := validateDate("date", date); err != nil {
@@ -211,11 +205,8 @@ func (c *MarginContract) ListMarginCalls(ctx contractapi.TransactionContextInter
 	if err := t.requireRegistered(); err != nil {
 		return "", err
 	}
-	a, err := t.loadAgreement(agreementID)
+	a, err := t.agreementFor(agreementID, t.loadAgreement)
 	if err != nil {
-		return "", err
-	}
-	if err := t.requireViewer("agreement "+a.ID, a.Terms.Lender, a.Terms.Borrower); err != nil {
 		return "", err
 	}
 	stored := asRecord[storedMarginCall]("margin call")

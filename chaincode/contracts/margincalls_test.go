@@ -78,7 +78,7 @@ func TestMarginCallCrossCurrencyExample(t *testing.T) {
 		t.Fatalf("page 2: %+v", page)
 	}
 	w.refuse(w.oracle, "no margin call of agreement XCCY on 2025-06-01", "margin:GetMarginCall", "XCCY", "2025-06-01")
-	w.refuse(w.bankC, "access denied: bank-c cannot read agreement XCCY", "margin:GetMarginCall", "XCCY", "2025-06-02")
+	w.refuse(w.bankC, "access denied: agreement XCCY does not exist or bank-c is not a party to it", "margin:GetMarginCall", "XCCY", "2025-06-02")
 }
 
 // singleTerms: collateral CT1 = 100 JP8306 (1000 each) and CT2 = 5000 JP8604 (500 each), loan
@@ -263,7 +263,7 @@ func TestMarginCallRefusals(t *testing.T) {
 	w.refuse(w.oracle, "2025-06-01 is not after the start date 2025-06-01 of agreement AGR-1 (the opening exchange balanced it)", "margin:MarginCall", "AGR-1", "2025-06-01")
 	w.refuse(w.oracle, `invalid date "tomorrow": expected an ISO date YYYY-MM-DD`, "margin:MarginCall", "AGR-1", "tomorrow")
 	w.refuse(w.oracle, "no agreement AGR-9", "margin:MarginCall", "AGR-9", "2025-06-02")
-	w.refuse(w.bankC, "access denied: bank-c is not a party to agreement AGR-1", "margin:MarginCall", "AGR-1", "2025-06-02")
+	w.refuse(w.bankC, "access denied: agreement AGR-1 does not exist or bank-c is not a party to it", "margin:MarginCall", "AGR-1", "2025-06-02")
 	w.refuse(w.tokenAdmin, "access denied: CN=TokenAdmin@operator.example.com,OU=client,L=San Francisco,ST=California,C=US (party operator) does not have the oracle or party role", "margin:MarginCall", "AGR-1", "2025-06-02")
 	w.refuse(w.opAdmin, "access denied: the caller (MSP OperatorMSP, subject CN=Admin@operator.example.com,OU=admin,L=San Francisco,ST=California,C=US) does not have the oracle or party role", "margin:MarginCall", "AGR-1", "2025-06-02")
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 )
@@ -19,8 +18,6 @@ type OracleContract struct {
 }
 
 const (
-	// maxFutureDays bounds how far after the transaction date a valuation date may be.
-	maxFutureDays    = 3
 	maxPriceEntries  = 2000
 	maxPriceVersions = 999999
 )
@@ -194,12 +191,15 @@ func (c *OracleContract) post(ctx contractapi.TransactionContextInterface, date,
 	if err := t.requireRole(RoleOracle); err != nil {
 		return "", err
 	}
-	d, err := parseDate("date", date)
+	if err := validateDate("date", date); err != nil {
+		return "", err
+	}
+	today, err := t.businessDate()
 	if err != nil {
 		return "", err
 	}
-	if limit := t.now.Truncate(24*time.Hour).AddDate(0, 0, maxFutureDays); d.After(limit) {
-		return "", fmt.Errorf("date %s is more than %d days after the transaction date %s", date, maxFutureDays, t.txDate())
+	if date > today {
+		return "", fmt.Errorf("date %s is after the current business date %s (%s): prices are posted for a date once it has come", date, today, t.platform.TimeZone)
 	}
 	if correction {
 		if err := validateText("reason", reason, 512, true); err != nil {
@@ -272,6 +272,16 @@ func (c *OracleContract) post(ctx contractapi.TransactionContextInterface, date,
 			}
 		}
 		return nil
+	}
+	// one direction per currency pair: with both, which rate values a token would be ambiguous
+	for _, pair := range sortedKeys(batch.fx) {
+		inverse := pair[3:] + pair[:3]
+		if _, ok := batch.fx[inverse]; ok {
+			return "", fmt.Errorf("invalid FX pair %s: the batch also has its inverse %s; post one direction (the other is derived)", pair, inverse)
+		}
+		if _, ok := next.FX[inverse]; ok {
+			return "", fmt.Errorf("invalid FX pair %s: %s is already posted for %s; post one direction (the other is derived)", pair, inverse, date)
+		}
 	}
 	if err := merge("price of", next.Prices, batch.prices, evt.Prices, evt.PreviousPrices, next.PriceNotes, batch.priceNotes); err != nil {
 		return "", err

@@ -126,7 +126,8 @@ func TestPostPricesRefusals(t *testing.T) {
 	cases := []struct{ name, date, batch, want string }{
 		{"bad date", "2025-6-2", `{"prices":{"JP8306":"1"}}`, `invalid date "2025-6-2": expected an ISO date YYYY-MM-DD`},
 		{"impossible date", "2025-02-29", `{"prices":{"JP8306":"1"}}`, `invalid date "2025-02-29": not a calendar date`},
-		{"far future", "2025-06-06", `{"prices":{"JP8306":"1"}}`, "date 2025-06-06 is more than 3 days after the transaction date 2025-06-02"},
+		{"tomorrow", "2025-06-07", `{"prices":{"JP8306":"1"}}`, "date 2025-06-07 is after the current business date 2025-06-06 (Asia/Tokyo): prices are posted for a date once it has come"},
+		{"far future", "2025-06-09", `{"prices":{"JP8306":"1"}}`, "date 2025-06-09 is after the current business date 2025-06-06 (Asia/Tokyo): prices are posted for a date once it has come"},
 		{"empty batch", "2025-06-02", `{}`, "invalid batch: no prices and no FX rates"},
 		{"empty maps", "2025-06-02", `{"prices":{},"fx":{}}`, "invalid batch: no prices and no FX rates"},
 		{"not JSON", "2025-06-02", `prices`, "invalid batch: invalid character 'p' looking for beginning of value"},
@@ -148,10 +149,10 @@ func TestPostPricesRefusals(t *testing.T) {
 	for _, c := range cases {
 		w.run(t, c.name, func() { w.refuse(w.oracle, c.want, "oracle:PostPrices", c.date, c.batch) })
 	}
-	// up to three days ahead of the transaction date is accepted
-	w.ok(w.oracle, "oracle:PostPrices", "2025-06-05", `{"prices":{"JP8306":"1"}}`)
+	// the current business date is accepted
+	w.ok(w.oracle, "oracle:PostPrices", "2025-06-06", `{"prices":{"JP8306":"1"}}`)
 	w.refuse(w.tokenAdmin, "access denied: CN=TokenAdmin@operator.example.com,OU=client,L=San Francisco,ST=California,C=US (party operator) does not have the oracle role", "oracle:PostPrices", "2025-06-02", `{"prices":{"JP8306":"1"}}`)
-	w.refuse(w.lender, "access denied: CN=User1@banka.example.com,OU=client,L=San Francisco,ST=California,C=US (party bank-a) does not have the oracle role", "oracle:CorrectPrices", "2025-06-05", `{"prices":{"JP8306":"2"}}`, "x")
+	w.refuse(w.lender, "access denied: CN=User1@banka.example.com,OU=client,L=San Francisco,ST=California,C=US (party bank-a) does not have the oracle role", "oracle:CorrectPrices", "2025-06-06", `{"prices":{"JP8306":"2"}}`, "x")
 }
 
 func TestLastPostedDateEmpty(t *testing.T) {

@@ -10,7 +10,7 @@ func TestPing(t *testing.T) {
 	var rec PingRecord
 	w.okJSON(w.lender, &rec, "ping:Ping", "hello")
 	txID := w.lastStub.txID
-	if rec.TxID != txID || rec.Message != "hello" || rec.Party != "bank-a" || rec.Timestamp != "2025-06-02T09:00:06Z" {
+	if rec.TxID != txID || rec.Message != "hello" || rec.Party != "bank-a" || rec.Timestamp != "2025-06-06T09:00:06Z" {
 		t.Fatalf("record: %+v", rec)
 	}
 	ev := w.expectEvent(EventPing)

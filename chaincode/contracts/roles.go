@@ -1,6 +1,7 @@
 package contracts
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"slices"
@@ -63,7 +64,7 @@ var cidIDPattern = regexp.MustCompile(`^[A-Za-z0-9+/]+={0,2}$`)
 
 // GetEvaluateTransactions tags the read-only functions in the metadata.
 func (c *RolesContract) GetEvaluateTransactions() []string {
-	return []string{"WhoAmI", "ListIdentities"}
+	return []string{"WhoAmI", "ListIdentities", "GetPlatformSettings"}
 }
 
 // RegisterIdentity registers a member's certificate for a party with roles (a JSON array drawn from
@@ -180,6 +181,72 @@ func (c *RolesContract) RevokeIdentity(ctx contractapi.TransactionContextInterfa
 	return t.finish(reg)
 }
 
+// SetBusinessTimeZone sets the platform's business time zone (operator admin only): the zone whose
+// calendar date is "today" for closing at maturity and for the latest valuation date prices may be
+// posted for. zone is a name without daylight saving time (Asia/Tokyo, the default; Asia/Seoul,
+// Asia/Shanghai, Asia/Hong_Kong, Asia/Singapore, Asia/Taipei, Asia/Kolkata, Asia/Dubai,
+// Australia/Brisbane, UTC) or a fixed offset "UTC+09:00". Setting the zone already set is a no-op.
+func (c *RolesContract) SetBusinessTimeZone(ctx contractapi.TransactionContextInterface, zone string) (string, error) {
+	t, err := begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := t.requireAdmin("set the business time zone"); err != nil {
+		return "", err
+	}
+	off, err := zoneOffset(zone)
+	if err != nil {
+		return "", err
+	}
+	current, err := t.settings()
+	if err != nil {
+		return "", err
+	}
+	if current.TimeZone == zone {
+		out := *current
+		out.BusinessDate, _ = t.businessDate()
+		return t.finish(out)
+	}
+	previous := current.TimeZone
+	next := PlatformSettings{TimeZone: zone, UTCOffset: formatOffset(off), UpdatedBy: t.caller.id, UpdatedAt: t.timestamp(), TxID: t.txID}
+	key, err := t.key(keyMeta, "settings")
+	if err != nil {
+		return "", err
+	}
+	if err := t.putJSON(key, next); err != nil {
+		return "", err
+	}
+	t.platform, t.zone = nil, nil
+	if next.BusinessDate, err = t.businessDate(); err != nil {
+		return "", err
+	}
+	if err := t.emit(settingsEvent{Event: t.event(EventSettingsChanged), Settings: next, Previous: previous}); err != nil {
+		return "", err
+	}
+	return t.finish(next)
+}
+
+// GetPlatformSettings returns the platform settings (the business time zone, default Asia/Tokyo)
+// with the business date of the transaction. Any registered identity.
+func (c *RolesContract) GetPlatformSettings(ctx contractapi.TransactionContextInterface) (string, error) {
+	t, err := begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := t.requireRegistered(); err != nil {
+		return "", err
+	}
+	s, err := t.settings()
+	if err != nil {
+		return "", err
+	}
+	out := *s
+	if out.BusinessDate, err = t.businessDate(); err != nil {
+		return "", err
+	}
+	return t.finish(out)
+}
+
 // WhoAmI returns the caller's registration, or an access-denied error naming the caller when it is
 // not registered. The operator's admin is always recognised (registered may be false).
 func (c *RolesContract) WhoAmI(ctx contractapi.TransactionContextInterface) (string, error) {
@@ -252,4 +319,45 @@ func parseRoles(rolesJSON, mspID string) ([]string, error) {
 	}
 	sort.Strings(roles)
 	return roles, nil
+}
+
+// registeredParty refuses a bank party that has no active identity with the party role in the
+// registry: tokens sent to it, or an agreement with it, could never be used, returned or
+// withdrawn by anyone. field names the party in the error ("recipient", "lender", …). The
+// registry is read once per party and transaction (a range over the MSP's registrations, a few
+// keys).
+func (t *txn) registeredParty(field, party string) error {
+	if err := validateBankParty(field, party); err != nil {
+		return err
+	}
+	if t.parties[party] || (party == t.caller.party() && t.caller.hasRole(RoleParty)) {
+		return nil
+	}
+	mspID, ok := mspForParty(party)
+	if !ok {
+		return fmt.Errorf("invalid %s %q: expected a bank party id such as \"bank-a\"", field, truncate(party, 40))
+	}
+	found := false
+	err := t.scanPartialKey(keyIdentity, []string{mspID}, func(_ string, v []byte) (bool, error) {
+		var reg Identity
+		if err := json.Unmarshal(v, &reg); err != nil {
+			return false, fmt.Errorf("corrupt identity record: %w", err)
+		}
+		if reg.Status == identityActive && reg.PartyID == party && slices.Contains(reg.Roles, RoleParty) {
+			found = true
+			return false, nil
+		}
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	if !found {
+		return fmt.Errorf("%s %s is not a registered party: no active identity of %s has the %s role in the role registry", field, party, mspID, RoleParty)
+	}
+	if t.parties == nil {
+		t.parties = map[string]bool{}
+	}
+	t.parties[party] = true
+	return nil
 }

@@ -104,8 +104,8 @@ func TestRegisterIdentityRefusals(t *testing.T) {
 		{"two certificates", "invalid certificate: expected exactly one PEM certificate", w.opAdmin, []string{"BankBMSP", w.borrower.certPEM + w.bankC.certPEM, "bank-b", `["party"]`}},
 		{"garbage DER", "invalid certificate: x509: malformed certificate", w.opAdmin, []string{"BankBMSP", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: block.Bytes[:40]})), "bank-b", `["party"]`}},
 		{"CA certificate", "invalid certificate: it is a CA certificate, not a member's", w.opAdmin, []string{"BankBMSP", caPEM, "bank-b", `["party"]`}},
-		{"expired", "invalid certificate: not valid at the transaction time {now} (valid from 2020-01-01T00:00:00Z to 2025-06-02T08:00:00Z)", w.opAdmin, []string{"BankBMSP", expired.certPEM, "bank-b", `["party"]`}},
-		{"not yet valid", "invalid certificate: not valid at the transaction time {now} (valid from 2026-06-02T09:00:00Z to 2027-06-02T09:00:00Z)", w.opAdmin, []string{"BankBMSP", future.certPEM, "bank-b", `["party"]`}},
+		{"expired", "invalid certificate: not valid at the transaction time {now} (valid from 2020-01-01T00:00:00Z to 2025-06-06T08:00:00Z)", w.opAdmin, []string{"BankBMSP", expired.certPEM, "bank-b", `["party"]`}},
+		{"not yet valid", "invalid certificate: not valid at the transaction time {now} (valid from 2026-06-06T09:00:00Z to 2027-06-06T09:00:00Z)", w.opAdmin, []string{"BankBMSP", future.certPEM, "bank-b", `["party"]`}},
 	}
 	for _, c := range cases {
 		w.run(t, c.name, func() {

@@ -67,6 +67,8 @@ func roleRows() []roleRow {
 		}},
 		{"roles:WhoAmI", everyone, noArgs},
 		{"roles:ListIdentities", operatorSide, func(w *world, role string) []string { return []string{"10", ""} }},
+		{"roles:SetBusinessTimeZone", []string{"opAdmin"}, func(w *world, role string) []string { return []string{"Asia/Seoul"} }},
+		{"roles:GetPlatformSettings", everyone, noArgs},
 		// ping
 		{"ping:Ping", everyone, func(w *world, role string) []string { return []string{"hello"} }},
 		{"ping:GetPing", everyone, func(w *world, role string) []string {

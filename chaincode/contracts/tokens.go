@@ -2,7 +2,9 @@ package contracts
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 )
@@ -378,8 +380,8 @@ func (c *TokensContract) ListRequests(ctx contractapi.TransactionContextInterfac
 	return t.finish(page)
 }
 
-// Transfer moves quantity of a token from the caller's party's free balance to another party.
-// Party role.
+// Transfer moves quantity of a token from the caller's party's free balance to another party,
+// which must be registered (an active identity with the party role). Party role.
 func (c *TokensContract) Transfer(ctx contractapi.TransactionContextInterface, tokenID, to, quantity string) (string, error) {
 	t, err := begin(ctx)
 	if err != nil {
@@ -400,6 +402,9 @@ func (c *TokensContract) Transfer(ctx contractapi.TransactionContextInterface, t
 	}
 	q, err := parseQuantity("quantity", quantity)
 	if err != nil {
+		return "", err
+	}
+	if err := t.registeredParty("recipient", to); err != nil {
 		return "", err
 	}
 	if err := t.move(from, to, tokenID, q); err != nil {
@@ -579,9 +584,19 @@ func loadRaw(t *txn, kind, keyType, id, missing string) ([]byte, string, error) 
 		return nil, "", err
 	}
 	if v == nil {
-		return nil, "", fmt.Errorf("%s %s", missing, id)
+		return nil, "", notFoundError{fmt.Sprintf("%s %s", missing, id)}
 	}
 	return v, key, nil
+}
+
+// notFoundError is the refusal of a record that does not exist ("no agreement X").
+type notFoundError struct{ msg string }
+
+func (e notFoundError) Error() string { return e.msg }
+
+func isNotFound(err error) bool {
+	var nf notFoundError
+	return errors.As(err, &nf)
 }
 
 // putRequest writes a request and moves its index entries from oldStatus ("" for a new request).
@@ -680,4 +695,37 @@ func parseTokenSpec(s string) (TokenSpec, error) {
 		}
 	}
 	return spec, nil
+}
+
+// knownCurrency refuses a currency that no defined token is denominated in: nothing could ever be
+// priced in it (an agreement valued in it would have no FX rate to its tokens' currencies). The
+// token ledger is scanned once per currency and transaction, and only when the caller's own
+// tokens (have) do not already use it.
+func (t *txn) knownCurrency(field, ccy string, have ...string) error {
+	if !currencyPattern.MatchString(ccy) {
+		return fmt.Errorf("invalid %s %q: expected an ISO 4217 code such as \"JPY\"", field, truncate(ccy, 20))
+	}
+	if slices.Contains(have, ccy) || t.currencies[ccy] {
+		return nil
+	}
+	found := false
+	err := t.scanPartialKey(keyToken, nil, func(_ string, v []byte) (bool, error) {
+		var tok Token
+		if err := json.Unmarshal(v, &tok); err != nil {
+			return false, fmt.Errorf("corrupt token record: %w", err)
+		}
+		found = tok.Currency == ccy
+		return !found, nil
+	})
+	if err != nil {
+		return err
+	}
+	if !found {
+		return fmt.Errorf("unknown %s %s: no token is denominated in it (define a token in %s first)", field, ccy, ccy)
+	}
+	if t.currencies == nil {
+		t.currencies = map[string]bool{}
+	}
+	t.currencies[ccy] = true
+	return nil
 }

@@ -50,6 +50,11 @@ type txn struct {
 	now    time.Time
 	caller *caller
 
+	platform   *PlatformSettings // the platform settings, once read (settings())
+	zone       *time.Location    // their business time zone
+	parties    map[string]bool   // bank parties known to be registered (registeredParty)
+	currencies map[string]bool   // currencies known to be some token's (knownCurrency)
+
 	values map[string][]byte // cached value per key; nil = absent or deleted
 	dirty  map[string]bool
 	sbe    map[string][]byte
@@ -191,9 +196,6 @@ func begin(ctx contractapi.TransactionContextInterface) (*txn, error) {
 
 // timestamp is the transaction time (the proposal's timestamp, identical on every endorser).
 func (t *txn) timestamp() string { return t.now.Format(time.RFC3339) }
-
-// txDate is the UTC calendar date of the transaction time.
-func (t *txn) txDate() string { return t.now.Format(isoDate) }
 
 func (t *txn) key(objectType string, attrs ...string) (string, error) {
 	k, err := t.stub.CreateCompositeKey(objectType, attrs)
