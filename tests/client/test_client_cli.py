@@ -20,7 +20,7 @@ from tanpo.client.errors import EndorseError, EvaluateError
 from tanpo.client.events import ChaincodeEvent
 from tanpo.client.models import CollateralLeg, Terms
 from tanpo.client.profile import ProfileError
-from tests.fakes import TOKENS, FakeNetwork, chaincode_refusal
+from tests.fakes import TOKENS, FakeNetwork, chaincode_refusal, margin_record
 
 Json = dict[str, Any]
 
@@ -379,6 +379,31 @@ def test_show_list_history_collateral(world: FakeNetwork, proposed: str) -> None
                                                 "--json").output)] == ["PROPOSED", "APPROVED"]
     held = run("agreement", "collateral", proposed).output
     assert "collateral held by bank-a" in held and "600,000" in held
+
+
+def test_history_includes_the_margin_calls(world: FakeNetwork, proposed: str) -> None:
+    """`agreement history` promises every action: the margin calls (records of their own on the
+    ledger) come in time order with the life-cycle actions, each with its date, trigger and
+    transaction id."""
+    run("--as", "bank-b", "agreement", "approve", proposed)
+    later = margin_record(proposed, date(2024, 1, 5), timestamp="2024-01-05T09:00:00Z",
+                          triggered=False, transfers=[], calledBy="bank-b")
+    first = margin_record(proposed, date(2024, 1, 4), timestamp="2024-01-04T09:00:00Z")
+    world.records[(proposed, date(2024, 1, 5))] = later
+    world.records[(proposed, date(2024, 1, 4))] = first
+    out = run("agreement", "history", proposed, "--json")
+    assert out.exit_code == 0
+    entries = json.loads(out.output)
+    assert [h["action"] for h in entries] == ["PROPOSED", "APPROVED", "MARGIN_CALL", "MARGIN_CALL"]
+    assert [(h["date"], h["triggered"], h["txId"], h["party"]) for h in entries[2:]] == [
+        ("2024-01-04", True, f"tx-{proposed}-2024-01-04", "operator"),
+        ("2024-01-05", False, f"tx-{proposed}-2024-01-05", "bank-b")]
+    assert entries[2]["transfers"][0]["quantity"] == "131"
+    table = run("agreement", "history", proposed)
+    assert table.exit_code == 0
+    for text in ("MARGIN_CALL", "2024-01-04: triggered", "2024-01-05: not triggered",
+                 "131 US-STOCK"):
+        assert text in table.output, text
 
 
 def test_export_terms_and_cdm(world: FakeNetwork, proposed: str, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ import or export them as tanpo terms JSON or ISDA/ISLA CDM JSON (`tanpo.client.c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from tanpo.client.cli_common import (
     settle,
 )
 from tanpo.client.cli_terms import InputError, read_json, terms_from_flags, terms_from_json
-from tanpo.client.models import Agreement, Terms, Token
+from tanpo.client.models import Agreement, MarginCall, Terms, Token
 
 STATUSES = ["PROPOSED", "ACTIVE", "CLOSED", "REJECTED", "WITHDRAWN"]
 JSON_OPTION = click.option("--json", "as_json", is_flag=True,
@@ -383,10 +384,12 @@ def list_agreements(party: str, status: str | None, as_json: bool) -> None:
 @click.argument("agreement_id", metavar="ID")
 @JSON_OPTION
 def history(agreement_id: str, as_json: bool) -> None:
-    """Show every action on an agreement, with the transfers each settled."""
+    """Show every action on an agreement, margin calls included, with the transfers each
+    settled (a margin call's note is its valuation date and whether it triggered)."""
     with session(PARTY_DEFAULT, as_json) as ledger:
         a = ledger.agreement(agreement_id)
-    entries: list[Json] = list(a.raw.get("history") or [])
+        calls = ledger.margin_calls(agreement_id) if a.status in ("ACTIVE", "CLOSED") else []
+    entries = history_entries(a, calls)
     if as_json:
         echo_json(entries)
         return
@@ -401,6 +404,25 @@ def history(agreement_id: str, as_json: bool) -> None:
                       str(h.get("status", "")), str(h.get("party", "")),
                       str(h.get("note", "")) or "-", moves or "-")
     console().print(table)
+
+
+def history_entries(a: Agreement, calls: Sequence[MarginCall]) -> list[Json]:
+    """The agreement's life-cycle actions (its record's history) and its margin calls (records of
+    their own on the ledger) as one list in time order. A margin call reads as an action
+    ``MARGIN_CALL`` by the party that ran it, with its valuation ``date``, ``triggered`` and the
+    call's transfers."""
+    entries: list[Json] = list(a.raw.get("history") or [])
+    for c in calls:
+        entries.append({
+            "action": "MARGIN_CALL", "status": "ACTIVE",
+            "party": str(c.raw.get("calledBy", "")), "txId": c.tx_id,
+            "timestamp": str(c.raw.get("timestamp", "")), "date": c.date.isoformat(),
+            "triggered": c.triggered,
+            "note": f"{c.date.isoformat()}: {'triggered' if c.triggered else 'not triggered'}",
+            "transfers": list(c.raw.get("transfers") or []),
+        })
+    # RFC 3339 UTC timestamps from the chaincode sort as text; ties keep the record's order
+    return sorted(entries, key=lambda h: str(h.get("timestamp", "")))
 
 
 @agreement.command("collateral")
