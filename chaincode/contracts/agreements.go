@@ -162,6 +162,9 @@ func (c *AgreementsContract) Propose(ctx contractapi.TransactionContextInterface
 	if party != terms.Lender && party != terms.Borrower {
 		return "", fmt.Errorf("access denied: %s can only propose agreements in which it is the lender or the borrower", party)
 	}
+	if err := t.registeredParties(terms); err != nil {
+		return "", err
+	}
 	if terms.ID == "" {
 		terms.ID = "AGR-" + shortTxID(t.txID)
 	}
@@ -503,6 +506,15 @@ func (t *txn) loadAgreement(agreementID string) (*Agreement, error) {
 	return a, err
 }
 
+// registeredParties refuses terms whose lender or borrower is not a registered party (a proposal
+// to a bank nobody registered could never be approved, rejected or, by it, withdrawn).
+func (t *txn) registeredParties(terms *Terms) error {
+	if err := t.registeredParty("lender", terms.Lender); err != nil {
+		return err
+	}
+	return t.registeredParty("borrower", terms.Borrower)
+}
+
 // agreementCore is an agreement record without its history.
 type agreementCore struct {
 	ID       string `json:"id"`
@@ -775,12 +787,6 @@ func (t *txn) parseTerms(s string) (*Terms, error) {
 	}
 	if terms.Lender == terms.Borrower {
 		return nil, fmt.Errorf("lender and borrower are both %s", terms.Lender)
-	}
-	if err := t.registeredParty("lender", terms.Lender); err != nil {
-		return nil, err
-	}
-	if err := t.registeredParty("borrower", terms.Borrower); err != nil {
-		return nil, err
 	}
 	currencies := make([]string, 0, 1+len(terms.Collateral))
 	loanToken, _, err := t.loadToken(terms.Loan.Token)

@@ -92,6 +92,9 @@ func (c *AgreementsContract) ProposeBatch(ctx contractapi.TransactionContextInte
 		if party != terms.Lender && party != terms.Borrower {
 			return "", fmt.Errorf("access denied: %s can only propose agreements in which it is the lender or the borrower (terms %d)", party, i+1)
 		}
+		if err := t.registeredParties(terms); err != nil {
+			return "", fmt.Errorf("terms %d: %w", i+1, err)
+		}
 		if terms.ID == "" {
 			terms.ID = fmt.Sprintf("AGR-%s-%d", shortTxID(t.txID), i+1)
 		}

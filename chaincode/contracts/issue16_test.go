@@ -40,6 +40,9 @@ func TestProposeWithUnregisteredPartyIsRefused(t *testing.T) {
 	batch := "[" + termsJSON("B-1", nil) + "," + termsJSON("B-2", func(m map[string]any) { m["borrower"] = "bank-q" }) + "]"
 	w.refuse(w.lender, "terms 2: borrower bank-q is not a registered party: no active identity of BankQMSP has the party role in the role registry",
 		"agreements:ProposeBatch", batch)
+	// a bank that is neither lender nor borrower is refused for that first
+	w.refuse(w.lender, "access denied: bank-a can only propose agreements in which it is the lender or the borrower",
+		"agreements:Propose", termsJSON("AGR-Z", func(m map[string]any) { m["lender"], m["borrower"] = "bank-b", "bank-z" }))
 	w.propose("AGR-1", nil)
 }
 
