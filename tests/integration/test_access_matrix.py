@@ -93,7 +93,7 @@ DENIED = re.compile(
     r"^access denied: .*("
     r"does not have the [a-z-]+( or [a-z-]+)? role"
     r"|is (not registered|revoked) in the role registry"
-    r"|is not a party to agreement"
+    r"|does not exist or [a-z0-9-]+ is not a party to it"
     r"|cannot read "
     r"|only an admin of OperatorMSP"
     r"|only the operator can"

@@ -337,14 +337,19 @@ def test_unknown_ids_are_refused(issued: Desk) -> None:
     d = issued
     start, height = d.sheet(), d.height()
     nope = f"LL-{TAG}-NOPE"
-    assert d.refused(d.party(BORROWER), "approve", nope) == f"no agreement {nope}"
+    # a bank is not told whether an agreement that is not its own exists (issue 16)
+    assert d.refused(d.party(BORROWER), "approve", nope) == (
+        f"access denied: agreement {nope} does not exist or {BORROWER} is not a party to it")
     assert d.refused(d.admin, "approve_issuance", "ISS-0000000000000000") == (
         "no request ISS-0000000000000000")
     assert d.refused(d.party(LENDER), "transfer", f"{ST}-NOPE", BORROWER, 1) == (
         f"unknown token {ST}-NOPE")
     shown = d.cli("agreement", "show", f"LL-{TAG}-NOPE", "--json", as_=LENDER, code=3)
-    assert json.loads(shown.stdout) == {"error": {"kind": "refused",
-                                                  "message": f"no agreement LL-{TAG}-NOPE"}}
+    assert json.loads(shown.stdout) == {"error": {
+        "kind": "refused",
+        "message": f"access denied: agreement {nope} does not exist or {LENDER} is not a party "
+                   "to it"}}
+    assert d.refused(d.admin, "agreement", nope) == f"no agreement {nope}"  # the operator sees all
     issue = d.cli("token", "issue", "ISS-0000000000000000", code=3)
     assert "refused: no request ISS-0000000000000000" in issue.stderr
     assert d.height() == height and d.sheet() == start

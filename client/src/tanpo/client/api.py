@@ -74,6 +74,16 @@ class TanpoClient:
     def whoami(self) -> Json:
         return dict(self._evaluate("roles", "WhoAmI"))
 
+    def platform_settings(self) -> Json:
+        """The platform's settings: its business time zone (``timeZone``, ``utcOffset``) and the
+        current ``businessDate`` in it."""
+        return dict(self._evaluate("roles", "GetPlatformSettings"))
+
+    def business_date(self) -> date:
+        """Today in the platform's business time zone (Asia/Tokyo unless the operator set
+        another): the latest date prices may be posted for, and the date closes are checked on."""
+        return date.fromisoformat(self.platform_settings()["businessDate"])
+
     # --- tokens -------------------------------------------------------------------------------
     def token(self, token_id: str) -> Token:
         return Token.from_json(self._evaluate("tokens", "GetToken", token_id))

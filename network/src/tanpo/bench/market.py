@@ -224,10 +224,11 @@ def funding(specs: Iterable[AgreementSpec], k: int) -> dict[tuple[str, str], int
 
 def choose_dates(last_posted: date | None, today: date) -> tuple[date, date, date]:
     """Start date and the two sweep dates: the first days after anything already posted (a price
-    date cannot be re-posted with other values), and never more than 3 days after today."""
+    date cannot be re-posted with other values), and never after today, the ledger's business
+    date (the chaincode refuses prices for a date that has not come)."""
     start = BASE_DATE if last_posted is None else max(BASE_DATE, last_posted + timedelta(days=1))
     day1, day2 = start + timedelta(days=1), start + timedelta(days=2)
-    if day2 > today + timedelta(days=3):
+    if day2 > today:
         raise BenchError(
             f"no fresh price dates left (prices are posted up to {last_posted}): run the "
             "benchmark on a fresh network (`tanpo network down --wipe`)"
@@ -698,8 +699,9 @@ def _run(cfg: MarketConfig, actors: Actors, run_id: str, say: Callable[[str], No
     specs = plan_agreements(run_id, cfg.agreements, actors.parties, cfg.collaterals)
     last = actors.operator.contract("oracle").evaluate("LastPostedDate")
     last_date = json.loads(last).get("date") if last else ""
+    settings = json.loads(actors.operator.contract("roles").evaluate("GetPlatformSettings"))
     start, day1, day2 = choose_dates(date.fromisoformat(last_date) if last_date else None,
-                                     datetime.now(UTC).date())
+                                     date.fromisoformat(settings["businessDate"]))
     out["dates"] = {"start": start.isoformat(), "day1": day1.isoformat(),
                     "day2": day2.isoformat()}
     say(f"set-up: tokens and balances for {len(specs)} agreements")
