@@ -276,9 +276,15 @@ class FakeLedger:
 
     def agreement(self, agreement_id: str) -> Agreement:
         self._call("agreement", agreement_id)
-        if agreement_id not in self.net.agreements:
+        a = self.net.agreements.get(agreement_id)
+        if self.party != "operator" and (a is None or self.party not in (a.terms.lender,
+                                                                         a.terms.borrower)):
+            # a bank is not told whether an agreement that is not its own exists
+            raise chaincode_refusal(f"access denied: agreement {agreement_id} does not exist or "
+                                    f"{self.party} is not a party to it", evaluate=True)
+        if a is None:
             raise chaincode_refusal(f"no agreement {agreement_id}", evaluate=True)
-        return self.net.agreements[agreement_id]
+        return a
 
     def agreements(self, party: str = "", status: str = "") -> list[Agreement]:
         self._call("agreements", party, status)

@@ -184,7 +184,8 @@ def test_refusal_in_json_mode_prints_an_error_document(world: FakeNetwork) -> No
     result = run("agreement", "show", "NOPE", "--json")
     assert result.exit_code == 3
     doc = json.loads(result.stdout)
-    assert doc == {"error": {"kind": "refused", "message": "no agreement NOPE"}}
+    assert doc == {"error": {"kind": "refused", "message": "access denied: agreement NOPE does "
+                                                       "not exist or bank-a is not a party to it"}}
 
 
 def test_an_unregistered_identity_gets_a_hint(world: FakeNetwork) -> None:
