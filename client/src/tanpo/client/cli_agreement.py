@@ -4,7 +4,6 @@ import or export them as tanpo terms JSON or ISDA/ISLA CDM JSON (`tanpo.client.c
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from tanpo.client.cli_common import (
     settle,
 )
 from tanpo.client.cli_terms import InputError, read_json, terms_from_flags, terms_from_json
-from tanpo.client.models import Agreement, MarginCall, Terms, Token
+from tanpo.client.models import Agreement, MarginCall, Terms, Token, business_today
 
 STATUSES = ["PROPOSED", "ACTIVE", "CLOSED", "REJECTED", "WITHDRAWN"]
 JSON_OPTION = click.option("--json", "as_json", is_flag=True,
@@ -75,7 +74,8 @@ _TERM_FLAGS = ("lender", "borrower", "loan", "collateral", "token_haircuts", "ba
 @click.option("--auto-issue/--no-auto-issue", "auto_issue", default=None,
               help="Mint missing adjustment tokens inside the margin call (default no).")
 @click.option("--mta", metavar="AMOUNT", help="Minimum transfer amount (default 0).")
-@click.option("--trade-date", metavar="YYYY-MM-DD", help="Trade date (default today, UTC).")
+@click.option("--trade-date", metavar="YYYY-MM-DD",
+              help="Trade date (default today in Asia/Tokyo, the business time zone).")
 @click.option("--start-date", metavar="YYYY-MM-DD", help="Start date (default the trade date).")
 @click.option("--end-date", metavar="YYYY-MM-DD", help="End date (or --open).")
 @click.option("--open", "open_ended", is_flag=True, default=None,
@@ -160,7 +160,7 @@ def _terms_from_flags(flags: dict[str, Any]) -> Terms:
             mta=flags["mta"] or "0", trade_date=flags["trade_date"],
             start_date=flags["start_date"], end_date=flags["end_date"],
             open_ended=bool(flags["open_ended"]), agreement_id="",
-            today=datetime.now(UTC).date(),
+            today=business_today(),
         )
     except InputError as exc:
         raise click.UsageError(str(exc)) from None

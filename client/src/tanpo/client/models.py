@@ -8,7 +8,7 @@ Each dataclass keeps the original JSON in `raw` for anything not modelled.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime, timedelta, timezone
 from fractions import Fraction
 from typing import Any
 
@@ -137,9 +137,9 @@ class Terms:
             "settlementLagDays": self.settlement_lag_days,
             "autoIssue": self.auto_issue,
             "minimumTransferAmount": dec(self.minimum_transfer_amount),
-            # The chaincode compares dates with the transaction's UTC date: default the same way.
-            "tradeDate": (self.trade_date or self.start_date or _utc_today()).isoformat(),
-            "startDate": (self.start_date or self.trade_date or _utc_today()).isoformat(),
+            # The chaincode's dates are business dates (Asia/Tokyo by default): default so too.
+            "tradeDate": (self.trade_date or self.start_date or business_today()).isoformat(),
+            "startDate": (self.start_date or self.trade_date or business_today()).isoformat(),
             "endDate": self.end_date.isoformat() if self.end_date else "",
         }
         if self.id:
@@ -172,8 +172,15 @@ class Terms:
         )
 
 
-def _utc_today() -> date:
-    return datetime.now(UTC).date()
+#: The platform's default business time zone (the chaincode's, unless its operator set another):
+#: a fixed offset, as the chaincode uses, so no zone database is needed.
+BUSINESS_TZ = timezone(timedelta(hours=9), "Asia/Tokyo")
+
+
+def business_today() -> date:
+    """Today in the default business time zone (Asia/Tokyo), the date trade and start dates
+    default to; ``TanpoClient.business_date`` asks the ledger for its own."""
+    return datetime.now(BUSINESS_TZ).date()
 
 
 def decimal_string(x: Fraction) -> str:
