@@ -511,8 +511,11 @@ def _setup(actors: Actors, specs: Sequence[AgreementSpec], k: int, say: Callable
          "assetClass": "equity", "name": "bench stock"}
         for t in collateral_tokens(k)
     ]
+    defined = 0
     for tok in tokens:
-        admin.submit("DefineToken", json.dumps(tok))
+        defined = max(defined, admin.submit("DefineToken", json.dumps(tok)).block_number)
+    # every bank's endorsers must know the tokens before it requests them
+    actors.session.settle(timeout=60, block=defined)
     need = funding(specs, k)
     say(f"issuing {len(need)} balances")
     last = 0
