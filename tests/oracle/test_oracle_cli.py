@@ -68,17 +68,21 @@ def test_refusal_status_confirm_and_replay_again(tmp_path: Path) -> None:
     window = ["replay", "--from", "2008-10-01", "--to", "2008-10-10", "--source", MARKET,
               "--no-progress"]
     first = tanpo(tmp_path, *window)
+    # the date posts without the two pairs (the JPY book uses neither) and the replay goes on,
+    # but says something was held back
     assert first.exit_code == 3
     assert "held back: 2008-10-08" in first.stderr
-    refused = [e for e in json_lines(first.stderr) if e["event"] == "refused"]
+    assert "posted 8 date(s)" in first.stdout
+    refused = [e for e in json_lines(first.stderr) if e["event"] == "held-back"]
     assert {(e["instrument"], e["date"], e["rule"]) for e in refused} == {
         ("USDJPY", "2008-10-08", "move"), ("EURUSD", "2008-10-08", "move")}
 
     status = tanpo(tmp_path, "status")
     assert status.exit_code == 0
-    assert "blocked" in status.stdout and "USDJPY" in status.stdout
     doc = json.loads(tanpo(tmp_path, "status", "--json").stdout)
-    assert doc["blocked"]["date"] == "2008-10-08"
+    assert doc["blocked"] is None and doc["ledger"]["last_swept"] == "2008-10-10"
+    assert {(r["date"], r["instrument"]) for r in doc["refusal_log"]} == {
+        ("2008-10-08", "USDJPY"), ("2008-10-08", "EURUSD")}
 
     wrong = tanpo(tmp_path, "confirm", "2008-10-08", "USDJPY", "--value", "99.73")
     assert wrong.exit_code == 2 and "add --manual" in wrong.output
@@ -90,7 +94,7 @@ def test_refusal_status_confirm_and_replay_again(tmp_path: Path) -> None:
     assert "confirmation on file: USDJPY 99.73 by ops (manual)" in tanpo(
         tmp_path, "status").stdout
 
-    second = tanpo(tmp_path, *window)
+    second = tanpo(tmp_path, *window)  # (the memory ledger starts empty on every command)
     assert second.exit_code == 0, second.output
     assert "posted 8 date(s)" in second.stdout
 
@@ -103,8 +107,11 @@ def test_confirm_the_held_back_value(tmp_path: Path) -> None:
     assert ok.exit_code == 0 and "confirmed: EURUSD 1.49571" in ok.stdout
     confirmations = json.loads((tmp_path / "state" / "confirmations.json").read_text())
     assert confirmations[0]["value"] == "1.49571" and confirmations[0]["manual"] is False
-    # USDJPY is still held, so the date still does not post
-    assert tanpo(tmp_path, *window).exit_code == 3
+    # USDJPY is still held back from 2008-10-08; EURUSD now posts
+    again = tanpo(tmp_path, *window)
+    assert again.exit_code == 3
+    held = [e for e in json_lines(again.stderr) if e["event"] == "held-back"]
+    assert [e["instrument"] for e in held if e["date"] == "2008-10-08"] == ["USDJPY"]
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -69,6 +69,12 @@ class OracleMetrics:
         self.issuance_required = Counter(
             "tanpo_oracle_issuance_required", "Issuance-required outcomes of margin calls",
             registry=r)
+        self.call_failures = Counter(
+            "tanpo_oracle_call_failures",
+            "Margin calls that failed alone (once per agreement and date; retried)", registry=r)
+        self.agreements_failing = Gauge(
+            "tanpo_oracle_agreements_failing",
+            "Agreements whose latest margin call failed and has not succeeded since", registry=r)
         self.errors = Counter(
             "tanpo_oracle_errors", "Ledger or source errors (retried)", ["kind"], registry=r)
 
