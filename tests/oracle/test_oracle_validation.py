@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -226,6 +227,32 @@ def test_fx_moves_use_the_fx_limit(tmp_path: Path) -> None:
     rules = {(r.key, r.rule) for r in refused_on(o, ledger, WEEKDAYS[0], WEEKDAYS[-1],
                                                  D("2024-01-09"))}
     assert ("USDJPY", Rule.MOVE) in rules
+
+
+def test_move_limits_are_per_asset_class(tmp_path: Path) -> None:
+    """Issue 16 item 1: a bond's 8 % jump is held back (bond limit 5 %), an equity's 8 % is
+    not (25 %), and an instrument's own max_move still overrides its class."""
+    bund = InstrumentConfig("DE-BUND", "BUND", "XFRA", "EUR", Decimal("0.001"),
+                            asset_class="government-bond")
+    cfg = config()
+    cfg = OracleConfig(source=cfg.source, instruments=(*cfg.instruments, bund), fx=cfg.fx,
+                       limits=cfg.limits, sweep_batch_size=2)
+    data = market()
+    data["BUND"] = {d: "100.000" for d in WEEKDAYS if d != US_HOLIDAY}
+    data["BUND"][D("2024-01-09")] = "108.000"
+    data["8306.T"][D("2024-01-09")] = str(Decimal(data["8306.T"][D("2024-01-05")]) * 108 / 100)
+    o, ledger = oracle(tmp_path, data, cfg)
+    (r,) = refused_on(o, ledger, WEEKDAYS[0], WEEKDAYS[-1], D("2024-01-09"))
+    assert (r.key, r.rule) == ("DE-BUND", Rule.MOVE) and "limit ±5.00%" in r.reason
+    assert "JP8306" in ledger.batches[D("2024-01-09")].prices
+
+    loose = replace(bund, max_move=Decimal("0.10"))
+    cfg2 = OracleConfig(source=cfg.source, instruments=(*cfg.instruments[:2], loose),
+                        fx=cfg.fx, limits=LimitsConfig(max_bond_move=Decimal("0.01")),
+                        sweep_batch_size=2)
+    o2, ledger2 = oracle(tmp_path / "2", data, cfg2)
+    assert not o2.replay(WEEKDAYS[0], WEEKDAYS[-1]).with_failures
+    assert ledger2.batches[D("2024-01-09")].prices["DE-BUND"].value == Decimal("108.000")
 
 
 def test_inconsistent_cross_is_refused(tmp_path: Path) -> None:

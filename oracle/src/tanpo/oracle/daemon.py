@@ -545,13 +545,13 @@ class Oracle:
         out = [
             Observation(i.token, i.symbol_for(kind), self.schedule.market(i.market),
                         closes.get(i.symbol_for(kind), {}), i.tick,
-                        i.max_move or limits.max_move)
+                        i.max_move or limits.max_move_for(i.asset_class))
             for i in self.config.instruments
         ]
         out += [
             Observation(f.pair, f.symbol_for(kind), self.schedule.fx_calendar,
                         closes.get(f.symbol_for(kind), {}), f.tick,
-                        f.max_move or limits.max_fx_move, is_fx=True)
+                        f.max_move or limits.max_move_for("", fx=True), is_fx=True)
             for f in self.config.fx
         ]
         return out
