@@ -25,6 +25,7 @@ the chaincode (its message is printed), 4 failed (no network, timeout, commit fa
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ import click
 
 from tanpo.client.cli_agreement import agreement
 from tanpo.client.cli_common import (
+    EXIT_REFUSED,
+    EXIT_UNKNOWN,
     PARTY_DEFAULT,
     TOKEN_ADMIN,
     Json,
@@ -42,6 +45,7 @@ from tanpo.client.cli_common import (
     console,
     details,
     echo_json,
+    fail,
     new_table,
     qty,
     session,
@@ -451,24 +455,23 @@ def watch(from_block: int | None, checkpoint_file: Path | None, types: tuple[str
     checkpointer = FileCheckpointer(checkpoint_file) if checkpoint_file else None
     checkpoint = checkpointer.load() if checkpointer else None
     printed = 0
-    try:
-        with session(PARTY_DEFAULT, as_json) as ledger:
-            stream = ledger.events(None if checkpoint else from_block, checkpoint)
-            try:
-                for ev in stream:
-                    if not types or ev.name in types:
-                        _print_event(ev, as_json)
-                        printed += 1
-                    if checkpointer:
-                        checkpointer.save(ev)
-                    if count is not None and printed >= count:
-                        break
-            finally:
-                close = getattr(stream, "close", None)
-                if close is not None:
-                    close()  # cancels the gRPC stream now, not at garbage collection
-    except KeyboardInterrupt:
-        pass
+    with session(PARTY_DEFAULT, as_json) as ledger:
+        stream = ledger.events(None if checkpoint else from_block, checkpoint)
+        try:  # Ctrl-C is how a watch ends (exit 0), inside the session's own handling
+            for ev in stream:
+                if not types or ev.name in types:
+                    _print_event(ev, as_json)
+                    printed += 1
+                if checkpointer:
+                    checkpointer.save(ev)
+                if count is not None and printed >= count:
+                    break
+        except KeyboardInterrupt:
+            pass
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()  # cancels the gRPC stream now, not at garbage collection
 
 
 def _print_event(ev: ChaincodeEvent, as_json: bool) -> None:
@@ -485,5 +488,44 @@ def _print_event(ev: ChaincodeEvent, as_json: bool) -> None:
                nl=True)
 
 
+# ---- transactions -----------------------------------------------------------------------------
+
+
+@click.group("tx", cls=TanpoGroup)
+def tx() -> None:
+    """Transactions by id: what became of one that was submitted (exit 5 gave its id)."""
+
+
+@tx.command("status")
+@click.argument("transaction_id", metavar="TXID")
+@click.option("--wait", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
+              help="Seconds to wait for it to commit.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def tx_status(transaction_id: str, wait: float, as_json: bool) -> None:
+    """Whether transaction TXID committed (valid, or invalid with Fabric's code), as the acting
+    identity's peer sees it. Exit 0 valid; 3 committed but invalid (it changed nothing); 5 not
+    committed within --wait (still in flight, or never ordered)."""
+    from tanpo.client.errors import CommitError, CommitStatusError
+
+    if not re.fullmatch(r"[0-9a-f]{64}", transaction_id):
+        raise click.BadParameter("a transaction id is 64 lowercase hex digits",
+                                 param_hint="TXID")
+    with session(PARTY_DEFAULT, as_json) as ledger:
+        try:
+            status = ledger.commit_status(transaction_id, wait)
+        except CommitStatusError as exc:
+            fail(EXIT_UNKNOWN, f"transaction {transaction_id} has not committed within "
+                               f"{wait:g} s: still in flight, or never ordered "
+                               f"({exc.message or exc})", as_json)
+    if not status.successful:
+        err = CommitError(transaction_id, status.code, status.block_number)
+        fail(EXIT_REFUSED, f"{err}: it changed nothing", as_json)
+    if as_json:
+        echo_json({"transactionId": transaction_id, "valid": True,
+                   "block": status.block_number})
+        return
+    click.echo(f"transaction {transaction_id} committed, valid, in block {status.block_number}")
+
+
 #: Registered by the ``tanpo`` root command.
-commands: list[click.Command] = [token, balance, transfer, agreement, events]
+commands: list[click.Command] = [token, balance, transfer, agreement, events, tx]

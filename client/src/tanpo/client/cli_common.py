@@ -22,8 +22,9 @@ from rich.console import Console
 from rich.table import Table
 
 from tanpo.client.api import OracleClient, Party, TokenAdministrator
-from tanpo.client.errors import CommitError, GatewayError
+from tanpo.client.errors import CommitError, CommitInterrupted, CommitStatusError, GatewayError
 from tanpo.client.events import ChaincodeEvent, Checkpoint
+from tanpo.client.gateway import Commit, CommitStatus
 from tanpo.client.models import (
     Agreement,
     Balance,
@@ -31,6 +32,7 @@ from tanpo.client.models import (
     MarginCall,
     PriceSet,
     Request,
+    SweepOutcome,
     Terms,
     Token,
     decimal_string,
@@ -44,6 +46,9 @@ Json = dict[str, Any]
 EXIT_USAGE = 2
 EXIT_REFUSED = 3
 EXIT_FAILED = 4
+EXIT_UNKNOWN = 5
+EXIT_PARTIAL = 6
+EXIT_INTERRUPTED = 130  # the shell's code for SIGINT
 
 #: Appended to every participant command's --help.
 EXIT_CODES = """\b
@@ -53,7 +58,11 @@ Exit codes:
   3  refused by the chaincode (access denied, invalid input, unknown id,
      short balance): its message is printed and nothing changed
   4  failed: no connection profile, network unreachable, timeout, commit
-     failed (run `tanpo network status`)"""
+     failed (run `tanpo network status`); nothing changed
+  5  submitted, outcome unknown (Ctrl-C or a timeout while waiting for the
+     commit): the transaction id is printed; check it with `tanpo tx status ID`
+  6  partly done: earlier steps committed, a later one failed (each printed)
+  130 interrupted (Ctrl-C) before anything was submitted: nothing changed"""
 
 #: The token administrator (the operator's User1): the default for its commands.
 TOKEN_ADMIN = "operator"
@@ -120,7 +129,10 @@ class Ledger(Protocol):
     def margin_call(self, agreement_id: str, day: date) -> MarginCall: ...
     def get_margin_call(self, agreement_id: str, day: date) -> MarginCall: ...
     def margin_calls(self, agreement_id: str) -> list[MarginCall]: ...
-    def sweep(self, day: date, batch_size: int) -> SweepRun: ...
+    def sweep(self, day: date, batch_size: int, *,
+              on_batch: Callable[[Sequence[SweepOutcome]], None] | None = None) -> SweepRun:
+        """The day's sweep; ``on_batch`` sees each committed batch's outcomes."""
+        ...
     def prices(self, day: date, version: int | None) -> PriceSet: ...
     def post_batch_json(self, day: date, batch: Json) -> Json: ...
     def correct_batch_json(self, day: date, batch: Json, reason: str) -> Json: ...
@@ -132,6 +144,11 @@ class Ledger(Protocol):
 
     def settle(self, timeout: float | None = None) -> None:
         """Wait until every organisation's peer holds what this ledger view committed."""
+        ...
+
+    def commit_status(self, transaction_id: str, timeout: float) -> CommitStatus:
+        """A submitted transaction's outcome on this identity's peer, waiting up to
+        ``timeout`` for it to commit (`CommitStatusError` when it has not)."""
         ...
 
     def disconnect(self) -> None: ...
@@ -154,6 +171,10 @@ class GatewayLedger(Party, TokenAdministrator, OracleClient):
 
     def settle(self, timeout: float | None = None) -> None:
         self.session.settle(timeout)
+
+    def commit_status(self, transaction_id: str, timeout: float) -> CommitStatus:
+        conn = self.connection
+        return Commit(conn.gateway, conn.profile.channel, transaction_id).status(timeout)
 
     def disconnect(self) -> None:
         self.session.close()
@@ -253,7 +274,8 @@ def fail(code: int, message: str, as_json: bool, hint: str = "",
          partial: Json | None = None) -> NoReturn:
     """Print the error (in JSON mode also a document on stdout: `partial`, what was done before
     the failure, with the error added) and exit with `code`."""
-    kind = "refused" if code == EXIT_REFUSED else "failed"
+    kind = {EXIT_REFUSED: "refused", EXIT_UNKNOWN: "unknown", EXIT_PARTIAL: "partial",
+            EXIT_INTERRUPTED: "interrupted"}.get(code, "failed")
     if as_json:
         error: Json = {"kind": kind, "message": message}
         if hint:
@@ -273,19 +295,44 @@ class Guard:
     as_json: bool
     partial: Json | None = None
     on_error: list[Callable[[], None]] = field(default_factory=list)
+    #: what already committed, in words: a failure after it is "partly done" (6), since 3 and 4
+    #: promise that nothing changed
+    done: list[str] = field(default_factory=list)
 
     def fail(self, code: int, message: str, hint: str = "") -> NoReturn:
         for hook in self.on_error:
             hook()
+        if self.done:
+            message = f"{message}\nalready committed before that: {'; '.join(self.done)}"
+            if code in (EXIT_REFUSED, EXIT_FAILED, EXIT_INTERRUPTED):
+                code = EXIT_PARTIAL
         fail(code, message, self.as_json, hint, self.partial)
+
+
+def _check(transaction_id: str) -> str:
+    return (f"check it with `tanpo tx status {transaction_id}` (or watch `tanpo events watch`)"
+            "; do not simply run the command again")
 
 
 @contextmanager
 def guarded(as_json: bool) -> Iterator[Guard]:
-    """Turn what can go wrong into the documented exit codes (3 refused, 4 failed)."""
+    """Turn what can go wrong into the documented exit codes (3 refused, 4 failed, 5 outcome
+    unknown, 130 interrupted before submitting; 6 is the caller's, via `Guard.partial_failure`)."""
     guard = Guard(as_json)
     try:
         yield guard
+    except CommitInterrupted as exc:
+        state = "submitted" if exc.sent else "being submitted"
+        guard.fail(EXIT_UNKNOWN, f"interrupted while transaction {exc.transaction_id} was "
+                                 f"{state}: it may still commit", _check(exc.transaction_id))
+    except KeyboardInterrupt:
+        guard.fail(EXIT_INTERRUPTED, "interrupted before anything was submitted: "
+                                     "nothing changed")
+    except CommitStatusError as exc:
+        # the orderer accepted it; only the wait for its commit failed
+        guard.fail(EXIT_UNKNOWN, f"transaction {exc.transaction_id} was submitted but its "
+                                 f"commit was not confirmed: {exc.message or exc}",
+                   _check(exc.transaction_id))
     except GatewayError as exc:
         if exc.refusal is not None:
             hint = next((h for key, h in _HINTS if key in exc.refusal), "")

@@ -17,15 +17,16 @@ Values are exact: tables show a value as its exact decimal (a value with no fini
 rounded for display and marked ``≈``); ``--json`` gives quantities as integers and every value as
 an exact ``"n"``/``"n/d"`` string, prices and FX rates as the decimal strings stored on the ledger.
 
-Exit codes: 0 done; 3 the chaincode refused (its message is printed); 4 any other failure (no
-network, peer unreachable, commit failed); 2 bad usage (click's own).
+Exit codes: as every participant command (``cli_common.EXIT_CODES``): 0 done; 2 bad usage;
+3 the chaincode refused and nothing changed; 4 any other failure, nothing changed; 5 submitted,
+outcome unknown; 6 partly done (a sweep whose some calls committed and others failed).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
@@ -36,6 +37,7 @@ import click
 from rich.table import Table
 
 from tanpo.client.cli_common import (
+    EXIT_PARTIAL,
     EXIT_REFUSED,
     ORACLE,
     PARTY_DEFAULT,
@@ -46,7 +48,7 @@ from tanpo.client.cli_common import (
     ledger_as,
     qty,
 )
-from tanpo.client.models import MarginCall, MarginTransfer, decimal_string
+from tanpo.client.models import MarginCall, MarginTransfer, SweepOutcome, decimal_string
 from tanpo.client.sweep import MAX_BATCH, SweepRun
 
 __all__ = [
@@ -211,7 +213,7 @@ def run(day: date, agreement_id: str | None, batch_size: int, as_json: bool) -> 
     (status "replayed") and moves nothing. Without --as, a sweep acts as the oracle
     (operator/User1), which then records the date as swept; a single call acts as bank-a. A call
     that fails (a missing price, a short balance) is shown with its reason, the others go on,
-    and the command exits 3.
+    and the command exits 6 (partly done) when others committed, else 3.
     """
     if agreement_id is not None:
         _run_one(day, agreement_id, as_json)
@@ -243,9 +245,21 @@ def _run_one(day: date, agreement_id: str, as_json: bool) -> None:
 
 def _sweep(day: date, batch_size: int, as_json: bool) -> None:
     doc: Json = {"date": day.isoformat(), "pages": 0, "complete": False, "outcomes": []}
+    committed: list[SweepOutcome] = []
     with guarded(as_json) as guard, ledger_as(ORACLE) as session:
         guard.partial = doc
-        run = session.sweep(day, batch_size)
+
+        def on_batch(outcomes: Sequence[SweepOutcome]) -> None:
+            # what committed so far, in case a later batch fails (a lane thread: append only)
+            committed.extend(o for o in outcomes if o.status == "called")
+            doc["outcomes"] = [_outcome_json(o.agreement, o.status, o.reason, None)
+                               for o in committed]
+            guard.done[:] = [f"{len(committed)} margin call(s) of {day.isoformat()} ("
+                             f"{', '.join(o.agreement for o in committed[:5])}"
+                             f"{', …' if len(committed) > 5 else ''}); sweeping again "
+                             "replays them and calls the rest"]
+
+        run = session.sweep(day, batch_size, on_batch=on_batch)
         calls = _records(session, day, run)
     outcomes = [(o.agreement, o.status, o.reason, calls.get(o.agreement)) for o in run.outcomes]
     doc["pages"] = run.transactions  # sweep transactions (the field predates batches)
@@ -256,9 +270,14 @@ def _sweep(day: date, batch_size: int, as_json: bool) -> None:
     refusal = run.finish_refusal or (
         f"{len(failed)} margin call(s) failed, first {failed[0].agreement}: {failed[0].reason}"
         if failed else "")
+    # calls committed beside the failures: "partly done" (6), not "nothing changed" (3)
+    code = EXIT_PARTIAL if refusal and run.count("called") else EXIT_REFUSED
+    if refusal and code == EXIT_PARTIAL:
+        refusal = (f"{refusal}\n{run.count('called')} margin call(s) committed; the failed "
+                   "ones are retried by sweeping again")
     if as_json:
         if refusal:
-            fail(EXIT_REFUSED, refusal, as_json, partial=doc)
+            fail(code, refusal, as_json, partial=doc)
         click.echo(json.dumps(doc, indent=2))
         return
     _print_outcomes(day, outcomes)
@@ -269,7 +288,7 @@ def _sweep(day: date, batch_size: int, as_json: bool) -> None:
                f"{run.transactions} transaction(s); "
                f"last swept date {doc['lastSweptDate'] or '-'}")
     if refusal:
-        fail(EXIT_REFUSED, refusal, as_json)
+        fail(code, refusal, as_json)
 
 
 def _records(session: Ledger, day: date, run: SweepRun) -> dict[str, MarginCall]:

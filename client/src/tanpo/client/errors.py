@@ -128,6 +128,20 @@ class CommitStatusError(GatewayError):
     """The commit status could not be obtained (for example a timeout)."""
 
 
+class CommitInterrupted(KeyboardInterrupt):
+    """Ctrl-C arrived after the transaction was handed to the orderer (or while it was being
+    handed over): it may still commit. Still a KeyboardInterrupt, so whoever does not look for
+    it stops as before; a caller that does can say which transaction to check."""
+
+    def __init__(self, transaction_id: str, *, sent: bool = True) -> None:
+        self.transaction_id = transaction_id
+        #: True once the orderer accepted it; False when interrupted while submitting
+        self.sent = sent
+        state = "submitted" if sent else "being submitted"
+        super().__init__(f"interrupted while transaction {transaction_id} was {state}: "
+                         "it may still commit")
+
+
 class CommitError(Exception):
     """The transaction was ordered but marked invalid.
 
