@@ -16,6 +16,7 @@ from click.testing import CliRunner, Result
 from tanpo.client.cli_main import main
 from tanpo.client.cli_margin import show_value
 from tanpo.client.errors import CommitInterrupted, CommitStatusError, EndorseError
+from tanpo.client.models import Token
 from tanpo.client.profile import ProfileError
 from tests.fakes import POSTED_BY, FakeNetwork
 from tests.fakes import margin_record as record
@@ -293,8 +294,10 @@ def test_post_builds_one_batch_as_the_oracle(ledger: FakeNetwork) -> None:
                 "--price", "US-STOCK=50.40", "--fx", "EURUSD=1.1050", "--source", "desk")
     assert out.exit_code == 0, out.output
     assert identities(ledger) == [("operator", "User1")]
-    (name, _, batch), = ledger.calls()
+    (name, _, batch), = [c for c in ledger.calls() if c[0].startswith("post")]
     assert name == "post_batch_json"
+    # the move check read the earlier dates (read-only) before the one post
+    assert {c[0] for c in ledger.calls()} <= {"prices", "token", "post_batch_json"}
     assert batch == {"date": "2024-01-05", "source": "desk",
                      "prices": {"DE-BUND": "101.00", "US-STOCK": "50.40"},
                      "fx": {"EURUSD": "1.1050"}}
@@ -311,6 +314,40 @@ def test_post_again_is_no_change_and_a_different_value_is_refused(ledger: FakeNe
     out = tanpo("prices", "post", "--date", DAY.isoformat(), "--price", "DE-BUND=102")
     assert out.exit_code == 3
     assert "use CorrectPrices with a reason" in out.output
+
+
+def test_post_applies_the_oracles_move_limits(ledger: FakeNetwork) -> None:
+    """Issue 16 item 2: what the oracle would hold back, prices post refuses before sending,
+    unless --force --reason; limits per asset class (--max-move)."""
+    ledger.tokens["DE-BUND"] = Token("DE-BUND", "ST", "EUR", "percent-of-par",
+                                     "government-bond", isin="DE0001102580")
+    ledger.tokens["US-STOCK"] = Token("US-STOCK", "ST", "USD", "per-unit", "equity",
+                                      ticker="XYZ")
+    nxt = (DAY + timedelta(days=2)).isoformat()  # DAY holds DE-BUND 101, US-STOCK 50.4
+    out = tanpo("prices", "post", "--date", nxt, "--price", "DE-BUND=107",
+                "--price", "US-STOCK=60", "--fx", "EURUSD=1.2")
+    assert out.exit_code == 2, out.output
+    assert "held back, nothing was sent" in out.output
+    assert "DE-BUND moved +5.94% from 101 to 107, limit ±5.00%" in out.output
+    assert "EURUSD moved +8.60%" in out.output and "US-STOCK" not in out.output  # +19 % < 25 %
+    assert "--force --reason" in out.output
+    assert not [c for c in ledger.calls() if c[0].startswith(("post", "correct"))]
+    # a wider limit for bonds and FX lets it through
+    out = tanpo("prices", "post", "--date", nxt, "--price", "DE-BUND=107", "--fx",
+                "EURUSD=1.2", "--max-move", "bond=0.1", "--max-move", "fx=0.1")
+    assert out.exit_code == 0, out.output
+    # --force needs a reason, and records it with each value
+    nxt2 = (DAY + timedelta(days=3)).isoformat()
+    out = tanpo("prices", "post", "--date", nxt2, "--price", "DE-BUND=150", "--force")
+    assert out.exit_code == 2 and "--force needs --reason" in out.output
+    out = tanpo("prices", "post", "--date", nxt2, "--price", "DE-BUND=150", "--force",
+                "--reason", "issuer restructured")
+    assert out.exit_code == 0, out.output
+    (_, _, sent), = [c for c in ledger.calls() if c[0] == "post_batch_json"][-1:]
+    assert sent["prices"]["DE-BUND"] == {"value": "150",
+                                         "confirmedBy": "operator:forced: issuer restructured"}
+    assert tanpo("prices", "post", "--date", nxt2, "--price", "DE-BUND=1",
+                 "--max-move", "gold=1").exit_code == 2
 
 
 def test_a_reason_makes_a_correction(ledger: FakeNetwork) -> None:
@@ -330,7 +367,7 @@ def test_post_from_a_file_keeps_values_exact(ledger: FakeNetwork, tmp_path: Path
     out = tanpo("prices", "post", "--date", "2024-01-05", "--file", str(batch),
                 "--price", "D=3", "--fx", "EURUSD=1.1")
     assert out.exit_code == 0, out.output
-    (_, _, sent), = ledger.calls()
+    (_, _, sent), = [c for c in ledger.calls() if c[0] == "post_batch_json"]
     assert sent == {"date": "2024-01-05", "source": "file",
                     "prices": {"A": "101.25", "B": {"value": "7.10", "asOf": "2024-01-04"},
                                "C": "100", "D": "3"},

@@ -274,8 +274,8 @@ def fail(code: int, message: str, as_json: bool, hint: str = "",
          partial: Json | None = None) -> NoReturn:
     """Print the error (in JSON mode also a document on stdout: `partial`, what was done before
     the failure, with the error added) and exit with `code`."""
-    kind = {EXIT_REFUSED: "refused", EXIT_UNKNOWN: "unknown", EXIT_PARTIAL: "partial",
-            EXIT_INTERRUPTED: "interrupted"}.get(code, "failed")
+    kind = {EXIT_USAGE: "invalid", EXIT_REFUSED: "refused", EXIT_UNKNOWN: "unknown",
+            EXIT_PARTIAL: "partial", EXIT_INTERRUPTED: "interrupted"}.get(code, "failed")
     if as_json:
         error: Json = {"kind": kind, "message": message}
         if hint:
