@@ -42,6 +42,11 @@ from tanpo.client.cli_common import (
     Row,
     TanpoCommand,
     TanpoGroup,
+    check_identifier,
+    check_isin,
+    check_party,
+    check_request_id,
+    checked,
     console,
     details,
     echo_json,
@@ -50,6 +55,7 @@ from tanpo.client.cli_common import (
     qty,
     session,
     settle,
+    text_option,
 )
 from tanpo.client.cli_terms import InputError, parse_currency, parse_quantity, read_json
 from tanpo.client.events import ChaincodeEvent, FileCheckpointer
@@ -99,18 +105,27 @@ def _token_rows(t: Token, supply: int | None = None) -> list[Row]:
     return rows
 
 
+_token_id = checked(lambda v: check_identifier("token id", v))
+
+
 @token.command("define")
-@click.argument("token_id", metavar="ID", required=False)
+@click.argument("token_id", metavar="ID", required=False,
+                callback=checked(lambda v: check_identifier("token id", v)))
 @click.option("--kind", type=click.Choice(["ST", "CT"]), help="ST security or CT cash.")
 @click.option("--currency", help="ISO 4217 currency, e.g. JPY.")
 @click.option("--quote", "quote", type=click.Choice(["per-unit", "percent-of-par"]),
               default=None, help="Quote convention (default per-unit).")
-@click.option("--isin", default="", help="ISIN (a security needs an ISIN or a ticker).")
-@click.option("--ticker", default="", help="Ticker, e.g. 8306.")
-@click.option("--asset-class", default="", help="e.g. equity, government-bond (cash: cash).")
-@click.option("--rating", "rating", default="", help="Credit rating, e.g. A+.")
-@click.option("--name", default="", help="Display name.")
-@click.option("--issuer", default="", help="Issuer identity.")
+@click.option("--isin", default="", callback=checked(check_isin),
+              help="ISIN, check digit included (a security needs an ISIN or a ticker).")
+@click.option("--ticker", default="", callback=text_option("ticker", 32),
+              help="Ticker, e.g. 8306.")
+@click.option("--asset-class", default="", callback=text_option("asset class", 64),
+              help="e.g. equity, government-bond (cash: cash).")
+@click.option("--rating", "rating", default="", callback=text_option("rating", 16),
+              help="Credit rating, e.g. A+.")
+@click.option("--name", default="", callback=text_option("name", 256), help="Display name.")
+@click.option("--issuer", default="", callback=text_option("issuer", 256),
+              help="Issuer identity.")
 @click.option("--file", "spec_file", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="The token's JSON spec (the chaincode's tokenJSON) instead.")
 @JSON_OPTION
@@ -214,9 +229,9 @@ def _request_text(r: Request) -> str:
 
 
 @token.command("issue-request")
-@click.argument("token_id", metavar="TOKEN")
+@click.argument("token_id", metavar="TOKEN", callback=_token_id)
 @click.argument("quantity", metavar="QTY", callback=_quantity("quantity"))
-@click.option("--reference", required=True,
+@click.option("--reference", required=True, callback=text_option("reference", 256),
               help="Your reference for the off-chain deposit backing it (required).")
 @JSON_OPTION
 def issue_request(token_id: str, quantity: int, reference: str, as_json: bool) -> None:
@@ -233,9 +248,9 @@ def issue_request(token_id: str, quantity: int, reference: str, as_json: bool) -
 
 
 @token.command("redeem-request")
-@click.argument("token_id", metavar="TOKEN")
+@click.argument("token_id", metavar="TOKEN", callback=_token_id)
 @click.argument("quantity", metavar="QTY", callback=_quantity("quantity"))
-@click.option("--reference", required=True,
+@click.option("--reference", required=True, callback=text_option("reference", 256),
               help="Your reference for the off-chain withdrawal (required).")
 @JSON_OPTION
 def redeem_request(token_id: str, quantity: int, reference: str, as_json: bool) -> None:
@@ -251,7 +266,7 @@ def redeem_request(token_id: str, quantity: int, reference: str, as_json: bool) 
 
 
 @token.command("issue")
-@click.argument("request_id", metavar="REQUEST")
+@click.argument("request_id", metavar="REQUEST", callback=checked(check_request_id))
 @JSON_OPTION
 def issue(request_id: str, as_json: bool) -> None:
     """Approve an issuance request: mint the tokens to the requesting party (token
@@ -266,7 +281,7 @@ def issue(request_id: str, as_json: bool) -> None:
 
 
 @token.command("redeem")
-@click.argument("request_id", metavar="REQUEST")
+@click.argument("request_id", metavar="REQUEST", callback=checked(check_request_id))
 @JSON_OPTION
 def redeem(request_id: str, as_json: bool) -> None:
     """Approve a redemption request: burn the tokens from the party's free balance (token
@@ -281,8 +296,9 @@ def redeem(request_id: str, as_json: bool) -> None:
 
 
 @token.command("reject")
-@click.argument("request_id", metavar="REQUEST")
-@click.option("--reason", required=True, help="Why (kept with the request).")
+@click.argument("request_id", metavar="REQUEST", callback=checked(check_request_id))
+@click.option("--reason", required=True, callback=text_option("reason"),
+              help="Why (kept with the request).")
 @JSON_OPTION
 def reject_request(request_id: str, reason: str, as_json: bool) -> None:
     """Reject an issuance (ISS-…) or redemption (RED-…) request (token administrator)."""
@@ -361,9 +377,10 @@ def balance(party: str, token_ids: tuple[str, ...], as_json: bool) -> None:
 
 
 @click.command("transfer", cls=TanpoCommand)
-@click.argument("token_id", metavar="TOKEN")
+@click.argument("token_id", metavar="TOKEN", callback=_token_id)
 @click.argument("quantity", metavar="QTY", callback=_quantity("quantity"))
-@click.option("--to", "to", required=True, metavar="PARTY", help="The receiving party.")
+@click.option("--to", "to", required=True, metavar="PARTY", callback=checked(check_party),
+              help="The receiving party (e.g. bank-b).")
 @JSON_OPTION
 def transfer(token_id: str, quantity: int, to: str, as_json: bool) -> None:
     """Transfer QTY units of TOKEN from your free balance to another party."""

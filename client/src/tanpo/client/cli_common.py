@@ -9,7 +9,9 @@ identity from `acting_as` and report a missing network through `connection_error
 from __future__ import annotations
 
 import json
+import re
 import sys
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -343,6 +345,81 @@ def guarded(as_json: bool) -> Iterator[Guard]:
                    "nothing changed; run the command again" if exc.is_mvcc_conflict else "")
     except (CliFailure, ProfileError, TimeoutError, OSError) as exc:
         guard.fail(EXIT_FAILED, str(exc) or type(exc).__name__)
+
+
+# ---- input the CLI can check before sending (exit 2, nothing sent) ---------------------------
+
+# The chaincode's own rules (chaincode/contracts/names.go), checked here so a malformed value
+# never reaches the network and the user learns what is wrong at once.
+_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_REQUEST_ID = re.compile(r"(ISS|RED)-[A-Za-z0-9]{1,60}")
+_PARTY = re.compile(r"operator|bank-[a-z0-9]{1,16}")
+_ISIN = re.compile(r"[A-Z]{2}[A-Z0-9]{9}[0-9]")
+
+
+def isin_check_digit_ok(isin: str) -> bool:
+    """ISO 6166: letters become two digits (A=10 … Z=35), then the Luhn check over them."""
+    digits = "".join(str(int(c, 36)) for c in isin[:-1]) + isin[-1]
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        n = int(ch) * (2 if i % 2 else 1)
+        total += n - 9 if n > 9 else n
+    return total % 10 == 0
+
+
+def check_identifier(what: str, value: str) -> str:
+    if not _IDENTIFIER.fullmatch(value):
+        raise click.BadParameter(f"{value[:70]!r} is not a valid {what}: 1 to 64 characters "
+                                 "from A-Z a-z 0-9 . _ - starting with a letter or digit")
+    return value
+
+
+def check_request_id(value: str) -> str:
+    if not _REQUEST_ID.fullmatch(value):
+        raise click.BadParameter(f"{value[:70]!r} is not a request id such as "
+                                 "ISS-1a2b3c4d5e6f7a8b (issuance) or RED-… (redemption)")
+    return value
+
+
+def check_party(value: str) -> str:
+    if not _PARTY.fullmatch(value):
+        raise click.BadParameter(f"{value[:40]!r} is not a party id such as bank-a")
+    return value
+
+
+def check_isin(value: str) -> str:
+    if value and not (_ISIN.fullmatch(value) and isin_check_digit_ok(value)):
+        why = ("its check digit is wrong" if _ISIN.fullmatch(value)
+               else "expected 2 letters, 9 letters or digits, and a check digit")
+        raise click.BadParameter(f"{value[:40]!r} is not an ISIN: {why}")
+    return value
+
+
+def check_text(what: str, value: str, max_bytes: int = 512) -> str:
+    """Free text (references, reasons, names): no control characters, bounded."""
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
+        raise click.BadParameter(f"the {what} contains a control character")
+    if len(value.encode("utf-8", "surrogatepass")) > max_bytes:
+        raise click.BadParameter(f"the {what} is longer than {max_bytes} bytes")
+    return value
+
+
+def checked(check: Callable[[str], str]) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """A click callback running ``check`` on a value (or each of several) before the command."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is None or value == "":
+            return value
+        if isinstance(value, tuple):
+            return tuple(check(v) for v in value)
+        return check(value)
+
+    return callback
+
+
+def text_option(what: str, max_bytes: int = 512) -> Callable[[click.Context, click.Parameter,
+                                                              Any], Any]:
+    return checked(lambda v: check_text(what, v, max_bytes))
 
 
 # ---- output ----------------------------------------------------------------------------------

@@ -43,6 +43,9 @@ from tanpo.client.cli_common import (
     ORACLE,
     PARTY_DEFAULT,
     Ledger,
+    check_identifier,
+    check_text,
+    checked,
     console,
     fail,
     guarded,
@@ -204,6 +207,7 @@ def margin() -> None:
 @click.option("--date", "day", required=True, callback=_parse_date, metavar="YYYY-MM-DD",
               help="Valuation date (its prices must be posted).")
 @click.option("--agreement", "agreement_id", default=None, metavar="ID",
+              callback=checked(lambda v: check_identifier("agreement id", v)),
               help="Call this agreement only (default: sweep every active agreement the caller "
                    "may sweep).")
 @click.option("--batch-size", "--page-size", "batch_size", type=click.IntRange(1, MAX_BATCH),
@@ -360,7 +364,8 @@ def _print_transfers(calls: list[MarginCall]) -> None:
 
 
 @margin.command("show")
-@click.argument("agreement_id", metavar="ID")
+@click.argument("agreement_id", metavar="ID",
+                callback=checked(lambda v: check_identifier("agreement id", v)))
 @click.option("--date", "day", default=None, callback=_parse_date, metavar="YYYY-MM-DD",
               help="Only the call of this date.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (exact values) for scripts.")
@@ -429,6 +434,8 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
         if option == "--fx" and not _PAIR.fullmatch(key):
             raise click.BadParameter(f"{key!r} is not a market pair such as EURUSD",
                                      param_hint=option)
+        if option == "--price":
+            check_identifier("token id", key)
         if key in out:
             raise click.BadParameter(f"{key} is given twice", param_hint=option)
         out[key] = _decimal_text(value, f"{option} {key}")
@@ -558,7 +565,7 @@ def _jumps(session: Ledger, day: date, batch: Json, limits: Mapping[str, Decimal
               help="An FX market pair's rate, e.g. EURUSD=1.1050 (repeatable).")
 @click.option("--file", "batch_file", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help='A batch: {"prices": {TOKEN: V}, "fx": {PAIR: V}, "source"?}.')
-@click.option("--reason", default=None,
+@click.option("--reason", default=None, callback=checked(lambda v: check_text("reason", v)),
               help="Correct values already posted (a new correction version, kept with R); "
                    "with --force, why the move limits are overridden.")
 @click.option("--max-move", "max_moves", multiple=True, metavar="CLASS=LIMIT",
@@ -567,7 +574,9 @@ def _jumps(session: Ledger, day: date, batch: Json, limits: Mapping[str, Decimal
                    f"{DEFAULT_MAX_MOVE['fx']}: the oracle's defaults); repeatable.")
 @click.option("--force", is_flag=True,
               help="Post values beyond the move limits; needs --reason, recorded with each.")
-@click.option("--source", "source", default="", help="A label stored with the batch.")
+@click.option("--source", "source", default="",
+              callback=checked(lambda v: check_text("source", v, 128)),
+              help="A label stored with the batch.")
 @click.option("--json", "as_json", is_flag=True, help="Print the ledger's answer as JSON.")
 def post(day: date, price_items: tuple[str, ...], fx_items: tuple[str, ...],
          batch_file: Path | None, reason: str | None, max_moves: tuple[str, ...], force: bool,
