@@ -123,6 +123,7 @@ class Launcher:
         self._start_orderers()
         if fresh:
             self._join_orderers()
+        self._wait_orderer_leader()
         self._start_peers()
         if fresh:
             self._join_peers()
@@ -201,6 +202,27 @@ class Launcher:
                 what=f"osnadmin channel join on {o.node}",
             )
         self.say(f"  orderers joined channel {CHANNEL!r}")
+
+    def _wait_orderer_leader(self, timeout: float = 90.0) -> None:
+        """Wait until the channel's Raft cluster has a leader. A (re)started orderer answers its
+        health check at once, but refuses broadcasts ("no Raft leader") until the election that
+        follows, which takes seconds: returning before it leaves the next submit to fail."""
+        labels = f'channel="{CHANNEL}"'
+        deadline = time.monotonic() + timeout
+        while True:
+            leaders = [o.node for o in self.topo.orderer_nodes
+                       if processes.metric_value(o.operations_port,
+                                                 "consensus_etcdraft_is_leader", labels) == 1]
+            if leaders:
+                self.say(f"  channel {CHANNEL!r} has a Raft leader ({leaders[0]}): "
+                         "the ordering service accepts transactions")
+                return
+            if time.monotonic() > deadline:
+                raise NetworkError(
+                    f"no orderer became the Raft leader of channel {CHANNEL!r} within "
+                    f"{timeout:.0f}s, so no transaction can be ordered: see `tanpo network logs "
+                    f"{self.topo.orderer_nodes[0].node}`")
+            time.sleep(0.25)
 
     def _start_peers(self) -> None:
         nodes = [(self.peer_node(org), org) for org in self.topo.peer_orgs]
