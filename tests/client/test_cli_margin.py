@@ -15,7 +15,13 @@ from click.testing import CliRunner, Result
 
 from tanpo.client.cli_main import main
 from tanpo.client.cli_margin import show_value
-from tanpo.client.errors import CommitInterrupted, CommitStatusError, EndorseError
+from tanpo.client.errors import (
+    CommitInterrupted,
+    CommitStatusError,
+    EndorseError,
+    ErrorDetail,
+    SubmitError,
+)
 from tanpo.client.models import Token
 from tanpo.client.profile import ProfileError
 from tests.fakes import POSTED_BY, FakeNetwork
@@ -532,3 +538,25 @@ def test_ctrl_c_while_the_commands_load_is_one_line_and_exit_130(
     assert out.exit_code == 130
     assert out.output.strip() == "interrupted (Ctrl-C)"
     assert "Traceback" not in out.output
+
+
+def test_an_unreachable_orderer_is_named_with_what_to_run(ledger: FakeNetwork) -> None:
+    """Issue 16 item 5: not "cannot reach the peer", nor a bare "Deadline Exceeded"."""
+    refused = ('rpc error: code = Unavailable desc = connection error: desc = "transport: '
+               'Error while dialing: dial tcp 127.0.0.1:17050: connect: connection refused"')
+    ledger.fail = SubmitError("no orderers could successfully process transaction",
+                              grpc.StatusCode.UNAVAILABLE,
+                              (ErrorDetail("127.0.0.1:17050", "OrdererMSP", refused),), TXID)
+    assert ledger.fail.orderer_unavailable and not ledger.fail.refused
+    out = tanpo("prices", "post", "--date", DAY.isoformat(), "--price", "DE-BUND=101")
+    assert out.exit_code == 4
+    assert "orderer unreachable, the transaction was not ordered: 127.0.0.1:17050 " \
+           "(OrdererMSP)" in out.output and "connection refused" in out.output
+    assert "tanpo network up" in out.output and "cannot reach the peer" not in out.output
+    # the orderer silent until the deadline: it may have the transaction
+    ledger.fail = SubmitError("context deadline exceeded", grpc.StatusCode.DEADLINE_EXCEEDED,
+                              (), TXID)
+    out = tanpo("prices", "post", "--date", DAY.isoformat(), "--price", "DE-BUND=101")
+    assert out.exit_code == 5
+    assert f"transaction {TXID} was sent to the ordering service, which did not answer" \
+        in out.output

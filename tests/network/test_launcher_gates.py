@@ -22,7 +22,7 @@ def restart_launcher(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     (topo.state_dir / "channel-joined").write_text("ok\n")
     launcher = Launcher(topo, say=lambda msg: steps.append(f"say: {msg}"))
     for name in ("fabric", "_start_orderers", "_start_peers", "_deploy_chaincode",
-                 "_wait_membership", "_bootstrap_roles"):
+                 "_wait_membership", "_bootstrap_roles", "_wait_ordering"):
         monkeypatch.setattr(launcher, name, lambda *a, _n=name, **k: steps.append(_n))
     for name in ("write_profile", "write_common_profiles"):
         monkeypatch.setattr(launcher_module, name, lambda *a, _n=name, **k: steps.append(_n))
@@ -50,6 +50,8 @@ def test_up_waits_for_a_raft_leader_after_restarting_the_orderers(
     started, peers = steps.index("_start_orderers"), steps.index("_start_peers")
     assert steps[started + 1:peers].count("sleep") == 2, "polled until the leader was elected"
     assert any("has a Raft leader (orderer2" in s for s in steps[started:peers])
+    # and, last, a real broadcast through every peer's gateway (their redial back-off)
+    assert [s for s in steps if not s.startswith("say")][-1] == "_wait_ordering"
 
 
 def test_up_fails_naming_the_orderer_when_no_leader_is_elected(

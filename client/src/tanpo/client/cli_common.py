@@ -260,9 +260,20 @@ _HINTS = (
 )
 
 
+def _orderers(exc: GatewayError) -> str:
+    """The orderers the gateway could not reach, with why, from its details."""
+    named = [f"{d.address} ({d.msp_id}): {d.message.rsplit('desc = ', 1)[-1].strip()[:120]}"
+             for d in exc.details if d.address]
+    return "; ".join(named) or "no orderer answered in time"
+
+
 def _network_hint(exc: GatewayError) -> str:
     import grpc
 
+    if exc.orderer_unavailable:
+        return ("the ordering service is down or has no Raft leader yet: `tanpo network "
+                "status` shows each orderer; `tanpo network up` restarts a stopped one and "
+                "returns once it accepts transactions; then run the command again")
     if exc.code == grpc.StatusCode.UNAVAILABLE:
         return ("cannot reach the peer: is the network up? Check with `tanpo network status` "
                 "(start it with `tanpo network up`)")
@@ -336,6 +347,14 @@ def guarded(as_json: bool) -> Iterator[Guard]:
                                  f"commit was not confirmed: {exc.message or exc}",
                    _check(exc.transaction_id))
     except GatewayError as exc:
+        if exc.orderer_unavailable:
+            if exc.code is not None and exc.code.name == "DEADLINE_EXCEEDED":
+                # the orderer may have it: as a commit that was not confirmed
+                guard.fail(EXIT_UNKNOWN, f"transaction {exc.transaction_id} was sent to the "
+                                         f"ordering service, which did not answer in time "
+                                         f"({_orderers(exc)})", _network_hint(exc))
+            guard.fail(EXIT_FAILED, f"orderer unreachable, the transaction was not ordered: "
+                                    f"{_orderers(exc)}", _network_hint(exc))
         if exc.refusal is not None:
             hint = next((h for key, h in _HINTS if key in exc.refusal), "")
             guard.fail(EXIT_REFUSED, exc.refusal, hint)

@@ -35,6 +35,8 @@ _CHAINCODE_RESPONSE = re.compile(r"chaincode response (\d+), (.*)", re.DOTALL)
 _NO_PEER_SET = "no combination of peers can be derived"
 # Endorsing peers returned different results: one had not yet committed a block another had.
 _ENDORSEMENTS_DIFFER = "ProposalResponsePayloads do not match"
+# The gateway could not hand the transaction to any orderer (each one's error in the details).
+_NO_ORDERER = "no orderers could successfully process transaction"
 
 #: gRPC codes after which the same call may succeed later (the python-etcd3 table, in spirit).
 TRANSIENT_CODES = frozenset({
@@ -103,6 +105,14 @@ class GatewayError(Exception):
     def endorsements_differ(self) -> bool:
         """The endorsing peers disagreed, typically because one lagged a block behind."""
         return not self.refused and self._says(_ENDORSEMENTS_DIFFER)
+
+    @property
+    def orderer_unavailable(self) -> bool:
+        """The ordering service did not take the transaction: every orderer the gateway tried
+        failed (each one's address in `details`), or the submit found none in time."""
+        return not self.refused and (
+            self._says(_NO_ORDERER)
+            or (isinstance(self, SubmitError) and self.code in TRANSIENT_CODES))
 
     @property
     def transient(self) -> bool:

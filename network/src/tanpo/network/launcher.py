@@ -133,6 +133,7 @@ class Launcher:
         write_profile(self.topo)
         write_common_profiles(self.topo)
         self._bootstrap_roles()
+        self._wait_ordering()
         self.say(f"Network up in {time.monotonic() - t0:.1f}s. Profile: {self.topo.profile_file}")
 
     def _create_material(self) -> None:
@@ -436,6 +437,21 @@ class Launcher:
         n = bootstrap_roles(self.topo)
         if n:
             self.say(f"  registered {n} identities in the role registry")
+
+    def _wait_ordering(self) -> None:
+        from tanpo.client.errors import GatewayError
+        from tanpo.network.bootstrap import wait_for_ordering
+
+        t0 = time.monotonic()
+        try:
+            wait_for_ordering(self.topo)
+        except (GatewayError, TimeoutError) as exc:
+            raise NetworkError(
+                f"the network does not accept transactions yet: a no-op submitted through each "
+                f"peer failed ({exc}); see `tanpo network status` and `tanpo network logs`"
+            ) from exc
+        self.say(f"  every peer's gateway gets transactions ordered "
+                 f"({time.monotonic() - t0:.1f}s)")
 
     # --- down / status / logs ----------------------------------------------------------------
     def down(self, wipe: bool = False) -> list[str]:
