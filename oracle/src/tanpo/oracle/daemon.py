@@ -193,6 +193,7 @@ class Oracle:
         # dates this process swept to the end with only isolated failures: not re-swept on
         # every pass (the next date's sweep retries their agreements), except the latest
         self._processed: set[date] = set()
+        self._older: dict[date, PriceBatch | None] = {}  # earlier batches the move check read
         self._strict_source = mode != "live"
 
     # ---- start-up ------------------------------------------------------------------------
@@ -304,6 +305,7 @@ class Oracle:
         addition = PriceBatch(d, {k: q for k, q in add.items() if k not in fx},
                               {k: q for k, q in add.items() if k in fx}, posted.source)
         self.ledger.post_prices(addition)  # an addition: keys already posted are not touched
+        self._older.pop(d, None)
         log_event(self.log, "posted-addition", date=d, added=sorted(add),
                   confirmed={k: q.confirmed_by for k, q in add.items()})
         remaining = [r for r in self._held.get(d, []) if r.key not in add]
@@ -603,7 +605,9 @@ class Oracle:
             if not lacking:
                 break
             day -= timedelta(days=1)
-            older = self.ledger.posted_prices(day)
+            if day not in self._older:  # posted batches only grow: cache what was read
+                self._older[day] = self.ledger.posted_prices(day)
+            older = self._older[day]
             if older is None:
                 continue
             for key in list(lacking):
@@ -674,6 +678,8 @@ class Oracle:
         }
 
     def _publish(self) -> None:
+        self.metrics.held_back.set(sum(len(v) for v in self._held.values()))
+        self.metrics.agreements_failing.set(len(self._failures))
         status = self.status()
         self.health.beat(status["state"], last_posted=status["ledger"]["last_posted"],
                          last_swept=status["ledger"]["last_swept"],
