@@ -183,6 +183,10 @@ class Launcher:
             processes.start(node)
         for node, o in nodes:
             processes.wait_until(node, _healthz(o.operations_port), "healthz")
+            # the channel participation API listens on its own port, opened after the health
+            # endpoint: under load a join sent at once met "connection refused"
+            processes.wait_until(node, _listening(o.admin_port),
+                                 f"admin endpoint on {o.admin_port}")
             self.say(f"  {o.node} up on {o.endpoint}")
 
     def _join_orderers(self) -> None:
@@ -557,6 +561,10 @@ class Launcher:
 
 def _healthz(port: int) -> Callable[[], bool]:
     return lambda: processes.healthz_ok(port)
+
+
+def _listening(port: int) -> Callable[[], bool]:
+    return lambda: processes.port_open(port)
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
