@@ -312,8 +312,9 @@ def test_a_held_back_quote_halts_only_the_agreements_that_use_it(tmp_path: Path)
     ledger = MemoryLedger(agreements=[*base.agreements, usd],
                           token_currency=base.token_currency)
     oracle = fixture_oracle(ledger, tmp_path)
-    oracle.replay(D("2008-10-06"), D("2008-10-10"))
+    assert oracle.replay(D("2008-10-06"), D("2008-10-10")).stopped_at is None
     days = sorted(ledger.batches)
+    assert days[-1] == D("2008-10-10") and D("2008-10-08") in days
     called = {d for (a, d) in ledger.calls if a == "USD-1"}
     assert called == set(days) - {D("2008-10-08")}
     assert all((a.agreement_id, d) in ledger.calls for a in base.agreements for d in days)
