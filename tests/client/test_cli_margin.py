@@ -560,3 +560,18 @@ def test_an_unreachable_orderer_is_named_with_what_to_run(ledger: FakeNetwork) -
     assert out.exit_code == 5
     assert f"transaction {TXID} was sent to the ordering service, which did not answer" \
         in out.output
+
+
+def test_ctrl_c_after_the_commit_never_says_nothing_changed(
+        ledger: FakeNetwork, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.fakes import FakeLedger
+
+    def interrupted(self: FakeLedger, timeout: float | None = None) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(FakeLedger, "settle", interrupted)
+    out = CliRunner().invoke(main, ["--as", "bank-b", "token", "issue-request", "JP8306", "10",
+                                    "--reference", "deposit-1"])
+    assert out.exit_code == 0, out.output
+    assert "committed; interrupted while waiting for every peer" in out.output
+    assert "nothing changed" not in out.output and "requested ISS-" in out.output

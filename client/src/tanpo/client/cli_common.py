@@ -243,6 +243,10 @@ def settle(ledger: Ledger) -> None:
         ledger.settle(SETTLE_WARN_S)
     except (TimeoutError, GatewayError, OSError) as exc:
         click.echo(f"warning: committed, but not every peer confirmed it yet ({exc})", err=True)
+    except KeyboardInterrupt:
+        # the transaction is committed: stop waiting, but never say that nothing changed
+        click.echo("warning: committed; interrupted while waiting for every peer to confirm "
+                   "it", err=True)
 
 
 # ---- failures and exit codes ----------------------------------------------------------------
@@ -339,8 +343,8 @@ def guarded(as_json: bool) -> Iterator[Guard]:
         guard.fail(EXIT_UNKNOWN, f"interrupted while transaction {exc.transaction_id} was "
                                  f"{state}: it may still commit", _check(exc.transaction_id))
     except KeyboardInterrupt:
-        guard.fail(EXIT_INTERRUPTED, "interrupted before anything was submitted: "
-                                     "nothing changed")
+        guard.fail(EXIT_INTERRUPTED, "interrupted (Ctrl-C)" if guard.done else
+                   "interrupted before anything was submitted: nothing changed")
     except CommitStatusError as exc:
         # the orderer accepted it; only the wait for its commit failed
         guard.fail(EXIT_UNKNOWN, f"transaction {exc.transaction_id} was submitted but its "
