@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 from tanpo.client.cli_main import main
 from tanpo.oracle.cli import LEDGER_FACTORIES, register_ledger
 from tanpo.oracle.ledger import Ledger
-from tanpo.oracle.memledger import MemoryLedger
+from tanpo.oracle.memledger import FakeAgreement, MemoryLedger
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "oracle"
 MARKET = str(FIXTURES / "market")
@@ -212,3 +212,40 @@ def test_replay_source_errors_are_clear(tmp_path: Path) -> None:
     result = tanpo(tmp_path, "replay", "--from", "2009-07-01", "--to", "2009-07-02",
                    "--source", str(empty), "--no-progress")
     assert result.exit_code == 1 and "no market data file for '8306.T'" in result.output
+
+
+def poisoned_factory(ctx: click.Context) -> Ledger:
+    """The demo book plus an agreement whose collateral no source prices."""
+    ledger = MemoryLedger.demo([("JP8306", "JPY")])
+    bad = FakeAgreement("BAD-1", "bank-a", "bank-b", "JPY", "JP9999", 100, "JPY")
+    return MemoryLedger(agreements=[*ledger.agreements, bad],
+                        token_currency={**ledger.token_currency, "JP9999": "JPY"})
+
+
+def failing_factory(ctx: click.Context) -> Ledger:
+    ledger = MemoryLedger.demo([("JP8306", "JPY")])
+    ledger.fail_after_calls = 2
+    return ledger
+
+
+def test_calls_that_fail_alone_exit_6_and_show_in_the_status(tmp_path: Path) -> None:
+    """Issue 16 items 1 and 5: the replay goes to the end, says what failed, exits 6."""
+    result = tanpo(tmp_path, "replay", "--from", "2009-07-01", "--to", "2009-07-03",
+                   "--source", MARKET, "--no-progress", ledger=f"{__name__}:poisoned_factory")
+    assert result.exit_code == 6, result.output
+    assert "posted 3 date(s)" in result.stdout and "failed calls 3" in result.stdout
+    assert "margin calls failed alone: 1 agreement(s)" in result.stderr
+    status = tanpo(tmp_path, "status")
+    assert "oracle degraded" in status.stdout and "BAD-1" in status.stdout
+    doc = json.loads(tanpo(tmp_path, "status", "--json").stdout)
+    (failure,) = doc["failures"]
+    assert (failure["agreement"], failure["since"], failure["attempts"]) == (
+        "BAD-1", "2009-07-01", 3)
+
+
+def test_a_failed_replay_leaves_the_error_in_the_status(tmp_path: Path) -> None:
+    result = tanpo(tmp_path, "replay", "--from", "2009-07-01", "--to", "2009-07-03",
+                   "--source", MARKET, "--no-progress", ledger=f"{__name__}:failing_factory")
+    assert result.exit_code == 1 and "peer went away mid-sweep" in result.output
+    status = tanpo(tmp_path, "status")
+    assert "oracle error" in status.stdout and "peer went away mid-sweep" in status.stdout
