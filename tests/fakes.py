@@ -10,7 +10,7 @@ error mapping runs for real.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from fractions import Fraction
@@ -20,8 +20,9 @@ import grpc
 import pytest
 
 from tanpo.client import cli_common
-from tanpo.client.errors import EndorseError, ErrorDetail, EvaluateError
+from tanpo.client.errors import CommitStatusError, EndorseError, ErrorDetail, EvaluateError
 from tanpo.client.events import ChaincodeEvent, Checkpoint
+from tanpo.client.gateway import CommitStatus
 from tanpo.client.models import (
     Agreement,
     Balance,
@@ -85,6 +86,8 @@ class FakeNetwork:
     fail: Exception | None = None  # raised by every call
     fail_open: Exception | None = None  # raised on connecting
     fail_ids: set[str] = field(default_factory=set)  # agreements whose call the chaincode refuses
+    sweep_fail_after: int | None = None  # sweep batches that commit before one raises
+    committed: dict[str, tuple[int, int]] = field(default_factory=dict)  # tx id -> (code, block)
     batch_sizes: list[int] = field(default_factory=list)  # of each sweep
     _views: dict[str, FakeLedger] = field(default_factory=dict)
 
@@ -164,6 +167,15 @@ class FakeLedger:
 
     def settle(self, timeout: float | None = None) -> None:
         self.net.settled += 1
+
+    def commit_status(self, transaction_id: str, timeout: float) -> CommitStatus:
+        self._call("commit_status", transaction_id, timeout)
+        if transaction_id not in self.net.committed:
+            raise CommitStatusError("context deadline exceeded",
+                                    grpc.StatusCode.DEADLINE_EXCEEDED,
+                                    transaction_id=transaction_id)
+        code, block = self.net.committed[transaction_id]
+        return CommitStatus(transaction_id, code, block)
 
     def disconnect(self) -> None:
         self.net.disconnected += 1
@@ -385,8 +397,11 @@ class FakeLedger:
         return [MarginCall.from_json(r) for (a, _), r in self.net.records.items()
                 if a == agreement_id]
 
-    def sweep(self, day: date, batch_size: int) -> SweepRun:
-        """Every active agreement in id order, batch by batch; a failing call fails alone."""
+    def sweep(self, day: date, batch_size: int, *,
+              on_batch: Callable[[Sequence[SweepOutcome]], None] | None = None) -> SweepRun:
+        """Every active agreement in id order, batch by batch; a failing call fails alone.
+        ``net.sweep_fail_after`` makes the batch after that many raise (the network went away
+        mid-sweep)."""
         self._call("sweep", day, batch_size)
         self.net.batch_sizes.append(batch_size)
         if day not in self.net.versions:
@@ -403,6 +418,12 @@ class FakeLedger:
             replayed = (a, day) in self.net.records
             self._margin(a, day)
             outcomes.append(SweepOutcome(a, "replayed" if replayed else "called", triggered=True))
+        for n, start in enumerate(range(0, len(outcomes), batch_size)):
+            if self.net.sweep_fail_after is not None and n >= self.net.sweep_fail_after:
+                raise EndorseError("failed to collect enough transaction endorsements",
+                                   grpc.StatusCode.UNAVAILABLE)
+            if on_batch is not None:
+                on_batch(outcomes[start:start + batch_size])
         swept = not self.net.fail_ids
         return SweepRun(day, tuple(outcomes), transactions=-(-len(active) // batch_size),
                         swept=swept, last_swept_date=day if swept else None,

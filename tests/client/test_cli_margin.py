@@ -8,13 +8,21 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import click
 import grpc
 import pytest
 from click.testing import CliRunner, Result
 
 from tanpo.client.cli_main import main
 from tanpo.client.cli_margin import show_value
-from tanpo.client.errors import EndorseError
+from tanpo.client.errors import (
+    CommitInterrupted,
+    CommitStatusError,
+    EndorseError,
+    ErrorDetail,
+    SubmitError,
+)
+from tanpo.client.models import Token
 from tanpo.client.profile import ProfileError
 from tests.fakes import POSTED_BY, FakeNetwork
 from tests.fakes import margin_record as record
@@ -176,23 +184,46 @@ def test_a_refusal_exits_3_with_the_chaincode_message(ledger: FakeNetwork) -> No
     assert ledger.disconnected == len(ledger.opened) == 2, "a refused command disconnects too"
 
 
-def test_a_failed_call_is_shown_with_the_others_and_exits_3(ledger: FakeNetwork) -> None:
+def test_a_failed_call_is_shown_with_the_others_and_exits_6(ledger: FakeNetwork) -> None:
+    """Issue 16 item 4: calls committed beside a failed one are "partly done" (6), not
+    "refused, nothing changed" (3)."""
     ledger.set_active("AGR-1", "AGR-2", "AGR-3")
     ledger.fail_ids = {"AGR-2"}
     out = tanpo("margin", "run", "--date", DAY.isoformat(), "--json")
-    assert out.exit_code == 3
+    assert out.exit_code == 6
     doc = json.loads(out.stdout)
     assert doc["complete"] is False and doc["lastSweptDate"] == ""
     assert [(o["agreement"], o["status"]) for o in doc["outcomes"]] == [
         ("AGR-1", "called"), ("AGR-2", "failed"), ("AGR-3", "called")]
     assert "no price for JP8306" in doc["outcomes"][1]["reason"]
     assert "call" not in doc["outcomes"][1] and "call" in doc["outcomes"][2]
-    assert doc["error"] == {"kind": "refused", "message": f"cannot finish the sweep of {DAY}: 1 "
-                            "active agreements have no margin call for it yet"}
+    assert doc["error"]["kind"] == "partial"
+    assert doc["error"]["message"] == (
+        f"cannot finish the sweep of {DAY}: 1 active agreements have no margin call for it "
+        "yet\n2 margin call(s) committed; the failed ones are retried by sweeping again")
+    # again: the two are replayed (nothing changes), the failed one fails: 3
     out = tanpo("margin", "run", "--date", DAY.isoformat())
     assert out.exit_code == 3
     assert "AGR-2" in out.output and "missing_price" in out.output
     assert "0 called, 2 replayed, 0 skipped, 1 failed" in out.output
+
+
+def test_a_sweep_that_fails_mid_way_says_what_committed(ledger: FakeNetwork) -> None:
+    """Issue 16 item 4: a multi-batch sweep whose later batch fails after earlier ones
+    committed exits 6 naming what committed, not 4 ("nothing changed")."""
+    ledger.set_active(*(f"AGR-{i}" for i in range(5)))
+    ledger.sweep_fail_after = 1
+    out = tanpo("margin", "run", "--date", DAY.isoformat(), "--batch-size", "2")
+    assert out.exit_code == 6, out.output
+    assert "partial: failed to collect enough transaction endorsements" in out.output
+    assert "already committed before that: 2 margin call(s) of 2024-01-03 (AGR-0, AGR-1)" \
+        in out.output
+    ledger.records.clear()
+    out = tanpo("margin", "run", "--date", DAY.isoformat(), "--batch-size", "2", "--json")
+    assert out.exit_code == 6
+    doc = json.loads(out.stdout)
+    assert doc["error"]["kind"] == "partial"
+    assert [o["agreement"] for o in doc["outcomes"]] == ["AGR-0", "AGR-1"]
 
 
 def test_a_sweep_without_prices_is_refused(ledger: FakeNetwork) -> None:
@@ -269,8 +300,10 @@ def test_post_builds_one_batch_as_the_oracle(ledger: FakeNetwork) -> None:
                 "--price", "US-STOCK=50.40", "--fx", "EURUSD=1.1050", "--source", "desk")
     assert out.exit_code == 0, out.output
     assert identities(ledger) == [("operator", "User1")]
-    (name, _, batch), = ledger.calls()
+    (name, _, batch), = [c for c in ledger.calls() if c[0].startswith("post")]
     assert name == "post_batch_json"
+    # the move check read the earlier dates (read-only) before the one post
+    assert {c[0] for c in ledger.calls()} <= {"prices", "token", "post_batch_json"}
     assert batch == {"date": "2024-01-05", "source": "desk",
                      "prices": {"DE-BUND": "101.00", "US-STOCK": "50.40"},
                      "fx": {"EURUSD": "1.1050"}}
@@ -287,6 +320,40 @@ def test_post_again_is_no_change_and_a_different_value_is_refused(ledger: FakeNe
     out = tanpo("prices", "post", "--date", DAY.isoformat(), "--price", "DE-BUND=102")
     assert out.exit_code == 3
     assert "use CorrectPrices with a reason" in out.output
+
+
+def test_post_applies_the_oracles_move_limits(ledger: FakeNetwork) -> None:
+    """Issue 16 item 2: what the oracle would hold back, prices post refuses before sending,
+    unless --force --reason; limits per asset class (--max-move)."""
+    ledger.tokens["DE-BUND"] = Token("DE-BUND", "ST", "EUR", "percent-of-par",
+                                     "government-bond", isin="DE0001102580")
+    ledger.tokens["US-STOCK"] = Token("US-STOCK", "ST", "USD", "per-unit", "equity",
+                                      ticker="XYZ")
+    nxt = (DAY + timedelta(days=2)).isoformat()  # DAY holds DE-BUND 101, US-STOCK 50.4
+    out = tanpo("prices", "post", "--date", nxt, "--price", "DE-BUND=107",
+                "--price", "US-STOCK=60", "--fx", "EURUSD=1.2")
+    assert out.exit_code == 2, out.output
+    assert "held back, nothing was sent" in out.output
+    assert "DE-BUND moved +5.94% from 101 to 107, limit ±5.00%" in out.output
+    assert "EURUSD moved +8.60%" in out.output and "US-STOCK" not in out.output  # +19 % < 25 %
+    assert "--force --reason" in out.output
+    assert not [c for c in ledger.calls() if c[0].startswith(("post", "correct"))]
+    # a wider limit for bonds and FX lets it through
+    out = tanpo("prices", "post", "--date", nxt, "--price", "DE-BUND=107", "--fx",
+                "EURUSD=1.2", "--max-move", "bond=0.1", "--max-move", "fx=0.1")
+    assert out.exit_code == 0, out.output
+    # --force needs a reason, and records it with each value
+    nxt2 = (DAY + timedelta(days=3)).isoformat()
+    out = tanpo("prices", "post", "--date", nxt2, "--price", "DE-BUND=150", "--force")
+    assert out.exit_code == 2 and "--force needs --reason" in out.output
+    out = tanpo("prices", "post", "--date", nxt2, "--price", "DE-BUND=150", "--force",
+                "--reason", "issuer restructured")
+    assert out.exit_code == 0, out.output
+    (_, _, sent), = [c for c in ledger.calls() if c[0] == "post_batch_json"][-1:]
+    assert sent["prices"]["DE-BUND"] == {"value": "150",
+                                         "confirmedBy": "operator:forced: issuer restructured"}
+    assert tanpo("prices", "post", "--date", nxt2, "--price", "DE-BUND=1",
+                 "--max-move", "gold=1").exit_code == 2
 
 
 def test_a_reason_makes_a_correction(ledger: FakeNetwork) -> None:
@@ -306,7 +373,7 @@ def test_post_from_a_file_keeps_values_exact(ledger: FakeNetwork, tmp_path: Path
     out = tanpo("prices", "post", "--date", "2024-01-05", "--file", str(batch),
                 "--price", "D=3", "--fx", "EURUSD=1.1")
     assert out.exit_code == 0, out.output
-    (_, _, sent), = ledger.calls()
+    (_, _, sent), = [c for c in ledger.calls() if c[0] == "post_batch_json"]
     assert sent == {"date": "2024-01-05", "source": "file",
                     "prices": {"A": "101.25", "B": {"value": "7.10", "asOf": "2024-01-04"},
                                "C": "100", "D": "3"},
@@ -382,3 +449,129 @@ def test_prices_show_of_a_date_without_prices_is_refused(ledger: FakeNetwork) ->
 ])
 def test_show_value(value: Fraction, text: str) -> None:
     assert show_value(value) == text
+
+
+# ---- interrupts and unknown outcomes (issue 16 item 4) ----------------------------------------
+
+TXID = "ab" * 32
+
+
+def test_ctrl_c_while_waiting_for_the_commit_reports_the_transaction(
+        ledger: FakeNetwork) -> None:
+    ledger.fail = CommitInterrupted(TXID)
+    out = tanpo("prices", "post", "--date", DAY.isoformat(), "--price", "DE-BUND=101")
+    assert out.exit_code == 5
+    assert "Aborted!" not in out.output
+    assert f"unknown: interrupted while transaction {TXID} was submitted: it may still " \
+           "commit" in out.output
+    assert f"tanpo tx status {TXID}" in out.output
+    out = tanpo("prices", "post", "--date", DAY.isoformat(), "--price", "DE-BUND=101",
+                "--json")
+    assert json.loads(out.stdout)["error"]["kind"] == "unknown"
+
+
+def test_ctrl_c_before_anything_was_submitted_changed_nothing(ledger: FakeNetwork) -> None:
+    ledger.fail = KeyboardInterrupt()
+    out = tanpo("margin", "run", "--date", DAY.isoformat(), "--agreement", "AGR-1")
+    assert out.exit_code == 130
+    assert "Aborted!" not in out.output
+    assert "interrupted before anything was submitted: nothing changed" in out.output
+
+
+def test_a_commit_status_timeout_is_an_unknown_outcome(ledger: FakeNetwork) -> None:
+    ledger.fail = CommitStatusError("context deadline exceeded",
+                                    grpc.StatusCode.DEADLINE_EXCEEDED, transaction_id=TXID)
+    out = tanpo("margin", "run", "--date", DAY.isoformat(), "--agreement", "AGR-1")
+    assert out.exit_code == 5
+    assert f"transaction {TXID} was submitted but its commit was not confirmed" in out.output
+
+
+def test_tx_status(ledger: FakeNetwork) -> None:
+    ledger.committed[TXID] = (0, 7)
+    out = tanpo("tx", "status", TXID)
+    assert out.exit_code == 0 and "committed, valid, in block 7" in out.output
+    ledger.committed[TXID] = (11, 8)  # MVCC_READ_CONFLICT
+    out = tanpo("tx", "status", TXID)
+    assert out.exit_code == 3 and "MVCC_READ_CONFLICT" in out.output
+    out = tanpo("tx", "status", "cd" * 32, "--wait", "1")
+    assert out.exit_code == 5 and "has not committed within 1 s" in out.output
+    assert tanpo("tx", "status", "nope").exit_code == 2
+
+
+def test_the_sdk_turns_ctrl_c_after_the_submit_into_commit_interrupted() -> None:
+    from tanpo.client.gateway import Contract
+
+    class Submitted:
+        transaction_id = TXID
+
+        def wait(self, timeout: float | None = None) -> None:
+            raise KeyboardInterrupt
+
+    class Timeouts:
+        commit_status = 1.0
+
+    class Net:
+        class gateway:
+            timeouts = Timeouts()
+
+    contract = Contract.__new__(Contract)
+    object.__setattr__(contract, "retries", ())
+    object.__setattr__(contract, "network", Net())
+    object.__setattr__(contract, "_endorse_and_submit", lambda *a, **k: Submitted())
+    with pytest.raises(CommitInterrupted) as caught:
+        contract.submit("Ping", "hi")
+    assert caught.value.transaction_id == TXID and caught.value.sent
+    assert isinstance(caught.value, KeyboardInterrupt)
+
+
+def test_ctrl_c_while_the_commands_load_is_one_line_and_exit_130(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 16 item 4: no traceback (nor a bare "Aborted!") on Ctrl-C during start-up."""
+    from tanpo.client import cli_main
+
+    def interrupted(root: click.Group) -> None:
+        raise KeyboardInterrupt
+
+    root = cli_main.TanpoRoot(callback=lambda: None)
+    monkeypatch.setattr(cli_main, "_register", interrupted)
+    out = CliRunner().invoke(root, ["token", "list"])
+    assert out.exit_code == 130
+    assert out.output.strip() == "interrupted (Ctrl-C)"
+    assert "Traceback" not in out.output
+
+
+def test_an_unreachable_orderer_is_named_with_what_to_run(ledger: FakeNetwork) -> None:
+    """Issue 16 item 5: not "cannot reach the peer", nor a bare "Deadline Exceeded"."""
+    refused = ('rpc error: code = Unavailable desc = connection error: desc = "transport: '
+               'Error while dialing: dial tcp 127.0.0.1:17050: connect: connection refused"')
+    ledger.fail = SubmitError("no orderers could successfully process transaction",
+                              grpc.StatusCode.UNAVAILABLE,
+                              (ErrorDetail("127.0.0.1:17050", "OrdererMSP", refused),), TXID)
+    assert ledger.fail.orderer_unavailable and not ledger.fail.refused
+    out = tanpo("prices", "post", "--date", DAY.isoformat(), "--price", "DE-BUND=101")
+    assert out.exit_code == 4
+    assert "orderer unreachable, the transaction was not ordered: 127.0.0.1:17050 " \
+           "(OrdererMSP)" in out.output and "connection refused" in out.output
+    assert "tanpo network up" in out.output and "cannot reach the peer" not in out.output
+    # the orderer silent until the deadline: it may have the transaction
+    ledger.fail = SubmitError("context deadline exceeded", grpc.StatusCode.DEADLINE_EXCEEDED,
+                              (), TXID)
+    out = tanpo("prices", "post", "--date", DAY.isoformat(), "--price", "DE-BUND=101")
+    assert out.exit_code == 5
+    assert f"transaction {TXID} was sent to the ordering service, which did not answer" \
+        in out.output
+
+
+def test_ctrl_c_after_the_commit_never_says_nothing_changed(
+        ledger: FakeNetwork, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.fakes import FakeLedger
+
+    def interrupted(self: FakeLedger, timeout: float | None = None) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(FakeLedger, "settle", interrupted)
+    out = CliRunner().invoke(main, ["--as", "bank-b", "token", "issue-request", "JP8306", "10",
+                                    "--reference", "deposit-1"])
+    assert out.exit_code == 0, out.output
+    assert "committed; interrupted while waiting for every peer" in out.output
+    assert "nothing changed" not in out.output and "requested ISS-" in out.output

@@ -463,3 +463,45 @@ def test_events_watch_json_filter_and_checkpoint(world: FakeNetwork, streamed: F
     assert json.loads(checkpoint.read_text()) == {"block_number": 4, "transaction_id": "t2"}
     again = run("events", "watch", "--count", "1", "--checkpoint", str(checkpoint))
     assert again.output.startswith("block 4 tx t3 AgreementApproved")
+
+
+# ---- malformed input is refused before anything is sent (issue 16 item 4) ---------------------
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["token", "define", "XS1", "--kind", "ST", "--currency", "EUR", "--isin", "JP3902900005"],
+     "its check digit is wrong"),
+    (["token", "define", "XS1", "--kind", "ST", "--currency", "EUR", "--isin", "JP39029"],
+     "is not an ISIN"),
+    (["token", "define", "bad id", "--kind", "CT", "--currency", "EUR"], "not a valid token id"),
+    (["token", "define", "X1", "--kind", "ST", "--currency", "EUR", "--ticker", "A",
+      "--name", "Acme\x1b[31m"], "contains a control character"),
+    (["--as", "bank-b", "token", "issue-request", "JP8306", "10", "--reference", "dep\x00osit"],
+     "contains a control character"),
+    (["--as", "bank-b", "token", "issue-request", "JP 8306", "10", "--reference", "d"],
+     "not a valid token id"),
+    (["token", "issue", "ISS 12"], "is not a request id"),
+    (["token", "issue", "AGR-1"], "is not a request id"),
+    (["token", "reject", "RED-1", "--reason", "no\nway"], "contains a control character"),
+    (["transfer", "JPY", "100", "--to", "bank z"], "is not a party id"),
+    (["margin", "show", "AGR/../1"], "not a valid agreement id"),
+    (["margin", "run", "--date", "2024-01-03", "--agreement", "AGR 1"],
+     "not a valid agreement id"),
+    (["prices", "post", "--date", "2024-01-03", "--price", "DE BUND=1"], "not a valid token id"),
+    (["prices", "post", "--date", "2024-01-03", "--price", "X=1", "--source", "a\tb"],
+     "contains a control character"),
+])
+def test_malformed_input_is_refused_before_sending(world: FakeNetwork, args: list[str],
+                                                   message: str) -> None:
+    out = run(*args)
+    assert out.exit_code == 2, out.output
+    assert message in out.output
+    assert world.log == [] and world.opened == [], "nothing reached the ledger"
+
+
+def test_a_valid_isin_passes_the_check_digit() -> None:
+    from tanpo.client.cli_common import isin_check_digit_ok
+
+    for isin in ("JP3902900004", "US0378331005", "DE0001102580", "XS2310118976"):
+        assert isin_check_digit_ok(isin), isin
+    assert not isin_check_digit_ok("US0378331006")

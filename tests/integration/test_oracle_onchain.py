@@ -336,3 +336,55 @@ def test_a_sweep_killed_midway_margins_every_agreement_exactly_once(
     assert {i: reader.get_margin_call(i, K1).tx_id for i in ids[:done_k1]} == first_tx
     for agreement_id in ids:
         desk.close(agreement_id)
+
+
+#: The isolation test's window: day 0, then two checked days (07-20 is a Tokyo holiday).
+P0, P1, P2 = date(2009, 7, 21), date(2009, 7, 22), date(2009, 7, 23)
+
+
+def test_an_unpriceable_agreement_fails_alone_and_the_daemon_moves_on(
+    desk: Desk, profile: Profile
+) -> None:
+    """Issue 16 item 1, on the network: an agreement whose collateral the oracle does not price
+    fails alone on each date; the daemon posts and sweeps every date, margins the others, and
+    reports it instead of dying (replay) or retrying one date forever (run)."""
+    tag = uuid.uuid4().hex[:6].upper()
+    ledger = fresh_ledger(profile)
+    try:
+        lp = ledger.last_posted_date()
+        assert lp is None or lp < P0, f"the ledger is already at {lp}: run this file earlier"
+        daemon(desk, ledger).replay(P0, P0)
+    finally:
+        ledger.close()
+    orphan = f"JP9999-{tag}"  # a token no oracle configuration prices
+    TokenAdministrator(desk.conns[OPERATOR]).define_token(
+        Token(orphan, "ST", "JPY", "per-unit", "equity", ticker="9999.T"))
+    desk.settle()
+    desk.issue(BORROWER, orphan, 1_000)
+    good = [(desk.tokens["8306"], 100_000)]
+    good_id, bad_id = f"OR-{tag}-GOOD", f"OR-{tag}-UNPRICED"
+    book = desk.open(good_id, loan_for(desk, P0, good), good, P0, P2)
+    desk.open(bad_id, 1_000_000, [(orphan, 1_000)], P0, P2)
+
+    ledger = fresh_ledger(profile)
+    try:
+        oracle = daemon(desk, ledger)
+        result = oracle.replay(P1, P2)
+    finally:
+        ledger.close()
+    assert result.stopped_at is None
+    assert [r.valuation_date for r in result.posted] == [P1, P2]
+    for r in result.posted:
+        assert r.sweep is not None and not r.sweep.swept
+        ((agreement, reason),) = r.sweep.failed
+        assert agreement == bad_id and orphan in reason, reason
+    check_calls(desk, good_id, book, [P1, P2])
+    reader = desk.reader
+    assert reader.margin_calls(bad_id) == []
+    assert reader.last_posted_date() == P2 and reader.last_swept_date() == P0
+    status = oracle.status()
+    assert status["state"] == "degraded" and status["last_error"] is None
+    (failure,) = status["failures"]
+    assert (failure["agreement"], failure["since"], failure["date"]) == (bad_id, "2009-07-22",
+                                                                          "2009-07-23")
+    desk.close(good_id)

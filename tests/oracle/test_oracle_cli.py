@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 from tanpo.client.cli_main import main
 from tanpo.oracle.cli import LEDGER_FACTORIES, register_ledger
 from tanpo.oracle.ledger import Ledger
-from tanpo.oracle.memledger import MemoryLedger
+from tanpo.oracle.memledger import FakeAgreement, MemoryLedger
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "oracle"
 MARKET = str(FIXTURES / "market")
@@ -68,17 +68,21 @@ def test_refusal_status_confirm_and_replay_again(tmp_path: Path) -> None:
     window = ["replay", "--from", "2008-10-01", "--to", "2008-10-10", "--source", MARKET,
               "--no-progress"]
     first = tanpo(tmp_path, *window)
+    # the date posts without the two pairs (the JPY book uses neither) and the replay goes on,
+    # but says something was held back
     assert first.exit_code == 3
     assert "held back: 2008-10-08" in first.stderr
-    refused = [e for e in json_lines(first.stderr) if e["event"] == "refused"]
+    assert "posted 8 date(s)" in first.stdout
+    refused = [e for e in json_lines(first.stderr) if e["event"] == "held-back"]
     assert {(e["instrument"], e["date"], e["rule"]) for e in refused} == {
         ("USDJPY", "2008-10-08", "move"), ("EURUSD", "2008-10-08", "move")}
 
     status = tanpo(tmp_path, "status")
     assert status.exit_code == 0
-    assert "blocked" in status.stdout and "USDJPY" in status.stdout
     doc = json.loads(tanpo(tmp_path, "status", "--json").stdout)
-    assert doc["blocked"]["date"] == "2008-10-08"
+    assert doc["blocked"] is None and doc["ledger"]["last_swept"] == "2008-10-10"
+    assert {(r["date"], r["instrument"]) for r in doc["refusal_log"]} == {
+        ("2008-10-08", "USDJPY"), ("2008-10-08", "EURUSD")}
 
     wrong = tanpo(tmp_path, "confirm", "2008-10-08", "USDJPY", "--value", "99.73")
     assert wrong.exit_code == 2 and "add --manual" in wrong.output
@@ -90,7 +94,7 @@ def test_refusal_status_confirm_and_replay_again(tmp_path: Path) -> None:
     assert "confirmation on file: USDJPY 99.73 by ops (manual)" in tanpo(
         tmp_path, "status").stdout
 
-    second = tanpo(tmp_path, *window)
+    second = tanpo(tmp_path, *window)  # (the memory ledger starts empty on every command)
     assert second.exit_code == 0, second.output
     assert "posted 8 date(s)" in second.stdout
 
@@ -103,8 +107,11 @@ def test_confirm_the_held_back_value(tmp_path: Path) -> None:
     assert ok.exit_code == 0 and "confirmed: EURUSD 1.49571" in ok.stdout
     confirmations = json.loads((tmp_path / "state" / "confirmations.json").read_text())
     assert confirmations[0]["value"] == "1.49571" and confirmations[0]["manual"] is False
-    # USDJPY is still held, so the date still does not post
-    assert tanpo(tmp_path, *window).exit_code == 3
+    # USDJPY is still held back from 2008-10-08; EURUSD now posts
+    again = tanpo(tmp_path, *window)
+    assert again.exit_code == 3
+    held = [e for e in json_lines(again.stderr) if e["event"] == "held-back"]
+    assert [e["instrument"] for e in held if e["date"] == "2008-10-08"] == ["USDJPY"]
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -205,3 +212,40 @@ def test_replay_source_errors_are_clear(tmp_path: Path) -> None:
     result = tanpo(tmp_path, "replay", "--from", "2009-07-01", "--to", "2009-07-02",
                    "--source", str(empty), "--no-progress")
     assert result.exit_code == 1 and "no market data file for '8306.T'" in result.output
+
+
+def poisoned_factory(ctx: click.Context) -> Ledger:
+    """The demo book plus an agreement whose collateral no source prices."""
+    ledger = MemoryLedger.demo([("JP8306", "JPY")])
+    bad = FakeAgreement("BAD-1", "bank-a", "bank-b", "JPY", "JP9999", 100, "JPY")
+    return MemoryLedger(agreements=[*ledger.agreements, bad],
+                        token_currency={**ledger.token_currency, "JP9999": "JPY"})
+
+
+def failing_factory(ctx: click.Context) -> Ledger:
+    ledger = MemoryLedger.demo([("JP8306", "JPY")])
+    ledger.fail_after_calls = 2
+    return ledger
+
+
+def test_calls_that_fail_alone_exit_6_and_show_in_the_status(tmp_path: Path) -> None:
+    """Issue 16 items 1 and 5: the replay goes to the end, says what failed, exits 6."""
+    result = tanpo(tmp_path, "replay", "--from", "2009-07-01", "--to", "2009-07-03",
+                   "--source", MARKET, "--no-progress", ledger=f"{__name__}:poisoned_factory")
+    assert result.exit_code == 6, result.output
+    assert "posted 3 date(s)" in result.stdout and "failed calls 3" in result.stdout
+    assert "margin calls failed alone: 1 agreement(s)" in result.stderr
+    status = tanpo(tmp_path, "status")
+    assert "oracle degraded" in status.stdout and "BAD-1" in status.stdout
+    doc = json.loads(tanpo(tmp_path, "status", "--json").stdout)
+    (failure,) = doc["failures"]
+    assert (failure["agreement"], failure["since"], failure["attempts"]) == (
+        "BAD-1", "2009-07-01", 3)
+
+
+def test_a_failed_replay_leaves_the_error_in_the_status(tmp_path: Path) -> None:
+    result = tanpo(tmp_path, "replay", "--from", "2009-07-01", "--to", "2009-07-03",
+                   "--source", MARKET, "--no-progress", ledger=f"{__name__}:failing_factory")
+    assert result.exit_code == 1 and "peer went away mid-sweep" in result.output
+    status = tanpo(tmp_path, "status")
+    assert "oracle error" in status.stdout and "peer went away mid-sweep" in status.stdout

@@ -43,16 +43,22 @@ second_source: yfinance
 instruments:
   US-AAPL: {symbol: AAPL, market: XNYS, tick: "0.01", max_move: 0.3,
             symbols: {file: extra/AAPL}}
+  DE-BUND: {symbol: BUND, market: XFRA, asset_class: government-bond}
 fx:
   EURUSD: {tick: "0.0001"}
-limits: {max_carry_days: 1, cross_tolerance: 0.02}
+limits: {max_carry_days: 1, cross_tolerance: 0.02, max_bond_move: "0.04"}
 schedule: {valuation_days: XNYS, fx_fixing: "16:00 Europe/London", start_date: 2024-01-04}
 sweep: {batch_size: 25}
 http: {port: 0}
 """)
     cfg = load_config(f)
-    (aapl,) = cfg.instruments
+    aapl, bund = cfg.instruments
     assert (aapl.currency, aapl.tick, aapl.max_move) == ("USD", Decimal("0.01"), Decimal("0.3"))
+    assert (aapl.asset_class, bund.asset_class, bund.currency) == (
+        "equity", "government-bond", "EUR")
+    assert cfg.limits.max_move_for(bund.asset_class) == Decimal("0.04")
+    assert cfg.limits.max_move_for(aapl.asset_class) == Decimal("0.25")
+    assert cfg.limits.max_move_for("", fx=True) == Decimal("0.08")
     assert (aapl.symbol_for("file"), aapl.symbol_for("yfinance")) == ("extra/AAPL", "AAPL")
     (eurusd,) = cfg.fx
     assert eurusd.symbol == "EURUSD=X" and eurusd.tick == Decimal("0.0001")

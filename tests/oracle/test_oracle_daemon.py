@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 from dataclasses import dataclass, field, replace
@@ -22,7 +23,6 @@ from tanpo.oracle.config import (
 from tanpo.oracle.daemon import Oracle, Outcome
 from tanpo.oracle.ledger import (
     Ledger,
-    LedgerError,
     LedgerUnavailableError,
     PriceBatch,
     SweepRun,
@@ -136,20 +136,96 @@ def test_sweep_runs_in_batches_and_reports() -> None:
 
 def test_a_failed_call_fails_alone_and_the_date_stays_unswept() -> None:
     # AGR-002's collateral has no price: its call fails, the others are margined, and the
-    # date is not recorded as swept until it has its call
+    # date is not recorded as swept until it has its call (or a later one)
     unpriced = FakeAgreement("AGR-002", "bank-a", "bank-b", "JPY", "JP9999", 100, "JPY")
     ledger = MemoryLedger(agreements=[*agreements(2), unpriced],
         token_currency={"JP8306": "JPY", "JP9999": "JPY"})
     cfg = replace(paper_config(), instruments=default_config().instruments[:1], fx=())
     oracle = Oracle(cfg, ledger, FileSource(FIXTURES / "market"), mode="replay")
-    with pytest.raises(LedgerError, match="1 active agreements have no margin call"):
-        oracle.process_date(D("2009-07-01"))
+    result = oracle.process_date(D("2009-07-01"))
+    assert result.outcome is Outcome.POSTED and result.sweep is not None
+    assert not result.sweep.swept and result.sweep.agreements == 2
+    ((agreement, reason),) = result.sweep.failed
+    assert agreement == "AGR-002" and "no price for JP9999" in reason
     assert {a for a, _ in ledger.calls} == {"AGR-000", "AGR-001"}
     assert ledger.last_swept_date() is None
     run = ledger.sweep(D("2009-07-01"), 10)
-    (failed,) = [o for o in run.outcomes if o.status == "failed"]
-    assert failed.agreement == "AGR-002" and "no price for JP9999" in failed.reason
     assert [o.status for o in run.outcomes] == ["replayed", "replayed", "failed"]
+    (failure,) = oracle.status()["failures"]
+    assert (failure["agreement"], failure["date"]) == ("AGR-002", "2009-07-01")
+    assert oracle.status()["state"] == "degraded"
+
+
+def poisoned_ledger() -> MemoryLedger:
+    """The paper book plus two agreements that cannot be priced: one whose base currency has
+    no FX rate, one whose collateral token has no price."""
+    base = paper_ledger()
+    bad = [FakeAgreement("BAD-CHF", "bank-a", "bank-b", "JPY", "JP8306", 1000, "CHF"),
+           FakeAgreement("BAD-NOPRICE", "bank-a", "bank-b", "JPY", "JP9999", 1000, "JPY")]
+    return MemoryLedger(agreements=[*base.agreements, *bad],
+                        token_currency={**base.token_currency, "JP9999": "JPY"})
+
+
+def test_unpriceable_agreements_do_not_stop_the_replay(tmp_path: Path) -> None:
+    """Issue 16 item 1: an unknown base currency or an unpriced token fails alone; every date
+    is still posted and every other agreement margined exactly once per date."""
+    ledger = poisoned_ledger()
+    oracle = fixture_oracle(ledger, tmp_path)
+    result = oracle.replay(D("2009-07-01"), D("2009-07-10"))
+    assert result.stopped_at is None
+    days = sorted(ledger.batches)
+    assert [r.valuation_date for r in result.posted] == days and len(days) == 8
+    good = [a.agreement_id for a in ledger.agreements if not a.agreement_id.startswith("BAD")]
+    assert ledger.call_counts == {(a, d): 1 for a in good for d in days}
+    for r in result.posted:
+        assert r.sweep is not None and {a for a, _ in r.sweep.failed} == {
+            "BAD-CHF", "BAD-NOPRICE"}
+    assert ledger.last_swept_date() is None  # the truth: no date has every call
+    doc = json.loads((tmp_path / "state" / "status.json").read_text())
+    assert doc["state"] == "degraded" and doc["last_error"] is None
+    failing = {f["agreement"]: f for f in doc["failures"]}
+    assert set(failing) == {"BAD-CHF", "BAD-NOPRICE"}
+    assert (failing["BAD-CHF"]["since"], failing["BAD-CHF"]["date"]) == (
+        "2009-07-01", "2009-07-10")
+    assert "no price for JP9999" in failing["BAD-NOPRICE"]["reason"]
+    assert oracle.metrics.call_failures._value.get() == 2 * len(days)
+
+    # a new process resumes from the ledger alone and replays what it already did, once
+    again = fixture_oracle(ledger, tmp_path).replay(D("2009-07-01"), D("2009-07-10"))
+    assert again.stopped_at is None and set(ledger.call_counts.values()) == {1}
+
+
+def test_a_failed_call_is_retried_and_its_date_then_counts_as_swept() -> None:
+    # no USDJPY close yet on 07-01: the rate is held back (missing), the USD-based agreement
+    # fails alone that day, is called on 07-02, and the ledger then counts both dates as swept
+    ledger = MemoryLedger(
+        agreements=[*agreements(2),
+                    FakeAgreement("AGR-USD", "bank-a", "bank-b", "JPY", "JP8306", 1000, "USD")],
+        token_currency={"JP8306": "JPY"})
+    cfg = replace(paper_config(), instruments=default_config().instruments[:1],
+                  fx=default_config().fx[:1])
+    data = {"8306.T": {D("2009-07-01"): "602.0", D("2009-07-02"): "600.0"},
+            "JPY=X": {D("2009-07-02"): "96.000"}}
+    oracle = Oracle(cfg, ledger, StaticSource(data), mode="replay")
+    first = oracle.process_date(D("2009-07-01"))
+    assert [r.key for r in first.held_back] == ["USDJPY"]
+    assert first.sweep is not None and [a for a, _ in first.sweep.failed] == ["AGR-USD"]
+    assert oracle.status()["state"] == "degraded"
+    second = oracle.process_date(D("2009-07-02"))
+    assert second.sweep is not None and not second.sweep.failed and second.sweep.swept
+    assert ledger.last_swept_date() == D("2009-07-02")
+    assert oracle.status()["failures"] == [] and oracle.status()["held_back"] == []
+    assert oracle.status()["state"] == "ok"
+
+
+def test_a_replay_that_fails_says_so_in_the_status(tmp_path: Path) -> None:
+    """Issue 16 item 5: a replay that dies leaves its error in the status, not "ok"."""
+    ledger = paper_ledger(fail_after_calls=3)
+    with pytest.raises(LedgerUnavailableError):
+        fixture_oracle(ledger, tmp_path).replay(D("2009-07-01"), D("2009-07-03"))
+    doc = json.loads((tmp_path / "state" / "status.json").read_text())
+    assert doc["state"] == "error"
+    assert "peer went away mid-sweep" in doc["last_error"]
 
 
 # ---- replay -----------------------------------------------------------------------------
@@ -191,26 +267,57 @@ def test_replay_at_a_pace_sleeps_between_dates() -> None:
 
 
 def test_yahoo_swap_defect_of_2008_10_08_is_held_back_until_fixed(tmp_path: Path) -> None:
-    """Real data: Yahoo's 2008-10-08 USDJPY/EURUSD rows carry August values (SOURCES.md)."""
+    """Real data: Yahoo's 2008-10-08 USDJPY/EURUSD rows carry August values (SOURCES.md).
+    Issue 16 item 1: held back, they stop nothing else: the JPY-only book uses neither pair,
+    nor EURJPY, whose violent +8.3 % on 2008-10-28 is held back too."""
     ledger = paper_ledger()
     oracle = fixture_oracle(ledger, tmp_path)
     result = oracle.replay(D("2008-10-01"), D("2008-10-31"))
-    assert result.stopped_at == D("2008-10-08")
-    held = {(r.key, r.rule) for r in result.results[-1].assessment.refusals}  # type: ignore[union-attr]
-    assert held == {("USDJPY", Rule.MOVE), ("EURUSD", Rule.MOVE)}
-    assert max(ledger.batches) == D("2008-10-07")
+    assert result.stopped_at is None
+    held = {(r.valuation_date, r.key, r.rule) for d in result.results for r in d.held_back}
+    assert {(D("2008-10-08"), "USDJPY", Rule.MOVE), (D("2008-10-08"), "EURUSD", Rule.MOVE),
+            (D("2008-10-28"), "EURJPY", Rule.MOVE)} <= held
+    days = sorted(ledger.batches)
+    assert days[-1] == D("2008-10-31") and ledger.last_swept_date() == D("2008-10-31")
+    assert ledger.call_counts == {(a.agreement_id, d): 1 for a in ledger.agreements
+                                  for d in days}
+    assert "USDJPY" not in ledger.batches[D("2008-10-08")].fx
+    assert "JP8306" in ledger.batches[D("2008-10-08")].prices
+    doc = json.loads((tmp_path / "state" / "status.json").read_text())
+    # each pair posted again later, which superseded its holds; the log keeps them
+    assert doc["state"] == "ok" and doc["held_back"] == []
+    assert {(h["date"], h["instrument"]) for h in doc["refusal_log"]} >= {
+        ("2008-10-08", "USDJPY"), ("2008-10-28", "EURJPY")}
 
-    # the operator enters the FRED noon rates for that day and the replay carries on
+    # the operator enters the FRED noon rates for that day; the replay adds them to the date
     state = StateFiles(tmp_path / "state")
     for key, value in (("USDJPY", "99.73"), ("EURUSD", "1.3680")):
         state.add_confirmation(Confirmation(D("2008-10-08"), key, Decimal(value), "ops",
                                             manual=True))
-    result = oracle.replay(D("2008-10-01"), D("2008-10-31"))
+    again = fixture_oracle(ledger, tmp_path).replay(D("2008-10-01"), D("2008-10-31"))
+    assert [r.valuation_date for r in again.completed] == [D("2008-10-08")]
     posted = ledger.batches[D("2008-10-08")]
     assert posted.fx["USDJPY"].value == Decimal("99.73")
     assert posted.fx["USDJPY"].confirmed_by == "operator:ops"
-    # a real, violent EURJPY move (+8.3 % on 2008-10-28) is the next thing held back
-    assert result.stopped_at == D("2008-10-28")
+    assert posted.prices["JP8306"] == ledger.batches[D("2008-10-08")].prices["JP8306"]
+    assert set(ledger.call_counts.values()) == {1}
+
+
+def test_a_held_back_quote_halts_only_the_agreements_that_use_it(tmp_path: Path) -> None:
+    # 2008-10-08: USDJPY and EURUSD held back; a USD-based agreement cannot be priced (no
+    # USD rate, direct or through EUR) and waits; the JPY ones are margined; the next day
+    # margins the USD one again
+    base = paper_ledger(per_token=1)
+    usd = FakeAgreement("USD-1", "bank-a", "bank-b", "USD", "JP8306", 10_000, "USD")
+    ledger = MemoryLedger(agreements=[*base.agreements, usd],
+                          token_currency=base.token_currency)
+    oracle = fixture_oracle(ledger, tmp_path)
+    assert oracle.replay(D("2008-10-06"), D("2008-10-10")).stopped_at is None
+    days = sorted(ledger.batches)
+    assert days[-1] == D("2008-10-10") and D("2008-10-08") in days
+    called = {d for (a, d) in ledger.calls if a == "USD-1"}
+    assert called == set(days) - {D("2008-10-08")}
+    assert all((a.agreement_id, d) in ledger.calls for a in base.agreements for d in days)
 
 
 # ---- restart safety -----------------------------------------------------------------------
@@ -336,25 +443,66 @@ def test_live_waits_for_a_late_close_then_carries_it(tmp_path: Path) -> None:
     assert ledger.batches[D("2024-01-09")].prices["US-AAPL"].as_of == D("2024-01-08")
 
 
-def test_live_refusal_holds_later_dates_until_confirmed(tmp_path: Path) -> None:
+def test_live_refusal_holds_back_only_its_quote_until_confirmed(tmp_path: Path) -> None:
     data = live_data()
     data["8306.T"][D("2024-01-09")] = "n/a?"
-    clock = Clock(Z("2024-01-11T23:00"))
+    clock = Clock(Z("2024-01-09T23:00"))
     oracle, ledger = live(tmp_path, data, clock)
     oracle.tick()
-    assert max(ledger.batches) == D("2024-01-08")
+    # the date posts without JP8306; AGR-2 (US-AAPL) is margined, AGR-1 waits for its price
+    assert max(ledger.batches) == D("2024-01-09")
+    assert "JP8306" not in ledger.batches[D("2024-01-09")].prices
+    assert ("AGR-2", D("2024-01-09")) in ledger.calls
+    assert ("AGR-1", D("2024-01-09")) not in ledger.calls
     status = StateFiles(tmp_path / "state").read_status()
-    assert status is not None and status["state"] == "blocked"
-    assert status["blocked"]["refusals"][0]["rule"] == "malformed"
-    again = oracle.tick()  # refused again on every pass, nothing posted, alerted once
-    assert [r.outcome for r in again] == [Outcome.REFUSED]
-    assert max(ledger.batches) == D("2024-01-08")
+    assert status is not None and status["state"] == "degraded"
+    (held,) = status["held_back"]
+    assert (held["instrument"], held["rule"]) == ("JP8306", "malformed")
+    assert StateFiles(tmp_path / "state").blocking_refusals(D("2024-01-09"))
+    oracle.tick()  # reported once, not on every pass
     assert oracle.metrics.refusals.labels("malformed")._value.get() == 1
+    # the next date posts JP8306 and margins AGR-1: that supersedes the hold
+    clock.now = Z("2024-01-11T23:00")
+    oracle.tick()
+    assert ("AGR-1", D("2024-01-10")) in ledger.calls
+    assert oracle.status()["held_back"] == [] and oracle.status()["state"] == "ok"
+    assert ledger.last_swept_date() == D("2024-01-11")
+
+
+def test_live_confirmation_adds_the_held_back_quote_to_its_date(tmp_path: Path) -> None:
+    data = live_data()
+    data["8306.T"][D("2024-01-09")] = "n/a?"
+    clock = Clock(Z("2024-01-09T23:00"))
+    oracle, ledger = live(tmp_path, data, clock)
+    oracle.tick()
+    assert ("AGR-1", D("2024-01-09")) not in ledger.calls
+    assert oracle.status()["state"] == "degraded"
     StateFiles(tmp_path / "state").add_confirmation(
         Confirmation(D("2024-01-09"), "JP8306", Decimal("1303"), "ops", manual=True))
-    assert [r.valuation_date for r in oracle.tick()] == [
-        D("2024-01-09"), D("2024-01-10"), D("2024-01-11")]
+    oracle.tick()
+    assert ledger.batches[D("2024-01-09")].prices["JP8306"].value == Decimal("1303")
+    assert ("AGR-1", D("2024-01-09")) in ledger.calls
+    assert ledger.last_swept_date() == D("2024-01-09")
     assert oracle.status()["state"] == "ok"
+
+
+def test_live_failed_call_moves_on_and_is_retried(tmp_path: Path) -> None:
+    """Issue 16 item 1: ``oracle run`` does not retry one date forever for one agreement."""
+    ledger = MemoryLedger(
+        agreements=[FakeAgreement("AGR-1", "bank-a", "bank-b", "JPY", "JP8306", 1000, "JPY"),
+                    FakeAgreement("AGR-X", "bank-a", "bank-b", "JPY", "JP8306", 1000, "CHF")],
+        token_currency={"JP8306": "JPY", "US-AAPL": "USD"})
+    clock = Clock(Z("2024-01-05T23:00"))
+    oracle, _ = live(tmp_path, live_data(), clock, ledger)
+    assert [r.valuation_date for r in oracle.tick()] == [D("2024-01-04"), D("2024-01-05")]
+    clock.now = Z("2024-01-09T23:00")
+    assert [r.valuation_date for r in oracle.tick()] == [D("2024-01-08"), D("2024-01-09")]
+    assert {d for (a, d) in ledger.calls if a == "AGR-1"} == {
+        D("2024-01-04"), D("2024-01-05"), D("2024-01-08"), D("2024-01-09")}
+    (failure,) = oracle.status()["failures"]
+    assert failure["agreement"] == "AGR-X" and failure["since"] == "2024-01-04"
+    assert failure["attempts"] >= 4
+    assert oracle.status()["state"] == "degraded"
 
 
 def test_live_restart_needs_nothing_but_the_ledger(tmp_path: Path) -> None:

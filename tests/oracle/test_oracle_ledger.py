@@ -79,17 +79,31 @@ def test_issuance_required_when_the_borrower_runs_out() -> None:
     assert (missing.party, missing.token, missing.value) == ("b", "US-XYZ", Fraction(250))
 
 
-def test_prices_before_sweeps_and_sweeps_in_order() -> None:
+def test_prices_before_sweeps_and_calls_in_date_order() -> None:
+    # as the chaincode: a call supersedes the dates before it (a later sweep of an earlier
+    # date skips the agreement, and that date then counts as swept)
     ledger = MemoryLedger(agreements=[FakeAgreement("A", "l", "b", "USD", "US-XYZ", 10, "USD")],
                           token_currency={"US-XYZ": "USD"})
     with pytest.raises(PricesNotPostedError):
         ledger.sweep(D("2024-01-09"), 10)
     ledger.post_prices(batch("2024-01-09", "1", "50", "1.1"))
     ledger.post_prices(batch("2024-01-10", "1", "51", "1.1"))
-    with pytest.raises(LedgerError, match="before 2024-01-09"):
-        ledger.sweep(D("2024-01-10"), 10)
+    assert ledger.sweep(D("2024-01-10"), 10).swept
+    (late,) = ledger.sweep(D("2024-01-09"), 10).outcomes
+    assert late.status == "skipped" and "calls run in date order" in late.reason
+    assert ledger.last_swept_date() == D("2024-01-10")
     with pytest.raises(LedgerError, match="batch size"):
         ledger.sweep(D("2024-01-09"), 0)
+
+
+def test_a_posted_date_takes_additions() -> None:
+    ledger = MemoryLedger()
+    day = D("2024-01-09")
+    ledger.post_prices(PriceBatch(day, {"US-XYZ": Quote(Decimal("50"), day)}, {}))
+    ledger.post_prices(batch("2024-01-09", "1", "50", "1.1"))  # adds the FX, same price
+    assert set(ledger.batches[D("2024-01-09")].fx) == {"EURUSD"}
+    assert set(ledger.batches[D("2024-01-09")].prices) == {"DE-BUND", "US-XYZ"}
+    assert ledger.post_transactions == 2
 
 
 def test_posting_different_prices_for_a_posted_date_is_a_conflict() -> None:

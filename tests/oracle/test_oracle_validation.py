@@ -1,9 +1,11 @@
-"""Validation rules: each bad value is refused with its reason, and nothing is posted."""
+"""Validation rules: each bad value is refused with its reason and held back from its date's
+batch; the rest of the date is posted, and only the agreements that use it are not margined."""
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -85,15 +87,18 @@ def oracle(tmp_path: Path, data: dict[str, dict[date, str]], cfg: OracleConfig |
 
 
 def refused_on(o: Oracle, ledger: MemoryLedger, start: date, end: date, d: date) -> list[Any]:
-    """Replay start..end, expect it to stop at ``d`` with nothing posted from ``d`` on."""
+    """Replay start..end, expect ``d``'s refused quotes to be held back: left out of ``d``'s
+    batch, whose other values are posted, and the replay going on to ``end``."""
     result = o.replay(start, end)
-    assert result.stopped_at == d
-    last = result.results[-1]
-    assert last.outcome is Outcome.REFUSED and last.valuation_date == d
-    assert all(day < d for day in ledger.batches), "nothing is posted for a refused date"
-    assert all(day < d for (_, day) in ledger.calls), "no margin call for a refused date"
-    assert last.assessment is not None
-    return list(last.assessment.refusals)
+    assert result.stopped_at is None
+    (mine,) = [r for r in result.results if r.valuation_date == d]
+    assert mine.outcome is Outcome.POSTED and mine.held_back
+    posted = ledger.batches[d]
+    held = {r.key for r in mine.held_back}
+    assert not held & {*posted.prices, *posted.fx}, "a held-back value is not posted"
+    users = {a.agreement_id for a in ledger.agreements if a.collateral_token in held}
+    assert not {(a, d) for a in users} & set(ledger.calls), "no call needs a held-back value"
+    return list(mine.held_back)
 
 
 def test_clean_window_posts_every_date(tmp_path: Path) -> None:
@@ -180,6 +185,11 @@ def test_large_move_is_held_back(tmp_path: Path) -> None:
     (r,) = refused_on(o, ledger, WEEKDAYS[0], WEEKDAYS[-1], D("2024-01-09"))
     assert (r.key, r.rule, r.value, r.previous) == ("JP8306", Rule.MOVE, "1700.0", "1301.0")
     assert "+30.67%" in r.reason and "limit ±25.00%" in r.reason
+    # compared with the last value posted (01-05's, not the missing 01-09's) on every later
+    # date: held back until confirmed, never waved through for want of a previous value
+    later = [d for d in ledger.batches if d >= D("2024-01-09")]
+    assert later and all("JP8306" not in ledger.batches[d].prices for d in later)
+    assert "US-AAPL" in ledger.batches[WEEKDAYS[-1]].prices
 
 
 def test_large_move_confirmed_by_the_operator_posts(tmp_path: Path) -> None:
@@ -219,6 +229,32 @@ def test_fx_moves_use_the_fx_limit(tmp_path: Path) -> None:
     assert ("USDJPY", Rule.MOVE) in rules
 
 
+def test_move_limits_are_per_asset_class(tmp_path: Path) -> None:
+    """Issue 16 item 1: a bond's 8 % jump is held back (bond limit 5 %), an equity's 8 % is
+    not (25 %), and an instrument's own max_move still overrides its class."""
+    bund = InstrumentConfig("DE-BUND", "BUND", "XFRA", "EUR", Decimal("0.001"),
+                            asset_class="government-bond")
+    cfg = config()
+    cfg = OracleConfig(source=cfg.source, instruments=(*cfg.instruments, bund), fx=cfg.fx,
+                       limits=cfg.limits, sweep_batch_size=2)
+    data = market()
+    data["BUND"] = {d: "100.000" for d in WEEKDAYS if d != US_HOLIDAY}
+    data["BUND"][D("2024-01-09")] = "108.000"
+    data["8306.T"][D("2024-01-09")] = str(Decimal(data["8306.T"][D("2024-01-05")]) * 108 / 100)
+    o, ledger = oracle(tmp_path, data, cfg)
+    (r,) = refused_on(o, ledger, WEEKDAYS[0], WEEKDAYS[-1], D("2024-01-09"))
+    assert (r.key, r.rule) == ("DE-BUND", Rule.MOVE) and "limit ±5.00%" in r.reason
+    assert "JP8306" in ledger.batches[D("2024-01-09")].prices
+
+    loose = replace(bund, max_move=Decimal("0.10"))
+    cfg2 = OracleConfig(source=cfg.source, instruments=(*cfg.instruments[:2], loose),
+                        fx=cfg.fx, limits=LimitsConfig(max_bond_move=Decimal("0.01")),
+                        sweep_batch_size=2)
+    o2, ledger2 = oracle(tmp_path / "2", data, cfg2)
+    assert not o2.replay(WEEKDAYS[0], WEEKDAYS[-1]).with_failures
+    assert ledger2.batches[D("2024-01-09")].prices["DE-BUND"].value == Decimal("108.000")
+
+
 def test_inconsistent_cross_is_refused(tmp_path: Path) -> None:
     data = market()
     d = D("2024-01-09")
@@ -256,16 +292,19 @@ def test_refusals_are_logged_and_kept_in_the_status_file(
     o, ledger = oracle(tmp_path, data)
     with caplog.at_level(logging.INFO, logger="tanpo.oracle"):
         refused_on(o, ledger, WEEKDAYS[0], WEEKDAYS[-1], D("2024-01-09"))
-    logged = [r for r in caplog.records if r.getMessage() == "refused"]
-    assert len(logged) == 1
+    logged = [r for r in caplog.records if r.getMessage() == "held-back"]
+    # once per date it is held back on (01-09 and each later Tokyo session)
+    dates = [getattr(r, "tanpo_fields")["date"] for r in logged]  # noqa: B009
+    assert dates == sorted(set(dates)) and dates[0] == "2024-01-09"
     fields = getattr(logged[0], "tanpo_fields")  # noqa: B009
     assert (fields["instrument"], fields["date"], fields["rule"]) == ("JP8306", "2024-01-09",
                                                                       "move")
     status = json.loads((tmp_path / "state" / "status.json").read_text())
-    assert status["state"] == "blocked"
-    (held,) = status["blocked"]["refusals"]
+    assert status["state"] == "degraded"
+    held = status["held_back"][0]
     assert (held["instrument"], held["date"], held["rule"]) == ("JP8306", "2024-01-09", "move")
-    assert status["refusal_log"][0]["reason"] == held["reason"]
+    assert status["refusal_log"][-1]["reason"] == held["reason"]
+    assert status["refusal_log"][0]["reason"] == status["held_back"][-1]["reason"]
 
 
 # ---- the pure functions ---------------------------------------------------------------------

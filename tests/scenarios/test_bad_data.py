@@ -87,9 +87,21 @@ def nothing_from(ledger: MemoryLedger, day: date) -> None:
     assert all(d < day for d in ledger.swept)
 
 
+def held_back_on(ledger: MemoryLedger, day: date, key: str) -> None:
+    """``day`` is posted without ``key`` (held back); only the agreements on it miss their call,
+    and the window goes on past it."""
+    posted = ledger.batches[day]
+    assert key not in {*posted.prices, *posted.fx}
+    users = {a.agreement_id for a in ledger.agreements if key in (a.collateral_token,
+                                                                  a.base_currency)}
+    for a in ledger.agreements:
+        assert ((a.agreement_id, day) in ledger.calls) == (a.agreement_id not in users)
+    assert max(ledger.batches) > day
+
+
 def refusals(result: Result) -> list[dict[str, object]]:
     return [e for e in (json.loads(line) for line in result.stderr.splitlines()
-                        if line.startswith("{")) if e.get("event") == "refused"]
+                        if line.startswith("{")) if e.get("event") in ("refused", "held-back")]
 
 
 @pytest.fixture
@@ -134,7 +146,7 @@ def test_nul_bytes(tmp_path: Path, market: Path) -> None:
     assert result.exit_code == 3
     assert [(r["instrument"], r["date"], r["rule"]) for r in refusals(result)] == [
         ("JP8306", "2009-07-06", "malformed")]
-    nothing_from(ledger, D("2009-07-06"))
+    held_back_on(ledger, D("2009-07-06"), "JP8306")
     f = market / "8604.T.csv"
     f.write_text(f.read_text().replace("2009-07-02,", "2009-07-02\x00,", 1))
     with pytest.raises(SourceError, match=r"8604\.T\.csv:\d+: date must be YYYY-MM-DD, "
@@ -218,7 +230,7 @@ def spoil(market: Path, symbol: str, day: str, text: str) -> None:
     ("N/A!", "malformed"),
     ("0x25A", "malformed"),
 ])
-def test_bad_closes_are_refused_and_nothing_is_posted(tmp_path: Path, market: Path, text: str,
+def test_bad_closes_are_refused_and_held_back(tmp_path: Path, market: Path, text: str,
                                                       rule: str) -> None:
     spoil(market, "8306.T", "2009-07-06", text)
     result, ledger = replay(tmp_path, market)
@@ -227,8 +239,8 @@ def test_bad_closes_are_refused_and_nothing_is_posted(tmp_path: Path, market: Pa
     assert (refused["instrument"], refused["date"], refused["rule"]) == (
         "JP8306", "2009-07-06", rule)
     assert "2009-07-06" in result.stderr and "JP8306" in result.stderr
-    nothing_from(ledger, D("2009-07-06"))
-    assert len(ledger.batches) == 3  # 07-01, 07-02, 07-03 went through
+    held_back_on(ledger, D("2009-07-06"), "JP8306")
+    assert len(ledger.batches) == 8  # the window goes on: only JP8306's agreements wait
 
 
 def test_bad_fx_fixing(tmp_path: Path, market: Path) -> None:
@@ -237,7 +249,7 @@ def test_bad_fx_fixing(tmp_path: Path, market: Path) -> None:
     assert result.exit_code == 3
     assert ("USDJPY", "2009-07-07", "non-positive") in {
         (r["instrument"], r["date"], r["rule"]) for r in refusals(result)}
-    nothing_from(ledger, D("2009-07-07"))
+    held_back_on(ledger, D("2009-07-07"), "USDJPY")
 
 
 # ---- unknown tokens and symbols ---------------------------------------------------------------

@@ -3,6 +3,7 @@
 from tanpo.client.connect import Connection, connect, open_channel, parse_as
 from tanpo.client.errors import (
     CommitError,
+    CommitInterrupted,
     CommitStatusError,
     EndorseError,
     ErrorDetail,
@@ -32,6 +33,7 @@ __all__ = [
     "ChaincodeEventStream",
     "Checkpoint",
     "CommitError",
+    "CommitInterrupted",
     "CommitStatusError",
     "Connection",
     "Contract",

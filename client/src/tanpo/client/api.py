@@ -9,7 +9,7 @@ shapes only make the right call the easy one.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
@@ -25,6 +25,7 @@ from tanpo.client.models import (
     Position,
     PriceSet,
     Request,
+    SweepOutcome,
     Terms,
     Token,
     decimal_string,
@@ -168,14 +169,16 @@ class TanpoClient:
         return [MarginCall.from_json(c)
                 for c in self._pages("margin", "ListMarginCalls", agreement_id)]
 
-    def sweep(self, day: date, batch_size: int = MAX_BATCH, finish: bool | None = None
-              ) -> SweepRun:
+    def sweep(self, day: date, batch_size: int = MAX_BATCH, finish: bool | None = None,
+              on_batch: Callable[[Sequence[SweepOutcome]], None] | None = None) -> SweepRun:
         """Margin every active agreement this identity may sweep for ``day``
         (:func:`tanpo.client.sweep.sweep_day`). The oracle (the operator) then records the day as
-        swept; a party sweeps its own agreements and records nothing."""
+        swept; a party sweeps its own agreements and records nothing. ``on_batch`` sees each
+        committed batch's outcomes as it commits."""
         if finish is None:
             finish = self.party == "operator"
-        return sweep_day(self.connection, day, batch_size=batch_size, finish=finish)
+        return sweep_day(self.connection, day, batch_size=batch_size, finish=finish,
+                         on_batch=on_batch)
 
 
 class Party(TanpoClient):

@@ -25,6 +25,7 @@ the chaincode (its message is printed), 4 failed (no network, timeout, commit fa
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -33,19 +34,28 @@ import click
 
 from tanpo.client.cli_agreement import agreement
 from tanpo.client.cli_common import (
+    EXIT_REFUSED,
+    EXIT_UNKNOWN,
     PARTY_DEFAULT,
     TOKEN_ADMIN,
     Json,
     Row,
     TanpoCommand,
     TanpoGroup,
+    check_identifier,
+    check_isin,
+    check_party,
+    check_request_id,
+    checked,
     console,
     details,
     echo_json,
+    fail,
     new_table,
     qty,
     session,
     settle,
+    text_option,
 )
 from tanpo.client.cli_terms import InputError, parse_currency, parse_quantity, read_json
 from tanpo.client.events import ChaincodeEvent, FileCheckpointer
@@ -95,18 +105,27 @@ def _token_rows(t: Token, supply: int | None = None) -> list[Row]:
     return rows
 
 
+_token_id = checked(lambda v: check_identifier("token id", v))
+
+
 @token.command("define")
-@click.argument("token_id", metavar="ID", required=False)
+@click.argument("token_id", metavar="ID", required=False,
+                callback=checked(lambda v: check_identifier("token id", v)))
 @click.option("--kind", type=click.Choice(["ST", "CT"]), help="ST security or CT cash.")
 @click.option("--currency", help="ISO 4217 currency, e.g. JPY.")
 @click.option("--quote", "quote", type=click.Choice(["per-unit", "percent-of-par"]),
               default=None, help="Quote convention (default per-unit).")
-@click.option("--isin", default="", help="ISIN (a security needs an ISIN or a ticker).")
-@click.option("--ticker", default="", help="Ticker, e.g. 8306.")
-@click.option("--asset-class", default="", help="e.g. equity, government-bond (cash: cash).")
-@click.option("--rating", "rating", default="", help="Credit rating, e.g. A+.")
-@click.option("--name", default="", help="Display name.")
-@click.option("--issuer", default="", help="Issuer identity.")
+@click.option("--isin", default="", callback=checked(check_isin),
+              help="ISIN, check digit included (a security needs an ISIN or a ticker).")
+@click.option("--ticker", default="", callback=text_option("ticker", 32),
+              help="Ticker, e.g. 8306.")
+@click.option("--asset-class", default="", callback=text_option("asset class", 64),
+              help="e.g. equity, government-bond (cash: cash).")
+@click.option("--rating", "rating", default="", callback=text_option("rating", 16),
+              help="Credit rating, e.g. A+.")
+@click.option("--name", default="", callback=text_option("name", 256), help="Display name.")
+@click.option("--issuer", default="", callback=text_option("issuer", 256),
+              help="Issuer identity.")
 @click.option("--file", "spec_file", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="The token's JSON spec (the chaincode's tokenJSON) instead.")
 @JSON_OPTION
@@ -210,9 +229,9 @@ def _request_text(r: Request) -> str:
 
 
 @token.command("issue-request")
-@click.argument("token_id", metavar="TOKEN")
+@click.argument("token_id", metavar="TOKEN", callback=_token_id)
 @click.argument("quantity", metavar="QTY", callback=_quantity("quantity"))
-@click.option("--reference", required=True,
+@click.option("--reference", required=True, callback=text_option("reference", 256),
               help="Your reference for the off-chain deposit backing it (required).")
 @JSON_OPTION
 def issue_request(token_id: str, quantity: int, reference: str, as_json: bool) -> None:
@@ -229,9 +248,9 @@ def issue_request(token_id: str, quantity: int, reference: str, as_json: bool) -
 
 
 @token.command("redeem-request")
-@click.argument("token_id", metavar="TOKEN")
+@click.argument("token_id", metavar="TOKEN", callback=_token_id)
 @click.argument("quantity", metavar="QTY", callback=_quantity("quantity"))
-@click.option("--reference", required=True,
+@click.option("--reference", required=True, callback=text_option("reference", 256),
               help="Your reference for the off-chain withdrawal (required).")
 @JSON_OPTION
 def redeem_request(token_id: str, quantity: int, reference: str, as_json: bool) -> None:
@@ -247,7 +266,7 @@ def redeem_request(token_id: str, quantity: int, reference: str, as_json: bool) 
 
 
 @token.command("issue")
-@click.argument("request_id", metavar="REQUEST")
+@click.argument("request_id", metavar="REQUEST", callback=checked(check_request_id))
 @JSON_OPTION
 def issue(request_id: str, as_json: bool) -> None:
     """Approve an issuance request: mint the tokens to the requesting party (token
@@ -262,7 +281,7 @@ def issue(request_id: str, as_json: bool) -> None:
 
 
 @token.command("redeem")
-@click.argument("request_id", metavar="REQUEST")
+@click.argument("request_id", metavar="REQUEST", callback=checked(check_request_id))
 @JSON_OPTION
 def redeem(request_id: str, as_json: bool) -> None:
     """Approve a redemption request: burn the tokens from the party's free balance (token
@@ -277,8 +296,9 @@ def redeem(request_id: str, as_json: bool) -> None:
 
 
 @token.command("reject")
-@click.argument("request_id", metavar="REQUEST")
-@click.option("--reason", required=True, help="Why (kept with the request).")
+@click.argument("request_id", metavar="REQUEST", callback=checked(check_request_id))
+@click.option("--reason", required=True, callback=text_option("reason"),
+              help="Why (kept with the request).")
 @JSON_OPTION
 def reject_request(request_id: str, reason: str, as_json: bool) -> None:
     """Reject an issuance (ISS-…) or redemption (RED-…) request (token administrator)."""
@@ -357,9 +377,10 @@ def balance(party: str, token_ids: tuple[str, ...], as_json: bool) -> None:
 
 
 @click.command("transfer", cls=TanpoCommand)
-@click.argument("token_id", metavar="TOKEN")
+@click.argument("token_id", metavar="TOKEN", callback=_token_id)
 @click.argument("quantity", metavar="QTY", callback=_quantity("quantity"))
-@click.option("--to", "to", required=True, metavar="PARTY", help="The receiving party.")
+@click.option("--to", "to", required=True, metavar="PARTY", callback=checked(check_party),
+              help="The receiving party (e.g. bank-b).")
 @JSON_OPTION
 def transfer(token_id: str, quantity: int, to: str, as_json: bool) -> None:
     """Transfer QTY units of TOKEN from your free balance to another party."""
@@ -451,24 +472,23 @@ def watch(from_block: int | None, checkpoint_file: Path | None, types: tuple[str
     checkpointer = FileCheckpointer(checkpoint_file) if checkpoint_file else None
     checkpoint = checkpointer.load() if checkpointer else None
     printed = 0
-    try:
-        with session(PARTY_DEFAULT, as_json) as ledger:
-            stream = ledger.events(None if checkpoint else from_block, checkpoint)
-            try:
-                for ev in stream:
-                    if not types or ev.name in types:
-                        _print_event(ev, as_json)
-                        printed += 1
-                    if checkpointer:
-                        checkpointer.save(ev)
-                    if count is not None and printed >= count:
-                        break
-            finally:
-                close = getattr(stream, "close", None)
-                if close is not None:
-                    close()  # cancels the gRPC stream now, not at garbage collection
-    except KeyboardInterrupt:
-        pass
+    with session(PARTY_DEFAULT, as_json) as ledger:
+        stream = ledger.events(None if checkpoint else from_block, checkpoint)
+        try:  # Ctrl-C is how a watch ends (exit 0), inside the session's own handling
+            for ev in stream:
+                if not types or ev.name in types:
+                    _print_event(ev, as_json)
+                    printed += 1
+                if checkpointer:
+                    checkpointer.save(ev)
+                if count is not None and printed >= count:
+                    break
+        except KeyboardInterrupt:
+            pass
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()  # cancels the gRPC stream now, not at garbage collection
 
 
 def _print_event(ev: ChaincodeEvent, as_json: bool) -> None:
@@ -485,5 +505,44 @@ def _print_event(ev: ChaincodeEvent, as_json: bool) -> None:
                nl=True)
 
 
+# ---- transactions -----------------------------------------------------------------------------
+
+
+@click.group("tx", cls=TanpoGroup)
+def tx() -> None:
+    """Transactions by id: what became of one that was submitted (exit 5 gave its id)."""
+
+
+@tx.command("status")
+@click.argument("transaction_id", metavar="TXID")
+@click.option("--wait", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
+              help="Seconds to wait for it to commit.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def tx_status(transaction_id: str, wait: float, as_json: bool) -> None:
+    """Whether transaction TXID committed (valid, or invalid with Fabric's code), as the acting
+    identity's peer sees it. Exit 0 valid; 3 committed but invalid (it changed nothing); 5 not
+    committed within --wait (still in flight, or never ordered)."""
+    from tanpo.client.errors import CommitError, CommitStatusError
+
+    if not re.fullmatch(r"[0-9a-f]{64}", transaction_id):
+        raise click.BadParameter("a transaction id is 64 lowercase hex digits",
+                                 param_hint="TXID")
+    with session(PARTY_DEFAULT, as_json) as ledger:
+        try:
+            status = ledger.commit_status(transaction_id, wait)
+        except CommitStatusError as exc:
+            fail(EXIT_UNKNOWN, f"transaction {transaction_id} has not committed within "
+                               f"{wait:g} s: still in flight, or never ordered "
+                               f"({exc.message or exc})", as_json)
+    if not status.successful:
+        err = CommitError(transaction_id, status.code, status.block_number)
+        fail(EXIT_REFUSED, f"{err}: it changed nothing", as_json)
+    if as_json:
+        echo_json({"transactionId": transaction_id, "valid": True,
+                   "block": status.block_number})
+        return
+    click.echo(f"transaction {transaction_id} committed, valid, in block {status.block_number}")
+
+
 #: Registered by the ``tanpo`` root command.
-commands: list[click.Command] = [token, balance, transfer, agreement, events]
+commands: list[click.Command] = [token, balance, transfer, agreement, events, tx]

@@ -9,7 +9,9 @@ identity from `acting_as` and report a missing network through `connection_error
 from __future__ import annotations
 
 import json
+import re
 import sys
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,8 +24,9 @@ from rich.console import Console
 from rich.table import Table
 
 from tanpo.client.api import OracleClient, Party, TokenAdministrator
-from tanpo.client.errors import CommitError, GatewayError
+from tanpo.client.errors import CommitError, CommitInterrupted, CommitStatusError, GatewayError
 from tanpo.client.events import ChaincodeEvent, Checkpoint
+from tanpo.client.gateway import Commit, CommitStatus
 from tanpo.client.models import (
     Agreement,
     Balance,
@@ -31,6 +34,7 @@ from tanpo.client.models import (
     MarginCall,
     PriceSet,
     Request,
+    SweepOutcome,
     Terms,
     Token,
     decimal_string,
@@ -44,6 +48,9 @@ Json = dict[str, Any]
 EXIT_USAGE = 2
 EXIT_REFUSED = 3
 EXIT_FAILED = 4
+EXIT_UNKNOWN = 5
+EXIT_PARTIAL = 6
+EXIT_INTERRUPTED = 130  # the shell's code for SIGINT
 
 #: Appended to every participant command's --help.
 EXIT_CODES = """\b
@@ -53,7 +60,11 @@ Exit codes:
   3  refused by the chaincode (access denied, invalid input, unknown id,
      short balance): its message is printed and nothing changed
   4  failed: no connection profile, network unreachable, timeout, commit
-     failed (run `tanpo network status`)"""
+     failed (run `tanpo network status`); nothing changed
+  5  submitted, outcome unknown (Ctrl-C or a timeout while waiting for the
+     commit): the transaction id is printed; check it with `tanpo tx status ID`
+  6  partly done: earlier steps committed, a later one failed (each printed)
+  130 interrupted (Ctrl-C) before anything was submitted: nothing changed"""
 
 #: The token administrator (the operator's User1): the default for its commands.
 TOKEN_ADMIN = "operator"
@@ -120,7 +131,10 @@ class Ledger(Protocol):
     def margin_call(self, agreement_id: str, day: date) -> MarginCall: ...
     def get_margin_call(self, agreement_id: str, day: date) -> MarginCall: ...
     def margin_calls(self, agreement_id: str) -> list[MarginCall]: ...
-    def sweep(self, day: date, batch_size: int) -> SweepRun: ...
+    def sweep(self, day: date, batch_size: int, *,
+              on_batch: Callable[[Sequence[SweepOutcome]], None] | None = None) -> SweepRun:
+        """The day's sweep; ``on_batch`` sees each committed batch's outcomes."""
+        ...
     def prices(self, day: date, version: int | None) -> PriceSet: ...
     def post_batch_json(self, day: date, batch: Json) -> Json: ...
     def correct_batch_json(self, day: date, batch: Json, reason: str) -> Json: ...
@@ -132,6 +146,11 @@ class Ledger(Protocol):
 
     def settle(self, timeout: float | None = None) -> None:
         """Wait until every organisation's peer holds what this ledger view committed."""
+        ...
+
+    def commit_status(self, transaction_id: str, timeout: float) -> CommitStatus:
+        """A submitted transaction's outcome on this identity's peer, waiting up to
+        ``timeout`` for it to commit (`CommitStatusError` when it has not)."""
         ...
 
     def disconnect(self) -> None: ...
@@ -154,6 +173,10 @@ class GatewayLedger(Party, TokenAdministrator, OracleClient):
 
     def settle(self, timeout: float | None = None) -> None:
         self.session.settle(timeout)
+
+    def commit_status(self, transaction_id: str, timeout: float) -> CommitStatus:
+        conn = self.connection
+        return Commit(conn.gateway, conn.profile.channel, transaction_id).status(timeout)
 
     def disconnect(self) -> None:
         self.session.close()
@@ -220,6 +243,10 @@ def settle(ledger: Ledger) -> None:
         ledger.settle(SETTLE_WARN_S)
     except (TimeoutError, GatewayError, OSError) as exc:
         click.echo(f"warning: committed, but not every peer confirmed it yet ({exc})", err=True)
+    except KeyboardInterrupt:
+        # the transaction is committed: stop waiting, but never say that nothing changed
+        click.echo("warning: committed; interrupted while waiting for every peer to confirm "
+                   "it", err=True)
 
 
 # ---- failures and exit codes ----------------------------------------------------------------
@@ -237,9 +264,20 @@ _HINTS = (
 )
 
 
+def _orderers(exc: GatewayError) -> str:
+    """The orderers the gateway could not reach, with why, from its details."""
+    named = [f"{d.address} ({d.msp_id}): {d.message.rsplit('desc = ', 1)[-1].strip()[:120]}"
+             for d in exc.details if d.address]
+    return "; ".join(named) or "no orderer answered in time"
+
+
 def _network_hint(exc: GatewayError) -> str:
     import grpc
 
+    if exc.orderer_unavailable:
+        return ("the ordering service is down or has no Raft leader yet: `tanpo network "
+                "status` shows each orderer; `tanpo network up` restarts a stopped one and "
+                "returns once it accepts transactions; then run the command again")
     if exc.code == grpc.StatusCode.UNAVAILABLE:
         return ("cannot reach the peer: is the network up? Check with `tanpo network status` "
                 "(start it with `tanpo network up`)")
@@ -253,7 +291,8 @@ def fail(code: int, message: str, as_json: bool, hint: str = "",
          partial: Json | None = None) -> NoReturn:
     """Print the error (in JSON mode also a document on stdout: `partial`, what was done before
     the failure, with the error added) and exit with `code`."""
-    kind = "refused" if code == EXIT_REFUSED else "failed"
+    kind = {EXIT_USAGE: "invalid", EXIT_REFUSED: "refused", EXIT_UNKNOWN: "unknown",
+            EXIT_PARTIAL: "partial", EXIT_INTERRUPTED: "interrupted"}.get(code, "failed")
     if as_json:
         error: Json = {"kind": kind, "message": message}
         if hint:
@@ -273,20 +312,53 @@ class Guard:
     as_json: bool
     partial: Json | None = None
     on_error: list[Callable[[], None]] = field(default_factory=list)
+    #: what already committed, in words: a failure after it is "partly done" (6), since 3 and 4
+    #: promise that nothing changed
+    done: list[str] = field(default_factory=list)
 
     def fail(self, code: int, message: str, hint: str = "") -> NoReturn:
         for hook in self.on_error:
             hook()
+        if self.done:
+            message = f"{message}\nalready committed before that: {'; '.join(self.done)}"
+            if code in (EXIT_REFUSED, EXIT_FAILED, EXIT_INTERRUPTED):
+                code = EXIT_PARTIAL
         fail(code, message, self.as_json, hint, self.partial)
+
+
+def _check(transaction_id: str) -> str:
+    return (f"check it with `tanpo tx status {transaction_id}` (or watch `tanpo events watch`)"
+            "; do not simply run the command again")
 
 
 @contextmanager
 def guarded(as_json: bool) -> Iterator[Guard]:
-    """Turn what can go wrong into the documented exit codes (3 refused, 4 failed)."""
+    """Turn what can go wrong into the documented exit codes (3 refused, 4 failed, 5 outcome
+    unknown, 130 interrupted before submitting; 6 is the caller's, via `Guard.partial_failure`)."""
     guard = Guard(as_json)
     try:
         yield guard
+    except CommitInterrupted as exc:
+        state = "submitted" if exc.sent else "being submitted"
+        guard.fail(EXIT_UNKNOWN, f"interrupted while transaction {exc.transaction_id} was "
+                                 f"{state}: it may still commit", _check(exc.transaction_id))
+    except KeyboardInterrupt:
+        guard.fail(EXIT_INTERRUPTED, "interrupted (Ctrl-C)" if guard.done else
+                   "interrupted before anything was submitted: nothing changed")
+    except CommitStatusError as exc:
+        # the orderer accepted it; only the wait for its commit failed
+        guard.fail(EXIT_UNKNOWN, f"transaction {exc.transaction_id} was submitted but its "
+                                 f"commit was not confirmed: {exc.message or exc}",
+                   _check(exc.transaction_id))
     except GatewayError as exc:
+        if exc.orderer_unavailable:
+            if exc.code is not None and exc.code.name == "DEADLINE_EXCEEDED":
+                # the orderer may have it: as a commit that was not confirmed
+                guard.fail(EXIT_UNKNOWN, f"transaction {exc.transaction_id} was sent to the "
+                                         f"ordering service, which did not answer in time "
+                                         f"({_orderers(exc)})", _network_hint(exc))
+            guard.fail(EXIT_FAILED, f"orderer unreachable, the transaction was not ordered: "
+                                    f"{_orderers(exc)}", _network_hint(exc))
         if exc.refusal is not None:
             hint = next((h for key, h in _HINTS if key in exc.refusal), "")
             guard.fail(EXIT_REFUSED, exc.refusal, hint)
@@ -296,6 +368,81 @@ def guarded(as_json: bool) -> Iterator[Guard]:
                    "nothing changed; run the command again" if exc.is_mvcc_conflict else "")
     except (CliFailure, ProfileError, TimeoutError, OSError) as exc:
         guard.fail(EXIT_FAILED, str(exc) or type(exc).__name__)
+
+
+# ---- input the CLI can check before sending (exit 2, nothing sent) ---------------------------
+
+# The chaincode's own rules (chaincode/contracts/names.go), checked here so a malformed value
+# never reaches the network and the user learns what is wrong at once.
+_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_REQUEST_ID = re.compile(r"(ISS|RED)-[A-Za-z0-9]{1,60}")
+_PARTY = re.compile(r"operator|bank-[a-z0-9]{1,16}")
+_ISIN = re.compile(r"[A-Z]{2}[A-Z0-9]{9}[0-9]")
+
+
+def isin_check_digit_ok(isin: str) -> bool:
+    """ISO 6166: letters become two digits (A=10 … Z=35), then the Luhn check over them."""
+    digits = "".join(str(int(c, 36)) for c in isin[:-1]) + isin[-1]
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        n = int(ch) * (2 if i % 2 else 1)
+        total += n - 9 if n > 9 else n
+    return total % 10 == 0
+
+
+def check_identifier(what: str, value: str) -> str:
+    if not _IDENTIFIER.fullmatch(value):
+        raise click.BadParameter(f"{value[:70]!r} is not a valid {what}: 1 to 64 characters "
+                                 "from A-Z a-z 0-9 . _ - starting with a letter or digit")
+    return value
+
+
+def check_request_id(value: str) -> str:
+    if not _REQUEST_ID.fullmatch(value):
+        raise click.BadParameter(f"{value[:70]!r} is not a request id such as "
+                                 "ISS-1a2b3c4d5e6f7a8b (issuance) or RED-… (redemption)")
+    return value
+
+
+def check_party(value: str) -> str:
+    if not _PARTY.fullmatch(value):
+        raise click.BadParameter(f"{value[:40]!r} is not a party id such as bank-a")
+    return value
+
+
+def check_isin(value: str) -> str:
+    if value and not (_ISIN.fullmatch(value) and isin_check_digit_ok(value)):
+        why = ("its check digit is wrong" if _ISIN.fullmatch(value)
+               else "expected 2 letters, 9 letters or digits, and a check digit")
+        raise click.BadParameter(f"{value[:40]!r} is not an ISIN: {why}")
+    return value
+
+
+def check_text(what: str, value: str, max_bytes: int = 512) -> str:
+    """Free text (references, reasons, names): no control characters, bounded."""
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
+        raise click.BadParameter(f"the {what} contains a control character")
+    if len(value.encode("utf-8", "surrogatepass")) > max_bytes:
+        raise click.BadParameter(f"the {what} is longer than {max_bytes} bytes")
+    return value
+
+
+def checked(check: Callable[[str], str]) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """A click callback running ``check`` on a value (or each of several) before the command."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is None or value == "":
+            return value
+        if isinstance(value, tuple):
+            return tuple(check(v) for v in value)
+        return check(value)
+
+    return callback
+
+
+def text_option(what: str, max_bytes: int = 512) -> Callable[[click.Context, click.Parameter,
+                                                              Any], Any]:
+    return checked(lambda v: check_text(what, v, max_bytes))
 
 
 # ---- output ----------------------------------------------------------------------------------

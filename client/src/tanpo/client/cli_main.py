@@ -33,7 +33,36 @@ class CliContext:
         return parse_as(self.as_ or default)
 
 
-@click.group()
+class TanpoRoot(click.Group):
+    """The root group. Its commands come from the entry points, loaded on first use, so the
+    ``tanpo`` script imports almost nothing before it can handle Ctrl-C; and a Ctrl-C that no
+    command handled ends with one line and exit 130, not a traceback or click's bare
+    "Aborted!" (commands that talk to the ledger say themselves what was submitted)."""
+
+    _loaded = False
+
+    def _load(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            _register(self)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self._load()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load()
+        return super().list_commands(ctx)
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("interrupted (Ctrl-C)", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=TanpoRoot)
 @click.version_option(package_name="tanpo-client")
 @click.option(
     "--as", "as_", metavar="ORG[/USER]", default=None,
@@ -52,15 +81,12 @@ def main(ctx: click.Context, as_: str | None, state_dir: Path | None) -> None:
     ctx.obj = CliContext(as_=as_, state_dir=state_dir)
 
 
-def _register() -> None:
+def _register(root: click.Group) -> None:
     for entry in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         commands = entry.load()
         # An entry may contribute one group or a list of top-level commands.
         for command in commands if isinstance(commands, list | tuple) else [commands]:
-            main.add_command(command)
-
-
-_register()
+            root.add_command(command)
 
 
 if __name__ == "__main__":

@@ -17,16 +17,17 @@ Values are exact: tables show a value as its exact decimal (a value with no fini
 rounded for display and marked ``≈``); ``--json`` gives quantities as integers and every value as
 an exact ``"n"``/``"n/d"`` string, prices and FX rates as the decimal strings stored on the ledger.
 
-Exit codes: 0 done; 3 the chaincode refused (its message is printed); 4 any other failure (no
-network, peer unreachable, commit failed); 2 bad usage (click's own).
+Exit codes: as every participant command (``cli_common.EXIT_CODES``): 0 done; 2 bad usage;
+3 the chaincode refused and nothing changed; 4 any other failure, nothing changed; 5 submitted,
+outcome unknown; 6 partly done (a sweep whose some calls committed and others failed).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
-from datetime import date
+from collections.abc import Mapping, Sequence
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from pathlib import Path
@@ -36,17 +37,24 @@ import click
 from rich.table import Table
 
 from tanpo.client.cli_common import (
+    EXIT_PARTIAL,
     EXIT_REFUSED,
+    EXIT_USAGE,
     ORACLE,
     PARTY_DEFAULT,
     Ledger,
+    check_identifier,
+    check_text,
+    checked,
     console,
     fail,
     guarded,
     ledger_as,
     qty,
 )
-from tanpo.client.models import MarginCall, MarginTransfer, decimal_string
+from tanpo.client.errors import GatewayError
+from tanpo.client.models import MarginCall, MarginTransfer, SweepOutcome, decimal_string
+from tanpo.client.moves import ASSET_CLASSES, DEFAULT_MAX_MOVE, Move, limit_class, moves_beyond
 from tanpo.client.sweep import MAX_BATCH, SweepRun
 
 __all__ = [
@@ -60,6 +68,7 @@ __all__ = [
 Json = dict[str, Any]
 
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
+LOOKBACK_DAYS = 10  # how far back the move check looks for a last posted value (as the oracle)
 _PAIR = re.compile(r"[A-Z]{3}[A-Z]{3}")
 DISPLAY_PLACES = 6
 
@@ -198,6 +207,7 @@ def margin() -> None:
 @click.option("--date", "day", required=True, callback=_parse_date, metavar="YYYY-MM-DD",
               help="Valuation date (its prices must be posted).")
 @click.option("--agreement", "agreement_id", default=None, metavar="ID",
+              callback=checked(lambda v: check_identifier("agreement id", v)),
               help="Call this agreement only (default: sweep every active agreement the caller "
                    "may sweep).")
 @click.option("--batch-size", "--page-size", "batch_size", type=click.IntRange(1, MAX_BATCH),
@@ -211,7 +221,7 @@ def run(day: date, agreement_id: str | None, batch_size: int, as_json: bool) -> 
     (status "replayed") and moves nothing. Without --as, a sweep acts as the oracle
     (operator/User1), which then records the date as swept; a single call acts as bank-a. A call
     that fails (a missing price, a short balance) is shown with its reason, the others go on,
-    and the command exits 3.
+    and the command exits 6 (partly done) when others committed, else 3.
     """
     if agreement_id is not None:
         _run_one(day, agreement_id, as_json)
@@ -243,9 +253,21 @@ def _run_one(day: date, agreement_id: str, as_json: bool) -> None:
 
 def _sweep(day: date, batch_size: int, as_json: bool) -> None:
     doc: Json = {"date": day.isoformat(), "pages": 0, "complete": False, "outcomes": []}
+    committed: list[SweepOutcome] = []
     with guarded(as_json) as guard, ledger_as(ORACLE) as session:
         guard.partial = doc
-        run = session.sweep(day, batch_size)
+
+        def on_batch(outcomes: Sequence[SweepOutcome]) -> None:
+            # what committed so far, in case a later batch fails (a lane thread: append only)
+            committed.extend(o for o in outcomes if o.status == "called")
+            doc["outcomes"] = [_outcome_json(o.agreement, o.status, o.reason, None)
+                               for o in committed]
+            guard.done[:] = [f"{len(committed)} margin call(s) of {day.isoformat()} ("
+                             f"{', '.join(o.agreement for o in committed[:5])}"
+                             f"{', …' if len(committed) > 5 else ''}); sweeping again "
+                             "replays them and calls the rest"]
+
+        run = session.sweep(day, batch_size, on_batch=on_batch)
         calls = _records(session, day, run)
     outcomes = [(o.agreement, o.status, o.reason, calls.get(o.agreement)) for o in run.outcomes]
     doc["pages"] = run.transactions  # sweep transactions (the field predates batches)
@@ -256,9 +278,14 @@ def _sweep(day: date, batch_size: int, as_json: bool) -> None:
     refusal = run.finish_refusal or (
         f"{len(failed)} margin call(s) failed, first {failed[0].agreement}: {failed[0].reason}"
         if failed else "")
+    # calls committed beside the failures: "partly done" (6), not "nothing changed" (3)
+    code = EXIT_PARTIAL if refusal and run.count("called") else EXIT_REFUSED
+    if refusal and code == EXIT_PARTIAL:
+        refusal = (f"{refusal}\n{run.count('called')} margin call(s) committed; the failed "
+                   "ones are retried by sweeping again")
     if as_json:
         if refusal:
-            fail(EXIT_REFUSED, refusal, as_json, partial=doc)
+            fail(code, refusal, as_json, partial=doc)
         click.echo(json.dumps(doc, indent=2))
         return
     _print_outcomes(day, outcomes)
@@ -269,7 +296,7 @@ def _sweep(day: date, batch_size: int, as_json: bool) -> None:
                f"{run.transactions} transaction(s); "
                f"last swept date {doc['lastSweptDate'] or '-'}")
     if refusal:
-        fail(EXIT_REFUSED, refusal, as_json)
+        fail(code, refusal, as_json)
 
 
 def _records(session: Ledger, day: date, run: SweepRun) -> dict[str, MarginCall]:
@@ -337,7 +364,8 @@ def _print_transfers(calls: list[MarginCall]) -> None:
 
 
 @margin.command("show")
-@click.argument("agreement_id", metavar="ID")
+@click.argument("agreement_id", metavar="ID",
+                callback=checked(lambda v: check_identifier("agreement id", v)))
 @click.option("--date", "day", default=None, callback=_parse_date, metavar="YYYY-MM-DD",
               help="Only the call of this date.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (exact values) for scripts.")
@@ -406,6 +434,8 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
         if option == "--fx" and not _PAIR.fullmatch(key):
             raise click.BadParameter(f"{key!r} is not a market pair such as EURUSD",
                                      param_hint=option)
+        if option == "--price":
+            check_identifier("token id", key)
         if key in out:
             raise click.BadParameter(f"{key} is given twice", param_hint=option)
         out[key] = _decimal_text(value, f"{option} {key}")
@@ -465,6 +495,68 @@ def _merge(target: dict[str, Any], extra: dict[str, str], option: str) -> None:
             target[key] = value
 
 
+def _max_moves(items: tuple[str, ...]) -> dict[str, Decimal]:
+    limits = dict(DEFAULT_MAX_MOVE)
+    for item in items:
+        cls, sep, value = item.partition("=")
+        cls = cls.strip().lower()
+        if not sep or cls not in ASSET_CLASSES:
+            raise click.BadParameter(f"expected CLASS=LIMIT with CLASS one of "
+                                     f"{', '.join(ASSET_CLASSES)}, got {item!r}",
+                                     param_hint="--max-move")
+        try:
+            limit = Decimal(value.strip())
+        except InvalidOperation:
+            limit = Decimal(-1)
+        if not limit.is_finite() or limit <= 0:
+            raise click.BadParameter(f"{cls}: a positive relative move such as 0.25, got "
+                                     f"{value!r}", param_hint="--max-move")
+        limits[cls] = limit
+    return limits
+
+
+def _value(raw: object) -> Decimal:
+    return Decimal(str(raw["value"] if isinstance(raw, Mapping) else raw))
+
+
+def _previous_values(session: Ledger, day: date, keys: set[str]) -> dict[str, Decimal]:
+    """Each key's latest value posted before ``day`` (looking back as the oracle does)."""
+    out: dict[str, Decimal] = {}
+    for back in range(1, LOOKBACK_DAYS + 1):
+        if keys <= set(out):
+            break
+        try:
+            ps = session.prices(day - timedelta(days=back), None)
+        except GatewayError as exc:
+            if exc.refusal is not None and exc.refusal.startswith("no prices posted"):
+                continue
+            raise
+        for section in ("prices", "fx"):
+            for key, value in (ps.raw.get(section) or {}).items():
+                if key in keys and key not in out:
+                    out[key] = Decimal(str(value))
+    return out
+
+
+def _jumps(session: Ledger, day: date, batch: Json, limits: Mapping[str, Decimal]) -> list[Move]:
+    """The batch's values that moved beyond their asset class's limit since the last post."""
+    values = {k: _value(v) for k, v in batch["prices"].items()}
+    fx = {k: _value(v) for k, v in batch["fx"].items()}
+    previous = _previous_values(session, day, {*values, *fx})
+    per_key: dict[str, Decimal] = {k: limits["fx"] for k in fx}
+    for key in values:
+        if key not in previous:  # nothing to compare with: no token lookup needed
+            continue
+        try:
+            asset_class = session.token(key).asset_class
+        except GatewayError as exc:
+            if exc.refusal is None:
+                raise
+            continue  # an unknown token: the chaincode refuses the post itself
+        per_key[key] = limits[limit_class(asset_class)]
+    return moves_beyond(previous, {**values, **fx}, per_key)
+
+
 @prices.command("post")
 @click.option("--date", "day", required=True, callback=_parse_date, metavar="YYYY-MM-DD")
 @click.option("--price", "price_items", multiple=True, metavar="TOKEN=V",
@@ -473,16 +565,29 @@ def _merge(target: dict[str, Any], extra: dict[str, str], option: str) -> None:
               help="An FX market pair's rate, e.g. EURUSD=1.1050 (repeatable).")
 @click.option("--file", "batch_file", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help='A batch: {"prices": {TOKEN: V}, "fx": {PAIR: V}, "source"?}.')
-@click.option("--reason", default=None,
-              help="Correct values already posted (a new correction version, kept with R).")
-@click.option("--source", "source", default="", help="A label stored with the batch.")
+@click.option("--reason", default=None, callback=checked(lambda v: check_text("reason", v)),
+              help="Correct values already posted (a new correction version, kept with R); "
+                   "with --force, why the move limits are overridden.")
+@click.option("--max-move", "max_moves", multiple=True, metavar="CLASS=LIMIT",
+              help="Largest move from the last posted value, per asset class (equity "
+                   f"{DEFAULT_MAX_MOVE['equity']}, bond {DEFAULT_MAX_MOVE['bond']}, fx "
+                   f"{DEFAULT_MAX_MOVE['fx']}: the oracle's defaults); repeatable.")
+@click.option("--force", is_flag=True,
+              help="Post values beyond the move limits; needs --reason, recorded with each.")
+@click.option("--source", "source", default="",
+              callback=checked(lambda v: check_text("source", v, 128)),
+              help="A label stored with the batch.")
 @click.option("--json", "as_json", is_flag=True, help="Print the ledger's answer as JSON.")
 def post(day: date, price_items: tuple[str, ...], fx_items: tuple[str, ...],
-         batch_file: Path | None, reason: str | None, source: str, as_json: bool) -> None:
+         batch_file: Path | None, reason: str | None, max_moves: tuple[str, ...], force: bool,
+         source: str, as_json: bool) -> None:
     """Post a date's prices and FX rates in one transaction (default identity: the oracle).
 
     Posting values the date already holds changes nothing; a different value for an instrument
-    already posted is refused unless --reason makes the batch a correction.
+    already posted is refused unless --reason makes the batch a correction. As the oracle does,
+    a value that moved more than its asset class's limit from the last posted one is refused
+    before anything is sent (exit 2), unless --force --reason TEXT: the reason is then stored
+    with each value as who confirmed it.
     """
     batch: Json = _read_batch(batch_file, day) if batch_file else {"prices": {}, "fx": {}}
     _merge(batch["prices"], _pairs(price_items, "--price"), "--price")
@@ -491,11 +596,28 @@ def post(day: date, price_items: tuple[str, ...], fx_items: tuple[str, ...],
         raise click.UsageError("nothing to post: give --price, --fx or --file")
     if reason is not None and not reason.strip():
         raise click.BadParameter("a correction needs a reason", param_hint="--reason")
+    if force and reason is None:
+        raise click.BadParameter("--force needs --reason TEXT (kept with the values)",
+                                 param_hint="--force")
+    limits = _max_moves(max_moves)
     batch["date"] = day.isoformat()
     if source:
         batch["source"] = source
-    with guarded(as_json), ledger_as(ORACLE) as session:
-        if reason is not None:
+    with guarded(as_json) as guard, ledger_as(ORACLE) as session:
+        if force:
+            assert reason is not None
+            note = f"operator:forced: {reason.strip()}"[:128]
+            for section in ("prices", "fx"):
+                batch[section] = {k: {**(v if isinstance(v, Mapping) else {"value": v}),
+                                      "confirmedBy": note} for k, v in batch[section].items()}
+        else:
+            jumps = _jumps(session, day, batch, limits)
+            if jumps:
+                guard.fail(EXIT_USAGE, "held back, nothing was sent: "
+                           + "; ".join(m.describe() for m in jumps),
+                           "check the values; to post them anyway: --force --reason TEXT "
+                           "(or raise the limit: --max-move CLASS=LIMIT)")
+        if reason is not None and not (force and not _posted(session, day)):
             result = session.correct_batch_json(day, batch, reason)
         else:
             result = session.post_batch_json(day, batch)
@@ -509,6 +631,16 @@ def post(day: date, price_items: tuple[str, ...], fx_items: tuple[str, ...],
         return
     click.echo(f"posted {day.isoformat()}: version {version} ({result.get('kind', '?')}), "
                f"{len(batch['prices'])} price(s), {len(batch['fx'])} FX rate(s)")
+
+
+def _posted(session: Ledger, day: date) -> bool:
+    try:
+        session.prices(day, None)
+    except GatewayError as exc:
+        if exc.refusal is not None and exc.refusal.startswith("no prices posted"):
+            return False
+        raise
+    return True
 
 
 @prices.command("show")

@@ -35,6 +35,8 @@ _CHAINCODE_RESPONSE = re.compile(r"chaincode response (\d+), (.*)", re.DOTALL)
 _NO_PEER_SET = "no combination of peers can be derived"
 # Endorsing peers returned different results: one had not yet committed a block another had.
 _ENDORSEMENTS_DIFFER = "ProposalResponsePayloads do not match"
+# The gateway could not hand the transaction to any orderer (each one's error in the details).
+_NO_ORDERER = "no orderers could successfully process transaction"
 
 #: gRPC codes after which the same call may succeed later (the python-etcd3 table, in spirit).
 TRANSIENT_CODES = frozenset({
@@ -105,6 +107,14 @@ class GatewayError(Exception):
         return not self.refused and self._says(_ENDORSEMENTS_DIFFER)
 
     @property
+    def orderer_unavailable(self) -> bool:
+        """The ordering service did not take the transaction: every orderer the gateway tried
+        failed (each one's address in `details`), or the submit found none in time."""
+        return not self.refused and (
+            self._says(_NO_ORDERER)
+            or (isinstance(self, SubmitError) and self.code in TRANSIENT_CODES))
+
+    @property
     def transient(self) -> bool:
         """Not the chaincode's answer: the same call may succeed once the network recovers."""
         return not self.refused and (
@@ -126,6 +136,20 @@ class SubmitError(GatewayError):
 
 class CommitStatusError(GatewayError):
     """The commit status could not be obtained (for example a timeout)."""
+
+
+class CommitInterrupted(KeyboardInterrupt):
+    """Ctrl-C arrived after the transaction was handed to the orderer (or while it was being
+    handed over): it may still commit. Still a KeyboardInterrupt, so whoever does not look for
+    it stops as before; a caller that does can say which transaction to check."""
+
+    def __init__(self, transaction_id: str, *, sent: bool = True) -> None:
+        self.transaction_id = transaction_id
+        #: True once the orderer accepted it; False when interrupted while submitting
+        self.sent = sent
+        state = "submitted" if sent else "being submitted"
+        super().__init__(f"interrupted while transaction {transaction_id} was {state}: "
+                         "it may still commit")
 
 
 class CommitError(Exception):

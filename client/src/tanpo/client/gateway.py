@@ -24,6 +24,7 @@ from fabric_protos.peer import proposal_pb2, proposal_response_pb2, transaction_
 
 from tanpo.client.errors import (
     CommitError,
+    CommitInterrupted,
     CommitStatusError,
     EndorseError,
     EvaluateError,
@@ -305,7 +306,14 @@ class Contract:
         def attempt() -> SubmitResult:
             submitted = self._endorse_and_submit(function, args, transient,
                                                  endorsing_organizations, deadline)
-            return submitted.wait(deadline.step(self.network.gateway.timeouts.commit_status))
+            try:
+                return submitted.wait(
+                    deadline.step(self.network.gateway.timeouts.commit_status))
+            except CommitInterrupted:
+                raise
+            except KeyboardInterrupt:
+                # ordered already: the caller must learn that it may still commit, and its id
+                raise CommitInterrupted(submitted.transaction_id) from None
 
         result, tries = run_with_retries(
             attempt, self.retries if retries is None else retries, deadline)
@@ -453,6 +461,9 @@ class Transaction:
             self.gateway.stub.Submit(request, timeout=timeout or self.gateway.timeouts.submit)
         except grpc.RpcError as exc:
             raise wrap(SubmitError, exc, self.transaction_id) from None
+        except KeyboardInterrupt:
+            # the orderer may have it already: say so, with the id to check
+            raise CommitInterrupted(self.transaction_id, sent=False) from None
         return commit
 
 

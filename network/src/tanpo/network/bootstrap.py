@@ -63,3 +63,30 @@ def bootstrap_roles(topo: Topology) -> int:
             list(pool.map(register, plan[1:]))
     marker.write_text(json.dumps([f"{p}/{u}: {','.join(r)}" for p, u, r in plan], indent=1))
     return len(plan)
+
+
+def wait_for_ordering(topo: Topology, timeout: float = 150.0) -> None:
+    """Submit a no-op through every organisation's gateway until each is ordered and committed.
+
+    After an orderer restarts, the Raft election takes seconds, and each peer's gateway, whose
+    connection to it broke, redials only after its gRPC back-off (up to two minutes): until
+    then a submit through that peer fails at once ("connection refused"). Only a real
+    broadcast through every peer shows that the network accepts transactions again.
+    """
+    from tanpo.client import RetryPolicy, connect
+    from tanpo.client.errors import GatewayError
+    from tanpo.client.gateway import MVCC_RETRY, constant
+
+    def not_yet(error: Exception) -> bool:
+        return isinstance(error, GatewayError) and (error.orderer_unavailable
+                                                    or error.transient or error.no_endorsers)
+
+    waiting = RetryPolicy(attempts=100_000, backoff=constant(0.5), retry_on=not_yet)
+    profile = load_profile(topo.profile_file)
+
+    def through(party: str) -> None:
+        with connect(party, "User1", profile) as conn:
+            conn.contract("ping").submit("Noop", retries=(MVCC_RETRY, waiting), timeout=timeout)
+
+    with ThreadPoolExecutor(max_workers=len(topo.peer_orgs)) as pool:
+        list(pool.map(through, [org.party for org in topo.peer_orgs]))

@@ -123,6 +123,7 @@ class Launcher:
         self._start_orderers()
         if fresh:
             self._join_orderers()
+        self._wait_orderer_leader()
         self._start_peers()
         if fresh:
             self._join_peers()
@@ -132,6 +133,7 @@ class Launcher:
         write_profile(self.topo)
         write_common_profiles(self.topo)
         self._bootstrap_roles()
+        self._wait_ordering()
         self.say(f"Network up in {time.monotonic() - t0:.1f}s. Profile: {self.topo.profile_file}")
 
     def _create_material(self) -> None:
@@ -181,6 +183,10 @@ class Launcher:
             processes.start(node)
         for node, o in nodes:
             processes.wait_until(node, _healthz(o.operations_port), "healthz")
+            # the channel participation API listens on its own port, opened after the health
+            # endpoint: under load a join sent at once met "connection refused"
+            processes.wait_until(node, _listening(o.admin_port),
+                                 f"admin endpoint on {o.admin_port}")
             self.say(f"  {o.node} up on {o.endpoint}")
 
     def _join_orderers(self) -> None:
@@ -201,6 +207,27 @@ class Launcher:
                 what=f"osnadmin channel join on {o.node}",
             )
         self.say(f"  orderers joined channel {CHANNEL!r}")
+
+    def _wait_orderer_leader(self, timeout: float = 90.0) -> None:
+        """Wait until the channel's Raft cluster has a leader. A (re)started orderer answers its
+        health check at once, but refuses broadcasts ("no Raft leader") until the election that
+        follows, which takes seconds: returning before it leaves the next submit to fail."""
+        labels = f'channel="{CHANNEL}"'
+        deadline = time.monotonic() + timeout
+        while True:
+            leaders = [o.node for o in self.topo.orderer_nodes
+                       if processes.metric_value(o.operations_port,
+                                                 "consensus_etcdraft_is_leader", labels) == 1]
+            if leaders:
+                self.say(f"  channel {CHANNEL!r} has a Raft leader ({leaders[0]}): "
+                         "the ordering service accepts transactions")
+                return
+            if time.monotonic() > deadline:
+                raise NetworkError(
+                    f"no orderer became the Raft leader of channel {CHANNEL!r} within "
+                    f"{timeout:.0f}s, so no transaction can be ordered: see `tanpo network logs "
+                    f"{self.topo.orderer_nodes[0].node}`")
+            time.sleep(0.25)
 
     def _start_peers(self) -> None:
         nodes = [(self.peer_node(org), org) for org in self.topo.peer_orgs]
@@ -415,6 +442,21 @@ class Launcher:
         if n:
             self.say(f"  registered {n} identities in the role registry")
 
+    def _wait_ordering(self) -> None:
+        from tanpo.client.errors import GatewayError
+        from tanpo.network.bootstrap import wait_for_ordering
+
+        t0 = time.monotonic()
+        try:
+            wait_for_ordering(self.topo)
+        except (GatewayError, TimeoutError) as exc:
+            raise NetworkError(
+                f"the network does not accept transactions yet: a no-op submitted through each "
+                f"peer failed ({exc}); see `tanpo network status` and `tanpo network logs`"
+            ) from exc
+        self.say(f"  every peer's gateway gets transactions ordered "
+                 f"({time.monotonic() - t0:.1f}s)")
+
     # --- down / status / logs ----------------------------------------------------------------
     def down(self, wipe: bool = False) -> list[str]:
         stopped = []
@@ -519,6 +561,10 @@ class Launcher:
 
 def _healthz(port: int) -> Callable[[], bool]:
     return lambda: processes.healthz_ok(port)
+
+
+def _listening(port: int) -> Callable[[], bool]:
+    return lambda: processes.port_open(port)
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:

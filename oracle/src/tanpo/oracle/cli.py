@@ -7,7 +7,11 @@ one. A factory is ``factory(ctx) -> Ledger``; ``ctx.find_object(CliState)`` give
 configuration. ``fabric`` (the default) drives the real network; others can be added with
 :func:`register_ledger`.
 
-Exit codes: 0 done, 1 error, 3 a refusal holds a date back (see ``tanpo oracle status``).
+Exit codes (``run --once`` and ``replay``): 0 done, everything margined; 1 error (the status
+says which); 3 a refusal holds something back: a whole date, or quotes left out of posted dates
+(the agreements that use them are not margined on those dates; ``tanpo oracle status`` lists
+them and the ``confirm`` command for each); 6 every date was processed but some margin calls
+failed alone (listed by ``tanpo oracle status``; retried on the next pass and the next date).
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from tanpo.oracle.validation import Confirmation, MalformedCloseError, to_decima
 __all__ = ["LEDGER_FACTORIES", "CliState", "LedgerFactory", "oracle", "register_ledger"]
 
 EXIT_BLOCKED = 3
+EXIT_CALLS_FAILED = 6
 
 LedgerFactory = Callable[[click.Context], Ledger]
 
@@ -202,11 +207,9 @@ def run(ctx: click.Context, once: bool, source_path: str | None, port: int | Non
         results = daemon.tick()
         _print_results(results)
         status = daemon.status()
-        if status["state"] == "blocked":
-            _print_refusals(status)
-            ctx.exit(EXIT_BLOCKED)
         if status["state"] == "error":
             raise click.ClickException(str(status["last_error"]))
+        _exit_for(ctx, status)
         return
     server = None
     if not no_http and st.config.http.enabled:
@@ -276,11 +279,21 @@ def replay(ctx: click.Context, start: str, end: str, source_path: str | None,
         except (SourceError, LedgerError, CalendarError) as exc:
             raise click.ClickException(str(exc)) from exc
     _print_replay(result)
-    if result.stopped_at is not None:
-        status = daemon.status()
-        if status["state"] == "blocked":
-            _print_refusals(status)
-            ctx.exit(EXIT_BLOCKED)
+    status = daemon.status()
+    # what this run held back counts even when a later date's post superseded it
+    held = [{**h.to_dict(), "action": f"tanpo oracle confirm {h.valuation_date} {h.key}"}
+            for r in result.results if r.outcome is not Outcome.REFUSED for h in r.held_back]
+    _exit_for(ctx, {**status, "held_back": held or status.get("held_back")})
+
+
+def _exit_for(ctx: click.Context, status: dict[str, Any]) -> None:
+    """Exit 3 when a refusal holds a date or quotes back, 6 when calls failed alone."""
+    if status.get("blocked") or status.get("held_back"):
+        _print_refusals(status)
+        ctx.exit(EXIT_BLOCKED)
+    if status.get("failures"):
+        _print_failures(status)
+        ctx.exit(EXIT_CALLS_FAILED)
 
 
 @oracle.command()
@@ -314,13 +327,19 @@ def status(ctx: click.Context, as_json: bool) -> None:
                       f"(carried forward after {w['carry_after']})")
     if doc.get("last_error"):
         console.print(f"[red]last error[/]: {doc['last_error']}")
-    if doc.get("blocked"):
+    if doc.get("blocked") or doc.get("held_back"):
         _print_refusals(doc, console)
-        pending = [c for c in confirmations if c.valuation_date.isoformat()
-                   == doc["blocked"]["date"]]
+    if doc.get("blocked") or doc.get("held_back") or doc.get("refusal_log"):
+        dates = {r["date"] for r in [*(doc.get("held_back") or []),
+                                     *(doc.get("refusal_log") or [])]}
+        if doc.get("blocked"):
+            dates.add(doc["blocked"]["date"])
+        pending = [c for c in confirmations if c.valuation_date.isoformat() in dates]
         for c in pending:
             console.print(f"  confirmation on file: {c.key} {c.value} by {c.by}"
                           f"{' (manual)' if c.manual else ''}")
+    if doc.get("failures"):
+        _print_failures(doc, console)
     recent = doc.get("recent") or []
     if recent:
         table = Table(title="recent dates")
@@ -417,6 +436,10 @@ def _print_results(results: list[DateResult]) -> None:
         if sweep is not None:
             tail = (f": {sweep.agreements} agreements, {sweep.calls_triggered} calls, "
                     f"{sweep.transfers} transfers, {sweep.issuance_required} issuance-required")
+            if sweep.failed:
+                tail += f", {len(sweep.failed)} failed"
+        if r.held_back:
+            tail += f"; held back: {', '.join(h.key for h in r.held_back)}"
         click.echo(f"{r.valuation_date} {r.outcome}{tail}")
 
 
@@ -425,36 +448,62 @@ def _print_replay(result: ReplayResult) -> None:
     table = Table(title="replay")
     table.add_column("date", no_wrap=True, min_width=10)
     table.add_column("outcome", no_wrap=True)
-    for name in ("carried", "calls", "transfers", "issuance"):
+    for name in ("carried", "held back", "calls", "transfers", "issuance", "failed"):
         table.add_column(name)
     totals = [0, 0, 0]
+    failed = 0
     for r in result.results:
         sw = r.sweep
         carried = r.assessment.batch.carried() if r.assessment and r.assessment.batch else []
-        counts = ["-", "-", "-"]
+        counts = ["-", "-", "-", "-"]
         if sw is not None:
             totals = [totals[0] + sw.calls_triggered, totals[1] + sw.transfers,
                       totals[2] + sw.issuance_required]
-            counts = [str(sw.calls_triggered), str(sw.transfers), str(sw.issuance_required)]
+            failed += len(sw.failed)
+            counts = [str(sw.calls_triggered), str(sw.transfers), str(sw.issuance_required),
+                      str(len(sw.failed)) if sw.failed else "-"]
         table.add_row(r.valuation_date.isoformat(), str(r.outcome), ", ".join(carried) or "-",
-                      *counts)
+                      ", ".join(h.key for h in r.held_back) or "-", *counts)
     console.print(table)
     posted = sum(r.outcome is Outcome.POSTED for r in result.results)
+    completed = (f", completed {len(result.completed)} with confirmed quotes"
+                 if result.completed else "")
     console.print(f"posted {posted} date(s), skipped {len(result.skipped)} already on the "
-                  f"ledger, resumed {len(result.resumed)} sweep(s); calls {totals[0]}, "
-                  f"transfers {totals[1]}, issuance-required {totals[2]}")
+                  f"ledger, resumed {len(result.resumed)} sweep(s){completed}; calls "
+                  f"{totals[0]}, transfers {totals[1]}, issuance-required {totals[2]}, "
+                  f"failed calls {failed}")
 
 
 def _print_refusals(doc: dict[str, Any], console: Console | None = None) -> None:
     console = console or Console(stderr=True)
     blocked = doc.get("blocked") or {}
-    table = Table(title=f"[red]held back: {blocked.get('date')}[/]")
+    held = doc.get("held_back") or []
+    if blocked:
+        title = f"[red]held back: {blocked.get('date')} (nothing posted)[/]"
+    else:
+        dates = sorted({r["date"] for r in held})
+        title = (f"[yellow]held back: {', '.join(dates)} (posted without these; agreements "
+                 "that use them not margined)[/]")
+    table = Table(title=title)
+    table.add_column("date", no_wrap=True, min_width=10)
     table.add_column("instrument", no_wrap=True)
     table.add_column("rule", no_wrap=True)
     table.add_column("value", no_wrap=True)
     table.add_column("reason")
     table.add_column("confirmable", no_wrap=True)
-    for r in blocked.get("refusals", []):
-        table.add_row(r["instrument"], r["rule"], str(r.get("value") or "-"), r["reason"],
-                      "yes" if r.get("confirmable") else "no")
+    for r in [*blocked.get("refusals", []), *held]:
+        table.add_row(r["date"], r["instrument"], r["rule"], str(r.get("value") or "-"),
+                      r["reason"], "yes" if r.get("confirmable") else "no")
+    console.print(table)
+
+
+def _print_failures(doc: dict[str, Any], console: Console | None = None) -> None:
+    console = console or Console(stderr=True)
+    failures = doc.get("failures") or []
+    table = Table(title=f"[yellow]margin calls failed alone: {len(failures)} agreement(s), "
+                        "retried on the next pass and the next date[/]")
+    for name in ("agreement", "date", "since", "attempts", "reason"):
+        table.add_column(name, no_wrap=name != "reason")
+    for f in failures:
+        table.add_row(f["agreement"], f["date"], f["since"], str(f["attempts"]), f["reason"])
     console.print(table)

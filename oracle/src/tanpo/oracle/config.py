@@ -6,9 +6,10 @@ Example (every key is optional; see ``oracle.example.yaml`` beside this file)::
     second_source: {kind: file, path: data/market}   # optional, confirms large moves
     instruments:
       JP8306: {symbol: 8306.T, market: XTKS, currency: JPY, tick: "0.1"}
+      DE-BUND: {symbol: BUND, market: XFRA, asset_class: bond, max_move: "0.03"}
     fx:
       USDJPY: {symbol: JPY=X, tick: "0.001"}          # file source reads fx/USDJPY.csv
-    limits: {max_move: "0.25", max_fx_move: "0.08", max_carry_days: 2,
+    limits: {max_move: "0.25", max_bond_move: "0.05", max_fx_move: "0.08", max_carry_days: 2,
              cross_tolerance: "0.01", second_source_tolerance: "0.005"}
     schedule: {valuation_days: markets, fx_fixing: "17:00 America/New_York",
                post_delay_minutes: 30, missing_grace_minutes: 60, poll_seconds: 60}
@@ -39,6 +40,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+
+from tanpo.client.moves import DEFAULT_MAX_MOVE, limit_class
 
 __all__ = [
     "ConfigError",
@@ -79,6 +82,9 @@ class SourceConfig:
 
 @dataclass(frozen=True)
 class InstrumentConfig:
+    """``asset_class`` (``equity`` by default, ``bond``, or the token's own wording such as
+    ``government-bond``) picks the move limit; ``max_move`` overrides it for this one."""
+
     token: str
     symbol: str
     market: str
@@ -86,6 +92,7 @@ class InstrumentConfig:
     tick: Decimal | None = None
     max_move: Decimal | None = None
     symbols: Mapping[str, str] = field(default_factory=dict)
+    asset_class: str = "equity"
 
     def symbol_for(self, kind: str) -> str:
         return self.symbols.get(kind, self.symbol)
@@ -117,6 +124,11 @@ class FxConfig:
 class LimitsConfig:
     """Validation limits. Moves and tolerances are relative (0.2 = 20 %).
 
+    The largest daily move is per asset class: ``max_move`` for equities, ``max_bond_move``
+    for bonds, ``max_fx_move`` for FX pairs (an instrument's or pair's own ``max_move``
+    overrides its class). The defaults are the SDK's (:mod:`tanpo.client.moves`), which
+    ``tanpo prices post`` applies too.
+
     ``max_carry_days`` counts the market's trading sessions without a close (a market holiday
     is not a missing close and is never counted).
 
@@ -126,12 +138,19 @@ class LimitsConfig:
     stay below 0.6 % (timing differences between the three snapshots).
     """
 
-    max_move: Decimal = Decimal("0.25")
-    max_fx_move: Decimal = Decimal("0.08")
+    max_move: Decimal = DEFAULT_MAX_MOVE["equity"]
+    max_bond_move: Decimal = DEFAULT_MAX_MOVE["bond"]
+    max_fx_move: Decimal = DEFAULT_MAX_MOVE["fx"]
     max_carry_days: int = 2
     cross_tolerance: Decimal = Decimal("0.01")
     second_source_tolerance: Decimal = Decimal("0.005")
     lookback_days: int = 10
+
+    def max_move_for(self, asset_class: str, *, fx: bool = False) -> Decimal:
+        """The class limit of an instrument's asset class (or of an FX pair)."""
+        cls = limit_class(asset_class, fx=fx)
+        return {"equity": self.max_move, "bond": self.max_bond_move,
+                "fx": self.max_fx_move}[cls]
 
 
 @dataclass(frozen=True)
@@ -368,7 +387,8 @@ def _source(value: Any, where: str) -> SourceConfig | None:
 
 def _instrument(token: str, value: Any, where: str) -> InstrumentConfig:
     m = _mapping(value if value is not None else {}, where)
-    _only(m, where, {"symbol", "market", "currency", "tick", "max_move", "symbols"})
+    _only(m, where, {"symbol", "market", "currency", "tick", "max_move", "symbols",
+                     "asset_class"})
     if "symbol" not in m:
         raise ConfigError(f"{where}: symbol is required")
     market = str(m.get("market", "XTKS"))
@@ -385,7 +405,16 @@ def _instrument(token: str, value: Any, where: str) -> InstrumentConfig:
         tick=_decimal(m["tick"], f"{where}.tick") if "tick" in m else None,
         max_move=_decimal(m["max_move"], f"{where}.max_move") if "max_move" in m else None,
         symbols=_symbols(m.get("symbols"), f"{where}.symbols"),
+        asset_class=_asset_class(m.get("asset_class", "equity"), f"{where}.asset_class"),
     )
+
+
+def _asset_class(value: Any, where: str) -> str:
+    text = str(value).strip()
+    if not re.match(r"^[a-z][a-z0-9-]{0,39}$", text):
+        raise ConfigError(f"{where}: an asset class such as equity, bond or government-bond, "
+                          f"got {value!r}")
+    return text
 
 
 def _fx(pair: str, value: Any, where: str) -> FxConfig:
@@ -408,6 +437,8 @@ def _limits(value: Any, where: str) -> LimitsConfig:
     _only(m, where, set(asdict(d)))
     return LimitsConfig(
         max_move=_decimal(m.get("max_move", d.max_move), f"{where}.max_move"),
+        max_bond_move=_decimal(m.get("max_bond_move", d.max_bond_move),
+                               f"{where}.max_bond_move"),
         max_fx_move=_decimal(m.get("max_fx_move", d.max_fx_move), f"{where}.max_fx_move"),
         max_carry_days=_int(m.get("max_carry_days", d.max_carry_days), f"{where}.max_carry_days"),
         cross_tolerance=_decimal(m.get("cross_tolerance", d.cross_tolerance),

@@ -2,9 +2,26 @@
 
 Order per date is fixed: **post the prices, return only once committed, then sweep** (the SDK's
 planned sweep: batches of one lender/borrower pair, a lane per borrower, then the ledger records
-the date as swept) and report. Dates go strictly in order, and a date that is refused (or still
-waiting for a close) stops the dates after it: margin calls are sequential and the next date's
-move check needs this date's prices.
+the date as swept) and report. Dates go strictly in order: margin calls are sequential and the
+next date's move check needs this date's prices.
+
+One bad item stops only what depends on it:
+
+* **A held-back quote** (a value validation refuses: a move beyond its asset class's limit, a
+  broken FX cross, a malformed or stale close) is left out of the date's batch; the rest is
+  posted and swept. Agreements that need the held-back token or pair cannot be priced, so their
+  calls fail alone (below). The quote stays held back until a later close passes, or the
+  operator confirms it (``tanpo oracle confirm``): a confirmed value is posted as an addition to
+  its date and the date is swept again. Only a date with nothing to post is refused as a whole,
+  and that stops the dates after it.
+* **A failed call** (an agreement that cannot be priced, a short balance) fails alone. A date
+  whose sweep committed every batch and left only such failures is *processed with failures*:
+  the daemon moves on to the next date, the failures are reported (log ``call-failed``, metric
+  ``tanpo_oracle_call_failures``, ``failures`` in the status) and retried: the latest date's on
+  every live pass, and every failed agreement on the next date's sweep, whose call supersedes the
+  missed one (the ledger then counts the earlier date as swept). ``last_swept`` on the ledger is
+  the latest date on which every active agreement had its call. Any other sweep failure (a batch
+  not committed, a finish refused for another reason) is an error: the date is retried as it is.
 
 Restart safety: the daemon holds no progress of its own. On every start (and every live loop)
 it reads the last posted and last swept dates from the ledger, finishes any sweep that was
@@ -78,6 +95,8 @@ class SweepReport:
     pages: int = 0
     seconds: float = 0.0
     issuances: tuple[tuple[str, str, str, Fraction], ...] = ()
+    failed: tuple[tuple[str, str], ...] = ()  # (agreement, reason) of calls that failed alone
+    swept: bool = True  # the ledger recorded the date as swept
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -93,6 +112,8 @@ class SweepReport:
                 {"agreement": a, "party": p, "token": t, "value": str(v)}
                 for a, p, t, v in self.issuances
             ],
+            "failed": [{"agreement": a, "reason": r} for a, r in self.failed],
+            "swept": self.swept,
         }
 
 
@@ -102,6 +123,7 @@ class DateResult:
     outcome: Outcome
     assessment: Assessment | None = None
     sweep: SweepReport | None = None
+    held_back: tuple[Refusal, ...] = ()  # left out of the posted batch
 
 
 @dataclass
@@ -109,11 +131,18 @@ class ReplayResult:
     results: list[DateResult] = field(default_factory=list)
     skipped: list[date] = field(default_factory=list)
     resumed: list[SweepReport] = field(default_factory=list)
+    completed: list[SweepReport] = field(default_factory=list)  # dates given confirmed quotes
     stopped_at: date | None = None
 
     @property
     def posted(self) -> list[DateResult]:
         return [r for r in self.results if r.outcome is Outcome.POSTED]
+
+    @property
+    def with_failures(self) -> list[DateResult]:
+        """Dates posted with quotes held back or calls that failed alone."""
+        return [r for r in self.results
+                if r.held_back or (r.sweep is not None and r.sweep.failed)]
 
 
 class Oracle:
@@ -157,6 +186,14 @@ class Oracle:
         self._recent: deque[dict[str, Any]] = deque(maxlen=20)
         self._refusal_log: deque[dict[str, Any]] = deque(maxlen=100)
         self._reported: set[tuple[date, str, str, str | None]] = set()
+        # agreement -> its outstanding failed call (cleared by its next call)
+        self._failures: dict[str, dict[str, Any]] = {}
+        # date -> quotes held back from its batch (cleared when confirmed and posted)
+        self._held: dict[date, list[Refusal]] = {}
+        # dates this process swept to the end with only isolated failures: not re-swept on
+        # every pass (the next date's sweep retries their agreements), except the latest
+        self._processed: set[date] = set()
+        self._older: dict[date, PriceBatch | None] = {}  # earlier batches the move check read
         self._strict_source = mode != "live"
 
     # ---- start-up ------------------------------------------------------------------------
@@ -181,7 +218,10 @@ class Oracle:
             begin = min(start_hint or lp, self.config.schedule.start_date or lp)
         else:
             begin = ls + timedelta(days=1)
-        pending = [d for d in _days(begin, lp) if self.ledger.posted_prices(d) is not None]
+        pending = [d for d in _days(begin, lp) if (d == lp or d not in self._processed)
+                   and self.ledger.posted_prices(d) is not None]
+        if not pending:
+            return []
         log_event(self.log, "resume", last_posted=lp, last_swept=ls, sweeps_to_finish=pending)
         return [self.sweep(d) for d in pending]
 
@@ -191,8 +231,10 @@ class Oracle:
         """Validate, post (wait for commit), then sweep one valuation date."""
         if self.ledger.posted_prices(d) is not None:
             log_event(self.log, "already-posted", date=d)
+            report = self.complete(d)
             ls = self.ledger.last_swept_date()
-            report = self.sweep(d) if ls is None or ls < d else None
+            if report is None and (ls is None or ls < d):
+                report = self.sweep(d)
             return DateResult(d, Outcome.ALREADY_POSTED, None, report)
         previous = self._previous_batch(d)
         confirmations = self._load_confirmations()
@@ -201,10 +243,7 @@ class Oracle:
         if moves and self.second_source is not None:
             a = self._assess(d, previous, confirmations, carry_missing,
                              second=self._second_opinion(d, moves))
-        if a.refusals:
-            self._refuse(d, list(a.refusals))
-            return DateResult(d, Outcome.REFUSED, a)
-        if a.batch is None:
+        if a.waiting:
             deadline = self.schedule.carry_deadline(d)
             self._blocked = None
             self._waiting = {"date": d.isoformat(), "instruments": list(a.waiting),
@@ -212,39 +251,124 @@ class Oracle:
             log_event(self.log, "waiting", date=d, instruments=list(a.waiting),
                       carry_after=deadline)
             return DateResult(d, Outcome.WAITING, a)
+        batch = a.batch
+        held = list(a.refusals)
+        if held:
+            batch = self._without(d, a, held)
+            if batch is None:  # nothing left to post: the date is refused as a whole
+                self._refuse(d, held)
+                return DateResult(d, Outcome.REFUSED, a, held_back=tuple(held))
+            self._hold_back(d, held)
+        assert batch is not None
         for note in a.notes:
             log_event(self.log, note.kind, logging.WARNING if note.kind == "carried"
                       else logging.INFO, date=d, instrument=note.key, detail=note.message)
-        self.ledger.post_prices(a.batch)  # returns once committed
-        self._previous = a.batch
+        self.ledger.post_prices(batch)  # returns once committed
+        self._previous = batch
+        self._release(d, {*batch.prices, *batch.fx})
         self._blocked, self._waiting = None, None
         self._view["last_posted"] = d
-        self.metrics.posted(a.batch)
+        self.metrics.posted(batch)
         self.metrics.blocked.set(0)
-        confirmed = {k: q.confirmed_by for k, q in a.quotes.items() if q.confirmed_by}
-        log_event(self.log, "posted", date=d, prices=len(a.batch.prices), fx=len(a.batch.fx),
-                  carried=a.batch.carried(), confirmed=confirmed)
+        confirmed = {k: q.confirmed_by for k, q in a.quotes.items()
+                     if q.confirmed_by and k not in {r.key for r in held}}
+        log_event(self.log, "posted", date=d, prices=len(batch.prices), fx=len(batch.fx),
+                  carried=batch.carried(), confirmed=confirmed,
+                  held_back=[r.key for r in held])
         report = self.sweep(d)
         self._recent.appendleft({
             "date": d.isoformat(), "outcome": str(Outcome.POSTED),
-            "carried": a.batch.carried(), "confirmed": confirmed, "sweep": report.to_dict(),
+            "carried": batch.carried(), "confirmed": confirmed,
+            "held_back": [r.key for r in held], "sweep": report.to_dict(),
         })
-        return DateResult(d, Outcome.POSTED, a, report)
+        return DateResult(d, Outcome.POSTED, a, report, tuple(held))
+
+    def complete(self, d: date) -> SweepReport | None:
+        """Post what the operator confirmed for a date posted with quotes held back (an addition
+        to its batch), then sweep the date again so the agreements that needed them are called.
+        None when there is nothing to add."""
+        posted = self.ledger.posted_prices(d)
+        if posted is None:
+            return None
+        have = {*posted.prices, *posted.fx}
+        wanted = {c.key for c in self._load_confirmations()
+                  if c.valuation_date == d and c.key not in have}
+        if not wanted:
+            return None
+        a = self._assess(d, self._previous_batch(d), self._load_confirmations(), True,
+                         second={})
+        refused = {r.key for r in a.refusals}
+        add = {k: q for k, q in a.quotes.items() if k in wanted and k not in refused}
+        if not add:
+            return None
+        fx = {o.pair for o in self.config.fx}
+        addition = PriceBatch(d, {k: q for k, q in add.items() if k not in fx},
+                              {k: q for k, q in add.items() if k in fx}, posted.source)
+        self.ledger.post_prices(addition)  # an addition: keys already posted are not touched
+        self._older.pop(d, None)
+        log_event(self.log, "posted-addition", date=d, added=sorted(add),
+                  confirmed={k: q.confirmed_by for k, q in add.items()})
+        remaining = [r for r in self._held.get(d, []) if r.key not in add]
+        if remaining:
+            self._held[d] = remaining
+        else:
+            self._held.pop(d, None)
+        if self._previous is not None and self._previous.valuation_date == d:
+            self._previous = self.ledger.posted_prices(d)
+        return self.sweep(d)
+
+    def _without(self, d: date, a: Assessment, held: list[Refusal]) -> PriceBatch | None:
+        """The date's batch without the held-back quotes, or None if nothing else is left."""
+        out = {r.key for r in held}
+        keep = {k: q for k, q in a.quotes.items() if k not in out}
+        if not keep:
+            return None
+        fx = {o.pair for o in self.config.fx}
+        return PriceBatch(d, {k: q for k, q in keep.items() if k not in fx},
+                          {k: q for k, q in keep.items() if k in fx}, self.source.label)
+
+    def _release(self, d: date, posted: set[str]) -> None:
+        """A key posted on ``d`` supersedes its holds on earlier dates (their agreements are
+        margined on ``d``)."""
+        for day in [k for k in self._held if k < d]:
+            left = [r for r in self._held[day] if r.key not in posted]
+            if left:
+                self._held[day] = left
+            else:
+                del self._held[day]
+
+    def _hold_back(self, d: date, held: list[Refusal]) -> None:
+        """Report quotes left out of a posted date (each alerted once)."""
+        self._held[d] = held
+        at = self.clock().isoformat()
+        for r in held:
+            key = (d, r.key, str(r.rule), r.value)
+            if key in self._reported:
+                continue
+            self._reported.add(key)
+            self.metrics.refusals.labels(str(r.rule)).inc()
+            self._refusal_log.appendleft({"at": at, **r.to_dict()})
+            log_event(self.log, "held-back", logging.WARNING, **r.to_dict(),
+                      action=f"agreements that use {r.key} are not margined on {d}; to let the "
+                             f"value through run: tanpo oracle confirm {d} {r.key}")
 
     def sweep(self, d: date) -> SweepReport:
         """Margin-call every active agreement for ``d`` and report; the ledger records ``d`` as
-        swept once every one has its call. An agreement whose call failed is logged with its
-        reason and the date stays unswept (:class:`LedgerError`, retried on the next pass)."""
+        swept once every one has its call. An agreement whose call failed is reported with its
+        reason and retried later (see the module's docstring); any other incomplete sweep raises
+        :class:`LedgerError` (retried on the next pass)."""
         started = time.perf_counter()
         run = self.ledger.sweep(d, self.config.sweep_batch_size)
         agreements = triggered = transfers = issuance = replayed = 0
         issuances: list[tuple[str, str, str, Fraction]] = []
+        failed: list[tuple[str, str]] = []
         for o in run.outcomes:
             if o.status == "failed":
-                log_event(self.log, "call-failed", logging.WARNING, date=d, agreement=o.agreement,
-                          reason=o.reason)
+                failed.append((o.agreement, o.reason))
+                continue
             if not o.has_call:
                 continue
+            self._failures.pop(o.agreement, None)
             agreements += 1
             replayed += o.replayed
             triggered += o.triggered
@@ -254,22 +378,45 @@ class Oracle:
                              for i in o.issuance_required)
             if not o.replayed:
                 self._count(o)
-        if not run.swept:
-            failed = run.count("failed")
+        if not run.swept and (run.failed_batches or not failed):
             raise LedgerError(run.finish_refusal or (
-                f"sweep of {d} incomplete: {failed} margin call(s) failed, "
+                f"sweep of {d} incomplete: {len(failed)} margin call(s) failed, "
                 f"{run.failed_batches} batch(es) not committed"))
+        self._record_failures(d, failed)
         seconds = time.perf_counter() - started
         report = SweepReport(d, agreements, triggered, transfers, issuance, replayed,
-                             run.transactions, seconds, tuple(issuances))
+                             run.transactions, seconds, tuple(issuances), tuple(failed),
+                             run.swept)
         self.metrics.sweep_duration.observe(seconds)
-        self.metrics.last_swept.set(_epoch(d))
-        self._view["last_swept"] = d
-        log_event(self.log, "swept", **report.to_dict())
+        if run.swept:
+            self.metrics.last_swept.set(_epoch(d))
+            self._view["last_swept"] = max(d, self._view["last_swept"] or d)
+        else:
+            self._processed.add(d)
+        log_event(self.log, "swept" if run.swept else "swept-with-failures",
+                  logging.INFO if run.swept else logging.WARNING, **report.to_dict())
         for a_id, party, token, value in issuances:
             log_event(self.log, "issuance-required", logging.WARNING, date=d, agreement=a_id,
                       party=party, token=token, value=value)
         return report
+
+    def _record_failures(self, d: date, failed: list[tuple[str, str]]) -> None:
+        at = self.clock().isoformat()
+        for agreement, reason in failed:
+            known = self._failures.get(agreement)
+            fresh = known is None or known["date"] != d.isoformat()
+            self._failures[agreement] = {
+                "agreement": agreement, "date": d.isoformat(), "reason": reason,
+                "since": known["since"] if known else d.isoformat(),
+                "attempts": (known["attempts"] if known else 0) + 1,
+                "at": at,
+            }
+            if fresh:  # once per agreement and date, not on every retry
+                self.metrics.call_failures.inc()
+                log_event(self.log, "call-failed", logging.WARNING, date=d,
+                          agreement=agreement, reason=reason,
+                          action="retried on the next pass and the next date's sweep")
+        self.metrics.agreements_failing.set(len(self._failures))
 
     def _count(self, o: CallOutcome) -> None:
         self.metrics.calls_triggered.inc(int(o.triggered))
@@ -284,6 +431,8 @@ class Oracle:
         results: list[DateResult] = []
         try:
             self.resume()
+            for held in sorted(self._held):
+                self.complete(held)
             for d in self.schedule.due_dates(now, self.ledger.last_posted_date()):
                 carry = now >= self.schedule.carry_deadline(d)
                 result = self.process_date(d, carry_missing=carry)
@@ -292,13 +441,7 @@ class Oracle:
                     break
             self._last_error = None
         except (LedgerError, SourceError, CalendarError) as exc:
-            kind = ("ledger" if isinstance(exc, LedgerError)
-                    else "source" if isinstance(exc, SourceError) else "calendar")
-            self._last_error = f"{kind}: {exc}"
-            self.metrics.errors.labels(kind).inc()
-            transient = isinstance(exc, LedgerUnavailableError | SourceError)
-            log_event(self.log, "error", logging.WARNING if transient else logging.ERROR,
-                      kind=kind, error=str(exc), retry=True)
+            self._failed(exc, retry=True)
         try:
             self._next = self.schedule.next_due(now, self._view["last_posted"])
         except CalendarError:
@@ -347,6 +490,8 @@ class Oracle:
                     if self.ledger.posted_prices(d) is None:
                         log_event(self.log, "gap", logging.WARNING, date=d,
                                   detail=f"not posted, but the ledger is already at {lp}")
+                    elif (added := self.complete(d)) is not None:
+                        out.completed.append(added)
                     out.skipped.append(d)
                     if on_result:
                         on_result(d, None)
@@ -361,12 +506,26 @@ class Oracle:
                     break
                 if pace > 0:
                     self.sleep(pace)
+            self._last_error = None
+        except (LedgerError, SourceError, CalendarError) as exc:
+            # a replay that dies must not leave a status that says "ok"
+            self._failed(exc)
+            raise
         finally:
             self.source = original
             self._publish()
         return out
 
     # ---- helpers -------------------------------------------------------------------------
+
+    def _failed(self, exc: Exception, *, retry: bool = False) -> None:
+        kind = ("ledger" if isinstance(exc, LedgerError)
+                else "source" if isinstance(exc, SourceError) else "calendar")
+        self._last_error = f"{kind}: {exc}"
+        self.metrics.errors.labels(kind).inc()
+        transient = isinstance(exc, LedgerUnavailableError | SourceError)
+        log_event(self.log, "error", logging.WARNING if transient else logging.ERROR,
+                  kind=kind, error=str(exc), retry=retry)
 
     def _symbols(self, kind: str) -> list[str]:
         syms = [i.symbol_for(kind) for i in self.config.instruments]
@@ -388,13 +547,13 @@ class Oracle:
         out = [
             Observation(i.token, i.symbol_for(kind), self.schedule.market(i.market),
                         closes.get(i.symbol_for(kind), {}), i.tick,
-                        i.max_move or limits.max_move)
+                        i.max_move or limits.max_move_for(i.asset_class))
             for i in self.config.instruments
         ]
         out += [
             Observation(f.pair, f.symbol_for(kind), self.schedule.fx_calendar,
                         closes.get(f.symbol_for(kind), {}), f.tick,
-                        f.max_move or limits.max_fx_move, is_fx=True)
+                        f.max_move or limits.max_move_for("", fx=True), is_fx=True)
             for f in self.config.fx
         ]
         return out
@@ -427,13 +586,38 @@ class Oracle:
         return {k: got[s][d] for k, s in wanted.items() if d in got.get(s, {})}
 
     def _previous_batch(self, d: date) -> PriceBatch | None:
-        """The batch the move and carry rules compare with: the ledger's last posted one."""
+        """The batch the move and carry rules compare with: the ledger's last posted one, with
+        each key it lacks (a quote held back that day) taken from the latest earlier date that
+        has it, so a held-back jump is not waved through the next day for want of a value."""
         lp = self.ledger.last_posted_date()
         if lp is None or lp >= d:
             return None
         if self._previous is None or self._previous.valuation_date != lp:
             self._previous = self.ledger.posted_prices(lp)
-        return self._previous
+        last = self._previous
+        if last is None:
+            return None
+        prices, fx = dict(last.prices), dict(last.fx)
+        lacking = ({i.token for i in self.config.instruments} - set(prices)) | (
+            {f.pair for f in self.config.fx} - set(fx))
+        day = lp
+        for _ in range(self.config.limits.lookback_days):
+            if not lacking:
+                break
+            day -= timedelta(days=1)
+            if day not in self._older:  # posted batches only grow: cache what was read
+                self._older[day] = self.ledger.posted_prices(day)
+            older = self._older[day]
+            if older is None:
+                continue
+            for key in list(lacking):
+                quote = older.prices.get(key) or older.fx.get(key)
+                if quote is not None:
+                    (fx if key in older.fx else prices)[key] = quote
+                    lacking.discard(key)
+        if len(prices) == len(last.prices) and len(fx) == len(last.fx):
+            return last
+        return PriceBatch(lp, prices, fx, last.source)
 
     def _load_confirmations(self) -> list[Confirmation]:
         from_file = self.state.confirmations() if self.state is not None else []
@@ -464,6 +648,8 @@ class Oracle:
             state = "error"
         elif self._waiting is not None:
             state = "waiting"
+        elif self._failures or self._held:
+            state = "degraded"  # the book is margined except what a failure or hold concerns
         else:
             state = "ok"
         blocked = None
@@ -483,11 +669,17 @@ class Oracle:
             "blocked": blocked,
             "waiting": self._waiting,
             "last_error": self._last_error,
+            "held_back": [{**r.to_dict(), "action": f"tanpo oracle confirm {d} {r.key}"}
+                          for d, rs in sorted(self._held.items()) for r in rs],
+            "failures": sorted(self._failures.values(),
+                               key=lambda f: (f["date"], f["agreement"])),
             "recent": list(self._recent),
             "refusal_log": list(self._refusal_log),
         }
 
     def _publish(self) -> None:
+        self.metrics.held_back.set(sum(len(v) for v in self._held.values()))
+        self.metrics.agreements_failing.set(len(self._failures))
         status = self.status()
         self.health.beat(status["state"], last_posted=status["ledger"]["last_posted"],
                          last_swept=status["ledger"]["last_swept"],

@@ -1,9 +1,11 @@
 """An in-memory :class:`~tanpo.oracle.ledger.Ledger` for tests, demos and ``--ledger memory``.
 
-It keeps the contract of the real ledger (idempotent posting per date, one margin call per
-agreement and date, prices before sweeps, sweeps in date order, progress recorded on the
-ledger, a failed call failing alone) and can be told to fail part-way, to show that the daemon
-recovers.
+It keeps the contract of the real ledger (idempotent posting per date, additions to a posted
+date, one margin call per agreement and date, prices before sweeps, each agreement's calls in
+date order, progress recorded on the ledger, a failed call failing alone) and can be told to
+fail part-way, to show that the daemon recovers. As in the chaincode's ``FinishSweep``, a date
+counts as swept once every active agreement has its call for it or a later one (a missed date is
+superseded by the next call).
 
 Its margin calls are the exact margin engine's (:mod:`tanpo.margin`, the rule the chaincode and
 the scenario runner apply): each agreement is an engine :class:`~tanpo.margin.AgreementBook`
@@ -110,6 +112,7 @@ class MemoryLedger:
     call_counts: dict[tuple[str, date], int] = field(default_factory=dict)
     post_transactions: int = 0
     swept: set[date] = field(default_factory=set)
+    last_call: dict[str, date] = field(default_factory=dict)
     _positions: dict[str, _Position] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -132,11 +135,18 @@ class MemoryLedger:
     def post_prices(self, batch: PriceBatch) -> None:
         existing = self.batches.get(batch.valuation_date)
         if existing is not None:
-            if existing.same_values(batch):
+            # as the chaincode: values already posted must match; new keys are an addition
+            for mine, theirs in ((existing.prices, batch.prices), (existing.fx, batch.fx)):
+                for key, quote in theirs.items():
+                    if key in mine and mine[key].value != quote.value:
+                        raise PriceConflictError(
+                            f"{key} on {batch.valuation_date} is already {mine[key].value}: "
+                            "use CorrectPrices with a reason to change it")
+            prices = {**batch.prices, **existing.prices}
+            fx = {**batch.fx, **existing.fx}
+            if len(prices) == len(existing.prices) and len(fx) == len(existing.fx):
                 return
-            raise PriceConflictError(
-                f"prices for {batch.valuation_date} are already posted with other values"
-            )
+            batch = PriceBatch(batch.valuation_date, prices, fx, existing.source)
         self.batches[batch.valuation_date] = batch
         self.post_transactions += 1
         if self.fail_post_after_commit:
@@ -152,11 +162,6 @@ class MemoryLedger:
         batch = self.batches.get(valuation_date)
         if batch is None:
             raise PricesNotPostedError(f"no prices posted for {valuation_date}")
-        behind = sorted(d for d in self.batches if d < valuation_date and d not in self.swept)
-        if behind:
-            raise LedgerError(
-                f"cannot sweep {valuation_date} before {behind[0]} (posted, not swept)"
-            )
         market = _market(batch)
         active = sorted(
             (a for a in self.agreements if a.active_on(valuation_date)),
@@ -168,6 +173,14 @@ class MemoryLedger:
             recorded = self.calls.get(key)
             if recorded is not None:
                 outcomes.append(_replayed(recorded))
+                continue
+            later = self.last_call.get(agreement.agreement_id)
+            if later is not None and later > valuation_date:
+                outcomes.append(SweepOutcome(
+                    agreement.agreement_id, "skipped",
+                    f"agreement {agreement.agreement_id} already had a margin call on {later}: "
+                    "calls run in date order", lender=agreement.lender,
+                    borrower=agreement.borrower))
                 continue
             if self.fail_after_calls is not None:
                 if self.fail_after_calls <= 0:
@@ -185,6 +198,7 @@ class MemoryLedger:
                     borrower=agreement.borrower))
                 continue
             self.calls[key] = outcome
+            self.last_call[agreement.agreement_id] = valuation_date
             self.call_counts[key] = self.call_counts.get(key, 0) + 1
             outcomes.append(outcome)
         failed = sum(1 for o in outcomes if o.status == "failed")

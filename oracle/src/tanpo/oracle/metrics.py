@@ -1,9 +1,11 @@
 """Prometheus metrics and the health endpoint, served on a loopback port.
 
 ``GET /metrics`` - Prometheus text format. ``GET /healthz`` - JSON; HTTP 200 while the daemon
-loop is alive (its body says ``ok``, ``waiting``, ``blocked`` or ``error``), 503 when the loop
-has not reported for three poll intervals. A refusal is an alert (``tanpo_oracle_blocked``),
-not a reason to restart the process, so it does not fail the health check.
+loop is alive (its body says ``ok``, ``degraded``, ``waiting``, ``blocked`` or ``error``), 503
+when the loop has not reported for three poll intervals. A refusal is an alert
+(``tanpo_oracle_blocked`` for a whole date, ``tanpo_oracle_held_back`` for values left out,
+``tanpo_oracle_agreements_failing`` for calls that failed alone), not a reason to restart the
+process, so it does not fail the health check.
 """
 
 from __future__ import annotations
@@ -58,6 +60,10 @@ class OracleMetrics:
         self.blocked = Gauge(
             "tanpo_oracle_blocked", "1 while a refusal holds back the next valuation date",
             registry=r)
+        self.held_back = Gauge(
+            "tanpo_oracle_held_back",
+            "Values held back from posted dates (their agreements wait; see oracle status)",
+            registry=r)
         self.sweep_duration = Histogram(
             "tanpo_oracle_sweep_duration_seconds", "Wall time of one date's margin sweep",
             buckets=(0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600), registry=r)
@@ -69,6 +75,12 @@ class OracleMetrics:
         self.issuance_required = Counter(
             "tanpo_oracle_issuance_required", "Issuance-required outcomes of margin calls",
             registry=r)
+        self.call_failures = Counter(
+            "tanpo_oracle_call_failures",
+            "Margin calls that failed alone (once per agreement and date; retried)", registry=r)
+        self.agreements_failing = Gauge(
+            "tanpo_oracle_agreements_failing",
+            "Agreements whose latest margin call failed and has not succeeded since", registry=r)
         self.errors = Counter(
             "tanpo_oracle_errors", "Ledger or source errors (retried)", ["kind"], registry=r)
 

@@ -107,8 +107,11 @@ class StateFiles:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
     def blocking_refusals(self, valuation_date: date | None = None) -> list[Refusal]:
-        """The refusals the last status reported as blocking (optionally for one date)."""
+        """The refusals the last status reported as blocking a date or holding a quote back,
+        including holds a later date has since superseded (optionally for one date)."""
         status = self.read_status() or {}
         blocked = status.get("blocked") or {}
-        out = [Refusal.from_dict(r) for r in blocked.get("refusals", [])]
+        raw = [*blocked.get("refusals", []), *(status.get("held_back") or []),
+               *(status.get("refusal_log") or [])]
+        out = [Refusal.from_dict(r) for r in raw]
         return [r for r in out if valuation_date is None or r.valuation_date == valuation_date]
