@@ -13,6 +13,7 @@ is configured: the agreements are all in yen.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from tanpo.client.connect import Connection, connect
 from tanpo.client.models import CollateralLeg, MarginCall, Terms, Token
 from tanpo.client.profile import Profile, load_profile
 from tanpo.client.session import Session
-from tanpo.client.sweep import SweepRun, default_submit, sweep_day
+from tanpo.client.sweep import SweepRun, default_submit, endorsers, sweep_day
 from tanpo.oracle.config import InstrumentConfig, OracleConfig, SourceConfig
 from tanpo.oracle.daemon import Oracle, Outcome
 from tanpo.oracle.fabric import FabricLedger
@@ -388,3 +389,98 @@ def test_an_unpriceable_agreement_fails_alone_and_the_daemon_moves_on(
     assert (failure["agreement"], failure["since"], failure["date"]) == (bad_id, "2009-07-22",
                                                                           "2009-07-23")
     desk.close(good_id)
+
+
+#: The poisoned book's window: day 0, then two checked days (after the isolation test's).
+Q0, Q1, Q2 = date(2009, 7, 28), date(2009, 7, 29), date(2009, 7, 30)
+
+
+def test_a_poisoned_book_margins_every_sound_agreement_once(
+    desk: Desk, profile: Profile
+) -> None:
+    """Issue 16's poisoned book on the network: 1,000 agreements, 4 holding a token the oracle
+    never prices and 4 whose borrower runs short (no auto-issue, none of the token a call asks
+    for). The daemon posts and sweeps two dates: every other agreement is margined exactly once a
+    date, the short ones record the issuance they need, the unpriceable ones fail alone and are
+    reported, and nothing stalls: both dates are posted and swept as far as they can be."""
+    tag = uuid.uuid4().hex[:6].upper()
+    ledger = fresh_ledger(profile)
+    try:
+        lp = ledger.last_posted_date()
+        assert lp is None or lp < Q0, f"the ledger is already at {lp}: run this test earlier"
+        daemon(desk, ledger).replay(Q0, Q0)
+    finally:
+        ledger.close()
+    admin = TokenAdministrator(desk.conns[OPERATOR])
+    orphan = f"JP9998-{tag}"  # a token no oracle configuration prices
+    admin.define_token(Token(orphan, "ST", "JPY", "per-unit", "equity", ticker="9998.T"))
+    desk.settle()
+
+    ids = [f"PB-{tag}-{i:04d}" for i in range(1000)]
+    unpriced = {ids[i] for i in (17, 333, 640, 999)}
+    short = {ids[i] for i in (5, 250, 500, 750)}
+    sound_token, short_token = desk.tokens["8306"], desk.tokens["7013"]
+    units = 1_000
+    posted = desk.reader.prices(Q0).prices
+
+    def terms(agreement_id: str) -> Terms:
+        # The short ones are lent by the borrower of the others, to a bank holding exactly their
+        # opening collateral: a falling price finds it with nothing more to deliver.
+        lender, borrower = (BORROWER, LENDER) if agreement_id in short else (LENDER, BORROWER)
+        token = (orphan if agreement_id in unpriced
+                 else short_token if agreement_id in short else sound_token)
+        loan = (1_000_000 if token == orphan
+                else int((1 - ALPHA) * units * posted[token]))
+        return Terms(id=agreement_id, lender=lender, borrower=borrower, loan_token=desk.cash,
+                     loan_quantity=loan, collateral=(CollateralLeg(token, units),),
+                     base_currency="JPY", haircut=ALPHA, mode="single", auto_issue=False,
+                     trade_date=Q0, start_date=Q0, end_date=Q2)
+
+    all_terms = [terms(i) for i in ids]
+    for party in (LENDER, BORROWER):
+        lent = sum(t.loan_quantity for t in all_terms if t.lender == party)
+        desk.issue(party, desk.cash, lent)
+    desk.issue(BORROWER, orphan, units * len(unpriced))
+    desk.issue(LENDER, short_token, units * len(short))
+    desk.issue(BORROWER, sound_token, 1_100 * (len(ids) - len(unpriced) - len(short)))
+    held = Party(desk.conns[LENDER]).balance(short_token)
+    assert held == units * len(short), f"{LENDER} must hold only the short ones' collateral"
+    msp = {p: o.msp_id for p, o in profile.orgs.items()}
+    for pair in ((LENDER, BORROWER), (BORROWER, LENDER)):
+        group = [t for t in all_terms if (t.lender, t.borrower) == pair]
+        for k in range(0, len(group), 100):
+            chunk = group[k:k + 100]
+            desk.conns[pair[0]].contract("agreements").submit(
+                "ProposeBatch", json.dumps([t.to_json() for t in chunk]),
+                endorsing_organizations=tuple(endorsers(pair, msp)))
+            desk.settle()
+            desk.conns[pair[1]].contract("agreements").submit(
+                "ApproveBatch", json.dumps([t.id for t in chunk]),
+                endorsing_organizations=tuple(endorsers(pair, msp)))
+            desk.settle()
+
+    ledger = fresh_ledger(profile)
+    try:
+        result = daemon(desk, ledger).replay(Q1, Q2)
+    finally:
+        ledger.close()
+    assert result.stopped_at is None
+    assert [r.valuation_date for r in result.posted] == [Q1, Q2]
+    reader = desk.reader
+    for r in result.posted:
+        assert r.sweep is not None
+        assert {a for a, _ in r.sweep.failed} == unpriced, r.sweep.failed
+        assert all(orphan in reason for _, reason in r.sweep.failed)
+        assert not r.sweep.swept  # the failed ones still need their call
+    assert reader.last_posted_date() == Q2
+    for agreement_id in ids:
+        calls = reader.margin_calls(agreement_id)
+        if agreement_id in unpriced:
+            assert calls == [], agreement_id
+            continue
+        assert [c.date for c in calls] == [Q1, Q2], agreement_id  # exactly once a date
+    # 7013 falls from 1,630 to 1,590 on Q1: each short borrower needs an issuance to cover it
+    for agreement_id in short:
+        (first, _) = reader.margin_calls(agreement_id)
+        assert first.triggered and first.issuance_required, agreement_id
+        assert not first.transfers, agreement_id
