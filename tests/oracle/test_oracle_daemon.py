@@ -218,6 +218,25 @@ def test_a_failed_call_is_retried_and_its_date_then_counts_as_swept() -> None:
     assert oracle.status()["state"] == "ok"
 
 
+def test_an_fx_only_batch_does_not_stall_the_replay() -> None:
+    """Issue 16 item 1: an oracle configured for FX alone posts batches without token prices;
+    every agreement priced in tokens fails alone on each date and the replay still goes through
+    every date (it used to stop on the first unfinishable sweep)."""
+    ledger = MemoryLedger(agreements=agreements(3), token_currency={"JP8306": "JPY"})
+    cfg = replace(paper_config(), instruments=(), fx=default_config().fx[:1])
+    days = [D("2009-07-01"), D("2009-07-02"), D("2009-07-03")]
+    data = {"JPY=X": {d: rate for d, rate in zip(days, ("96.0", "95.5", "95.8"), strict=True)}}
+    oracle = Oracle(cfg, ledger, StaticSource(data), mode="replay")
+    result = oracle.replay(days[0], days[-1])
+    assert result.stopped_at is None
+    assert [r.valuation_date for r in result.posted] == days
+    for r in result.posted:
+        assert r.sweep is not None and len(r.sweep.failed) == 3
+        assert all("JP8306" in reason for _, reason in r.sweep.failed)
+    assert sorted(ledger.batches) == days
+    assert ledger.last_swept_date() is None and oracle.status()["state"] == "degraded"
+
+
 def test_a_replay_that_fails_says_so_in_the_status(tmp_path: Path) -> None:
     """Issue 16 item 5: a replay that dies leaves its error in the status, not "ok"."""
     ledger = paper_ledger(fail_after_calls=3)
