@@ -85,6 +85,7 @@ class FakeNetwork:
     disconnected: int = 0
     fail: Exception | None = None  # raised by every call
     fail_open: Exception | None = None  # raised on connecting
+    time_zone: str = "Asia/Tokyo"  # the platform's business time zone
     fail_ids: set[str] = field(default_factory=set)  # agreements whose call the chaincode refuses
     sweep_fail_after: int | None = None  # sweep batches that commit before one raises
     committed: dict[str, tuple[int, int]] = field(default_factory=dict)  # tx id -> (code, block)
@@ -152,6 +153,10 @@ POSTED_BY = ("OperatorMSP:eDUwOTo6Q049VXNlcjFAb3BlcmF0b3IudGFucG8ubmV0LE9VPWNsaW
              "b3BlcmF0b3IudGFucG8ubmV0")
 
 
+#: Business time zones the fake accepts, with their offsets (the chaincode refuses DST zones).
+_ZONE_OFFSETS = {"Asia/Tokyo": "+09:00", "Asia/Seoul": "+09:00", "UTC": "+00:00"}
+
+
 @dataclass
 class FakeLedger:
     """One participant's view of the `FakeNetwork` (a `cli_common.Ledger`)."""
@@ -167,6 +172,23 @@ class FakeLedger:
 
     def settle(self, timeout: float | None = None) -> None:
         self.net.settled += 1
+
+    # -- platform settings: only the operator's admin may change them --
+    def platform_settings(self) -> Json:
+        self._call("platform_settings")
+        zone = self.net.time_zone
+        return {"timeZone": zone, "utcOffset": _ZONE_OFFSETS.get(zone, "+00:00"),
+                "businessDate": "2024-01-04"}
+
+    def set_business_time_zone(self, zone: str) -> Json:
+        self._call("set_business_time_zone", zone)
+        if self.party != "operator" or self.net.opened[-1][1] != "Admin":
+            raise chaincode_refusal(f"access denied: {self.party} may not set the business "
+                                    "time zone: only the operator's admin may")
+        if zone not in _ZONE_OFFSETS:
+            raise chaincode_refusal(f"unknown business time zone {zone!r}")
+        self.net.time_zone = zone
+        return {"timeZone": zone, "utcOffset": _ZONE_OFFSETS[zone], "updatedBy": "operator"}
 
     def commit_status(self, transaction_id: str, timeout: float) -> CommitStatus:
         self._call("commit_status", transaction_id, timeout)

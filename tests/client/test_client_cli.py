@@ -505,3 +505,36 @@ def test_a_valid_isin_passes_the_check_digit() -> None:
     for isin in ("JP3902900004", "US0378331005", "DE0001102580", "XS2310118976"):
         assert isin_check_digit_ok(isin), isin
     assert not isin_check_digit_ok("US0378331006")
+
+
+# ---- platform settings ------------------------------------------------------------------------
+
+
+def test_platform_show_and_set_the_business_time_zone(world: FakeNetwork) -> None:
+    shown = run("platform", "show")
+    assert shown.exit_code == 0, shown.output
+    assert "business time zone Asia/Tokyo (UTC+09:00); business date 2024-01-04" in shown.output
+    assert world.opened[-1] == ("bank-a", "User1")
+
+    changed = run("platform", "set-time-zone", "UTC", "--json")
+    assert changed.exit_code == 0, changed.output
+    assert json.loads(changed.output)["timeZone"] == "UTC"
+    assert world.opened[-1] == ("operator", "Admin"), "the operator's admin by default"
+    assert world.time_zone == "UTC" and world.settled >= 1
+
+
+def test_only_the_operators_admin_sets_the_time_zone(world: FakeNetwork) -> None:
+    refused = run("--as", "bank-a", "platform", "set-time-zone", "UTC")
+    assert refused.exit_code == 3
+    assert "only the operator's admin" in refused.output
+    assert world.time_zone == "Asia/Tokyo"
+    bad = run("platform", "set-time-zone", "Europe/London")
+    assert bad.exit_code == 3 and world.time_zone == "Asia/Tokyo"
+
+
+def test_a_time_zone_change_reads_in_the_event_stream() -> None:
+    from tanpo.client.cli import event_summary
+
+    text = event_summary("PlatformSettingsChanged", {
+        "previousTimeZone": "Asia/Tokyo", "settings": {"timeZone": "UTC", "utcOffset": "+00:00"}})
+    assert text == "business time zone Asia/Tokyo → UTC (UTC+00:00)"

@@ -443,3 +443,19 @@ def test_early_termination_seen_as_events(issued: Desk) -> None:
     assert seen[-1]["payload"]["reason"] == "early-termination"
     assert [(t["token"], t["quantity"]) for t in seen[1]["payload"]["transfers"]] == [
         (ST, "1000"), (CT, "600000")]
+
+
+def test_the_business_time_zone_through_the_cli(issued: Desk) -> None:
+    """`tanpo platform`: any identity reads the settings; the operator's admin (the default
+    identity of set-time-zone) changes the zone, a bank is refused and nothing changes."""
+    shown = issued.cli_json("platform", "show")
+    assert isinstance(shown, dict) and shown["timeZone"] == "Asia/Tokyo"
+    assert shown["utcOffset"] == "+09:00" and shown["businessDate"]
+    refused = issued.cli("platform", "set-time-zone", "Asia/Seoul", as_="bank-a", code=3)
+    assert "admin" in refused.stderr
+    # Seoul keeps Tokyo's offset, so the other tests' business dates do not move
+    changed = issued.cli_json("platform", "set-time-zone", "Asia/Seoul")
+    assert isinstance(changed, dict) and changed["timeZone"] == "Asia/Seoul"
+    assert issued.reader.platform_settings()["timeZone"] == "Asia/Seoul"
+    issued.cli("platform", "set-time-zone", "Asia/Tokyo")
+    assert issued.reader.platform_settings()["timeZone"] == "Asia/Tokyo"

@@ -80,6 +80,11 @@ class TanpoClient:
         current ``businessDate`` in it."""
         return dict(self._evaluate("roles", "GetPlatformSettings"))
 
+    def set_business_time_zone(self, zone: str) -> Json:
+        """Set the platform's business time zone (the operator's admin only): a zone without
+        daylight saving time such as ``Asia/Tokyo``, or a fixed offset such as ``UTC+09:00``."""
+        return self._submit("roles", "SetBusinessTimeZone", zone)
+
     def business_date(self) -> date:
         """Today in the platform's business time zone (Asia/Tokyo unless the operator set
         another): the latest date prices may be posted for, and the date closes are checked on."""

@@ -445,6 +445,10 @@ def event_summary(name: str, p: Json) -> str:
         return (f"{p.get('date', '?')}: {len(p.get('calls') or [])} call(s), "
                 f"{len(p.get('replayed') or [])} replayed, {len(p.get('skipped') or [])} "
                 f"skipped, {len(p.get('failed') or [])} failed")
+    if name == "PlatformSettingsChanged":
+        new = p.get("settings") or {}
+        return (f"business time zone {p.get('previousTimeZone') or '?'} → "
+                f"{new.get('timeZone', '?')} (UTC{new.get('utcOffset', '')})")
     if name == "SweepFinished":
         return f"{p.get('date', '?')} swept: {p.get('agreements', '?')} active agreement(s)"
     keys = [k for k in p if k not in ("type", "txId")]
@@ -505,6 +509,52 @@ def _print_event(ev: ChaincodeEvent, as_json: bool) -> None:
                nl=True)
 
 
+# ---- platform settings ------------------------------------------------------------------------
+
+#: The identity that may change platform settings (the chaincode checks it too).
+PLATFORM_ADMIN = "operator/Admin"
+
+
+@click.group("platform", cls=TanpoGroup)
+def platform() -> None:
+    """Platform settings: the business time zone whose calendar date is "today" on the ledger
+    (price dates, closes, maturity), Asia/Tokyo unless the operator's admin sets another."""
+
+
+def _print_settings(settings: Json, as_json: bool) -> None:
+    if as_json:
+        echo_json(settings)
+        return
+    click.echo(f"business time zone {settings.get('timeZone', '?')} "
+               f"(UTC{settings.get('utcOffset', '')}); business date "
+               f"{settings.get('businessDate', '?')}")
+    if settings.get("updatedBy"):
+        click.echo(f"set by {settings['updatedBy']} at {settings.get('updatedAt', '?')}")
+
+
+@platform.command("show")
+@JSON_OPTION
+def platform_show(as_json: bool) -> None:
+    """The platform's settings and today's business date, as the ledger sees them."""
+    with session(PARTY_DEFAULT, as_json) as ledger:
+        settings = ledger.platform_settings()
+    _print_settings(settings, as_json)
+
+
+@platform.command("set-time-zone")
+@click.argument("zone", callback=text_option("zone", 32))
+@JSON_OPTION
+def platform_set_time_zone(zone: str, as_json: bool) -> None:
+    """Set the business time zone to ZONE (the operator's admin; default identity
+    operator/Admin): a zone without daylight saving time, e.g. Asia/Tokyo, or UTC+09:00."""
+    with session(PLATFORM_ADMIN, as_json) as ledger:
+        settings = ledger.set_business_time_zone(zone)
+        settle(ledger)
+        settings = {**settings, "businessDate": ledger.platform_settings().get("businessDate",
+                                                                                 "")}
+    _print_settings(settings, as_json)
+
+
 # ---- transactions -----------------------------------------------------------------------------
 
 
@@ -545,4 +595,4 @@ def tx_status(transaction_id: str, wait: float, as_json: bool) -> None:
 
 
 #: Registered by the ``tanpo`` root command.
-commands: list[click.Command] = [token, balance, transfer, agreement, events, tx]
+commands: list[click.Command] = [token, balance, transfer, agreement, events, platform, tx]
