@@ -340,17 +340,23 @@ class Oracle:
     def _hold_back(self, d: date, held: list[Refusal]) -> None:
         """Report quotes left out of a posted date (each alerted once)."""
         self._held[d] = held
+        self._report_refusals(d, held, "held-back", lambda r: (
+            f"agreements that use {r.key} are not margined on {d}; to let the value through "
+            f"run: tanpo oracle confirm {d} {r.key}"))
+
+    def _report_refusals(self, d: date, refusals: list[Refusal], event: str,
+                         action: Callable[[Refusal], str] | None = None) -> None:
+        """Count, log and keep each refusal of ``d`` once, however often it is seen again."""
         at = self.clock().isoformat()
-        for r in held:
+        for r in refusals:
             key = (d, r.key, str(r.rule), r.value)
             if key in self._reported:
                 continue
             self._reported.add(key)
             self.metrics.refusals.labels(str(r.rule)).inc()
             self._refusal_log.appendleft({"at": at, **r.to_dict()})
-            log_event(self.log, "held-back", logging.WARNING, **r.to_dict(),
-                      action=f"agreements that use {r.key} are not margined on {d}; to let the "
-                             f"value through run: tanpo oracle confirm {d} {r.key}")
+            extra = {"action": action(r)} if action is not None else {}
+            log_event(self.log, event, logging.WARNING, **r.to_dict(), **extra)
 
     def sweep(self, d: date) -> SweepReport:
         """Margin-call every active agreement for ``d`` and report; the ledger records ``d`` as
@@ -627,15 +633,7 @@ class Oracle:
         self._blocked = (d, refusals)
         self._waiting = None
         self.metrics.blocked.set(1)
-        at = self.clock().isoformat()
-        for r in refusals:
-            key = (d, r.key, str(r.rule), r.value)
-            if key in self._reported:
-                continue
-            self._reported.add(key)
-            self.metrics.refusals.labels(str(r.rule)).inc()
-            self._refusal_log.appendleft({"at": at, **r.to_dict()})
-            log_event(self.log, "refused", logging.WARNING, **r.to_dict())
+        self._report_refusals(d, refusals, "refused")
         log_event(self.log, "blocked", logging.WARNING, date=d,
                   instruments=[r.key for r in refusals],
                   action=f"fix the source or run: tanpo oracle confirm {d} <INSTRUMENT>")
