@@ -3,7 +3,7 @@ import or export them as tanpo terms JSON or ISDA/ISLA CDM JSON (`tanpo.client.c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -219,15 +219,24 @@ def _report(verb: str, a: Agreement, as_json: bool) -> None:
         console().print(table)
 
 
+def _step(verb: str, as_json: bool, act: Callable[[Ledger], Agreement]
+          ) -> tuple[Agreement, str]:
+    """One life-cycle step as the acting party: submit, settle on every peer, report. Returns the
+    agreement and who acted."""
+    with session(PARTY_DEFAULT, as_json) as ledger:
+        a = act(ledger)
+        settle(ledger)
+        me = ledger.party
+    _report(verb, a, as_json)
+    return a, me
+
+
 @agreement.command("approve")
 @click.argument("agreement_id", metavar="ID")
 @JSON_OPTION
 def approve(agreement_id: str, as_json: bool) -> None:
     """Approve a proposal (the proposer's counterparty): the opening exchange, all or nothing."""
-    with session(PARTY_DEFAULT, as_json) as ledger:
-        a = ledger.approve(agreement_id)
-        settle(ledger)
-    _report("approved", a, as_json)
+    _step("approved", as_json, lambda ledger: ledger.approve(agreement_id))
 
 
 @agreement.command("reject")
@@ -236,10 +245,7 @@ def approve(agreement_id: str, as_json: bool) -> None:
 @JSON_OPTION
 def reject(agreement_id: str, reason: str, as_json: bool) -> None:
     """Reject a proposal (the proposer's counterparty)."""
-    with session(PARTY_DEFAULT, as_json) as ledger:
-        a = ledger.reject(agreement_id, reason)
-        settle(ledger)
-    _report("rejected", a, as_json)
+    _step("rejected", as_json, lambda ledger: ledger.reject(agreement_id, reason))
 
 
 @agreement.command("withdraw")
@@ -247,10 +253,7 @@ def reject(agreement_id: str, reason: str, as_json: bool) -> None:
 @JSON_OPTION
 def withdraw(agreement_id: str, as_json: bool) -> None:
     """Withdraw your own proposal before it is approved."""
-    with session(PARTY_DEFAULT, as_json) as ledger:
-        a = ledger.withdraw(agreement_id)
-        settle(ledger)
-    _report("withdrew", a, as_json)
+    _step("withdrew", as_json, lambda ledger: ledger.withdraw(agreement_id))
 
 
 @agreement.command("close")
@@ -260,10 +263,7 @@ def close(agreement_id: str, as_json: bool) -> None:
     """Close an active agreement at or after its end date: the closing exchange (the borrower
     returns the loan, the lender the collateral it holds). Before the end date, or for an open
     agreement, use `terminate` and `accept-termination`."""
-    with session(PARTY_DEFAULT, as_json) as ledger:
-        a = ledger.close(agreement_id)
-        settle(ledger)
-    _report("closed", a, as_json)
+    _step("closed", as_json, lambda ledger: ledger.close(agreement_id))
 
 
 @agreement.command("terminate")
@@ -273,11 +273,8 @@ def close(agreement_id: str, as_json: bool) -> None:
 def terminate(agreement_id: str, note: str, as_json: bool) -> None:
     """Request early termination of an active agreement (either party); the counterparty
     accepts with `accept-termination`."""
-    with session(PARTY_DEFAULT, as_json) as ledger:
-        a = ledger.request_termination(agreement_id, note)
-        settle(ledger)
-        me = ledger.party
-    _report("requested the termination of", a, as_json)
+    a, me = _step("requested the termination of", as_json,
+                  lambda ledger: ledger.request_termination(agreement_id, note))
     if not as_json:
         other = a.terms.borrower if me == a.terms.lender else a.terms.lender
         click.echo(f"{other} accepts with: tanpo --as {other} agreement accept-termination "
@@ -289,10 +286,7 @@ def terminate(agreement_id: str, note: str, as_json: bool) -> None:
 @JSON_OPTION
 def accept_termination(agreement_id: str, as_json: bool) -> None:
     """Accept the counterparty's termination request: the closing exchange."""
-    with session(PARTY_DEFAULT, as_json) as ledger:
-        a = ledger.accept_termination(agreement_id)
-        settle(ledger)
-    _report("terminated", a, as_json)
+    _step("terminated", as_json, lambda ledger: ledger.accept_termination(agreement_id))
 
 
 @agreement.command("cancel-termination")
@@ -301,10 +295,8 @@ def accept_termination(agreement_id: str, as_json: bool) -> None:
 @JSON_OPTION
 def cancel_termination(agreement_id: str, reason: str, as_json: bool) -> None:
     """Withdraw your termination request, or decline the counterparty's."""
-    with session(PARTY_DEFAULT, as_json) as ledger:
-        a = ledger.cancel_termination(agreement_id, reason)
-        settle(ledger)
-    _report("cancelled the termination request of", a, as_json)
+    _step("cancelled the termination request of", as_json,
+          lambda ledger: ledger.cancel_termination(agreement_id, reason))
 
 
 # ---- reads ----------------------------------------------------------------------------------
