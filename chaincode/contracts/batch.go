@@ -156,15 +156,7 @@ func (c *AgreementsContract) ApproveBatch(ctx contractapi.TransactionContextInte
 	if err != nil {
 		return "", err
 	}
-	keys := make([]string, 0, len(ids))
-	for _, id := range ids {
-		k, err := t.key(keyAgreement, id)
-		if err != nil {
-			return "", err
-		}
-		keys = append(keys, k)
-	}
-	if err := t.prefetch(keys); err != nil {
+	if _, err := t.prefetchAgreements(ids); err != nil {
 		return "", err
 	}
 	agreements := make([]*Agreement, len(ids))
@@ -359,15 +351,8 @@ func (c *MarginContract) SweepAgreements(ctx contractapi.TransactionContextInter
 	}
 	// One round trip for the agreements, another for their custody books (collateral held and
 	// latest call dates) once the agreements are known.
-	keys := make([]string, 0, len(ids))
-	for _, id := range ids {
-		k, err := t.key(keyAgreement, id)
-		if err != nil {
-			return "", err
-		}
-		keys = append(keys, k)
-	}
-	if err := t.prefetch(keys); err != nil {
+	keys, err := t.prefetchAgreements(ids)
+	if err != nil {
 		return "", err
 	}
 	agreements := make([]*Agreement, len(ids))
@@ -619,4 +604,17 @@ func (c *MarginContract) SweepPlan(ctx contractapi.TransactionContextInterface, 
 		page.Items[i].Called = rec != nil
 	}
 	return t.finish(page)
+}
+
+// prefetchAgreements reads the agreements' records in one round trip and returns their keys.
+func (t *txn) prefetchAgreements(ids []string) ([]string, error) {
+	keys := make([]string, 0, len(ids))
+	for _, id := range ids {
+		k, err := t.key(keyAgreement, id)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return keys, t.prefetch(keys)
 }

@@ -50,6 +50,7 @@ from tanpo.oracle.validation import MalformedCloseError, Observation, assess, to
 from tanpo.scenarios.errors import ScenarioError
 from tanpo.scenarios.loader import load_scenario, parse_scenario
 from tanpo.scenarios.runner import run_scenario
+from tests.scenarios.test_scenario_loader import EXAMPLE
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((ROOT / "scenarios").glob("*.yaml"))
@@ -67,30 +68,7 @@ tricky_text = st.one_of(st.sampled_from(_TRICKY), st.text(max_size=40),
                                       fullmatch=True))
 
 
-# ---- the scenario loader ------------------------------------------------------------------
-
-EXAMPLE = """\
-base_currency: USD
-tokens:
-  - {id: DE-BUND, kind: ST, currency: EUR, quote: percent-of-par}
-  - {id: US-STOCK, kind: ST, currency: USD, quote: per-unit}
-prices:
-  2024-01-02: {DE-BUND: "101.25", US-STOCK: "50.00", EURUSD: "1.1000"}
-  2024-01-03: {DE-BUND: "101.00", US-STOCK: "50.40", EURUSD: "1.1050"}
-  2024-01-04: {DE-BUND: "101.00", US-STOCK: "50.40", EURUSD: "1.1050"}
-agreements:
-  - id: A1
-    lender: bank-a
-    borrower: bank-b
-    loan: {DE-BUND: 1000000}
-    collateral: {US-STOCK: auto}
-    priority: [US-STOCK]
-    haircut: "0"
-    threshold: "0"
-    mode: single
-    start: 2024-01-02
-    end: 2024-01-04
-"""
+# ---- the scenario loader (on the loader tests' EXAMPLE, DESIGN's scenario) ------------------
 
 
 def _parse_or_error(text: str, name: str = "h.yaml") -> Any:
