@@ -11,6 +11,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from tanpo.client.pairs import msp_id_for
 from tanpo.client.profile import PROFILE_FILE, default_state_dir
 
 CHANNEL = "tanpo"
@@ -43,11 +44,6 @@ def repo_root() -> Path:
 
 def bank_party(i: int) -> str:
     return f"bank-{chr(ord('a') + i)}"
-
-
-def msp_id_for(party: str) -> str:
-    """`operator` -> `OperatorMSP`, `bank-a` -> `BankAMSP`: the chaincode uses the same rule."""
-    return "".join(p.capitalize() for p in party.split("-")) + "MSP"
 
 
 @dataclass(frozen=True)
