@@ -124,18 +124,15 @@ type CollateralReport struct {
 	Pending   []MarginTransfer `json:"pending"` // margin adjustments computed but not settled yet (lagged)
 }
 
+// agreementEvent is the event of an agreement's life-cycle step. Every peer of the channel sees
+// events, so they name the agreement and the step, never terms, quantities or notes: the parties
+// read those with GetAgreement.
 type agreementEvent struct {
 	Event
-	Agreement string     `json:"agreement"`
-	Status    string     `json:"status"`
-	Lender    string     `json:"lender"`
-	Borrower  string     `json:"borrower"`
-	Party     string     `json:"party"` // the party that acted
-	Note      string     `json:"note,omitempty"`
-	Reason    string     `json:"reason,omitempty"` // AgreementClosed: end-date | early-termination
-	Terms     *Terms     `json:"terms,omitempty"`  // AgreementProposed
-	Transfers []Transfer `json:"transfers"`
-	Cancelled []Pending  `json:"cancelledSettlements,omitempty"` // AgreementClosed: lagged settlements dropped
+	Agreement string `json:"agreement"`
+	Status    string `json:"status"`
+	Party     string `json:"party"`            // the party that acted
+	Reason    string `json:"reason,omitempty"` // AgreementClosed: end-date | early-termination
 }
 
 // GetEvaluateTransactions tags the read-only functions in the metadata.
@@ -167,8 +164,10 @@ func (c *AgreementsContract) Propose(ctx contractapi.TransactionContextInterface
 	}
 	if terms.ID == "" {
 		terms.ID = "AGR-" + shortTxID(t.txID)
+	} else if err := t.requireUnusedID(terms); err != nil {
+		return "", err
 	}
-	key, err := t.key(keyAgreement, terms.ID)
+	key, err := t.pairKey(pairCollection(terms.Lender, terms.Borrower), keyAgreement, terms.ID)
 	if err != nil {
 		return "", err
 	}
@@ -190,15 +189,10 @@ func (c *AgreementsContract) Propose(ctx contractapi.TransactionContextInterface
 	if err := t.putAgreement(a, ""); err != nil {
 		return "", err
 	}
-	if err := t.setBilateralPolicy(key, a.Terms.Lender, a.Terms.Borrower); err != nil {
+	if err := t.emit(t.agreementEvent(EventAgreementProposed, a)); err != nil {
 		return "", err
 	}
-	evt := t.agreementEvent(EventAgreementProposed, a, nil)
-	evt.Terms = &a.Terms
-	if err := t.emit(evt); err != nil {
-		return "", err
-	}
-	return t.finish(a)
+	return t.finish(t.receipt(a))
 }
 
 // Approve accepts a proposal (the counterparty of the proposer only) and performs the opening
@@ -218,6 +212,9 @@ func (c *AgreementsContract) Approve(ctx contractapi.TransactionContextInterface
 	}
 	transfers, err := t.openingExchange(a)
 	if err != nil {
+		return "", err
+	}
+	if err := t.markPairActive(a); err != nil {
 		return "", err
 	}
 	a.Status = StatusActive
@@ -353,7 +350,7 @@ func (c *AgreementsContract) GetAgreement(ctx contractapi.TransactionContextInte
 	if err != nil {
 		return "", err
 	}
-	if err := t.requireRegistered(); err != nil {
+	if err := t.requireBilateralReader(); err != nil {
 		return "", err
 	}
 	a, err := t.agreementFor(agreementID, t.loadAgreement)
@@ -374,17 +371,29 @@ func (c *AgreementsContract) ListAgreements(ctx contractapi.TransactionContextIn
 		return "", fmt.Errorf("invalid status %q: expected %s, %s, %s, %s or %s", truncate(status, 40),
 			StatusProposed, StatusActive, StatusClosed, StatusRejected, StatusWithdrawn)
 	}
-	objectType, attrs, item := keyAgreement, []string(nil), asRecord[Agreement]("agreement")
-	switch {
-	case party != "":
-		objectType, attrs, item = keyAgreementByParty, []string{party}, indexed(t, t.loadAgreement)
-		if status != "" {
-			attrs = append(attrs, status)
-		}
-	case status != "":
-		objectType, attrs, item = keyAgreementStatus, []string{status}, indexed(t, t.loadAgreement)
+	if t.caller.operatorSide() {
+		return "", errOperatorPrivate
 	}
-	page, err := listPage(t, objectType, attrs, pageSize, bookmark, item)
+	colls, err := t.callerCollections()
+	if err != nil {
+		return "", err
+	}
+	attrs := []string{party}
+	if status != "" {
+		attrs = append(attrs, status)
+	}
+	page, err := listPrivatePage(t, colls, keyAgreementByParty, attrs, pageSize, bookmark,
+		func(coll, k string, _ []byte) (Agreement, error) {
+			parts, err := t.splitKey(k)
+			if err != nil {
+				return Agreement{}, err
+			}
+			a, err := t.loadAgreementIn(coll, parts[len(parts)-1])
+			if err != nil {
+				return Agreement{}, err
+			}
+			return *a, nil
+		})
 	if err != nil {
 		return "", err
 	}
@@ -392,13 +401,13 @@ func (c *AgreementsContract) ListAgreements(ctx contractapi.TransactionContextIn
 }
 
 // CollateralHeld returns the collateral the lender holds under an agreement, in priority order.
-// Its parties or the operator.
+// Its parties only.
 func (c *AgreementsContract) CollateralHeld(ctx contractapi.TransactionContextInterface, agreementID string) (string, error) {
 	t, err := begin(ctx)
 	if err != nil {
 		return "", err
 	}
-	if err := t.requireRegistered(); err != nil {
+	if err := t.requireBilateralReader(); err != nil {
 		return "", err
 	}
 	a, err := t.agreementFor(agreementID, t.loadAgreement)
@@ -414,16 +423,12 @@ func (c *AgreementsContract) CollateralHeld(ctx contractapi.TransactionContextIn
 		}
 		rep.Positions = append(rep.Positions, HeldPosition{Priority: i + 1, Token: leg.Token, Held: formatQuantity(held)})
 	}
-	err = t.scanPartialKey(keyPending, []string{a.ID}, func(_ string, v []byte) (bool, error) {
-		var p Pending
-		if err := json.Unmarshal(v, &p); err != nil {
-			return false, fmt.Errorf("corrupt pending settlement: %w", err)
-		}
-		rep.Pending = append(rep.Pending, p.Transfers...)
-		return true, nil
-	})
+	pending, err := t.pendingOf(a)
 	if err != nil {
 		return "", err
+	}
+	for _, p := range pending {
+		rep.Pending = append(rep.Pending, p.Transfers...)
 	}
 	return t.finish(rep)
 }
@@ -446,7 +451,7 @@ func beginOnAgreement(ctx contractapi.TransactionContextInterface, agreementID s
 }
 
 // agreementFor loads (with load) an agreement the caller acts on or reads. The operator side
-// (which sees every agreement) is told when it does not exist ("no agreement X"). A bank is
+// (which runs sweeps in the pair it names) is told when it does not exist ("no agreement X"). A bank is
 // refused with the same words whether the agreement does not exist or exists between other
 // parties, so that no refusal tells a bank whether another's agreement id exists.
 func (t *txn) agreementFor(agreementID string, load func(string) (*Agreement, error)) (*Agreement, error) {
@@ -502,8 +507,97 @@ func validAgreementStatus(s string) bool {
 }
 
 func (t *txn) loadAgreement(agreementID string) (*Agreement, error) {
-	a, _, err := loadRecord[Agreement](t, "agreement", keyAgreement, agreementID, "no agreement")
-	return a, err
+	v, err := t.agreementBytes(agreementID)
+	if err != nil {
+		return nil, err
+	}
+	var a Agreement
+	if err := json.Unmarshal(v, &a); err != nil {
+		return nil, fmt.Errorf("corrupt record in state: %w", err)
+	}
+	return &a, nil
+}
+
+// loadAgreementIn reads an agreement of a known collection.
+func (t *txn) loadAgreementIn(coll, agreementID string) (*Agreement, error) {
+	key, err := t.pairKey(coll, keyAgreement, agreementID)
+	if err != nil {
+		return nil, err
+	}
+	var a Agreement
+	found, err := t.getJSON(key, &a)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, notFoundError{"no agreement " + agreementID}
+	}
+	return &a, nil
+}
+
+// agreementBytes reads the stored record of an agreement from the collection locate finds.
+func (t *txn) agreementBytes(agreementID string) ([]byte, error) {
+	if err := validateIdentifier("agreement id", agreementID); err != nil {
+		return nil, err
+	}
+	coll, err := t.locate(agreementID)
+	if err != nil {
+		return nil, err
+	}
+	missing := notFoundError{"no agreement " + agreementID}
+	if coll == "" {
+		return nil, missing
+	}
+	key, err := t.pairKey(coll, keyAgreement, agreementID)
+	if err != nil {
+		return nil, err
+	}
+	v, err := t.get(key)
+	if err != nil {
+		return nil, err
+	}
+	if v == nil {
+		return nil, missing
+	}
+	return v, nil
+}
+
+// requireUnusedID refuses a chosen agreement id that names an agreement in any collection of
+// either party, so that looking an id up in a bank's collections finds one agreement. It reads
+// hashes, which every peer has, so both endorsers see the same.
+func (t *txn) requireUnusedID(terms *Terms) error {
+	banks, err := t.bankParties()
+	if err != nil {
+		return err
+	}
+	key, err := t.key(keyAgreement, terms.ID)
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for _, party := range []string{terms.Lender, terms.Borrower} {
+		for _, other := range banks {
+			if other == party {
+				continue
+			}
+			coll := pairCollection(party, other)
+			if seen[coll] {
+				continue
+			}
+			seen[coll] = true
+			h, err := t.stub.GetPrivateDataHash(coll, key)
+			if err != nil {
+				if undefinedCollection(err) {
+					continue
+				}
+				return ledgerFault{fmt.Errorf("failed to read private data hashes: %w", err)}
+			}
+			if len(h) > 0 {
+				return fmt.Errorf("agreement id %s is already in use: choose another or leave it out", terms.ID)
+			}
+		}
+	}
+	return nil
 }
 
 // registeredParties refuses terms whose lender or borrower is not a registered party (a proposal
@@ -528,7 +622,7 @@ type agreementCore struct {
 // grows with every action): for readers that only need the id, status and terms, such as a
 // margin sweep. The result must not be written back.
 func (t *txn) loadAgreementTerms(agreementID string) (*Agreement, error) {
-	v, _, err := loadRaw(t, "agreement", keyAgreement, agreementID, "no agreement")
+	v, err := t.agreementBytes(agreementID)
 	if err != nil {
 		return nil, err
 	}
@@ -591,7 +685,8 @@ func checkedCore(core *agreementCore) (*agreementCore, error) {
 // putAgreement writes an agreement and moves its index entries from oldStatus ("" when new).
 func (t *txn) putAgreement(a *Agreement, oldStatus string) error {
 	a.UpdatedAt = t.timestamp()
-	key, err := t.key(keyAgreement, a.ID)
+	coll := a.coll()
+	key, err := t.pairKey(coll, keyAgreement, a.ID)
 	if err != nil {
 		return err
 	}
@@ -604,13 +699,13 @@ func (t *txn) putAgreement(a *Agreement, oldStatus string) error {
 	index := func(status string) ([]string, error) {
 		keys := []string{}
 		for _, attrs := range [][]string{{a.Terms.Lender, status, a.ID}, {a.Terms.Borrower, status, a.ID}} {
-			k, err := t.key(keyAgreementByParty, attrs...)
+			k, err := t.pairKey(coll, keyAgreementByParty, attrs...)
 			if err != nil {
 				return nil, err
 			}
 			keys = append(keys, k)
 		}
-		k, err := t.key(keyAgreementStatus, status, a.ID)
+		k, err := t.pairKey(coll, keyAgreementStatus, status, a.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -654,14 +749,8 @@ func (t *txn) record(a *Agreement, action, note string, transfers []Transfer) {
 	})
 }
 
-func (t *txn) agreementEvent(typ string, a *Agreement, transfers []Transfer) agreementEvent {
-	if transfers == nil {
-		transfers = []Transfer{}
-	}
-	return agreementEvent{
-		Event: t.event(typ), Agreement: a.ID, Status: a.Status, Lender: a.Terms.Lender,
-		Borrower: a.Terms.Borrower, Party: t.caller.party(), Transfers: transfers,
-	}
+func (t *txn) agreementEvent(typ string, a *Agreement) agreementEvent {
+	return agreementEvent{Event: t.event(typ), Agreement: a.ID, Status: a.Status, Party: t.caller.party()}
 }
 
 // openingExchange moves the loan leg to the borrower and the collateral legs into custody under
@@ -704,20 +793,18 @@ func (t *txn) saveStep(a *Agreement, oldStatus, step, note, event string, transf
 	if err := t.putAgreement(a, oldStatus); err != nil {
 		return "", err
 	}
-	evt := t.agreementEvent(event, a, transfers)
-	evt.Note = note
-	if err := t.emit(evt); err != nil {
+	if err := t.emit(t.agreementEvent(event, a)); err != nil {
 		return "", err
 	}
-	return t.finish(a)
+	return t.finish(t.receipt(a))
 }
 
 // closeAgreement performs the closing exchange and marks the agreement CLOSED: lagged settlements
 // still pending are dropped (the exchange returns everything held), the borrower returns the loan
 // leg, and every collateral position is brought to zero.
 func (t *txn) closeAgreement(a *Agreement, reason, note string) (string, error) {
-	cancelled, err := t.dropPending(a)
-	if err != nil {
+	// lagged settlements still pending are dropped: the exchange returns everything held
+	if _, err := t.dropPending(a); err != nil {
 		return "", err
 	}
 	transfers := []Transfer{}
@@ -760,12 +847,12 @@ func (t *txn) closeAgreement(a *Agreement, reason, note string) (string, error) 
 	if err := t.putAgreement(a, StatusActive); err != nil {
 		return "", err
 	}
-	evt := t.agreementEvent(EventAgreementClosed, a, transfers)
-	evt.Reason, evt.Note, evt.Cancelled = reason, note, cancelled
+	evt := t.agreementEvent(EventAgreementClosed, a)
+	evt.Reason = reason
 	if err := t.emit(evt); err != nil {
 		return "", err
 	}
-	return t.finish(a)
+	return t.finish(t.receipt(a))
 }
 
 // parseTerms parses, validates and normalises proposed terms.

@@ -27,13 +27,11 @@ import (
 // transaction stays well inside the orderer's block size and the peer's execution timeout.
 const maxBatch = 1000
 
-// BatchAgreement is one agreement in the result and event of ProposeBatch and ApproveBatch.
+// BatchAgreement is one agreement in the result and event of ProposeBatch and ApproveBatch: its
+// id and status only (the result and the event are in the block; the records are private).
 type BatchAgreement struct {
-	Agreement string     `json:"agreement"`
-	Status    string     `json:"status"`
-	Lender    string     `json:"lender"`
-	Borrower  string     `json:"borrower"`
-	Transfers []Transfer `json:"transfers,omitempty"` // ApproveBatch: the opening exchange
+	Agreement string `json:"agreement"`
+	Status    string `json:"status"`
 }
 
 // BatchResult is what ProposeBatch and ApproveBatch return (the agreements in the order given).
@@ -97,12 +95,14 @@ func (c *AgreementsContract) ProposeBatch(ctx contractapi.TransactionContextInte
 		}
 		if terms.ID == "" {
 			terms.ID = fmt.Sprintf("AGR-%s-%d", shortTxID(t.txID), i+1)
+		} else if err := t.requireUnusedID(terms); err != nil {
+			return "", fmt.Errorf("terms %d: %w", i+1, err)
 		}
 		if j, dup := seen[terms.ID]; dup {
 			return "", fmt.Errorf("terms %d: agreement %s is also terms %d", i+1, terms.ID, j)
 		}
 		seen[terms.ID] = i + 1
-		key, err := t.key(keyAgreement, terms.ID)
+		key, err := t.pairKey(pairCollection(terms.Lender, terms.Borrower), keyAgreement, terms.ID)
 		if err != nil {
 			return "", err
 		}
@@ -125,10 +125,7 @@ func (c *AgreementsContract) ProposeBatch(ctx contractapi.TransactionContextInte
 		if err := t.putAgreement(a, ""); err != nil {
 			return "", err
 		}
-		if err := t.setBilateralPolicy(keys[i], a.Terms.Lender, a.Terms.Borrower); err != nil {
-			return "", err
-		}
-		res.Agreements = append(res.Agreements, BatchAgreement{Agreement: a.ID, Status: a.Status, Lender: a.Terms.Lender, Borrower: a.Terms.Borrower})
+		res.Agreements = append(res.Agreements, BatchAgreement{Agreement: a.ID, Status: a.Status})
 	}
 	if err := t.emit(agreementBatchEvent{Event: t.event(EventAgreementsProposed), Party: party, Agreements: res.Agreements}); err != nil {
 		return "", err
@@ -179,13 +176,15 @@ func (c *AgreementsContract) ApproveBatch(ctx contractapi.TransactionContextInte
 		if err != nil {
 			return "", fmt.Errorf("cannot approve agreement %s: %w", a.ID, err)
 		}
+		if err := t.markPairActive(a); err != nil {
+			return "", err
+		}
 		a.Status = StatusActive
 		t.record(a, "APPROVED", "", transfers)
 		if err := t.putAgreement(a, StatusProposed); err != nil {
 			return "", err
 		}
-		res.Agreements = append(res.Agreements, BatchAgreement{Agreement: a.ID, Status: a.Status, Lender: a.Terms.Lender,
-			Borrower: a.Terms.Borrower, Transfers: transfers})
+		res.Agreements = append(res.Agreements, BatchAgreement{Agreement: a.ID, Status: a.Status})
 	}
 	if err := t.emit(agreementBatchEvent{Event: t.event(EventAgreementsApproved), Party: party, Agreements: res.Agreements}); err != nil {
 		return "", err
@@ -219,26 +218,14 @@ func parseIDList(field, s string) ([]string, error) {
 	return ids, nil
 }
 
-// SweepTransfer is a margin transfer in a sweep outcome (the record has its dates and market value).
-type SweepTransfer struct {
-	Token     string `json:"token"`
-	Quantity  string `json:"quantity"`
-	Direction string `json:"direction"` // borrower->lender | lender->borrower
-	Value     string `json:"value"`     // after haircut, base currency, exact
-}
-
-// SweepStatus is one agreement's outcome in SweepAgreements: what the call decided, compactly
-// (the full record is GetMarginCall). Called and replayed outcomes carry the call's trigger,
-// transfers, issuance-required outcomes and mints; skipped and failed ones the reason.
+// SweepStatus is one agreement's outcome in SweepAgreements. The result is in the block, which
+// every peer stores, so it says what happened and, for skipped and failed agreements, why as a
+// code; the parties read the call (GetMarginCall) or the failure's message (GetSweepFailure).
 type SweepStatus struct {
-	Agreement        string           `json:"agreement"`
-	Status           string           `json:"status"` // called | replayed | skipped | failed
-	Reason           string           `json:"reason,omitempty"`
-	Triggered        bool             `json:"triggered,omitempty"`
-	Transfers        []SweepTransfer  `json:"transfers,omitempty"`
-	IssuanceRequired []MarginIssuance `json:"issuanceRequired,omitempty"`
-	Mints            []MarginMint     `json:"mints,omitempty"`
-	TxID             string           `json:"txId,omitempty"` // replayed: the transaction that made the call
+	Agreement string `json:"agreement"`
+	Status    string `json:"status"`           // called | replayed | skipped | failed
+	Reason    string `json:"reason,omitempty"` // skipped or failed: a reason code (reasonCode)
+	TxID      string `json:"txId,omitempty"`   // replayed: the transaction that made the call
 }
 
 // SweepAgreementsResult is what SweepAgreements returns: one outcome per agreement, in the order
@@ -253,25 +240,14 @@ type SweepAgreementsResult struct {
 	Outcomes []SweepStatus `json:"outcomes"`
 }
 
-// SweepCall summarises one margin call in the event of SweepAgreements, with the parties a
-// watcher filters on.
-type SweepCall struct {
-	Agreement        string           `json:"agreement"`
-	Lender           string           `json:"lender"`
-	Borrower         string           `json:"borrower"`
-	Triggered        bool             `json:"triggered"`
-	Transfers        []SweepTransfer  `json:"transfers,omitempty"`
-	IssuanceRequired []MarginIssuance `json:"issuanceRequired,omitempty"`
-	Mints            []MarginMint     `json:"mints,omitempty"`
-}
-
+// marginBatchEvent lists, by outcome, the agreements of a SweepAgreements transaction.
 type marginBatchEvent struct {
 	Event
-	Date     string        `json:"date"`
-	Calls    []SweepCall   `json:"calls"`    // calls made by this transaction
-	Replayed []string      `json:"replayed"` // agreements already called for the date
-	Skipped  []SweepStatus `json:"skipped"`
-	Failed   []SweepStatus `json:"failed"`
+	Date     string   `json:"date"`
+	Calls    []string `json:"calls"`    // agreements called by this transaction
+	Replayed []string `json:"replayed"` // agreements already called for the date
+	Skipped  []string `json:"skipped"`
+	Failed   []string `json:"failed"`
 }
 
 // SweepPlanItem is one active agreement in SweepPlan.
@@ -292,33 +268,43 @@ type SweepFinished struct {
 	LastSweptDate string `json:"lastSweptDate"`
 }
 
-func sweepTransfers(rec *MarginCallRecord) []SweepTransfer {
-	var out []SweepTransfer
-	for _, tr := range rec.Transfers {
-		out = append(out, SweepTransfer{Token: tr.Token, Quantity: tr.Quantity, Direction: tr.Direction, Value: tr.Value})
-	}
-	return out
-}
-
 // sweepStatus is the outcome of a call that was made (called) or found recorded (replayed).
 func sweepStatus(rec *MarginCallRecord, status string) SweepStatus {
-	out := SweepStatus{Agreement: rec.Agreement, Status: status, Triggered: rec.Triggered,
-		Transfers: sweepTransfers(rec), IssuanceRequired: rec.IssuanceRequired, Mints: rec.Mints}
-	if len(out.IssuanceRequired) == 0 {
-		out.IssuanceRequired = nil
-	}
-	if len(out.Mints) == 0 {
-		out.Mints = nil
-	}
+	out := SweepStatus{Agreement: rec.Agreement, Status: status}
 	if status == SweepReplayed {
 		out.TxID = rec.TxID
 	}
 	return out
 }
 
-func sweepCall(rec *MarginCallRecord, s SweepStatus) SweepCall {
-	return SweepCall{Agreement: rec.Agreement, Lender: rec.Lender, Borrower: rec.Borrower, Triggered: rec.Triggered,
-		Transfers: s.Transfers, IssuanceRequired: s.IssuanceRequired, Mints: s.Mints}
+// reasonCode classifies why an agreement was skipped or failed in a sweep, without its terms or
+// quantities (the message itself stays private).
+func reasonCode(err error) string {
+	msg := err.Error()
+	switch {
+	case strings.HasPrefix(msg, "access denied"):
+		return "refused"
+	case strings.Contains(msg, "insufficient balance"):
+		return "insufficient_balance"
+	case strings.Contains(msg, "missing_price") || strings.Contains(msg, "no price") || strings.Contains(msg, "no FX"):
+		return "missing_price"
+	case strings.HasPrefix(msg, "no agreement"):
+		return "unknown_agreement"
+	}
+	return "failed"
+}
+
+// skipCode is the reason code of a date that does not apply to an agreement (marginable).
+func skipCode(a *Agreement, date string) string {
+	switch {
+	case a.Status != StatusActive:
+		return "not_active"
+	case date <= a.Terms.StartDate:
+		return "not_started"
+	case a.Terms.EndDate != "" && date > a.Terms.EndDate:
+		return "ended"
+	}
+	return "later_call"
 }
 
 // SweepAgreements runs the margin calls of an explicit list of agreements (a JSON array of ids, at
@@ -345,6 +331,15 @@ func (c *MarginContract) SweepAgreements(ctx contractapi.TransactionContextInter
 	if err != nil {
 		return "", err
 	}
+	coll, err := t.pairHint()
+	if err != nil {
+		return "", err
+	}
+	if coll == "" && t.caller.operatorSide() {
+		if _, err := t.requirePairHint("SweepAgreements"); err != nil {
+			return "", err
+		}
+	}
 	prices, err := t.pricesFor(date)
 	if err != nil {
 		return "", err
@@ -369,6 +364,9 @@ func (c *MarginContract) SweepAgreements(ctx contractapi.TransactionContextInter
 			loadErrs[i] = err
 			continue
 		}
+		if coll != "" && a.coll() != coll {
+			return "", fmt.Errorf("agreement %s is not in the pair %s the batch names", a.ID, coll)
+		}
 		agreements[i] = a
 		if keys, err = t.appendCustodyKeys(keys, a); err != nil {
 			return "", err
@@ -378,24 +376,29 @@ func (c *MarginContract) SweepAgreements(ctx contractapi.TransactionContextInter
 		return "", err
 	}
 	res := SweepAgreementsResult{Date: date, Count: len(ids), Outcomes: make([]SweepStatus, 0, len(ids))}
-	evt := marginBatchEvent{Event: t.event(EventMarginBatch), Date: date, Calls: []SweepCall{}, Replayed: []string{},
-		Skipped: []SweepStatus{}, Failed: []SweepStatus{}}
+	evt := marginBatchEvent{Event: t.event(EventMarginBatch), Date: date, Calls: []string{}, Replayed: []string{},
+		Skipped: []string{}, Failed: []string{}}
 	cache := newMarginCache()
 	for i, a := range agreements {
 		var out SweepStatus
-		var rec *MarginCallRecord
 		if a == nil {
 			err = loadErrs[i]
 		} else {
 			t.savepoint()
-			out, rec, err = t.sweepOne(a, date, prices, cache)
+			out, err = t.sweepOne(a, date, prices, cache)
 		}
 		if err != nil {
 			if isLedgerFault(err) {
 				return "", err
 			}
 			t.rollback()
-			out = SweepStatus{Agreement: ids[i], Status: SweepFailed, Reason: err.Error()}
+			out = SweepStatus{Agreement: ids[i], Status: SweepFailed, Reason: reasonCode(err)}
+			if a != nil {
+				// the parties read the message with GetSweepFailure
+				if err := t.recordSweepFailure(a, date, err); err != nil {
+					return "", err
+				}
+			}
 		} else {
 			t.release()
 		}
@@ -403,19 +406,19 @@ func (c *MarginContract) SweepAgreements(ctx contractapi.TransactionContextInter
 		switch out.Status {
 		case SweepCalled:
 			res.Called++
-			evt.Calls = append(evt.Calls, sweepCall(rec, out))
+			evt.Calls = append(evt.Calls, out.Agreement)
 		case SweepReplayed:
 			res.Replayed++
 			evt.Replayed = append(evt.Replayed, out.Agreement)
 		case SweepSkipped:
 			res.Skipped++
-			evt.Skipped = append(evt.Skipped, out)
+			evt.Skipped = append(evt.Skipped, out.Agreement)
 		default:
 			res.Failed++
-			evt.Failed = append(evt.Failed, out)
+			evt.Failed = append(evt.Failed, out.Agreement)
 		}
 	}
-	if res.Called > 0 {
+	if res.Called > 0 || res.Failed > 0 {
 		if err := t.emit(evt); err != nil {
 			return "", err
 		}
@@ -427,39 +430,44 @@ func (c *MarginContract) SweepAgreements(ctx contractapi.TransactionContextInter
 
 // sweepOne is one agreement of a sweep batch: replayed when already called for the date, skipped
 // when the date does not apply to it, else called.
-func (t *txn) sweepOne(a *Agreement, date string, prices *PriceSet, cache *marginCache) (SweepStatus, *MarginCallRecord, error) {
+func (t *txn) sweepOne(a *Agreement, date string, prices *PriceSet, cache *marginCache) (SweepStatus, error) {
 	if rec, err := t.recordedCall(a, date); err != nil {
-		return SweepStatus{}, nil, err
+		return SweepStatus{}, err
 	} else if rec != nil {
-		return sweepStatus(rec, SweepReplayed), rec, nil
+		return sweepStatus(rec, SweepReplayed), nil
 	}
 	reason, err := t.marginable(a, date)
 	if err != nil {
-		return SweepStatus{}, nil, err
+		return SweepStatus{}, err
 	}
 	if reason != "" {
-		return SweepStatus{Agreement: a.ID, Status: SweepSkipped, Reason: reason}, nil, nil
+		return SweepStatus{Agreement: a.ID, Status: SweepSkipped, Reason: skipCode(a, date)}, nil
 	}
 	rec, err := t.runMarginCall(a, date, prices, cache)
 	if err != nil {
-		return SweepStatus{}, nil, err
+		return SweepStatus{}, err
 	}
-	return sweepStatus(rec, SweepCalled), rec, nil
+	return sweepStatus(rec, SweepCalled), nil
 }
 
-// FinishSweep records a valuation date as swept (LastSweptDate) once every active agreement has
-// its margin call for it: the oracle calls it after its SweepAgreements batches. It checks every
-// custody book (each holds up to 1000 agreements, so a sweep of 100,000 reads about 100 records,
-// not 100,000 index entries): an active agreement without the date's call is fine only when the
-// date does not apply to it (outside its term, or a later call already made); otherwise the call
-// is refused with the count and the first such agreements, and nothing is recorded. Recording
-// an earlier date than the one already swept changes nothing. The oracle only.
+// FinishSweep records that a valuation date's sweep is complete.
+//
+// For one pair (named in the transient field tanpo.pair; the oracle or either bank, endorsed by
+// the pair's peers): it checks every custody book of the pair (each holds up to 1000 agreements,
+// so 100,000 agreements cost about 100 reads): an active agreement without the date's call is fine
+// only when the date does not apply to it (outside its term, or a later call already made);
+// otherwise it refuses with the count and the first such agreements. It then records on the pair's
+// public sweep marker that the pair is complete through the date, or has no active agreement.
+//
+// Without a pair (the oracle): it records the date as swept (LastSweptDate) once every pair's
+// marker is complete through it or inactive, reading the markers, never a bilateral record.
+// Recording an earlier date than the one already swept changes nothing.
 func (c *MarginContract) FinishSweep(ctx contractapi.TransactionContextInterface, date string) (string, error) {
 	t, err := begin(ctx)
 	if err != nil {
 		return "", err
 	}
-	if err := t.requireRole(RoleOracle); err != nil {
+	if err := t.requireMarginCaller(); err != nil {
 		return "", err
 	}
 	if err := validateDate("date", date); err != nil {
@@ -468,64 +476,52 @@ func (c *MarginContract) FinishSweep(ctx contractapi.TransactionContextInterface
 	if _, err := t.pricesFor(date); err != nil {
 		return "", err
 	}
+	coll, err := t.pairHint()
+	if err != nil {
+		return "", err
+	}
+	if coll != "" {
+		return t.finishPairSweep(date)
+	}
+	if err := t.requireRole(RoleOracle); err != nil {
+		return "", err
+	}
 	res := SweepFinished{Date: date}
-	var missing []string
-	var books []*CustodyBook
-	err = t.scanPartialKey(keyCustody, nil, func(_ string, v []byte) (bool, error) {
-		var b CustodyBook
-		if err := json.Unmarshal(v, &b); err != nil {
-			return false, fmt.Errorf("corrupt custody book: %w", err)
+	var behind []string
+	err = t.scanPartialKey(keyPairSweep, nil, func(_ string, v []byte) (bool, error) {
+		var m PairSweep
+		if err := json.Unmarshal(v, &m); err != nil {
+			return false, fmt.Errorf("corrupt sweep marker: %w", err)
 		}
-		books = append(books, &b)
+		if m.Active {
+			res.Agreements++
+			if m.Date < date {
+				behind = append(behind, m.Collection)
+			}
+		}
 		return true, nil
 	})
 	if err != nil {
 		return "", err
 	}
-	for _, b := range books {
-		for _, id := range sortedKeys(b.Agreements) {
-			entry := b.Agreements[id]
-			if entry == nil || entry.Closed {
-				continue
-			}
-			res.Agreements++
-			switch {
-			case entry.LastCall == date:
-				res.Called++
-				continue
-			case entry.LastCall > date:
-				res.Exempt++
-				continue
-			}
-			// no call yet: the date may not apply to it (it starts on or after the date, or ended)
-			a, err := t.loadAgreementTerms(id)
-			if err != nil {
-				return "", err
-			}
-			if a.Status != StatusActive {
-				res.Agreements--
-				continue
-			}
-			reason, err := t.marginable(a, date)
-			if err != nil {
-				return "", err
-			}
-			if reason == "" {
-				missing = append(missing, id)
-				continue
-			}
-			res.Exempt++
-		}
+	if len(behind) > 0 {
+		return "", fmt.Errorf("cannot finish the sweep of %s: %d pairs with active agreements have not finished it (%s)",
+			date, len(behind), shortList(behind))
 	}
-	if len(missing) > 0 {
-		sort.Strings(missing)
-		shown := strings.Join(missing[:min(len(missing), 5)], ", ")
-		if len(missing) > 5 {
-			shown += ", …"
-		}
-		return "", fmt.Errorf("cannot finish the sweep of %s: %d active agreements have no margin call for it yet (%s)",
-			date, len(missing), shown)
+	return t.recordSwept(date, res)
+}
+
+func shortList(items []string) string {
+	sort.Strings(items)
+	shown := strings.Join(items[:min(len(items), 5)], ", ")
+	if len(items) > 5 {
+		shown += ", …"
 	}
+	return shown
+}
+
+// recordSwept moves LastSweptDate forward to date (never back).
+func (t *txn) recordSwept(date string, res SweepFinished) (string, error) {
 	last, err := t.lastSweptDate()
 	if err != nil {
 		return "", err
@@ -547,26 +543,235 @@ func (c *MarginContract) FinishSweep(ctx contractapi.TransactionContextInterface
 	return t.finish(res)
 }
 
+// PairSweep is a pair's public sweep marker: whether it has active agreements and the latest date
+// through which every one of them has its margin call. It names no agreement.
+type PairSweep struct {
+	Collection string `json:"collection"`
+	Active     bool   `json:"active"`
+	Date       string `json:"date"`
+}
+
+// provisionPairSweep creates the sweep marker of the pair of banks a and b, if absent, under the
+// pair's endorsement policy (a bilateral transaction may update it, not create it).
+func (t *txn) provisionPairSweep(a, b string) error {
+	coll := pairCollection(a, b)
+	key, err := t.key(keyPairSweep, coll)
+	if err != nil {
+		return err
+	}
+	if v, err := t.get(key); err != nil || v != nil {
+		return err
+	}
+	if err := t.setBilateralPolicy(key, a, b); err != nil {
+		return err
+	}
+	return t.putJSON(key, PairSweep{Collection: coll})
+}
+
+// markPairActive records on a pair's marker that an agreement starting on start became active:
+// the pair is complete only through its start date until its calls run.
+func (t *txn) markPairActive(a *Agreement) error {
+	key, err := t.key(keyPairSweep, a.coll())
+	if err != nil {
+		return err
+	}
+	var m PairSweep
+	found, err := t.getJSON(key, &m)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return fmt.Errorf("no sweep marker for the pair %s: it is created when a bank is registered", a.coll())
+	}
+	if !m.Active {
+		m.Active, m.Date = true, a.Terms.StartDate
+	} else if a.Terms.StartDate < m.Date {
+		m.Date = a.Terms.StartDate
+	}
+	return t.putJSON(key, m)
+}
+
+// finishPairSweep is FinishSweep for the pair the client named.
+func (t *txn) finishPairSweep(date string) (string, error) {
+	coll, err := t.requirePairHint("FinishSweep")
+	if err != nil {
+		return "", err
+	}
+	lender, borrower, _ := collectionParties(coll)
+	res := SweepFinished{Date: date}
+	var missing []string
+	active := false
+	for _, pair := range [][2]string{{lender, borrower}, {borrower, lender}} {
+		openKey, err := t.pairKey(coll, keyCustodyOpen, pair[0], pair[1])
+		if err != nil {
+			return "", err
+		}
+		var open openBook
+		if _, err := t.getJSON(openKey, &open); err != nil {
+			return "", err
+		}
+		for _, id := range open.Books {
+			b, err := t.loadBook(coll, id)
+			if err != nil {
+				return "", err
+			}
+			if b == nil {
+				return "", fmt.Errorf("internal error: custody book %s of the pair %s is not in the state", id, coll)
+			}
+			for _, aid := range sortedKeys(b.Agreements) {
+				entry := b.Agreements[aid]
+				if entry == nil || entry.Closed {
+					continue
+				}
+				active = true
+				res.Agreements++
+				switch {
+				case entry.LastCall == date:
+					res.Called++
+					continue
+				case entry.LastCall > date:
+					res.Exempt++
+					continue
+				}
+				// no call yet: the date may not apply to it (it starts on or after the date, or ended)
+				a, err := t.loadAgreementIn(coll, aid)
+				if err != nil {
+					return "", err
+				}
+				reason, err := t.marginable(a, date)
+				if err != nil {
+					return "", err
+				}
+				if reason == "" {
+					missing = append(missing, aid)
+					continue
+				}
+				res.Exempt++
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return "", fmt.Errorf("cannot finish the sweep of %s: %d active agreements have no margin call for it yet (%s)",
+			date, len(missing), shortList(missing))
+	}
+	key, err := t.key(keyPairSweep, coll)
+	if err != nil {
+		return "", err
+	}
+	var m PairSweep
+	found, err := t.getJSON(key, &m)
+	if err != nil {
+		return "", err
+	}
+	if !found {
+		return "", fmt.Errorf("no sweep marker for the pair %s: it is created when a bank is registered", coll)
+	}
+	next := PairSweep{Collection: coll, Active: active, Date: max(m.Date, date)}
+	if next != m {
+		if err := t.putJSON(key, next); err != nil {
+			return "", err
+		}
+		if err := t.emit(sweepFinishedEvent{Event: t.event(EventSweepFinished), Date: date, Agreements: res.Agreements, Pair: coll}); err != nil {
+			return "", err
+		}
+	}
+	last, err := t.lastSweptDate()
+	if err != nil {
+		return "", err
+	}
+	res.LastSweptDate = last.Date
+	return t.finish(res)
+}
+
 type sweepFinishedEvent struct {
 	Event
 	Date       string `json:"date"`
 	Agreements int    `json:"agreements"`
+	Pair       string `json:"pair,omitempty"` // a pair's sweep; absent for the whole platform's
 }
 
-// SweepPlan lists one page of active agreements for a sweep on a date: id, lender, borrower and
-// whether the agreement already has its call for the date. It is a read-only query on a committed
-// snapshot (the paginated index, one page per call); the sweeper groups the ids by borrower and
-// submits them with SweepAgreements. The oracle lists every active agreement, a party its own.
+// SweepFailure is why an agreement's call failed in a sweep (private to its parties).
+type SweepFailure struct {
+	Agreement string `json:"agreement"`
+	Date      string `json:"date"`
+	Reason    string `json:"reason"`
+	TxID      string `json:"txId"`
+}
+
+// recordSweepFailure keeps the message of an agreement's failed call in its pair's collection.
+func (t *txn) recordSweepFailure(a *Agreement, date string, cause error) error {
+	key, err := t.pairKey(a.coll(), keySweepFailure, a.ID, date)
+	if err != nil {
+		return err
+	}
+	return t.putJSON(key, SweepFailure{Agreement: a.ID, Date: date, Reason: cause.Error(), TxID: t.txID})
+}
+
+// GetSweepFailure returns why an agreement's margin call failed in a sweep on a date (the latest
+// failure). Its parties only.
+func (c *MarginContract) GetSweepFailure(ctx contractapi.TransactionContextInterface, agreementID, date string) (string, error) {
+	t, err := begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := t.requireBilateralReader(); err != nil {
+		return "", err
+	}
+	a, err := t.agreementFor(agreementID, t.loadAgreementTerms)
+	if err != nil {
+		return "", err
+	}
+	if err := validateDate("date", date); err != nil {
+		return "", err
+	}
+	key, err := t.pairKey(a.coll(), keySweepFailure, a.ID, date)
+	if err != nil {
+		return "", err
+	}
+	var f SweepFailure
+	found, err := t.getJSON(key, &f)
+	if err != nil {
+		return "", err
+	}
+	if !found {
+		return "", fmt.Errorf("no failed margin call of agreement %s on %s", a.ID, date)
+	}
+	return t.finish(f)
+}
+
+// SweepPlan lists one page of active agreements for a sweep on a date: id, lender, borrower,
+// custody book and whether the agreement already has its call for the date. It is a read-only
+// query on a committed snapshot; the sweeper groups the ids by pair and submits them with
+// SweepAgreements. The oracle names the pair (transient field tanpo.pair) and evaluates on a peer
+// of one of its banks: the plan is what the operator may know of a pair's book (no terms). A party
+// lists its own, in every pair or the one it names.
 func (c *MarginContract) SweepPlan(ctx contractapi.TransactionContextInterface, date, pageSize, bookmark string) (string, error) {
 	t, err := beginMarginDate(ctx, date)
 	if err != nil {
 		return "", err
 	}
-	objectType, attrs := keyAgreementStatus, []string{StatusActive}
-	if !t.caller.hasRole(RoleOracle) {
-		objectType, attrs = keyAgreementByParty, []string{t.caller.party(), StatusActive}
+	hint, err := t.pairHint()
+	if err != nil {
+		return "", err
 	}
-	page, err := listPage(t, objectType, attrs, pageSize, bookmark, func(k string, v []byte) (SweepPlanItem, error) {
+	var colls []string
+	objectType, attrs := keyAgreementStatus, []string{StatusActive}
+	switch {
+	case hint != "":
+		coll, err := t.requirePairHint("SweepPlan")
+		if err != nil {
+			return "", err
+		}
+		colls = []string{coll}
+	case t.caller.operatorSide():
+		_, err := t.requirePairHint("SweepPlan")
+		return "", err
+	default:
+		if colls, err = t.callerCollections(); err != nil {
+			return "", err
+		}
+	}
+	page, err := listPrivatePage(t, colls, objectType, attrs, pageSize, bookmark, func(coll, k string, v []byte) (SweepPlanItem, error) {
 		parts, err := t.splitKey(k)
 		if err != nil {
 			return SweepPlanItem{}, err
@@ -585,7 +790,7 @@ func (c *MarginContract) SweepPlan(ctx contractapi.TransactionContextInterface, 
 	keys := make([]string, 0, len(page.Items))
 	for _, item := range page.Items {
 		if item.Book != "" {
-			k, err := t.bookKey(item.Book)
+			k, err := t.bookKey(pairCollection(item.Lender, item.Borrower), item.Book)
 			if err != nil {
 				return "", err
 			}
@@ -606,11 +811,19 @@ func (c *MarginContract) SweepPlan(ctx contractapi.TransactionContextInterface, 
 	return t.finish(page)
 }
 
-// prefetchAgreements reads the agreements' records in one round trip and returns their keys.
+// prefetchAgreements reads the agreements' records in one round trip per collection and returns
+// their keys (ids not found in the caller's collections are left for the load to refuse).
 func (t *txn) prefetchAgreements(ids []string) ([]string, error) {
 	keys := make([]string, 0, len(ids))
 	for _, id := range ids {
-		k, err := t.key(keyAgreement, id)
+		coll, err := t.locate(id)
+		if err != nil {
+			return nil, err
+		}
+		if coll == "" {
+			continue
+		}
+		k, err := t.pairKey(coll, keyAgreement, id)
 		if err != nil {
 			return nil, err
 		}

@@ -62,6 +62,10 @@ func (c *Chaincode) Init(stub shim.ChaincodeStubInterface) (resp *peer.Response)
 // Invoke implements shim.Chaincode.
 func (c *Chaincode) Invoke(stub shim.ChaincodeStubInterface) (resp *peer.Response) {
 	defer guard(&resp)
+	stub, err := withPrivateArgs(stub)
+	if err != nil {
+		return shim.Error(err.Error())
+	}
 	return c.cc.Invoke(stub)
 }
 

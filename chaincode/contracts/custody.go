@@ -7,11 +7,13 @@ import (
 )
 
 // Collateral custody. The collateral a lender holds under an agreement lives in a custody book:
-// one record (key tanpo.custody [bookId]) for up to bookSize agreements between the same lender and
-// borrower, under the bilateral endorsement policy of those two parties. Approvals fill a pair's
-// open book (key tanpo.custody~open [lender, borrower]) in approval order and start a new one,
-// named after its first agreement, when it is full. A book also keeps each agreement's latest
-// margin-call date.
+// one record (key tanpo.custody [bookId] in the pair's private collection, whose endorsement
+// policy needs both banks) for up to bookSize agreements between the same lender and borrower.
+// Approvals fill a pair's open book (key tanpo.custody~open [lender, borrower], which also lists
+// every book of the pair) in approval order and start a new one, named after its first agreement,
+// when it is full. A book also keeps each agreement's latest margin-call date and its lagged
+// settlements still pending: Fabric allows range queries on private data only in transactions
+// that write nothing, so whatever a margin call must find is reached by point reads.
 //
 // Why books and not a key per position: Fabric checks a written key's state-based policy once per
 // key, verifying every endorsement over the whole transaction each time. A sweep margining a
@@ -38,30 +40,33 @@ type Custody struct {
 	Held     map[string]string `json:"held"`               // token -> signed quantity; negative = owed back by the borrower at close
 	LastCall string            `json:"lastCall,omitempty"` // date of the agreement's latest margin call
 	Closed   bool              `json:"closed,omitempty"`   // closed: no more margin calls (FinishSweep skips it)
+	Pending  []Pending         `json:"pending,omitempty"`  // lagged margin settlements not yet due, by due date
 }
 
-// openBook names the custody book a lender/borrower pair's next approval goes into.
+// openBook names the custody book a lender/borrower pair's next approval goes into, and every book
+// of the pair (in the order they were opened; FinishSweep reads them all).
 type openBook struct {
-	Book string `json:"book"`
+	Book  string   `json:"book"`
+	Books []string `json:"books"`
 }
 
-// bookKey is the state key of custody book id (built once per transaction: a sweep asks for it
-// several times per agreement).
-func (t *txn) bookKey(id string) (string, error) {
-	if k, ok := t.bookKeys[id]; ok {
+// bookKey is the working-set key of custody book id in collection coll (built once per
+// transaction: a sweep asks for it several times per agreement).
+func (t *txn) bookKey(coll, id string) (string, error) {
+	if k, ok := t.bookKeys[coll+"\x00"+id]; ok {
 		return k, nil
 	}
-	k, err := t.key(keyCustody, id)
+	k, err := t.pairKey(coll, keyCustody, id)
 	if err != nil {
 		return "", err
 	}
-	t.bookKeys[id] = k
+	t.bookKeys[coll+"\x00"+id] = k
 	return k, nil
 }
 
 // loadBook reads a custody book once per transaction (nil when absent).
-func (t *txn) loadBook(id string) (*CustodyBook, error) {
-	key, err := t.bookKey(id)
+func (t *txn) loadBook(coll, id string) (*CustodyBook, error) {
+	key, err := t.bookKey(coll, id)
 	if err != nil {
 		return nil, err
 	}
@@ -91,11 +96,11 @@ func (t *txn) custodyOf(a *Agreement) (*Custody, string, error) {
 		}
 		return nil, "", nil
 	}
-	b, err := t.loadBook(a.Book)
+	b, err := t.loadBook(a.coll(), a.Book)
 	if err != nil {
 		return nil, "", err
 	}
-	key, err := t.bookKey(a.Book)
+	key, err := t.bookKey(a.coll(), a.Book)
 	if err != nil {
 		return nil, "", err
 	}
@@ -111,7 +116,8 @@ func (t *txn) custodyOf(a *Agreement) (*Custody, string, error) {
 // openCustody puts agreement a into its parties' open custody book, or into a new one (created
 // with the bilateral endorsement policy of a's parties) when there is none or it is full.
 func (t *txn) openCustody(a *Agreement) error {
-	openKey, err := t.key(keyCustodyOpen, a.Terms.Lender, a.Terms.Borrower)
+	coll := a.coll()
+	openKey, err := t.pairKey(coll, keyCustodyOpen, a.Terms.Lender, a.Terms.Borrower)
 	if err != nil {
 		return err
 	}
@@ -121,7 +127,7 @@ func (t *txn) openCustody(a *Agreement) error {
 	}
 	var b *CustodyBook
 	if open.Book != "" {
-		if b, err = t.loadBook(open.Book); err != nil {
+		if b, err = t.loadBook(coll, open.Book); err != nil {
 			return err
 		}
 		if b == nil {
@@ -129,21 +135,20 @@ func (t *txn) openCustody(a *Agreement) error {
 		}
 	}
 	if b == nil || len(b.Agreements) >= bookSize {
-		key, err := t.bookKey(a.ID)
+		key, err := t.bookKey(coll, a.ID)
 		if err != nil {
 			return err
 		}
-		if existing, err := t.loadBook(a.ID); err != nil {
+		if existing, err := t.loadBook(coll, a.ID); err != nil {
 			return err
 		} else if existing != nil {
 			return fmt.Errorf("internal error: custody book %s already exists", a.ID)
 		}
 		b = &CustodyBook{ID: a.ID, Lender: a.Terms.Lender, Borrower: a.Terms.Borrower, Agreements: map[string]*Custody{}}
-		if err := t.setBilateralPolicy(key, a.Terms.Lender, a.Terms.Borrower); err != nil {
-			return err
-		}
 		t.books[key] = b
-		if err := t.putJSON(openKey, openBook{Book: b.ID}); err != nil {
+		open.Book = b.ID
+		open.Books = append(open.Books, b.ID)
+		if err := t.putJSON(openKey, open); err != nil {
 			return err
 		}
 	}
@@ -153,7 +158,7 @@ func (t *txn) openCustody(a *Agreement) error {
 	if b.Agreements[a.ID] != nil {
 		return fmt.Errorf("internal error: agreement %s is already in custody book %s", a.ID, b.ID)
 	}
-	key, err := t.bookKey(b.ID)
+	key, err := t.bookKey(coll, b.ID)
 	if err != nil {
 		return err
 	}
@@ -224,7 +229,7 @@ func (t *txn) appendCustodyKeys(keys []string, a *Agreement) ([]string, error) {
 	if a.Book == "" {
 		return keys, nil
 	}
-	k, err := t.bookKey(a.Book)
+	k, err := t.bookKey(a.coll(), a.Book)
 	if err != nil {
 		return nil, err
 	}

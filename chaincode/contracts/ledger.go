@@ -1,6 +1,7 @@
 package contracts
 
 import (
+	"encoding/json"
 	"fmt"
 )
 
@@ -19,7 +20,16 @@ import (
 //
 //	supply = Σ free balances + Σ max(position, 0)
 //
-// Issuance and redemption are the only operations that change supply.
+// Issuance and redemption are the only operations that change supply, with auto-issue in margin
+// calls, which counts in the pair's mint account (below).
+//
+// Ownership: a balance key carries a state-based endorsement policy naming its holder's peers, so
+// no transaction debits (or credits) a bank's balance without that bank's endorsement, whatever
+// the chaincode-level policy. Fabric validates a new key against the chaincode-level policy, which
+// a transaction endorsed by two banks does not meet, so the keys a bilateral transaction may touch
+// exist before it: a bank's balance of every token, and each pair's mint account of every token,
+// are created (at zero, with their policies) when the bank is registered or the token defined, and
+// a zero balance is kept, not deleted.
 
 // Balance is the free balance of one token held by one party.
 type Balance struct {
@@ -52,14 +62,107 @@ func (t *txn) setFreeBalance(party, token string, q int64) error {
 	if err != nil {
 		return err
 	}
-	if q == 0 {
-		t.del(key)
-		return nil
-	}
 	if q < 0 {
 		return fmt.Errorf("internal error: negative balance for %s in %s", party, token)
 	}
+	if prior, err := t.get(key); err != nil {
+		return err
+	} else if prior == nil {
+		if err := t.setBilateralPolicy(key, party); err != nil {
+			return err
+		}
+	}
 	return t.putJSON(key, Balance{Party: party, Token: token, Quantity: formatQuantity(q)})
+}
+
+// provisionBalance creates party's zero balance of token, with its holder policy, if absent.
+func (t *txn) provisionBalance(party, token string) error {
+	key, err := t.key(keyBalance, party, token)
+	if err != nil {
+		return err
+	}
+	if v, err := t.get(key); err != nil || v != nil {
+		return err
+	}
+	return t.setFreeBalance(party, token, 0)
+}
+
+// PairMint is a pair's mint account of one token: what auto-issue in the pair's margin calls has
+// minted. It is public (supply is), and only the pair's two banks endorse its changes.
+type PairMint struct {
+	Token      string `json:"token"`
+	Collection string `json:"collection"`
+	Minted     string `json:"minted"`
+}
+
+// provisionPairMint creates the mint account of token for the pair of banks a and b, if absent.
+func (t *txn) provisionPairMint(a, b, token string) error {
+	coll := pairCollection(a, b)
+	key, err := t.key(keyPairMint, token, coll)
+	if err != nil {
+		return err
+	}
+	if v, err := t.get(key); err != nil || v != nil {
+		return err
+	}
+	if err := t.setBilateralPolicy(key, a, b); err != nil {
+		return err
+	}
+	return t.putJSON(key, PairMint{Token: token, Collection: coll, Minted: "0"})
+}
+
+// provisionParty creates a newly registered bank's balances of every token, and the sweep marker
+// and mint accounts of its pairs with every other bank.
+func (t *txn) provisionParty(party string) error {
+	tokens, err := t.tokenIDs()
+	if err != nil {
+		return err
+	}
+	banks, err := t.bankParties()
+	if err != nil {
+		return err
+	}
+	for _, other := range banks {
+		if other != party {
+			if err := t.provisionPairSweep(party, other); err != nil {
+				return err
+			}
+		}
+	}
+	for _, tok := range tokens {
+		if err := t.provisionBalance(party, tok); err != nil {
+			return err
+		}
+		for _, other := range banks {
+			if other == party {
+				continue
+			}
+			if err := t.provisionPairMint(party, other, tok); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// provisionToken creates every registered bank's balance of a new token and every pair's mint
+// account of it.
+func (t *txn) provisionToken(token string) error {
+	banks, err := t.bankParties()
+	if err != nil {
+		return err
+	}
+	for i, a := range banks {
+		if err := t.provisionBalance(a, token); err != nil {
+			return err
+		}
+		for _, b := range banks[i+1:] {
+			if err := t.provisionPairMint(a, b, token); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // credit adds q to a free balance.
@@ -137,6 +240,66 @@ func (t *txn) mint(party, token string, q int64) (int64, error) {
 		return 0, err
 	}
 	return ns, nil
+}
+
+// mintInPair creates q tokens in party's free balance by auto-issue in a margin call of the pair
+// coll, counted in the pair's mint account, and returns the token's total supply after it.
+func (t *txn) mintInPair(coll, party, token string, q int64) (int64, error) {
+	key, err := t.key(keyPairMint, token, coll)
+	if err != nil {
+		return 0, err
+	}
+	var pm PairMint
+	found, err := t.getJSON(key, &pm)
+	if err != nil {
+		return 0, err
+	}
+	if !found {
+		return 0, fmt.Errorf("no mint account of %s for the pair %s: it is created when the token is defined or a bank registered", token, coll)
+	}
+	minted, err := parseStoredQuantity(pm.Minted)
+	if err != nil {
+		return 0, err
+	}
+	nm, err := addQuantity(minted, q)
+	if err != nil {
+		return 0, fmt.Errorf("auto-issued %s of %s: %w", token, coll, err)
+	}
+	if err := t.credit(party, token, q); err != nil {
+		return 0, err
+	}
+	pm.Minted = formatQuantity(nm)
+	if err := t.putJSON(key, pm); err != nil {
+		return 0, err
+	}
+	return t.totalSupply(token)
+}
+
+// totalSupply is the token administrator's supply plus every pair's auto-issued tokens.
+func (t *txn) totalSupply(token string) (int64, error) {
+	total, err := t.supply(token)
+	if err != nil {
+		return 0, err
+	}
+	err = t.scanPartialKey(keyPairMint, []string{token}, func(k string, v []byte) (bool, error) {
+		// the working set may hold this transaction's own change to the account
+		if cached, ok := t.values[k]; ok && cached != nil {
+			v = cached
+		}
+		var pm PairMint
+		if err := json.Unmarshal(v, &pm); err != nil {
+			return false, fmt.Errorf("corrupt mint account: %w", err)
+		}
+		m, err := parseStoredQuantity(pm.Minted)
+		if err != nil {
+			return false, err
+		}
+		if total, err = addQuantity(total, m); err != nil {
+			return false, fmt.Errorf("supply of %s: %w", token, err)
+		}
+		return true, nil
+	})
+	return total, err
 }
 
 // burn destroys q tokens from party's free balance and returns the new supply.

@@ -1,7 +1,6 @@
 package contracts
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -99,14 +98,26 @@ type MarginCallRecord struct {
 	Replayed         bool              `json:"replayed"` // true when returned from the record of an earlier call
 }
 
+// marginCallEvent names the agreement and date of a margin call; the record is private to the
+// agreement's parties (GetMarginCall).
 type marginCallEvent struct {
 	Event
-	Call MarginCallRecord `json:"call"`
+	Agreement string `json:"agreement"`
+	Date      string `json:"date"`
+}
+
+// CallReceipt is what MarginCall returns: the call's agreement, date and whether it ran now
+// (called) or had run before (replayed). Its parties read the record with GetMarginCall.
+type CallReceipt struct {
+	Agreement string `json:"agreement"`
+	Date      string `json:"date"`
+	Status    string `json:"status"` // called | replayed
+	TxID      string `json:"txId"`   // the transaction that ran the call
 }
 
 // GetEvaluateTransactions tags the read-only functions in the metadata.
 func (c *MarginContract) GetEvaluateTransactions() []string {
-	return []string{"GetMarginCall", "ListMarginCalls", "LastSweptDate", "SweepPlan"}
+	return []string{"GetMarginCall", "ListMarginCalls", "LastSweptDate", "SweepPlan", "GetSweepFailure"}
 }
 
 // MarginCall runs the margin call of one agreement for a valuation date (the oracle, or a party to
@@ -130,8 +141,7 @@ func (c *MarginContract) MarginCall(ctx contractapi.TransactionContextInterface,
 		if err != nil {
 			return "", err
 		}
-		rec.Replayed = true
-		return t.finish(rec)
+		return t.finish(CallReceipt{Agreement: a.ID, Date: date, Status: SweepReplayed, TxID: rec.TxID})
 	}
 	prices, err := t.pricesFor(date)
 	if err != nil {
@@ -146,10 +156,10 @@ func (c *MarginContract) MarginCall(ctx contractapi.TransactionContextInterface,
 	if err != nil {
 		return "", err
 	}
-	if err := t.emit(marginCallEvent{Event: t.event(EventMarginCall), Call: *rec}); err != nil {
+	if err := t.emit(marginCallEvent{Event: t.event(EventMarginCall), Agreement: a.ID, Date: date}); err != nil {
 		return "", err
 	}
-	return t.finish(rec)
+	return t.finish(CallReceipt{Agreement: a.ID, Date: date, Status: SweepCalled, TxID: rec.TxID})
 }
 
 // beginMarginDate starts a margin transaction on a valuation date: the caller may run margin
@@ -168,14 +178,13 @@ func beginMarginDate(ctx contractapi.TransactionContextInterface, date string) (
 	return t, nil
 }
 
-// GetMarginCall returns the record of the margin call of an agreement on a date. Its parties or
-// the operator.
+// GetMarginCall returns the record of the margin call of an agreement on a date. Its parties only.
 func (c *MarginContract) GetMarginCall(ctx contractapi.TransactionContextInterface, agreementID, date string) (string, error) {
 	t, err := begin(ctx)
 	if err != nil {
 		return "", err
 	}
-	if err := t.requireRegistered(); err != nil {
+	if err := t.requireBilateralReader(); err != nil {
 		return "", err
 	}
 	a, err := t.agreementFor(agreementID, t.loadAgreement)
@@ -196,13 +205,13 @@ func (c *MarginContract) GetMarginCall(ctx contractapi.TransactionContextInterfa
 }
 
 // ListMarginCalls lists the margin calls of an agreement in date order, one page at a time. Its
-// parties or the operator.
+// parties only.
 func (c *MarginContract) ListMarginCalls(ctx contractapi.TransactionContextInterface, agreementID, pageSize, bookmark string) (string, error) {
 	t, err := begin(ctx)
 	if err != nil {
 		return "", err
 	}
-	if err := t.requireRegistered(); err != nil {
+	if err := t.requireBilateralReader(); err != nil {
 		return "", err
 	}
 	a, err := t.agreementFor(agreementID, t.loadAgreement)
@@ -210,7 +219,7 @@ func (c *MarginContract) ListMarginCalls(ctx contractapi.TransactionContextInter
 		return "", err
 	}
 	stored := asRecord[storedMarginCall]("margin call")
-	page, err := listPage(t, keyMarginCall, []string{a.ID}, pageSize, bookmark, func(k string, v []byte) (MarginCallRecord, error) {
+	page, err := listPrivatePage(t, []string{a.coll()}, keyMarginCall, []string{a.ID}, pageSize, bookmark, func(_, k string, v []byte) (MarginCallRecord, error) {
 		rec, err := stored(k, v)
 		if err != nil {
 			return MarginCallRecord{}, err
@@ -311,7 +320,7 @@ func (t *txn) recordedCall(a *Agreement, date string) (*MarginCallRecord, error)
 }
 
 func (t *txn) loadMarginCall(a *Agreement, date string) (*MarginCallRecord, error) {
-	key, err := t.key(keyMarginCall, a.ID, date)
+	key, err := t.pairKey(a.coll(), keyMarginCall, a.ID, date)
 	if err != nil {
 		return nil, err
 	}
@@ -407,35 +416,29 @@ func (t *txn) applyMarginTransfer(a *Agreement, tr MarginTransfer) error {
 // and returns them and those still pending.
 func (t *txn) settleDue(a *Agreement, date string) ([]MarginTransfer, []MarginTransfer, error) {
 	settled, still := []MarginTransfer{}, []MarginTransfer{}
-	type due struct {
-		key string
-		p   Pending
+	pending, err := t.pendingOf(a)
+	if err != nil || len(pending) == 0 {
+		return settled, still, err
 	}
-	var dues []due
-	err := t.scanPartialKey(keyPending, []string{a.ID}, func(k string, v []byte) (bool, error) {
-		var p Pending
-		if err := json.Unmarshal(v, &p); err != nil {
-			return false, fmt.Errorf("corrupt pending settlement: %w", err)
-		}
+	var keep []Pending
+	for _, p := range pending {
 		if p.DueDate > date {
 			still = append(still, p.Transfers...)
-			return true, nil
+			keep = append(keep, p)
+			continue
 		}
-		dues = append(dues, due{k, p})
-		return true, nil
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, d := range dues {
-		for _, tr := range d.p.Transfers {
+		for _, tr := range p.Transfers {
 			if err := t.applyMarginTransfer(a, tr); err != nil {
-				return nil, nil, fmt.Errorf("cannot settle the margin transfer of %s due %s under agreement %s: %w", tr.Token, d.p.DueDate, a.ID, err)
+				return nil, nil, fmt.Errorf("cannot settle the margin transfer of %s due %s under agreement %s: %w", tr.Token, p.DueDate, a.ID, err)
 			}
 			settled = append(settled, tr)
 		}
-		t.del(d.key)
 	}
+	c, err := t.custodyToChange(a)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.Pending = keep
 	return settled, still, nil
 }
 
@@ -588,7 +591,7 @@ func (t *txn) runMarginCall(a *Agreement, date string, prices *PriceSet, cache *
 			Party: partyOf(a, ir.Party), Role: string(ir.Party), Token: ct1, Value: ir.Value.RatString()})
 	}
 	for _, m := range res.Mints {
-		supply, err := t.mint(partyOf(a, m.Party), m.Token, m.Quantity)
+		supply, err := t.mintInPair(a.coll(), partyOf(a, m.Party), m.Token, m.Quantity)
 		if err != nil {
 			return nil, fail(err)
 		}
@@ -615,11 +618,7 @@ func (t *txn) runMarginCall(a *Agreement, date string, prices *PriceSet, cache *
 				rec.Settled = append(rec.Settled, tr)
 			}
 		} else {
-			key, err := t.key(keyPending, a.ID, settleDate, date)
-			if err != nil {
-				return nil, err
-			}
-			if err := t.putJSON(key, Pending{Agreement: a.ID, CallDate: date, DueDate: settleDate, Transfers: rec.Transfers}); err != nil {
+			if err := t.addPending(a, Pending{Agreement: a.ID, CallDate: date, DueDate: settleDate, Transfers: rec.Transfers}); err != nil {
 				return nil, err
 			}
 			rec.Pending = append(rec.Pending, rec.Transfers...)
@@ -632,7 +631,7 @@ func (t *txn) runMarginCall(a *Agreement, date string, prices *PriceSet, cache *
 		}
 		rec.Held[leg.Token] = formatQuantity(held)
 	}
-	key, err := t.key(keyMarginCall, a.ID, date)
+	key, err := t.pairKey(a.coll(), keyMarginCall, a.ID, date)
 	if err != nil {
 		return nil, err
 	}

@@ -129,6 +129,11 @@ func (c *RolesContract) RegisterIdentity(ctx contractapi.TransactionContextInter
 	if err := t.putJSON(key, reg); err != nil {
 		return "", err
 	}
+	if partyID != OperatorParty {
+		if err := t.provisionParty(partyID); err != nil {
+			return "", err
+		}
+	}
 	if err := t.emit(identityEvent{Event: t.event(EventIdentityRegistered), Identity: reg}); err != nil {
 		return "", err
 	}

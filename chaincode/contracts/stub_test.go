@@ -54,8 +54,10 @@ type mockStub struct {
 	sbeWrites map[string][]byte
 	event     *peer.ChaincodeEvent
 
-	openIterators int
-	paginated     bool
+	openIterators  int
+	paginated      bool
+	privateQueried bool              // a private range query ran: no writes after it
+	transient      map[string][]byte // the proposal's transient data
 	calls         []string
 	failOn        string // a method name that returns an injected error
 }
@@ -92,7 +94,6 @@ func (s *mockStub) GetChannelID() string              { return "tanpo" }
 func (s *mockStub) GetCreator() ([]byte, error)       { return s.creator, nil }
 func (s *mockStub) GetDecorations() map[string][]byte { return nil }
 
-func (s *mockStub) GetTransient() (map[string][]byte, error) { return map[string][]byte{}, nil }
 
 func (s *mockStub) GetTxTimestamp() (*timestamppb.Timestamp, error) {
 	if err := s.fail("GetTxTimestamp"); err != nil {
@@ -127,7 +128,7 @@ func (s *mockStub) PutState(key string, value []byte) error {
 	if !utf8.ValidString(key) {
 		return fmt.Errorf("key %q is not valid UTF-8", key)
 	}
-	if s.paginated {
+	if s.paginated || s.privateQueried {
 		return errors.New("txSimulator does not support writes after a paginated query")
 	}
 	if len(value) == 0 {

@@ -136,6 +136,9 @@ func (c *TokensContract) DefineToken(ctx contractapi.TransactionContextInterface
 	if err := t.setSupply(spec.ID, 0); err != nil {
 		return "", err
 	}
+	if err := t.provisionToken(spec.ID); err != nil {
+		return "", err
+	}
 	if err := t.emit(tokenEvent{Event: t.event(EventTokenDefined), Token: tok}); err != nil {
 		return "", err
 	}
@@ -229,7 +232,7 @@ func (c *TokensContract) TotalSupply(ctx contractapi.TransactionContextInterface
 	if _, _, err := t.loadToken(tokenID); err != nil {
 		return "", err
 	}
-	s, err := t.supply(tokenID)
+	s, err := t.totalSupply(tokenID)
 	if err != nil {
 		return "", err
 	}
@@ -262,7 +265,9 @@ func (c *TokensContract) BalanceOf(ctx contractapi.TransactionContextInterface, 
 		if err := json.Unmarshal(v, &b); err != nil {
 			return false, fmt.Errorf("corrupt balance record: %w", err)
 		}
-		sheet.Balances = append(sheet.Balances, b)
+		if b.Quantity != "0" { // balances are kept at zero (ledger.go); report what is held
+			sheet.Balances = append(sheet.Balances, b)
+		}
 		return true, nil
 	})
 	if err != nil {
@@ -695,6 +700,20 @@ func parseTokenSpec(s string) (TokenSpec, error) {
 		}
 	}
 	return spec, nil
+}
+
+// tokenIDs lists every defined token's id, in order.
+func (t *txn) tokenIDs() ([]string, error) {
+	ids := []string{}
+	err := t.scanPartialKey(keyToken, nil, func(k string, _ []byte) (bool, error) {
+		parts, err := t.splitKey(k)
+		if err != nil {
+			return false, err
+		}
+		ids = append(ids, parts[0])
+		return true, nil
+	})
+	return ids, err
 }
 
 // knownCurrency refuses a currency that no defined token is denominated in: nothing could ever be

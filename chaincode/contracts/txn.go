@@ -20,10 +20,12 @@ const (
 	keyIdentity         = "tanpo.identity"         // [mspId, cidId]           -> Identity
 	keyToken            = "tanpo.token"            // [tokenId]                -> Token
 	keySupply           = "tanpo.supply"           // [tokenId]                -> Supply
-	keyBalance          = "tanpo.balance"          // [party, tokenId]         -> Balance (free balance; absent = 0)
+	keyPairMint         = "tanpo.supply~pair"      // [tokenId, collection]    -> PairMint (auto-issued in the pair's margin calls)
+	keyBalance          = "tanpo.balance"          // [party, tokenId]         -> Balance (free balance; created at 0, holder's policy)
 	keyRequest          = "tanpo.request"          // [requestId]              -> Request
 	keyRequestByParty   = "tanpo.request~party"    // [party, status, requestId]
 	keyRequestByStatus  = "tanpo.request~status"   // [status, requestId]
+	// in the pair's private collection (privacy.go): agreements, their indexes, custody, margin calls
 	keyAgreement        = "tanpo.agreement"        // [agreementId]            -> Agreement
 	keyAgreementByParty = "tanpo.agreement~party"  // [party, status, agreementId]
 	keyAgreementStatus  = "tanpo.agreement~status" // [status, agreementId]
@@ -34,7 +36,8 @@ const (
 	keyMeta             = "tanpo.meta"             // ["lastPriceDate"] / ["lastSweptDate"] -> DateRecord
 	keyPing             = "tanpo.ping"             // [txId]                   -> PingRecord
 	keyMarginCall       = "tanpo.margincall"       // [agreementId, date]      -> MarginCallRecord
-	keyPending          = "tanpo.pending"          // [agreementId, dueDate, callDate] -> Pending
+	keySweepFailure     = "tanpo.sweepfailure"     // [agreementId, date]      -> SweepFailure (pair collection)
+	keyPairSweep        = "tanpo.sweep~pair"       // [collection]             -> PairSweep (public, the pair's policy)
 )
 
 var indexValue = []byte{0x00}
@@ -54,6 +57,8 @@ type txn struct {
 	zone       *time.Location    // their business time zone
 	parties    map[string]bool   // bank parties known to be registered (registeredParty)
 	currencies map[string]bool   // currencies known to be some token's (knownCurrency)
+	banks      []string          // bank parties in the role registry (bankParties)
+	hint       *string           // the pair collection the client named (pairHint), once read
 
 	values map[string][]byte // cached value per key; nil = absent or deleted
 	dirty  map[string]bool
@@ -146,7 +151,8 @@ func (sp *savepoint) saveCustody(book *CustodyBook, key, id string, c *Custody, 
 	for tok, q := range c.Held {
 		held[tok] = q
 	}
-	sp.custody[k] = priorCustody{book: book, key: key, id: id, entry: &Custody{Held: held, LastCall: c.LastCall, Closed: c.Closed}, bookDirty: bookDirty}
+	pending := append([]Pending(nil), c.Pending...)
+	sp.custody[k] = priorCustody{book: book, key: key, id: id, entry: &Custody{Held: held, LastCall: c.LastCall, Closed: c.Closed, Pending: pending}, bookDirty: bookDirty}
 }
 
 // ledgerFault marks a failure of the peer's state access rather than of the data: a batch stops
@@ -209,7 +215,13 @@ func (t *txn) get(key string) ([]byte, error) {
 	if v, ok := t.values[key]; ok {
 		return v, nil
 	}
-	v, err := t.stub.GetState(key)
+	var v []byte
+	var err error
+	if coll, k, private := splitPrivateKey(key); private {
+		v, err = t.stub.GetPrivateData(coll, k)
+	} else {
+		v, err = t.stub.GetState(key)
+	}
 	if err != nil {
 		return nil, ledgerFault{fmt.Errorf("failed to read state: %w", err)}
 	}
@@ -307,15 +319,8 @@ func (t *txn) commit() error {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		v := t.values[k]
-		if v == nil {
-			if err := t.stub.DelState(k); err != nil {
-				return fmt.Errorf("failed to delete state: %w", err)
-			}
-			continue
-		}
-		if err := t.stub.PutState(k, v); err != nil {
-			return fmt.Errorf("failed to write state: %w", err)
+		if err := t.write(k, t.values[k]); err != nil {
+			return err
 		}
 	}
 	sbeKeys := make([]string, 0, len(t.sbe))
@@ -332,6 +337,26 @@ func (t *txn) commit() error {
 		if err := t.stub.SetEvent(t.eventName, t.eventPayload); err != nil {
 			return fmt.Errorf("failed to set event: %w", err)
 		}
+	}
+	return nil
+}
+
+// write puts (or, for nil, deletes) one key of the working set through the stub.
+func (t *txn) write(k string, v []byte) error {
+	coll, pk, private := splitPrivateKey(k)
+	var err error
+	switch {
+	case private && v == nil:
+		err = t.stub.DelPrivateData(coll, pk)
+	case private:
+		err = t.stub.PutPrivateData(coll, pk, v)
+	case v == nil:
+		err = t.stub.DelState(k)
+	default:
+		err = t.stub.PutState(k, v)
+	}
+	if err != nil {
+		return fmt.Errorf("failed to write state: %w", err)
 	}
 	return nil
 }
@@ -360,22 +385,38 @@ func (t *txn) prefetch(keys []string) error {
 		seen[k] = true
 		missing = append(missing, k)
 	}
-	if len(missing) == 0 {
-		return nil
+	// one batched read per collection (public state is collection "")
+	byColl := map[string][]string{}
+	for _, k := range missing {
+		coll, _, _ := splitPrivateKey(k)
+		byColl[coll] = append(byColl[coll], k)
 	}
-	values, err := t.stub.GetMultipleStates(missing...)
-	if err != nil {
-		return ledgerFault{fmt.Errorf("failed to read state: %w", err)}
-	}
-	if len(values) != len(missing) {
-		return fmt.Errorf("failed to read state: %d values for %d keys", len(values), len(missing))
-	}
-	for i, k := range missing {
-		v := values[i]
-		if len(v) == 0 {
-			v = nil
+	for _, coll := range sortedKeys(byColl) {
+		keys := byColl[coll]
+		var values [][]byte
+		var err error
+		if coll == "" {
+			values, err = t.stub.GetMultipleStates(keys...)
+		} else {
+			plain := make([]string, len(keys))
+			for i, k := range keys {
+				_, plain[i], _ = splitPrivateKey(k)
+			}
+			values, err = t.stub.GetMultiplePrivateData(coll, plain...)
 		}
-		t.values[k] = v
+		if err != nil {
+			return ledgerFault{fmt.Errorf("failed to read state: %w", err)}
+		}
+		if len(values) != len(keys) {
+			return fmt.Errorf("failed to read state: %d values for %d keys", len(values), len(keys))
+		}
+		for i, k := range keys {
+			v := values[i]
+			if len(v) == 0 {
+				v = nil
+			}
+			t.values[k] = v
+		}
 	}
 	return nil
 }
@@ -409,6 +450,8 @@ type Page[T any] struct {
 	Items    []T    `json:"items"`
 	Count    int    `json:"count"`
 	Bookmark string `json:"bookmark"`
+
+	lastColl, lastKey string // where a private listing stopped (listPrivatePage)
 }
 
 // listPage reads one page of the entries under (objectType, attrs), turning each key and value
