@@ -16,23 +16,28 @@ func TestProposeAgreement(t *testing.T) {
 	if a.Terms.Threshold != "0" || a.Terms.Haircut != "0.05" || a.Terms.Collateral[0].Token != "JP8306" {
 		t.Fatalf("terms: %+v", a.Terms)
 	}
+	// the event names the agreement and the step, not the terms (w.propose read them back)
+	w.receipt(w.lender, "agreements:Propose", termsJSON("AGR-P", nil))
 	ev := w.expectEvent(EventAgreementProposed)
-	if ev["agreement"] != "AGR-1" || ev["terms"] == nil || ev["party"] != "bank-a" {
+	if ev["agreement"] != "AGR-P" || ev["terms"] != nil || ev["party"] != "bank-a" || ev["status"] != StatusProposed || len(ev) != 5 {
 		t.Fatalf("event %v", ev)
 	}
+	// the agreement and its indexes are in the pair's collection (whose policy needs both banks)
 	key, _ := createKey(keyAgreement, "AGR-1")
-	if len(w.ledger.sbe[key]) == 0 {
-		t.Fatal("no bilateral endorsement policy on the agreement key")
+	if _, ok := w.ledger.state[privateKey(pairAB, key)]; !ok {
+		t.Fatal("the agreement is not in the pair's collection")
+	}
+	if _, ok := w.ledger.state[key]; ok {
+		t.Fatal("the agreement is in the public state")
 	}
 	for _, attrs := range [][]string{{"bank-a", StatusProposed, "AGR-1"}, {"bank-b", StatusProposed, "AGR-1"}} {
 		k, _ := createKey(keyAgreementByParty, attrs...)
-		if _, ok := w.ledger.state[k]; !ok {
+		if _, ok := w.ledger.state[privateKey(pairAB, k)]; !ok {
 			t.Fatalf("missing index %v", attrs)
 		}
 	}
 	// the borrower may propose too; the id defaults to one derived from the transaction id
-	var b Agreement
-	w.okJSON(w.borrower, &b, "agreements:Propose", termsJSON("", nil))
+	b := w.step(w.borrower, "agreements:Propose", termsJSON("", nil))
 	if !strings.HasPrefix(b.ID, "AGR-") || len(b.ID) != 20 || b.Proposer != "bank-b" {
 		t.Fatalf("derived id: %+v", b)
 	}
@@ -60,7 +65,7 @@ func TestProposeRefusals(t *testing.T) {
 		mut  func(map[string]any)
 		want string
 	}{
-		{"duplicate id", nil, "agreement AGR-1 already exists"},
+		{"duplicate id", nil, "agreement id AGR-1 is already in use: choose another or leave it out"},
 		{"bad id", set("id", "AGR 2"), `invalid agreement id "AGR 2": expected 1 to 64 characters from A-Z a-z 0-9 . _ - starting with a letter or digit`},
 		{"bad lender", set("lender", "operator"), `invalid lender "operator": expected a bank party id such as "bank-a"`},
 		{"bad borrower", set("borrower", ""), `invalid borrower "": expected a bank party id such as "bank-a"`},
@@ -119,8 +124,7 @@ func TestApproveOpensAtomically(t *testing.T) {
 	w := newWorld(t)
 	w.market()
 	w.propose("AGR-1", nil)
-	var a Agreement
-	w.okJSON(w.borrower, &a, "agreements:Approve", "AGR-1")
+	a := w.step(w.borrower, "agreements:Approve", "AGR-1")
 	if a.Status != StatusActive || len(a.History) != 2 || a.History[1].Action != "APPROVED" || a.History[1].Party != "bank-b" {
 		t.Fatalf("approved: %+v", a)
 	}
@@ -128,7 +132,7 @@ func TestApproveOpensAtomically(t *testing.T) {
 		t.Fatalf("transfers: %+v", a.History[1].Transfers)
 	}
 	ev := w.expectEvent(EventAgreementApproved)
-	if len(ev["transfers"].([]any)) != 3 {
+	if ev["transfers"] != nil || ev["agreement"] != "AGR-1" || ev["status"] != StatusActive || ev["party"] != "bank-b" {
 		t.Fatalf("event %v", ev)
 	}
 	if w.rawBalance("bank-a", "JPY") != 99000000 || w.rawBalance("bank-b", "JPY") != 2000000 {
@@ -140,11 +144,11 @@ func TestApproveOpensAtomically(t *testing.T) {
 	if w.rawBalance("bank-a", "JP8306") != 0 {
 		t.Fatal("held collateral must not be in the lender's free balance")
 	}
-	if b, k := w.rawBook("AGR-1"); b == nil || len(w.ledger.sbe[k]) == 0 || b.Lender != "bank-a" || b.Borrower != "bank-b" {
-		t.Fatalf("the collateral must be in a custody book of bank-a/bank-b with a bilateral endorsement policy: %+v", b)
+	if b, k := w.rawBook("AGR-1"); b == nil || !strings.HasPrefix(k, privateKey(pairAB, "")) || b.Lender != "bank-a" || b.Borrower != "bank-b" {
+		t.Fatalf("the collateral must be in a custody book of bank-a/bank-b in their pair's collection: %+v", b)
 	}
-	var rep CollateralReport
-	w.okJSON(w.oracle, &rep, "agreements:CollateralHeld", "AGR-1")
+	w.refuse(w.oracle, errOperatorPrivate.Error(), "agreements:CollateralHeld", "AGR-1")
+	rep := w.collateral(w.borrower, "AGR-1")
 	if len(rep.Positions) != 2 || rep.Positions[0].Priority != 1 || rep.Positions[0].Held != "2000" || rep.Positions[1].Held != "1000" || rep.Pending == nil {
 		t.Fatalf("collateral report: %+v", rep)
 	}
@@ -173,26 +177,25 @@ func TestRejectAndWithdraw(t *testing.T) {
 	w.propose("AGR-1", nil)
 	w.refuse(w.borrower, "reason is required", "agreements:Reject", "AGR-1", "")
 	w.refuse(w.lender, "access denied: bank-a proposed agreement AGR-1; only the counterparty bank-b can reject it", "agreements:Reject", "AGR-1", "no")
-	var a Agreement
-	w.okJSON(w.borrower, &a, "agreements:Reject", "AGR-1", "haircut too low")
+	a := w.step(w.borrower, "agreements:Reject", "AGR-1", "haircut too low")
 	if a.Status != StatusRejected || a.History[1].Note != "haircut too low" {
 		t.Fatalf("rejected: %+v", a)
 	}
-	if w.expectEvent(EventAgreementRejected)["note"] != "haircut too low" {
-		t.Fatal("event note")
+	if ev := w.expectEvent(EventAgreementRejected); ev["note"] != nil || ev["status"] != StatusRejected {
+		t.Fatalf("the event carries the note: %v", ev)
 	}
 	w.refuse(w.lender, "agreement AGR-1 is REJECTED, not PROPOSED", "agreements:Withdraw", "AGR-1")
 
 	w.propose("AGR-2", nil)
 	w.refuse(w.borrower, "access denied: only the proposer bank-a can withdraw agreement AGR-2", "agreements:Withdraw", "AGR-2")
-	w.okJSON(w.lender, &a, "agreements:Withdraw", "AGR-2")
+	a = w.step(w.lender, "agreements:Withdraw", "AGR-2")
 	if a.Status != StatusWithdrawn {
 		t.Fatalf("withdrawn: %+v", a)
 	}
 	w.expectEvent(EventAgreementWithdrawn)
 	w.refuse(w.borrower, "agreement AGR-2 is WITHDRAWN, not PROPOSED", "agreements:Approve", "AGR-2")
 	k, _ := createKey(keyAgreementByParty, "bank-a", StatusProposed, "AGR-2")
-	if _, ok := w.ledger.state[k]; ok {
+	if _, ok := w.ledger.state[privateKey(pairAB, k)]; ok {
 		t.Fatal("stale PROPOSED index entry")
 	}
 	w.checkConservation()
@@ -207,13 +210,12 @@ func TestCloseAtEndDate(t *testing.T) {
 	w.refuse(w.lender, "agreement AGR-O is open (no end date): close it by early termination (RequestTermination, then AcceptTermination by the counterparty)", "agreements:Close", "AGR-O")
 
 	w.open("AGR-E", endedTerms)
-	var a Agreement
-	w.okJSON(w.borrower, &a, "agreements:Close", "AGR-E")
-	if a.Status != StatusClosed || a.History[len(a.History)-1].Note != "end-date" {
+	a := w.step(w.borrower, "agreements:Close", "AGR-E")
+	if a.Status != StatusClosed || a.History[len(a.History)-1].Note != "end-date" || len(a.History[len(a.History)-1].Transfers) != 3 {
 		t.Fatalf("closed: %+v", a)
 	}
 	ev := w.expectEvent(EventAgreementClosed)
-	if ev["reason"] != "end-date" || len(ev["transfers"].([]any)) != 3 {
+	if ev["reason"] != "end-date" || ev["transfers"] != nil {
 		t.Fatalf("event: %v", ev)
 	}
 	if w.rawPosition("AGR-E", "JP8306") != 0 || w.rawPosition("AGR-E", "JP8604") != 0 {
@@ -246,8 +248,7 @@ func TestEarlyTermination(t *testing.T) {
 	w.open("AGR-1", nil)
 	w.refuse(w.borrower, "no termination of agreement AGR-1 has been requested", "agreements:AcceptTermination", "AGR-1")
 	w.refuse(w.borrower, "no termination of agreement AGR-1 has been requested", "agreements:CancelTermination", "AGR-1", "")
-	var a Agreement
-	w.okJSON(w.borrower, &a, "agreements:RequestTermination", "AGR-1", "repaying early")
+	a := w.step(w.borrower, "agreements:RequestTermination", "AGR-1", "repaying early")
 	if a.Termination == nil || a.Termination.RequestedBy != "bank-b" || a.Status != StatusActive {
 		t.Fatalf("requested: %+v", a)
 	}
@@ -255,15 +256,13 @@ func TestEarlyTermination(t *testing.T) {
 	w.refuse(w.borrower, "bank-b already requested the termination of agreement AGR-1; waiting for bank-a to accept it", "agreements:RequestTermination", "AGR-1", "")
 	w.refuse(w.lender, "bank-b already requested the termination of agreement AGR-1; call AcceptTermination to accept it", "agreements:RequestTermination", "AGR-1", "")
 	w.refuse(w.borrower, "access denied: bank-b requested the termination of agreement AGR-1; only bank-a can accept it", "agreements:AcceptTermination", "AGR-1")
-	var c Agreement
-	w.okJSON(w.lender, &c, "agreements:CancelTermination", "AGR-1", "not now")
+	c := w.step(w.lender, "agreements:CancelTermination", "AGR-1", "not now")
 	if c.Termination != nil {
 		t.Fatal("not cancelled")
 	}
 	w.expectEvent(EventTerminationCancel)
 	w.ok(w.lender, "agreements:RequestTermination", "AGR-1", "")
-	a = Agreement{}
-	w.okJSON(w.borrower, &a, "agreements:AcceptTermination", "AGR-1")
+	a = w.step(w.borrower, "agreements:AcceptTermination", "AGR-1")
 	if a.Status != StatusClosed || a.Termination != nil {
 		t.Fatalf("closed: %+v", a)
 	}
@@ -288,11 +287,10 @@ func TestCloseReturnsNegativePositionFromBorrower(t *testing.T) {
 	// a margin call with auto-issue can leave the lender owing less than it returned: simulate
 	// the state (position -300 of JP8604) directly
 	w.setRawPosition("AGR-E", "JP8604", -300)
-	w.ok(w.lender, "agreements:Close", "AGR-E")
-	ev := w.expectEvent(EventAgreementClosed)
-	last := ev["transfers"].([]any)[2].(map[string]any)
-	if last["token"] != "JP8604" || last["from"] != "bank-b" || last["to"] != "bank-a" || last["quantity"] != "300" || last["held"] != false {
-		t.Fatalf("redelivery: %v", last)
+	a := w.step(w.lender, "agreements:Close", "AGR-E")
+	closing := a.History[len(a.History)-1].Transfers
+	if last := closing[2]; last.Token != "JP8604" || last.From != "bank-b" || last.To != "bank-a" || last.Quantity != "300" || last.Held {
+		t.Fatalf("redelivery: %+v", last)
 	}
 	if w.rawPosition("AGR-E", "JP8604") != 0 || w.rawBalance("bank-a", "JP8604") != 300 {
 		t.Fatal("negative position not settled")
@@ -305,15 +303,15 @@ func TestGetAndListAgreements(t *testing.T) {
 	w.open("AGR-1", nil)
 	w.propose("AGR-2", nil)
 	w.ok(w.bankC, "agreements:Propose", termsJSON("AGR-3", func(m map[string]any) { m["lender"] = "bank-c" }))
-	var a Agreement
-	w.okJSON(w.oracle, &a, "agreements:GetAgreement", "AGR-1")
+	a := w.agreement(w.borrower, "AGR-1")
 	if len(a.History) != 2 {
 		t.Fatalf("history %+v", a.History)
 	}
 	w.refuse(w.bankC, "access denied: agreement AGR-1 does not exist or bank-c is not a party to it", "agreements:GetAgreement", "AGR-1")
 	w.refuse(w.bankC, "access denied: agreement AGR-1 does not exist or bank-c is not a party to it", "agreements:CollateralHeld", "AGR-1")
 	w.refuse(w.bankC, "access denied: agreement AGR-X does not exist or bank-c is not a party to it", "agreements:GetAgreement", "AGR-X")
-	w.refuse(w.oracle, "no agreement AGR-X", "agreements:GetAgreement", "AGR-X")
+	w.refuse(w.oracle, errOperatorPrivate.Error(), "agreements:GetAgreement", "AGR-1")
+	w.refuse(w.oracle, errOperatorPrivate.Error(), "agreements:GetAgreement", "AGR-X")
 	list := func(id *testID, party, status, size string) []string {
 		out := []string{}
 		bookmark := ""
@@ -339,11 +337,12 @@ func TestGetAndListAgreements(t *testing.T) {
 	check(list(w.lender, "", "", ""), "AGR-1/ACTIVE,AGR-2/PROPOSED")
 	check(list(w.lender, "bank-a", "PROPOSED", ""), "AGR-2/PROPOSED")
 	check(list(w.bankC, "", "", ""), "AGR-3/PROPOSED")
-	check(list(w.oracle, "", "", "2"), "AGR-1/ACTIVE,AGR-2/PROPOSED,AGR-3/PROPOSED")
-	check(list(w.oracle, "", "PROPOSED", "1"), "AGR-2/PROPOSED,AGR-3/PROPOSED")
-	check(list(w.oracle, "bank-c", "", ""), "AGR-3/PROPOSED")
+	check(list(w.borrower, "", "PROPOSED", "1"), "AGR-2/PROPOSED,AGR-3/PROPOSED")
+	check(list(w.borrower, "bank-b", "ACTIVE", ""), "AGR-1/ACTIVE")
 	w.refuse(w.bankC, "access denied: bank-c cannot read the agreements of bank-a", "agreements:ListAgreements", "bank-a", "", "", "")
-	w.refuse(w.oracle, `invalid status "OPEN": expected PROPOSED, ACTIVE, CLOSED, REJECTED or WITHDRAWN`, "agreements:ListAgreements", "", "OPEN", "", "")
-	w.refuse(w.oracle, `invalid pageSize "ten": expected a positive integer in decimal digits (no sign, decimal point or exponent)`, "agreements:ListAgreements", "", "", "ten", "")
-	w.refuse(w.oracle, "invalid bookmark: longer than 2048 bytes", "agreements:ListAgreements", "", "", "", strings.Repeat("b", 2049))
+	w.refuse(w.oracle, errOperatorPrivate.Error(), "agreements:ListAgreements", "", "", "2", "")
+	w.refuse(w.oracle, errOperatorPrivate.Error(), "agreements:ListAgreements", "bank-c", "", "", "")
+	w.refuse(w.lender, `invalid status "OPEN": expected PROPOSED, ACTIVE, CLOSED, REJECTED or WITHDRAWN`, "agreements:ListAgreements", "", "OPEN", "", "")
+	w.refuse(w.lender, `invalid pageSize "ten": expected a positive integer in decimal digits (no sign, decimal point or exponent)`, "agreements:ListAgreements", "", "", "ten", "")
+	w.refuse(w.lender, "invalid bookmark: pass back the bookmark of the previous page", "agreements:ListAgreements", "", "", "", strings.Repeat("b", 2049))
 }

@@ -184,7 +184,7 @@ func TestBatchRegistrationEqualsOneByOne(t *testing.T) {
 	if many.lastStub.called("StartWriteBatch") != 1 {
 		t.Fatalf("ApproveBatch did not use write batching: %v", many.lastStub.calls)
 	}
-	if many.lastStub.called("GetMultipleStates") != 1 {
+	if many.lastStub.called("GetMultiplePrivateData") != 1 {
 		t.Fatalf("ApproveBatch reads: %v", many.lastStub.calls)
 	}
 	sameState(t, one.ledger, many.ledger)
@@ -215,8 +215,11 @@ func TestProposeBatchDefaultsIdsAndEmitsOneEvent(t *testing.T) {
 	}
 	for _, a := range res.Agreements {
 		k, _ := createKey(keyAgreement, a.Agreement)
-		if len(w.ledger.sbe[k]) == 0 {
-			t.Fatalf("%s has no endorsement policy", a.Agreement)
+		if _, ok := w.ledger.state[privateKey(pairAB, k)]; !ok {
+			t.Fatalf("%s is not in the pair's collection", a.Agreement)
+		}
+		if _, ok := w.ledger.state[k]; ok {
+			t.Fatalf("%s is in the public state", a.Agreement)
 		}
 	}
 	// the borrower proposed, so only the lender approves
@@ -242,7 +245,7 @@ func TestBatchRegistrationRefusals(t *testing.T) {
 	}
 	w.refuse(w.lender, "invalid terms list: 1001 agreements; at most 1000 per transaction", "agreements:ProposeBatch", mustJSON(too))
 	w.ok(w.lender, "agreements:ProposeBatch", good)
-	w.refuse(w.lender, "terms 1: agreement R-1 already exists", "agreements:ProposeBatch", good)
+	w.refuse(w.lender, "terms 1: agreement id R-1 is already in use: choose another or leave it out", "agreements:ProposeBatch", good)
 
 	// approvals: all or nothing
 	w.ok(w.lender, "agreements:Propose", mustJSON(batchTerms("R-3", 1)))
@@ -277,60 +280,48 @@ func TestSweepAgreementsEqualsOneCallEach(t *testing.T) {
 		w.ok(w.oracle, "oracle:PostPrices", "2025-06-02", `{"prices":{"JP8306":"1100","JP8604":"400"}}`)
 	}
 	for _, id := range ids {
-		one.ok(one.oracle, "margin:MarginCall", id, "2025-06-02")
+		one.inPair(pairAB, func() { one.ok(one.oracle, "margin:MarginCall", id, "2025-06-02") })
 	}
 	var res SweepAgreementsResult
-	many.okJSON(many.oracle, &res, "margin:SweepAgreements", "2025-06-02", idList(ids...))
+	many.inPair(pairAB, func() { many.okJSON(many.oracle, &res, "margin:SweepAgreements", "2025-06-02", idList(ids...)) })
 	if res.Count != 9 || res.Called != 9 || res.Replayed != 0 || res.Skipped != 0 || len(res.Outcomes) != 9 {
 		t.Fatalf("result: %+v", res)
 	}
 	for i, o := range res.Outcomes {
-		if o.Agreement != ids[i] || o.Status != SweepCalled || !o.Triggered || len(o.Transfers) == 0 || o.TxID != "" ||
-			o.Transfers[0].Value == "" || o.Transfers[0].Quantity == "" {
+		if o != (SweepStatus{Agreement: ids[i], Status: SweepCalled}) {
 			t.Fatalf("outcome %d: %+v", i, o)
 		}
 	}
-	var ev struct {
-		Date  string      `json:"date"`
-		Calls []SweepCall `json:"calls"`
-	}
+	// the event lists the agreements called, nothing of the calls
+	var ev marginBatchEvent
 	many.expectEvent(EventMarginBatch)
-	if err := json.Unmarshal([]byte(many.lastEvent.Raw), &ev); err != nil || len(ev.Calls) != 9 || ev.Date != "2025-06-02" {
+	if err := json.Unmarshal([]byte(many.lastEvent.Raw), &ev); err != nil || !reflect.DeepEqual(ev.Calls, ids) || ev.Date != "2025-06-02" ||
+		len(ev.Replayed)+len(ev.Skipped)+len(ev.Failed) != 0 {
 		t.Fatalf("event: %s", many.lastEvent.Raw)
 	}
+	if many.lastStub.called("StartWriteBatch") != 1 || many.lastStub.called("GetMultiplePrivateData") != 2 {
+		t.Fatalf("batch API not used: %v", many.lastStub.calls)
+	}
+	sweepTx := many.lastStub.txID
 	dirs := map[string]int{}
-	for i, c := range ev.Calls {
-		if c.Agreement != ids[i] || !c.Triggered || len(c.Transfers) == 0 || c.Lender != "bank-a" || c.Borrower != "bank-b" {
-			t.Fatalf("event call %d: %+v", i, c)
+	for _, id := range ids {
+		rec := many.marginCall(many.lender, id, "2025-06-02")
+		if rec.TxID != sweepTx || rec.Replayed || !rec.Triggered || len(rec.Transfers) == 0 || rec.Transfers[0].Value == "" {
+			t.Fatalf("record %s: %+v", id, rec)
 		}
-		dirs[c.Transfers[0].Direction]++
+		dirs[rec.Transfers[0].Direction]++
 	}
 	if dirs["borrower->lender"] == 0 || dirs["lender->borrower"] == 0 {
 		t.Fatalf("the fixture should make both shortfalls and excesses: %v", dirs)
 	}
-	if many.lastStub.called("StartWriteBatch") != 1 || many.lastStub.called("GetMultipleStates") != 2 {
-		t.Fatalf("batch API not used: %v", many.lastStub.calls)
-	}
 	sameState(t, one.ledger, many.ledger)
 	many.checkConservation()
 
-	// the records are the ones MarginCall would have made, and replays change nothing
-	sweepTx := many.lastStub.txID
-	var rec MarginCallRecord
-	many.okJSON(many.borrower, &rec, "margin:GetMarginCall", ids[1], "2025-06-02")
-	if rec.TxID != sweepTx || rec.Replayed || len(rec.Transfers) != len(res.Outcomes[1].Transfers) {
-		t.Fatalf("record: %+v", rec)
-	}
-	for i, tr := range rec.Transfers {
-		if got := res.Outcomes[1].Transfers[i]; got != (SweepTransfer{Token: tr.Token, Quantity: tr.Quantity, Direction: tr.Direction, Value: tr.Value}) {
-			t.Fatalf("outcome transfer %d: %+v, record %+v", i, got, tr)
-		}
-	}
+	// replays change nothing and name the transaction that made the call
 	var again SweepAgreementsResult
-	many.okJSON(many.oracle, &again, "margin:SweepAgreements", "2025-06-02", idList(ids...))
+	many.inPair(pairAB, func() { many.okJSON(many.oracle, &again, "margin:SweepAgreements", "2025-06-02", idList(ids...)) })
 	many.noWrites("SweepAgreements replay")
-	if again.Replayed != 9 || again.Called != 0 || again.Outcomes[1].TxID != sweepTx || again.Outcomes[1].Status != SweepReplayed ||
-		!reflect.DeepEqual(again.Outcomes[1].Transfers, res.Outcomes[1].Transfers) || !again.Outcomes[1].Triggered {
+	if again.Replayed != 9 || again.Called != 0 || again.Outcomes[1] != (SweepStatus{Agreement: ids[1], Status: SweepReplayed, TxID: sweepTx}) {
 		t.Fatalf("replay: %+v", again)
 	}
 	// a later day, partly by the borrower itself (a party sweeps its own agreements)
@@ -352,15 +343,15 @@ func TestSweepAgreementsSkipsAndLaggedAgreements(t *testing.T) {
 	w.openEach([]string{"K-0", "K-1"})
 	w.open("K-LAG", func(m map[string]any) { m["settlementLagDays"] = 1 })
 	w.open("K-LATE", func(m map[string]any) { m["startDate"] = "2025-06-05" })
+	w.pair = pairAB // the oracle names the pair it sweeps
 	w.ok(w.oracle, "oracle:PostPrices", "2025-06-02", `{"prices":{"JP8306":"1100","JP8604":"400"}}`)
 	w.ok(w.oracle, "oracle:PostPrices", "2025-06-03", `{"prices":{"JP8306":"1000","JP8604":"500"}}`)
 	var res SweepAgreementsResult
 	w.okJSON(w.oracle, &res, "margin:SweepAgreements", "2025-06-02", idList("K-0", "K-LAG", "K-LATE", "K-1"))
-	if res.Called != 3 || res.Skipped != 1 || res.Outcomes[2].Status != SweepSkipped ||
-		res.Outcomes[2].Reason != "2025-06-02 is not after the start date 2025-06-05 of agreement K-LATE (the opening exchange balanced it)" {
+	if res.Called != 3 || res.Skipped != 1 || res.Outcomes[2] != (SweepStatus{Agreement: "K-LATE", Status: SweepSkipped, Reason: "not_started"}) {
 		t.Fatalf("result: %+v", res)
 	}
-	if w.expectEvent(EventMarginBatch)["skipped"].([]any)[0].(map[string]any)["agreement"] != "K-LATE" {
+	if w.expectEvent(EventMarginBatch)["skipped"].([]any)[0] != "K-LATE" {
 		t.Fatal("skipped agreement not in the event")
 	}
 	var held CollateralReport
@@ -385,7 +376,7 @@ func TestSweepAgreementsSkipsAndLaggedAgreements(t *testing.T) {
 	w.ok(w.oracle, "margin:SweepAgreements", "2025-06-03", idList("K-2"))
 	var late SweepAgreementsResult
 	w.okJSON(w.oracle, &late, "margin:SweepAgreements", "2025-06-02", idList("K-2"))
-	if late.Skipped != 1 || late.Outcomes[0].Reason != "agreement K-2 already had a margin call on 2025-06-03: calls run in date order" {
+	if late.Skipped != 1 || late.Outcomes[0].Reason != "later_call" {
 		t.Fatalf("out of order: %+v", late)
 	}
 	w.noWrites("SweepAgreements with nothing to call")
@@ -397,11 +388,16 @@ func TestSweepAgreementsRefusals(t *testing.T) {
 	w.market()
 	w.openEach([]string{"Q-0", "Q-1"})
 	ids := idList("Q-0", "Q-1")
+	w.pair = pairAB // the oracle names the pair it sweeps
 	w.refuse(w.oracle, "no prices posted for 2025-06-02: post them (oracle:PostPrices) before margin calls", "margin:SweepAgreements", "2025-06-02", ids)
 	w.ok(w.oracle, "oracle:PostPrices", "2025-06-02", `{"prices":{"JP8306":"1100"}}`)
 	w.ok(w.oracle, "oracle:PostPrices", "2025-06-02", `{"prices":{"JP8306":"1100","JP8604":"400"}}`)
 	w.refuse(w.bankC, "access denied: agreement Q-0 does not exist or bank-c is not a party to it", "margin:SweepAgreements", "2025-06-02", ids)
 	w.refusePrefix(w.tokenAdmin, "access denied: ", "margin:SweepAgreements", "2025-06-02", ids)
+	w.inPair("", func() {
+		w.refuse(w.oracle, "SweepAgreements: name the pair of banks in the transient field tanpo.pair (the SDK does)", "margin:SweepAgreements", "2025-06-02", ids)
+		w.refuse(w.bankC, "access denied: agreement Q-0 does not exist or bank-c is not a party to it", "margin:SweepAgreements", "2025-06-02", ids)
+	})
 	w.refuse(w.oracle, `invalid date "2025-6-2": expected an ISO date YYYY-MM-DD`, "margin:SweepAgreements", "2025-6-2", ids)
 	w.refuse(w.oracle, "invalid agreement ids: Q-0 is listed twice", "margin:SweepAgreements", "2025-06-02", idList("Q-0", "Q-0"))
 	too := make([]string, maxBatch+1)
@@ -416,15 +412,14 @@ func TestSweepAgreementsRefusals(t *testing.T) {
 	w.ok(w.borrower, "tokens:Transfer", "JP8604", "bank-c", fmt.Sprint(w.rawBalance("bank-b", "JP8604")))
 	var res SweepAgreementsResult
 	w.okJSON(w.oracle, &res, "margin:SweepAgreements", "2025-06-02", idList("Q-1", "Q-0"))
-	var ev struct {
-		Calls []SweepCall `json:"calls"`
-	}
-	if err := json.Unmarshal([]byte(w.lastEvent.Raw), &ev); err != nil || res.Called != 2 || len(ev.Calls) != 2 {
+	var ev marginBatchEvent
+	if err := json.Unmarshal([]byte(w.lastEvent.Raw), &ev); err != nil || res.Called != 2 || !reflect.DeepEqual(ev.Calls, []string{"Q-1", "Q-0"}) {
 		t.Fatalf("result %+v, event %s", res, w.lastEvent.Raw)
 	}
-	if c := ev.Calls[0]; len(c.IssuanceRequired) != 1 || c.IssuanceRequired[0].Party != "bank-b" || len(c.Transfers) != 0 ||
-		ev.Calls[1].Transfers[0].Direction != "lender->borrower" {
-		t.Fatalf("issuance: %+v", ev.Calls)
+	q1, q0 := w.marginCall(w.borrower, "Q-1", "2025-06-02"), w.marginCall(w.borrower, "Q-0", "2025-06-02")
+	if len(q1.IssuanceRequired) != 1 || q1.IssuanceRequired[0].Party != "bank-b" || len(q1.Transfers) != 0 ||
+		q0.Transfers[0].Direction != "lender->borrower" {
+		t.Fatalf("issuance: %+v %+v", q1, q0)
 	}
 	w.checkConservation()
 }
@@ -436,8 +431,10 @@ func TestSweepPlanPagesActiveAgreements(t *testing.T) {
 	w.openEach(ids)
 	w.propose("P-PROPOSED", nil)
 	w.ok(w.oracle, "oracle:PostPrices", "2025-06-02", `{"prices":{"JP8306":"1100","JP8604":"400"}}`)
-	w.ok(w.oracle, "margin:SweepAgreements", "2025-06-02", idList("P-001"))
 	var page Page[SweepPlanItem]
+	w.refuse(w.oracle, "SweepPlan: name the pair of banks in the transient field tanpo.pair (the SDK does)", "margin:SweepPlan", "2025-06-02", "2", "")
+	w.pair = pairAB // the oracle names the pair it plans
+	w.ok(w.oracle, "margin:SweepAgreements", "2025-06-02", idList("P-001"))
 	w.okJSON(w.oracle, &page, "margin:SweepPlan", "2025-06-02", "2", "")
 	if page.Count != 2 || page.Items[0] != (SweepPlanItem{Agreement: "P-000", Lender: "bank-a", Borrower: "bank-b", Book: "P-000"}) ||
 		!page.Items[1].Called || page.Bookmark == "" {
@@ -457,10 +454,13 @@ func TestSweepPlanPagesActiveAgreements(t *testing.T) {
 	if !reflect.DeepEqual(got, ids) {
 		t.Fatalf("all pages: %v", got)
 	}
+	w.refuse(w.bankC, "access denied: bank-c is not a party to the pair pair-bank-a-bank-b", "margin:SweepPlan", "2025-06-02", "", "")
+	w.pair = ""
 	w.okJSON(w.bankC, &page, "margin:SweepPlan", "2025-06-02", "", "")
 	if page.Count != 0 {
 		t.Fatalf("bank-c sees %+v", page)
 	}
+	w.pair = pairAB
 	w.refuse(w.oracle, "invalid pageSize 501: at most 500", "margin:SweepPlan", "2025-06-02", "501", "")
 	w.refuse(w.oracle, `invalid date "x": expected an ISO date YYYY-MM-DD`, "margin:SweepPlan", "x", "", "")
 }
@@ -492,6 +492,9 @@ func (w *world) readsOf(id *testID, fn string, args ...string) map[string]bool {
 	for _, a := range args {
 		stub.args = append(stub.args, []byte(a))
 	}
+	if w.pair != "" {
+		stub.transient = map[string][]byte{transientPair: []byte(w.pair)}
+	}
 	if resp := w.cc.Invoke(stub); resp.GetStatus() != 200 {
 		w.t.Fatalf("%s: %s", fn, resp.GetMessage())
 	}
@@ -508,7 +511,7 @@ func TestMarginCallReadsOnlyWhatItNeeds(t *testing.T) {
 	w.ok(w.oracle, "oracle:PostPrices", "2025-06-02", `{"prices":{"JP8306":"1100","JP8604":"400"}}`)
 	w.ok(w.oracle, "oracle:PostPrices", "2025-06-03", `{"prices":{"JP8306":"1100","JP8604":"400"}}`)
 	key := func(party, token string) string { k, _ := createKey(keyBalance, party, token); return k }
-	pending, _ := createKey(keyPending, "E-0")
+	w.pair = pairAB // the oracle names the pair
 	for _, fn := range []string{"margin:MarginCall", "margin:SweepAgreements"} {
 		for _, id := range []string{"E-0", "E-1"} {
 			arg := id
@@ -523,11 +526,6 @@ func TestMarginCallReadsOnlyWhatItNeeds(t *testing.T) {
 			for _, tok := range []string{"JP8306", "JP8604", "JPY"} {
 				if read[key("bank-a", tok)] {
 					t.Fatalf("%s %s read the lender's %s balance", fn, id, tok)
-				}
-			}
-			for k := range read {
-				if strings.HasPrefix(k, pending[:len(pending)-1]) {
-					t.Fatalf("%s %s read pending settlements of a lag-0 agreement", fn, id)
 				}
 			}
 			// excess (E-0): multi mode returns CTn first, JP8604; shortfall (E-1): CT1 first
@@ -571,13 +569,18 @@ func batchRoleRows() []roleRow {
 			w.propose("AGR-2", nil)
 			return []string{idList("AGR-1", "AGR-2")}
 		}},
-		{"margin:SweepAgreements", []string{"oracle", "lender", "borrower"}, func(w *world, role string) []string {
+		{"margin:SweepAgreements", marginSide, func(w *world, role string) []string {
 			withAgreement(w, role)
 			w.postDefaultPrices("2025-06-02")
+			w.pair = pairAB
 			return []string{"2025-06-02", idList("AGR-1")}
 		}},
+		// the operator names the pair it plans; a bank lists its own agreements in all its pairs
 		{"margin:SweepPlan", []string{"oracle", "lender", "borrower", "bankC"}, func(w *world, role string) []string {
 			withAgreement(w, role)
+			if w.as(role) == w.oracle {
+				w.pair = pairAB
+			}
 			return []string{"2025-06-02", "", ""}
 		}},
 	}
@@ -594,6 +597,7 @@ func BenchmarkSweepAgreements(b *testing.B) {
 	ids := batchIDs("BM", 500)
 	w.openBatch(ids)
 	list := idList(ids...)
+	w.pair = pairAB
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
@@ -618,24 +622,23 @@ func TestApprovalsFillThePairsOpenCustodyBookThenStartANewOne(t *testing.T) {
 	want := map[string]string{"K-000": "K-000", "K-001": "K-000", "K-002": "K-000", "K-003": "K-003", "K-004": "K-003"}
 	for id, book := range want {
 		b, k := w.rawBook(id)
-		if b == nil || b.ID != book || len(w.ledger.sbe[k]) == 0 {
-			t.Fatalf("%s: book %+v, want %s with an endorsement policy", id, b, book)
+		if b == nil || b.ID != book || !strings.HasPrefix(k, privateKey(pairAB, "")) {
+			t.Fatalf("%s: book %+v, want %s in the pair's collection", id, b, book)
 		}
 	}
 	if b, _ := w.rawBook("K-000"); len(b.Agreements) != 3 {
 		t.Fatalf("book K-000 holds %d agreements, at most 3", len(b.Agreements))
 	}
 	open, _ := createKey(keyCustodyOpen, "bank-a", "bank-b")
-	if string(w.ledger.state[open]) != `{"book":"K-003"}` {
-		t.Fatalf("open book: %s", w.ledger.state[open])
+	if got := string(w.ledger.state[privateKey(pairAB, open)]); got != `{"book":"K-003","books":["K-000","K-003"]}` {
+		t.Fatalf("open book: %s", got)
 	}
 	// the other direction of the pair has its own books
-	var a Agreement
 	terms := batchTerms("R-000", 0)
 	terms["lender"], terms["borrower"] = "bank-b", "bank-a"
 	terms["loan"] = map[string]any{"token": "JP8306", "quantity": "10"}
 	terms["collateral"] = []any{map[string]any{"token": "JPY", "quantity": "20000"}}
-	w.okJSON(w.borrower, &a, "agreements:Propose", mustJSON(terms))
+	w.ok(w.borrower, "agreements:Propose", mustJSON(terms))
 	w.ok(w.lender, "agreements:Approve", "R-000")
 	if b, _ := w.rawBook("R-000"); b == nil || b.ID != "R-000" || b.Lender != "bank-b" {
 		t.Fatalf("reverse pair book: %+v", b)
@@ -663,10 +666,12 @@ func TestSweepAgreementsIsolatesFailures(t *testing.T) {
 	// JP8604, two transfers that settle on day 2
 	w.ok(w.borrower, "tokens:Transfer", "JP8306", "bank-c", fmt.Sprint(w.rawBalance("bank-b", "JP8306")-3))
 	w.ok(w.oracle, "oracle:PostPrices", "2025-06-02", `{"prices":{"JP8306":"1100","JP8604":"400"}}`)
+	w.pair = pairAB // the oracle names the pair it sweeps
 	var day1 SweepAgreementsResult
 	w.okJSON(w.oracle, &day1, "margin:SweepAgreements", "2025-06-02", idList("I-LAG"))
-	if o := day1.Outcomes[0]; o.Status != SweepCalled || len(o.Transfers) != 2 || o.Transfers[0].Token != "JP8306" || o.Transfers[0].Quantity != "3" {
-		t.Fatalf("day 1: %+v", day1)
+	if o, rec := day1.Outcomes[0], w.marginCall(w.lender, "I-LAG", "2025-06-02"); o.Status != SweepCalled || len(rec.Transfers) != 2 ||
+		rec.Transfers[0].Token != "JP8306" || rec.Transfers[0].Quantity != "3" {
+		t.Fatalf("day 1: %+v, record %+v", day1, rec)
 	}
 	// then it moves its JP8604 away: on day 2 the JP8306 transfer settles, the JP8604 one cannot
 	w.ok(w.borrower, "tokens:Transfer", "JP8604", "bank-c", fmt.Sprint(w.rawBalance("bank-b", "JP8604")))
@@ -677,22 +682,34 @@ func TestSweepAgreementsIsolatesFailures(t *testing.T) {
 
 	var res SweepAgreementsResult
 	w.okJSON(w.oracle, &res, "margin:SweepAgreements", "2025-06-03", idList("I-LAG", "I-0", "I-USD", "I-9"))
-	want := []struct{ status, reason string }{
-		{SweepFailed, "cannot settle the margin transfer of JP8604 due 2025-06-03 under agreement I-LAG: insufficient balance: bank-b needs"},
-		{SweepCalled, ""},
-		{SweepFailed, "cannot run the margin call of agreement I-USD on 2025-06-03: missing_fx: no FX rate from USD to JPY"},
-		{SweepFailed, "no agreement I-9"},
+	want := []struct{ status, reason, message string }{
+		{SweepFailed, "insufficient_balance", "cannot settle the margin transfer of JP8604 due 2025-06-03 under agreement I-LAG: insufficient balance: bank-b needs"},
+		{SweepCalled, "", ""},
+		{SweepFailed, "missing_price", "cannot run the margin call of agreement I-USD on 2025-06-03: missing_fx: no FX rate from USD to JPY"},
+		{SweepFailed, "unknown_agreement", ""},
 	}
 	if res.Count != 4 || res.Called != 1 || res.Failed != 3 {
 		t.Fatalf("result: %+v", res)
 	}
 	for i, o := range res.Outcomes {
-		if o.Status != want[i].status || !strings.HasPrefix(o.Reason, want[i].reason) || (o.Status == SweepFailed && len(o.Transfers) != 0) {
+		if o.Status != want[i].status || o.Reason != want[i].reason || o.TxID != "" {
 			t.Fatalf("outcome %d: %+v, want %s %q", i, o, want[i].status, want[i].reason)
 		}
+		// the message stays with the parties, who read it with GetSweepFailure
+		if want[i].message != "" {
+			var f SweepFailure
+			w.query(w.borrower, &f, "margin:GetSweepFailure", o.Agreement, "2025-06-03")
+			if !strings.HasPrefix(f.Reason, want[i].message) || f.Agreement != o.Agreement || f.Date != "2025-06-03" || f.TxID == "" {
+				t.Fatalf("failure of %s: %+v", o.Agreement, f)
+			}
+		}
 	}
-	if ev := w.expectEvent(EventMarginBatch); len(ev["failed"].([]any)) != 3 || len(ev["calls"].([]any)) != 1 {
-		t.Fatalf("event: %v", ev)
+	w.refuse(w.lender, "no failed margin call of agreement I-0 on 2025-06-03", "margin:GetSweepFailure", "I-0", "2025-06-03")
+	var ev marginBatchEvent
+	w.expectEvent(EventMarginBatch)
+	if err := json.Unmarshal([]byte(w.lastEvent.Raw), &ev); err != nil || !reflect.DeepEqual(ev.Failed, []string{"I-LAG", "I-USD", "I-9"}) ||
+		!reflect.DeepEqual(ev.Calls, []string{"I-0"}) {
+		t.Fatalf("event: %s", w.lastEvent.Raw)
 	}
 	// nothing of I-LAG's attempt remains: balance, custody, pending settlement, record
 	bookAfter, _ := w.rawBook("I-LAG")
@@ -707,11 +724,14 @@ func TestSweepAgreementsIsolatesFailures(t *testing.T) {
 	}
 	w.checkConservation()
 	// again without I-LAG (I-0's excess has since given the borrower JP8604): the call replays,
-	// the failures fail again, nothing is written
+	// the failures fail again, and only the failure note of the known agreement is rewritten
 	var again SweepAgreementsResult
 	w.okJSON(w.oracle, &again, "margin:SweepAgreements", "2025-06-03", idList("I-0", "I-USD", "I-9"))
 	if again.Replayed != 1 || again.Failed != 2 || again.Outcomes[0].TxID == "" {
 		t.Fatalf("again: %+v", again)
 	}
-	w.noWrites("SweepAgreements with only replays and failures")
+	failureKey, _ := createKey(keySweepFailure, "I-USD", "2025-06-03")
+	if len(w.lastStub.writes) != 1 || w.lastStub.writes[privateKey(pairAB, failureKey)] == nil {
+		t.Fatalf("SweepAgreements with only replays and failures wrote %d keys", len(w.lastStub.writes))
+	}
 }

@@ -62,6 +62,9 @@ func (w *world) runOnCopy(id *testID, txID string, ts time.Time, fn string, args
 	for _, a := range args {
 		stub.args = append(stub.args, []byte(a))
 	}
+	if w.pair != "" {
+		stub.transient = map[string][]byte{transientPair: []byte(w.pair)}
+	}
 	resp := w.cc.Invoke(stub)
 	return detRun{status: resp.GetStatus(), message: resp.GetMessage(), payload: resp.GetPayload(), stub: stub}
 }
@@ -73,6 +76,7 @@ var evaluateFunctions = map[string]bool{
 	"agreements:GetAgreement": true, "agreements:ListAgreements": true, "agreements:CollateralHeld": true,
 	"oracle:GetPrices": true, "oracle:LastPostedDate": true,
 	"margin:GetMarginCall": true, "margin:ListMarginCalls": true, "margin:LastSweptDate": true,
+	"margin:GetSweepFailure": true, "margin:SweepPlan": true,
 }
 
 // detCall runs a transaction twice on identical copies of the committed state, requires identical
@@ -160,7 +164,7 @@ func theFuzzBase(t testing.TB) fuzzBase {
 		w.open("AGR-E", endedTerms)
 		w.postDefaultPrices("2025-06-01")
 		w.postDefaultPrices("2025-06-02")
-		w.ok(w.oracle, "margin:MarginCall", "AGR-L", "2025-06-02")
+		w.inPair(pairAB, func() { w.ok(w.oracle, "margin:MarginCall", "AGR-L", "2025-06-02") })
 		var iss, red Request
 		w.okJSON(w.lender, &iss, "tokens:RequestIssuance", "JPY", "1000", "deposit-9")
 		w.okJSON(w.borrower, &red, "tokens:RequestRedemption", "JP8306", "10", "account-9")
@@ -312,6 +316,9 @@ func fuzzContract(f *testing.F, target string, seeds func(b fuzzBase) []seed) {
 			args = append(args, "x")
 		}
 		id := w.fuzzCallers()[int(caller)%8]
+		if (caller/8)%2 == 0 {
+			w.pair = pairAB // the pair of the prepared agreements, in the transient field (the seeds' way)
+		}
 		res := w.detCall(id, e.fn, args...)
 		// contractapi refuses too few arguments; it silently ignores extra ones
 		if res.status == 200 && n < e.arity {

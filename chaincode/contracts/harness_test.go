@@ -131,6 +131,12 @@ type world struct {
 
 	lastEvent *eventRecord
 	lastStub  *mockStub
+
+	// how the next transactions are sent (privacy.go): pair names the pair collection in the
+	// transient field tanpo.pair; privateArgs sends the arguments in the transient field
+	// tanpo.args with only the function name in the proposal
+	pair        string
+	privateArgs bool
 }
 
 type eventRecord struct {
@@ -243,8 +249,18 @@ func (w *world) call(id *testID, fn string, args ...string) result {
 		writes: map[string][]byte{}, sbeWrites: map[string][]byte{},
 	}
 	stub.args = append(stub.args, []byte(fn))
-	for _, a := range args {
-		stub.args = append(stub.args, []byte(a))
+	if w.privateArgs {
+		stub.transient = map[string][]byte{transientArgs: []byte(mustJSON(append([]string{}, args...)))}
+	} else {
+		for _, a := range args {
+			stub.args = append(stub.args, []byte(a))
+		}
+	}
+	if w.pair != "" {
+		if stub.transient == nil {
+			stub.transient = map[string][]byte{}
+		}
+		stub.transient[transientPair] = []byte(w.pair)
 	}
 	resp := w.cc.Invoke(stub)
 	if stub.openIterators != 0 {
@@ -428,20 +444,142 @@ func (w *world) rawBalance(party, token string) int64 {
 	return q
 }
 
+// pairAB is the private collection of the standard cast's lender and borrower.
+const pairAB = "pair-bank-a-bank-b"
+
+// inPair runs f with the pair collection coll named in every transaction's transient field
+// tanpo.pair ("" names none).
+func (w *world) inPair(coll string, f func()) {
+	w.t.Helper()
+	prior := w.pair
+	w.pair = coll
+	defer func() { w.pair = prior }()
+	f()
+}
+
+// query runs an evaluate function that must succeed and decodes its payload into out, leaving
+// lastEvent and lastStub as the transaction before it left them (so a test reads a record back and
+// still inspects the transaction that made it).
+func (w *world) query(id *testID, out any, fn string, args ...string) {
+	w.t.Helper()
+	ev, stub := w.lastEvent, w.lastStub
+	defer func() { w.lastEvent, w.lastStub = ev, stub }()
+	w.okJSON(id, out, fn, args...)
+}
+
+// agreement reads an agreement with GetAgreement as id (one of its parties).
+func (w *world) agreement(id *testID, agreementID string) Agreement {
+	w.t.Helper()
+	var a Agreement
+	w.query(id, &a, "agreements:GetAgreement", agreementID)
+	return a
+}
+
+// marginCall reads the margin call of an agreement on a date with GetMarginCall as id.
+func (w *world) marginCall(id *testID, agreementID, date string) MarginCallRecord {
+	w.t.Helper()
+	var rec MarginCallRecord
+	w.query(id, &rec, "margin:GetMarginCall", agreementID, date)
+	return rec
+}
+
+// collateral reads CollateralHeld of an agreement as id.
+func (w *world) collateral(id *testID, agreementID string) CollateralReport {
+	w.t.Helper()
+	var rep CollateralReport
+	w.query(id, &rep, "agreements:CollateralHeld", agreementID)
+	return rep
+}
+
+// receipt runs a bilateral submit function that must succeed and returns its receipt, checked
+// against the transaction.
+func (w *world) receipt(id *testID, fn string, args ...string) Receipt {
+	w.t.Helper()
+	var r Receipt
+	w.okJSON(id, &r, fn, args...)
+	if r.TxID != w.lastStub.txID || r.Agreement == "" || r.Status == "" {
+		w.t.Fatalf("%s: receipt %+v (transaction %s)", fn, r, w.lastStub.txID)
+	}
+	return r
+}
+
+// step runs a bilateral submit function as id and returns the agreement after it, read back by
+// id with GetAgreement.
+func (w *world) step(id *testID, fn string, args ...string) Agreement {
+	w.t.Helper()
+	r := w.receipt(id, fn, args...)
+	a := w.agreement(id, r.Agreement)
+	if a.Status != r.Status {
+		w.t.Fatalf("%s: receipt status %s, record %s", fn, r.Status, a.Status)
+	}
+	return a
+}
+
+// marginCallRun runs MarginCall as id and returns the record it made or replayed (read by the lender;
+// Replayed set when the receipt says so).
+func (w *world) marginCallRun(id *testID, agreementID, date string) MarginCallRecord {
+	w.t.Helper()
+	var r CallReceipt
+	w.okJSON(id, &r, "margin:MarginCall", agreementID, date)
+	if r.Agreement != agreementID || r.Date != date || (r.Status != SweepCalled && r.Status != SweepReplayed) || r.TxID == "" {
+		w.t.Fatalf("MarginCall receipt: %+v", r)
+	}
+	if r.Status == SweepCalled && r.TxID != w.lastStub.txID {
+		w.t.Fatalf("MarginCall receipt of a call names transaction %s, not %s", r.TxID, w.lastStub.txID)
+	}
+	rec := w.marginCall(w.lenderOf(agreementID), agreementID, date)
+	rec.Replayed = r.Status == SweepReplayed
+	return rec
+}
+
+// lenderOf is the identity of the party that reads an agreement in the helpers: the lender, or
+// the borrower when it is not bank-a's.
+func (w *world) lenderOf(agreementID string) *testID {
+	w.t.Helper()
+	coll, _ := w.rawAgreementKey(agreementID)
+	a, b, _ := collectionParties(coll)
+	for _, p := range []string{a, b} {
+		switch p {
+		case "bank-a":
+			return w.lender
+		case "bank-b":
+			return w.borrower
+		case "bank-c":
+			return w.bankC
+		}
+	}
+	w.t.Fatalf("agreement %s is in no known pair (%q)", agreementID, coll)
+	return nil
+}
+
+// rawAgreementKey finds an agreement's key in the committed state: its collection and the
+// working-set key ("" when absent).
+func (w *world) rawAgreementKey(agreement string) (string, string) {
+	ak, _ := createKey(keyAgreement, agreement)
+	for k := range w.ledger.state {
+		if coll, key, ok := splitPrivateKey(k); ok && key == ak {
+			return coll, k
+		}
+	}
+	return "", ""
+}
+
 // rawBook reads the custody book of an agreement from the committed state (nil before approval).
 func (w *world) rawBook(agreement string) (*CustodyBook, string) {
 	w.t.Helper()
-	ak, _ := createKey(keyAgreement, agreement)
-	var a Agreement
-	if v, ok := w.ledger.state[ak]; !ok {
+	coll, ak := w.rawAgreementKey(agreement)
+	if ak == "" {
 		return nil, ""
-	} else if err := json.Unmarshal(v, &a); err != nil {
+	}
+	var a Agreement
+	if err := json.Unmarshal(w.ledger.state[ak], &a); err != nil {
 		w.t.Fatal(err)
 	}
 	if a.Book == "" {
 		return nil, ""
 	}
-	k, _ := createKey(keyCustody, a.Book)
+	ck, _ := createKey(keyCustody, a.Book)
+	k := privateKey(coll, ck)
 	v, ok := w.ledger.state[k]
 	if !ok {
 		w.t.Fatalf("agreement %s names custody book %s, which is not in the state", agreement, a.Book)
@@ -482,25 +620,37 @@ func (w *world) setRawPosition(agreement, token string, held int64) {
 	w.ledger.state[k] = v
 }
 
-// checkConservation asserts, for every token, supply = Σ free balances + Σ max(position, 0).
+// checkConservation asserts, for every token, supply + Σ pair mints = Σ free balances +
+// Σ max(position, 0), and that no stored balance or mint account is negative.
 func (w *world) checkConservation() {
 	w.t.Helper()
 	supply := map[string]int64{}
 	held := map[string]int64{}
 	for k, v := range w.ledger.state {
 		obj, attrs := splitKeyForTest(k)
+		if _, pk, private := splitPrivateKey(k); private {
+			obj, attrs = splitKeyForTest(pk)
+		}
 		switch obj {
 		case keySupply:
 			var s Supply
 			_ = json.Unmarshal(v, &s)
 			q, _ := parseStoredQuantity(s.Supply)
-			supply[attrs[0]] = q
+			supply[attrs[0]] += q
+		case keyPairMint:
+			var m PairMint
+			_ = json.Unmarshal(v, &m)
+			q, err := parseStoredQuantity(m.Minted)
+			if err != nil || q < 0 {
+				w.t.Fatalf("bad mint account %s", v)
+			}
+			supply[attrs[0]] += q
 		case keyBalance:
 			var b Balance
 			_ = json.Unmarshal(v, &b)
-			q, _ := parseStoredQuantity(b.Quantity)
-			if q <= 0 {
-				w.t.Fatalf("non-positive stored balance %s", v)
+			q, err := parseStoredQuantity(b.Quantity)
+			if err != nil || q < 0 {
+				w.t.Fatalf("negative stored balance %s", v)
 			}
 			held[attrs[1]] += q
 		case keyCustody:
@@ -529,7 +679,7 @@ func (w *world) checkConservation() {
 	sort.Strings(names)
 	for _, tok := range names {
 		if supply[tok] != held[tok] {
-			w.t.Fatalf("conservation broken for %s: supply %d, held %d", tok, supply[tok], held[tok])
+			w.t.Fatalf("conservation broken for %s: supply + pair mints %d, held %d", tok, supply[tok], held[tok])
 		}
 	}
 }
@@ -594,18 +744,14 @@ func termsJSON(id string, mut func(m map[string]any)) string {
 // propose has the lender propose the default agreement (modified by mut).
 func (w *world) propose(id string, mut func(m map[string]any)) Agreement {
 	w.t.Helper()
-	var a Agreement
-	w.okJSON(w.lender, &a, "agreements:Propose", termsJSON(id, mut))
-	return a
+	return w.step(w.lender, "agreements:Propose", termsJSON(id, mut))
 }
 
 // open proposes (as lender) and approves (as borrower) an agreement.
 func (w *world) open(id string, mut func(m map[string]any)) Agreement {
 	w.t.Helper()
 	w.propose(id, mut)
-	var a Agreement
-	w.okJSON(w.borrower, &a, "agreements:Approve", id)
-	return a
+	return w.step(w.borrower, "agreements:Approve", id)
 }
 
 // endedTerms makes an agreement whose end date (2025-06-01) is before the test clock.

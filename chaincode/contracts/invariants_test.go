@@ -1275,8 +1275,8 @@ func (s *sim) opSweep() {
 			}
 			if o.Status == SweepCalled {
 				var rec MarginCallRecord
-				s.decode(s.call(s.w.oracle, "margin:GetMarginCall", id, date), &rec)
-				if rec.Triggered != o.Triggered || len(rec.Transfers) != len(o.Transfers) {
+				s.decode(s.call(s.byName[a.lender], "margin:GetMarginCall", id, date), &rec)
+				if rec.TxID != res.stub.txID || rec.Agreement != id || rec.Date != date {
 					s.fatalf("sweep %s: outcome %+v, record %+v", date, o, rec)
 				}
 				s.applyCall(a, rec)
@@ -1363,6 +1363,10 @@ func (s *sim) checkAll() {
 	index := map[string]bool{}
 	for k, v := range s.w.ledger.state {
 		obj, attrs := splitKeyForTest(k)
+		coll, pk, private := splitPrivateKey(k)
+		if private {
+			obj, attrs = splitKeyForTest(pk)
+		}
 		switch obj {
 		case keySupply:
 			var sp Supply
@@ -1378,10 +1382,13 @@ func (s *sim) checkAll() {
 		case keyCustody:
 			var b CustodyBook
 			_ = json.Unmarshal(v, &b)
-			if b.ID != attrs[0] || len(b.Agreements) == 0 || len(b.Agreements) > bookSize || len(s.w.ledger.sbe[k]) == 0 {
-				s.fatalf("custody book %s: wrong id, size or no endorsement policy: %s", attrs[0], v)
+			if b.ID != attrs[0] || len(b.Agreements) == 0 || len(b.Agreements) > bookSize || coll != pairCollection(b.Lender, b.Borrower) {
+				s.fatalf("custody book %s: wrong id, size or collection %q: %s", attrs[0], coll, v)
 			}
 			for id, c := range b.Agreements {
+				for _, p := range c.Pending {
+					pending[id] += len(p.Transfers)
+				}
 				held[id] = map[string]int64{}
 				for tok, q := range c.Held {
 					held[id][tok], _ = parseStoredQuantity(q)
@@ -1395,10 +1402,6 @@ func (s *sim) checkAll() {
 			}
 		case keyMarginCall:
 			calls[attrs[0]]++
-		case keyPending:
-			var p Pending
-			_ = json.Unmarshal(v, &p)
-			pending[attrs[0]] += len(p.Transfers)
 		case keyAgreementByParty, keyAgreementStatus, keyRequestByParty, keyRequestByStatus:
 			index[obj+"|"+strings.Join(attrs, "|")] = true
 		case keyAgreement:

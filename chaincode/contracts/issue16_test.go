@@ -156,7 +156,7 @@ func TestNonPartyCannotTellWhetherAnAgreementExists(t *testing.T) {
 	w.open("AGR-1", nil)
 	w.propose("AGR-2", nil)
 	w.postDefaultPrices("2025-06-02")
-	w.ok(w.oracle, "margin:MarginCall", "AGR-1", "2025-06-02")
+	w.inPair(pairAB, func() { w.ok(w.oracle, "margin:MarginCall", "AGR-1", "2025-06-02") })
 	for _, c := range []struct {
 		fn   string
 		args func(id string) []string
@@ -175,6 +175,7 @@ func TestNonPartyCannotTellWhetherAnAgreementExists(t *testing.T) {
 		{"margin:GetMarginCall", func(id string) []string { return []string{id, "2025-06-02"} }},
 		{"margin:ListMarginCalls", func(id string) []string { return []string{id, "", ""} }},
 		{"margin:SweepAgreements", func(id string) []string { return []string{"2025-06-02", idList(id)} }},
+		{"margin:GetSweepFailure", func(id string) []string { return []string{id, "2025-06-02"} }},
 	} {
 		for _, existing := range []string{"AGR-1", "AGR-2"} {
 			w.run(t, c.fn+"/"+existing, func() {
@@ -192,7 +193,8 @@ func TestNonPartyCannotTellWhetherAnAgreementExists(t *testing.T) {
 			})
 		}
 	}
-	// the operator sees every agreement, so it is told that one does not exist
-	w.refuse(w.oracle, "no agreement AGR-9", "agreements:GetAgreement", "AGR-9")
-	w.refuse(w.oracle, "no agreement AGR-9", "margin:MarginCall", "AGR-9", "2025-06-02")
+	// the operator reads no bilateral record; sweeping the pair it names, it is told that an
+	// agreement does not exist there
+	w.refuse(w.oracle, errOperatorPrivate.Error(), "agreements:GetAgreement", "AGR-9")
+	w.inPair(pairAB, func() { w.refuse(w.oracle, "no agreement AGR-9", "margin:MarginCall", "AGR-9", "2025-06-02") })
 }

@@ -130,6 +130,13 @@ func (c *MarginContract) MarginCall(ctx contractapi.TransactionContextInterface,
 	if err := t.requireMarginCaller(); err != nil {
 		return "", err
 	}
+	if t.caller.operatorSide() {
+		// the operator names the pair (without it no agreement would be found, which would
+		// read as "no agreement X")
+		if _, err := t.requirePairHint("MarginCall"); err != nil {
+			return "", err
+		}
+	}
 	a, err := t.agreementFor(agreementID, t.loadAgreement)
 	if err != nil {
 		return "", err

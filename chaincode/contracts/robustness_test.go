@@ -85,6 +85,7 @@ func TestConservationUnderRandomOperations(t *testing.T) {
 			w.ok(w.oracle, "oracle:PostPrices", d, `{"prices":{"JP8306":"`+[]string{"900", "1000", "1300"}[rng.Intn(3)]+`","JP8604":"500"}}`)
 		}
 		agreements := []string{}
+		pairs := map[string]string{} // agreement -> its pair (the oracle names it)
 		for step := 0; step < 120; step++ {
 			p := parties[rng.Intn(3)]
 			q := parties[rng.Intn(3)]
@@ -116,11 +117,13 @@ func TestConservationUnderRandomOperations(t *testing.T) {
 					counter := q
 					if res := w.call(counter, "agreements:Approve", id); res.status == 200 {
 						agreements = append(agreements, id)
+						pairs[id] = pairCollection(lender, borrower)
 					}
 				}
 			case 4, 5:
 				if len(agreements) > 0 {
-					w.call(w.oracle, "margin:MarginCall", agreements[rng.Intn(len(agreements))], dates[rng.Intn(3)])
+					id := agreements[rng.Intn(len(agreements))]
+					w.inPair(pairs[id], func() { w.call(w.oracle, "margin:MarginCall", id, dates[rng.Intn(3)]) })
 				}
 			case 6:
 				if len(agreements) > 0 {
@@ -149,7 +152,7 @@ func TestTransactionsAreDeterministic(t *testing.T) {
 		args []string
 	}{
 		{w.oracle, "margin:SweepAgreements", []string{"2025-06-02", `["AGR-1","AGR-2","AGR-E"]`}},
-		{w.oracle, "margin:FinishSweep", []string{"2025-05-01"}},
+		{w.oracle, "margin:FinishSweep", []string{"2025-05-01"}}, // the pair's sweep (the oracle names the pair)
 		{w.oracle, "oracle:PostPrices", []string{"2025-06-03", `{"prices":{"JP8306":"1","JP8604":"2","US-AAPL":"3"},"fx":{"USDJPY":"150","EURUSD":"1.1","GBPUSD":"1.3"}}`}},
 		{w.oracle, "oracle:CorrectPrices", []string{"2025-06-02", `{"prices":{"JP8306":"1100","JP8604":"400"}}`, "restated"}},
 		{w.lender, "agreements:Close", []string{"AGR-E"}},
@@ -166,6 +169,9 @@ func TestTransactionsAreDeterministic(t *testing.T) {
 			stub.args = [][]byte{[]byte(c.fn)}
 			for _, a := range c.args {
 				stub.args = append(stub.args, []byte(a))
+			}
+			if c.id == w.oracle {
+				stub.transient = map[string][]byte{transientPair: []byte(pairAB)}
 			}
 			resp := w.cc.Invoke(stub)
 			if resp.GetStatus() != 200 {

@@ -45,6 +45,9 @@ func (s *mockStub) GetPrivateData(coll, key string) ([]byte, error) {
 
 func (s *mockStub) GetMultiplePrivateData(coll string, keys ...string) ([][]byte, error) {
 	s.calls = append(s.calls, "GetMultiplePrivateData")
+	if err := s.fail("GetMultiplePrivateData"); err != nil {
+		return nil, err
+	}
 	out := make([][]byte, len(keys))
 	for i, k := range keys {
 		v, err := s.GetPrivateData(coll, k)
@@ -57,6 +60,9 @@ func (s *mockStub) GetMultiplePrivateData(coll string, keys ...string) ([][]byte
 }
 
 func (s *mockStub) GetPrivateDataHash(coll, key string) ([]byte, error) {
+	if err := s.fail("GetPrivateDataHash"); err != nil {
+		return nil, err
+	}
 	if err := validCollection(coll); err != nil {
 		return nil, err
 	}
@@ -70,6 +76,9 @@ func (s *mockStub) GetPrivateDataHash(coll, key string) ([]byte, error) {
 
 func (s *mockStub) PutPrivateData(coll, key string, value []byte) error {
 	s.calls = append(s.calls, "PutPrivateData")
+	if err := s.fail("PutPrivateData"); err != nil {
+		return err
+	}
 	if err := validCollection(coll); err != nil {
 		return err
 	}
@@ -85,6 +94,9 @@ func (s *mockStub) PutPrivateData(coll, key string, value []byte) error {
 
 func (s *mockStub) DelPrivateData(coll, key string) error {
 	s.calls = append(s.calls, "DelPrivateData")
+	if err := s.fail("DelPrivateData"); err != nil {
+		return err
+	}
 	if err := validCollection(coll); err != nil {
 		return err
 	}
@@ -97,6 +109,9 @@ func (s *mockStub) DelPrivateData(coll, key string) error {
 
 func (s *mockStub) GetPrivateDataByRange(coll, start, end string) (shim.StateQueryIteratorInterface, error) {
 	s.calls = append(s.calls, "GetPrivateDataByRange")
+	if err := s.fail("GetPrivateDataByRange"); err != nil {
+		return nil, err
+	}
 	if err := validCollection(coll); err != nil {
 		return nil, err
 	}

@@ -58,8 +58,8 @@ type mockStub struct {
 	paginated      bool
 	privateQueried bool              // a private range query ran: no writes after it
 	transient      map[string][]byte // the proposal's transient data
-	calls         []string
-	failOn        string // a method name that returns an injected error
+	calls          []string
+	failOn         string // a method name that returns an injected error
 }
 
 var errInjected = errors.New("injected ledger fault")
@@ -93,7 +93,6 @@ func (s *mockStub) GetTxID() string                   { return s.txID }
 func (s *mockStub) GetChannelID() string              { return "tanpo" }
 func (s *mockStub) GetCreator() ([]byte, error)       { return s.creator, nil }
 func (s *mockStub) GetDecorations() map[string][]byte { return nil }
-
 
 func (s *mockStub) GetTxTimestamp() (*timestamppb.Timestamp, error) {
 	if err := s.fail("GetTxTimestamp"); err != nil {

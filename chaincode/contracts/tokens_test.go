@@ -227,9 +227,17 @@ func TestRedemption(t *testing.T) {
 		w.okJSON(w.borrower, &r, "tokens:RequestRedemption", "JP8306", "400", "all")
 		return r.ID
 	}())
+	// a zero balance is kept (with its holder's policy) and BalanceOf does not list it
 	k, _ := createKey(keyBalance, "bank-b", "JP8306")
-	if _, ok := w.ledger.state[k]; ok {
-		t.Fatal("a zero balance should be deleted")
+	if _, ok := w.ledger.state[k]; !ok || w.rawBalance("bank-b", "JP8306") != 0 || len(w.ledger.sbe[k]) == 0 {
+		t.Fatal("a zero balance should be kept, under its holder's policy")
+	}
+	var sheet BalanceSheet
+	w.okJSON(w.borrower, &sheet, "tokens:BalanceOf", "")
+	for _, b := range sheet.Balances {
+		if b.Token == "JP8306" {
+			t.Fatalf("BalanceOf lists a zero balance: %+v", sheet)
+		}
 	}
 	w.checkConservation()
 }

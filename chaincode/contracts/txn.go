@@ -17,14 +17,14 @@ import (
 // Key layout. Every record lives under a composite key (object type + attributes); the object types
 // below are the whole key space of the chaincode. Index entries hold the single byte 0x00.
 const (
-	keyIdentity         = "tanpo.identity"         // [mspId, cidId]           -> Identity
-	keyToken            = "tanpo.token"            // [tokenId]                -> Token
-	keySupply           = "tanpo.supply"           // [tokenId]                -> Supply
-	keyPairMint         = "tanpo.supply~pair"      // [tokenId, collection]    -> PairMint (auto-issued in the pair's margin calls)
-	keyBalance          = "tanpo.balance"          // [party, tokenId]         -> Balance (free balance; created at 0, holder's policy)
-	keyRequest          = "tanpo.request"          // [requestId]              -> Request
-	keyRequestByParty   = "tanpo.request~party"    // [party, status, requestId]
-	keyRequestByStatus  = "tanpo.request~status"   // [status, requestId]
+	keyIdentity        = "tanpo.identity"       // [mspId, cidId]           -> Identity
+	keyToken           = "tanpo.token"          // [tokenId]                -> Token
+	keySupply          = "tanpo.supply"         // [tokenId]                -> Supply
+	keyPairMint        = "tanpo.supply~pair"    // [tokenId, collection]    -> PairMint (auto-issued in the pair's margin calls)
+	keyBalance         = "tanpo.balance"        // [party, tokenId]         -> Balance (free balance; created at 0, holder's policy)
+	keyRequest         = "tanpo.request"        // [requestId]              -> Request
+	keyRequestByParty  = "tanpo.request~party"  // [party, status, requestId]
+	keyRequestByStatus = "tanpo.request~status" // [status, requestId]
 	// in the pair's private collection (privacy.go): agreements, their indexes, custody, margin calls
 	keyAgreement        = "tanpo.agreement"        // [agreementId]            -> Agreement
 	keyAgreementByParty = "tanpo.agreement~party"  // [party, status, agreementId]
