@@ -379,6 +379,7 @@ func (c *MarginContract) SweepAgreements(ctx contractapi.TransactionContextInter
 	evt := marginBatchEvent{Event: t.event(EventMarginBatch), Date: date, Calls: []string{}, Replayed: []string{},
 		Skipped: []string{}, Failed: []string{}}
 	cache := newMarginCache()
+	noted := 0 // failure notes written
 	for i, a := range agreements {
 		var out SweepStatus
 		if a == nil {
@@ -398,6 +399,7 @@ func (c *MarginContract) SweepAgreements(ctx contractapi.TransactionContextInter
 				if err := t.recordSweepFailure(a, date, err); err != nil {
 					return "", err
 				}
+				noted++
 			}
 		} else {
 			t.release()
@@ -418,7 +420,9 @@ func (c *MarginContract) SweepAgreements(ctx contractapi.TransactionContextInter
 			evt.Failed = append(evt.Failed, out.Agreement)
 		}
 	}
-	if res.Called > 0 || res.Failed > 0 {
+	// a transaction emits iff it writes: calls made or failure notes kept (an unknown id's
+	// failure writes nothing)
+	if res.Called > 0 || noted > 0 {
 		if err := t.emit(evt); err != nil {
 			return "", err
 		}

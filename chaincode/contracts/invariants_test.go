@@ -184,8 +184,14 @@ type sim struct {
 	walk    map[string]int64               // random-walk state
 	reqs    []simRequest
 	swept   string
+	markers map[string]PairSweep // pair collection -> its sweep marker (FinishSweep)
 	stats   map[string]int
 }
+
+// simPairs are the pair collections of the three banks.
+var simPairs = []string{"pair-bank-a-bank-b", "pair-bank-a-bank-c", "pair-bank-b-bank-c"}
+
+func (a *simAgreement) pair() string { return pairCollection(a.lender, a.borrower) }
 
 var simDates = func() []string {
 	out := []string{}
@@ -236,7 +242,10 @@ func newSim(t testing.TB, ch chooser) *sim {
 		byName: map[string]*testID{"bank-a": w.lender, "bank-b": w.borrower, "bank-c": w.bankC},
 		tokens: map[string]simToken{}, supply: map[string]int64{}, free: map[string]map[string]int64{},
 		ags: map[string]*simAgreement{}, prices: map[string]map[string]*big.Rat{}, version: map[string]int{},
-		walk: map[string]int64{}, stats: map[string]int{}}
+		walk: map[string]int64{}, stats: map[string]int{}, markers: map[string]PairSweep{}}
+	for _, p := range simPairs {
+		s.markers[p] = PairSweep{Collection: p}
+	}
 	for _, tok := range simTokens {
 		s.tokens[tok.id] = tok
 		s.supply[tok.id] = 3 * simFundingOf(tok)
@@ -637,6 +646,13 @@ func (s *sim) opRespond() {
 				}
 			}
 			a.status = StatusActive
+			// the approval marks the pair active, complete only through the start date
+			if m := s.markers[a.pair()]; !m.Active {
+				s.markers[a.pair()] = PairSweep{Collection: m.Collection, Active: true, Date: a.start}
+			} else if a.start < m.Date {
+				m.Date = a.start
+				s.markers[a.pair()] = m
+			}
 		}
 	}
 }
@@ -1168,9 +1184,15 @@ func (s *sim) opMarginCall() {
 	}
 	callers := []*testID{s.w.oracle, s.byName[a.lender], s.byName[a.borrower], s.w.bankC}
 	caller := callers[s.pick(len(callers))]
+	pair := ""
+	if caller == s.w.oracle && s.pick(8) != 0 {
+		pair = a.pair() // the operator names the pair (or is refused)
+	}
 	want, lagRisk := "", false
 	rec, replay := a.calls[date]
 	switch {
+	case caller == s.w.oracle && pair == "":
+		want = "MarginCall: name the pair of banks in the transient field tanpo.pair"
 	case caller == s.w.bankC && a.lender != "bank-c" && a.borrower != "bank-c":
 		want = "access denied: agreement " + a.id + " does not exist or bank-c is not a party to it"
 	case replay:
@@ -1183,49 +1205,69 @@ func (s *sim) opMarginCall() {
 	case a.hasDues(date) && s.duesFail(a, date):
 		want, lagRisk = "insufficient balance", true
 	}
-	res := s.call(caller, "margin:MarginCall", a.id, date)
+	var res result
+	s.w.inPair(pair, func() { res = s.call(caller, "margin:MarginCall", a.id, date) })
 	if !s.expect(res, "margin", want) {
 		if lagRisk {
 			s.stats["margin/lagged-short"]++
 		}
 		return
 	}
+	// the receipt names the call; its parties read the record
+	var receipt CallReceipt
+	s.decode(res, &receipt)
 	var got MarginCallRecord
-	s.decode(res, &got)
+	s.decode(s.call(s.byName[a.borrower], "margin:GetMarginCall", a.id, date), &got)
+	if receipt.Agreement != a.id || receipt.Date != date || receipt.TxID != got.TxID {
+		s.fatalf("call %s %s: receipt %+v, record %+v", a.id, date, receipt, got)
+	}
 	if replay {
-		if !got.Replayed || got.TxID != rec.TxID || len(res.stub.writes) != 0 {
-			s.fatalf("call %s %s again: replayed %v, tx %s (first %s), %d writes", a.id, date, got.Replayed, got.TxID, rec.TxID, len(res.stub.writes))
+		if receipt.Status != SweepReplayed || got.TxID != rec.TxID || len(res.stub.writes) != 0 {
+			s.fatalf("call %s %s again: %s, tx %s (first %s), %d writes", a.id, date, receipt.Status, got.TxID, rec.TxID, len(res.stub.writes))
 		}
-		got.Replayed = false
 		if !reflect.DeepEqual(got, rec) {
 			s.fatalf("call %s %s again returned a different record", a.id, date)
 		}
 		s.stats["margin/replay"]++
 		return
 	}
-	if got.Replayed || got.Agreement != a.id || got.Date != date {
-		s.fatalf("call %s %s: record %+v", a.id, date, got)
+	if receipt.Status != SweepCalled || got.TxID != res.stub.txID || got.Replayed || got.Agreement != a.id || got.Date != date {
+		s.fatalf("call %s %s: receipt %+v, record %+v", a.id, date, receipt, got)
 	}
 	s.applyCall(a, got)
 	a.calls[date], a.lastCall = got, date
 }
 
-// opSweep margins a few of the caller's active agreements (and maybe an unknown id) with
-// SweepAgreements, in id order (the oracle maybe also an unknown id), then maybe asks FinishSweep
-// to record the date as swept.
+// skipCode mirrors batch.go's skipCode for an agreement the date does not apply to.
+func (a *simAgreement) skipCode(date string) string {
+	switch {
+	case a.status != StatusActive:
+		return "not_active"
+	case date <= a.start:
+		return "not_started"
+	case a.end != "" && date > a.end:
+		return "ended"
+	}
+	return "later_call"
+}
+
+// opSweep margins a few active agreements with SweepAgreements, in id order: the oracle those of
+// one pair, which it names (maybe also an unknown id), a bank its own in any pair. Then it maybe
+// finishes the sweep of the date for a pair, or for the platform.
 func (s *sim) opSweep() {
 	if len(s.dates) == 0 {
 		return
 	}
 	date := s.postedDate()
 	caller := s.w.oracle
+	pair := simPairs[s.pick(len(simPairs))]
 	if s.pick(3) == 0 {
-		caller = s.bank()
+		caller, pair = s.bank(), ""
 	}
 	ids := []string{}
 	for _, id := range s.agIDs {
 		a := s.ags[id]
-		if a.status != StatusActive || (caller != s.w.oracle && a.lender != s.name[caller] && a.borrower != s.name[caller]) {
+		if a.status != StatusActive || (pair != "" && a.pair() != pair) || (caller != s.w.oracle && a.lender != s.name[caller] && a.borrower != s.name[caller]) {
 			continue
 		}
 		if s.pick(3) != 0 {
@@ -1242,7 +1284,8 @@ func (s *sim) opSweep() {
 		}
 	}
 	if len(ids) > 0 {
-		res := s.call(caller, "margin:SweepAgreements", date, idList(ids...))
+		var res result
+		s.w.inPair(pair, func() { res = s.call(caller, "margin:SweepAgreements", date, idList(ids...)) })
 		if !s.expect(res, "sweep", "") {
 			return
 		}
@@ -1254,24 +1297,32 @@ func (s *sim) opSweep() {
 		for i, o := range out.Outcomes {
 			id := ids[i]
 			a := s.ags[id]
-			want, reason := SweepCalled, ""
+			want, reason, message := SweepCalled, "", ""
 			switch {
 			case a == nil:
-				want, reason = SweepFailed, "no agreement "+id
+				want, reason = SweepFailed, "unknown_agreement"
 			case a.calls[date].TxID != "":
 				want = SweepReplayed
 			case a.notMarginable(date) != "":
-				want, reason = SweepSkipped, a.notMarginable(date)
+				want, reason = SweepSkipped, a.skipCode(date)
 			case s.missingPrice(a, date) != "":
-				want, reason = SweepFailed, s.missingPrice(a, date)
-			case a.hasDues(date) && o.Status == SweepFailed && strings.Contains(o.Reason, "insufficient balance"):
+				want, reason, message = SweepFailed, "missing_price", s.missingPrice(a, date)
+			case a.hasDues(date) && o.Status == SweepFailed && o.Reason == "insufficient_balance":
 				// a lagged settlement due now could not settle (earlier calls of the batch moved
 				// the balances it needed): that agreement alone fails, undone
-				want, reason = SweepFailed, "insufficient balance"
+				want, reason, message = SweepFailed, "insufficient_balance", "insufficient balance"
 				s.stats["sweep/lagged-short"]++
 			}
-			if o.Agreement != id || o.Status != want || !strings.Contains(o.Reason, reason) {
+			if o.Agreement != id || o.Status != want || o.Reason != reason {
 				s.fatalf("sweep %s: outcome %d is %s %s (%s), the model says %s %s (%s)", date, i, o.Agreement, o.Status, o.Reason, id, want, reason)
+			}
+			if message != "" {
+				// the failure's message stays private: its parties read it
+				var f SweepFailure
+				s.decode(s.call(s.byName[a.lender], "margin:GetSweepFailure", id, date), &f)
+				if !strings.Contains(f.Reason, message) || f.TxID != res.stub.txID {
+					s.fatalf("sweep %s: failure of %s is %+v, the model says %q", date, id, f, message)
+				}
 			}
 			if o.Status == SweepCalled {
 				var rec MarginCallRecord
@@ -1288,16 +1339,19 @@ func (s *sim) opSweep() {
 	if s.pick(2) != 0 {
 		return
 	}
-	missing := 0
-	for _, id := range s.agIDs {
-		a := s.ags[id]
-		if a.status == StatusActive && a.calls[date].TxID == "" && a.notMarginable(date) == "" {
-			missing++
+	if s.pick(2) == 0 {
+		s.finishPair(date)
+		return
+	}
+	behind := []string{}
+	for _, p := range simPairs {
+		if m := s.markers[p]; m.Active && m.Date < date {
+			behind = append(behind, p)
 		}
 	}
 	want := ""
-	if missing > 0 {
-		want = fmt.Sprintf("cannot finish the sweep of %s: %d active agreements have no margin call for it yet", date, missing)
+	if len(behind) > 0 {
+		want = fmt.Sprintf("cannot finish the sweep of %s: %d pairs with active agreements have not finished it (%s)", date, len(behind), shortList(behind))
 	}
 	res := s.call(s.w.oracle, "margin:FinishSweep", date)
 	if !s.expect(res, "finish", want) {
@@ -1310,6 +1364,40 @@ func (s *sim) opSweep() {
 	}
 	if out.LastSweptDate != s.swept {
 		s.fatalf("finish %s: last swept date %q, the model says %q", date, out.LastSweptDate, s.swept)
+	}
+}
+
+// finishPair finishes the sweep of a date for one pair (as the oracle or one of its banks).
+func (s *sim) finishPair(date string) {
+	pair := simPairs[s.pick(len(simPairs))]
+	a, b, _ := collectionParties(pair)
+	caller := []*testID{s.w.oracle, s.byName[a], s.byName[b]}[s.pick(3)]
+	missing, active := 0, false
+	for _, id := range s.agIDs {
+		ag := s.ags[id]
+		if ag.pair() != pair || ag.status != StatusActive {
+			continue
+		}
+		active = true
+		if ag.calls[date].TxID == "" && ag.notMarginable(date) == "" {
+			missing++
+		}
+	}
+	want := ""
+	if missing > 0 {
+		want = fmt.Sprintf("cannot finish the sweep of %s: %d active agreements have no margin call for it yet", date, missing)
+	}
+	var res result
+	s.w.inPair(pair, func() { res = s.call(caller, "margin:FinishSweep", date) })
+	if !s.expect(res, "finish-pair", want) {
+		return
+	}
+	var out SweepFinished
+	s.decode(res, &out)
+	m := s.markers[pair]
+	s.markers[pair] = PairSweep{Collection: pair, Active: active, Date: max(m.Date, date)}
+	if out.LastSweptDate != s.swept {
+		s.fatalf("finish %s of %s: last swept date %q, the model says %q", date, pair, out.LastSweptDate, s.swept)
 	}
 }
 
@@ -1368,11 +1456,35 @@ func (s *sim) checkAll() {
 			obj, attrs = splitKeyForTest(pk)
 		}
 		switch obj {
+		case keyAgreement, keyAgreementByParty, keyAgreementStatus, keyCustody, keyCustodyOpen, keyMarginCall, keySweepFailure:
+			if !private {
+				s.fatalf("bilateral record %q in the public state", k)
+			}
+		}
+		switch obj {
 		case keySupply:
 			var sp Supply
 			_ = json.Unmarshal(v, &sp)
-			supply[attrs[0]], _ = parseStoredQuantity(sp.Supply)
+			q, _ := parseStoredQuantity(sp.Supply)
+			supply[attrs[0]] += q
+		case keyPairMint: // auto-issued in the pair's margin calls
+			var pm PairMint
+			_ = json.Unmarshal(v, &pm)
+			q, _ := parseStoredQuantity(pm.Minted)
+			supply[attrs[0]] += q
+			if len(s.w.ledger.sbe[k]) == 0 || pm.Collection != attrs[1] {
+				s.fatalf("mint account %q: %s without the pair's policy", k, v)
+			}
+		case keyPairSweep:
+			var m PairSweep
+			_ = json.Unmarshal(v, &m)
+			if m != s.markers[attrs[0]] || len(s.w.ledger.sbe[k]) == 0 {
+				s.fatalf("sweep marker %s is %+v, the model %+v (or it has no policy)", attrs[0], m, s.markers[attrs[0]])
+			}
 		case keyBalance:
+			if len(s.w.ledger.sbe[k]) == 0 {
+				s.fatalf("balance %q has no state-based policy", k)
+			}
 			var b Balance
 			_ = json.Unmarshal(v, &b)
 			if free[attrs[0]] == nil {
@@ -1411,6 +1523,9 @@ func (s *sim) checkAll() {
 			if m == nil || m.status != a.Status {
 				s.fatalf("agreement %s is %s on the ledger, the model has %+v", a.ID, a.Status, m)
 			}
+			if coll != m.pair() {
+				s.fatalf("agreement %s is in collection %q, not its pair's", a.ID, coll)
+			}
 			if (a.Termination == nil) != (m.termBy == "") {
 				s.fatalf("agreement %s: termination %+v, the model %q", a.ID, a.Termination, m.termBy)
 			}
@@ -1418,7 +1533,7 @@ func (s *sim) checkAll() {
 	}
 	for _, tok := range simTokens {
 		if supply[tok.id] != s.supply[tok.id] {
-			s.fatalf("supply of %s is %d, the model %d (issuance, redemption and mints only)", tok.id, supply[tok.id], s.supply[tok.id])
+			s.fatalf("supply + pair mints of %s is %d, the model %d (issuance, redemption and mints only)", tok.id, supply[tok.id], s.supply[tok.id])
 		}
 	}
 	for p, m := range s.free {
