@@ -562,3 +562,29 @@ func TestPrivateArguments(t *testing.T) {
 		t.Fatalf("AGR-T: %+v", a)
 	}
 }
+
+// TestChosenIDsAreUnusedAcrossBothPartiesCollections: an id chosen in the terms is refused when
+// either party already has an agreement of that id with anyone (so that looking an id up in a
+// bank's own collections finds one agreement), and the refusal writes nothing.
+func TestChosenIDsAreUnusedAcrossBothPartiesCollections(t *testing.T) {
+	w := newWorld(t)
+	w.market()
+	w.step(w.lender, "agreements:Propose", termsJSON("AGR-AC", func(m map[string]any) { m["borrower"] = "bank-c" }))
+	const inUse = "agreement id AGR-AC is already in use: choose another or leave it out"
+	// bank-a has AGR-AC with bank-c: neither bank-a/bank-b nor bank-b/bank-c (through bank-c) may reuse it
+	w.refuse(w.lender, inUse, "agreements:Propose", termsJSON("AGR-AC", nil))
+	w.refuse(w.borrower, inUse, "agreements:Propose", termsJSON("AGR-AC", func(m map[string]any) { m["lender"] = "bank-c" }))
+	w.refuse(w.borrower, "terms 2: "+inUse, "agreements:ProposeBatch", mustJSON([]any{termsMap("AGR-OK"), termsMap("AGR-AC")}))
+	// a closed or withdrawn agreement keeps its id
+	w.step(w.lender, "agreements:Withdraw", "AGR-AC")
+	w.refuse(w.lender, inUse, "agreements:Propose", termsJSON("AGR-AC", nil))
+	// each bank finds its own agreement by id without naming the pair
+	w.step(w.lender, "agreements:Propose", termsJSON("AGR-AB", nil))
+	if a := w.agreement(w.bankC, "AGR-AC"); a.Terms.Borrower != "bank-c" {
+		t.Fatalf("bank-c reads %+v", a)
+	}
+	if a := w.agreement(w.borrower, "AGR-AB"); a.Terms.Borrower != "bank-b" {
+		t.Fatalf("bank-b reads %+v", a)
+	}
+	w.refuse(w.borrower, "access denied: agreement AGR-AC does not exist or bank-b is not a party to it", "agreements:GetAgreement", "AGR-AC")
+}
