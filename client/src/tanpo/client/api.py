@@ -8,6 +8,7 @@ shapes only make the right call the easy one.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date
@@ -15,6 +16,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+from tanpo.client import private
 from tanpo.client.connect import Connection
 from tanpo.client.gateway import Contract, SubmitResult
 from tanpo.client.models import (
@@ -30,6 +32,7 @@ from tanpo.client.models import (
     Token,
     decimal_string,
 )
+from tanpo.client.pairs import pair_collection
 from tanpo.client.sweep import MAX_BATCH, SweepRun, sweep_day
 
 Json = dict[str, Any]
@@ -60,6 +63,17 @@ class TanpoClient:
     def _evaluate(self, contract: str, function: str, *args: str) -> Any:
         raw = self._contract(contract).evaluate(function, *args)
         return json.loads(raw) if raw else None
+
+    def _submit_private(self, contract: str, function: str, *args: str, pair: str) -> Json:
+        """Submit a bilateral function in ``pair``: arguments in the transient field, endorsed
+        by the pair's peers (:mod:`tanpo.client.private`)."""
+        result = private.submit(self._contract(contract), function, *args, pair=pair)
+        return json.loads(result.result) if result.result else {}
+
+    def pair_of(self, agreement_id: str) -> str:
+        """The private collection of one of this bank's agreements (read on its own peer)."""
+        terms = self.agreement(agreement_id).terms
+        return pair_collection(terms.lender, terms.borrower)
 
     def _pages(self, contract: str, function: str, *args: str,
                page_size: int = 200) -> Iterator[Json]:
@@ -160,10 +174,17 @@ class TanpoClient:
         return date.fromisoformat(d) if d else None
 
     def margin_call(self, agreement_id: str, day: date) -> MarginCall:
-        """Run the margin call for (agreement, date), or read back the recorded one."""
-        return MarginCall.from_json(
-            self._submit("margin", "MarginCall", agreement_id, day.isoformat())
-        )
+        """Run the margin call for (agreement, date), or read back the recorded one (a party to
+        the agreement: the record is private to its two banks)."""
+        receipt = self.call_margin(agreement_id, day, self.pair_of(agreement_id))
+        call = self.get_margin_call(agreement_id, day)
+        return dataclasses.replace(call, replayed=receipt.get("status") == "replayed")
+
+    def call_margin(self, agreement_id: str, day: date, pair: str) -> Json:
+        """Run the margin call for (agreement, date) in ``pair`` and return its receipt
+        (agreement, date, status called or replayed, txId): what the operator may know."""
+        return self._submit_private("margin", "MarginCall", agreement_id, day.isoformat(),
+                                    pair=pair)
 
     def get_margin_call(self, agreement_id: str, day: date) -> MarginCall:
         return MarginCall.from_json(
@@ -187,38 +208,43 @@ class TanpoClient:
 
 
 class Party(TanpoClient):
-    """A lender or borrower: proposes, approves, closes its own agreements."""
+    """A lender or borrower: proposes, approves, closes its own agreements.
+
+    Every action is private to the agreement's pair: its arguments travel in the transient field
+    and the pair's peers endorse it; the chaincode answers with a receipt, and the agreement is
+    then read back on this bank's own peer."""
+
+    def _act(self, function: str, agreement_id: str, *args: str) -> Agreement:
+        receipt = self._submit_private("agreements", function, agreement_id, *args,
+                                       pair=self.pair_of(agreement_id))
+        return self.agreement(receipt.get("agreement", agreement_id))
 
     def propose(self, terms: Terms) -> Agreement:
-        return Agreement.from_json(
-            self._submit("agreements", "Propose", json.dumps(terms.to_json()))
-        )
+        receipt = self._submit_private("agreements", "Propose", json.dumps(terms.to_json()),
+                                       pair=pair_collection(terms.lender, terms.borrower))
+        return self.agreement(receipt["agreement"])
 
     def approve(self, agreement_id: str) -> Agreement:
-        return Agreement.from_json(self._submit("agreements", "Approve", agreement_id))
+        return self._act("Approve", agreement_id)
 
     def reject(self, agreement_id: str, reason: str) -> Agreement:
-        return Agreement.from_json(self._submit("agreements", "Reject", agreement_id, reason))
+        return self._act("Reject", agreement_id, reason)
 
     def withdraw(self, agreement_id: str) -> Agreement:
-        return Agreement.from_json(self._submit("agreements", "Withdraw", agreement_id))
+        return self._act("Withdraw", agreement_id)
 
     def close(self, agreement_id: str) -> Agreement:
-        return Agreement.from_json(self._submit("agreements", "Close", agreement_id))
+        return self._act("Close", agreement_id)
 
     def request_termination(self, agreement_id: str, note: str = "") -> Agreement:
-        return Agreement.from_json(
-            self._submit("agreements", "RequestTermination", agreement_id, note)
-        )
+        return self._act("RequestTermination", agreement_id, note)
 
     def accept_termination(self, agreement_id: str) -> Agreement:
-        return Agreement.from_json(self._submit("agreements", "AcceptTermination", agreement_id))
+        return self._act("AcceptTermination", agreement_id)
 
     def cancel_termination(self, agreement_id: str, reason: str = "") -> Agreement:
         """Withdraw (the requester) or decline (the counterparty) a termination request."""
-        return Agreement.from_json(
-            self._submit("agreements", "CancelTermination", agreement_id, reason)
-        )
+        return self._act("CancelTermination", agreement_id, reason)
 
 
 class TokenAdministrator(TanpoClient):

@@ -433,10 +433,8 @@ def event_summary(name: str, p: Json) -> str:
         return (f"{p.get('date', '?')} version {p.get('version', '?')}: "
                 f"{len(p.get('prices') or {})} price(s), {len(p.get('fx') or {})} FX")
     if name == "MarginCall":
-        c = p.get("call") or {}
-        moved = _moves(c.get("transfers") or [])
-        return (f"{c.get('agreement', '?')} on {c.get('date', '?')}: "
-                f"{'call' if c.get('triggered') else 'no call'}" + (f": {moved}" if moved else ""))
+        # the call itself is private to the pair: `tanpo margin show` reads it
+        return f"{p.get('agreement', '?')} on {p.get('date', '?')}"
     if name.startswith("Identity"):
         i = p.get("identity") or {}
         return (f"{i.get('partyId', '?')} {','.join(i.get('roles') or [])} "
@@ -450,7 +448,8 @@ def event_summary(name: str, p: Json) -> str:
         return (f"business time zone {p.get('previousTimeZone') or '?'} → "
                 f"{new.get('timeZone', '?')} (UTC{new.get('utcOffset', '')})")
     if name == "SweepFinished":
-        return f"{p.get('date', '?')} swept: {p.get('agreements', '?')} active agreement(s)"
+        where = f" in {p['pair']}" if p.get("pair") else ""
+        return f"{p.get('date', '?')} swept{where}: {p.get('agreements', '?')} active agreement(s)"
     keys = [k for k in p if k not in ("type", "txId")]
     return ", ".join(f"{k}={json.dumps(p[k])[:40]}" for k in keys[:4])
 

@@ -24,3 +24,12 @@ def pair_collection(a: str, b: str) -> str:
 def pair_endorsers(a: str, b: str) -> list[str]:
     """The MSP ids whose peers must endorse every change to the pair's records."""
     return sorted({msp_id_for(a), msp_id_for(b)})
+
+
+def collection_parties(collection: str) -> tuple[str, str]:
+    """The two parties of a pair collection's name (`pair-bank-a-bank-b` -> bank-a, bank-b)."""
+    rest = collection.removeprefix("pair-")
+    head, sep, tail = rest.partition("-bank-")
+    if not collection.startswith("pair-bank-") or not sep:
+        raise ValueError(f"not a pair collection: {collection!r}")
+    return head, "bank-" + tail

@@ -4,22 +4,26 @@ One function, :func:`sweep_day`, used by the oracle daemon, ``tanpo margin run``
 ``tanpo bench market``:
 
 1. **plan**: ``SweepPlan`` (evaluate, a committed snapshot) lists the active agreements one page
-   at a time, with each agreement's parties and whether it already has its call for the date;
+   at a time, with each agreement's parties and whether it already has its call for the date.
+   Agreements live in their pair's private collection: the oracle reads each pair's plan on a
+   peer of that pair (the plan names agreements and parties, never terms), a bank its own;
 2. **margin**: while it lists, agreements are gathered into batches of one lender/borrower pair
    (up to ``batch_size``, at most the chaincode's 1,000) and each full batch is submitted as one
    ``SweepAgreements`` transaction. A call moves the borrower's free balances, so batches of one
    borrower run one after another (a lane per borrower) and different borrowers' lanes run side
-   by side in threads. Each batch is endorsed by its two banks (plus others up to the channel's
-   majority), so no third bank's peer executes it, and the lane waits until every peer has
-   committed it before its next batch (the next endorsers read what it wrote). Agreements that
-   already have their call (after a restart) are read back with an evaluate, not a transaction;
-3. **finish**: ``FinishSweep`` records the date as swept once every active agreement has its
-   call; it refuses, with the count, while some have none (a failed call, a batch that did not
-   commit), and the run says so instead of raising.
+   by side in threads. Each batch is endorsed by its two banks' peers only (the pair's
+   collection policy), its arguments travel privately (:mod:`tanpo.client.private`), and the
+   lane waits until every peer has committed it before its next batch (the next endorsers read
+   what it wrote). Agreements that already have their call (after a restart) are read back with
+   an evaluate, not a transaction;
+3. **finish**: ``FinishSweep`` per pair checks that every active agreement of the pair has its
+   call and marks the pair's public sweep marker; then (the oracle) ``FinishSweep`` without a pair
+   records the date as swept once every active pair is complete. It refuses, with the count, while
+   some have none (a failed call, a batch that did not commit), and the run says so.
 
 The outcome of every agreement is a typed :class:`~tanpo.client.models.SweepOutcome` built from
-the chaincode's compact answer (trigger, transfers, issuance required, or the reason it was skipped
-or failed); the full record stays on the ledger (``GetMarginCall``).
+the chaincode's compact answer (called, replayed, or a reason code for skipped and failed); the
+record itself is private to the agreement's parties (``GetMarginCall``, ``GetSweepFailure``).
 """
 
 from __future__ import annotations
@@ -33,9 +37,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from tanpo.client import private
 from tanpo.client.connect import Connection
 from tanpo.client.errors import EndorseError, GatewayError
 from tanpo.client.models import SweepOutcome
+from tanpo.client.pairs import collection_parties, pair_collection
 
 __all__ = [
     "MAX_BATCH",
@@ -43,7 +49,6 @@ __all__ = [
     "BorrowerLanes",
     "PlanItem",
     "SweepRun",
-    "endorsers",
     "sweep_day",
 ]
 
@@ -53,10 +58,10 @@ MAX_BATCH = 1000  # the chaincode's limit per batch transaction
 PLAN_PAGE = 500  # the chaincode's largest page
 ENDORSEMENT_MISMATCH = "ProposalResponsePayloads do not match"
 
-#: Submits one ``SweepAgreements`` batch: ``(args, endorsing MSP ids, agreements)`` → the decoded
-#: result once every peer has committed it, or None when it failed and the caller accounted for
-#: it (the benchmark counts failures instead of raising).
-BatchSubmit = Callable[[list[str], Sequence[str], int], "Json | None"]
+#: Submits one ``SweepAgreements`` batch: ``(args, the pair's collection, agreements)`` → the
+#: decoded result once every peer has committed it, or None when it failed and the caller
+#: accounted for it (the benchmark counts failures instead of raising).
+BatchSubmit = Callable[[list[str], str, int], "Json | None"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,10 @@ class PlanItem:
     @property
     def pair(self) -> tuple[str, str]:
         return (self.lender, self.borrower)
+
+    @property
+    def collection(self) -> str:
+        return pair_collection(self.lender, self.borrower)
 
     @classmethod
     def from_json(cls, d: Json) -> PlanItem:
@@ -98,20 +107,6 @@ class SweepRun:
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
-
-
-def endorsers(parties: Iterable[str], msp: dict[str, str]) -> list[str]:
-    """MSP ids to endorse a transaction on these parties' keys: theirs (the state-based policy on
-    agreement and custody keys), plus others up to the channel's MAJORITY endorsement policy
-    (the operator first)."""
-    chosen = sorted({msp[p] for p in parties})
-    need = len(msp) // 2 + 1
-    for party in ["operator", *sorted(msp)]:
-        if len(chosen) >= need:
-            break
-        if party in msp and msp[party] not in chosen:
-            chosen.append(msp[party])
-    return chosen
 
 
 class BorrowerLanes:
@@ -152,8 +147,10 @@ class BorrowerLanes:
         return list(self.errors)
 
 
-def _msp_of(connection: Connection) -> dict[str, str]:
-    return {party: org.msp_id for party, org in connection.profile.orgs.items()}
+def bank_pairs(connection: Connection) -> list[str]:
+    """The private collections of every pair of banks the connection profile knows."""
+    banks = sorted(p for p in connection.profile.orgs if p.startswith("bank-"))
+    return [pair_collection(a, b) for i, a in enumerate(banks) for b in banks[i + 1:]]
 
 
 def default_submit(connection: Connection) -> BatchSubmit:
@@ -161,12 +158,12 @@ def default_submit(connection: Connection) -> BatchSubmit:
     differs between two peers, one a block behind the other, is retried here), then wait until
     every peer has committed the batch."""
 
-    def submit(args: list[str], orgs: Sequence[str], agreements: int) -> Json | None:
+    def submit(args: list[str], pair: str, agreements: int) -> Json | None:
         contract = connection.contract("margin")
         mismatches = 0
         while True:
             try:
-                result = contract.submit("SweepAgreements", *args, endorsing_organizations=orgs)
+                result = private.submit(contract, "SweepAgreements", *args, pair=pair)
                 break
             except EndorseError as exc:
                 if ENDORSEMENT_MISMATCH not in str(exc) or mismatches >= 3:
@@ -199,7 +196,7 @@ def sweep_day(
     if not 1 <= batch_size <= MAX_BATCH:
         raise ValueError(f"batch size must be between 1 and {MAX_BATCH}, got {batch_size}")
     started = time.perf_counter()
-    msp = _msp_of(connection)
+    operator = connection.party == "operator"
     submit = submit or default_submit(connection)
     iso = day.isoformat()
     outcomes: dict[str, SweepOutcome] = {}
@@ -218,7 +215,7 @@ def sweep_day(
 
     def margin(group: list[PlanItem]) -> None:
         args = [iso, json.dumps([item.agreement for item in group])]
-        result = submit(args, endorsers(group[0].pair, msp), len(group))
+        result = submit(args, group[0].collection, len(group))
         with lock:
             if result is None:
                 counters["failed_batches"] += 1
@@ -228,24 +225,39 @@ def sweep_day(
 
     def replay(group: list[PlanItem]) -> None:
         # already called: the recorded outcomes, read without a transaction
-        raw = connection.contract("margin").evaluate(
-            "SweepAgreements", iso, json.dumps([item.agreement for item in group]))
+        raw = private.evaluate(
+            connection.contract("margin"), "SweepAgreements", iso,
+            json.dumps([item.agreement for item in group]), pair=group[0].collection,
+            on=group[0].lender if operator else "")
         record(group, json.loads(raw) if raw else {})
+
+    def plan_pages() -> Iterable[Json]:
+        # the oracle reads each pair's plan on a peer of the pair; a bank its own on its peer
+        for pair in bank_pairs(connection) if operator else [""]:
+            bookmark = ""
+            while True:
+                raw = private.evaluate(connection.contract("margin"), "SweepPlan", iso,
+                                       str(PLAN_PAGE), bookmark, pair=pair,
+                                       on=collection_parties(pair)[0] if pair else "")
+                page = json.loads(raw) if raw else {}
+                yield page
+                bookmark = page.get("bookmark", "")
+                if not bookmark:
+                    break
 
     lanes = BorrowerLanes(margin)
     open_batches: dict[tuple[str, str], list[PlanItem]] = {}
     called: list[PlanItem] = []
     planned = already = 0
-    bookmark = ""
+    pairs: set[str] = set()
     try:
-        while True:
-            raw = connection.contract("margin").evaluate("SweepPlan", iso, str(PLAN_PAGE), bookmark)
-            page = json.loads(raw) if raw else {}
+        for page in plan_pages():
             for d in page.get("items") or []:
                 item = PlanItem.from_json(d)
                 if select is not None and not select(item):
                     continue
                 planned += 1
+                pairs.add(item.collection)
                 if item.called:
                     already += 1
                     called.append(item)
@@ -257,9 +269,6 @@ def sweep_day(
                 group.append(item)
                 if len(group) == batch_size:
                     lanes.put(item.borrower, open_batches.pop(item.pair))
-            bookmark = page.get("bookmark", "")
-            if not bookmark:
-                break
         plan_seconds = time.perf_counter() - started
         for pair, group in open_batches.items():
             lanes.put(pair[1], group)
@@ -271,7 +280,9 @@ def sweep_day(
         raise errors[0]
     swept, last, refusal = False, None, ""
     if finish and counters["failed_batches"] == 0:
-        swept, last, refusal = _finish(connection, iso)
+        # every pair the oracle may sweep: a pair whose agreements all closed must say so too
+        swept, last, refusal = _finish(connection, iso,
+                                       bank_pairs(connection) if operator else sorted(pairs))
     return SweepRun(
         valuation_date=day, outcomes=tuple(outcomes[k] for k in sorted(outcomes)),
         transactions=counters["transactions"], swept=swept, last_swept_date=last,
@@ -281,10 +292,20 @@ def sweep_day(
     )
 
 
-def _finish(connection: Connection, iso: str) -> tuple[bool, date | None, str]:
-    """FinishSweep: (recorded, the latest swept date, the chaincode's refusal if it refused)."""
+def _finish(connection: Connection, iso: str,
+            pairs: Sequence[str]) -> tuple[bool, date | None, str]:
+    """FinishSweep of each pair, then (the oracle) of the platform: (recorded, the latest swept
+    date, the chaincode's refusal if it refused)."""
+    contract = connection.contract("margin")
     try:
-        result = connection.contract("margin").submit("FinishSweep", iso)
+        block = 0
+        for pair in pairs:
+            block = max(block, private.submit(contract, "FinishSweep", iso, pair=pair).block_number)
+        if connection.party != "operator":
+            if block:
+                connection.wait_for_all_peers(block, timeout=60.0, poll=0.01)
+            return bool(pairs), None, ""
+        result = contract.submit("FinishSweep", iso)
     except GatewayError as exc:
         texts = [d.message for d in exc.details] + [exc.message]
         if any("chaincode response" in t for t in texts) and "cannot finish the sweep" in (

@@ -44,6 +44,7 @@ from typing import Any, Literal
 
 from tanpo.bench import gateway as gateway_bench
 from tanpo.bench.stats import summary_ms
+from tanpo.client import private
 from tanpo.client.errors import CommitError, EndorseError
 from tanpo.client.gateway import (
     MVCC_RETRY,
@@ -55,9 +56,10 @@ from tanpo.client.gateway import (
     run_with_retries,
 )
 from tanpo.client.models import decimal_string
+from tanpo.client.pairs import collection_parties, pair_collection, pair_endorsers
 from tanpo.client.profile import Profile
 from tanpo.client.session import Participant, Session
-from tanpo.client.sweep import endorsers, sweep_day
+from tanpo.client.sweep import sweep_day
 
 Json = dict[str, Any]
 Registration = Literal["batch", "single"]
@@ -445,18 +447,21 @@ class Actors:
 MISMATCH_RETRY = RetryPolicy(attempts=4, backoff=constant(0.2), retry_on=endorsements_differ)
 
 
-def timed_submit(contract: Contract, fn: str, args: Sequence[str], orgs: Sequence[str]
+def timed_submit(contract: Contract, fn: str, args: Sequence[str], pair: str
                  ) -> tuple[SubmitResult, float, float, int]:
     """`Contract.submit` with the time split: endorsement (the gateway collecting the endorsing
     peers' executions) and ordering + validation + commit (submit to commit status). MVCC
     conflicts are retried as `Contract.submit` does, and so are differing endorsements
-    (`MISMATCH_RETRY`), counted in the last value returned, not in the result's attempts."""
+    (`MISMATCH_RETRY`), counted in the last value returned, not in the result's attempts. The
+    call is a bilateral one in `pair`: private arguments, endorsed by the pair's peers."""
+    orgs = pair_endorsers(*collection_parties(pair))
     spent = {"endorse": 0.0, "commit": 0.0, "mismatches": 0}
 
     def attempt() -> SubmitResult:
         t0 = time.perf_counter()
         try:
-            tx = contract.new_proposal(fn, args, endorsing_organizations=orgs).endorse()
+            tx = contract.new_proposal(fn, (), private.transient(args, pair),
+                                       endorsing_organizations=orgs).endorse()
         except EndorseError as exc:
             spent["mismatches"] += int(exc.endorsements_differ)
             raise
@@ -475,13 +480,13 @@ def timed_submit(contract: Contract, fn: str, args: Sequence[str], orgs: Sequenc
 
 
 def _submit(stats: PhaseStats, conn: Participant, contract: str, fn: str, args: Sequence[str],
-            orgs: Sequence[str], agreements: int, settle: bool = True) -> Json | None:
-    """Submit one transaction endorsed by `orgs` and record its figures; with `settle`, return
+            pair: str, agreements: int, settle: bool = True) -> Json | None:
+    """Submit one transaction of `pair` and record its figures; with `settle`, return
     only once every peer has committed it (the caller then releases its keys)."""
     t0 = time.perf_counter()
     try:
         result, endorse_s, commit_s, mismatches = timed_submit(
-            conn.contract(contract), fn, args, orgs)
+            conn.contract(contract), fn, args, pair)
     except Exception as exc:  # counted and reported with the figures, never hidden
         stats.failure(exc)
         return None
@@ -558,7 +563,7 @@ def _register(actors: Actors, cfg: MarketConfig, specs: Sequence[AgreementSpec],
             s0 = group[0]
             args = [json.dumps([terms_for(s, k, start, cfg.threshold) for s in group])]
             res = _submit(stats, actors.banks[s0.lender], "agreements", "ProposeBatch", args,
-                          endorsers(s0.pair, actors.msp), 0)
+                          pair_collection(*s0.pair), 0)
             if res is not None:
                 stats.add("proposed", int(res.get("count", 0)))
                 done.set()
@@ -571,7 +576,7 @@ def _register(actors: Actors, cfg: MarketConfig, specs: Sequence[AgreementSpec],
             s0 = group[0]
             args = [json.dumps([s.id for s in group])]
             res = _submit(stats, actors.banks[s0.borrower], "agreements", "ApproveBatch", args,
-                          endorsers(s0.pair, actors.msp), len(group))
+                          pair_collection(*s0.pair), len(group))
             if res is not None:
                 stats.add("approved", int(res.get("count", 0)))
         return go
@@ -592,7 +597,7 @@ def _single_propose(actors: Actors, stats: PhaseStats, s: AgreementSpec, k: int,
     def go() -> None:
         res = _submit(stats, actors.banks[s.lender], "agreements", "Propose",
                       [json.dumps(terms_for(s, k, start, threshold))],
-                      endorsers(s.pair, actors.msp), 0,
+                      pair_collection(*s.pair), 0,
                       settle=False)
         if res is not None:
             stats.add("proposed")
@@ -602,7 +607,7 @@ def _single_propose(actors: Actors, stats: PhaseStats, s: AgreementSpec, k: int,
 def _single_approve(actors: Actors, stats: PhaseStats, s: AgreementSpec) -> Callable[[], None]:
     def go() -> None:
         res = _submit(stats, actors.banks[s.borrower], "agreements", "Approve", [s.id],
-                      endorsers(s.pair, actors.msp), 1)
+                      pair_collection(*s.pair), 1)
         if res is not None:
             stats.add("approved")
     return go
@@ -629,8 +634,8 @@ def _sweep(actors: Actors, cfg: MarketConfig, run_ids: set[str], day: date,
     oracle.session.settle(timeout=60, block=posted.block_number)
     stats.detail["post_s"] = round(time.perf_counter() - t0, 3)
 
-    def submit(args: list[str], orgs: Sequence[str], agreements: int) -> Json | None:
-        return _submit(stats, oracle, "margin", "SweepAgreements", args, orgs, agreements)
+    def submit(args: list[str], pair: str, agreements: int) -> Json | None:
+        return _submit(stats, oracle, "margin", "SweepAgreements", args, pair, agreements)
 
     t1 = time.perf_counter()
     # the day is marked swept only when the network holds nothing but this run's agreements

@@ -24,6 +24,7 @@ from tanpo.client.api import OracleClient, Party, TanpoClient, TokenAdministrato
 from tanpo.client.errors import GatewayError
 from tanpo.client.models import CollateralLeg, MarginCall, MarginTransfer, Terms
 from tanpo.client.models import Token as LedgerToken
+from tanpo.client.pairs import pair_collection
 from tanpo.client.profile import Profile, load_profile
 from tanpo.client.session import Participant, Session
 from tanpo.margin import Agreement, Market, Token
@@ -219,9 +220,12 @@ class FabricLedger:
     def margin_call(self, agreement_id: str, day: date) -> CallRecord:
         terms = self._known(agreement_id)
         oracle = self._oracle()
+        chain_id = self.chain_id(agreement_id)
         with _as_scenario_error(f"margin call of {agreement_id} on {day.isoformat()}"):
-            call = oracle.margin_call(self.chain_id(agreement_id), day)
-        self.session.settle()
+            # the oracle triggers the call in the pair; the record is the pair's to read
+            oracle.call_margin(chain_id, day, pair_collection(terms.lender, terms.borrower))
+            self.session.settle()
+            call = self._party(terms.lender).get_margin_call(chain_id, day)
         return _record(agreement_id, terms, call)
 
     def close_agreement(self, agreement_id: str, day: date) -> CloseRecord:
@@ -240,9 +244,9 @@ class FabricLedger:
 
     def call_records(self, agreement_id: str) -> list[CallRecord]:
         terms = self._known(agreement_id)
-        oracle = self._oracle()
+        lender = self._party(terms.lender)
         with _as_scenario_error(f"reading the margin calls of {agreement_id}"):
-            calls = oracle.margin_calls(self.chain_id(agreement_id))
+            calls = lender.margin_calls(self.chain_id(agreement_id))
         return sorted((_record(agreement_id, terms, c) for c in calls), key=lambda r: r.date)
 
 

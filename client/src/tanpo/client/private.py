@@ -1,0 +1,43 @@
+"""The calling convention of bilateral functions, whose arguments must never reach a block.
+
+A bilateral function's arguments (terms, agreement ids, notes) travel in the transient field
+``tanpo.args``, which Fabric leaves out of the transaction it orders, with only the function name
+in the proposal; ``tanpo.pair`` names the pair's private collection, and the pair's two banks'
+peers endorse (their collection's policy), so no other bank's peer ever sees the inputs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from tanpo.client.gateway import Contract, RetryPolicy, SubmitResult
+from tanpo.client.pairs import collection_parties, msp_id_for, pair_endorsers
+
+ARGS_FIELD = "tanpo.args"
+PAIR_FIELD = "tanpo.pair"
+
+
+def transient(args: Sequence[str], pair: str = "") -> dict[str, bytes]:
+    fields = {ARGS_FIELD: json.dumps(list(args)).encode()}
+    if pair:
+        fields[PAIR_FIELD] = pair.encode()
+    return fields
+
+
+def submit(contract: Contract, function: str, *args: str, pair: str,
+           timeout: float | None = None,
+           retries: Sequence[RetryPolicy] | None = None) -> SubmitResult:
+    """Submit a bilateral function in ``pair``, endorsed by the pair's peers only."""
+    return contract.submit(function, transient=transient(args, pair),
+                           endorsing_organizations=pair_endorsers(*collection_parties(pair)),
+                           timeout=timeout, retries=retries)
+
+
+def evaluate(contract: Contract, function: str, *args: str, pair: str = "",
+             on: str = "", timeout: float | None = None) -> bytes:
+    """Evaluate a bilateral query on the caller's own peer, or on a peer of party ``on`` (the
+    operator reads a pair's sweep plan on one of the pair's peers)."""
+    targets = [msp_id_for(on)] if on else []
+    proposal = contract.new_proposal(function, (), transient(args, pair), targets)
+    return proposal.evaluate(timeout)
