@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tanpo.client.pairs import pair_collection
 from tanpo.network.collections import collections_config, config_digest, write_collections
+from tanpo.network.launcher import definition_current
 from tanpo.network.topology import Topology
 
 
@@ -50,3 +51,16 @@ def test_the_digest_follows_the_configuration_not_the_order_of_the_banks() -> No
     assert ab == config_digest(collections_config(["bank-b", "bank-a"]))
     assert ab != config_digest(collections_config(["bank-a", "bank-b", "bank-c"]))
     assert ab != config_digest([])
+
+
+def test_a_change_of_collections_is_a_new_definition() -> None:
+    pairs = config_digest(collections_config(["bank-a", "bank-b"]))
+    deployed = {"version": "abc", "sequence": 1, "package_id": "x", "collections": pairs}
+    assert definition_current(deployed, "abc", pairs)
+    assert not definition_current(deployed, "abd", pairs)  # new chaincode
+    assert not definition_current(deployed, "abc", config_digest(
+        collections_config(["bank-a", "bank-b", "bank-c"])))
+    # a network deployed before the collections existed gets them at its next `up`
+    older = {"version": "abc", "sequence": 1, "package_id": "x"}
+    assert not definition_current(older, "abc", pairs)
+    assert definition_current(older, "abc", config_digest(collections_config(["bank-a"])))

@@ -313,9 +313,7 @@ class Launcher:
         # The collections are part of the definition: a change to them is a new sequence too.
         pairs = collections.collections_config(self.topo.bank_parties)
         pairs_digest = collections.config_digest(pairs)
-        if (deployed.get("version") == source_hash
-                # a definition from before collections were recorded had none
-                and deployed.get("collections", collections.config_digest([])) == pairs_digest):
+        if definition_current(deployed, source_hash, pairs_digest):
             processes.start(self.chaincode_node(deployed["package_id"]))
             self._wait_chaincode()
             self.say(f"  chaincode {CHAINCODE} {source_hash} (sequence {deployed['sequence']})")
@@ -578,31 +576,30 @@ class Launcher:
         return int(json.loads(out[start:]).get("height", 0)) if start >= 0 else None
 
     # --- one node ----------------------------------------------------------------------------
-    def _named_node(self, name: str) -> tuple[Node, int]:
-        """A peer or orderer process by node name, with the operations port that says it is
-        healthy."""
+    def _named_node(self, name: str) -> Orderer | Peer:
+        """A peer or orderer by node name (`peer1-bank-a`, `orderer0`)."""
         for o in self.topo.orderer_nodes:
             if o.node == name:
-                return self.orderer_node(o), o.operations_port
+                return o
         try:
-            peer = self.topo.peer(name)
+            return self.topo.peer(name)
         except KeyError:
             known = [o.node for o in self.topo.orderer_nodes] + [p.node for p in self.topo.peers]
             raise NetworkError(f"no node {name!r} in this network (known: "
                                f"{', '.join(known)})") from None
-        return self.peer_node(peer), peer.operations_port
 
     def stop_node(self, name: str) -> bool:
         """Stop one peer or orderer by its PID file; False when it was not running."""
-        node, _ = self._named_node(name)
-        return processes.stop(node.pidfile)
+        node = self._named_node(name)
+        return processes.stop(self.topo.pids_dir / f"{node.node}.pid")
 
     def start_node(self, name: str) -> int:
         """Start one stopped peer or orderer (a running one is left alone) and wait until it is
         healthy; its PID. A peer catches up from the orderers and reconciles private data."""
-        node, port = self._named_node(name)
+        target = self._named_node(name)
+        node = self.orderer_node(target) if isinstance(target, Orderer) else self.peer_node(target)
         pid = processes.start(node)
-        processes.wait_until(node, _healthz(port), "healthz")
+        processes.wait_until(node, _healthz(target.operations_port), "healthz")
         return pid
 
     def running_pids(self) -> dict[str, int]:
@@ -612,6 +609,14 @@ class Launcher:
             if pid is not None:
                 pids[pidfile.stem] = pid
         return pids
+
+
+def definition_current(deployed: dict[str, Any], version: str, pairs_digest: str) -> bool:
+    """Whether the committed definition (`chaincode.json`) has this chaincode version and these
+    collections; otherwise `up` commits a new sequence."""
+    # a definition from before collections were recorded had none
+    committed = deployed.get("collections", collections.config_digest([]))
+    return bool(deployed.get("version") == version and committed == pairs_digest)
 
 
 def _healthz(port: int) -> Callable[[], bool]:
