@@ -27,8 +27,12 @@ def _write(path: Path, text: str) -> None:
 
 @pytest.fixture
 def topo(tmp_path: Path) -> Topology:
-    """A topology whose crypto folder holds what the profiles point at."""
-    topo = Topology(port_base=37000, state_dir=tmp_path / "state")
+    return written(tmp_path)
+
+
+def written(tmp_path: Path, peers_per_bank: int = 1) -> Topology:
+    """A topology whose crypto folder holds what the profiles point at, profiles written."""
+    topo = Topology(port_base=37000, state_dir=tmp_path / "state", peers_per_bank=peers_per_bank)
     for org in topo.peer_orgs:
         _write(topo.org_tls_ca(org), _pem(f"tls ca of {org.party}"))
         for user in USERS:
@@ -104,3 +108,19 @@ def test_common_profiles_are_written_for_every_organisation(topo: Topology) -> N
     assert names == sorted(
         [f"connection-{p}.json" for p in parties] + [f"connection-{p}.yaml" for p in parties]
         + ["connection-profile.json"])
+
+
+def test_profiles_list_every_peer_and_the_sdk_uses_peer0(tmp_path: Path) -> None:
+    topo = written(tmp_path, peers_per_bank=3)
+    bank_b = topo.org("bank-b")
+    names = [f"peer{n}.bank-b.tanpo.net" for n in range(3)]
+    own, common = topo.profile_file, topo.common_profile_file(bank_b)
+    for profile in (load_profile(own), load_profile(common)):
+        peers = profile.org("bank-b").peers
+        assert [p.host_name for p in peers] == names
+        assert [p.endpoint for p in peers] == [p.client_endpoint for p in bank_b.peers]
+        assert peers[0].endpoint == f"localhost:{bank_b.port}"  # what connect() dials
+    ccp = json.loads(topo.common_profile_file(bank_b).read_text())
+    assert ccp["organizations"]["BankB"]["peers"] == names
+    assert list(ccp["channels"]["tanpo"]["peers"]) == names
+    assert len(load_profile(topo.profile_file).org("operator").peers) == 1

@@ -1,4 +1,4 @@
-"""`tanpo network up|down|status|logs`."""
+"""`tanpo network up|down|status|logs|stop-node|start-node`."""
 
 from __future__ import annotations
 
@@ -15,15 +15,16 @@ from tanpo.client.profile import default_state_dir
 from tanpo.network.fabric_bin import FabricBinariesError
 from tanpo.network.launcher import Launcher, NetworkError
 from tanpo.network.processes import NodeStartError, log_tail
-from tanpo.network.topology import DEFAULT_PORT_BASE, Topology
+from tanpo.network.topology import DEFAULT_PORT_BASE, MAX_PEERS_PER_BANK, Topology
 
 
 def _topology(state_dir: Path | None, banks: int | None, orderers: int | None,
-              port_base: int | None) -> Topology:
+              port_base: int | None, peers_per_bank: int | None = None) -> Topology:
     state = state_dir or default_state_dir()
     saved = Topology.load(state)
     if saved is not None:
-        asked = {"banks": banks, "orderers": orderers, "port_base": port_base}
+        asked = {"banks": banks, "orderers": orderers, "port_base": port_base,
+                 "peers_per_bank": peers_per_bank}
         clashes = [
             f"--{k.replace('_', '-')} {v} (network has {getattr(saved, k)})"
             for k, v in asked.items()
@@ -35,12 +36,24 @@ def _topology(state_dir: Path | None, banks: int | None, orderers: int | None,
                 + ". Run `tanpo network down --wipe` first to create a different one."
             )
         return saved
-    return Topology(
-        banks=banks or 2,
-        orderers=orderers or 1,
-        port_base=port_base or DEFAULT_PORT_BASE,
-        state_dir=state,
-    )
+    try:
+        return Topology(
+            banks=banks or 2,
+            orderers=orderers or 1,
+            port_base=port_base or DEFAULT_PORT_BASE,
+            state_dir=state,
+            peers_per_bank=peers_per_bank or 1,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _saved(state_dir: Path | None) -> Topology:
+    topo = Topology.load(state_dir or default_state_dir())
+    if topo is None:
+        click.echo("no network state found: run `tanpo network up`", err=True)
+        sys.exit(3)
+    return topo
 
 
 state_option = click.option(
@@ -61,10 +74,13 @@ def network() -> None:
               help="Raft orderer nodes (default 1).")
 @click.option("--port-base", type=int, default=None,
               help=f"First port of the network's range (default {DEFAULT_PORT_BASE}).")
+@click.option("--peers-per-bank", type=click.IntRange(1, MAX_PEERS_PER_BANK), default=None,
+              help="Peers per bank organisation (default 1; the operator has one).")
 def up(state_dir: Path | None, banks: int | None, orderers: str | None,
-       port_base: int | None) -> None:
+       port_base: int | None, peers_per_bank: int | None) -> None:
     """Create or start the network (harmless when it is already up)."""
-    topo = _topology(state_dir, banks, int(orderers) if orderers else None, port_base)
+    topo = _topology(state_dir, banks, int(orderers) if orderers else None, port_base,
+                     peers_per_bank)
     try:
         Launcher(topo).up()
     except (NetworkError, NodeStartError, FabricBinariesError) as exc:
@@ -142,3 +158,31 @@ def logs(state_dir: Path | None, node: str | None, lines: int, follow: bool) -> 
                     click.echo(line, nl=False)
                 else:
                     time.sleep(0.5)
+
+
+@network.command("stop-node")
+@state_option
+@click.argument("node")
+def stop_node(state_dir: Path | None, node: str) -> None:
+    """Stop one peer or orderer (e.g. peer1-bank-a) by its PID; the rest keep running."""
+    try:
+        stopped = Launcher(_saved(state_dir)).stop_node(node)
+    except NetworkError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"stopped {node}" if stopped else f"{node} was not running")
+
+
+@network.command("start-node")
+@state_option
+@click.argument("node")
+def start_node(state_dir: Path | None, node: str) -> None:
+    """Start one stopped peer or orderer again and wait until it is healthy."""
+    launcher = Launcher(_saved(state_dir))
+    try:
+        pid = launcher.start_node(node)
+    except NetworkError as exc:
+        raise click.UsageError(str(exc)) from None
+    except (NodeStartError, FabricBinariesError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"{node} running (pid {pid})")

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from tanpo.network.fabric_bin import FabricInstall
-from tanpo.network.topology import DOMAIN, HOST, Orderer, PeerOrg, Topology
+from tanpo.network.topology import DOMAIN, HOST, Orderer, Peer, PeerOrg, Topology
 
 CHANNEL_PROFILE = "TanpoChannel"
 
@@ -36,7 +36,7 @@ def crypto_config(topo: Topology) -> dict[str, Any]:
                 "Name": org.msp_id.removesuffix("MSP"),
                 "Domain": org.domain,
                 "EnableNodeOUs": True,
-                "Template": {"Count": 1, "SANS": sans},
+                "Template": {"Count": org.peer_count, "SANS": sans},
                 "Users": {"Count": 2},
             }
             for org in topo.peer_orgs
@@ -83,7 +83,8 @@ def configtx(topo: Topology) -> dict[str, Any]:
                     "Admins": _signature(f"OR('{m}.admin')"),
                     "Endorsement": _signature(f"OR('{m}.peer')"),
                 },
-                "AnchorPeers": [{"Host": HOST, "Port": org.port}],
+                # peer0: other organisations' peers learn the rest of this one's through it
+                "AnchorPeers": [{"Host": HOST, "Port": org.peer0.port}],
             }
         )
     consenters = []
@@ -155,6 +156,15 @@ def peer_core_yaml(install: FabricInstall) -> dict[str, Any]:
     core["chaincode"]["externalBuilders"] = [{"name": "tanpo-ccaas", "path": str(builder)}]
     # No Docker: an empty VM endpoint turns off the Docker controller and its health check.
     core["vm"]["endpoint"] = ""
+    pvt = core["peer"]["gossip"]["pvtData"]
+    # A peer that was down (or joined late) gets the pair collections' data it missed through
+    # reconciliation: look every 5 s instead of every minute, so it catches up quickly.
+    pvt["reconciliationEnabled"] = True
+    pvt["reconcileSleepInterval"] = "5s"
+    # At commit a peer waits this long for private data it lacks before committing the block
+    # without it (and reconciling later): never stall a block for a minute on data nobody up
+    # can give (the pair's other peers down).
+    pvt["pullRetryThreshold"] = "5s"
     return core
 
 
@@ -173,21 +183,24 @@ def write_all(topo: Topology, install: FabricInstall) -> None:
     )
 
 
-def peer_env(topo: Topology, org: PeerOrg) -> dict[str, str]:
-    tls = topo.peer_crypto(org) / "tls"
-    data = topo.data_dir / org.node
+def peer_env(topo: Topology, peer: Peer) -> dict[str, str]:
+    tls = topo.peer_crypto(peer) / "tls"
+    data = topo.data_dir / peer.node
+    # Gossip starts from a sibling of the same organisation (itself when it has none); other
+    # organisations' peers are found through the anchor peers and the external endpoints.
+    bootstrap = peer.siblings[0] if peer.siblings else peer
     return {
         "FABRIC_CFG_PATH": str(topo.config_dir / "peer"),
         "FABRIC_LOGGING_SPEC": "INFO:gateway=INFO",
-        "CORE_PEER_ID": org.peer_name,
-        "CORE_PEER_ADDRESS": org.endpoint,
-        "CORE_PEER_LISTENADDRESS": org.endpoint,
-        "CORE_PEER_CHAINCODEADDRESS": f"{HOST}:{org.chaincode_port}",
-        "CORE_PEER_CHAINCODELISTENADDRESS": f"{HOST}:{org.chaincode_port}",
-        "CORE_PEER_GOSSIP_BOOTSTRAP": org.endpoint,
-        "CORE_PEER_GOSSIP_EXTERNALENDPOINT": org.endpoint,
-        "CORE_PEER_LOCALMSPID": org.msp_id,
-        "CORE_PEER_MSPCONFIGPATH": str(topo.peer_crypto(org) / "msp"),
+        "CORE_PEER_ID": peer.peer_name,
+        "CORE_PEER_ADDRESS": peer.endpoint,
+        "CORE_PEER_LISTENADDRESS": peer.endpoint,
+        "CORE_PEER_CHAINCODEADDRESS": f"{HOST}:{peer.chaincode_port}",
+        "CORE_PEER_CHAINCODELISTENADDRESS": f"{HOST}:{peer.chaincode_port}",
+        "CORE_PEER_GOSSIP_BOOTSTRAP": bootstrap.endpoint,
+        "CORE_PEER_GOSSIP_EXTERNALENDPOINT": peer.endpoint,
+        "CORE_PEER_LOCALMSPID": peer.msp_id,
+        "CORE_PEER_MSPCONFIGPATH": str(topo.peer_crypto(peer) / "msp"),
         "CORE_PEER_TLS_ENABLED": "true",
         "CORE_PEER_TLS_CERT_FILE": str(tls / "server.crt"),
         "CORE_PEER_TLS_KEY_FILE": str(tls / "server.key"),
@@ -195,7 +208,7 @@ def peer_env(topo: Topology, org: PeerOrg) -> dict[str, str]:
         "CORE_PEER_FILESYSTEMPATH": str(data),
         "CORE_LEDGER_SNAPSHOTS_ROOTDIR": str(data / "snapshots"),
         "CORE_LEDGER_STATE_STATEDATABASE": "goleveldb",
-        "CORE_OPERATIONS_LISTENADDRESS": f"{HOST}:{org.operations_port}",
+        "CORE_OPERATIONS_LISTENADDRESS": f"{HOST}:{peer.operations_port}",
         "CORE_METRICS_PROVIDER": "prometheus",
         "CORE_CHAINCODE_EXECUTETIMEOUT": "120s",
         # nothing reads key history (an agreement carries its own): no index write per key
@@ -203,12 +216,13 @@ def peer_env(topo: Topology, org: PeerOrg) -> dict[str, str]:
     }
 
 
-def admin_env(topo: Topology, org: PeerOrg) -> dict[str, str]:
-    """Environment for the `peer` CLI acting as the organisation's admin against its own peer."""
+def admin_env(topo: Topology, org: PeerOrg, peer: Peer | None = None) -> dict[str, str]:
+    """Environment for the `peer` CLI acting as the organisation's admin against one of its
+    peers (peer0 unless given)."""
     return {
         "FABRIC_CFG_PATH": str(topo.config_dir / "peer"),
         "FABRIC_LOGGING_SPEC": "WARNING",
-        "CORE_PEER_ADDRESS": org.endpoint,
+        "CORE_PEER_ADDRESS": (peer or org.peer0).endpoint,
         "CORE_PEER_LOCALMSPID": org.msp_id,
         "CORE_PEER_MSPCONFIGPATH": str(topo.user_msp(org, "Admin")),
         "CORE_PEER_TLS_ENABLED": "true",

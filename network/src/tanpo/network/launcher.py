@@ -2,9 +2,10 @@
 
 `up` is idempotent: a running network is left alone; a stopped one is restarted from its state
 folder (ledgers kept); a missing one is created: crypto material, channel genesis block, Raft
-orderer(s) joined through the channel participation API, one peer per organisation joined to the
-channel, the chaincode built and deployed as a chaincode-as-a-service package through the
-lifecycle, roles bootstrapped, and the connection profiles written: tanpo's own for the client,
+orderer(s) joined through the channel participation API, every peer (one for the operator, one to
+three per bank) joined to the channel, the chaincode built and deployed as a
+chaincode-as-a-service package through the lifecycle with a private data collection per pair of
+banks, roles bootstrapped, and the connection profiles written: tanpo's own for the client,
 and a Fabric common connection profile per organisation.
 """
 
@@ -24,11 +25,20 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-from tanpo.network import configs, processes
+from tanpo.network import collections, configs, processes
 from tanpo.network.fabric_bin import FabricInstall, build
 from tanpo.network.processes import Node, NodeStartError
 from tanpo.network.profile import write_common_profiles, write_profile
-from tanpo.network.topology import CHAINCODE, CHANNEL, HOST, Orderer, PeerOrg, Topology, repo_root
+from tanpo.network.topology import (
+    CHAINCODE,
+    CHANNEL,
+    HOST,
+    Orderer,
+    Peer,
+    PeerOrg,
+    Topology,
+    repo_root,
+)
 
 Say = Callable[[str], None]
 
@@ -65,9 +75,12 @@ class Launcher:
             )
         return proc.stdout
 
-    def _peer(self, org: PeerOrg, *args: str, what: str = "") -> str:
+    def _peer(self, target: PeerOrg | Peer, *args: str, what: str = "") -> str:
+        """The `peer` CLI as the organisation's admin, against a peer (an organisation: its
+        peer0)."""
+        org, peer = (target.org, target) if isinstance(target, Peer) else (target, None)
         return self._run(
-            [str(self.fabric().tool("peer")), *args], configs.admin_env(self.topo, org), what
+            [str(self.fabric().tool("peer")), *args], configs.admin_env(self.topo, org, peer), what
         )
 
     def _orderer_flags(self) -> list[str]:
@@ -83,13 +96,15 @@ class Launcher:
             pidfile=self.topo.pids_dir / f"{o.node}.pid",
         )
 
-    def peer_node(self, org: PeerOrg) -> Node:
+    def peer_node(self, target: PeerOrg | Peer) -> Node:
+        """A peer's process (an organisation: its peer0)."""
+        peer = target if isinstance(target, Peer) else target.peer0
         return Node(
-            name=org.node,
+            name=peer.node,
             argv=(str(self.fabric().tool("peer")), "node", "start"),
-            env=configs.peer_env(self.topo, org),
-            log=self.topo.logs_dir / f"{org.node}.log",
-            pidfile=self.topo.pids_dir / f"{org.node}.pid",
+            env=configs.peer_env(self.topo, peer),
+            log=self.topo.logs_dir / f"{peer.node}.log",
+            pidfile=self.topo.pids_dir / f"{peer.node}.pid",
         )
 
     def chaincode_node(self, package_id: str) -> Node:
@@ -140,16 +155,10 @@ class Launcher:
         topo = self.topo
         self.say(
             f"Creating a network: {topo.orderers} orderer(s), peer orgs "
-            f"{', '.join(o.party for o in topo.peer_orgs)}; ports from {topo.port_base}"
+            f"{', '.join(o.party for o in topo.peer_orgs)} ({topo.peers_per_bank} peer(s) per "
+            f"bank); ports from {topo.port_base}"
         )
-        ports: list[tuple[str, int]] = []
-        for o in topo.orderer_nodes:
-            ports += [(o.node, o.port), (o.node, o.admin_port), (o.node, o.operations_port)]
-        for org in topo.peer_orgs:
-            ports += [(org.node, org.port), (org.node, org.chaincode_port)]
-            ports += [(org.node, org.operations_port)]
-        ports.append(("chaincode", topo.chaincode_port))
-        processes.ensure_ports_free(ports)
+        processes.ensure_ports_free(topo.ports())
         topo.save()
         configs.write_all(topo, self.fabric())
         self.say("  crypto material (cryptogen)")
@@ -230,20 +239,20 @@ class Launcher:
             time.sleep(0.25)
 
     def _start_peers(self) -> None:
-        nodes = [(self.peer_node(org), org) for org in self.topo.peer_orgs]
+        nodes = [(self.peer_node(peer), peer) for peer in self.topo.peers]
         for node, _ in nodes:
             processes.start(node)
-        for node, org in nodes:
-            processes.wait_until(node, _healthz(org.operations_port), "healthz")
-            self.say(f"  {org.node} up on {org.endpoint}")
+        for node, peer in nodes:
+            processes.wait_until(node, _healthz(peer.operations_port), "healthz")
+            self.say(f"  {peer.node} up on {peer.endpoint}")
 
     def _join_peers(self) -> None:
         block = self.topo.config_dir / "channel.block"
-        for org in self.topo.peer_orgs:
+        for peer in self.topo.peers:
             # Right after the orderer joins, the peer may still fail to fetch; retry briefly.
             for attempt in range(20):
                 try:
-                    self._peer(org, "channel", "join", "-b", str(block), what="peer channel join")
+                    self._peer(peer, "channel", "join", "-b", str(block), what="peer channel join")
                     break
                 except NetworkError:
                     if attempt == 19:
@@ -301,7 +310,10 @@ class Launcher:
         source_hash = self._chaincode_source_hash()
         deployed = self._deployed()
         self._build_chaincode()
-        if deployed.get("version") == source_hash:
+        # The collections are part of the definition: a change to them is a new sequence too.
+        pairs = collections.collections_config(self.topo.bank_parties)
+        pairs_digest = collections.config_digest(pairs)
+        if definition_current(deployed, source_hash, pairs_digest):
             processes.start(self.chaincode_node(deployed["package_id"]))
             self._wait_chaincode()
             self.say(f"  chaincode {CHAINCODE} {source_hash} (sequence {deployed['sequence']})")
@@ -310,17 +322,18 @@ class Launcher:
         label = f"{CHAINCODE}_{source_hash}"
         pkg = self._package(label)
         package_id = ""
-        for org in self.topo.peer_orgs:
+        # every peer installs the package: each one endorses and connects to the same server
+        for peer in self.topo.peers:
             out = self._peer(
-                org, "lifecycle", "chaincode", "calculatepackageid", str(pkg), what="package id"
+                peer, "lifecycle", "chaincode", "calculatepackageid", str(pkg), what="package id"
             )
             package_id = out.strip()
             installed = self._peer(
-                org, "lifecycle", "chaincode", "queryinstalled", what="queryinstalled"
+                peer, "lifecycle", "chaincode", "queryinstalled", what="queryinstalled"
             )
             if package_id not in installed:
-                self._peer(org, "lifecycle", "chaincode", "install", str(pkg), what="install")
-        self.say(f"  installed package {package_id}")
+                self._peer(peer, "lifecycle", "chaincode", "install", str(pkg), what="install")
+        self.say(f"  installed package {package_id} on {len(self.topo.peers)} peer(s)")
         # Restart the server with the new package id (a rolling restart is enough on loopback).
         processes.stop(self.topo.pids_dir / "chaincode.pid")
         processes.start(self.chaincode_node(package_id))
@@ -335,6 +348,9 @@ class Launcher:
             "--sequence",
             str(sequence),
         ]
+        pairs_file = collections.write_collections(self.topo.config_dir, self.topo.bank_parties)
+        if pairs_file is not None:
+            common += ["--collections-config", str(pairs_file)]
         for org in self.topo.peer_orgs:
             self._peer(
                 org,
@@ -364,24 +380,21 @@ class Launcher:
         )
         self._wait_committed(source_hash, sequence)
         (self.topo.state_dir / "chaincode.json").write_text(
-            json.dumps({"version": source_hash, "sequence": sequence, "package_id": package_id})
+            json.dumps({"version": source_hash, "sequence": sequence, "package_id": package_id,
+                        "collections": pairs_digest})
         )
-        self.say(f"  chaincode {CHAINCODE} {source_hash} committed (sequence {sequence})")
+        self.say(f"  chaincode {CHAINCODE} {source_hash} committed (sequence {sequence}, "
+                 f"{len(pairs)} pair collection(s))")
 
     def _wait_membership(self, timeout: float = 90.0) -> None:
         """Wait until every peer's gossip knows every other peer of the channel. Peers of other
         organisations are found through the anchor peers some seconds after start; until then a
         gateway cannot find the endorsers a bilateral transaction needs ("failed to find any
         endorsing peers for org(s)")."""
-        others = len(self.topo.peer_orgs) - 1
-        labels = f'channel="{CHANNEL}"'
+        others = len(self.topo.peers) - 1
         deadline = time.monotonic() + timeout
         while True:
-            known = {
-                org.node: processes.metric_value(
-                    org.operations_port, "gossip_membership_total_peers_known", labels)
-                for org in self.topo.peer_orgs
-            }
+            known = {peer.node: self.peers_known(peer) for peer in self.topo.peers}
             if all(k is not None and k >= others for k in known.values()):
                 return
             if time.monotonic() > deadline:
@@ -391,6 +404,11 @@ class Launcher:
                     f"the peers did not find each other within {timeout:.0f}s ({late} of "
                     f"{others} other peers): see `tanpo network logs` for gossip errors")
             time.sleep(0.5)
+
+    def peers_known(self, peer: Peer) -> float | None:
+        """How many other peers of the channel this peer's gossip knows (None: unreachable)."""
+        return processes.metric_value(peer.operations_port, "gossip_membership_total_peers_known",
+                                      f'channel="{CHANNEL}"')
 
     def _wait_chaincode(self) -> None:
         node = self.chaincode_node("")
@@ -405,9 +423,9 @@ class Launcher:
         deadline = time.monotonic() + 60
         while True:
             ok = True
-            for org in self.topo.peer_orgs:
+            for peer in self.topo.peers:
                 try:
-                    info = self.committed(org)
+                    info = self.committed(peer)
                 except NetworkError:
                     info = None
                 if not info or info.get("version") != version or info.get("sequence") != sequence:
@@ -418,9 +436,11 @@ class Launcher:
                 raise NetworkError("the chaincode definition did not reach every peer within 60s")
             time.sleep(0.5)
 
-    def committed(self, org: PeerOrg) -> dict[str, Any] | None:
+    def committed(self, target: PeerOrg | Peer) -> dict[str, Any] | None:
+        """The committed chaincode definition, as a peer (an organisation: its peer0) reports it
+        (`querycommitted --output json`: version, sequence, approvals, collections)."""
         out = self._peer(
-            org,
+            target,
             "lifecycle",
             "chaincode",
             "querycommitted",
@@ -489,21 +509,21 @@ class Launcher:
                     "height": self._orderer_height(o),
                 }
             )
-        for org in self.topo.peer_orgs:
-            node = self.peer_node(org)
+        for peer in self.topo.peers:
+            node = self.peer_node(peer)
             pid = processes.read_pid(node.pidfile)
             entry: dict[str, Any] = {
-                "node": org.node,
-                "endpoint": org.endpoint,
+                "node": peer.node,
+                "endpoint": peer.endpoint,
                 "pid": pid,
-                "healthy": processes.healthz_ok(org.operations_port),
+                "healthy": processes.healthz_ok(peer.operations_port),
                 "height": None,
                 "chaincode": None,
             }
             if pid is not None:
-                entry["height"] = self._peer_height(org)
+                entry["height"] = self._peer_height(peer)
                 try:
-                    info = self.committed(org)
+                    info = self.committed(peer)
                     if info:
                         entry["chaincode"] = f"{info.get('version')} (seq {info.get('sequence')})"
                 except NetworkError:
@@ -521,9 +541,14 @@ class Launcher:
         )
         return {"channel": CHANNEL, "state_dir": str(self.topo.state_dir), "nodes": nodes}
 
-    def _peer_height(self, org: PeerOrg) -> int | None:
+    def peer_height(self, node: str) -> int | None:
+        """A peer's ledger height on the channel, by node name (`peer1-bank-a`); None when it
+        does not answer."""
+        return self._peer_height(self.topo.peer(node))
+
+    def _peer_height(self, target: PeerOrg | Peer) -> int | None:
         try:
-            out = self._peer(org, "channel", "getinfo", "-c", CHANNEL, what="getinfo")
+            out = self._peer(target, "channel", "getinfo", "-c", CHANNEL, what="getinfo")
         except NetworkError:
             return None
         start = out.find("{")
@@ -550,6 +575,33 @@ class Launcher:
         start = out.find("{")
         return int(json.loads(out[start:]).get("height", 0)) if start >= 0 else None
 
+    # --- one node ----------------------------------------------------------------------------
+    def _named_node(self, name: str) -> Orderer | Peer:
+        """A peer or orderer by node name (`peer1-bank-a`, `orderer0`)."""
+        for o in self.topo.orderer_nodes:
+            if o.node == name:
+                return o
+        try:
+            return self.topo.peer(name)
+        except KeyError:
+            known = [o.node for o in self.topo.orderer_nodes] + [p.node for p in self.topo.peers]
+            raise NetworkError(f"no node {name!r} in this network (known: "
+                               f"{', '.join(known)})") from None
+
+    def stop_node(self, name: str) -> bool:
+        """Stop one peer or orderer by its PID file; False when it was not running."""
+        node = self._named_node(name)
+        return processes.stop(self.topo.pids_dir / f"{node.node}.pid")
+
+    def start_node(self, name: str) -> int:
+        """Start one stopped peer or orderer (a running one is left alone) and wait until it is
+        healthy; its PID. A peer catches up from the orderers and reconciles private data."""
+        target = self._named_node(name)
+        node = self.orderer_node(target) if isinstance(target, Orderer) else self.peer_node(target)
+        pid = processes.start(node)
+        processes.wait_until(node, _healthz(target.operations_port), "healthz")
+        return pid
+
     def running_pids(self) -> dict[str, int]:
         pids = {}
         for pidfile in self.all_pidfiles():
@@ -557,6 +609,14 @@ class Launcher:
             if pid is not None:
                 pids[pidfile.stem] = pid
         return pids
+
+
+def definition_current(deployed: dict[str, Any], version: str, pairs_digest: str) -> bool:
+    """Whether the committed definition (`chaincode.json`) has this chaincode version and these
+    collections; otherwise `up` commits a new sequence."""
+    # a definition from before collections were recorded had none
+    committed = deployed.get("collections", collections.config_digest([]))
+    return bool(deployed.get("version") == version and committed == pairs_digest)
 
 
 def _healthz(port: int) -> Callable[[], bool]:

@@ -48,12 +48,14 @@ def write_profile(topo: Topology) -> Path:
             users[user] = {"cert": str(cert), "key": str(key)}
         orgs[org.party] = {
             "msp_id": org.msp_id,
+            # every peer, peer0 first: the SDK connects to the first
             "peers": [
                 {
-                    "endpoint": org.client_endpoint,
-                    "host_name": org.peer_name,
+                    "endpoint": peer.client_endpoint,
+                    "host_name": peer.peer_name,
                     "tls_root_cert": str(topo.org_tls_ca(org)),
                 }
+                for peer in org.peers
             ],
             "users": users,
         }
@@ -97,19 +99,23 @@ def common_profile(topo: Topology, org: PeerOrg) -> dict[str, Any]:
         "organizations": {
             name: {
                 "mspid": org.msp_id,
-                "peers": [org.peer_name],
+                "peers": [peer.peer_name for peer in org.peers],
                 "signedCert": {"path": str(admin_cert)},
                 "adminPrivateKey": {"path": str(admin_key)},
             }
         },
-        "peers": {org.peer_name: _node(org.client_endpoint, topo.org_tls_ca(org), org.peer_name)},
+        "peers": {
+            peer.peer_name: _node(peer.client_endpoint, topo.org_tls_ca(org), peer.peer_name)
+            for peer in org.peers
+        },
         "orderers": orderers,
         "channels": {
             CHANNEL: {
                 "orderers": list(orderers),
                 "peers": {
-                    org.peer_name: {"endorsingPeer": True, "chaincodeQuery": True,
-                                    "ledgerQuery": True, "eventSource": True}
+                    peer.peer_name: {"endorsingPeer": True, "chaincodeQuery": True,
+                                     "ledgerQuery": True, "eventSource": True}
+                    for peer in org.peers
                 },
             }
         },

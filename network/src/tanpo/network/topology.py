@@ -22,6 +22,11 @@ HOST = "127.0.0.1"  # every node listens on loopback only
 # check then matches a host name, not an IP address.
 CLIENT_HOST = "localhost"
 DEFAULT_PORT_BASE = 17000
+MAX_PEERS_PER_BANK = 3
+# Peer n of an organisation listens on peer0's ports + PEER_PORT_STRIDE * n: every organisation
+# owns a block of 10 ports (listen, chaincode, operations for each of up to 3 peers), so extra
+# peers never reach the next organisation's block, the orderers' or the chaincode server's.
+PEER_PORT_STRIDE = 3
 
 
 def repo_root() -> Path:
@@ -48,9 +53,21 @@ def bank_party(i: int) -> str:
 
 @dataclass(frozen=True)
 class PeerOrg:
+    """An organisation with peers; its own port and name properties are those of its peer0 (the
+    anchor peer and the one clients use)."""
+
     party: str  # operator, bank-a, ...
     index: int
     port_base: int
+    peer_count: int = 1
+
+    @property
+    def peers(self) -> list[Peer]:
+        return [Peer(self, n) for n in range(self.peer_count)]
+
+    @property
+    def peer0(self) -> Peer:
+        return Peer(self, 0)
 
     @property
     def msp_id(self) -> str:
@@ -90,6 +107,54 @@ class PeerOrg:
 
 
 @dataclass(frozen=True)
+class Peer:
+    """One peer node of an organisation: `peer0` is the anchor peer, `peer1`, `peer2` extras."""
+
+    org: PeerOrg
+    number: int
+
+    @property
+    def party(self) -> str:
+        return self.org.party
+
+    @property
+    def msp_id(self) -> str:
+        return self.org.msp_id
+
+    @property
+    def peer_name(self) -> str:
+        return f"peer{self.number}.{self.org.domain}"
+
+    @property
+    def node(self) -> str:
+        return f"peer{self.number}-{self.org.party}"
+
+    @property
+    def port(self) -> int:
+        return self.org.port + PEER_PORT_STRIDE * self.number
+
+    @property
+    def chaincode_port(self) -> int:
+        return self.port + 1
+
+    @property
+    def operations_port(self) -> int:
+        return self.port + 2
+
+    @property
+    def endpoint(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    @property
+    def client_endpoint(self) -> str:
+        return f"{CLIENT_HOST}:{self.port}"
+
+    @property
+    def siblings(self) -> list[Peer]:
+        return [p for p in self.org.peers if p.number != self.number]
+
+
+@dataclass(frozen=True)
 class Orderer:
     index: int
     port_base: int
@@ -125,16 +190,20 @@ class Orderer:
 
 @dataclass(frozen=True)
 class Topology:
-    """A network: one orderer organisation (1 or 3 Raft nodes) and one peer per organisation."""
+    """A network: one orderer organisation (1, 3 or 5 Raft nodes), the operator's peer and
+    `peers_per_bank` peers per bank."""
 
     banks: int = 2
     orderers: int = 1
     port_base: int = DEFAULT_PORT_BASE
     state_dir: Path = field(default_factory=default_state_dir)
+    peers_per_bank: int = 1
 
     def __post_init__(self) -> None:
-        if not 2 <= self.banks <= 26:
-            raise ValueError("banks must be between 2 and 26")
+        if not 1 <= self.banks <= 26:
+            raise ValueError("banks must be between 1 and 26")
+        if not 1 <= self.peers_per_bank <= MAX_PEERS_PER_BANK:
+            raise ValueError(f"peers per bank must be between 1 and {MAX_PEERS_PER_BANK}")
         if self.orderers not in (1, 3, 5):
             raise ValueError("orderers must be 1, 3 or 5 (a Raft cluster)")
         if not 1024 <= self.port_base <= 65000:
@@ -143,7 +212,27 @@ class Topology:
     @property
     def peer_orgs(self) -> list[PeerOrg]:
         parties = ["operator"] + [bank_party(i) for i in range(self.banks)]
-        return [PeerOrg(p, i, self.port_base) for i, p in enumerate(parties)]
+        return [
+            PeerOrg(p, i, self.port_base, 1 if p == "operator" else self.peers_per_bank)
+            for i, p in enumerate(parties)
+        ]
+
+    @property
+    def bank_parties(self) -> list[str]:
+        return [bank_party(i) for i in range(self.banks)]
+
+    @property
+    def peers(self) -> list[Peer]:
+        """Every peer node, each organisation's peer0 first."""
+        return [p for org in self.peer_orgs for p in org.peers]
+
+    def peer(self, node: str) -> Peer:
+        """A peer by its node name (`peer1-bank-a`)."""
+        for p in self.peers:
+            if p.node == node:
+                return p
+        known = ", ".join(p.node for p in self.peers)
+        raise KeyError(f"no peer {node!r} in this network (known: {known})")
 
     @property
     def orderer_nodes(self) -> list[Orderer]:
@@ -152,6 +241,16 @@ class Topology:
     @property
     def chaincode_port(self) -> int:
         return self.port_base + 200
+
+    def ports(self) -> list[tuple[str, int]]:
+        """Every port the network listens on, with the node that owns it."""
+        ports: list[tuple[str, int]] = []
+        for o in self.orderer_nodes:
+            ports += [(o.node, o.port), (o.node, o.admin_port), (o.node, o.operations_port)]
+        for p in self.peers:
+            ports += [(p.node, p.port), (p.node, p.chaincode_port), (p.node, p.operations_port)]
+        ports.append(("chaincode", self.chaincode_port))
+        return ports
 
     def org(self, party: str) -> PeerOrg:
         for org in self.peer_orgs:
@@ -196,8 +295,9 @@ class Topology:
     def org_crypto(self, org: PeerOrg) -> Path:
         return self.crypto_dir / "peerOrganizations" / org.domain
 
-    def peer_crypto(self, org: PeerOrg) -> Path:
-        return self.org_crypto(org) / "peers" / org.peer_name
+    def peer_crypto(self, peer: Peer | PeerOrg) -> Path:
+        p = peer if isinstance(peer, Peer) else peer.peer0
+        return self.org_crypto(p.org) / "peers" / p.peer_name
 
     def user_msp(self, org: PeerOrg, user: str) -> Path:
         return self.org_crypto(org) / "users" / f"{user}@{org.domain}" / "msp"
@@ -232,4 +332,5 @@ class Topology:
             orderers=int(data["orderers"]),
             port_base=int(data["port_base"]),
             state_dir=state_dir,
+            peers_per_bank=int(data.get("peers_per_bank", 1)),
         )
