@@ -572,8 +572,7 @@ func (t *txn) provisionPairSweep(a, b string) error {
 	return t.putJSON(key, PairSweep{Collection: coll})
 }
 
-// markPairActive records on a pair's marker that an agreement starting on start became active:
-// the pair is complete only through its start date until its calls run.
+// markPairActive records on a pair's marker that an agreement became active.
 func (t *txn) markPairActive(a *Agreement) error {
 	key, err := t.key(keyPairSweep, a.coll())
 	if err != nil {
@@ -587,11 +586,12 @@ func (t *txn) markPairActive(a *Agreement) error {
 	if !found {
 		return fmt.Errorf("no sweep marker for the pair %s: it is created when a bank is registered", a.coll())
 	}
-	if !m.Active {
-		m.Active, m.Date = true, a.Terms.StartDate
-	} else if a.Terms.StartDate < m.Date {
-		m.Date = a.Terms.StartDate
+	if m.Active && m.Date == "" {
+		return nil
 	}
+	// behind until the pair's next FinishSweep checks the new agreement: the marker is public, so
+	// it must not carry the agreement's start date
+	m.Active, m.Date = true, ""
 	return t.putJSON(key, m)
 }
 

@@ -646,13 +646,9 @@ func (s *sim) opRespond() {
 				}
 			}
 			a.status = StatusActive
-			// the approval marks the pair active, complete only through the start date
-			if m := s.markers[a.pair()]; !m.Active {
-				s.markers[a.pair()] = PairSweep{Collection: m.Collection, Active: true, Date: a.start}
-			} else if a.start < m.Date {
-				m.Date = a.start
-				s.markers[a.pair()] = m
-			}
+			// the approval marks the pair active and behind (no date: the marker is public)
+			m := s.markers[a.pair()]
+			s.markers[a.pair()] = PairSweep{Collection: m.Collection, Active: true}
 		}
 	}
 }

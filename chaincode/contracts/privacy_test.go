@@ -69,7 +69,7 @@ func TestBilateralRecordsArePrivate(t *testing.T) {
 	terms := secretTerms(secretID)
 	check := func(stage string, kinds ...string) {
 		t.Helper()
-		if leaks := w.publicLeaks(secretID, `"1234567"`, `"2345"`, `"1357"`, `"0.0725"`); len(leaks) != 0 {
+		if leaks := w.publicLeaks(secretID, `"1234567"`, `"2345"`, `"1357"`, `"0.0725"`, "2025-05-27", "2025-05-28", "2025-06-04"); len(leaks) != 0 {
 			t.Fatalf("%s: the public state holds the terms: %v", stage, leaks)
 		}
 		holding := strings.Join(w.privateHolding(pairAB, secretID), ",")
