@@ -10,6 +10,7 @@ error mapping runs for real.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -53,6 +54,16 @@ ACTIVE_TERMS = Terms(
     haircut=Fraction(5, 100), threshold=Fraction(0), trade_date=date(2024, 1, 2),
     start_date=date(2024, 1, 2), end_date=date(2024, 12, 30),
 )
+
+
+def private_call(args: Sequence[str], transient: Any) -> tuple[tuple[str, ...], str]:
+    """The arguments and pair of a call made in the private convention (tanpo.client.private):
+    in the transient fields, with nothing visible in the proposal; a public call's as they are."""
+    if transient is None:
+        return tuple(args), ""
+    assert tuple(args) == (), f"a bilateral call's arguments must not be visible: {args}"
+    return (tuple(json.loads(transient["tanpo.args"])),
+            transient.get("tanpo.pair", b"").decode())
 
 
 def chaincode_refusal(message: str, evaluate: bool = False,

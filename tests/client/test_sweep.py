@@ -1,5 +1,6 @@
-"""The SDK's sweep (`tanpo.client.sweep`) against a fake ledger: planning, batches per pair, lanes
-per borrower, typed outcomes, replays read without transactions, and marking the day swept."""
+"""The SDK's sweep (`tanpo.client.sweep`) against a fake ledger: planning per pair, batches per pair
+sent privately to the pair's peers, lanes per borrower, typed outcomes, replays read without
+transactions, and marking the day swept per pair and then for the platform."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import date
-from fractions import Fraction
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -16,11 +16,12 @@ import pytest
 
 from tanpo.client.connect import Connection
 from tanpo.client.errors import EndorseError, GatewayError
-from tanpo.client.models import IssuanceRequired, MarginTransfer
-from tanpo.client.sweep import BorrowerLanes, PlanItem, endorsers, sweep_day
+from tanpo.client.sweep import BorrowerLanes, PlanItem, sweep_day
+from tests.fakes import private_call
 
 DAY = date(2024, 1, 2)
 MSP = {"operator": "OperatorMSP", "bank-a": "BankAMSP", "bank-b": "BankBMSP"}
+PAIR = "pair-bank-a-bank-b"
 
 
 def refusal(message: str) -> GatewayError:
@@ -37,23 +38,20 @@ class FakeLedger:
     broken_batch: str | None = None  # a batch holding this id does not commit
     submits: list[tuple[str, list[str], tuple[str, ...]]] = field(default_factory=list)
     evaluates: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+    plans: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (pair, target orgs)
+    finishes: list[str] = field(default_factory=list)  # the pairs finished, then "" (platform)
     active: dict[str, int] = field(default_factory=dict)
     max_parallel: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     waits: int = 0
 
     def outcome(self, a: str) -> dict[str, Any]:
+        # the chaincode's compact outcome: no terms, quantities or values (they are private)
         if a in self.fail_ids:
-            return {"agreement": a, "status": "failed", "reason": f"missing_price for {a}"}
+            return {"agreement": a, "status": "failed", "reason": "missing_price"}
         if a in self.recorded:
-            return {"agreement": a, "status": "replayed", "triggered": True, "txId": "T0",
-                    "transfers": [{"token": "S1", "quantity": "3", "direction": "lender->borrower",
-                                   "value": "285/2"}]}
-        return {"agreement": a, "status": "called", "triggered": True,
-                "transfers": [{"token": "S1", "quantity": "5", "direction": "borrower->lender",
-                               "value": "4750"}],
-                "issuanceRequired": [{"party": self.agreements[a][1], "role": "borrower",
-                                      "token": "S1", "value": "1/3"}]}
+            return {"agreement": a, "status": "replayed", "txId": "T0"}
+        return {"agreement": a, "status": "called"}
 
     def sweep(self, ids: list[str], write: bool) -> dict[str, Any]:
         outs = [self.outcome(a) for a in ids]
@@ -66,9 +64,15 @@ class FakeContract:
     def __init__(self, ledger: FakeLedger, name: str) -> None:
         self.ledger, self.name = ledger, name
 
-    def evaluate(self, fn: str, *args: str) -> bytes:
+    def evaluate(self, fn: str, *args: str, transient: Any = None,
+                 target_organizations: Any = (), **_: Any) -> bytes:
+        plain, pair = private_call(args, transient)
+        return self._evaluate(fn, pair, tuple(target_organizations), *plain)
+
+    def _evaluate(self, fn: str, pair: str, targets: tuple[str, ...], *args: str) -> bytes:
         led = self.ledger
         if fn == "SweepPlan":
+            led.plans.append((pair, targets))
             _, size, bookmark = args
             ids = sorted(a for a in led.agreements if a > bookmark)
             page, more = ids[:int(size)], len(ids) > int(size)
@@ -82,9 +86,15 @@ class FakeContract:
         led.evaluates.append((fn, tuple(ids)))
         return json.dumps(led.sweep(ids, write=False)).encode()
 
-    def submit(self, fn: str, *args: str, endorsing_organizations: Any = ()) -> Any:
+    def submit(self, fn: str, *args: str, transient: Any = None,
+               endorsing_organizations: Any = (), **_: Any) -> Any:
         led = self.ledger
+        args, pair = private_call(args, transient)
         if fn == "FinishSweep":
+            led.finishes.append(pair)
+            if pair:
+                assert tuple(endorsing_organizations) == ("BankAMSP", "BankBMSP")
+                return SimpleNamespace(block_number=98, result=b"{}")
             missing = sorted(a for a in led.agreements if a not in led.recorded)
             if missing:
                 raise refusal(f"cannot finish the sweep of {args[0]}: {len(missing)} active "
@@ -144,15 +154,14 @@ def test_a_sweep_margins_every_agreement_in_pair_batches_and_marks_the_day() -> 
     assert run.transactions == len(ledger.submits) == 6
     assert (run.swept, run.last_swept_date, run.finish_refusal) == (True, DAY, "")
     assert (run.planned, run.already_called, run.count("called")) == (1203, 0, 1203)
+    # the oracle planned the one pair on one of its banks' peers, finished it, then the platform
+    assert ledger.plans[0] == (PAIR, ("BankAMSP",)) and {p for p, _ in ledger.plans} == {PAIR}
+    assert ledger.finishes == [PAIR, ""]
     # typed outcomes in agreement order, parties from the plan
     assert [o.agreement for o in run.outcomes] == sorted(ledger.agreements)
     first = run.outcomes[1]  # A-0001: bank-b lends to bank-a
-    assert first.status == "called" and first.triggered and (first.lender, first.borrower) == (
-        "bank-b", "bank-a")
-    assert first.transfers == (MarginTransfer("S1", 5, "borrower->lender", "bank-a", "bank-b",
-                                              Fraction(4750), None, trade_date=DAY),)
-    assert first.issuance_required == (IssuanceRequired("bank-a", "S1", Fraction(1, 3),
-                                                        "borrower"),)
+    assert first.status == "called" and (first.lender, first.borrower) == ("bank-b", "bank-a")
+    assert first.transfers == () and first.issuance_required == ()
 
 
 def test_after_a_restart_the_calls_made_are_read_back_without_a_transaction() -> None:
@@ -164,8 +173,6 @@ def test_after_a_restart_the_calls_made_are_read_back_without_a_transaction() ->
     assert (run.count("replayed"), run.count("called"), run.already_called) == (3, 7, 3)
     replayed = run.outcomes[0]
     assert replayed.replayed and replayed.tx_id == "T0"
-    assert replayed.transfers[0].sender == "bank-a" and replayed.transfers[0].value == Fraction(
-        285, 2)
     assert run.swept
 
 
@@ -173,7 +180,7 @@ def test_a_failed_call_is_an_outcome_and_the_day_stays_unswept() -> None:
     ledger = FakeLedger(book(6), fail_ids={"A-0002"})
     run = sweep_day(conn(ledger), DAY)
     failed = [o for o in run.outcomes if o.status == "failed"]
-    assert [(o.agreement, o.reason) for o in failed] == [("A-0002", "missing_price for A-0002")]
+    assert [(o.agreement, o.reason) for o in failed] == [("A-0002", "missing_price")]
     assert run.count("called") == 5
     assert not run.swept and run.finish_refusal.startswith(
         "cannot finish the sweep of 2024-01-02: 1 active agreements")
@@ -205,12 +212,12 @@ def test_batch_size_is_bounded() -> None:
         sweep_day(conn(FakeLedger({})), DAY, batch_size=1001)
 
 
-def test_endorsers_are_the_parties_plus_a_majority() -> None:
-    assert endorsers(["bank-b", "bank-a"], MSP) == ["BankAMSP", "BankBMSP"]
-    five = MSP | {"bank-c": "BankCMSP", "bank-d": "BankDMSP"}
-    assert endorsers(["bank-c", "bank-a"], five) == ["BankAMSP", "BankCMSP", "OperatorMSP"]
-    assert endorsers(["bank-a", "bank-b", "bank-c", "bank-d"], five) == [
-        "BankAMSP", "BankBMSP", "BankCMSP", "BankDMSP"]
+def test_a_bank_plans_its_own_collections_and_finishes_only_its_pairs() -> None:
+    ledger = FakeLedger(book(4))
+    run = sweep_day(cast(Connection, FakeConnection(ledger, party="bank-a")), DAY)
+    # no pair named: the chaincode lists the bank's own collections on its own peer
+    assert ledger.plans == [("", ())]
+    assert ledger.finishes == [PAIR] and run.swept and run.last_swept_date is None
 
 
 def _item(i: int, borrower: str) -> PlanItem:

@@ -327,11 +327,12 @@ def test_timed_submit_retries_conflicts_and_differing_endorsements() -> None:
         servicer.mismatches = 2
         servicer.commit_codes = [transaction_pb2.MVCC_READ_CONFLICT]
         result, endorse_s, commit_s, mismatches = market.timed_submit(
-            gw.network("tanpo").contract("tanpo"), "Move", ["x"], ["BankAMSP"])
+            gw.network("tanpo").contract("tanpo"), "Move", ["x"], "pair-bank-a-bank-b")
         assert (mismatches, result.attempts) == (2, 2)  # two mismatches, then one MVCC retry
         assert len(servicer.submits) == 2 and endorse_s > 0 and commit_s > 0
         servicer.mismatches = 9
         with pytest.raises(EndorseError) as info:
-            market.timed_submit(gw.network("tanpo").contract("tanpo"), "Move", [], [])
+            market.timed_submit(gw.network("tanpo").contract("tanpo"), "Move", [],
+                                "pair-bank-a-bank-b")
         assert info.value.endorsements_differ
         assert servicer.mismatches == 9 - market.MISMATCH_RETRY.attempts

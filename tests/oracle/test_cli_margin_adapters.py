@@ -29,7 +29,7 @@ from tanpo.oracle.ledger import (
     PriceConflictError,
     PricesNotPostedError,
 )
-from tests.fakes import chaincode_refusal
+from tests.fakes import chaincode_refusal, private_call
 
 DAY = date(2024, 1, 3)
 
@@ -47,9 +47,11 @@ class FakeContract:
         answer = self.conn.answers.get(f"{kind}:{function}", self.conn.answer)
         return json.dumps(answer).encode()
 
-    def submit(self, function: str, *args: str,
-               endorsing_organizations: tuple[str, ...] = ()) -> SubmitResult:
+    def submit(self, function: str, *args: str, transient: Any = None,
+               endorsing_organizations: tuple[str, ...] = (), **_: Any) -> SubmitResult:
+        args, pair = private_call(args, transient)
         self.conn.sent.append((f"{self.name}:{function}", args))
+        self.conn.pairs.append(pair)
         if endorsing_organizations:
             self.conn.endorsers.append(tuple(endorsing_organizations))
         if self.conn.error is not None:
@@ -57,8 +59,11 @@ class FakeContract:
         self.conn.gateway.commits.record(7)  # as a real commit status does
         return SubmitResult("tx1", self._answer(function, "submit"), 7)
 
-    def evaluate(self, function: str, *args: str) -> bytes:
+    def evaluate(self, function: str, *args: str, transient: Any = None,
+                 **_: Any) -> bytes:
+        args, pair = private_call(args, transient)
         self.conn.sent.append((f"{self.name}:{function}", args))
+        self.conn.pairs.append(pair)
         if self.conn.error is not None:
             raise self.conn.error
         return self._answer(function, "evaluate")
@@ -71,6 +76,7 @@ class FakeConnection:
     answers: dict[str, Any] = field(default_factory=dict)  # "submit:Fn" / "evaluate:Fn"
     sent: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
     endorsers: list[tuple[str, ...]] = field(default_factory=list)
+    pairs: list[str] = field(default_factory=list)  # the pair each call named ("" for none)
     waited: list[int] = field(default_factory=list)
     gateway: Any = field(default_factory=lambda: SimpleNamespace(commits=BlockWatermark()))
     party: str = "operator"
@@ -185,12 +191,9 @@ def test_the_sweep_is_the_sdks_planned_sweep_and_marks_the_day() -> None:
             {"agreement": "A", "lender": "bank-a", "borrower": "bank-b", "called": False},
             {"agreement": "B", "lender": "bank-a", "borrower": "bank-b", "called": True}],
             "bookmark": ""},
-        "submit:SweepAgreements": {"outcomes": [
-            {"agreement": "A", "status": "called", "triggered": True, "transfers": [
-                {"token": "S", "quantity": "4", "direction": "lender->borrower",
-                 "value": "19/2"}]}]},
+        "submit:SweepAgreements": {"outcomes": [{"agreement": "A", "status": "called"}]},
         "evaluate:SweepAgreements": {"outcomes": [
-            {"agreement": "B", "status": "replayed", "triggered": False, "txId": "T0"}]},
+            {"agreement": "B", "status": "replayed", "txId": "T0"}]},
         "submit:FinishSweep": {"date": "2024-01-03", "lastSweptDate": "2024-01-03"},
     })
     run = FabricLedger(cast(Connection, conn)).sweep(DAY, 2)
@@ -199,10 +202,11 @@ def test_the_sweep_is_the_sdks_planned_sweep_and_marks_the_day() -> None:
         ("margin:SweepAgreements", ("2024-01-03", '["A"]')),  # submitted in bank-b's lane
         ("margin:SweepAgreements", ("2024-01-03", '["B"]')),  # already called: evaluated
     ]
-    assert conn.sent[3:] == [("margin:FinishSweep", ("2024-01-03",))]
-    assert conn.endorsers == [("BankAMSP", "BankBMSP")]  # the batch's own banks, no third
+    # the pair's finish, endorsed by its banks, then the platform's
+    assert conn.sent[3:] == [("margin:FinishSweep", ("2024-01-03",))] * 2
+    assert conn.pairs == ["pair-bank-a-bank-b"] * 4 + [""], "every bilateral call names the pair"
+    # the batch and the pair's finish: their own banks, no third
+    assert conn.endorsers == [("BankAMSP", "BankBMSP")] * 2
     assert conn.waited == [7, 7], "the batch and the finish are on every peer before returning"
     assert [(o.agreement, o.status) for o in run.outcomes] == [("A", "called"), ("B", "replayed")]
-    (t,) = run.outcomes[0].transfers
-    assert (t.quantity, t.sender, t.receiver, t.value) == (4, "bank-a", "bank-b", Fraction(19, 2))
     assert run.swept and run.last_swept_date == DAY and run.transactions == 1

@@ -283,9 +283,12 @@ class Contract:
         return Proposal(gw, self.network.name, ctx.transaction_id, proposal_bytes,
                         tuple(endorsing_organizations))
 
-    def evaluate(self, function: str, *args: Arg, timeout: float | None = None) -> bytes:
-        """Run a query on one peer; `timeout` overrides the gateway's evaluate default."""
-        return self.new_proposal(function, args).evaluate(timeout)
+    def evaluate(self, function: str, *args: Arg, timeout: float | None = None,
+                 transient: Mapping[str, bytes] | None = None,
+                 target_organizations: Sequence[str] = ()) -> bytes:
+        """Run a query on one peer (of `target_organizations` when given, else the gateway's
+        choice, its own organisation first); `timeout` overrides the gateway's default."""
+        return self.new_proposal(function, args, transient, target_organizations).evaluate(timeout)
 
     def submit(
         self,

@@ -38,6 +38,5 @@ def evaluate(contract: Contract, function: str, *args: str, pair: str = "",
              on: str = "", timeout: float | None = None) -> bytes:
     """Evaluate a bilateral query on the caller's own peer, or on a peer of party ``on`` (the
     operator reads a pair's sweep plan on one of the pair's peers)."""
-    targets = [msp_id_for(on)] if on else []
-    proposal = contract.new_proposal(function, (), transient(args, pair), targets)
-    return proposal.evaluate(timeout)
+    return contract.evaluate(function, timeout=timeout, transient=transient(args, pair),
+                             target_organizations=[msp_id_for(on)] if on else [])
