@@ -179,13 +179,21 @@ func (t *txn) requirePairHint(what string) (string, error) {
 // of the calling bank's own collections whose hashed state has the key. "" when none has it.
 func (t *txn) locate(id string) (string, error) {
 	hint, err := t.pairHint()
-	if err != nil || hint != "" {
-		return hint, err
+	if err != nil {
+		return "", err
+	}
+	party := t.caller.party()
+	if hint != "" {
+		// a bank naming a pair it is not in finds nothing there (the uniform refusal follows),
+		// without a read that a peer outside the pair could not answer
+		if a, b, _ := collectionParties(hint); !t.caller.operatorSide() && party != a && party != b {
+			return "", nil
+		}
+		return hint, nil
 	}
 	if t.caller.operatorSide() {
 		return "", nil
 	}
-	party := t.caller.party()
 	banks, err := t.bankParties()
 	if err != nil {
 		return "", err
