@@ -111,14 +111,17 @@ func (t *txn) provisionPairMint(a, b, token string) error {
 	return t.putJSON(key, PairMint{Token: token, Collection: coll, Minted: "0"})
 }
 
-// provisionParty creates a newly registered bank's balances of every token, and the sweep marker
-// and mint accounts of its pairs with every other bank.
+// provisionParty creates, at a bank's first registration, its balances of every token and the
+// sweep marker and mint accounts of its pairs with every bank registered before it.
 func (t *txn) provisionParty(party string) error {
-	tokens, err := t.tokenIDs()
+	banks, err := t.bankParties()
 	if err != nil {
 		return err
 	}
-	banks, err := t.bankParties()
+	if added, err := t.addBank(party); err != nil || !added {
+		return err
+	}
+	tokens, err := t.tokenIDs()
 	if err != nil {
 		return err
 	}

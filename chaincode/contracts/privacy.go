@@ -227,27 +227,50 @@ func undefinedCollection(err error) bool {
 	return strings.Contains(s, "not defined") || strings.Contains(s, "does not exist") || strings.Contains(s, "no such collection")
 }
 
-// bankParties lists, in order, every bank party with an identity in the role registry.
+// bankRegistry is the list of every bank party ever registered (key tanpo.meta ["banks"]). A
+// bank's first registration adds itself, creating the keys of its pairs with the banks listed, so
+// two first registrations in the same block conflict on this record (one is retried and sees the
+// other) instead of each missing the pair they make.
+type bankRegistry struct {
+	Banks []string `json:"banks"`
+}
+
+// bankParties lists, in order, every bank party ever registered.
 func (t *txn) bankParties() ([]string, error) {
 	if t.banks != nil {
 		return t.banks, nil
 	}
-	seen := map[string]bool{}
-	err := t.scanPartialKey(keyIdentity, nil, func(_ string, v []byte) (bool, error) {
-		var reg Identity
-		if err := json.Unmarshal(v, &reg); err != nil {
-			return false, fmt.Errorf("corrupt identity record: %w", err)
-		}
-		if reg.PartyID != OperatorParty {
-			seen[reg.PartyID] = true
-		}
-		return true, nil
-	})
+	key, err := t.key(keyMeta, "banks")
 	if err != nil {
 		return nil, err
 	}
-	t.banks = sortedKeys(seen)
+	var reg bankRegistry
+	if _, err := t.getJSON(key, &reg); err != nil {
+		return nil, err
+	}
+	t.banks = append([]string{}, reg.Banks...)
 	return t.banks, nil
+}
+
+// addBank records a bank's first registration; it reports whether the bank is new.
+func (t *txn) addBank(party string) (bool, error) {
+	banks, err := t.bankParties()
+	if err != nil {
+		return false, err
+	}
+	if slices.Contains(banks, party) {
+		return false, nil
+	}
+	key, err := t.key(keyMeta, "banks")
+	if err != nil {
+		return false, err
+	}
+	next := append(append([]string{}, banks...), party)
+	sort.Strings(next)
+	if err := t.putJSON(key, bankRegistry{Banks: next}); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // callerCollections lists the collections of the calling bank's pairs, in order.

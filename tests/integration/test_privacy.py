@@ -168,8 +168,11 @@ def test_bank_c_stores_none_of_an_a_b_agreement_and_is_refused_every_read(desk: 
         lambda: bank_c.get_margin_call(REFERENCE, CALL_DAYS[0]),
     ]
     contract = desk.conn("bank-c").contract("agreements")
-    reads += [lambda on=on: private.evaluate(contract, "GetAgreement", REFERENCE, pair=PAIR, on=on)
-              for on in ("", "bank-a")]
+
+    def named(on: str) -> Callable[[], object]:  # naming the pair, on bank-c's or bank-a's peer
+        return lambda: private.evaluate(contract, "GetAgreement", REFERENCE, pair=PAIR, on=on)
+
+    reads += [named(""), named("bank-a")]
     for read in reads:
         with pytest.raises(GatewayError) as info:
             read()
