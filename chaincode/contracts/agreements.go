@@ -585,7 +585,7 @@ func (t *txn) requireUnusedID(terms *Terms) error {
 				continue
 			}
 			seen[coll] = true
-			h, err := t.stub.GetPrivateDataHash(coll, key)
+			h, err := t.stub.GetPrivateDataHash(coll, storedKey(key))
 			if err != nil {
 				if undefinedCollection(err) {
 					continue

@@ -125,6 +125,13 @@ func splitPrivateKey(k string) (coll, key string, ok bool) {
 	return coll, key, ok
 }
 
+// storedKey is how a private composite key is stored: without its leading 0x00. The shim refuses
+// range queries over private keys that start with it, and private data has no paginated query, so
+// a listing resumes after its last key with a plain range; compositeKey restores the 0x00.
+func storedKey(k string) string { return strings.TrimPrefix(k, "\x00") }
+
+func compositeKey(stored string) string { return "\x00" + stored }
+
 // pairKey is the working-set name of a composite key in a pair collection.
 func (t *txn) pairKey(coll, objectType string, attrs ...string) (string, error) {
 	k, err := t.key(objectType, attrs...)
@@ -207,7 +214,7 @@ func (t *txn) locate(id string) (string, error) {
 			continue
 		}
 		coll := pairCollection(party, other)
-		h, err := t.stub.GetPrivateDataHash(coll, key)
+		h, err := t.stub.GetPrivateDataHash(coll, storedKey(key))
 		if err != nil {
 			if undefinedCollection(err) {
 				continue // a pair the chaincode definition has no collection for holds nothing
@@ -387,7 +394,7 @@ func listPrivatePage[T any](t *txn, colls []string, objectType string, attrs []s
 // reports whether the range was read to its end. A collection the chaincode definition lacks holds
 // nothing.
 func (t *txn) scanPrivateRange(coll, start, end string, visit func(key string, value []byte) (bool, error)) (bool, error) {
-	it, err := t.stub.GetPrivateDataByRange(coll, start, end)
+	it, err := t.stub.GetPrivateDataByRange(coll, storedKey(start), storedKey(end))
 	if err != nil {
 		if undefinedCollection(err) {
 			return true, nil
@@ -400,7 +407,7 @@ func (t *txn) scanPrivateRange(coll, start, end string, visit func(key string, v
 		if err != nil {
 			return false, ledgerFault{fmt.Errorf("failed to query %s: %w", coll, err)}
 		}
-		more, err := visit(kv.GetKey(), kv.GetValue())
+		more, err := visit(compositeKey(kv.GetKey()), kv.GetValue())
 		if err != nil || !more {
 			return false, err
 		}

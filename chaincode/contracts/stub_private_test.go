@@ -10,8 +10,10 @@ import (
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/queryresult"
 )
 
-// Private data in the mock: a collection's key lives in the ledger map under privateKey(coll, key),
-// the chaincode's own working-set name, so snapshots and invariants see it. Like Fabric, a range
+// Private data in the mock: the chaincode passes keys in their stored form (storedKey: a composite
+// key without its 0x00), and a collection's key lives in the ledger map under
+// privateKey(coll, compositeKey(key)), the chaincode's own working-set name, so snapshots and
+// invariants see it. Like the shim, a range query refuses keys that start with 0x00. Like Fabric, a range
 // query on private data is refused in a transaction that writes, and writes after one are refused.
 
 func (s *mockStub) GetTransient() (map[string][]byte, error) {
@@ -36,7 +38,7 @@ func (s *mockStub) GetPrivateData(coll, key string) ([]byte, error) {
 	if err := validCollection(coll); err != nil {
 		return nil, err
 	}
-	v, ok := s.ledger.state[privateKey(coll, key)]
+	v, ok := s.ledger.state[privateKey(coll, compositeKey(key))]
 	if !ok {
 		return nil, nil
 	}
@@ -66,7 +68,7 @@ func (s *mockStub) GetPrivateDataHash(coll, key string) ([]byte, error) {
 	if err := validCollection(coll); err != nil {
 		return nil, err
 	}
-	v, ok := s.ledger.state[privateKey(coll, key)]
+	v, ok := s.ledger.state[privateKey(coll, compositeKey(key))]
 	if !ok {
 		return nil, nil
 	}
@@ -88,7 +90,7 @@ func (s *mockStub) PutPrivateData(coll, key string, value []byte) error {
 	if len(value) == 0 {
 		return errors.New("value must not be empty (use DelPrivateData)")
 	}
-	s.writes[privateKey(coll, key)] = append([]byte(nil), value...)
+	s.writes[privateKey(coll, compositeKey(key))] = append([]byte(nil), value...)
 	return nil
 }
 
@@ -103,7 +105,7 @@ func (s *mockStub) DelPrivateData(coll, key string) error {
 	if s.privateQueried {
 		return errors.New("Queries on pvt data is supported only in a read-only transaction")
 	}
-	s.writes[privateKey(coll, key)] = nil
+	s.writes[privateKey(coll, compositeKey(key))] = nil
 	return nil
 }
 
@@ -118,8 +120,13 @@ func (s *mockStub) GetPrivateDataByRange(coll, start, end string) (shim.StateQue
 	if len(s.writes) > 0 {
 		return nil, errors.New("Queries on pvt data is supported only in a read-only transaction")
 	}
+	for _, k := range []string{start, end} {
+		if strings.HasPrefix(k, "\x00") {
+			return nil, errors.New("first character of the key contains a null character which is not allowed")
+		}
+	}
 	s.privateQueried = true
-	prefix := privateKey(coll, "")
+	prefix := privateKey(coll, "\x00")
 	var keys []string
 	for k := range s.ledger.state {
 		if !strings.HasPrefix(k, prefix) {

@@ -218,7 +218,7 @@ func (t *txn) get(key string) ([]byte, error) {
 	var v []byte
 	var err error
 	if coll, k, private := splitPrivateKey(key); private {
-		v, err = t.stub.GetPrivateData(coll, k)
+		v, err = t.stub.GetPrivateData(coll, storedKey(k))
 	} else {
 		v, err = t.stub.GetState(key)
 	}
@@ -347,9 +347,9 @@ func (t *txn) write(k string, v []byte) error {
 	var err error
 	switch {
 	case private && v == nil:
-		err = t.stub.DelPrivateData(coll, pk)
+		err = t.stub.DelPrivateData(coll, storedKey(pk))
 	case private:
-		err = t.stub.PutPrivateData(coll, pk, v)
+		err = t.stub.PutPrivateData(coll, storedKey(pk), v)
 	case v == nil:
 		err = t.stub.DelState(k)
 	default:
@@ -400,7 +400,8 @@ func (t *txn) prefetch(keys []string) error {
 		} else {
 			plain := make([]string, len(keys))
 			for i, k := range keys {
-				_, plain[i], _ = splitPrivateKey(k)
+				_, pk, _ := splitPrivateKey(k)
+				plain[i] = storedKey(pk)
 			}
 			values, err = t.stub.GetMultiplePrivateData(coll, plain...)
 		}
