@@ -56,7 +56,8 @@ type CollateralLeg struct {
 
 // Terms are an agreement's terms. Decimals are strings; dates are ISO dates; EndDate "" = open.
 type Terms struct {
-	ID                    string          `json:"id,omitempty"`
+	ID                    string          `json:"id,omitempty"`        // public: events and receipts name it
+	Reference             string          `json:"reference,omitempty"` // the parties' own trade reference: private like every other term
 	Lender                string          `json:"lender"`
 	Borrower              string          `json:"borrower"`
 	Loan                  LoanLeg         `json:"loan"`
@@ -865,6 +866,9 @@ func (t *txn) parseTerms(s string) (*Terms, error) {
 		if err := validateIdentifier("agreement id", terms.ID); err != nil {
 			return nil, err
 		}
+	}
+	if err := validateText("reference", terms.Reference, 128, false); err != nil {
+		return nil, err
 	}
 	if err := validateBankParty("lender", terms.Lender); err != nil {
 		return nil, err

@@ -35,7 +35,9 @@ pytestmark = pytest.mark.network
 
 PAIR = pair_collection("bank-a", "bank-b")
 CASH, STOCK = "JPY", "JP9984"
-# Distinctive figures: none of them is a balance, a price or a date the public state needs.
+# Distinctive figures: none of them is a balance, a price or a date the public state needs. The
+# agreement's id is public (events and receipts name it), so it is left to the chaincode (an opaque
+# AGR-…), and the desk's own reference goes in the terms.
 REFERENCE = "GMSLA-QX-48213"
 LOAN = 7_654_319
 COLLATERAL = 43_917
@@ -93,18 +95,21 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
             yield d
 
 
-def terms(agreement_id: str, loan: int, collateral: int, end: date = END) -> Terms:
-    return Terms(id=agreement_id, lender="bank-a", borrower="bank-b", loan_token=CASH,
+def terms(agreement_id: str, loan: int, collateral: int, end: date = END,
+          reference: str = "") -> Terms:
+    return Terms(id=agreement_id, reference=reference, lender="bank-a", borrower="bank-b",
+                 loan_token=CASH,
                  loan_quantity=loan, collateral=(CollateralLeg(STOCK, collateral),),
                  base_currency="JPY", haircut=Fraction(HAIRCUT), mode="single", auto_issue=False,
                  trade_date=TRADE, start_date=START, end_date=end)
 
 
-def open_agreement(desk: Desk, t: Terms) -> None:
-    desk.party("bank-a").propose(t)
+def open_agreement(desk: Desk, t: Terms) -> str:
+    agreement = desk.party("bank-a").propose(t).id
     desk.session.settle()
-    desk.party("bank-b").approve(t.id)
+    desk.party("bank-b").approve(agreement)
     desk.session.settle()
+    return agreement
 
 
 def files_under(folder: Path) -> Iterator[Path]:
@@ -135,19 +140,20 @@ def events_until(conn: Connection, last_block: int) -> list[Any]:
 
 
 def test_bank_c_stores_none_of_an_a_b_agreement_and_is_refused_every_read(desk: Desk) -> None:
-    open_agreement(desk, terms(REFERENCE, LOAN, COLLATERAL))
+    agreement = open_agreement(desk, terms("", LOAN, COLLATERAL, reference=REFERENCE))
+    assert agreement.startswith("AGR-")
     for day in CALL_DAYS:
         desk.post(day)
-        desk.oracle.call_margin(REFERENCE, day, PAIR)
+        desk.oracle.call_margin(agreement, day, PAIR)
         desk.session.settle()
     lender = desk.party("bank-a")
-    calls = lender.margin_calls(REFERENCE)
+    calls = lender.margin_calls(agreement)
     assert [c.date for c in calls] == list(CALL_DAYS)
     assert any(c.transfers for c in calls), "the fixture's prices make the calls move collateral"
-    lender.close(REFERENCE)
+    lender.close(agreement)
     desk.session.settle()
-    closed = lender.agreement(REFERENCE)
-    assert closed.status == "CLOSED"
+    closed = lender.agreement(agreement)
+    assert closed.status == "CLOSED" and closed.terms.reference == REFERENCE
 
     # the terms' distinctive figures (long enough not to occur by chance in certificates or hashes)
     marks = [REFERENCE.encode(), str(LOAN).encode(), str(COLLATERAL).encode(), HAIRCUT.encode()]
@@ -159,18 +165,18 @@ def test_bank_c_stores_none_of_an_a_b_agreement_and_is_refused_every_read(desk: 
     assert at_c == {}, f"bank-c's peer files hold the a/b agreement's terms: {at_c}"
 
     # every read bank-c can make is refused, on its own peer or on bank-a's
-    refusal = f"agreement {REFERENCE} does not exist or bank-c is not a party to it"
+    refusal = f"agreement {agreement} does not exist or bank-c is not a party to it"
     bank_c = desk.party("bank-c")
     reads: list[Callable[[], object]] = [
-        lambda: bank_c.agreement(REFERENCE),
-        lambda: bank_c.collateral_held(REFERENCE),
-        lambda: bank_c.margin_calls(REFERENCE),
-        lambda: bank_c.get_margin_call(REFERENCE, CALL_DAYS[0]),
+        lambda: bank_c.agreement(agreement),
+        lambda: bank_c.collateral_held(agreement),
+        lambda: bank_c.margin_calls(agreement),
+        lambda: bank_c.get_margin_call(agreement, CALL_DAYS[0]),
     ]
     contract = desk.conn("bank-c").contract("agreements")
 
     def named(on: str) -> Callable[[], object]:  # naming the pair, on bank-c's or bank-a's peer
-        return lambda: private.evaluate(contract, "GetAgreement", REFERENCE, pair=PAIR, on=on)
+        return lambda: private.evaluate(contract, "GetAgreement", agreement, pair=PAIR, on=on)
 
     reads += [named(""), named("bank-a")]
     for read in reads:
@@ -179,13 +185,13 @@ def test_bank_c_stores_none_of_an_a_b_agreement_and_is_refused_every_read(desk: 
         assert refusal in info.value.chaincode_message, info.value.chaincode_message
     assert [a.id for a in bank_c.agreements()] == []
 
-    # bank-c's event stream names the steps, never the terms
+    # bank-c's event stream names the agreement (by its opaque id) and the steps, never the terms
     height = desk.launcher.peer_height("peer0-bank-c") or 1
     seen = events_until(desk.conn("bank-c"), height - 1)
-    names = {name for _, name, _ in seen}
-    assert {"AgreementProposed", "AgreementApproved", "MarginCall", "AgreementClosed"} <= names
+    steps = {name for _, name, payload in seen if agreement.encode() in payload}
+    assert {"AgreementProposed", "AgreementApproved", "MarginCall", "AgreementClosed"} <= steps
     for block, name, payload in seen:
-        for m in marks[1:]:
+        for m in marks:
             assert m not in payload, f"event {name} in block {block} carries {m!r}: {payload!r}"
 
 

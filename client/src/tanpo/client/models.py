@@ -115,7 +115,8 @@ class Terms:
     trade_date: date | None = None
     start_date: date | None = None
     end_date: date | None = None
-    id: str = ""
+    id: str = ""  # public (events and receipts name it): leave it out for an opaque one
+    reference: str = ""  # the parties' own trade reference, private like every other term
 
     def to_json(self) -> Json:
         def dec(x: Fraction) -> str:
@@ -144,12 +145,15 @@ class Terms:
         }
         if self.id:
             out["id"] = self.id
+        if self.reference:
+            out["reference"] = self.reference
         return out
 
     @classmethod
     def from_json(cls, d: Json) -> Terms:
         return cls(
             id=d.get("id", ""),
+            reference=d.get("reference", ""),
             lender=d["lender"],
             borrower=d["borrower"],
             loan_token=d["loan"]["token"],
