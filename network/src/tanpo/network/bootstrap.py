@@ -62,7 +62,9 @@ def bootstrap_roles(topo: Topology) -> int:
         # A bank's first registration creates its balances and its pairs' keys, each under a
         # state-based policy: two such in one block would both create the same keys, and Fabric
         # invalidates the second (ENDORSEMENT_POLICY_FAILURE), so they go one at a time.
-        firsts, rest, seen = [], [], {plan[0][0]}
+        firsts: list[tuple[str, str, list[str]]] = []
+        rest: list[tuple[str, str, list[str]]] = []
+        seen = {plan[0][0]}
         for item in plan[1:]:
             (rest if item[0] in seen else firsts).append(item)
             seen.add(item[0])
