@@ -538,3 +538,18 @@ def test_a_time_zone_change_reads_in_the_event_stream() -> None:
     text = event_summary("PlatformSettingsChanged", {
         "previousTimeZone": "Asia/Tokyo", "settings": {"timeZone": "UTC", "utcOffset": "+00:00"}})
     assert text == "business time zone Asia/Tokyo → UTC (UTC+00:00)"
+
+
+def test_propose_keeps_the_parties_reference_in_the_terms(world: FakeNetwork, tmp_path: Path
+                                                          ) -> None:
+    result = run("agreement", "propose", *PROPOSE_FLAGS, "--reference", "GMSLA-2026-0042",
+                 "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {**TERMS.to_json(), "reference": "GMSLA-2026-0042"}
+    # a terms file carries it as well, and the flag replaces it
+    path = tmp_path / "terms.json"
+    path.write_text(json.dumps({**TERMS.to_json(), "reference": "from the file"}))
+    result = run("agreement", "propose", "--file", str(path), "--dry-run")
+    assert json.loads(result.output)["reference"] == "from the file"
+    result = run("agreement", "propose", "--file", str(path), "--reference", "desk 7", "--dry-run")
+    assert json.loads(result.output)["reference"] == "desk 7"

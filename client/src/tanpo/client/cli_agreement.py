@@ -3,6 +3,7 @@ import or export them as tanpo terms JSON or ISDA/ISLA CDM JSON (`tanpo.client.c
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -86,11 +87,14 @@ _TERM_FLAGS = ("lender", "borrower", "loan", "collateral", "token_haircuts", "ba
               default=None, help="A CDM trade JSON (as `agreement export ID --cdm` writes).")
 @click.option("--id", "agreement_id", default=None, metavar="ID",
               help="The agreement id (default: from --file/--cdm, else the ledger assigns one).")
+@click.option("--reference", default=None, metavar="TEXT",
+              help="Your own trade reference, kept in the terms: private to the two parties, "
+                   "unlike the agreement id, which events name.")
 @click.option("--dry-run", is_flag=True,
               help="Check and print the terms JSON; submit nothing.")
 @JSON_OPTION
 def propose(terms_file: Path | None, cdm_file: Path | None, agreement_id: str | None,
-            dry_run: bool, as_json: bool, **flags: Any) -> None:
+            reference: str | None, dry_run: bool, as_json: bool, **flags: Any) -> None:
     """Propose an agreement's terms (you must be the lender or the borrower).
 
     Terms come from flags, from --file (tanpo terms JSON) or from --cdm (an ISDA/ISLA CDM
@@ -118,6 +122,8 @@ def propose(terms_file: Path | None, cdm_file: Path | None, agreement_id: str | 
         terms = _terms_from_flags(flags)
     if terms is not None and agreement_id is not None:
         terms = _with_id(terms, agreement_id)
+    if terms is not None and reference is not None:
+        terms = dataclasses.replace(terms, reference=reference)
     if terms is not None and dry_run:
         echo_json(terms.to_json())
         return
@@ -128,6 +134,8 @@ def propose(terms_file: Path | None, cdm_file: Path | None, agreement_id: str | 
             terms = _terms_from_cdm(cdm_file, ledger)
             if agreement_id is not None:
                 terms = _with_id(terms, agreement_id)
+            if reference is not None:
+                terms = dataclasses.replace(terms, reference=reference)
             if dry_run:
                 echo_json(terms.to_json())
                 return

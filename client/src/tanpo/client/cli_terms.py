@@ -23,9 +23,9 @@ _QUANTITY = re.compile(r"0|[1-9][0-9]*")
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _CURRENCY = re.compile(r"[A-Z]{3}")
-_TERMS_KEYS = {"id", "lender", "borrower", "loan", "collateral", "baseCurrency", "haircut",
-               "threshold", "mode", "settlementLagDays", "autoIssue", "minimumTransferAmount",
-               "tradeDate", "startDate", "endDate"}
+_TERMS_KEYS = {"id", "reference", "lender", "borrower", "loan", "collateral", "baseCurrency",
+               "haircut", "threshold", "mode", "settlementLagDays", "autoIssue",
+               "minimumTransferAmount", "tradeDate", "startDate", "endDate"}
 
 
 class InputError(ValueError):
@@ -229,7 +229,8 @@ def terms_from_json(data: Any, source: str) -> Terms:
         ends = parse_date(end_text, "endDate") if end_text else None
         _check_dates(traded, started, ends)
         return Terms(
-            id=text("id", required=False), lender=text("lender"), borrower=text("borrower"),
+            id=text("id", required=False), reference=text("reference", required=False),
+            lender=text("lender"), borrower=text("borrower"),
             loan_token=loan_token, loan_quantity=loan_qty,
             collateral=tuple(CollateralLeg(t, q, h) for t, q, h in legs),
             base_currency=parse_currency(text("baseCurrency"), "baseCurrency"),
