@@ -51,16 +51,21 @@ def bootstrap_roles(topo: Topology) -> int:
                      retries: Sequence[RetryPolicy] = DEFAULT_RETRIES) -> None:
             party, user, granted = item
             org, info = profile.user(party, user)
-            roles.submit(
+            result = roles.submit(
                 "RegisterIdentity", org.msp_id, info.cert.read_text(), party, json.dumps(granted),
                 retries=retries,
             )
+            admin.wait_for_all_peers(result.block_number, timeout=60.0, poll=0.05)
 
         # Right after a commit, peers learn through gossip which others run the chaincode; until
         # then the gateway cannot find a peer set that satisfies the policy. Wait for that once.
+        # One at a time, each on every peer before the next: registering a bank creates keys
+        # under state-based policies (its balances, its pairs' sweep markers and mint accounts),
+        # and a concurrent registration that also found them absent would write them again and
+        # fail validation (ENDORSEMENT_POLICY_FAILURE) instead of an MVCC conflict the SDK retries.
         register(plan[0], (MVCC_RETRY, gossip_retry))
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            list(pool.map(register, plan[1:]))
+        for item in plan[1:]:
+            register(item)
     marker.write_text(json.dumps([f"{p}/{u}: {','.join(r)}" for p, u, r in plan], indent=1))
     return len(plan)
 
