@@ -39,7 +39,7 @@ func TestLedgerFaultsSurfaceAsErrors(t *testing.T) {
 		{"GetPrivateData", "agreements:Reject", "failed to read state: injected ledger fault"},
 		{"GetPrivateDataHash", "agreements:Propose", "failed to read private data hashes: injected ledger fault"},
 		{"GetPrivateDataHash", "agreements:GetAgreement", "failed to read private data hashes: injected ledger fault"},
-		{"GetPrivateDataByRange", "agreements:ListAgreements", "failed to query pair-bank-a-bank-b: injected ledger fault"},
+		{"GetPrivateDataByPartialCompositeKey", "agreements:ListAgreements", "failed to query pair-bank-a-bank-b: injected ledger fault"},
 		{"SetStateValidationParameter", "tokens:DefineToken", "failed to set the endorsement policy: injected ledger fault"},
 		{"SetEvent", "ping:Ping", "failed to set event: injected ledger fault"},
 		{"GetStateByPartialCompositeKey", "tokens:BalanceOf", "failed to query tanpo.balance: injected ledger fault"},

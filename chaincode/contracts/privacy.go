@@ -9,7 +9,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
 )
@@ -311,20 +310,15 @@ func listPrivatePage[T any](t *txn, colls []string, objectType string, attrs []s
 			return page, fmt.Errorf("invalid bookmark: pass back the bookmark of the previous page")
 		}
 	}
-	prefix, err := t.key(objectType, attrs...)
-	if err != nil {
-		return page, err
-	}
-	end := prefix + string(utf8.MaxRune)
 	for _, coll := range colls {
 		if from.Coll != "" && coll < from.Coll {
 			continue
 		}
-		start := prefix
+		after := ""
 		if coll == from.Coll {
-			start = from.Key + "\x00" // the smallest key after the last one returned
+			after = from.Key // resume after the last key returned
 		}
-		more, err := t.scanPrivateRange(coll, start, end, func(k string, v []byte) (bool, error) {
+		more, err := t.scanPrivateKeys(coll, objectType, attrs, after, func(k string, v []byte) (bool, error) {
 			if len(page.Items) == int(size) {
 				b, err := json.Marshal(privateBookmark{Coll: page.lastColl, Key: page.lastKey})
 				if err != nil {
@@ -352,11 +346,13 @@ func listPrivatePage[T any](t *txn, colls []string, objectType string, attrs []s
 	return page, nil
 }
 
-// scanPrivateRange visits the keys of coll in [start, end) in order until visit returns false; it
-// reports whether the range was read to its end. A collection the chaincode definition lacks holds
-// nothing.
-func (t *txn) scanPrivateRange(coll, start, end string, visit func(key string, value []byte) (bool, error)) (bool, error) {
-	it, err := t.stub.GetPrivateDataByRange(coll, start, end)
+// scanPrivateKeys visits the keys of coll under (objectType, attrs) that sort after after (all
+// when after is "") in order until visit returns false; it reports whether the keys were read to
+// their end. A collection the chaincode definition lacks holds nothing. Composite keys need the
+// partial-key query: the shim refuses a range query whose bounds start with the composite-key
+// namespace (a null character), and private data has no paginated query to resume from a key.
+func (t *txn) scanPrivateKeys(coll, objectType string, attrs []string, after string, visit func(key string, value []byte) (bool, error)) (bool, error) {
+	it, err := t.stub.GetPrivateDataByPartialCompositeKey(coll, objectType, attrs)
 	if err != nil {
 		if undefinedCollection(err) {
 			return true, nil
@@ -368,6 +364,9 @@ func (t *txn) scanPrivateRange(coll, start, end string, visit func(key string, v
 		kv, err := it.Next()
 		if err != nil {
 			return false, ledgerFault{fmt.Errorf("failed to query %s: %w", coll, err)}
+		}
+		if after != "" && kv.GetKey() <= after {
+			continue
 		}
 		more, err := visit(kv.GetKey(), kv.GetValue())
 		if err != nil || !more {

@@ -3,6 +3,7 @@ package contracts
 import (
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 
@@ -112,6 +113,28 @@ func (s *mockStub) GetPrivateDataByRange(coll, start, end string) (shim.StateQue
 	if err := s.fail("GetPrivateDataByRange"); err != nil {
 		return nil, err
 	}
+	// the shim's own check: a range query takes simple keys, never composite ones
+	for _, k := range []string{start, end} {
+		if strings.HasPrefix(k, "\x00") {
+			return nil, fmt.Errorf("first character of the key [%s] contains a null character which is not allowed", k)
+		}
+	}
+	return s.privateRange(coll, start, end)
+}
+
+func (s *mockStub) GetPrivateDataByPartialCompositeKey(coll, objectType string, attrs []string) (shim.StateQueryIteratorInterface, error) {
+	s.calls = append(s.calls, "GetPrivateDataByPartialCompositeKey")
+	if err := s.fail("GetPrivateDataByPartialCompositeKey"); err != nil {
+		return nil, err
+	}
+	start, end, err := s.partialRange(objectType, attrs)
+	if err != nil {
+		return nil, err
+	}
+	return s.privateRange(coll, start, end)
+}
+
+func (s *mockStub) privateRange(coll, start, end string) (shim.StateQueryIteratorInterface, error) {
 	if err := validCollection(coll); err != nil {
 		return nil, err
 	}
