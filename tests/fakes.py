@@ -419,6 +419,9 @@ class FakeLedger:
 
     def get_margin_call(self, agreement_id: str, day: date) -> MarginCall:
         self._call("get_margin_call", agreement_id, day)
+        if self.party == "operator":  # the chaincode's errOperatorPrivate
+            raise chaincode_refusal("access denied: the operator does not see bilateral "
+                                    "agreements", evaluate=True)
         rec = self.net.records.get((agreement_id, day))
         if rec is None:
             raise chaincode_refusal(f"no margin call of agreement {agreement_id} on {day}",

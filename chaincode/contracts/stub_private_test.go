@@ -3,6 +3,7 @@ package contracts
 import (
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 
@@ -120,9 +121,10 @@ func (s *mockStub) GetPrivateDataByRange(coll, start, end string) (shim.StateQue
 	if len(s.writes) > 0 {
 		return nil, errors.New("Queries on pvt data is supported only in a read-only transaction")
 	}
+	// the shim's own check: a range query takes simple keys, never composite ones
 	for _, k := range []string{start, end} {
 		if strings.HasPrefix(k, "\x00") {
-			return nil, errors.New("first character of the key contains a null character which is not allowed")
+			return nil, fmt.Errorf("first character of the key [%s] contains a null character which is not allowed", k)
 		}
 	}
 	s.privateQueried = true

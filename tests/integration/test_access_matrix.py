@@ -14,11 +14,18 @@ the allowed ones change nothing either; a denied one must come back as the chain
 height and the ledger's view of this module's tokens, balances, requests, agreements, margin
 calls, prices and identities are compared.
 
-Endorsement: a change to an agreement needs both banks' peers (a state-based policy on the
-agreement and its positions). A proposal endorsed by bank-b's peer alone, or by the operator's
-and bank-b's (which satisfies the chaincode-level MAJORITY policy), is ordered and then marked
-ENDORSEMENT_POLICY_FAILURE by every peer; the same two organisations may still endorse a
-transaction that touches no agreement.
+Privacy: an agreement's records live in its pair's private data collection. Bilateral functions
+are called as clients call them (`tanpo.client.private`): arguments in the transient field, the
+pair named, submits endorsed by the pair's two peers, reads on the caller's own peer (the
+operator's plan on a peer of the pair). The operator is refused every bilateral read, so the
+snapshots read agreements, custody and calls as the lender.
+
+Endorsement: a change to an agreement needs both banks' peers (the pair collection's policy). A
+proposal endorsed by bank-b's peer alone is ordered and then marked ENDORSEMENT_POLICY_FAILURE by
+every peer; the operator's peer, which satisfies the chaincode-level MAJORITY policy with bank-b's,
+holds none of the pair's records, so it cannot even endorse one (and if it did the transaction
+would fail the same policy); the same two organisations may still endorse a transaction that
+touches no agreement.
 
 Ids carry a random tag; the module's dates (November 2000) are before anything other modules
 post, and its agreements end there and are closed at the end, so no later sweep meets them.
@@ -50,9 +57,11 @@ from tanpo.client import (
     Identity,
     ecdsa_signer,
     open_channel,
+    private,
 )
 from tanpo.client.connect import Connection
 from tanpo.client.gateway import Contract
+from tanpo.client.pairs import msp_id_for, pair_collection, pair_endorsers
 from tanpo.client.profile import Profile
 from tanpo.client.session import Session
 from tests.integration.conftest import submit_json
@@ -61,6 +70,16 @@ TAG = uuid.uuid4().hex[:6].upper()
 CASH, STOCK = f"AM{TAG}-CASH", f"AM{TAG}-STK"
 ACTIVE, PROPOSED, TERMINATING = f"AM-{TAG}-ACT", f"AM-{TAG}-PROP", f"AM-{TAG}-TERM"
 START, D1, D2, END = "2000-11-06", "2000-11-07", "2000-11-08", "2000-11-10"
+PAIR = pair_collection("bank-a", "bank-b")
+#: functions on an agreement's private records: called with the private convention in PAIR
+BILATERAL = {
+    "agreements:Propose", "agreements:Approve", "agreements:Reject", "agreements:Withdraw",
+    "agreements:Close", "agreements:RequestTermination", "agreements:AcceptTermination",
+    "agreements:CancelTermination", "agreements:GetAgreement", "agreements:ListAgreements",
+    "agreements:CollateralHeld", "agreements:ProposeBatch", "agreements:ApproveBatch",
+    "margin:MarginCall", "margin:SweepAgreements", "margin:SweepPlan", "margin:FinishSweep",
+    "margin:GetMarginCall", "margin:ListMarginCalls", "margin:GetSweepFailure",
+}
 
 #: the network identities, by the name the matrix uses for them
 IDENTITIES: dict[str, tuple[str, str]] = {
@@ -86,7 +105,8 @@ COLUMNS: dict[str, set[str]] = {
 EVERYONE = {"opAdmin", "tokenAdmin", "oracle", "lender", "borrower", "bankC"}
 OPERATOR_SIDE = {"opAdmin", "tokenAdmin", "oracle"}
 PARTIES = {"lender", "borrower", "bankC"}
-AGREEMENT_SIDE = OPERATOR_SIDE | {"lender", "borrower"}
+AGREEMENT_SIDE = {"lender", "borrower"}  # bilateral records: the operator is refused them
+MARGIN_SIDE = {"oracle", "lender", "borrower"}
 
 #: an access-control refusal, naming the right the caller lacks
 DENIED = re.compile(
@@ -95,6 +115,8 @@ DENIED = re.compile(
     r"|is (not registered|revoked) in the role registry"
     r"|does not exist or [a-z0-9-]+ is not a party to it"
     r"|cannot read "
+    r"|the operator does not see bilateral agreements"
+    r"|[a-z0-9-]+ is not a party to the pair "
     r"|only an admin of OperatorMSP"
     r"|only the operator can"
     r"|only the proposer .* can withdraw"
@@ -124,12 +146,27 @@ class World:
 
     def submit(self, who: str, fn: str, *args: str) -> Any:
         # the next step's endorsers (often both banks' peers) must see this one
-        return submit_json(self.session, self.conns[who], fn, *args)
+        if fn not in BILATERAL:
+            return submit_json(self.session, self.conns[who], fn, *args)
+        contract, _, function = fn.partition(":")
+        result = private.submit(self.contract(who, contract), function, *args, pair=PAIR)
+        self.session.settle()
+        return json.loads(result.result) if result.result else None
 
     def evaluate(self, who: str, fn: str, *args: str) -> Any:
         contract, _, function = fn.partition(":")
-        raw = self.contract(who, contract).evaluate(function, *args)
+        if fn in BILATERAL:
+            raw = private.evaluate(self.contract(who, contract), function, *args, pair=PAIR,
+                                   on=plan_peer(who))
+        else:
+            raw = self.contract(who, contract).evaluate(function, *args)
         return json.loads(raw) if raw else None
+
+
+def plan_peer(who: str) -> str:
+    """Where an identity evaluates a bilateral query: a bank on its own peer, the operator on a
+    peer of the pair (the only peers that hold its records; the SDK's sweep plan does the same)."""
+    return "bank-a" if IDENTITIES[who][0] == "operator" else ""
 
 
 def terms(agreement_id: str) -> str:
@@ -237,7 +274,7 @@ ROWS: list[Row] = [
     Row("agreements:AcceptTermination", {"borrower"}, _a(TERMINATING)),
     Row("agreements:CancelTermination", {"lender", "borrower"}, _a(TERMINATING, "")),
     Row("agreements:GetAgreement", AGREEMENT_SIDE, _a(ACTIVE)),
-    Row("agreements:ListAgreements", OPERATOR_SIDE | {"lender"}, _a("bank-a", "", "", "")),
+    Row("agreements:ListAgreements", {"lender"}, _a("bank-a", "", "", "")),
     Row("agreements:CollateralHeld", AGREEMENT_SIDE, _a(ACTIVE)),
     Row("agreements:ProposeBatch", {"lender", "borrower"},
         _a(json.dumps([json.loads(terms(f"AM-{TAG}-B1")), json.loads(terms(f"AM-{TAG}-B2"))]))),
@@ -247,12 +284,14 @@ ROWS: list[Row] = [
         _a(D2, json.dumps({"prices": {STOCK: "1001"}}), "vendor correction")),
     Row("oracle:GetPrices", EVERYONE, _a(D1, "")),
     Row("oracle:LastPostedDate", EVERYONE, _a()),
-    Row("margin:MarginCall", {"oracle", "lender", "borrower"}, _a(ACTIVE, D2)),
-    Row("margin:SweepAgreements", {"oracle", "lender", "borrower"},
-        _a(D2, json.dumps([ACTIVE]))),
+    Row("margin:MarginCall", MARGIN_SIDE, _a(ACTIVE, D2)),
+    Row("margin:SweepAgreements", MARGIN_SIDE, _a(D2, json.dumps([ACTIVE]))),
     Row("margin:SweepPlan", {"oracle", "lender", "borrower", "bankC"}, _a(D2, "", "")),
-    Row("margin:FinishSweep", {"oracle"}, _a(D1)),
+    # in a pair (the convention): the pair's sweep marker, which its banks may finish too; the
+    # platform-wide FinishSweep without a pair is the oracle's (test_oracle_onchain)
+    Row("margin:FinishSweep", MARGIN_SIDE, _a(D1)),
     Row("margin:GetMarginCall", AGREEMENT_SIDE, _a(ACTIVE, D1)),
+    Row("margin:GetSweepFailure", AGREEMENT_SIDE, _a(ACTIVE, D1)),
     Row("margin:ListMarginCalls", AGREEMENT_SIDE, _a(ACTIVE, "", "")),
     Row("margin:LastSweptDate", EVERYONE, _a()),
 ]
@@ -275,7 +314,8 @@ def exposed(w: World) -> dict[str, bool]:
 
 
 def snapshot(w: World) -> dict[str, Any]:
-    """Every peer's height and this module's corner of the ledger, as the operator sees it."""
+    """Every peer's height and this module's corner of the ledger, as the operator sees it, and
+    the agreements' private records as their lender sees them."""
     ta = "token-admin+oracle"
     conn = w.conns[ta]
     snap: dict[str, Any] = {"heights": conn.peer_heights()}
@@ -287,9 +327,11 @@ def snapshot(w: World) -> dict[str, Any]:
         snap[f"balances {party}"] = sorted(
             (b["token"], b["quantity"]) for b in sheet["balances"] if b["token"] in (CASH, STOCK))
     for agreement in (ACTIVE, PROPOSED, TERMINATING):
-        snap[f"agreement {agreement}"] = w.evaluate(ta, "agreements:GetAgreement", agreement)
-        snap[f"held {agreement}"] = w.evaluate(ta, "agreements:CollateralHeld", agreement)
-        snap[f"calls {agreement}"] = w.evaluate(ta, "margin:ListMarginCalls", agreement, "", "")
+        snap[f"agreement {agreement}"] = w.evaluate("lender", "agreements:GetAgreement",
+                                                    agreement)
+        snap[f"held {agreement}"] = w.evaluate("lender", "agreements:CollateralHeld", agreement)
+        snap[f"calls {agreement}"] = w.evaluate("lender", "margin:ListMarginCalls", agreement,
+                                                "", "")
     for request in (w.issuance, w.redemption):
         snap[f"request {request}"] = w.evaluate(ta, "tokens:GetRequest", request)
     for day in (D1, D2):
@@ -302,7 +344,14 @@ def snapshot(w: World) -> dict[str, Any]:
 def attempt(w: World, who: str, fn: str, args: list[str], evaluate: bool) -> str | None:
     """Endorse (or evaluate) without submitting; the chaincode's error message, or None."""
     contract, _, function = fn.partition(":")
-    proposal = w.contract(who, contract).new_proposal(function, args)
+    if fn in BILATERAL:
+        # as the SDK calls it: arguments private, the pair's peers endorse, a read on one peer
+        orgs = ([msp_id_for(plan_peer(who))] if plan_peer(who) else []) if evaluate else (
+            pair_endorsers("bank-a", "bank-b"))
+        proposal = w.contract(who, contract).new_proposal(
+            function, [], transient=private.transient(args, PAIR), endorsing_organizations=orgs)
+    else:
+        proposal = w.contract(who, contract).new_proposal(function, args)
     try:
         if evaluate:
             proposal.evaluate()
@@ -401,8 +450,12 @@ def test_a_certificate_from_an_unknown_ca_is_refused_by_the_peers(world: World,
 def _endorse_submit(world: World, who: str, fn: str, args: list[str],
                     orgs: list[str]) -> CommitError | None:
     contract, _, function = fn.partition(":")
-    proposal = world.contract(who, contract).new_proposal(function, args,
-                                                          endorsing_organizations=orgs)
+    if fn in BILATERAL:
+        proposal = world.contract(who, contract).new_proposal(
+            function, [], transient=private.transient(args, PAIR), endorsing_organizations=orgs)
+    else:
+        proposal = world.contract(who, contract).new_proposal(function, args,
+                                                              endorsing_organizations=orgs)
     tx = proposal.endorse()
     status = tx.submit().status()
     # an invalid transaction still takes a block: every peer must have it before the snapshot
@@ -416,12 +469,19 @@ def _endorse_submit(world: World, who: str, fn: str, args: list[str],
                          ids=["bank-b-alone", "operator-and-bank-b"])
 def test_an_agreement_change_needs_both_banks_peers(world: World, orgs: list[str]) -> None:
     before = snapshot(world)
-    error = _endorse_submit(world, "borrower", "agreements:Approve", [PROPOSED], orgs)
-    assert error is not None, f"approval endorsed by {orgs} only was committed"
-    assert error.code_name == "ENDORSEMENT_POLICY_FAILURE", str(error)
+    try:
+        error = _endorse_submit(world, "borrower", "agreements:Approve", [PROPOSED], orgs)
+    except EndorseError as exc:
+        # the operator's peer is no member of the pair's collection: it cannot run the approval
+        assert "OperatorMSP" in orgs, f"{orgs} refused to endorse: {exc}"
+        blocks = 0
+    else:
+        assert error is not None, f"approval endorsed by {orgs} only was committed"
+        assert error.code_name == "ENDORSEMENT_POLICY_FAILURE", str(error)
+        blocks = 1
     after = snapshot(world)
-    # one more (invalid) block; nothing else moved
-    assert all(after["heights"][p] == before["heights"][p] + 1 for p in before["heights"])
+    # one more (invalid) block, or none when no endorsement was possible; nothing else moved
+    assert all(after["heights"][p] == before["heights"][p] + blocks for p in before["heights"])
     before.pop("heights")
     after.pop("heights")
     assert after == before
@@ -429,11 +489,16 @@ def test_an_agreement_change_needs_both_banks_peers(world: World, orgs: list[str
 
 
 def test_two_organisations_may_endorse_what_touches_no_agreement(world: World) -> None:
-    """The control: operator and bank-b satisfy the chaincode's MAJORITY policy for a transfer
-    of free balances; only the agreement's own policy made the approval above fail."""
+    """The control: a transfer of free balances touches no agreement, and the two holders'
+    peers (a majority) may endorse it without the operator's. Each balance carries its holder's
+    policy, so the operator and bank-b alone may not credit bank-a."""
     before = world.evaluate("lender", "tokens:BalanceOf", "")
+    error = _endorse_submit(world, "borrower", "tokens:Transfer", [CASH, "bank-a", "7"],
+                            ["OperatorMSP", "BankBMSP"])
+    assert error is not None and error.code_name == "ENDORSEMENT_POLICY_FAILURE", error
+    assert world.evaluate("lender", "tokens:BalanceOf", "") == before
     assert _endorse_submit(world, "borrower", "tokens:Transfer", [CASH, "bank-a", "7"],
-                           ["OperatorMSP", "BankBMSP"]) is None
+                           ["BankAMSP", "BankBMSP"]) is None
     after = world.evaluate("lender", "tokens:BalanceOf", "")
     cash = {b["token"]: int(b["quantity"]) for b in after["balances"]}[CASH]
     assert cash == {b["token"]: int(b["quantity"]) for b in before["balances"]}[CASH] + 7

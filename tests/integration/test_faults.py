@@ -51,8 +51,10 @@ from tanpo.client import (
     GatewayError,
     SubmitError,
     connect,
+    private,
 )
 from tanpo.client.connect import Connection
+from tanpo.client.pairs import pair_collection
 from tanpo.client.profile import Profile, load_profile
 from tanpo.client.session import Session
 from tanpo.network import processes
@@ -74,6 +76,7 @@ DAYS = [START + timedelta(days=i) for i in range(1, 8)]  # one valuation date pe
 CLOSES = {START + timedelta(days=i): str(1000 + (40 if i % 2 else -30) + 5 * i)
           for i in range(-12, 12)}
 CLOSES[START] = "1000"
+PAIR = pair_collection("bank-a", "bank-b")
 RETRY_FOR = 120.0  # seconds a client or the daemon may take to recover from one fault
 
 
@@ -114,15 +117,34 @@ class Desk:
         return self.launcher.topo
 
     def submit(self, who: str, fn: str, *args: str) -> Any:
-        return submit_json(self.session, self.conns[who], fn, *args)
+        if not fn.startswith("agreements:"):
+            return submit_json(self.session, self.conns[who], fn, *args)
+        # an agreement's records are its pair's: private arguments, the pair's peers endorse
+        contract, _, function = fn.partition(":")
+        result = private.submit(self.conns[who].contract(contract), function, *args, pair=PAIR)
+        self.session.settle()
+        return json.loads(result.result) if result.result else None
 
     def read(self, fn: str, *args: str) -> Any:
-        """A query as the operator (who may read everything), retried through short outages."""
+        """A query as the operator (balances, supply, the sweep's progress), retried through
+        short outages."""
+        return self._read("operator", fn, *args)
+
+    def book(self, fn: str, *args: str) -> Any:
+        """A query of an agreement's private records (custody, margin calls) as bank-a, a party
+        to every agreement here: the operator is refused them. Retried through short outages."""
+        return self._read("bank-a", fn, *args)
+
+    def _read(self, who: str, fn: str, *args: str) -> Any:
         contract, _, function = fn.partition(":")
         deadline = time.monotonic() + RETRY_FOR
         while True:
             try:
-                raw = self.conns["operator"].contract(contract).evaluate(function, *args)
+                if who == "operator":
+                    raw = self.conns[who].contract(contract).evaluate(function, *args)
+                else:
+                    raw = private.evaluate(self.conns[who].contract(contract), function, *args,
+                                           pair=PAIR)
                 return json.loads(raw) if raw else None
             except GatewayError as exc:
                 if exc.refused or time.monotonic() > deadline:
@@ -151,7 +173,7 @@ class Desk:
         """How many of the agreements have a margin call recorded for ``day``."""
         n = 0
         for agreement in AGREEMENTS:
-            page = self.read("margin:ListMarginCalls", agreement, "", "")
+            page = self.book("margin:ListMarginCalls", agreement, "", "")
             n += sum(1 for c in page["items"] if c["date"] == day.isoformat())
         return n
 
@@ -265,7 +287,7 @@ def check_ledger(desk: Desk) -> None:
     supply = free + held for each token, the last swept date = the last date."""
     held_total = 0
     for agreement in AGREEMENTS:
-        calls = desk.read("margin:ListMarginCalls", agreement, "", "")["items"]
+        calls = desk.book("margin:ListMarginCalls", agreement, "", "")["items"]
         assert [c["date"] for c in calls] == [d.isoformat() for d in desk.swept], agreement
         assert len({c["txId"] for c in calls}) == len(calls)
         expected = OPENING_STOCK
@@ -274,7 +296,7 @@ def check_ledger(desk: Desk) -> None:
             for t in c["settled"]:
                 q = int(t["quantity"])
                 expected += q if t["direction"] == "borrower->lender" else -q
-        report = desk.read("agreements:CollateralHeld", agreement)
+        report = desk.book("agreements:CollateralHeld", agreement)
         (position,) = report["positions"]
         assert int(position["held"]) == expected, f"{agreement}: held {position}, calls {expected}"
         assert int(calls[-1]["held"][STOCK]) == expected if calls else True

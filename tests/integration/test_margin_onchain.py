@@ -32,6 +32,7 @@ from tanpo.client.cli_margin import call_json
 from tanpo.client.connect import Connection
 from tanpo.client.errors import EndorseError, EvaluateError, GatewayError
 from tanpo.client.models import CollateralLeg, MarginCall, Terms, Token, frac
+from tanpo.client.pairs import pair_collection
 from tanpo.client.profile import Profile
 from tanpo.client.session import Session
 from tests.integration.conftest import TANPO
@@ -40,6 +41,7 @@ LENDER, BORROWER, OPERATOR = "bank-a", "bank-b", "operator"
 D1, D2, D3, D4 = (date(2001, 3, d) for d in (5, 6, 7, 8))
 #: The only FX rates this module posts (one value per pair and date, whichever test posts it).
 FX: dict[date, dict[str, str]] = {D1: {"EURUSD": "1.1000"}, D2: {"EURUSD": "1.1050"}}
+PAIR = pair_collection(LENDER, BORROWER)
 
 
 # ---- the desk: one connection per organisation, the roles as typed clients -------------------
@@ -62,6 +64,12 @@ class Desk:
     def party(self, name: str) -> Party:
         return Party(self.conns[name])
 
+    @property
+    def book(self) -> Party:
+        """The lender reads the agreements' custody and margin calls: the records are private to
+        the two banks, and the operator is refused them."""
+        return Party(self.conns[LENDER])
+
     def settle(self) -> None:
         """After a submit: every peer holds it before the next step (whose endorsers, the two
         banks' peers, read what it wrote)."""
@@ -75,7 +83,7 @@ class Desk:
         return self.oracle.balance(token, party)
 
     def held(self, agreement_id: str) -> dict[str, int]:
-        return {p.token: p.held for p in self.oracle.collateral_held(agreement_id)}
+        return {p.token: p.held for p in self.book.collateral_held(agreement_id)}
 
 
 @pytest.fixture(scope="module")
@@ -180,12 +188,16 @@ class Case:
         return terms.id
 
     def call(self, day: date) -> tuple[MarginCall, eng.DayResult]:
-        """The oracle's margin call on the ledger, and the engine's day, checked equal."""
+        """The oracle's margin call on the ledger (it gets a receipt), and the engine's day,
+        checked equal to the record the lender reads."""
         assert self.terms is not None and self.book is not None
         oracle = self.desk.oracle
-        record = oracle.margin_call(self.terms.id, day)
+        receipt = oracle.call_margin(self.terms.id, day, PAIR)
         self.desk.settle()
-        assert not record.replayed
+        assert receipt["status"] == "called" and receipt["agreement"] == self.terms.id
+        assert set(receipt) == {"agreement", "date", "status", "txId"}  # no terms, no amounts
+        record = self.desk.book.get_margin_call(self.terms.id, day)
+        assert record.tx_id == receipt["txId"]
         result = self.book.apply_day(self.markets[day])
         assert_same(record, result)
         # and the ledger's state after it is the engine's (the collateral is this test's own)
@@ -199,7 +211,7 @@ class Case:
         """Everything a margin call could change: balances, positions, pending, supplies."""
         assert self.terms is not None
         oracle = self.desk.oracle
-        report = oracle._evaluate("agreements", "CollateralHeld", self.terms.id)
+        report = self.desk.book._evaluate("agreements", "CollateralHeld", self.terms.id)
         return {
             "free": {(p, t): self.desk.free(p, t) for p in (LENDER, BORROWER) for t in self.tokens},
             "positions": report.get("positions"),
@@ -223,7 +235,7 @@ class Case:
         minted: dict[str, int] = {}
         lender = self.desk.party(LENDER)
         for agreement_id in self.opened:
-            for call in self.desk.oracle.margin_calls(agreement_id):
+            for call in self.desk.book.margin_calls(agreement_id):
                 for m in call.mints:
                     minted[m["token"]] = minted.get(m["token"], 0) + int(m["quantity"])
             assert lender.close(agreement_id).status == "CLOSED"
@@ -340,7 +352,10 @@ def test_cross_currency_example_returns_131_shares_once(case: Case,
 
     # the same date again, through the API and through the CLI: the record, nothing moves
     before = case.snapshot()
-    again = case.desk.oracle.margin_call(agreement, D2)
+    receipt = case.desk.oracle.call_margin(agreement, D2, PAIR)
+    case.desk.settle()
+    assert (receipt["status"], receipt["txId"]) == ("replayed", record.tx_id)
+    again = case.desk.book.margin_call(agreement, D2)  # a party's call reads the record back
     case.desk.settle()
     assert again.replayed and again.tx_id == record.tx_id
     assert call_json(again) == {**call_json(record), "replayed": True}
@@ -352,12 +367,12 @@ def test_cross_currency_example_returns_131_shares_once(case: Case,
     assert outcome["call"]["transfers"][0]["quantity"] == 131
     case.desk.sync(LENDER)
     assert case.snapshot() == before
-    assert [c.date for c in case.desk.oracle.margin_calls(agreement)] == [D2]
+    assert [c.date for c in case.desk.book.margin_calls(agreement)] == [D2]
 
     shown = tanpo_cli(state_env, "margin", "show", agreement, "--json")
     assert shown.returncode == 0, shown.stderr
     doc = json.loads(shown.stdout)
-    assert doc["calls"] == [call_json(case.desk.oracle.get_margin_call(agreement, D2))]
+    assert doc["calls"] == [call_json(case.desk.book.get_margin_call(agreement, D2))]
     assert (doc["calls"][0]["vl"], doc["calls"][0]["vcBefore"]) == ("1116050", "1122660")
     assert doc["calls"][0]["transfers"][0]["value"] == "33012/5"  # 131 × 50.40, exact
     case.finish()
@@ -482,7 +497,7 @@ def test_a_missing_price_or_rate_is_refused_by_name(case: Case,
     before = case.snapshot()
 
     with pytest.raises(EndorseError) as info:
-        case.desk.oracle.margin_call(agreement, D2)
+        case.desk.oracle.call_margin(agreement, D2, PAIR)
     message = info.value.chaincode_message
     assert f"no price for {stock} on {D2.isoformat()}" in message and agreement in message
 
@@ -492,9 +507,9 @@ def test_a_missing_price_or_rate_is_refused_by_name(case: Case,
     assert "missing_fx" in out.stderr and "EUR" in out.stderr and agreement in out.stderr
 
     assert case.snapshot() == before
-    assert case.desk.oracle.margin_calls(agreement) == []
+    assert case.desk.book.margin_calls(agreement) == []
     with pytest.raises(EvaluateError, match="no margin call"):
-        case.desk.oracle.get_margin_call(agreement, D2)
+        case.desk.book.get_margin_call(agreement, D2)
     case.finish()
 
 def test_cli_sweep_margins_in_batches_and_records_the_day(case: Case,
@@ -520,12 +535,14 @@ def test_cli_sweep_margins_in_batches_and_records_the_day(case: Case,
     assert doc["complete"] is True and doc["pages"] >= 2
     mine = {o["agreement"]: o for o in doc["outcomes"] if o["agreement"] in ids}
     assert sorted(mine) == ids and all(o["status"] == "called" for o in mine.values())
+    # the oracle's outcomes are receipts: the records are the two banks'
+    assert all("call" not in o for o in mine.values())
     case.desk.sync(OPERATOR)
+    records = {}
     for agreement_id in ids:
-        record = case.desk.oracle.get_margin_call(agreement_id, D2)
+        record = records[agreement_id] = case.desk.book.get_margin_call(agreement_id, D2)
         day = books[agreement_id].apply_day(case.markets[D2])
         assert_same(record, day)
-        assert mine[agreement_id]["call"] == call_json(record)
         assert [(t.quantity, t.direction) for t in record.transfers] == [(40, "lender->borrower")]
 
     # a party sweeps only its own agreements; they were called already
@@ -536,6 +553,9 @@ def test_cli_sweep_margins_in_batches_and_records_the_day(case: Case,
     assert {o["agreement"]: o["status"] for o in outcomes if o["agreement"] in ids} == {
         i: "replayed" for i in ids}
     assert all(o["call"]["borrower"] == BORROWER for o in outcomes if "call" in o)
+    # the party reads its records: the same as the lender's
+    assert {o["agreement"]: o["call"]["txId"] for o in outcomes if o["agreement"] in ids} == {
+        i: records[i].tx_id for i in ids}
 
     shown = tanpo_cli(state_env, "prices", "show", "--date", D2.isoformat(), "--json")
     assert shown.returncode == 0, shown.stderr

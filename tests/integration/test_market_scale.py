@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 
 from tanpo.bench import market
-from tanpo.client import connect
+from tanpo.client import connect, private
+from tanpo.client.pairs import pair_collection
 from tanpo.client.profile import Profile
 
 
@@ -29,17 +30,32 @@ def test_market_bench_small_run(profile: Profile) -> None:
         assert day["detail"]["called"] == 200, day["detail"]
         assert day["detail"].get("replayed", 0) == 0 and day["detail"].get("skipped", 0) == 0
         assert day["detail"]["margined_once"] is True
-        assert day["detail"]["transfers"] >= 200  # β = 0: every call moves collateral
     assert all(result["checks"].values()), result["checks"]
 
-    # each agreement has exactly one recorded call per day, and sweeping again replays it
-    first = f"{result['run_id']}-000000"
+    # each agreement has exactly one recorded call per day, and every call moved collateral
+    # (β = 0): the records are private to the pair, so a party reads them, not the operator
     day1_date, day2_date = result["dates"]["day1"], result["dates"]["day2"]
+    pair = pair_collection("bank-a", "bank-b")
+    sample = [f"{result['run_id']}-{i:06d}" for i in range(0, 200, 25)]
+    with connect("bank-a", "User1", profile) as lender:
+        margin = lender.contract("margin")
+        recorded = {}
+        for agreement in sample:
+            calls = json.loads(private.evaluate(margin, "ListMarginCalls", agreement, "10", "",
+                                                pair=pair))["items"]
+            assert [c["date"] for c in calls] == [day1_date, day2_date], agreement
+            assert all(c["transfers"] for c in calls), (agreement, calls)
+            again = json.loads(private.evaluate(margin, "GetMarginCall", agreement, day2_date,
+                                                pair=pair))
+            assert again["txId"] == calls[1]["txId"] and again["transfers"] == calls[1]["transfers"]
+            recorded[agreement] = calls
+
+    # sweeping again replays the call: the operator gets the receipt, not the record
+    first = sample[0]
     with connect("operator", "User1", profile) as oracle:
-        calls = json.loads(oracle.contract("margin").evaluate("ListMarginCalls", first, "10", ""))
-        assert [c["date"] for c in calls["items"]] == [day1_date, day2_date]
-        again = json.loads(oracle.contract("margin").submit(
-            "SweepAgreements", day1_date, json.dumps([first]),
-            endorsing_organizations=market.endorsers(["bank-a", "bank-b"], {
-                p: o.msp_id for p, o in profile.orgs.items()})).result)
+        again = json.loads(private.submit(oracle.contract("margin"), "SweepAgreements",
+                                          day1_date, json.dumps([first]), pair=pair).result)
         assert again["replayed"] == 1 and again["called"] == 0
+        assert again["outcomes"][0]["agreement"] == first
+        assert again["outcomes"][0]["status"] == "replayed"
+        assert again["outcomes"][0]["txId"] == recorded[first][0]["txId"]

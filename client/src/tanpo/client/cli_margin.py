@@ -300,9 +300,13 @@ def _sweep(day: date, batch_size: int, as_json: bool) -> None:
 
 
 def _records(session: Ledger, day: date, run: SweepRun) -> dict[str, MarginCall]:
-    """The full record of every call the sweep made or found (the sweep's answer is compact)."""
+    """The full record of every call the sweep made or found (the sweep's answer is compact), for
+    a party sweeping its own agreements. The oracle gets none: the records are private to each
+    agreement's two banks, and the chaincode refuses the operator every one of them."""
     from concurrent.futures import ThreadPoolExecutor
 
+    if session.party == "operator":
+        return {}
     ids = [o.agreement for o in run.outcomes if o.has_call]
     with ThreadPoolExecutor(max_workers=8) as pool:
         records = list(pool.map(lambda a: session.get_margin_call(a, day), ids))

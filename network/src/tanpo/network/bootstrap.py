@@ -51,10 +51,11 @@ def bootstrap_roles(topo: Topology) -> int:
                      retries: Sequence[RetryPolicy] = DEFAULT_RETRIES) -> None:
             party, user, granted = item
             org, info = profile.user(party, user)
-            roles.submit(
+            result = roles.submit(
                 "RegisterIdentity", org.msp_id, info.cert.read_text(), party, json.dumps(granted),
                 retries=retries,
             )
+            admin.wait_for_all_peers(result.block_number, timeout=60.0, poll=0.05)
 
         # Right after a commit, peers learn through gossip which others run the chaincode; until
         # then the gateway cannot find a peer set that satisfies the policy. Wait for that once.

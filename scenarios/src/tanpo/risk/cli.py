@@ -2,8 +2,9 @@
 
 ``tanpo risk report --date D --regime basel2 [--json] [--out DIR] (--scenario FILE | --ledger)``
 
-``--ledger`` reads the book from the running network through the SDK (as the operator, or the
-identity `tanpo --as` names); :func:`set_ledger_source_factory` installs another source.
+``--ledger`` reads the book from the running network through the SDK (as bank-a, or the bank
+`tanpo --as` names: agreements are private to their two banks, the operator is refused them);
+:func:`set_ledger_source_factory` installs another source.
 """
 
 from __future__ import annotations
@@ -40,11 +41,12 @@ def set_ledger_source_factory(factory: LedgerSourceFactory | None) -> None:
 
 
 def _fabric_source() -> PortfolioSource:
-    """The running network, read as the operator (`tanpo --as` picks another identity)."""
-    from tanpo.client.cli_common import ORACLE, acting_as, connection_errors
+    """The running network, read as bank-a (`tanpo --as` picks another bank): the operator may
+    not read bilateral agreements."""
+    from tanpo.client.cli_common import PARTY_DEFAULT, acting_as, connection_errors
     from tanpo.risk.ledger_source import LedgerSource
 
-    party, user = acting_as(ORACLE)
+    party, user = acting_as(PARTY_DEFAULT)
     with connection_errors():
         return LedgerSource.connect(party, user)
 

@@ -1,7 +1,9 @@
-"""The risk report's book read from the ledger, through the SDK, as the operator sees it.
+"""The risk report's book read from the ledger, through the SDK, as a bank sees it.
 
-Agreements are those ACTIVE on the ledger whose term covers the report date; the collateral is
-what each lender holds under each agreement (the chaincode's per-agreement positions); prices
+Agreements are the reading bank's ACTIVE ones whose term covers the report date (an agreement's
+records are private to its two banks: the chaincode refuses the operator every one of them); the
+collateral is what each lender holds under each agreement (the chaincode's per-agreement
+positions); prices
 are the version posted for the date (the latest unless one is named), so a report names exactly
 the data it used and can be re-run on it after a correction arrives.
 """
@@ -31,7 +33,7 @@ class LedgerSource:
         self.client = client
 
     @classmethod
-    def connect(cls, party: str = "operator", user: str = "User1",
+    def connect(cls, party: str = "bank-a", user: str = "User1",
                 profile: Profile | None = None) -> LedgerSource:
         return cls(TanpoClient(connect(party, user, profile)))
 

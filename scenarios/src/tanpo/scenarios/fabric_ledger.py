@@ -104,7 +104,7 @@ class FabricLedger:
         return self._as(name).client(Party)
 
     def reader(self) -> TanpoClient:
-        """Read access as the operator (sees every agreement, price and record)."""
+        """Read access as the operator: prices, balances and supply (not the agreements)."""
         return self._as(OPERATOR).client(TanpoClient)
 
     def close(self) -> None:
