@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tanpo.client.models import SweepOutcome
 from tanpo.oracle.config import (
     FxConfig,
     InstrumentConfig,
@@ -132,6 +133,29 @@ def test_sweep_runs_in_batches_and_reports() -> None:
     assert (first.sweep.pages, first.sweep.agreements, first.sweep.calls_triggered) == (3, 7, 7)
     assert first.sweep.transfers == 0  # day 0 opens the loans at the collateral's value
     assert second.sweep.transfers == 7 and second.sweep.replayed == 0
+
+
+class PrivateCallsLedger(MemoryLedger):
+    """A ledger whose sweep answers as Fabric's does to the operator: called or replayed, without
+    what each call decided (the calls are private to each pair)."""
+
+    def sweep(self, valuation_date: date, batch_size: int) -> Any:
+        run = super().sweep(valuation_date, batch_size)
+        compact = [SweepOutcome.from_json({"agreement": o.agreement, "status": o.status},
+                                          valuation_date) for o in run.outcomes]
+        return replace(run, outcomes=tuple(compact))
+
+
+def test_figures_the_ledger_keeps_private_are_reported_as_unknown_not_zero() -> None:
+    ledger = PrivateCallsLedger(agreements=agreements(4), token_currency={"JP8306": "JPY"})
+    cfg = replace(paper_config(), instruments=default_config().instruments[:1], fx=())
+    oracle = Oracle(cfg, ledger, FileSource(FIXTURES / "market"), mode="replay")
+    oracle.process_date(D("2009-07-01"))
+    second = oracle.process_date(D("2009-07-02"))
+    assert second.sweep is not None and second.sweep.agreements == 4
+    assert (second.sweep.calls_triggered, second.sweep.transfers,
+            second.sweep.issuance_required) == (None, None, None)
+    assert second.sweep.to_dict()["transfers"] is None
 
 
 def test_a_failed_call_fails_alone_and_the_date_stays_unswept() -> None:

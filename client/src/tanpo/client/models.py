@@ -392,6 +392,10 @@ class SweepOutcome:
     tx_id: str = ""  # replayed: the transaction that made the call
     lender: str = ""
     borrower: str = ""
+    #: whether the outcome says what the call decided (trigger, transfers, issuance required):
+    #: the chaincode's sweep answer does not, since it is in the block; the parties read the
+    #: record (``GetMarginCall``)
+    detailed: bool = True
 
     @property
     def replayed(self) -> bool:
@@ -422,5 +426,5 @@ class SweepOutcome:
             issuance_required=tuple(IssuanceRequired.from_json(r)
                                     for r in d.get("issuanceRequired") or []),
             mints=tuple(d.get("mints") or []), tx_id=d.get("txId", ""),
-            lender=lender, borrower=borrower,
+            lender=lender, borrower=borrower, detailed="triggered" in d,
         )

@@ -351,8 +351,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
             sw = r.get("sweep") or {}
             table.add_row(r["date"], r["outcome"], ", ".join(r.get("carried", [])) or "-",
                           ", ".join(r.get("confirmed", {})) or "-",
-                          str(sw.get("agreements", "-")), str(sw.get("calls_triggered", "-")),
-                          str(sw.get("transfers", "-")), str(sw.get("issuance_required", "-")))
+                          *(_figure(sw.get(k, "-")) for k in (
+                              "agreements", "calls_triggered", "transfers", "issuance_required")))
         console.print(table)
 
 
@@ -427,6 +427,11 @@ def _login() -> str:
         return "operator"
 
 
+def _figure(value: object) -> str:
+    """A count for a table; "-" where the ledger does not tell the oracle (None)."""
+    return "-" if value is None else str(value)
+
+
 def _print_results(results: list[DateResult]) -> None:
     if not results:
         click.echo("nothing due")
@@ -434,8 +439,10 @@ def _print_results(results: list[DateResult]) -> None:
         sweep = r.sweep
         tail = ""
         if sweep is not None:
-            tail = (f": {sweep.agreements} agreements, {sweep.calls_triggered} calls, "
-                    f"{sweep.transfers} transfers, {sweep.issuance_required} issuance-required")
+            tail = f": {sweep.agreements} agreements"
+            if sweep.calls_triggered is not None:
+                tail += (f", {sweep.calls_triggered} calls, {sweep.transfers} transfers, "
+                         f"{sweep.issuance_required} issuance-required")
             if sweep.failed:
                 tail += f", {len(sweep.failed)} failed"
         if r.held_back:
@@ -450,18 +457,18 @@ def _print_replay(result: ReplayResult) -> None:
     table.add_column("outcome", no_wrap=True)
     for name in ("carried", "held back", "calls", "transfers", "issuance", "failed"):
         table.add_column(name)
-    totals = [0, 0, 0]
+    totals: list[int | None] = [0, 0, 0]
     failed = 0
     for r in result.results:
         sw = r.sweep
         carried = r.assessment.batch.carried() if r.assessment and r.assessment.batch else []
         counts = ["-", "-", "-", "-"]
         if sw is not None:
-            totals = [totals[0] + sw.calls_triggered, totals[1] + sw.transfers,
-                      totals[2] + sw.issuance_required]
+            figures = (sw.calls_triggered, sw.transfers, sw.issuance_required)
+            totals = [None if t is None or f is None else t + f
+                      for t, f in zip(totals, figures, strict=True)]
             failed += len(sw.failed)
-            counts = [str(sw.calls_triggered), str(sw.transfers), str(sw.issuance_required),
-                      str(len(sw.failed)) if sw.failed else "-"]
+            counts = [*(_figure(f) for f in figures), str(len(sw.failed)) if sw.failed else "-"]
         table.add_row(r.valuation_date.isoformat(), str(r.outcome), ", ".join(carried) or "-",
                       ", ".join(h.key for h in r.held_back) or "-", *counts)
     console.print(table)
@@ -470,8 +477,8 @@ def _print_replay(result: ReplayResult) -> None:
                  if result.completed else "")
     console.print(f"posted {posted} date(s), skipped {len(result.skipped)} already on the "
                   f"ledger, resumed {len(result.resumed)} sweep(s){completed}; calls "
-                  f"{totals[0]}, transfers {totals[1]}, issuance-required {totals[2]}, "
-                  f"failed calls {failed}")
+                  f"{_figure(totals[0])}, transfers {_figure(totals[1])}, issuance-required "
+                  f"{_figure(totals[2])}, failed calls {failed}")
 
 
 def _print_refusals(doc: dict[str, Any], console: Console | None = None) -> None:

@@ -88,9 +88,11 @@ class SweepReport:
 
     valuation_date: date
     agreements: int = 0
-    calls_triggered: int = 0
-    transfers: int = 0
-    issuance_required: int = 0
+    # what the calls decided; None when the ledger does not tell the oracle (on Fabric the calls
+    # are private to each pair: the sweep answers called or replayed, not the figures)
+    calls_triggered: int | None = 0
+    transfers: int | None = 0
+    issuance_required: int | None = 0
     replayed: int = 0
     pages: int = 0
     seconds: float = 0.0
@@ -368,6 +370,7 @@ class Oracle:
         agreements = triggered = transfers = issuance = replayed = 0
         issuances: list[tuple[str, str, str, Fraction]] = []
         failed: list[tuple[str, str]] = []
+        detailed = all(o.detailed for o in run.outcomes if o.has_call)
         for o in run.outcomes:
             if o.status == "failed":
                 failed.append((o.agreement, o.reason))
@@ -382,7 +385,7 @@ class Oracle:
             issuance += len(o.issuance_required)
             issuances.extend((o.agreement, i.party, i.token, i.value)
                              for i in o.issuance_required)
-            if not o.replayed:
+            if not o.replayed and o.detailed:
                 self._count(o)
         if not run.swept and (run.failed_batches or not failed):
             raise LedgerError(run.finish_refusal or (
@@ -390,9 +393,10 @@ class Oracle:
                 f"{run.failed_batches} batch(es) not committed"))
         self._record_failures(d, failed)
         seconds = time.perf_counter() - started
-        report = SweepReport(d, agreements, triggered, transfers, issuance, replayed,
-                             run.transactions, seconds, tuple(issuances), tuple(failed),
-                             run.swept)
+        report = SweepReport(d, agreements, triggered if detailed else None,
+                             transfers if detailed else None, issuance if detailed else None,
+                             replayed, run.transactions, seconds, tuple(issuances),
+                             tuple(failed), run.swept)
         self.metrics.sweep_duration.observe(seconds)
         if run.swept:
             self.metrics.last_swept.set(_epoch(d))
