@@ -22,7 +22,8 @@ unknown), and nobody touched anything but the faulty node. Nodes are stopped and
 their PID files (``tanpo.network.processes``); the chaincode server's child by the PID its
 supervisor's ``/proc`` entry lists. The network is always stopped at the end.
 
-Port base: ``TANPO_FAULT_PORT_BASE`` (default 43000).
+Port base: ``TANPO_FAULT_PORT_BASE`` (default 28200: below the ephemeral ports, 32768 and up on
+Linux, one of which an outgoing connection may hold just when a node starts).
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ from tanpo.oracle.fabric import FabricLedger
 from tanpo.oracle.sources import StaticSource
 from tests.integration.conftest import TANPO, alive, running_network, submit_json
 
-PORT_BASE = int(os.environ.get("TANPO_FAULT_PORT_BASE", "43000"))
+PORT_BASE = int(os.environ.get("TANPO_FAULT_PORT_BASE", "28200"))
 CASH, STOCK, SYMBOL = "F-CASH", "F-STK", "FSTK"
 AGREEMENTS = [f"F-{i:02d}" for i in range(1, 17)]
 OPENING_STOCK, LOAN, STOCK_ISSUED = 1000, 1_000_000, 1_000_000
