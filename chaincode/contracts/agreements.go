@@ -384,16 +384,16 @@ func (c *AgreementsContract) ListAgreements(ctx contractapi.TransactionContextIn
 		attrs = append(attrs, status)
 	}
 	page, err := listPrivatePage(t, colls, keyAgreementByParty, attrs, pageSize, bookmark,
-		func(coll, k string, _ []byte) (Agreement, error) {
+		func(coll, k string, _ []byte) (Agreement, bool, error) {
 			parts, err := t.splitKey(k)
 			if err != nil {
-				return Agreement{}, err
+				return Agreement{}, false, err
 			}
 			a, err := t.loadAgreementIn(coll, parts[len(parts)-1])
 			if err != nil {
-				return Agreement{}, err
+				return Agreement{}, false, err
 			}
-			return *a, nil
+			return *a, true, nil
 		})
 	if err != nil {
 		return "", err

@@ -775,16 +775,16 @@ func (c *MarginContract) SweepPlan(ctx contractapi.TransactionContextInterface, 
 			return "", err
 		}
 	}
-	page, err := listPrivatePage(t, colls, objectType, attrs, pageSize, bookmark, func(coll, k string, v []byte) (SweepPlanItem, error) {
+	page, err := listPrivatePage(t, colls, objectType, attrs, pageSize, bookmark, func(coll, k string, v []byte) (SweepPlanItem, bool, error) {
 		parts, err := t.splitKey(k)
 		if err != nil {
-			return SweepPlanItem{}, err
+			return SweepPlanItem{}, false, err
 		}
 		var entry agreementIndexEntry
 		if err := json.Unmarshal(v, &entry); err != nil {
-			return SweepPlanItem{}, fmt.Errorf("corrupt agreement index entry %s: %w", parts[len(parts)-1], err)
+			return SweepPlanItem{}, false, fmt.Errorf("corrupt agreement index entry %s: %w", parts[len(parts)-1], err)
 		}
-		return SweepPlanItem{Agreement: parts[len(parts)-1], Lender: entry.Lender, Borrower: entry.Borrower, Book: entry.Book}, nil
+		return SweepPlanItem{Agreement: parts[len(parts)-1], Lender: entry.Lender, Borrower: entry.Borrower, Book: entry.Book}, true, nil
 	})
 	if err != nil {
 		return "", err

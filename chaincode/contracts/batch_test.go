@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -291,6 +292,19 @@ func TestSweepAgreementsEqualsOneCallEach(t *testing.T) {
 		if o != (SweepStatus{Agreement: ids[i], Status: SweepCalled}) {
 			t.Fatalf("outcome %d: %+v", i, o)
 		}
+	}
+	// the batch's records are one call book (its agreements share a custody book): Fabric pays per
+	// private key written, at endorsement and on every validating peer
+	var private []string
+	for k := range many.lastStub.writes {
+		if _, pk, ok := splitPrivateKey(k); ok {
+			obj, _ := splitKeyForTest(pk)
+			private = append(private, obj)
+		}
+	}
+	sort.Strings(private)
+	if !reflect.DeepEqual(private, []string{keyCallBook, keyCustody}) {
+		t.Fatalf("a sweep of 9 agreements wrote these private keys: %v", private)
 	}
 	// the event lists the agreements called, nothing of the calls
 	var ev marginBatchEvent

@@ -1452,7 +1452,7 @@ func (s *sim) checkAll() {
 			obj, attrs = splitKeyForTest(pk)
 		}
 		switch obj {
-		case keyAgreement, keyAgreementByParty, keyAgreementStatus, keyCustody, keyCustodyOpen, keyMarginCall, keySweepFailure:
+		case keyAgreement, keyAgreementByParty, keyAgreementStatus, keyCustody, keyCustodyOpen, keyCallBook, keySweepFailure:
 			if !private {
 				s.fatalf("bilateral record %q in the public state", k)
 			}
@@ -1508,8 +1508,15 @@ func (s *sim) checkAll() {
 					s.fatalf("custody book %s: %s last called on %q, the model %q", attrs[0], id, c.LastCall, a.lastCall)
 				}
 			}
-		case keyMarginCall:
-			calls[attrs[0]]++
+		case keyCallBook: // a custody book's calls of one date
+			var cb CallBook
+			_ = json.Unmarshal(v, &cb)
+			if len(cb.Calls) == 0 {
+				s.fatalf("empty call book %q", k)
+			}
+			for id := range cb.Calls {
+				calls[id]++
+			}
 		case keyAgreementByParty, keyAgreementStatus, keyRequestByParty, keyRequestByStatus:
 			index[obj+"|"+strings.Join(attrs, "|")] = true
 		case keyAgreement:

@@ -1,6 +1,7 @@
 package contracts
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -225,13 +226,20 @@ func (c *MarginContract) ListMarginCalls(ctx contractapi.TransactionContextInter
 	if err != nil {
 		return "", err
 	}
-	stored := asRecord[storedMarginCall]("margin call")
-	page, err := listPrivatePage(t, []string{a.coll()}, keyMarginCall, []string{a.ID}, pageSize, bookmark, func(_, k string, v []byte) (MarginCallRecord, error) {
-		rec, err := stored(k, v)
-		if err != nil {
-			return MarginCallRecord{}, err
+	if a.Book == "" { // never approved: no calls
+		return t.finish(Page[MarginCallRecord]{Items: []MarginCallRecord{}})
+	}
+	// the call books of its custody book, one per date, in date order
+	page, err := listPrivatePage(t, []string{a.coll()}, keyCallBook, []string{a.Book}, pageSize, bookmark, func(_, _ string, v []byte) (MarginCallRecord, bool, error) {
+		var cb CallBook
+		if err := json.Unmarshal(v, &cb); err != nil {
+			return MarginCallRecord{}, false, fmt.Errorf("corrupt call book: %w", err)
 		}
-		return *rec.record(a), nil
+		rec := cb.Calls[a.ID]
+		if rec == nil {
+			return MarginCallRecord{}, false, nil
+		}
+		return *rec.record(a), true, nil
 	})
 	if err != nil {
 		return "", err
@@ -327,13 +335,8 @@ func (t *txn) recordedCall(a *Agreement, date string) (*MarginCallRecord, error)
 }
 
 func (t *txn) loadMarginCall(a *Agreement, date string) (*MarginCallRecord, error) {
-	key, err := t.pairKey(a.coll(), keyMarginCall, a.ID, date)
-	if err != nil {
-		return nil, err
-	}
-	var rec storedMarginCall
-	found, err := t.getJSON(key, &rec)
-	if err != nil || !found {
+	rec, err := t.storedCall(a, date)
+	if err != nil || rec == nil {
 		return nil, err
 	}
 	return rec.record(a), nil
@@ -638,11 +641,7 @@ func (t *txn) runMarginCall(a *Agreement, date string, prices *PriceSet, cache *
 		}
 		rec.Held[leg.Token] = formatQuantity(held)
 	}
-	key, err := t.pairKey(a.coll(), keyMarginCall, a.ID, date)
-	if err != nil {
-		return nil, err
-	}
-	if err := t.putJSON(key, storeMarginCall(rec)); err != nil {
+	if err := t.putMarginCall(a, rec); err != nil {
 		return nil, err
 	}
 	if err := t.setLastMarginDate(a, date); err != nil {

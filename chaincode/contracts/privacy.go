@@ -333,10 +333,11 @@ type privateBookmark struct {
 }
 
 // listPrivatePage reads one page of the entries under (objectType, attrs) across collections colls
-// (in order), turning each into an item: the private counterpart of listPage. It may run only in an
+// (in order), turning each into an item, or skipping it (keep false): the private counterpart of
+// listPage. It may run only in an
 // evaluate (Fabric refuses private range queries in a transaction that writes).
 func listPrivatePage[T any](t *txn, colls []string, objectType string, attrs []string, pageSize, bookmark string,
-	item func(coll, key string, value []byte) (T, error)) (Page[T], error) {
+	item func(coll, key string, value []byte) (T, bool, error)) (Page[T], error) {
 	page := Page[T]{Items: []T{}}
 	size, err := parsePageSize(pageSize)
 	if err != nil {
@@ -371,12 +372,14 @@ func listPrivatePage[T any](t *txn, colls []string, objectType string, attrs []s
 				page.Bookmark = base64.RawURLEncoding.EncodeToString(b)
 				return false, nil
 			}
-			it, err := item(coll, k, v)
+			it, keep, err := item(coll, k, v)
 			if err != nil {
 				return false, err
 			}
-			page.Items = append(page.Items, it)
 			page.lastColl, page.lastKey = coll, k
+			if keep {
+				page.Items = append(page.Items, it)
+			}
 			return true, nil
 		})
 		if err != nil {

@@ -98,9 +98,9 @@ func TestBilateralRecordsArePrivate(t *testing.T) {
 	if rec := w.marginCall(w.lender, secretID, "2025-06-03"); len(rec.Transfers) == 0 {
 		t.Fatalf("the fixture should move collateral: %+v", rec)
 	}
-	check("margined", keyAgreement, keyCustody, keyMarginCall)
+	check("margined", keyAgreement, keyCustody, keyCallBook)
 	w.step(w.lender, "agreements:Close", secretID)
-	check("closed", keyAgreement, keyCustody, keyMarginCall)
+	check("closed", keyAgreement, keyCustody, keyCallBook)
 	w.checkConservation()
 }
 

@@ -35,7 +35,7 @@ const (
 	keyPriceVersion     = "tanpo.prices~version"   // [date, version as 6 digits] -> PriceSet
 	keyMeta             = "tanpo.meta"             // ["lastPriceDate"] / ["lastSweptDate"] -> DateRecord
 	keyPing             = "tanpo.ping"             // [txId]                   -> PingRecord
-	keyMarginCall       = "tanpo.margincall"       // [agreementId, date]      -> MarginCallRecord
+	keyCallBook         = "tanpo.callbook"         // [bookId, date]           -> CallBook (the day's margin-call records of a custody book)
 	keySweepFailure     = "tanpo.sweepfailure"     // [agreementId, date]      -> SweepFailure (pair collection)
 	keyPairSweep        = "tanpo.sweep~pair"       // [collection]             -> PairSweep (public, the pair's policy)
 )
@@ -68,6 +68,9 @@ type txn struct {
 	booksDirty map[string]bool
 	bookKeys   map[string]string // book id -> key
 
+	callBooks      map[string]*CallBook // call books read, by key (encoded at commit)
+	callBooksDirty map[string]bool
+
 	eventName    string
 	eventPayload []byte
 
@@ -81,6 +84,13 @@ type txn struct {
 type savepoint struct {
 	values  map[string]priorValue
 	custody map[string]priorCustody // book key + agreement id
+	calls   map[string]priorCall    // call book key + agreement id
+}
+
+type priorCall struct {
+	key, id string
+	call    *storedMarginCall
+	dirty   bool
 }
 
 type priorValue struct {
@@ -96,7 +106,7 @@ type priorCustody struct {
 }
 
 func (t *txn) savepoint() {
-	t.sp = &savepoint{values: map[string]priorValue{}, custody: map[string]priorCustody{}}
+	t.sp = &savepoint{values: map[string]priorValue{}, custody: map[string]priorCustody{}, calls: map[string]priorCall{}}
 }
 
 // release keeps the step's changes.
@@ -127,6 +137,26 @@ func (t *txn) rollback() {
 			delete(t.booksDirty, p.key)
 		}
 	}
+	for _, p := range sp.calls {
+		cb := t.callBooks[p.key]
+		if p.call == nil {
+			delete(cb.Calls, p.id)
+		} else {
+			cb.Calls[p.id] = p.call
+		}
+		if !p.dirty {
+			delete(t.callBooksDirty, p.key)
+		}
+	}
+}
+
+// saveCall remembers an agreement's entry in a call book before the step's first change to it.
+func (sp *savepoint) saveCall(key, id string, call *storedMarginCall, dirty bool) {
+	k := key + "\x00" + id
+	if _, ok := sp.calls[k]; ok {
+		return
+	}
+	sp.calls[k] = priorCall{key: key, id: id, call: call, dirty: dirty}
 }
 
 // journal remembers key's state before the step's first change to it.
@@ -191,6 +221,9 @@ func begin(ctx contractapi.TransactionContextInterface) (*txn, error) {
 		books:      make(map[string]*CustodyBook),
 		booksDirty: make(map[string]bool),
 		bookKeys:   make(map[string]string),
+
+		callBooks:      make(map[string]*CallBook),
+		callBooksDirty: make(map[string]bool),
 	}
 	c, err := resolveCaller(t)
 	if err != nil {
@@ -311,6 +344,9 @@ func (t *txn) emit(payload eventPayload) error {
 // policies, then the event.
 func (t *txn) commit() error {
 	if err := t.flushBooks(); err != nil {
+		return err
+	}
+	if err := t.flushCallBooks(); err != nil {
 		return err
 	}
 	keys := make([]string, 0, len(t.dirty))
