@@ -694,6 +694,9 @@ func (t *txn) putAgreement(a *Agreement, oldStatus string) error {
 	if err := t.putJSON(key, a); err != nil {
 		return err
 	}
+	if err := t.keepTerms(a); err != nil {
+		return err
+	}
 	if oldStatus == a.Status {
 		return nil
 	}

@@ -344,9 +344,20 @@ func (c *MarginContract) SweepAgreements(ctx contractapi.TransactionContextInter
 	if err != nil {
 		return "", err
 	}
-	// One round trip for the agreements, another for their custody books (collateral held and
-	// latest call dates) once the agreements are known.
-	keys, err := t.prefetchAgreements(ids)
+	// Status and terms from the terms books the sweeper names (one read per book), else from the
+	// agreements' records; then, in one round trip, their custody books (collateral held and
+	// latest call dates).
+	fromBook, err := t.termsFromHints(coll, ids)
+	if err != nil {
+		return "", err
+	}
+	var unnamed []string
+	for i, id := range ids {
+		if fromBook[i] == nil {
+			unnamed = append(unnamed, id)
+		}
+	}
+	keys, err := t.prefetchAgreements(unnamed)
 	if err != nil {
 		return "", err
 	}
@@ -354,7 +365,11 @@ func (c *MarginContract) SweepAgreements(ctx contractapi.TransactionContextInter
 	loadErrs := make([]error, len(ids))
 	keys = keys[:0]
 	for i, id := range ids {
-		a, err := t.agreementFor(id, t.loadAgreementTerms)
+		load := t.loadAgreementTerms
+		if known := fromBook[i]; known != nil {
+			load = func(string) (*Agreement, error) { return known, nil }
+		}
+		a, err := t.agreementFor(id, load)
 		if err != nil {
 			// a party naming an agreement that is not its own (or that does not exist: the
 			// refusal reads the same) refuses the batch; the oracle's unknown id fails alone
@@ -813,6 +828,38 @@ func (c *MarginContract) SweepPlan(ctx contractapi.TransactionContextInterface, 
 		page.Items[i].Called = rec != nil
 	}
 	return t.finish(page)
+}
+
+// termsFromHints reads the status and terms of the agreements whose custody book the sweeper
+// named (transient field tanpo.books) from those books' terms books in coll; nil for the others.
+func (t *txn) termsFromHints(coll string, ids []string) ([]*Agreement, error) {
+	out := make([]*Agreement, len(ids))
+	books, err := t.bookHints(len(ids))
+	if err != nil || coll == "" {
+		return out, err
+	}
+	keys := []string{}
+	for _, b := range books {
+		if b != "" {
+			k, err := t.termsBookKey(coll, b)
+			if err != nil {
+				return nil, err
+			}
+			keys = append(keys, k)
+		}
+	}
+	if err := t.prefetch(keys); err != nil {
+		return nil, err
+	}
+	for i, id := range ids {
+		if books[i] == "" {
+			continue
+		}
+		if out[i], err = t.termsFromBook(coll, books[i], id); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // prefetchAgreements reads the agreements' records in one round trip per collection and returns

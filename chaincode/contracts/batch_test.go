@@ -749,3 +749,46 @@ func TestSweepAgreementsIsolatesFailures(t *testing.T) {
 		t.Fatalf("SweepAgreements with only replays and failures wrote %d keys", len(w.lastStub.writes))
 	}
 }
+
+// TestSweepReadsTermsFromTheNamedBooks: a sweep that names each agreement's custody book reads
+// status and terms from the book's terms book, not from the agreements' records (the largest part
+// of a sweep batch on the peers): with the records made unreadable it still margins every one, and
+// without the books it fails on them; a book that does not hold an agreement sends the sweep to its
+// record.
+func TestSweepReadsTermsFromTheNamedBooks(t *testing.T) {
+	ids := batchIDs("T", 4)
+	w := newWorld(t)
+	w.market()
+	w.openEach(ids)
+	w.ok(w.oracle, "oracle:PostPrices", "2025-06-02", `{"prices":{"JP8306":"1100","JP8604":"400"}}`)
+	w.ok(w.oracle, "oracle:PostPrices", "2025-06-03", `{"prices":{"JP8306":"1000","JP8604":"400"}}`)
+	book := w.agreement(w.lender, ids[0]).Book
+	for _, id := range ids {
+		_, k := w.rawAgreementKey(id)
+		w.ledger.state[k] = []byte(`{"id":`) // unreadable
+	}
+	books := make([]string, len(ids))
+	for i := range books {
+		books[i] = book
+	}
+	w.inPair(pairAB, func() {
+		w.extra = map[string][]byte{transientBooks: []byte(mustJSON(books))}
+		defer func() { w.extra = nil }()
+		var res SweepAgreementsResult
+		w.okJSON(w.oracle, &res, "margin:SweepAgreements", "2025-06-02", idList(ids...))
+		if res.Called != len(ids) {
+			t.Fatalf("with the books named: %+v", res)
+		}
+		// a wrong book: the record is read, and it is unreadable (the oracle's call fails alone)
+		w.extra = map[string][]byte{transientBooks: []byte(mustJSON([]string{"NO-SUCH-BOOK"}))}
+		w.okJSON(w.oracle, &res, "margin:SweepAgreements", "2025-06-03", idList(ids[0]))
+		if res.Failed != 1 {
+			t.Fatalf("with a wrong book: %+v", res)
+		}
+		w.extra = nil
+		w.okJSON(w.oracle, &res, "margin:SweepAgreements", "2025-06-03", idList(ids[1]))
+		if res.Failed != 1 {
+			t.Fatalf("without the books: %+v", res)
+		}
+	})
+}

@@ -137,6 +137,7 @@ type world struct {
 	// tanpo.args with only the function name in the proposal
 	pair        string
 	privateArgs bool
+	extra       map[string][]byte // more transient fields (e.g. tanpo.books)
 }
 
 type eventRecord struct {
@@ -261,6 +262,12 @@ func (w *world) call(id *testID, fn string, args ...string) result {
 			stub.transient = map[string][]byte{}
 		}
 		stub.transient[transientPair] = []byte(w.pair)
+	}
+	for k, v := range w.extra {
+		if stub.transient == nil {
+			stub.transient = map[string][]byte{}
+		}
+		stub.transient[k] = v
 	}
 	resp := w.cc.Invoke(stub)
 	if stub.openIterators != 0 {

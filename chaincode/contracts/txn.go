@@ -35,6 +35,7 @@ const (
 	keyPriceVersion     = "tanpo.prices~version"   // [date, version as 6 digits] -> PriceSet
 	keyMeta             = "tanpo.meta"             // ["lastPriceDate"] / ["lastSweptDate"] -> DateRecord
 	keyPing             = "tanpo.ping"             // [txId]                   -> PingRecord
+	keyTermsBook        = "tanpo.termsbook"        // [bookId]                 -> TermsBook (status and terms of the book's agreements)
 	keyCallBook         = "tanpo.callbook"         // [bookId, date]           -> CallBook (the day's margin-call records of a custody book)
 	keySweepFailure     = "tanpo.sweepfailure"     // [agreementId, date]      -> SweepFailure (pair collection)
 	keyPairSweep        = "tanpo.sweep~pair"       // [collection]             -> PairSweep (public, the pair's policy)
@@ -70,6 +71,9 @@ type txn struct {
 
 	callBooks      map[string]*CallBook // call books read, by key (encoded at commit)
 	callBooksDirty map[string]bool
+
+	termsBooks      map[string]*TermsBook // terms books read, by key (encoded at commit)
+	termsBooksDirty map[string]bool
 
 	eventName    string
 	eventPayload []byte
@@ -224,6 +228,9 @@ func begin(ctx contractapi.TransactionContextInterface) (*txn, error) {
 
 		callBooks:      make(map[string]*CallBook),
 		callBooksDirty: make(map[string]bool),
+
+		termsBooks:      make(map[string]*TermsBook),
+		termsBooksDirty: make(map[string]bool),
 	}
 	c, err := resolveCaller(t)
 	if err != nil {
@@ -347,6 +354,9 @@ func (t *txn) commit() error {
 		return err
 	}
 	if err := t.flushCallBooks(); err != nil {
+		return err
+	}
+	if err := t.flushTermsBooks(); err != nil {
 		return err
 	}
 	keys := make([]string, 0, len(t.dirty))

@@ -102,6 +102,8 @@ class FakeContract:
             return SimpleNamespace(block_number=99, result=json.dumps(
                 {"date": args[0], "lastSweptDate": args[0]}).encode())
         ids = json.loads(args[1])
+        # each agreement's custody book, from the plan, so the chaincode reads the books' terms
+        assert json.loads(transient["tanpo.books"]) == ["B"] * len(ids)
         borrower = led.agreements[ids[0]][1]
         with led.lock:
             led.submits.append((borrower, ids, tuple(endorsing_organizations)))
@@ -198,8 +200,8 @@ def test_a_submitter_that_accounts_for_failures_gets_a_run_without_the_finish() 
     ledger = FakeLedger(book(4))
     seen: list[int] = []
 
-    def submit(args: list[str], orgs: Any, n: int) -> dict[str, Any] | None:
-        seen.append(n)
+    def submit(args: list[str], pair: Any, books: list[str]) -> dict[str, Any] | None:
+        seen.append(len(books))
         return None  # failed, counted by the caller
 
     run = sweep_day(conn(ledger), DAY, submit=submit, select=lambda i: i.borrower == "bank-b")

@@ -258,13 +258,13 @@ class CrashingLedger(FabricLedger):
             return super().sweep(valuation_date, batch_size)
         inner = default_submit(self.client.connection)
 
-        def submit(args: list[str], pair: str, n: int) -> dict[str, Any] | None:
+        def submit(args: list[str], pair: str, books: list[str]) -> dict[str, Any] | None:
             if not self.death and not self.committed and self.swept >= self.after:
                 self.death = "killed: the next batch was never submitted"
             if self.death:
                 raise LedgerUnavailableError(self.death)
-            result = inner(args, pair, n)
-            self.swept += n
+            result = inner(args, pair, books)
+            self.swept += len(books)
             if self.committed and self.swept >= self.after:
                 self.death = "killed: the batch committed, its answer was lost"
                 raise LedgerUnavailableError(self.death)

@@ -58,10 +58,10 @@ MAX_BATCH = 1000  # the chaincode's limit per batch transaction
 PLAN_PAGE = 500  # the chaincode's largest page
 ENDORSEMENT_MISMATCH = "ProposalResponsePayloads do not match"
 
-#: Submits one ``SweepAgreements`` batch: ``(args, the pair's collection, agreements)`` → the
-#: decoded result once every peer has committed it, or None when it failed and the caller
-#: accounted for it (the benchmark counts failures instead of raising).
-BatchSubmit = Callable[[list[str], str, int], "Json | None"]
+#: Submits one ``SweepAgreements`` batch: ``(args, the pair's collection, each agreement's custody
+#: book)`` → the decoded result once every peer has committed it, or None when it failed and the
+#: caller accounted for it (the benchmark counts failures instead of raising).
+BatchSubmit = Callable[[list[str], str, list[str]], "Json | None"]
 
 
 @dataclass(frozen=True)
@@ -158,12 +158,13 @@ def default_submit(connection: Connection) -> BatchSubmit:
     differs between two peers, one a block behind the other, is retried here), then wait until
     every peer has committed the batch."""
 
-    def submit(args: list[str], pair: str, agreements: int) -> Json | None:
+    def submit(args: list[str], pair: str, books: list[str]) -> Json | None:
         contract = connection.contract("margin")
         mismatches = 0
         while True:
             try:
-                result = private.submit(contract, "SweepAgreements", *args, pair=pair)
+                result = private.submit(contract, "SweepAgreements", *args, pair=pair,
+                                        books=books)
                 break
             except EndorseError as exc:
                 if ENDORSEMENT_MISMATCH not in str(exc) or mismatches >= 3:
@@ -215,7 +216,7 @@ def sweep_day(
 
     def margin(group: list[PlanItem]) -> None:
         args = [iso, json.dumps([item.agreement for item in group])]
-        result = submit(args, group[0].collection, len(group))
+        result = submit(args, group[0].collection, [item.book for item in group])
         with lock:
             if result is None:
                 counters["failed_batches"] += 1
@@ -228,7 +229,7 @@ def sweep_day(
         raw = private.evaluate(
             connection.contract("margin"), "SweepAgreements", iso,
             json.dumps([item.agreement for item in group]), pair=group[0].collection,
-            on=group[0].lender if operator else "")
+            books=[item.book for item in group], on=group[0].lender if operator else "")
         record(group, json.loads(raw) if raw else {})
 
     def plan_pages() -> Iterable[Json]:

@@ -447,8 +447,8 @@ class Actors:
 MISMATCH_RETRY = RetryPolicy(attempts=4, backoff=constant(0.2), retry_on=endorsements_differ)
 
 
-def timed_submit(contract: Contract, fn: str, args: Sequence[str], pair: str
-                 ) -> tuple[SubmitResult, float, float, int]:
+def timed_submit(contract: Contract, fn: str, args: Sequence[str], pair: str,
+                 books: Sequence[str] | None = None) -> tuple[SubmitResult, float, float, int]:
     """`Contract.submit` with the time split: endorsement (the gateway collecting the endorsing
     peers' executions) and ordering + validation + commit (submit to commit status). MVCC
     conflicts are retried as `Contract.submit` does, and so are differing endorsements
@@ -460,7 +460,7 @@ def timed_submit(contract: Contract, fn: str, args: Sequence[str], pair: str
     def attempt() -> SubmitResult:
         t0 = time.perf_counter()
         try:
-            tx = contract.new_proposal(fn, (), private.transient(args, pair),
+            tx = contract.new_proposal(fn, (), private.transient(args, pair, books),
                                        endorsing_organizations=orgs).endorse()
         except EndorseError as exc:
             spent["mismatches"] += int(exc.endorsements_differ)
@@ -480,13 +480,14 @@ def timed_submit(contract: Contract, fn: str, args: Sequence[str], pair: str
 
 
 def _submit(stats: PhaseStats, conn: Participant, contract: str, fn: str, args: Sequence[str],
-            pair: str, agreements: int, settle: bool = True) -> Json | None:
+            pair: str, agreements: int, settle: bool = True,
+            books: Sequence[str] | None = None) -> Json | None:
     """Submit one transaction of `pair` and record its figures; with `settle`, return
     only once every peer has committed it (the caller then releases its keys)."""
     t0 = time.perf_counter()
     try:
         result, endorse_s, commit_s, mismatches = timed_submit(
-            conn.contract(contract), fn, args, pair)
+            conn.contract(contract), fn, args, pair, books)
     except Exception as exc:  # counted and reported with the figures, never hidden
         stats.failure(exc)
         return None
@@ -634,8 +635,9 @@ def _sweep(actors: Actors, cfg: MarketConfig, run_ids: set[str], day: date,
     oracle.session.settle(timeout=60, block=posted.block_number)
     stats.detail["post_s"] = round(time.perf_counter() - t0, 3)
 
-    def submit(args: list[str], pair: str, agreements: int) -> Json | None:
-        return _submit(stats, oracle, "margin", "SweepAgreements", args, pair, agreements)
+    def submit(args: list[str], pair: str, books: list[str]) -> Json | None:
+        return _submit(stats, oracle, "margin", "SweepAgreements", args, pair, len(books),
+                       books=books)
 
     t1 = time.perf_counter()
     # the day is marked swept only when the network holds nothing but this run's agreements
