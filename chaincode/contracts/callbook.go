@@ -1,9 +1,7 @@
 package contracts
 
 import (
-	"encoding/json"
 	"fmt"
-	"sort"
 )
 
 // Call books. The margin-call records of one custody book's agreements on one date live in one
@@ -25,27 +23,6 @@ func (t *txn) callBookKey(coll, book, date string) (string, error) {
 	return t.pairKey(coll, keyCallBook, book, date)
 }
 
-// loadCallBook reads a call book once per transaction (nil when absent).
-func (t *txn) loadCallBook(key string) (*CallBook, error) {
-	if cb, ok := t.callBooks[key]; ok {
-		return cb, nil
-	}
-	var cb CallBook
-	found, err := t.getJSON(key, &cb)
-	if err != nil {
-		return nil, err
-	}
-	if !found {
-		t.callBooks[key] = nil
-		return nil, nil
-	}
-	if cb.Calls == nil {
-		cb.Calls = map[string]*storedMarginCall{}
-	}
-	t.callBooks[key] = &cb
-	return &cb, nil
-}
-
 // putMarginCall stores agreement a's record of a call in its book's call book of the date.
 func (t *txn) putMarginCall(a *Agreement, rec *MarginCallRecord) error {
 	if a.Book == "" {
@@ -55,20 +32,22 @@ func (t *txn) putMarginCall(a *Agreement, rec *MarginCallRecord) error {
 	if err != nil {
 		return err
 	}
-	cb, err := t.loadCallBook(key)
+	cb, err := t.callBooks.load(t, key)
 	if err != nil {
 		return err
 	}
 	if cb == nil {
-		cb = &CallBook{Calls: map[string]*storedMarginCall{}}
-		t.callBooks[key] = cb
+		cb = &CallBook{}
+	}
+	if cb.Calls == nil {
+		cb.Calls = map[string]*storedMarginCall{}
 	}
 	if t.sp != nil {
-		t.sp.saveCall(key, a.ID, cb.Calls[a.ID], t.callBooksDirty[key])
+		t.sp.saveCall(key, a.ID, cb.Calls[a.ID], t.callBooks.dirty[key])
 	}
 	stored := storeMarginCall(rec)
 	cb.Calls[a.ID] = &stored
-	t.callBooksDirty[key] = true
+	t.callBooks.set(key, cb)
 	return nil
 }
 
@@ -81,27 +60,9 @@ func (t *txn) storedCall(a *Agreement, date string) (*storedMarginCall, error) {
 	if err != nil {
 		return nil, err
 	}
-	cb, err := t.loadCallBook(key)
+	cb, err := t.callBooks.load(t, key)
 	if err != nil || cb == nil {
 		return nil, err
 	}
 	return cb.Calls[a.ID], nil
-}
-
-// flushCallBooks encodes the call books this transaction changed into its write set (commit).
-func (t *txn) flushCallBooks() error {
-	keys := make([]string, 0, len(t.callBooksDirty))
-	for k := range t.callBooksDirty {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		b, err := json.Marshal(t.callBooks[k])
-		if err != nil {
-			return fmt.Errorf("failed to encode call book: %w", err)
-		}
-		t.put(k, b)
-	}
-	t.callBooksDirty = map[string]bool{}
-	return nil
 }

@@ -1,9 +1,7 @@
 package contracts
 
 import (
-	"encoding/json"
 	"fmt"
-	"sort"
 )
 
 // Collateral custody. The collateral a lender holds under an agreement lives in a custody book:
@@ -70,19 +68,11 @@ func (t *txn) loadBook(coll, id string) (*CustodyBook, error) {
 	if err != nil {
 		return nil, err
 	}
-	if b, ok := t.books[key]; ok {
-		return b, nil
-	}
-	var b CustodyBook
-	found, err := t.getJSON(key, &b)
-	if err != nil || !found {
-		return nil, err
-	}
-	if b.Agreements == nil {
+	b, err := t.books.load(t, key)
+	if b != nil && b.Agreements == nil {
 		b.Agreements = map[string]*Custody{}
 	}
-	t.books[key] = &b
-	return &b, nil
+	return b, err
 }
 
 // custodyOf returns agreement a's part of its book, or nil when a holds no collateral (never
@@ -145,7 +135,7 @@ func (t *txn) openCustody(a *Agreement) error {
 			return fmt.Errorf("internal error: custody book %s already exists", a.ID)
 		}
 		b = &CustodyBook{ID: a.ID, Lender: a.Terms.Lender, Borrower: a.Terms.Borrower, Agreements: map[string]*Custody{}}
-		t.books[key] = b
+		t.books.set(key, b)
 		open.Book = b.ID
 		open.Books = append(open.Books, b.ID)
 		if err := t.putJSON(openKey, open); err != nil {
@@ -163,7 +153,7 @@ func (t *txn) openCustody(a *Agreement) error {
 		return err
 	}
 	b.Agreements[a.ID] = &Custody{Held: map[string]string{}}
-	t.booksDirty[key] = true
+	t.books.dirty[key] = true
 	a.Book = b.ID
 	return nil
 }
@@ -200,9 +190,9 @@ func (t *txn) custodyToChange(a *Agreement) (*Custody, error) {
 		return nil, fmt.Errorf("internal error: agreement %s holds no collateral (not approved)", a.ID)
 	}
 	if t.sp != nil {
-		t.sp.saveCustody(t.books[key], key, a.ID, c, t.booksDirty[key])
+		t.sp.saveCustody(t.books.records[key], key, a.ID, c, t.books.dirty[key])
 	}
-	t.booksDirty[key] = true
+	t.books.dirty[key] = true
 	return c, nil
 }
 
@@ -234,22 +224,4 @@ func (t *txn) appendCustodyKeys(keys []string, a *Agreement) ([]string, error) {
 		return nil, err
 	}
 	return append(keys, k), nil
-}
-
-// flushBooks encodes the books this transaction changed into its write set (called by commit).
-func (t *txn) flushBooks() error {
-	keys := make([]string, 0, len(t.booksDirty))
-	for k := range t.booksDirty {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		b, err := json.Marshal(t.books[k])
-		if err != nil {
-			return fmt.Errorf("failed to encode custody book: %w", err)
-		}
-		t.put(k, b)
-	}
-	t.booksDirty = map[string]bool{}
-	return nil
 }

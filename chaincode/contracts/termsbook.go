@@ -3,7 +3,6 @@ package contracts
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
 )
 
 // Terms books. A sweep needs each agreement's status and terms, not its history. Reading a
@@ -25,27 +24,6 @@ func (t *txn) termsBookKey(coll, book string) (string, error) {
 	return t.pairKey(coll, keyTermsBook, book)
 }
 
-// loadTermsBook reads a terms book once per transaction (nil when absent).
-func (t *txn) loadTermsBook(key string) (*TermsBook, error) {
-	if tb, ok := t.termsBooks[key]; ok {
-		return tb, nil
-	}
-	var tb TermsBook
-	found, err := t.getJSON(key, &tb)
-	if err != nil {
-		return nil, err
-	}
-	if !found {
-		t.termsBooks[key] = nil
-		return nil, nil
-	}
-	if tb.Agreements == nil {
-		tb.Agreements = map[string]*agreementCore{}
-	}
-	t.termsBooks[key] = &tb
-	return &tb, nil
-}
-
 // keepTerms records an agreement's status and terms in its custody book's terms book.
 func (t *txn) keepTerms(a *Agreement) error {
 	if a.Book == "" {
@@ -55,16 +33,18 @@ func (t *txn) keepTerms(a *Agreement) error {
 	if err != nil {
 		return err
 	}
-	tb, err := t.loadTermsBook(key)
+	tb, err := t.termsBooks.load(t, key)
 	if err != nil {
 		return err
 	}
 	if tb == nil {
-		tb = &TermsBook{Agreements: map[string]*agreementCore{}}
-		t.termsBooks[key] = tb
+		tb = &TermsBook{}
+	}
+	if tb.Agreements == nil {
+		tb.Agreements = map[string]*agreementCore{}
 	}
 	tb.Agreements[a.ID] = &agreementCore{ID: a.ID, Status: a.Status, Terms: a.Terms, Proposer: a.Proposer, Book: a.Book}
-	t.termsBooksDirty[key] = true
+	t.termsBooks.set(key, tb)
 	return nil
 }
 
@@ -75,7 +55,7 @@ func (t *txn) termsFromBook(coll, book, id string) (*Agreement, error) {
 	if err != nil {
 		return nil, err
 	}
-	tb, err := t.loadTermsBook(key)
+	tb, err := t.termsBooks.load(t, key)
 	if err != nil || tb == nil || tb.Agreements[id] == nil {
 		return nil, err
 	}
@@ -99,22 +79,4 @@ func (t *txn) bookHints(n int) ([]string, error) {
 		return nil, fmt.Errorf("invalid transient field %s: expected a JSON array of %d book ids, one per agreement", transientBooks, n)
 	}
 	return books, nil
-}
-
-// flushTermsBooks encodes the terms books this transaction changed into its write set (commit).
-func (t *txn) flushTermsBooks() error {
-	keys := make([]string, 0, len(t.termsBooksDirty))
-	for k := range t.termsBooksDirty {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		b, err := json.Marshal(t.termsBooks[k])
-		if err != nil {
-			return fmt.Errorf("failed to encode terms book: %w", err)
-		}
-		t.put(k, b)
-	}
-	t.termsBooksDirty = map[string]bool{}
-	return nil
 }

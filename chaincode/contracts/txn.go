@@ -65,15 +65,10 @@ type txn struct {
 	dirty  map[string]bool
 	sbe    map[string][]byte
 
-	books      map[string]*CustodyBook // custody books read, by key (encoded at commit)
-	booksDirty map[string]bool
-	bookKeys   map[string]string // book id -> key
-
-	callBooks      map[string]*CallBook // call books read, by key (encoded at commit)
-	callBooksDirty map[string]bool
-
-	termsBooks      map[string]*TermsBook // terms books read, by key (encoded at commit)
-	termsBooksDirty map[string]bool
+	books      recordCache[CustodyBook] // custody books read, by key (encoded at commit)
+	bookKeys   map[string]string        // book id -> key
+	callBooks  recordCache[CallBook]
+	termsBooks recordCache[TermsBook]
 
 	eventName    string
 	eventPayload []byte
@@ -138,18 +133,18 @@ func (t *txn) rollback() {
 	for _, p := range sp.custody {
 		p.book.Agreements[p.id] = p.entry
 		if !p.bookDirty {
-			delete(t.booksDirty, p.key)
+			delete(t.books.dirty, p.key)
 		}
 	}
 	for _, p := range sp.calls {
-		cb := t.callBooks[p.key]
+		cb := t.callBooks.records[p.key]
 		if p.call == nil {
 			delete(cb.Calls, p.id)
 		} else {
 			cb.Calls[p.id] = p.call
 		}
 		if !p.dirty {
-			delete(t.callBooksDirty, p.key)
+			delete(t.callBooks.dirty, p.key)
 		}
 	}
 }
@@ -222,15 +217,10 @@ func begin(ctx contractapi.TransactionContextInterface) (*txn, error) {
 		dirty:  make(map[string]bool),
 		sbe:    make(map[string][]byte),
 
-		books:      make(map[string]*CustodyBook),
-		booksDirty: make(map[string]bool),
+		books:      newRecordCache[CustodyBook]("custody book"),
 		bookKeys:   make(map[string]string),
-
-		callBooks:      make(map[string]*CallBook),
-		callBooksDirty: make(map[string]bool),
-
-		termsBooks:      make(map[string]*TermsBook),
-		termsBooksDirty: make(map[string]bool),
+		callBooks:  newRecordCache[CallBook]("call book"),
+		termsBooks: newRecordCache[TermsBook]("terms book"),
 	}
 	c, err := resolveCaller(t)
 	if err != nil {
@@ -350,13 +340,13 @@ func (t *txn) emit(payload eventPayload) error {
 // commit flushes the working set to the stub: writes and deletes in key order, then endorsement
 // policies, then the event.
 func (t *txn) commit() error {
-	if err := t.flushBooks(); err != nil {
+	if err := t.books.flush(t); err != nil {
 		return err
 	}
-	if err := t.flushCallBooks(); err != nil {
+	if err := t.callBooks.flush(t); err != nil {
 		return err
 	}
-	if err := t.flushTermsBooks(); err != nil {
+	if err := t.termsBooks.flush(t); err != nil {
 		return err
 	}
 	keys := make([]string, 0, len(t.dirty))

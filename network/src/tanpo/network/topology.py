@@ -91,19 +91,19 @@ class PeerOrg:
 
     @property
     def chaincode_port(self) -> int:
-        return self.port + 1
+        return self.peer0.chaincode_port
 
     @property
     def operations_port(self) -> int:
-        return self.port + 2
+        return self.peer0.operations_port
 
     @property
     def endpoint(self) -> str:
-        return f"{HOST}:{self.port}"
+        return self.peer0.endpoint
 
     @property
     def client_endpoint(self) -> str:
-        return f"{CLIENT_HOST}:{self.port}"
+        return self.peer0.client_endpoint
 
 
 @dataclass(frozen=True)
