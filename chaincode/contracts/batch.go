@@ -578,13 +578,7 @@ func (t *txn) provisionPairSweep(a, b string) error {
 	if err != nil {
 		return err
 	}
-	if v, err := t.get(key); err != nil || v != nil {
-		return err
-	}
-	if err := t.setBilateralPolicy(key, a, b); err != nil {
-		return err
-	}
-	return t.putJSON(key, PairSweep{Collection: coll})
+	return t.provisionKey(key, PairSweep{Collection: coll}, a, b)
 }
 
 // markPairActive records on a pair's marker that an agreement became active.

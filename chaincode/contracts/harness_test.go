@@ -276,16 +276,7 @@ func (w *world) call(id *testID, fn string, args ...string) result {
 	w.lastStub = stub
 	res := result{status: resp.GetStatus(), payload: string(resp.GetPayload()), message: resp.GetMessage(), stub: stub}
 	if res.status == 200 {
-		for k, v := range stub.writes {
-			if v == nil {
-				delete(w.ledger.state, k)
-			} else {
-				w.ledger.state[k] = v
-			}
-		}
-		for k, v := range stub.sbeWrites {
-			w.ledger.sbe[k] = v
-		}
+		w.ledger.apply(stub)
 		w.lastEvent = nil
 		if stub.event != nil {
 			ev := &eventRecord{Name: stub.event.GetEventName(), Raw: string(stub.event.GetPayload())}

@@ -102,13 +102,19 @@ func (t *txn) provisionPairMint(a, b, token string) error {
 	if err != nil {
 		return err
 	}
+	return t.provisionKey(key, PairMint{Token: token, Collection: coll, Minted: "0"}, a, b)
+}
+
+// provisionKey creates a public key with value under the endorsement policy of parties' peers,
+// if absent: a bilateral transaction may change such a key, not create it (ledger.go).
+func (t *txn) provisionKey(key string, value any, parties ...string) error {
 	if v, err := t.get(key); err != nil || v != nil {
 		return err
 	}
-	if err := t.setBilateralPolicy(key, a, b); err != nil {
+	if err := t.setBilateralPolicy(key, parties...); err != nil {
 		return err
 	}
-	return t.putJSON(key, PairMint{Token: token, Collection: coll, Minted: "0"})
+	return t.putJSON(key, value)
 }
 
 // provisionParty creates, at a bank's first registration, its balances of every token and the

@@ -530,16 +530,7 @@ func TestPrivateArguments(t *testing.T) {
 			t.Fatal("a refused proposal wrote")
 		}
 		if resp.GetStatus() == 200 {
-			for k, v := range stub.writes {
-				if v == nil {
-					delete(w.ledger.state, k)
-				} else {
-					w.ledger.state[k] = v
-				}
-			}
-			for k, v := range stub.sbeWrites {
-				w.ledger.sbe[k] = v
-			}
+			w.ledger.apply(stub)
 		}
 		return result{status: resp.GetStatus(), payload: string(resp.GetPayload()), message: resp.GetMessage(), stub: stub}
 	}

@@ -36,14 +36,20 @@ func (s *mockStub) GetPrivateData(coll, key string) ([]byte, error) {
 	if err := s.fail("GetPrivateData"); err != nil {
 		return nil, err
 	}
-	if err := validCollection(coll); err != nil {
+	v, ok, err := s.privateValue(coll, key)
+	if err != nil || !ok {
 		return nil, err
 	}
-	v, ok := s.ledger.state[privateKey(coll, compositeKey(key))]
-	if !ok {
-		return nil, nil
-	}
 	return append([]byte(nil), v...), nil
+}
+
+// privateValue is a committed private value (ok false when absent).
+func (s *mockStub) privateValue(coll, key string) ([]byte, bool, error) {
+	if err := validCollection(coll); err != nil {
+		return nil, false, err
+	}
+	v, ok := s.ledger.state[privateKey(coll, compositeKey(key))]
+	return v, ok, nil
 }
 
 func (s *mockStub) GetMultiplePrivateData(coll string, keys ...string) ([][]byte, error) {
@@ -66,12 +72,9 @@ func (s *mockStub) GetPrivateDataHash(coll, key string) ([]byte, error) {
 	if err := s.fail("GetPrivateDataHash"); err != nil {
 		return nil, err
 	}
-	if err := validCollection(coll); err != nil {
+	v, ok, err := s.privateValue(coll, key)
+	if err != nil || !ok {
 		return nil, err
-	}
-	v, ok := s.ledger.state[privateKey(coll, compositeKey(key))]
-	if !ok {
-		return nil, nil
 	}
 	h := sha256.Sum256(v)
 	return h[:], nil

@@ -20,6 +20,20 @@ type ledgerState struct {
 	sbe   map[string][]byte
 }
 
+// apply commits a successful transaction's writes and endorsement policies, as the peer would.
+func (l *ledgerState) apply(stub *mockStub) {
+	for k, v := range stub.writes {
+		if v == nil {
+			delete(l.state, k)
+		} else {
+			l.state[k] = v
+		}
+	}
+	for k, v := range stub.sbeWrites {
+		l.sbe[k] = v
+	}
+}
+
 func newLedgerState() *ledgerState {
 	return &ledgerState{state: map[string][]byte{}, sbe: map[string][]byte{}}
 }
