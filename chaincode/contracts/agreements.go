@@ -38,6 +38,7 @@ const (
 const (
 	maxCollateralTokens = 32
 	maxSettlementLag    = 30
+	maxNoticeDays       = 366
 )
 
 // LoanLeg is what the lender delivers.
@@ -72,6 +73,11 @@ type Terms struct {
 	TradeDate             string          `json:"tradeDate"`
 	StartDate             string          `json:"startDate"`
 	EndDate               string          `json:"endDate"`
+	// Life cycle: days of notice that ends an open loan (GiveNotice), substitutions settled without
+	// the lender's approval, and term loans that cannot be returned before their end date.
+	NoticeDays                int  `json:"noticeDays,omitempty"`
+	SubstitutionPreAuthorised bool `json:"substitutionPreAuthorised,omitempty"`
+	NoEarlyReturn             bool `json:"noEarlyReturn,omitempty"`
 }
 
 // Agreement is an agreement as stored, with its history of state changes.
@@ -82,9 +88,15 @@ type Agreement struct {
 	Proposer    string              `json:"proposer"`
 	Termination *TerminationRequest `json:"termination,omitempty"`
 	Book        string              `json:"book,omitempty"` // custody book of its collateral (from approval)
-	History     []HistoryEntry      `json:"history"`
-	CreatedAt   string              `json:"createdAt"`
-	UpdatedAt   string              `json:"updatedAt"`
+	// Life cycle (lifecycle.go). Stored before the history, which the sweep's decoder stops at.
+	Recalls      []Recall             `json:"recalls,omitempty"`
+	Notice       *Notice              `json:"notice,omitempty"`
+	Substitution *SubstitutionRequest `json:"substitution,omitempty"`
+	BuyIns       []BuyInRecord        `json:"buyIns,omitempty"`
+	Fails        []Fail               `json:"fails,omitempty"`
+	History      []HistoryEntry       `json:"history"`
+	CreatedAt    string               `json:"createdAt"`
+	UpdatedAt    string               `json:"updatedAt"`
 }
 
 // TerminationRequest is a pending request for early termination.
@@ -501,7 +513,7 @@ func (a *Agreement) requireStatus(status string) error {
 
 func validAgreementStatus(s string) bool {
 	switch s {
-	case StatusProposed, StatusActive, StatusClosed, StatusRejected, StatusWithdrawn:
+	case StatusProposed, StatusActive, StatusMatured, StatusClosed, StatusRejected, StatusWithdrawn:
 		return true
 	}
 	return false
@@ -612,11 +624,18 @@ func (t *txn) registeredParties(terms *Terms) error {
 
 // agreementCore is an agreement record without its history.
 type agreementCore struct {
-	ID       string `json:"id"`
-	Status   string `json:"status"`
-	Terms    Terms  `json:"terms"`
-	Proposer string `json:"proposer"`
-	Book     string `json:"book,omitempty"`
+	ID       string   `json:"id"`
+	Status   string   `json:"status"`
+	Terms    Terms    `json:"terms"`
+	Proposer string   `json:"proposer"`
+	Book     string   `json:"book,omitempty"`
+	Recalls  []Recall `json:"recalls,omitempty"` // open ones in a terms book: the cycle fails them when due
+	Notice   *Notice  `json:"notice,omitempty"`
+}
+
+// core is what a sweep needs of an agreement (see agreementCore).
+func (c *agreementCore) agreement() *Agreement {
+	return &Agreement{ID: c.ID, Status: c.Status, Terms: c.Terms, Proposer: c.Proposer, Book: c.Book, Recalls: c.Recalls, Notice: c.Notice}
 }
 
 // loadAgreementTerms reads an agreement without decoding its history (most of the record, and it
@@ -631,7 +650,7 @@ func (t *txn) loadAgreementTerms(agreementID string) (*Agreement, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Agreement{ID: core.ID, Status: core.Status, Terms: core.Terms, Proposer: core.Proposer, Book: core.Book}, nil
+	return core.agreement(), nil
 }
 
 // decodeAgreementCore decodes the fields of a stored agreement that precede its history. The
@@ -666,6 +685,10 @@ func decodeAgreementCore(v []byte) (*agreementCore, error) {
 			dst = &core.Proposer
 		case "book":
 			dst = &core.Book
+		case "recalls":
+			dst = &core.Recalls
+		case "notice":
+			dst = &core.Notice
 		default:
 			dst = new(json.RawMessage)
 		}
@@ -807,6 +830,7 @@ func (t *txn) saveStep(a *Agreement, oldStatus, step, note, event string, transf
 // still pending are dropped (the exchange returns everything held), the borrower returns the loan
 // leg, and every collateral position is brought to zero.
 func (t *txn) closeAgreement(a *Agreement, reason, note string) (string, error) {
+	oldStatus := a.Status
 	// lagged settlements still pending are dropped: the exchange returns everything held
 	if _, err := t.dropPending(a); err != nil {
 		return "", err
@@ -816,10 +840,12 @@ func (t *txn) closeAgreement(a *Agreement, reason, note string) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	if err := t.move(a.Terms.Borrower, a.Terms.Lender, a.Terms.Loan.Token, loanQty); err != nil {
-		return "", err
+	if loanQty > 0 { // 0 after a buy-in of the whole loan
+		if err := t.move(a.Terms.Borrower, a.Terms.Lender, a.Terms.Loan.Token, loanQty); err != nil {
+			return "", err
+		}
+		transfers = append(transfers, Transfer{Token: a.Terms.Loan.Token, Quantity: a.Terms.Loan.Quantity, From: a.Terms.Borrower, To: a.Terms.Lender, Leg: "loan"})
 	}
-	transfers = append(transfers, Transfer{Token: a.Terms.Loan.Token, Quantity: a.Terms.Loan.Quantity, From: a.Terms.Borrower, To: a.Terms.Lender, Leg: "loan"})
 	for _, leg := range a.Terms.Collateral {
 		held, err := t.position(a, leg.Token)
 		if err != nil {
@@ -847,8 +873,9 @@ func (t *txn) closeAgreement(a *Agreement, reason, note string) (string, error) 
 	c.Closed = true
 	a.Status = StatusClosed
 	a.Termination = nil
-	t.record(a, "CLOSED", reason, transfers)
-	if err := t.putAgreement(a, StatusActive); err != nil {
+	a.Substitution = nil
+	t.record(a, "CLOSED", joinNote(reason, note), transfers)
+	if err := t.putAgreement(a, oldStatus); err != nil {
 		return "", err
 	}
 	evt := t.agreementEvent(EventAgreementClosed, a)
@@ -950,6 +977,9 @@ func (t *txn) parseTerms(s string) (*Terms, error) {
 	}
 	if terms.SettlementLagDays < 0 || terms.SettlementLagDays > maxSettlementLag {
 		return nil, fmt.Errorf("invalid settlementLagDays %d: expected 0 to %d", terms.SettlementLagDays, maxSettlementLag)
+	}
+	if terms.NoticeDays < 0 || terms.NoticeDays > maxNoticeDays {
+		return nil, fmt.Errorf("invalid noticeDays %d: expected 0 to %d", terms.NoticeDays, maxNoticeDays)
 	}
 	if err := validateDate("tradeDate", terms.TradeDate); err != nil {
 		return nil, err

@@ -24,11 +24,20 @@ const (
 	EventTerminationRequest  = "TerminationRequested"
 	EventTerminationCancel   = "TerminationCancelled"
 	EventAgreementClosed     = "AgreementClosed"
-	EventPricesPosted        = "PricesPosted"
-	EventPricesCorrected     = "PricesCorrected"
-	EventMarginCall          = "MarginCall"
-	EventMarginBatch         = "MarginBatch"   // SweepAgreements
-	EventSweepFinished       = "SweepFinished" // FinishSweep
+	// life cycle (lifecycle.go); maturity, failed recalls and settlement fails of the daily cycle
+	// are listed in its MarginBatch event
+	EventRecallRequested       = "RecallRequested"
+	EventLoanReturned          = "LoanReturned"
+	EventNoticeGiven           = "NoticeGiven"
+	EventSubstitutionRequest   = "SubstitutionRequested"
+	EventSubstitutionCancel    = "SubstitutionCancelled"
+	EventCollateralSubstituted = "CollateralSubstituted"
+	EventBuyIn                 = "BuyIn"
+	EventPricesPosted          = "PricesPosted"
+	EventPricesCorrected       = "PricesCorrected"
+	EventMarginCall            = "MarginCall"
+	EventMarginBatch           = "MarginBatch"   // SweepAgreements
+	EventSweepFinished         = "SweepFinished" // FinishSweep
 )
 
 type eventPayload interface{ eventType() string }

@@ -43,7 +43,13 @@ func (t *txn) keepTerms(a *Agreement) error {
 	if tb.Agreements == nil {
 		tb.Agreements = map[string]*agreementCore{}
 	}
-	tb.Agreements[a.ID] = &agreementCore{ID: a.ID, Status: a.Status, Terms: a.Terms, Proposer: a.Proposer, Book: a.Book}
+	var open []Recall
+	for _, r := range a.Recalls {
+		if r.Status == RecallOpen {
+			open = append(open, r)
+		}
+	}
+	tb.Agreements[a.ID] = &agreementCore{ID: a.ID, Status: a.Status, Terms: a.Terms, Proposer: a.Proposer, Book: a.Book, Recalls: open, Notice: a.Notice}
 	t.termsBooks.set(key, tb)
 	return nil
 }
@@ -59,8 +65,7 @@ func (t *txn) termsFromBook(coll, book, id string) (*Agreement, error) {
 	if err != nil || tb == nil || tb.Agreements[id] == nil {
 		return nil, err
 	}
-	c := tb.Agreements[id]
-	return &Agreement{ID: c.ID, Status: c.Status, Terms: c.Terms, Proposer: c.Proposer, Book: c.Book}, nil
+	return tb.Agreements[id].agreement(), nil
 }
 
 // bookHints reads the books a sweep names for its agreements (tanpo.books, one per id; "" or
