@@ -279,18 +279,19 @@ func (c *AgreementsContract) Close(ctx contractapi.TransactionContextInterface, 
 	if err != nil {
 		return "", err
 	}
-	if err := a.requireStatus(StatusActive); err != nil {
+	if err := a.requireOpenLoan(); err != nil {
 		return "", err
 	}
-	if a.Terms.EndDate == "" {
-		return "", fmt.Errorf("agreement %s is open (no end date): close it by early termination (RequestTermination, then AcceptTermination by the counterparty)", a.ID)
+	due := a.maturity()
+	if due == "" {
+		return "", fmt.Errorf("agreement %s is open (no end date): close it by early termination (RequestTermination, then AcceptTermination by the counterparty) or give notice (GiveNotice)", a.ID)
 	}
 	today, err := t.businessDate()
 	if err != nil {
 		return "", err
 	}
-	if today < a.Terms.EndDate {
-		return "", fmt.Errorf("agreement %s ends on %s (today is %s in %s): before then close it by early termination (RequestTermination, then AcceptTermination by the counterparty)", a.ID, a.Terms.EndDate, today, t.platform.TimeZone)
+	if today < due {
+		return "", fmt.Errorf("agreement %s ends on %s (today is %s in %s): before then close it by early termination (RequestTermination, then AcceptTermination by the counterparty)", a.ID, due, today, t.platform.TimeZone)
 	}
 	return t.closeAgreement(a, "end-date", "")
 }
@@ -826,56 +827,10 @@ func (t *txn) saveStep(a *Agreement, oldStatus, step, note, event string, transf
 	return t.finish(t.receipt(a))
 }
 
-// closeAgreement performs the closing exchange and marks the agreement CLOSED: lagged settlements
-// still pending are dropped (the exchange returns everything held), the borrower returns the loan
-// leg, and every collateral position is brought to zero.
+// closeAgreement performs the closing exchange (closeExchange), emits AgreementClosed with the
+// reason and returns the receipt.
 func (t *txn) closeAgreement(a *Agreement, reason, note string) (string, error) {
-	oldStatus := a.Status
-	// lagged settlements still pending are dropped: the exchange returns everything held
-	if _, err := t.dropPending(a); err != nil {
-		return "", err
-	}
-	transfers := []Transfer{}
-	loanQty, err := parseStoredQuantity(a.Terms.Loan.Quantity)
-	if err != nil {
-		return "", err
-	}
-	if loanQty > 0 { // 0 after a buy-in of the whole loan
-		if err := t.move(a.Terms.Borrower, a.Terms.Lender, a.Terms.Loan.Token, loanQty); err != nil {
-			return "", err
-		}
-		transfers = append(transfers, Transfer{Token: a.Terms.Loan.Token, Quantity: a.Terms.Loan.Quantity, From: a.Terms.Borrower, To: a.Terms.Lender, Leg: "loan"})
-	}
-	for _, leg := range a.Terms.Collateral {
-		held, err := t.position(a, leg.Token)
-		if err != nil {
-			return "", err
-		}
-		switch {
-		case held > 0:
-			if err := t.returnCollateral(a, leg.Token, held); err != nil {
-				return "", err
-			}
-			transfers = append(transfers, Transfer{Token: leg.Token, Quantity: formatQuantity(held), From: a.Terms.Lender, To: a.Terms.Borrower, Leg: "collateral", Held: true})
-		case held < 0:
-			if err := t.deliverCollateral(a, leg.Token, -held); err != nil {
-				return "", err
-			}
-			transfers = append(transfers, Transfer{Token: leg.Token, Quantity: formatQuantity(-held), From: a.Terms.Borrower, To: a.Terms.Lender, Leg: "collateral"})
-		}
-	}
-	// the book keeps the closed agreement's (zero) positions; the flag tells FinishSweep it has
-	// no more calls without reading the agreement
-	c, err := t.custodyToChange(a)
-	if err != nil {
-		return "", err
-	}
-	c.Closed = true
-	a.Status = StatusClosed
-	a.Termination = nil
-	a.Substitution = nil
-	t.record(a, "CLOSED", joinNote(reason, note), transfers)
-	if err := t.putAgreement(a, oldStatus); err != nil {
+	if err := t.closeExchange(a, reason, note); err != nil {
 		return "", err
 	}
 	evt := t.agreementEvent(EventAgreementClosed, a)
@@ -884,6 +839,58 @@ func (t *txn) closeAgreement(a *Agreement, reason, note string) (string, error) 
 		return "", err
 	}
 	return t.finish(t.receipt(a))
+}
+
+// closeExchange performs the closing exchange and marks the agreement CLOSED: lagged settlements
+// still pending are dropped (the exchange returns everything held), the borrower returns the loan
+// leg, and every collateral position is brought to zero.
+func (t *txn) closeExchange(a *Agreement, reason, note string) error {
+	oldStatus := a.Status
+	// lagged settlements still pending are dropped: the exchange returns everything held
+	if _, err := t.dropPending(a); err != nil {
+		return err
+	}
+	transfers := []Transfer{}
+	loanQty, err := parseStoredQuantity(a.Terms.Loan.Quantity)
+	if err != nil {
+		return err
+	}
+	if loanQty > 0 { // 0 after a buy-in of the whole loan
+		if err := t.move(a.Terms.Borrower, a.Terms.Lender, a.Terms.Loan.Token, loanQty); err != nil {
+			return err
+		}
+		transfers = append(transfers, Transfer{Token: a.Terms.Loan.Token, Quantity: a.Terms.Loan.Quantity, From: a.Terms.Borrower, To: a.Terms.Lender, Leg: "loan"})
+	}
+	for _, leg := range a.Terms.Collateral {
+		held, err := t.position(a, leg.Token)
+		if err != nil {
+			return err
+		}
+		switch {
+		case held > 0:
+			if err := t.returnCollateral(a, leg.Token, held); err != nil {
+				return err
+			}
+			transfers = append(transfers, Transfer{Token: leg.Token, Quantity: formatQuantity(held), From: a.Terms.Lender, To: a.Terms.Borrower, Leg: "collateral", Held: true})
+		case held < 0:
+			if err := t.deliverCollateral(a, leg.Token, -held); err != nil {
+				return err
+			}
+			transfers = append(transfers, Transfer{Token: leg.Token, Quantity: formatQuantity(-held), From: a.Terms.Borrower, To: a.Terms.Lender, Leg: "collateral"})
+		}
+	}
+	// the book keeps the closed agreement's (zero) positions; the flag tells FinishSweep it has
+	// no more calls without reading the agreement
+	c, err := t.custodyToChange(a)
+	if err != nil {
+		return err
+	}
+	c.Closed = true
+	a.Status = StatusClosed
+	a.Termination = nil
+	a.Substitution = nil
+	t.record(a, "CLOSED", joinNote(reason, note), transfers)
+	return t.putAgreement(a, oldStatus)
 }
 
 // parseTerms parses, validates and normalises proposed terms.

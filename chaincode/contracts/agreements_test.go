@@ -207,7 +207,7 @@ func TestCloseAtEndDate(t *testing.T) {
 	w.open("AGR-1", nil)
 	w.refuse(w.lender, "agreement AGR-1 ends on 2025-12-31 (today is 2025-06-06 in Asia/Tokyo): before then close it by early termination (RequestTermination, then AcceptTermination by the counterparty)", "agreements:Close", "AGR-1")
 	w.open("AGR-O", func(m map[string]any) { m["endDate"] = "" })
-	w.refuse(w.lender, "agreement AGR-O is open (no end date): close it by early termination (RequestTermination, then AcceptTermination by the counterparty)", "agreements:Close", "AGR-O")
+	w.refuse(w.lender, "agreement AGR-O is open (no end date): close it by early termination (RequestTermination, then AcceptTermination by the counterparty) or give notice (GiveNotice)", "agreements:Close", "AGR-O")
 
 	w.open("AGR-E", endedTerms)
 	a := w.step(w.borrower, "agreements:Close", "AGR-E")
@@ -228,7 +228,7 @@ func TestCloseAtEndDate(t *testing.T) {
 	if w.rawBalance("bank-b", "JP8306") != 96000 || w.rawBalance("bank-b", "JPY") != 3000000 {
 		t.Fatalf("borrower after close: JP8306 %d JPY %d", w.rawBalance("bank-b", "JP8306"), w.rawBalance("bank-b", "JPY"))
 	}
-	w.refuse(w.lender, "agreement AGR-E is CLOSED, not ACTIVE", "agreements:Close", "AGR-E")
+	w.refuse(w.lender, "agreement AGR-E is CLOSED, not ACTIVE or MATURED", "agreements:Close", "AGR-E")
 	w.refuse(w.bankC, "access denied: agreement AGR-1 does not exist or bank-c is not a party to it", "agreements:Close", "AGR-1")
 	w.checkConservation()
 }

@@ -223,7 +223,7 @@ func parseIDList(field, s string) ([]string, error) {
 // code; the parties read the call (GetMarginCall) or the failure's message (GetSweepFailure).
 type SweepStatus struct {
 	Agreement string `json:"agreement"`
-	Status    string `json:"status"`           // called | replayed | skipped | failed
+	Status    string `json:"status"`           // called | replayed | skipped | failed | closed (at maturity)
 	Reason    string `json:"reason,omitempty"` // skipped or failed: a reason code (reasonCode)
 	TxID      string `json:"txId,omitempty"`   // replayed: the transaction that made the call
 }
@@ -237,6 +237,7 @@ type SweepAgreementsResult struct {
 	Replayed int           `json:"replayed"`
 	Skipped  int           `json:"skipped"`
 	Failed   int           `json:"failed"`
+	Closed   int           `json:"closed"`
 	Outcomes []SweepStatus `json:"outcomes"`
 }
 
@@ -248,6 +249,11 @@ type marginBatchEvent struct {
 	Replayed []string `json:"replayed"` // agreements already called for the date
 	Skipped  []string `json:"skipped"`
 	Failed   []string `json:"failed"`
+	// the daily cycle's life-cycle work (cycle.go)
+	Closed          []string `json:"closed"`          // closed at maturity
+	Matured         []string `json:"matured"`         // matured today; the closing exchange could not settle
+	RecallsFailed   []string `json:"recallsFailed"`   // a recall fell due unreturned
+	SettlementFails []string `json:"settlementFails"` // a lagged settlement due could not settle
 }
 
 // SweepPlanItem is one active agreement in SweepPlan.
@@ -297,11 +303,11 @@ func reasonCode(err error) string {
 // skipCode is the reason code of a date that does not apply to an agreement (marginable).
 func skipCode(a *Agreement, date string) string {
 	switch {
-	case a.Status != StatusActive:
+	case a.Status != StatusActive && a.Status != StatusMatured:
 		return "not_active"
 	case date <= a.Terms.StartDate:
 		return "not_started"
-	case a.Terms.EndDate != "" && date > a.Terms.EndDate:
+	case a.Status == StatusActive && a.maturity() != "" && date > a.maturity():
 		return "ended"
 	}
 	return "later_call"
@@ -392,16 +398,18 @@ func (c *MarginContract) SweepAgreements(ctx contractapi.TransactionContextInter
 	}
 	res := SweepAgreementsResult{Date: date, Count: len(ids), Outcomes: make([]SweepStatus, 0, len(ids))}
 	evt := marginBatchEvent{Event: t.event(EventMarginBatch), Date: date, Calls: []string{}, Replayed: []string{},
-		Skipped: []string{}, Failed: []string{}}
+		Skipped: []string{}, Failed: []string{}, Closed: []string{}, Matured: []string{}, RecallsFailed: []string{},
+		SettlementFails: []string{}}
 	cache := newMarginCache()
 	noted := 0 // failure notes written
 	for i, a := range agreements {
 		var out SweepStatus
+		var flags cycleFlags
 		if a == nil {
 			err = loadErrs[i]
 		} else {
 			t.savepoint()
-			out, err = t.sweepOne(a, date, prices, cache)
+			out, err = t.sweepOne(a, date, prices, cache, &flags)
 		}
 		if err != nil {
 			if isLedgerFault(err) {
@@ -418,6 +426,14 @@ func (c *MarginContract) SweepAgreements(ctx contractapi.TransactionContextInter
 			}
 		} else {
 			t.release()
+			for _, f := range []struct {
+				on   bool
+				list *[]string
+			}{{flags.matured, &evt.Matured}, {flags.recallsFailed, &evt.RecallsFailed}, {flags.settlementFailed, &evt.SettlementFails}} {
+				if f.on {
+					*f.list = append(*f.list, out.Agreement)
+				}
+			}
 		}
 		res.Outcomes = append(res.Outcomes, out)
 		switch out.Status {
@@ -430,6 +446,9 @@ func (c *MarginContract) SweepAgreements(ctx contractapi.TransactionContextInter
 		case SweepSkipped:
 			res.Skipped++
 			evt.Skipped = append(evt.Skipped, out.Agreement)
+		case SweepClosed:
+			res.Closed++
+			evt.Closed = append(evt.Closed, out.Agreement)
 		default:
 			res.Failed++
 			evt.Failed = append(evt.Failed, out.Agreement)
@@ -437,7 +456,7 @@ func (c *MarginContract) SweepAgreements(ctx contractapi.TransactionContextInter
 	}
 	// a transaction emits iff it writes: calls made or failure notes kept (an unknown id's
 	// failure writes nothing)
-	if res.Called > 0 || noted > 0 {
+	if res.Called > 0 || res.Closed > 0 || noted > 0 {
 		if err := t.emit(evt); err != nil {
 			return "", err
 		}
@@ -447,13 +466,21 @@ func (c *MarginContract) SweepAgreements(ctx contractapi.TransactionContextInter
 	return t.finish(res)
 }
 
-// sweepOne is one agreement of a sweep batch: replayed when already called for the date, skipped
-// when the date does not apply to it, else called.
-func (t *txn) sweepOne(a *Agreement, date string, prices *PriceSet, cache *marginCache) (SweepStatus, error) {
+// sweepOne is one agreement of a sweep batch: replayed when already called for the date; else the
+// cycle's life-cycle work (cycle.go), which may close it at maturity; then skipped when the date
+// does not apply to it, else called.
+func (t *txn) sweepOne(a *Agreement, date string, prices *PriceSet, cache *marginCache, flags *cycleFlags) (SweepStatus, error) {
 	if rec, err := t.recordedCall(a, date); err != nil {
 		return SweepStatus{}, err
 	} else if rec != nil {
 		return sweepStatus(rec, SweepReplayed), nil
+	}
+	a, err := t.cycleDue(a, date, flags)
+	if err != nil {
+		return SweepStatus{}, err
+	}
+	if flags.closed {
+		return SweepStatus{Agreement: a.ID, Status: SweepClosed, Reason: "maturity"}, nil
 	}
 	reason, err := t.marginable(a, date)
 	if err != nil {
@@ -466,7 +493,12 @@ func (t *txn) sweepOne(a *Agreement, date string, prices *PriceSet, cache *margi
 	if err != nil {
 		return SweepStatus{}, err
 	}
-	return sweepStatus(rec, SweepCalled), nil
+	out := sweepStatus(rec, SweepCalled)
+	if flags.closeFailed {
+		out.Reason = "close_failed"
+	}
+	flags.settlementFailed = len(rec.Fails) > 0
+	return out, nil
 }
 
 // FinishSweep records that a valuation date's sweep is complete.
@@ -655,7 +687,8 @@ func (t *txn) finishPairSweep(date string) (string, error) {
 				if err != nil {
 					return "", err
 				}
-				if reason == "" {
+				// an active agreement at or past maturity is the cycle's to close or mark MATURED
+				if due := a.maturity(); reason == "" || (a.Status == StatusActive && due != "" && date >= due) {
 					missing = append(missing, aid)
 					continue
 				}

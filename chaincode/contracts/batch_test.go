@@ -661,8 +661,9 @@ func TestApprovalsFillThePairsOpenCustodyBookThenStartANewOne(t *testing.T) {
 }
 
 // TestSweepAgreementsIsolatesFailures: an agreement whose call fails is reported with the reason
-// and leaves no trace, even when it failed after moving tokens (a lagged settlement that settled
-// its first transfer and not its second); the other agreements of the batch are margined.
+// and leaves no trace, even when the cycle had already changed it (a recall falling due, then a
+// price missing); a lagged settlement the borrower cannot deliver fails alone and the call runs;
+// the other agreements of the batch are margined.
 func TestSweepAgreementsIsolatesFailures(t *testing.T) {
 	w := newWorld(t)
 	w.market()
@@ -676,6 +677,8 @@ func TestSweepAgreementsIsolatesFailures(t *testing.T) {
 	w.open("I-USD", func(m map[string]any) {
 		m["collateral"] = []any{map[string]any{"token": "JP8306", "quantity": "10"}, map[string]any{"token": "US-AAPL", "quantity": "0"}}
 	})
+	w.step(w.lender, "agreements:Recall", "I-USD", "100000", "2025-06-02", "2025-06-03", "")
+	usdBefore := w.agreement(w.lender, "I-USD")
 	// the borrower keeps 3 JP8306: the day-1 shortfall of I-LAG (9,000) takes those 3 and then
 	// JP8604, two transfers that settle on day 2
 	w.ok(w.borrower, "tokens:Transfer", "JP8306", "bank-c", fmt.Sprint(w.rawBalance("bank-b", "JP8306")-3))
@@ -690,19 +693,17 @@ func TestSweepAgreementsIsolatesFailures(t *testing.T) {
 	// then it moves its JP8604 away: on day 2 the JP8306 transfer settles, the JP8604 one cannot
 	w.ok(w.borrower, "tokens:Transfer", "JP8604", "bank-c", fmt.Sprint(w.rawBalance("bank-b", "JP8604")))
 	w.ok(w.oracle, "oracle:PostPrices", "2025-06-03", `{"prices":{"JP8306":"1100","JP8604":"400","US-AAPL":"200"}}`)
-	bookBefore, _ := w.rawBook("I-LAG")
-	entryBefore := *bookBefore.Agreements["I-LAG"]
-	jp8306 := w.rawBalance("bank-b", "JP8306")
+	usdTerms := w.rawTermsBook(usdBefore.Book).Agreements["I-USD"]
 
 	var res SweepAgreementsResult
 	w.okJSON(w.oracle, &res, "margin:SweepAgreements", "2025-06-03", idList("I-LAG", "I-0", "I-USD", "I-9"))
 	want := []struct{ status, reason, message string }{
-		{SweepFailed, "insufficient_balance", "cannot settle the margin transfer of JP8604 due 2025-06-03 under agreement I-LAG: insufficient balance: bank-b needs"},
+		{SweepCalled, "", ""},
 		{SweepCalled, "", ""},
 		{SweepFailed, "missing_price", "cannot run the margin call of agreement I-USD on 2025-06-03: missing_fx: no FX rate from USD to JPY"},
 		{SweepFailed, "unknown_agreement", ""},
 	}
-	if res.Count != 4 || res.Called != 1 || res.Failed != 3 {
+	if res.Count != 4 || res.Called != 2 || res.Failed != 2 {
 		t.Fatalf("result: %+v", res)
 	}
 	for i, o := range res.Outcomes {
@@ -721,24 +722,32 @@ func TestSweepAgreementsIsolatesFailures(t *testing.T) {
 	w.refuse(w.lender, "no failed margin call of agreement I-0 on 2025-06-03", "margin:GetSweepFailure", "I-0", "2025-06-03")
 	var ev marginBatchEvent
 	w.expectEvent(EventMarginBatch)
-	if err := json.Unmarshal([]byte(w.lastEvent.Raw), &ev); err != nil || !reflect.DeepEqual(ev.Failed, []string{"I-LAG", "I-USD", "I-9"}) ||
-		!reflect.DeepEqual(ev.Calls, []string{"I-0"}) {
+	if err := json.Unmarshal([]byte(w.lastEvent.Raw), &ev); err != nil || !reflect.DeepEqual(ev.Failed, []string{"I-USD", "I-9"}) ||
+		!reflect.DeepEqual(ev.Calls, []string{"I-LAG", "I-0"}) || !reflect.DeepEqual(ev.SettlementFails, []string{"I-LAG"}) ||
+		len(ev.RecallsFailed) != 0 {
 		t.Fatalf("event: %s", w.lastEvent.Raw)
 	}
-	// nothing of I-LAG's attempt remains: balance, custody, pending settlement, record
-	bookAfter, _ := w.rawBook("I-LAG")
-	if got := w.rawBalance("bank-b", "JP8306"); got != jp8306 || !reflect.DeepEqual(*bookAfter.Agreements["I-LAG"], entryBefore) {
-		t.Fatalf("I-LAG not undone: JP8306 %d (was %d), custody %+v (was %+v)", got, jp8306, *bookAfter.Agreements["I-LAG"], entryBefore)
+	// I-LAG's JP8604 settlement failed alone: recorded with what is missing, still pending
+	rec := w.marginCall(w.lender, "I-LAG", "2025-06-03")
+	if len(rec.Fails) != 1 || rec.Fails[0].Token != "JP8604" || rec.Fails[0].Missing != rec.Fails[0].Quantity || len(rec.Settled) != 1 {
+		t.Fatalf("I-LAG's record: %+v", rec)
 	}
-	w.refuse(w.lender, "no margin call of agreement I-LAG on 2025-06-03", "margin:GetMarginCall", "I-LAG", "2025-06-03")
 	var held CollateralReport
 	w.okJSON(w.lender, &held, "agreements:CollateralHeld", "I-LAG")
-	if len(held.Pending) != 2 {
-		t.Fatalf("the lagged transfers stay pending: %+v", held)
+	if len(held.Pending) != 1 || held.Pending[0].Token != "JP8604" {
+		t.Fatalf("the failed settlement stays pending: %+v", held)
 	}
+	// nothing of I-USD's attempt remains: the recall the cycle failed is open again, in its record
+	// and in its terms book
+	if after := w.agreement(w.lender, "I-USD"); !reflect.DeepEqual(after, usdBefore) {
+		t.Fatalf("I-USD not undone:\n%+v\nwas\n%+v", after, usdBefore)
+	}
+	if got := w.rawTermsBook(usdBefore.Book).Agreements["I-USD"]; !reflect.DeepEqual(got, usdTerms) || got.Recalls[0].Status != RecallOpen {
+		t.Fatalf("I-USD's terms book entry not undone: %+v (was %+v)", got, usdTerms)
+	}
+	w.refuse(w.lender, "no margin call of agreement I-USD on 2025-06-03", "margin:GetMarginCall", "I-USD", "2025-06-03")
 	w.checkConservation()
-	// again without I-LAG (I-0's excess has since given the borrower JP8604): the call replays,
-	// the failures fail again, and only the failure note of the known agreement is rewritten
+	// again without I-LAG: the call replays, the failures fail again, and only the failure note of the known agreement is rewritten
 	var again SweepAgreementsResult
 	w.okJSON(w.oracle, &again, "margin:SweepAgreements", "2025-06-03", idList("I-0", "I-USD", "I-9"))
 	if again.Replayed != 1 || again.Failed != 2 || again.Outcomes[0].TxID == "" {

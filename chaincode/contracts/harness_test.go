@@ -592,6 +592,17 @@ func (w *world) rawBook(agreement string) (*CustodyBook, string) {
 	return &b, k
 }
 
+// rawTermsBook reads the terms book of custody book id of the pair bank-a/bank-b from committed state.
+func (w *world) rawTermsBook(id string) *TermsBook {
+	w.t.Helper()
+	k, _ := createKey(keyTermsBook, id)
+	var tb TermsBook
+	if err := json.Unmarshal(w.ledger.state[privateKey(pairAB, k)], &tb); err != nil {
+		w.t.Fatalf("terms book %s: %v", id, err)
+	}
+	return &tb
+}
+
 func (w *world) rawPosition(agreement, token string) int64 {
 	w.t.Helper()
 	b, _ := w.rawBook(agreement)

@@ -119,3 +119,9 @@ func TestStrictJSON(t *testing.T) {
 		}
 	}
 }
+
+// substitutionJSON is a substitution of one token out for one token in.
+func substitutionJSON(outToken, outQty, inToken, inQty string) string {
+	return mustJSON(map[string]any{"out": []any{map[string]any{"token": outToken, "quantity": outQty}},
+		"in": []any{map[string]any{"token": inToken, "quantity": inQty}}})
+}

@@ -939,15 +939,16 @@ func (s *sim) applyTransfer(a *simAgreement, tr MarginTransfer) error {
 	return s.giveBack(a, tr.Token, q)
 }
 
-// settleDues settles a's pending transfers due on or before date, in (due, call) order.
-func (s *sim) settleDues(a *simAgreement, date string) ([]MarginTransfer, error) {
+// settleDues settles a's pending transfers due on or before date, in (due, call) order; one the
+// delivering party cannot settle stays pending (a fail, retried next cycle).
+func (s *sim) settleDues(a *simAgreement, date string) (settled []MarginTransfer, failed int) {
 	sort.SliceStable(a.pending, func(i, j int) bool {
 		if a.pending[i].due != a.pending[j].due {
 			return a.pending[i].due < a.pending[j].due
 		}
 		return a.pending[i].call < a.pending[j].call
 	})
-	settled := []MarginTransfer{}
+	settled = []MarginTransfer{}
 	still := []simPending{}
 	for _, p := range a.pending {
 		if p.due > date {
@@ -955,47 +956,24 @@ func (s *sim) settleDues(a *simAgreement, date string) ([]MarginTransfer, error)
 			continue
 		}
 		if err := s.applyTransfer(a, p.tr); err != nil {
-			return nil, err
+			still = append(still, p)
+			failed++
+			continue
 		}
 		settled = append(settled, p.tr)
 	}
 	a.pending = still
-	return settled, nil
-}
-
-// duesFail reports whether settling a's dues on date would fail (on a copy of the model).
-func (s *sim) duesFail(a *simAgreement, date string) bool {
-	saved := map[string]map[string]int64{}
-	for _, p := range []string{a.lender, a.borrower} {
-		saved[p] = map[string]int64{}
-		for k, v := range s.free[p] {
-			saved[p][k] = v
-		}
-	}
-	_, err := s.settleDues(a.clone(), date)
-	for p, m := range saved {
-		s.free[p] = m
-	}
-	return err != nil
-}
-
-func (a *simAgreement) hasDues(date string) bool {
-	for _, p := range a.pending {
-		if p.due <= date {
-			return true
-		}
-	}
-	return false
+	return settled, failed
 }
 
 // notMarginable mirrors margincalls.go's marginable: "" when a call may run on date.
 func (a *simAgreement) notMarginable(date string) string {
 	switch {
-	case a.status != StatusActive:
+	case a.status != StatusActive && a.status != StatusMatured:
 		return "is " + a.status + ", not ACTIVE"
 	case date <= a.start:
 		return "is not after the start date"
-	case a.end != "" && date > a.end:
+	case a.status == StatusActive && a.end != "" && date > a.end:
 		return "is after the end date"
 	case a.lastCall != "" && date <= a.lastCall:
 		return "already had a margin call on " + a.lastCall
@@ -1036,9 +1014,12 @@ func (s *sim) value(a *simAgreement, date string) *big.Rat {
 // applyCall follows one recorded margin call on the model and checks it against the model.
 func (s *sim) applyCall(a *simAgreement, rec MarginCallRecord) {
 	date := rec.Date
-	settled, err := s.settleDues(a, date)
-	if err != nil {
-		s.fatalf("call %s %s: the chaincode settled dues the model cannot: %v", a.id, date, err)
+	settled, failed := s.settleDues(a, date)
+	if len(rec.Fails) != failed {
+		s.fatalf("call %s %s: %d settlements failed, the model says %d (record %+v)", a.id, date, len(rec.Fails), failed, rec)
+	}
+	if failed > 0 {
+		s.stats["margin/settlement-fail"]++
 	}
 	vl := new(big.Rat).Mul(big.NewRat(a.loanQty, 1), s.unitValue(a.loanToken, a.base, date))
 	vcBefore := s.value(a, date)
@@ -1184,7 +1165,7 @@ func (s *sim) opMarginCall() {
 	if caller == s.w.oracle && s.pick(8) != 0 {
 		pair = a.pair() // the operator names the pair (or is refused)
 	}
-	want, lagRisk := "", false
+	want := ""
 	rec, replay := a.calls[date]
 	switch {
 	case caller == s.w.oracle && pair == "":
@@ -1198,15 +1179,10 @@ func (s *sim) opMarginCall() {
 		want = a.notMarginable(date)
 	case s.missingPrice(a, date) != "":
 		want = s.missingPrice(a, date)
-	case a.hasDues(date) && s.duesFail(a, date):
-		want, lagRisk = "insufficient balance", true
 	}
 	var res result
 	s.w.inPair(pair, func() { res = s.call(caller, "margin:MarginCall", a.id, date) })
 	if !s.expect(res, "margin", want) {
-		if lagRisk {
-			s.stats["margin/lagged-short"]++
-		}
 		return
 	}
 	// the receipt names the call; its parties read the record
@@ -1237,11 +1213,11 @@ func (s *sim) opMarginCall() {
 // skipCode mirrors batch.go's skipCode for an agreement the date does not apply to.
 func (a *simAgreement) skipCode(date string) string {
 	switch {
-	case a.status != StatusActive:
+	case a.status != StatusActive && a.status != StatusMatured:
 		return "not_active"
 	case date <= a.start:
 		return "not_started"
-	case a.end != "" && date > a.end:
+	case a.status == StatusActive && a.end != "" && date > a.end:
 		return "ended"
 	}
 	return "later_call"
@@ -1287,27 +1263,33 @@ func (s *sim) opSweep() {
 		}
 		var out SweepAgreementsResult
 		s.decode(res, &out)
-		if len(out.Outcomes) != len(ids) || out.Count != len(ids) || out.Called+out.Replayed+out.Skipped+out.Failed != len(ids) {
+		if len(out.Outcomes) != len(ids) || out.Count != len(ids) || out.Called+out.Replayed+out.Skipped+out.Failed+out.Closed != len(ids) {
 			s.fatalf("sweep %s: %+v for %d agreements", date, out, len(ids))
 		}
 		for i, o := range out.Outcomes {
 			id := ids[i]
 			a := s.ags[id]
 			want, reason, message := SweepCalled, "", ""
+			// the cycle closes an agreement at maturity, or marks it MATURED and margins it
+			matures := a != nil && a.calls[date].TxID == "" && (a.status == StatusActive || a.status == StatusMatured) && a.end != "" && date >= a.end
+			statusBefore := ""
+			if matures && s.closingRefusal(a) != "" {
+				statusBefore, a.status, reason = a.status, StatusMatured, "close_failed"
+			}
 			switch {
 			case a == nil:
 				want, reason = SweepFailed, "unknown_agreement"
 			case a.calls[date].TxID != "":
 				want = SweepReplayed
+			case matures && statusBefore == "":
+				want, reason = SweepClosed, "maturity"
 			case a.notMarginable(date) != "":
 				want, reason = SweepSkipped, a.skipCode(date)
 			case s.missingPrice(a, date) != "":
 				want, reason, message = SweepFailed, "missing_price", s.missingPrice(a, date)
-			case a.hasDues(date) && o.Status == SweepFailed && o.Reason == "insufficient_balance":
-				// a lagged settlement due now could not settle (earlier calls of the batch moved
-				// the balances it needed): that agreement alone fails, undone
-				want, reason, message = SweepFailed, "insufficient_balance", "insufficient balance"
-				s.stats["sweep/lagged-short"]++
+			}
+			if statusBefore != "" && want != SweepCalled {
+				a.status = statusBefore // the agreement's step was undone
 			}
 			if o.Agreement != id || o.Status != want || o.Reason != reason {
 				s.fatalf("sweep %s: outcome %d is %s %s (%s), the model says %s %s (%s)", date, i, o.Agreement, o.Status, o.Reason, id, want, reason)
@@ -1319,6 +1301,13 @@ func (s *sim) opSweep() {
 				if !strings.Contains(f.Reason, message) || f.TxID != res.stub.txID {
 					s.fatalf("sweep %s: failure of %s is %+v, the model says %q", date, id, f, message)
 				}
+			}
+			if o.Status == SweepClosed {
+				s.applyClose(a)
+				s.stats["sweep/closed-at-maturity"]++
+			}
+			if o.Status == SweepCalled && statusBefore != "" {
+				s.stats["sweep/matured"]++
 			}
 			if o.Status == SweepCalled {
 				var rec MarginCallRecord
@@ -1371,11 +1360,12 @@ func (s *sim) finishPair(date string) {
 	missing, active := 0, false
 	for _, id := range s.agIDs {
 		ag := s.ags[id]
-		if ag.pair() != pair || ag.status != StatusActive {
+		if ag.pair() != pair || (ag.status != StatusActive && ag.status != StatusMatured) {
 			continue
 		}
 		active = true
-		if ag.calls[date].TxID == "" && ag.notMarginable(date) == "" {
+		due := ag.status == StatusActive && ag.end != "" && date >= ag.end // the cycle's to close
+		if ag.calls[date].TxID == "" && ag.lastCall < date && (ag.notMarginable(date) == "" || due) {
 			missing++
 		}
 	}

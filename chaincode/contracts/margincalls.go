@@ -93,10 +93,19 @@ type MarginCallRecord struct {
 	Settled          []MarginTransfer  `json:"settled"`  // settled by this transaction: earlier ones due, then this call's own (lag 0)
 	Pending          []MarginTransfer  `json:"pending"`  // still pending afterwards
 	Held             map[string]string `json:"held"`     // collateral held under the agreement afterwards
+	Fails            []SettlementFail  `json:"fails"`    // lagged settlements due that could not settle: still pending, retried next cycle
 	CalledBy         string            `json:"calledBy"` // party; the caller's certificate is in the transaction
 	TxID             string            `json:"txId"`
 	Timestamp        string            `json:"timestamp"`
 	Replayed         bool              `json:"replayed"` // true when returned from the record of an earlier call
+}
+
+// SettlementFail is a lagged margin settlement due that could not settle because the delivering
+// party lacked Missing of the tokens: it stays pending and the next cycle tries again.
+type SettlementFail struct {
+	MarginTransfer
+	DueDate string `json:"dueDate"`
+	Missing string `json:"missing"`
 }
 
 // marginCallEvent names the agreement and date of a margin call; the record is private to the
@@ -301,7 +310,7 @@ func (t *txn) pricesFor(date string) (*PriceSet, error) {
 
 // marginable returns why agreement a cannot have a margin call on date ("" if it can).
 func (t *txn) marginable(a *Agreement, date string) (string, error) {
-	if a.Status != StatusActive {
+	if a.Status != StatusActive && a.Status != StatusMatured {
 		return fmt.Sprintf("agreement %s is %s, not %s", a.ID, a.Status, StatusActive), nil
 	}
 	// The first check is the day after the start date: on the start date the opening exchange
@@ -309,8 +318,10 @@ func (t *txn) marginable(a *Agreement, date string) (string, error) {
 	if date <= a.Terms.StartDate {
 		return fmt.Sprintf("%s is not after the start date %s of agreement %s (the opening exchange balanced it)", date, a.Terms.StartDate, a.ID), nil
 	}
-	if a.Terms.EndDate != "" && date > a.Terms.EndDate {
-		return fmt.Sprintf("%s is after the end date %s of agreement %s", date, a.Terms.EndDate, a.ID), nil
+	// a MATURED agreement is margined until it closes; an ACTIVE one up to its maturity, where
+	// the daily cycle closes it or makes it MATURED
+	if due := a.maturity(); a.Status == StatusActive && due != "" && date > due {
+		return fmt.Sprintf("%s is after the end date %s of agreement %s", date, due, a.ID), nil
 	}
 	last, err := t.lastMarginDate(a)
 	if err != nil {
@@ -423,12 +434,13 @@ func (t *txn) applyMarginTransfer(a *Agreement, tr MarginTransfer) error {
 }
 
 // settleDue settles the agreement's pending adjustments due on or before date (in due-date order)
-// and returns them and those still pending.
-func (t *txn) settleDue(a *Agreement, date string) ([]MarginTransfer, []MarginTransfer, error) {
-	settled, still := []MarginTransfer{}, []MarginTransfer{}
+// and returns them, those still pending, and those that could not settle for want of tokens (kept
+// pending: the next cycle tries again).
+func (t *txn) settleDue(a *Agreement, date string) (settled, still []MarginTransfer, fails []SettlementFail, err error) {
+	settled, still, fails = []MarginTransfer{}, []MarginTransfer{}, []SettlementFail{}
 	pending, err := t.pendingOf(a)
 	if err != nil || len(pending) == 0 {
-		return settled, still, err
+		return settled, still, fails, err
 	}
 	var keep []Pending
 	for _, p := range pending {
@@ -437,19 +449,59 @@ func (t *txn) settleDue(a *Agreement, date string) ([]MarginTransfer, []MarginTr
 			keep = append(keep, p)
 			continue
 		}
+		var failed []MarginTransfer
 		for _, tr := range p.Transfers {
+			missing, err := t.settlementShortfall(a, tr)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			if missing > 0 {
+				failed = append(failed, tr)
+				fails = append(fails, SettlementFail{MarginTransfer: tr, DueDate: p.DueDate, Missing: formatQuantity(missing)})
+				continue
+			}
 			if err := t.applyMarginTransfer(a, tr); err != nil {
-				return nil, nil, fmt.Errorf("cannot settle the margin transfer of %s due %s under agreement %s: %w", tr.Token, p.DueDate, a.ID, err)
+				return nil, nil, nil, fmt.Errorf("cannot settle the margin transfer of %s due %s under agreement %s: %w", tr.Token, p.DueDate, a.ID, err)
 			}
 			settled = append(settled, tr)
+		}
+		if failed != nil {
+			still = append(still, failed...)
+			keep = append(keep, Pending{Agreement: p.Agreement, CallDate: p.CallDate, DueDate: p.DueDate, Transfers: failed})
 		}
 	}
 	c, err := t.custodyToChange(a)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	c.Pending = keep
-	return settled, still, nil
+	return settled, still, fails, nil
+}
+
+// settlementShortfall is how many tokens the delivering party lacks for a margin transfer: the
+// borrower delivers from its free balance; the lender returns from custody, then (beyond what it
+// holds) from its free balance.
+func (t *txn) settlementShortfall(a *Agreement, tr MarginTransfer) (int64, error) {
+	q, err := parseStoredQuantity(tr.Quantity)
+	if err != nil {
+		return 0, err
+	}
+	party := a.Terms.Borrower
+	if tr.Direction != string(margin.BorrowerToLender) {
+		held, err := t.position(a, tr.Token)
+		if err != nil {
+			return 0, err
+		}
+		party, q = a.Terms.Lender, q-min(max(held, 0), q)
+	}
+	if q == 0 {
+		return 0, nil
+	}
+	have, err := t.freeBalance(party, tr.Token)
+	if err != nil {
+		return 0, err
+	}
+	return max(q-have, 0), nil
 }
 
 // marginCache holds what every margin call of one transaction on one date shares: the parsed
@@ -529,9 +581,9 @@ func (t *txn) runMarginCall(a *Agreement, date string, prices *PriceSet, cache *
 	if err != nil {
 		return nil, fail(err)
 	}
-	settled, still := []MarginTransfer{}, []MarginTransfer{}
+	settled, still, fails := []MarginTransfer{}, []MarginTransfer{}, []SettlementFail{}
 	if a.Terms.SettlementLagDays > 0 {
-		if settled, still, err = t.settleDue(a, date); err != nil {
+		if settled, still, fails, err = t.settleDue(a, date); err != nil {
 			return nil, err
 		}
 	}
@@ -592,7 +644,7 @@ func (t *txn) runMarginCall(a *Agreement, date string, prices *PriceSet, cache *
 		VL: res.VL.RatString(), VCBefore: res.VCBefore.RatString(), GapBefore: res.GapBefore.RatString(),
 		Triggered: res.Triggered, Transfers: []MarginTransfer{}, IssuanceRequired: []MarginIssuance{},
 		Mints: []MarginMint{}, VCAfter: res.VCAfter.RatString(), GapAfter: res.GapAfter.RatString(),
-		Settled: settled, Pending: still, Held: map[string]string{},
+		Settled: settled, Pending: still, Held: map[string]string{}, Fails: fails,
 		CalledBy: t.caller.party(), TxID: t.txID, Timestamp: t.timestamp(),
 	}
 	ct1 := a.Terms.Collateral[0].Token

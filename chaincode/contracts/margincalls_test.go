@@ -206,6 +206,8 @@ func TestMarginCallWithSettlementLag(t *testing.T) {
 	w.checkConservation()
 }
 
+// A lagged settlement the borrower cannot deliver fails alone: the day's call runs, the record
+// names the missing quantity, the settlement stays pending and the next cycle settles it.
 func TestLaggedSettlementFailsWhenBorrowerIsShort(t *testing.T) {
 	w := newWorld(t)
 	w.pair = pairAB // the oracle names the pair of its margin calls
@@ -213,10 +215,28 @@ func TestLaggedSettlementFailsWhenBorrowerIsShort(t *testing.T) {
 	w.open("AGR-L", lagTerms)
 	w.postDefaultPrices("2025-06-02")
 	w.postDefaultPrices("2025-06-03")
-	w.ok(w.oracle, "margin:MarginCall", "AGR-L", "2025-06-02")
+	w.postDefaultPrices("2025-06-04")
+	d1 := w.marginCallRun(w.oracle, "AGR-L", "2025-06-02")
+	if len(d1.Pending) != 1 || d1.Pending[0].Quantity != "500" {
+		t.Fatalf("day 1: %+v", d1)
+	}
 	w.ok(w.borrower, "tokens:Transfer", "JP8306", "bank-c", "99000")
-	w.refuse(w.oracle, "cannot settle the margin transfer of JP8306 due 2025-06-03 under agreement AGR-L: insufficient balance: bank-b needs 500 JP8306 but has 0 free",
-		"margin:MarginCall", "AGR-L", "2025-06-03")
+	d2 := w.marginCallRun(w.oracle, "AGR-L", "2025-06-03")
+	if len(d2.Fails) != 1 || d2.Fails[0].Token != "JP8306" || d2.Fails[0].Quantity != "500" || d2.Fails[0].Missing != "500" ||
+		d2.Fails[0].DueDate != "2025-06-03" || len(d2.Settled) != 0 || len(d2.Pending) != 1 || d2.Held["JP8306"] != "1000" {
+		t.Fatalf("day 2: %+v", d2)
+	}
+	var rep CollateralReport
+	w.okJSON(w.lender, &rep, "agreements:CollateralHeld", "AGR-L")
+	if len(rep.Pending) != 1 || rep.Pending[0].Quantity != "500" {
+		t.Fatalf("still pending: %+v", rep)
+	}
+	w.ok(w.bankC, "tokens:Transfer", "JP8306", "bank-b", "1000")
+	d3 := w.marginCallRun(w.oracle, "AGR-L", "2025-06-04")
+	if len(d3.Fails) != 0 || len(d3.Settled) != 1 || d3.Settled[0].TradeDate != "2025-06-02" || d3.Held["JP8306"] != "1500" || len(d3.Pending) != 0 {
+		t.Fatalf("day 3 retries: %+v", d3)
+	}
+	w.checkConservation()
 }
 
 func TestClosingDropsPendingSettlements(t *testing.T) {

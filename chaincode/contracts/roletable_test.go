@@ -189,6 +189,44 @@ func roleRows() []roleRow {
 			w.ok(w.lender, "agreements:RequestTermination", "AGR-1", "")
 			return append(args, "")
 		}},
+		// life cycle (lifecycle.go)
+		{"agreements:Recall", []string{"lender"}, func(w *world, role string) []string {
+			return append(withAgreement(w, role), "100000", "2025-06-02", "2025-06-04", "to sell")
+		}},
+		{"agreements:Return", []string{"borrower"}, func(w *world, role string) []string {
+			args := withAgreement(w, role)
+			w.postDefaultPrices("2025-06-02")
+			return append(args, "100000", "2025-06-02")
+		}},
+		{"agreements:GiveNotice", []string{"lender", "borrower"}, func(w *world, role string) []string {
+			w.market()
+			w.open("AGR-1", func(m map[string]any) { m["endDate"], m["noticeDays"] = "", 3 })
+			return []string{"AGR-1", "2025-06-02", ""}
+		}},
+		{"agreements:Substitute", []string{"borrower"}, func(w *world, role string) []string {
+			args := withAgreement(w, role)
+			w.postDefaultPrices("2025-06-02")
+			return append(args, substitutionJSON("JP8306", "100", "JP8604", "200"), "2025-06-02")
+		}},
+		{"agreements:ApproveSubstitution", []string{"lender"}, func(w *world, role string) []string {
+			args := withAgreement(w, role)
+			w.postDefaultPrices("2025-06-02")
+			w.ok(w.borrower, "agreements:Substitute", "AGR-1", substitutionJSON("JP8306", "100", "JP8604", "200"), "2025-06-02")
+			return args
+		}},
+		{"agreements:CancelSubstitution", []string{"lender", "borrower"}, func(w *world, role string) []string {
+			args := withAgreement(w, role)
+			w.postDefaultPrices("2025-06-02")
+			w.ok(w.borrower, "agreements:Substitute", "AGR-1", substitutionJSON("JP8306", "100", "JP8604", "200"), "2025-06-02")
+			return append(args, "")
+		}},
+		{"agreements:BuyIn", []string{"lender"}, func(w *world, role string) []string {
+			args := withAgreement(w, role)
+			w.ok(w.lender, "agreements:Recall", "AGR-1", "100000", "2025-06-02", "2025-06-03", "")
+			w.postDefaultPrices("2025-06-03")
+			w.inPair(pairAB, func() { w.ok(w.oracle, "margin:SweepAgreements", "2025-06-03", idList("AGR-1")) })
+			return append(args, "2025-06-03")
+		}},
 		{"agreements:GetAgreement", agreementSide, withAgreement},
 		{"agreements:CollateralHeld", agreementSide, withAgreement},
 		{"agreements:ListAgreements", []string{"lender"}, func(w *world, role string) []string {

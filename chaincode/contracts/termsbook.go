@@ -37,6 +37,9 @@ func (t *txn) keepTerms(a *Agreement) error {
 	if err != nil {
 		return err
 	}
+	if t.sp != nil {
+		t.sp.saveTerms(t, key, a.ID)
+	}
 	if tb == nil {
 		tb = &TermsBook{}
 	}

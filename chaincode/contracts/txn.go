@@ -84,11 +84,19 @@ type savepoint struct {
 	values  map[string]priorValue
 	custody map[string]priorCustody // book key + agreement id
 	calls   map[string]priorCall    // call book key + agreement id
+	terms   map[string]priorTerms   // terms book key + agreement id (the cycle's status changes)
 }
 
 type priorCall struct {
 	key, id string
 	call    *storedMarginCall
+	dirty   bool
+}
+
+type priorTerms struct {
+	key, id string
+	core    *agreementCore
+	had     bool // the book existed in the working set
 	dirty   bool
 }
 
@@ -105,7 +113,7 @@ type priorCustody struct {
 }
 
 func (t *txn) savepoint() {
-	t.sp = &savepoint{values: map[string]priorValue{}, custody: map[string]priorCustody{}, calls: map[string]priorCall{}}
+	t.sp = &savepoint{values: map[string]priorValue{}, custody: map[string]priorCustody{}, calls: map[string]priorCall{}, terms: map[string]priorTerms{}}
 }
 
 // release keeps the step's changes.
@@ -136,6 +144,20 @@ func (t *txn) rollback() {
 			delete(t.books.dirty, p.key)
 		}
 	}
+	for _, p := range sp.terms {
+		tb := t.termsBooks.records[p.key]
+		switch {
+		case !p.had:
+			delete(t.termsBooks.records, p.key)
+		case p.core == nil:
+			delete(tb.Agreements, p.id)
+		default:
+			tb.Agreements[p.id] = p.core
+		}
+		if !p.dirty {
+			delete(t.termsBooks.dirty, p.key)
+		}
+	}
 	for _, p := range sp.calls {
 		cb := t.callBooks.records[p.key]
 		if p.call == nil {
@@ -156,6 +178,20 @@ func (sp *savepoint) saveCall(key, id string, call *storedMarginCall, dirty bool
 		return
 	}
 	sp.calls[k] = priorCall{key: key, id: id, call: call, dirty: dirty}
+}
+
+// saveTerms remembers an agreement's entry in a terms book before the step's first change to it.
+func (sp *savepoint) saveTerms(t *txn, key, id string) {
+	k := key + "\x00" + id
+	if _, ok := sp.terms[k]; ok {
+		return
+	}
+	tb, had := t.termsBooks.records[key]
+	p := priorTerms{key: key, id: id, had: had && tb != nil, dirty: t.termsBooks.dirty[key]}
+	if p.had {
+		p.core = tb.Agreements[id]
+	}
+	sp.terms[k] = p
 }
 
 // journal remembers key's state before the step's first change to it.
