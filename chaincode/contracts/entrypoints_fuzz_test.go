@@ -164,6 +164,8 @@ func theFuzzBase(t testing.TB) fuzzBase {
 		w.open("AGR-E", endedTerms)
 		w.postDefaultPrices("2025-06-01")
 		w.postDefaultPrices("2025-06-02")
+		w.ok(w.lender, "agreements:Recall", "AGR-1", "1000", "2025-06-02", "2025-06-02", "")
+		w.ok(w.borrower, "agreements:Substitute", "AGR-T", substitutionJSON("JP8306", "10", "JP8604", "20"), "2025-06-02")
 		w.inPair(pairAB, func() { w.ok(w.oracle, "margin:MarginCall", "AGR-L", "2025-06-02") })
 		var iss, red Request
 		w.okJSON(w.lender, &iss, "tokens:RequestIssuance", "JPY", "1000", "deposit-9")
@@ -389,6 +391,14 @@ func FuzzAgreements(f *testing.F) {
 			{"agreements:GetAgreement", cOracle, []string{"AGR-L"}},
 			{"agreements:ListAgreements", cLender, []string{"bank-a", "ACTIVE", "2", ""}},
 			{"agreements:CollateralHeld", cBorrower, []string{"AGR-L"}},
+			{"agreements:Recall", cLender, []string{"AGR-1", "5000", "2025-06-02", "2025-06-04", "sale"}},
+			{"agreements:Return", cBorrower, []string{"AGR-1", "250000", "2025-06-02"}},
+			{"agreements:Return", cBorrower, []string{"AGR-L", "1", "2025-06-02"}},
+			{"agreements:GiveNotice", cLender, []string{"AGR-1", "2025-06-02", ""}},
+			{"agreements:Substitute", cBorrower, []string{"AGR-1", substitutionJSON("JP8306", "100", "JP8604", "200"), "2025-06-02"}},
+			{"agreements:ApproveSubstitution", cLender, []string{"AGR-T"}},
+			{"agreements:CancelSubstitution", cBorrower, []string{"AGR-T", "no"}},
+			{"agreements:BuyIn", cLender, []string{"AGR-1", "2025-06-02"}},
 		}
 	})
 }
@@ -414,6 +424,7 @@ func FuzzMargin(f *testing.F) {
 			{"margin:MarginCall", cLender, []string{"AGR-L", "2025-06-02"}},
 			{"margin:MarginCall", cBorrower, []string{"AGR-1", "2025-06-01"}},
 			{"margin:SweepAgreements", cOracle, []string{"2025-06-02", `["AGR-1","AGR-L"]`}},
+			{"margin:SweepAgreements", cOracle, []string{"2025-06-02", `["AGR-E","AGR-1","AGR-T"]`}},
 			{"margin:SweepAgreements", cBorrower, []string{"2025-06-02", `["AGR-1","AGR-9"]`}},
 			{"margin:SweepPlan", cLender, []string{"2025-06-02", "1", ""}},
 			{"margin:FinishSweep", cOracle, []string{"2025-06-02"}},
