@@ -133,6 +133,18 @@ class AgreementBook:
     def pending(self) -> tuple[PendingTransfer, ...]:
         return tuple(self._pending)
 
+    def rebase(self, agreement: Agreement, positions: Positions) -> None:
+        """Carry on after a life-cycle step (a return, a substitution): the agreement as it now
+        stands (the same collateral tokens; the loan may have shrunk) and the settled positions
+        after the step. Pending transfers and the date order are kept."""
+        if agreement.collateral_ids != self.agreement.collateral_ids:
+            raise MarginError(
+                ErrorKind.INVALID_INPUT, "a rebased book must keep the agreement's collateral tokens"
+            )
+        held, bfree, lfree = position_vectors(agreement, positions)
+        self.agreement = agreement
+        self._held, self._borrower_free, self._lender_free = held, bfree, lfree
+
     def apply_day(self, market: Market) -> DayResult:
         """Settle what is due, run the day's margin call and apply or queue its transfers."""
         ag = self.agreement

@@ -14,7 +14,7 @@ the "borrower ran out" decision can differ from the chaincode when balances are 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from fractions import Fraction
 
@@ -25,6 +25,7 @@ from tanpo.margin import (
     LoanLeg,
     MarginError,
     Market,
+    Move,
     Party,
     Positions,
     Quote,
@@ -33,6 +34,8 @@ from tanpo.margin import (
     TokenKind,
     make_agreement,
     price_agreement,
+    return_loan,
+    substitute,
     unit_value,
 )
 from tanpo.margin.call import move
@@ -45,11 +48,19 @@ from tanpo.scenarios.ledger import (
     IssuanceRequired,
     OpenRecord,
     Role,
+    StepRecord,
     Transfer,
 )
-from tanpo.scenarios.model import TokenSpec
+from tanpo.scenarios.model import LifecycleEvent, TokenSpec
 
-__all__ = ["EngineLedger", "agreement_values", "engine_agreement", "engine_token", "market_of"]
+__all__ = [
+    "EngineLedger",
+    "agreement_values",
+    "engine_agreement",
+    "engine_token",
+    "market_of",
+    "step_values",
+]
 
 
 def engine_token(spec: TokenSpec) -> Token:
@@ -96,6 +107,15 @@ def agreement_values(
         for token, hu in zip(agreement.collateral, pricing.haircut_unit, strict=True)
     )
     return v_l, pricing.value(numerator)
+
+
+def step_values(
+    agreement: Agreement, market: Market, loan_quantity: int, held: Mapping[str, int]
+) -> tuple[Fraction, Fraction]:
+    """(V_L, haircut V_C) after a life-cycle step: ``agreement`` as opened, its loan now
+    ``loan_quantity`` (0 once returned in full) and ``held`` collateral."""
+    v_l, v_c = agreement_values(agreement, market, held)
+    return v_l * loan_quantity / agreement.loan_quantity, v_c
 
 
 @dataclass
@@ -315,3 +335,60 @@ class EngineLedger:
     def call_records(self, agreement_id: str) -> list[CallRecord]:
         state = self._get(agreement_id)
         return [state.records[d] for d in sorted(state.records)]
+
+    def lifecycle_step(self, event: LifecycleEvent) -> StepRecord:
+        state = self._get(event.agreement)
+        day, terms = event.date, state.terms
+        what = f"{event.action} of {event.agreement!r} on {day.isoformat()}"
+        if state.closed is not None:
+            raise ScenarioError(f"{what}: the agreement is closed")
+        market = self._market(day)
+        book = state.book.positions
+        ids = state.agreement.collateral_ids
+        # the step sees the borrower's actual free balances (a substitution delivers from them)
+        positions = Positions(
+            held=book.held,
+            borrower_free={t: max(0, self.balance(terms.borrower, t)) for t in ids},
+            lender_free=book.lender_free,
+        )
+        if event.action == "recall":
+            v_l, v_c = agreement_values(state.agreement, market, book.held)
+            return StepRecord(event.agreement, day, "recall", terms.loan_quantity, dict(book.held),
+                              (), v_l, v_c)
+        try:
+            if event.action == "return":
+                have = self.balance(terms.borrower, terms.loan_token)
+                if have < event.quantity:
+                    raise ScenarioError(f"{what}: {terms.borrower} holds {have} {terms.loan_token}")
+                result = return_loan(state.agreement, market, positions, event.quantity)
+            else:
+                result = substitute(
+                    state.agreement, market, positions,
+                    [Move(t, q) for t, q in event.out], [Move(t, q) for t, q in event.in_],
+                )
+        except MarginError as exc:
+            raise ScenarioError(f"{what}: {exc}") from None
+        if event.action == "return":
+            self._move(terms.loan_token, event.quantity, terms.borrower, terms.lender)
+        bfree = dict(book.borrower_free)
+        for t in result.transfers:
+            outgoing = t.direction == Direction.BORROWER_TO_LENDER
+            sender, receiver = (terms.borrower, terms.lender) if outgoing else (
+                terms.lender, terms.borrower)
+            self._move(t.token, t.quantity, sender, receiver)
+            bfree[t.token] = max(0, bfree.get(t.token, 0) + (-t.quantity if outgoing else t.quantity))
+        if result.loan_after == 0:
+            # a full return is the closing exchange: lagged transfers still pending are dropped
+            v_l, v_c = agreement_values(state.agreement, market, book.held)
+            state.closed = CloseRecord(event.agreement, day, dict(book.held), v_l, v_c)
+        else:
+            if result.loan_after != terms.loan_quantity:
+                state.terms = replace(terms, loan_quantity=result.loan_after)
+                state.agreement = engine_agreement(self.tokens.values(), state.terms)
+            state.book.rebase(state.agreement, Positions(
+                held=dict(result.held_after), borrower_free=bfree, lender_free=book.lender_free))
+        return StepRecord(
+            event.agreement, day, event.action, result.loan_after, dict(result.held_after),
+            tuple((t.token, t.quantity, t.direction.value) for t in result.transfers),
+            result.vl, result.vc_after,
+        )

@@ -19,7 +19,7 @@ from fractions import Fraction
 from typing import Literal, Protocol, runtime_checkable
 
 from tanpo.client.models import IssuanceRequired, MarginTransfer
-from tanpo.scenarios.model import TokenSpec
+from tanpo.scenarios.model import LifecycleEvent, TokenSpec
 
 #: Collateral moved by a margin call (``market_value``: before haircut; ``settle_date``: the call
 #: date when there is no settlement lag).
@@ -34,6 +34,7 @@ __all__ = [
     "Ledger",
     "OpenRecord",
     "Role",
+    "StepRecord",
     "Transfer",
 ]
 
@@ -143,6 +144,27 @@ class CloseRecord:
     v_c: Fraction
 
 
+@dataclass(frozen=True)
+class StepRecord:
+    """A life-cycle step (recall, return, substitution) as it settled: the loan quantity and the
+    collateral held after it, the collateral movements ``(token, quantity, direction)`` in order,
+    and the loan's value and the haircut value of the collateral after it at the day's prices."""
+
+    agreement: str
+    date: date
+    action: str
+    loan_quantity: int
+    held: Mapping[str, int]
+    movements: tuple[tuple[str, int, str], ...]
+    v_l: Fraction
+    v_c: Fraction
+
+    @property
+    def closed(self) -> bool:
+        """True when the step returned the whole loan (the agreement closed)."""
+        return self.loan_quantity == 0
+
+
 @runtime_checkable
 class Ledger(Protocol):
     """What a scenario run needs from a ledger (off-chain engine or the Fabric network)."""
@@ -168,6 +190,9 @@ class Ledger(Protocol):
 
     def close_agreement(self, agreement_id: str, day: date) -> CloseRecord:
         """Settle pending transfers due by ``day`` and the closing exchange."""
+
+    def lifecycle_step(self, event: LifecycleEvent) -> StepRecord:
+        """Do a desk's step (recall, return, substitution) at the prices posted for its date."""
 
     def call_records(self, agreement_id: str) -> list[CallRecord]:
         """Every recorded margin call of the agreement, in date order."""

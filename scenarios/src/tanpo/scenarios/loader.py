@@ -33,6 +33,10 @@ Every error names the file, the line, the key and what was expected. The format:
         start: 2023-03-01
         end: 2023-05-01
     window: {start: 2023-03-01, end: 2023-05-01}   # optional, default: the agreements' span
+    events:                             # optional: the desk's steps, before that day's calls
+      - {date: 2023-03-10, agreement: A1, recall: {quantity: 4000000, due: 2023-03-14}}
+      - {date: 2023-03-14, agreement: A1, return: {quantity: 4000000}}
+      - {date: 2023-04-03, agreement: A1, substitute: {out: {JGB: 1000000}, in: {USD: 990000}}}
 """
 
 from __future__ import annotations
@@ -45,7 +49,15 @@ from typing import Literal, cast
 
 from tanpo.marketdata.calendar import Fill
 from tanpo.scenarios.errors import ScenarioError
-from tanpo.scenarios.model import AUTO, AgreementSpec, Checks, Quantity, Scenario, TokenSpec
+from tanpo.scenarios.model import (
+    AUTO,
+    AgreementSpec,
+    Checks,
+    LifecycleEvent,
+    Quantity,
+    Scenario,
+    TokenSpec,
+)
 from tanpo.scenarios.yamlnodes import Item, parse_yaml
 
 __all__ = ["load_scenario", "parse_scenario"]
@@ -69,6 +81,7 @@ _TOP_KEYS = {
     "agreements",
     "window",
     "max_gap_days",
+    "events",
 }
 _TOKEN_KEYS = {
     "id",
@@ -343,6 +356,67 @@ def _reachable(graph: dict[str, set[str]], start: str) -> set[str]:
     return seen
 
 
+def _positive(item: Item, what: str) -> int:
+    qty = item.integer(what)
+    if qty <= 0:
+        raise item.expected(what)
+    return qty
+
+
+def _event_legs(item: Item, agreement: AgreementSpec, what: str) -> tuple[tuple[str, int], ...]:
+    legs = []
+    for key, value in item.entries(f"a mapping of collateral token id to quantity ({what})"):
+        token_id = str(key.node.value)
+        if token_id not in agreement.priority:
+            raise key.error(
+                f"{token_id!r} is not a collateral token of agreement {agreement.id!r} "
+                f"({', '.join(agreement.priority)})"
+            )
+        legs.append((token_id, _positive(value, "a positive whole quantity")))
+    if not legs:
+        raise item.expected(f"at least one token {what}")
+    return tuple(legs)
+
+
+def _event(entry: Item, agreements: dict[str, AgreementSpec]) -> LifecycleEvent:
+    f = entry.mapping(
+        {"date", "agreement", "recall", "return", "substitute"}, ("date", "agreement"), "an event"
+    )
+    day = f["date"].day()
+    agreement_id = f["agreement"].text("an agreement id")
+    agreement = agreements.get(agreement_id)
+    if agreement is None:
+        raise f["agreement"].error(
+            f"unknown agreement {agreement_id!r}; agreements: {', '.join(agreements)}"
+        )
+    if not agreement.start < day < agreement.end:
+        raise f["date"].error(
+            f"{day} is not strictly between the start {agreement.start} and the end "
+            f"{agreement.end} of agreement {agreement_id!r}"
+        )
+    actions = [a for a in ("recall", "return", "substitute") if a in f]
+    if len(actions) != 1:
+        raise entry.expected("exactly one of recall, return or substitute")
+    action = actions[0]
+    if action == "substitute":
+        g = f[action].mapping({"out", "in"}, ("out", "in"), "a substitution {out, in}")
+        out = _event_legs(g["out"], agreement, "taken out")
+        in_ = _event_legs(g["in"], agreement, "delivered in")
+        both = {t for t, _ in out} & {t for t, _ in in_}
+        if both:
+            raise f[action].error(f"token {sorted(both)[0]!r} is both taken out and delivered")
+        return LifecycleEvent(day, agreement_id, "substitute", out=out, in_=in_)
+    keys = {"quantity", "due"} if action == "recall" else {"quantity"}
+    g = f[action].mapping(keys, ("quantity",), f"a {action} {{quantity}}")
+    quantity = _positive(g["quantity"], "a positive whole quantity of the loan token")
+    due = None
+    if "due" in g:
+        due = g["due"].day()
+        if due < day:
+            raise g["due"].error(f"the due date {due} is before the recall's date {day}")
+    return LifecycleEvent(day, agreement_id, cast(Literal["recall", "return"], action), quantity, due)
+
+
 def parse_scenario(text: str, path: Path | None = None) -> Scenario:
     """Validate the YAML text of a scenario (``path`` is used for messages and relative paths)."""
     root = parse_yaml(text, path)
@@ -483,6 +557,15 @@ def parse_scenario(text: str, path: Path | None = None) -> Scenario:
                 holding[token_id] = qty
             balances[party] = holding
 
+    events: list[LifecycleEvent] = []
+    if "events" in top:
+        by_id = {a.id: a for a in agreements}
+        for entry in top["events"].sequence("a list of events"):
+            event = _event(entry, by_id)
+            if events and event.date < events[-1].date:
+                raise entry.error(f"events are in date order; {event.date} comes after {events[-1].date}")
+            events.append(event)
+
     start = min(a.start for a in agreements)
     end = max(a.end for a in agreements)
     if "window" in top:
@@ -513,4 +596,5 @@ def parse_scenario(text: str, path: Path | None = None) -> Scenario:
         data_dir=data_dir,
         path=path,
         max_gap_days=max_gap,
+        events=tuple(events),
     )

@@ -17,6 +17,7 @@ __all__ = [
     "AgreementSpec",
     "Auto",
     "Checks",
+    "LifecycleEvent",
     "Quantity",
     "Scenario",
     "TokenSpec",
@@ -89,6 +90,21 @@ class AgreementSpec:
 
 
 @dataclass(frozen=True)
+class LifecycleEvent:
+    """A desk's step scheduled on ``date``, before that day's margin calls: the lender's recall of
+    ``quantity`` loan units due on ``due``, the borrower's return of ``quantity`` units, or the
+    borrower's substitution of ``out`` by ``in_`` (approved by the lender)."""
+
+    date: date
+    agreement: str
+    action: Literal["recall", "return", "substitute"]
+    quantity: int = 0
+    due: date | None = None
+    out: tuple[tuple[str, int], ...] = ()
+    in_: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A whole scenario: market data, tokens, parties, agreements and the window."""
 
@@ -108,6 +124,7 @@ class Scenario:
     data_dir: Path | None = None
     path: Path | None = None
     max_gap_days: int = 7
+    events: tuple[LifecycleEvent, ...] = ()
 
     def token(self, token_id: str) -> TokenSpec:
         for t in self.tokens:

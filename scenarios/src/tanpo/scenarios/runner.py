@@ -2,8 +2,10 @@
 
 For each calendar day of the window, in order: post that day's prices (days without trading are
 filled by the scenario's convention), open the agreements starting that day (``auto`` quantities
-are sized at that day's prices), run the margin call of every agreement with ``start < day < end``
-(on every day, or on weekdays only), and close the agreements ending that day.
+are sized at that day's prices), do the desk's steps scheduled that day (recalls, returns,
+substitutions), run the margin call of every agreement with ``start < day < end`` (on every day,
+or on weekdays only), and close the agreements ending that day. An agreement whose loan was
+returned in full is closed by that return.
 """
 
 from __future__ import annotations
@@ -18,9 +20,16 @@ from tanpo.margin import MarginError, unit_value
 from tanpo.marketdata.calendar import calendar_days
 from tanpo.scenarios.engine_ledger import EngineLedger, engine_token, market_of
 from tanpo.scenarios.errors import ScenarioError
-from tanpo.scenarios.ledger import AgreementTerms, CallRecord, CloseRecord, Ledger, OpenRecord
+from tanpo.scenarios.ledger import (
+    AgreementTerms,
+    CallRecord,
+    CloseRecord,
+    Ledger,
+    OpenRecord,
+    StepRecord,
+)
 from tanpo.scenarios.metrics import Metrics, compute_metrics, merge_metrics
-from tanpo.scenarios.model import AUTO, AgreementSpec, Checks, Scenario
+from tanpo.scenarios.model import AUTO, AgreementSpec, Checks, LifecycleEvent, Scenario
 from tanpo.scenarios.prices import DayPrices, PriceBook
 
 __all__ = ["RunResult", "resolve_terms", "run_scenario"]
@@ -45,6 +54,7 @@ class RunResult:
     closes: tuple[CloseRecord, ...]
     metrics: dict[str, Metrics]
     total: Metrics
+    steps: tuple[StepRecord, ...] = ()
 
     def calls_of(self, agreement_id: str) -> list[CallRecord]:
         return [c for c in self.calls if c.agreement == agreement_id]
@@ -158,6 +168,11 @@ def run_scenario(
     by_start: dict[date, list[AgreementSpec]] = {}
     for spec in scenario.agreements:
         by_start.setdefault(spec.start, []).append(spec)
+    by_day: dict[date, list[LifecycleEvent]] = {}
+    for event in scenario.events:
+        by_day.setdefault(event.date, []).append(event)
+    steps: list[StepRecord] = []
+    returned: set[str] = set()  # closed by a full return
 
     for day in calendar_days(scenario.window_start, scenario.window_end):
         prices = book.on(day)
@@ -169,12 +184,23 @@ def run_scenario(
                 ledger.issue(terms.borrower, token, qty)
             opens.append(ledger.open_agreement(terms, day))
             terms_by_id[terms.id] = terms
+        for event in by_day.get(day, []):
+            if event.agreement in returned:
+                raise ScenarioError(
+                    f"{event.action} of {event.agreement!r} on {day.isoformat()}: its loan was "
+                    "returned in full already",
+                    path=scenario.path,
+                )
+            step = ledger.lifecycle_step(event)
+            steps.append(step)
+            if step.closed:
+                returned.add(event.agreement)
         if _checked(scenario, day):
             for terms in terms_by_id.values():
-                if terms.start < day < terms.end:
+                if terms.start < day < terms.end and terms.id not in returned:
                     calls.append(ledger.margin_call(terms.id, day))
         for terms in terms_by_id.values():
-            if terms.end == day:
+            if terms.end == day and terms.id not in returned:
                 closes.append(ledger.close_agreement(terms.id, day))
 
     metrics = {
@@ -189,6 +215,7 @@ def run_scenario(
         closes=tuple(closes),
         metrics=metrics,
         total=merge_metrics(metrics.values()),
+        steps=tuple(steps),
     )
 
 
