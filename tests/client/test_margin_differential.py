@@ -14,6 +14,7 @@ import os
 import random
 import shutil
 import subprocess
+from collections import Counter
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -23,6 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tanpo.margin.lifecycle_vectors import run_lifecycle_case_line
 from tanpo.margin.vectors import run_case_line
 
 CHAINCODE = Path(__file__).resolve().parents[2] / "chaincode"
@@ -200,10 +202,12 @@ def _first_difference(a: Any, b: Any, path: str = "") -> str:
     return f"{path or '<root>'}: python={a!r} go={b!r}"
 
 
-def _outputs_of_go(engine: Path, lines: list[str]) -> Iterator[dict[str, Any]]:
+def _outputs_of_go(
+    engine: Path, lines: list[str], *flags: str
+) -> Iterator[dict[str, Any]]:
     proc = subprocess.run(
-        [str(engine)], input="\n".join(lines) + "\n", capture_output=True, text=True, check=True,
-        timeout=60,
+        [str(engine), *flags], input="\n".join(lines) + "\n", capture_output=True, text=True,
+        check=True, timeout=60,
     )
     outputs = proc.stdout.splitlines()
     assert len(outputs) == len(lines), proc.stderr
@@ -313,5 +317,116 @@ def test_odd_json_shapes_agree(go_engine: Path) -> None:
     go_outputs = list(_outputs_of_go(go_engine, ODD_LINES))
     for line, go_out in zip(ODD_LINES, go_outputs, strict=True):
         py_out = run_case_line(line)
+        py_cmp, go_cmp = _without_messages(py_out), _without_messages(go_out)
+        assert py_cmp == go_cmp, f"{_first_difference(py_cmp, go_cmp)}\ncase: {line}"
+
+
+# ---- life-cycle steps (cmd/margin-vectors -lifecycle) ---------------------------------------
+
+LIFECYCLE_TOTAL = max(BATCH, TOTAL // 5)
+
+
+def _step_quantity(rnd: random.Random, loan: int) -> int:
+    return rnd.choice([1, loan, rnd.randint(1, loan), rnd.randint(1, loan), rnd.randint(1, loan),
+                       0 if rnd.randrange(4) else loan + 1])
+
+
+def build_lifecycle_case(sk: dict[str, Any]) -> dict[str, Any]:
+    """A life-cycle case on a margin case's setup and first day, with a random action."""
+    case = build_case(sk)
+    rnd = random.Random(sk["seed"] ^ 0x5EED)
+    day = case.pop("days")[0]
+    case["market"] = day
+    loan = case["terms"]["loan"]["quantity"]
+    loan = loan if isinstance(loan, int) and loan > 0 else 1
+    kind = rnd.choice(["return", "buyIn", "substitute", "substitute"])
+    if kind != "substitute":
+        case["action"] = {kind: {"quantity": _step_quantity(rnd, loan)}}
+        return case
+    held, free = case["positions"]["held"], case["positions"]["borrowerFree"]
+    candidates = list(case["terms"]["collateral"])
+    rnd.shuffle(candidates)
+    if rnd.randrange(20) == 0:
+        candidates.insert(rnd.randrange(len(candidates) + 1), case["terms"]["loan"]["token"])
+    cut = rnd.randint(0, len(candidates)) if rnd.randrange(15) == 0 else \
+        rnd.randint(1, max(1, len(candidates) - 1))
+    if rnd.randrange(25) == 0 and candidates:  # the same token on both sides
+        candidates.insert(cut, candidates[0])
+
+    def moves(tokens: list[str], source: dict[str, int]) -> list[dict[str, Any]]:
+        out = []
+        for token in tokens:
+            have = source.get(token, 0)
+            if rnd.randrange(6):  # mostly a quantity that is there
+                qty = rnd.choice([have, max(1, have // rnd.randint(2, 50))])
+            else:
+                qty = rnd.choice([rnd.randint(1, 100), have + 1, 0, -1])
+            out.append({"token": token, "quantity": qty})
+        return out
+
+    case["action"] = {"substitute": {"out": moves(candidates[:cut], held),
+                                     "in": moves(candidates[cut:], free)}}
+    return case
+
+
+LIFECYCLE_CASE = SKELETON.map(build_lifecycle_case)
+
+
+def test_python_and_go_lifecycle_steps_agree(go_engine: Path) -> None:
+    stats: Counter[str] = Counter()
+
+    @settings(
+        max_examples=max(1, -(-LIFECYCLE_TOTAL // BATCH)),
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(st.lists(LIFECYCLE_CASE, min_size=BATCH, max_size=BATCH))
+    def check(batch: list[dict[str, Any]]) -> None:
+        lines = [json.dumps(case) for case in batch]
+        outputs = _outputs_of_go(go_engine, lines, "-lifecycle")
+        for line, go_out in zip(lines, outputs, strict=True):
+            py_out = run_lifecycle_case_line(line)
+            py_cmp, go_cmp = _without_messages(py_out), _without_messages(go_out)
+            assert py_cmp == go_cmp, f"{_first_difference(py_cmp, go_cmp)}\ncase: {line}"
+            stats["cases"] += 1
+            if "error" in py_out:
+                stats[py_out["error"]["kind"]] += 1
+            else:
+                stats["steps"] += 1
+                stats["transfers"] += len(py_out["result"]["transfers"])
+                stats["kept"] += len(py_out["result"]["kept"])
+
+    check()
+    print(f"differential (life-cycle): {dict(stats)}")
+    assert stats["cases"] >= LIFECYCLE_TOTAL
+    assert stats["steps"] > stats["cases"] // 4
+    assert stats["transfers"] > 0 and stats["kept"] > 0
+    if LIFECYCLE_TOTAL >= 1000:  # a few substitutions in 100 are refused for their value
+        assert stats["shortfall"] > 0
+
+
+LIFECYCLE_ODD_LINES = [
+    "null",
+    "{}",
+    '{"action": {"return": {"quantity": 1}, "buyIn": null}}',
+    '{"action": {"return": {"quantity": 1}, "buyIn": {"quantity": 1}}}',
+    '{"action": {"return": {"Quantity": 1}}}',
+    '{"action": {"return": {"quantity": null}}}',
+    '{"action": {"return": 1}}',
+    '{"action": {"substitute": {"out": [null], "in": [{"token": "A", "quantity": -0}]}}}',
+    '{"action": {"substitute": {"out": {}, "in": []}}}',
+    '{"action": {"buyIn": {"quantity": 9223372036854775808}}}',
+    '{"action": {"buyIn": {"quantity": 1}}, "market": []}',
+    '{"action": {"buyIn": {"quantity": 1}}, "market": {"Date": "2024-01-01"}}',
+    '{"action": {"buyIn": {"quantity": 1}}, "days": []}',
+    '{"name": "a", "action": {"buyIn": {"quantity": 1}}, "name": "b"}',
+]
+
+
+def test_odd_lifecycle_lines_agree(go_engine: Path) -> None:
+    go_outputs = list(_outputs_of_go(go_engine, LIFECYCLE_ODD_LINES, "-lifecycle"))
+    for line, go_out in zip(LIFECYCLE_ODD_LINES, go_outputs, strict=True):
+        py_out = run_lifecycle_case_line(line)
         py_cmp, go_cmp = _without_messages(py_out), _without_messages(go_out)
         assert py_cmp == go_cmp, f"{_first_difference(py_cmp, go_cmp)}\ncase: {line}"

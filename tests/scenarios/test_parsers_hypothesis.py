@@ -42,6 +42,7 @@ from tanpo.margin import (
     parse_decimal,
     parse_pair,
     run_case_line,
+    run_lifecycle_case_line,
 )
 from tanpo.oracle.calendars import get_calendar
 from tanpo.oracle.config import ConfigError, LimitsConfig, parse_config
@@ -111,7 +112,9 @@ def _replace(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
     head, rest = path[0], path[1:]
     if isinstance(doc, dict):
         return {k: (_replace(v, rest, value) if k == head else v) for k, v in doc.items()}
-    return [(_replace(v, rest, value) if i == head else v) for i, v in enumerate(doc)]
+    if isinstance(doc, list):
+        return [(_replace(v, rest, value) if i == head else v) for i, v in enumerate(doc)]
+    return doc  # an earlier edit replaced this path's parent: nothing left to replace
 
 
 _EXAMPLE_DOC = yaml.safe_load(EXAMPLE)
@@ -268,14 +271,23 @@ def test_engine_terms(qty: int, haircut: str, threshold: str, mta: str, lag: int
         assert err.kind in set(ErrorKind)
 
 
-def _vector_cases() -> list[Any]:
+def _vector_cases(fmt: str) -> list[Any]:
     cases: list[Any] = []
     for f in VECTORS:
-        cases += json.loads(f.read_text())["cases"]
+        doc = json.loads(f.read_text())
+        if doc["format"] == fmt:
+            cases += doc["cases"]
     return cases
 
 
-_CASES = _vector_cases()
+_CASES = _vector_cases("tanpo-margin-vectors/1")
+_LIFECYCLE_CASES = _vector_cases("tanpo-lifecycle-vectors/1")
+_JSON_VALUES = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70),
+              st.sampled_from(_TRICKY), st.text(max_size=8)),
+    lambda inner: st.one_of(st.lists(inner, max_size=2),
+                            st.dictionaries(st.text(max_size=6), inner, max_size=2)),
+    max_leaves=4)
 
 
 @PROPERTY
@@ -297,6 +309,24 @@ def test_mutated_vector_cases_never_raise(case: Any, data: st.DataObject) -> Non
     out = run_case_line(line)
     assert isinstance(out, dict) and "name" in out
     assert run_case_line(line) == out
+    if "error" in out:
+        assert out["error"]["kind"] in {k.value for k in ErrorKind}
+
+
+@PROPERTY
+@given(case=st.sampled_from(_LIFECYCLE_CASES), data=st.data())
+def test_mutated_lifecycle_cases_never_raise(case: Any, data: st.DataObject) -> None:
+    """Life-cycle vector cases with any leaf replaced by any JSON value: the runner reports,
+    never raises, and reports the same thing twice."""
+    paths = _paths(case)
+    for _ in range(data.draw(st.integers(1, 3), label="edits")):
+        path = data.draw(st.sampled_from(paths), label="path")
+        case = _replace(case, path, data.draw(_JSON_VALUES, label="value"))
+    line = json.dumps(case)
+    out = run_lifecycle_case_line(line)
+    assert isinstance(out, dict) and "name" in out
+    assert ("error" in out) != ("result" in out)
+    assert run_lifecycle_case_line(line) == out
     if "error" in out:
         assert out["error"]["kind"] in {k.value for k in ErrorKind}
 

@@ -13,7 +13,9 @@ Typical use (one agreement replayed over days)::
         day = book.apply_day(Market.parse(date, prices, fx))   # share one Market per date
         day.call.gap_after, day.call.transfers, ...
 
-or, statelessly, ``compute_call(agreement, market, positions)`` and ``apply_call(...)``.
+or, statelessly, ``compute_call(agreement, market, positions)`` and ``apply_call(...)``. The
+life-cycle steps — ``return_loan``, ``substitute`` and ``buy_in`` — work the same way on one
+date's market.
 """
 
 from tanpo.margin.book import AgreementBook, DayResult, IssuanceRecord, MintRecord, PendingTransfer
@@ -28,6 +30,8 @@ from tanpo.margin.call import (
 )
 from tanpo.margin.errors import ErrorKind, MarginError
 from tanpo.margin.fx import FxTable, parse_pair
+from tanpo.margin.lifecycle import Move, StepResult, buy_in, return_loan, substitute
+from tanpo.margin.lifecycle_vectors import run_lifecycle_case, run_lifecycle_case_line
 from tanpo.margin.market import Market, parse_date
 from tanpo.margin.model import (
     Agreement,
@@ -62,16 +66,19 @@ __all__ = [
     "Mint",
     "MintRecord",
     "Mode",
+    "Move",
     "Party",
     "PendingTransfer",
     "Positions",
     "Pricing",
     "Quote",
+    "StepResult",
     "Terms",
     "Token",
     "TokenKind",
     "Transfer",
     "apply_call",
+    "buy_in",
     "compute_call",
     "format_rational",
     "make_agreement",
@@ -80,7 +87,11 @@ __all__ = [
     "parse_pair",
     "plan_call",
     "price_agreement",
+    "return_loan",
     "run_case",
     "run_case_line",
+    "run_lifecycle_case",
+    "run_lifecycle_case_line",
+    "substitute",
     "unit_value",
 ]

@@ -27,6 +27,10 @@ class ErrorKind(StrEnum):
     MISSING_FX = "missing_fx"
     #: An integer quantity or position would leave the signed 64-bit range of the ledger.
     OVERFLOW = "overflow"
+    #: A token that is not one of the agreement's collateral tokens (life-cycle steps).
+    INELIGIBLE = "ineligible"
+    #: The step would leave the collateral worth less than the loan (substitution).
+    SHORTFALL = "shortfall"
 
 
 class MarginError(ValueError):

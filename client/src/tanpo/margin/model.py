@@ -56,6 +56,8 @@ class Direction(StrEnum):
     BORROWER_TO_LENDER = "borrower->lender"
     #: collateral returned by the lender out of the agreement (excess)
     LENDER_TO_BORROWER = "lender->borrower"
+    #: collateral held under the agreement that the lender keeps outright (buy-in); no token moves
+    KEPT = "kept"
 
 
 @dataclass(frozen=True, slots=True)

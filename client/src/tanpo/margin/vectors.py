@@ -23,7 +23,7 @@ from tanpo.margin.book import AgreementBook, DayResult, PendingTransfer
 from tanpo.margin.call import CallResult, Transfer
 from tanpo.margin.errors import ErrorKind, MarginError
 from tanpo.margin.market import Market
-from tanpo.margin.model import LoanLeg, Positions, Terms, Token, make_agreement
+from tanpo.margin.model import Agreement, LoanLeg, Positions, Terms, Token, make_agreement
 from tanpo.margin.rational import INT64_MAX, INT64_MIN
 
 JSON = Any
@@ -132,9 +132,9 @@ class CaseSpec:
     days: list[DaySpec]
 
 
-def parse_case(obj: JSON) -> CaseSpec:
-    """Phase 1 and 2: JSON shape, then 64-bit range of every integer."""
-    case = _obj(obj, "case", _CASE_KEYS)
+def parse_setup(case: dict[str, JSON], days: list[DaySpec]) -> CaseSpec:
+    """Shape of a case's ``name``, ``tokens``, ``terms`` and ``positions`` (``case`` is an object
+    whose keys were already checked); integers are not range-checked yet."""
     name = _str(case.get("name"), "name")
     _str(case.get("description"), "description")
     tokens = []
@@ -151,17 +151,7 @@ def parse_case(obj: JSON) -> CaseSpec:
     terms = _obj(case.get("terms"), "terms", _TERMS_KEYS)
     loan = _obj(terms.get("loan"), "terms.loan", _LOAN_KEYS)
     positions = _obj(case.get("positions"), "positions", _POSITION_KEYS)
-    days = []
-    for i, raw in enumerate(_list(case.get("days"), "days")):
-        d = _obj(raw, f"days[{i}]", _DAY_KEYS)
-        days.append(
-            DaySpec(
-                _str(d.get("date"), "date"),
-                _str_map(d.get("prices"), "prices"),
-                _str_map(d.get("fx"), "fx"),
-            )
-        )
-    spec = CaseSpec(
+    return CaseSpec(
         name=name,
         tokens=tokens,
         base=_str(terms.get("base"), "terms.base"),
@@ -181,6 +171,10 @@ def parse_case(obj: JSON) -> CaseSpec:
         lender_free=_int_map(positions.get("lenderFree"), "positions.lenderFree"),
         days=days,
     )
+
+
+def setup_ints(spec: CaseSpec) -> list[tuple[str, int | None]]:
+    """The integer fields of a case's setup, in the order both engines check them."""
     ints: list[tuple[str, int | None]] = [
         ("terms.loan.quantity", spec.loan_quantity),
         ("terms.lagDays", spec.lag_days),
@@ -191,9 +185,31 @@ def parse_case(obj: JSON) -> CaseSpec:
         ("positions.lenderFree", spec.lender_free),
     ):
         ints.extend((f"{what}[{k}]", v) for k, v in mapping.items())
+    return ints
+
+
+def check_int64_fields(ints: list[tuple[str, int | None]]) -> None:
+    """Phase 2: every integer given must fit 64 bits (``overflow``)."""
     for what, value in ints:
         if value is not None and not INT64_MIN <= value <= INT64_MAX:
             raise MarginError(ErrorKind.OVERFLOW, f"{what}: {value} does not fit 64 bits")
+
+
+def parse_case(obj: JSON) -> CaseSpec:
+    """Phase 1 and 2: JSON shape, then 64-bit range of every integer."""
+    case = _obj(obj, "case", _CASE_KEYS)
+    days = []
+    for i, raw in enumerate(_list(case.get("days"), "days")):
+        d = _obj(raw, f"days[{i}]", _DAY_KEYS)
+        days.append(
+            DaySpec(
+                _str(d.get("date"), "date"),
+                _str_map(d.get("prices"), "prices"),
+                _str_map(d.get("fx"), "fx"),
+            )
+        )
+    spec = parse_setup(case, days)
+    check_int64_fields(setup_ints(spec))
     return spec
 
 
@@ -207,6 +223,36 @@ def _quantities(mapping: dict[str, int | None], what: str) -> dict[str, int]:
     return out
 
 
+def agreement_of(spec: CaseSpec) -> Agreement:
+    """Phase 3a: the agreement of a parsed case (loan quantity present, then make_agreement)."""
+    if spec.loan_quantity is None:
+        raise _bad("terms.loan.quantity is missing")
+    return make_agreement(
+        spec.tokens,
+        Terms(
+            base=spec.base,
+            loan=LoanLeg(spec.loan_token, spec.loan_quantity),
+            collateral=spec.collateral,
+            mode=spec.mode,
+            haircut=spec.haircut,
+            haircuts=spec.haircuts,
+            threshold=spec.threshold,
+            min_transfer=spec.min_transfer,
+            lag_days=spec.lag_days or 0,
+            auto_issue=spec.auto_issue,
+        ),
+    )
+
+
+def positions_of(spec: CaseSpec) -> Positions:
+    """Phase 3b: the starting positions of a parsed case (no null quantity)."""
+    return Positions(
+        _quantities(spec.held, "positions.held"),
+        _quantities(spec.borrower_free, "positions.borrowerFree"),
+        _quantities(spec.lender_free, "positions.lenderFree"),
+    )
+
+
 def run_case(obj: JSON) -> dict[str, JSON]:
     """Run one case; returns ``{"name", "days": [...]}`` or ``{"name", "error": {...}}``.
 
@@ -215,31 +261,7 @@ def run_case(obj: JSON) -> dict[str, JSON]:
     name = obj.get("name") if isinstance(obj, dict) and isinstance(obj.get("name"), str) else ""
     try:
         spec = parse_case(obj)
-        if spec.loan_quantity is None:
-            raise _bad("terms.loan.quantity is missing")
-        agreement = make_agreement(
-            spec.tokens,
-            Terms(
-                base=spec.base,
-                loan=LoanLeg(spec.loan_token, spec.loan_quantity),
-                collateral=spec.collateral,
-                mode=spec.mode,
-                haircut=spec.haircut,
-                haircuts=spec.haircuts,
-                threshold=spec.threshold,
-                min_transfer=spec.min_transfer,
-                lag_days=spec.lag_days or 0,
-                auto_issue=spec.auto_issue,
-            ),
-        )
-        book = AgreementBook(
-            agreement,
-            Positions(
-                _quantities(spec.held, "positions.held"),
-                _quantities(spec.borrower_free, "positions.borrowerFree"),
-                _quantities(spec.lender_free, "positions.lenderFree"),
-            ),
-        )
+        book = AgreementBook(agreement_of(spec), positions_of(spec))
     except MarginError as err:
         return {"name": name, "error": error_to_json(err)}
     days: list[JSON] = []
@@ -334,10 +356,23 @@ REQUIRED_EXPECT_KEYS = (
 )
 
 
-def iter_vector_cases(directory: Path) -> Iterator[tuple[str, JSON]]:
-    """``(file name, case object)`` for every case of every ``*.json`` file, in name order."""
+#: ``format`` of the margin-call vector files (the life-cycle files have their own, see
+#: :mod:`tanpo.margin.lifecycle_vectors`).
+MARGIN_FORMAT = "tanpo-margin-vectors/1"
+KNOWN_FORMATS = (MARGIN_FORMAT, "tanpo-lifecycle-vectors/1")
+
+
+def iter_vector_cases(
+    directory: Path, fmt: str = MARGIN_FORMAT
+) -> Iterator[tuple[str, JSON]]:
+    """``(file name, case object)`` for every case of every ``*.json`` file of format ``fmt``, in
+    name order. A file of an unknown format is an error (a typo must not hide a file)."""
     for path in sorted(directory.glob("*.json")):
         doc = json.loads(path.read_text(encoding="utf-8"))
+        if doc.get("format") not in KNOWN_FORMATS:
+            raise ValueError(f"{path.name}: unknown vector format {doc.get('format')!r}")
+        if doc["format"] != fmt:
+            continue
         for case in doc["cases"]:
             yield path.name, case
 

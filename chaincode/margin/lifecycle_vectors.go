@@ -1,0 +1,247 @@
+package margin
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+)
+
+// The JSON case format of vectors/lifecycle.json (see vectors/README.md): a margin-vector setup
+// (tokens, terms, positions), one market and one action. RunLifecycleCase mirrors the Python
+// tanpo.margin.lifecycle_vectors.run_lifecycle_case exactly, including the order in which
+// problems are found:
+//  1. shape: JSON types, unknown keys, integer literals, exactly one action (invalid_input);
+//     null means absent;
+//  2. every integer must fit int64 (overflow);
+//  3. tokens and terms; starting positions (no null quantity); the action's quantities (no null);
+//  4. the market; then the step itself (positions against the agreement, prices, its checks).
+
+type wireLifecycleCase struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description"`
+	Tokens      []Token         `json:"tokens"`
+	Terms       wireTerms       `json:"terms"`
+	Positions   wirePositions   `json:"positions"`
+	Market      wireMarket      `json:"market"`
+	Action      wireAction      `json:"action"`
+	Expect      json.RawMessage `json:"expect"`
+	ExpectError json.RawMessage `json:"expectError"`
+}
+
+type wireMarket struct {
+	Date   string            `json:"date"`
+	Prices map[string]string `json:"prices"`
+	FX     map[string]string `json:"fx"`
+}
+
+type wireAction struct {
+	Return     *wireQuantity   `json:"return"`
+	Substitute *wireSubstitute `json:"substitute"`
+	BuyIn      *wireQuantity   `json:"buyIn"`
+}
+
+type wireQuantity struct {
+	Quantity json.RawMessage `json:"quantity"`
+}
+
+type wireSubstitute struct {
+	Out []wireMove `json:"out"`
+	In  []wireMove `json:"in"`
+}
+
+type wireMove struct {
+	Token    string          `json:"token"`
+	Quantity json.RawMessage `json:"quantity"`
+}
+
+// LifecycleOutput is RunLifecycleCase's answer: Error, or the step's Result.
+type LifecycleOutput struct {
+	Name   string      `json:"name"`
+	Error  *Error      `json:"error,omitempty"`
+	Result *StepResult `json:"result,omitempty"`
+}
+
+var (
+	lifecycleCaseKeys = keySet("name", "description", "tokens", "terms", "positions", "market", "action", "expect", "expectError")
+	marketKeys        = keySet("date", "prices", "fx")
+	actionKeys        = keySet("return", "substitute", "buyIn")
+	quantityKeys      = keySet("quantity")
+	substituteKeys    = keySet("out", "in")
+	moveKeys          = keySet("token", "quantity")
+)
+
+func checkLifecycleKeys(line []byte) error {
+	c, err := checkKeys(line, "case", lifecycleCaseKeys)
+	if err != nil || c == nil {
+		return err
+	}
+	var list []json.RawMessage
+	if json.Unmarshal(c["tokens"], &list) == nil {
+		for i, t := range list {
+			if _, err := checkKeys(t, fmt.Sprintf("tokens[%d]", i), tokenKeys); err != nil {
+				return err
+			}
+		}
+	}
+	terms, err := checkKeys(c["terms"], "terms", termsKeys)
+	if err != nil {
+		return err
+	}
+	if _, err := checkKeys(terms["loan"], "terms.loan", loanKeys); err != nil {
+		return err
+	}
+	if _, err := checkKeys(c["positions"], "positions", positionKeys); err != nil {
+		return err
+	}
+	if _, err := checkKeys(c["market"], "market", marketKeys); err != nil {
+		return err
+	}
+	action, err := checkKeys(c["action"], "action", actionKeys)
+	if err != nil {
+		return err
+	}
+	for _, k := range []string{"return", "buyIn"} {
+		if _, err := checkKeys(action[k], "action."+k, quantityKeys); err != nil {
+			return err
+		}
+	}
+	sub, err := checkKeys(action["substitute"], "action.substitute", substituteKeys)
+	if err != nil {
+		return err
+	}
+	for _, side := range []string{"out", "in"} {
+		list = nil
+		if json.Unmarshal(sub[side], &list) == nil {
+			for i, m := range list {
+				if _, err := checkKeys(m, fmt.Sprintf("action.substitute.%s[%d]", side, i), moveKeys); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func decodeLifecycleCase(line []byte) (*wireLifecycleCase, error) {
+	if err := checkLifecycleKeys(line); err != nil {
+		return nil, err
+	}
+	var c wireLifecycleCase
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return nil, errorf(ErrInvalidInput, "case: %v", err)
+	}
+	if dec.More() {
+		return nil, errorf(ErrInvalidInput, "case: data after the JSON object")
+	}
+	n := 0
+	for _, given := range []bool{c.Action.Return != nil, c.Action.Substitute != nil, c.Action.BuyIn != nil} {
+		if given {
+			n++
+		}
+	}
+	if n != 1 {
+		return nil, errorf(ErrInvalidInput, "action must give exactly one of return, substitute, buyIn")
+	}
+	return &c, nil
+}
+
+// actionInts lists the action's integer fields in the order both engines check them.
+func (c *wireLifecycleCase) actionInts() []rawInt {
+	switch {
+	case c.Action.Return != nil:
+		return []rawInt{{"action.return.quantity", c.Action.Return.Quantity}}
+	case c.Action.BuyIn != nil:
+		return []rawInt{{"action.buyIn.quantity", c.Action.BuyIn.Quantity}}
+	}
+	var ints []rawInt
+	for _, side := range []struct {
+		name  string
+		moves []wireMove
+	}{{"out", c.Action.Substitute.Out}, {"in", c.Action.Substitute.In}} {
+		for i, m := range side.moves {
+			ints = append(ints, rawInt{fmt.Sprintf("action.substitute.%s[%d].quantity", side.name, i), m.Quantity})
+		}
+	}
+	return ints
+}
+
+// RunLifecycleCase runs one life-cycle case (expectations are ignored) and never panics: every
+// failure becomes an *Error in the output.
+func RunLifecycleCase(line []byte) (out LifecycleOutput) {
+	if err := duplicateKey(line); err != nil {
+		return LifecycleOutput{Error: asError(err)}
+	}
+	out.Name = caseName(line)
+	fail := func(err error) LifecycleOutput { return LifecycleOutput{Name: out.Name, Error: asError(err)} }
+	c, err := decodeLifecycleCase(line)
+	if err != nil {
+		return fail(err)
+	}
+	setup := wireCase{Terms: c.Terms, Positions: c.Positions}
+	actionInts := c.actionInts()
+	ints, err := parseInts(append(setup.collectInts(), actionInts...))
+	if err != nil {
+		return fail(err)
+	}
+	qty, ok := ints["terms.loan.quantity"]
+	if !ok {
+		return fail(errorf(ErrInvalidInput, "terms.loan.quantity is missing"))
+	}
+	lag := ints["terms.lagDays"] // clamped as in RunCase
+	if lag > MaxLagDays+1 {
+		lag = MaxLagDays + 1
+	} else if lag < -1 {
+		lag = -1
+	}
+	a, err := NewAgreement(c.Tokens, Terms{
+		Base: c.Terms.Base, Loan: LoanLeg{Token: c.Terms.Loan.Token, Quantity: qty},
+		Collateral: c.Terms.Collateral, Mode: c.Terms.Mode, Haircut: c.Terms.Haircut,
+		Haircuts: c.Terms.Haircuts, Threshold: c.Terms.Threshold, MinTransfer: c.Terms.MinTransfer,
+		LagDays: int(lag), AutoIssue: c.Terms.AutoIssue,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	var pos Positions
+	if pos.Held, err = quantities("positions.held", c.Positions.Held, ints); err != nil {
+		return fail(err)
+	}
+	if pos.BorrowerFree, err = quantities("positions.borrowerFree", c.Positions.BorrowerFree, ints); err != nil {
+		return fail(err)
+	}
+	if pos.LenderFree, err = quantities("positions.lenderFree", c.Positions.LenderFree, ints); err != nil {
+		return fail(err)
+	}
+	q := make([]int64, len(actionInts))
+	for i, r := range actionInts {
+		v, ok := ints[r.what]
+		if !ok {
+			return fail(errorf(ErrInvalidInput, "%s must be an integer, not null", r.what))
+		}
+		q[i] = v
+	}
+	m, err := NewMarket(c.Market.Date, c.Market.Prices, c.Market.FX)
+	if err != nil {
+		return fail(err)
+	}
+	var res *StepResult
+	switch {
+	case c.Action.Return != nil:
+		res, err = ReturnLoan(a, m, pos, q[0])
+	case c.Action.BuyIn != nil:
+		res, err = BuyIn(a, m, pos, q[0])
+	default:
+		moves := make([]Move, 0, len(q))
+		for _, w := range append(append([]wireMove{}, c.Action.Substitute.Out...), c.Action.Substitute.In...) {
+			moves = append(moves, Move{Token: w.Token, Quantity: q[len(moves)]})
+		}
+		n := len(c.Action.Substitute.Out)
+		res, err = Substitute(a, m, pos, moves[:n], moves[n:])
+	}
+	if err != nil {
+		return fail(err)
+	}
+	return LifecycleOutput{Name: c.Name, Result: res}
+}
