@@ -19,10 +19,12 @@ import (
 //     free balance); every token must be one of the agreement's collateral tokens (its eligible
 //     set); refused when the haircut value after the swap is below the loan value.
 //   - Buy-in of q unreturned loan units: the lender keeps collateral worth q units of the loan at
-//     market value (no haircut), taken in priority order CT1→CTn, quantities rounded up (in favour
-//     of the lender, by less than one unit of the last token kept); what the held collateral cannot
-//     cover is Uncovered. The loan becomes loan−q and the rest is released as for a return (all of it
-//     when the loan is then 0).
+//     market value (no haircut), taken in priority order CT1→CTn, each token's quantity rounded down
+//     and the rest of the value taken from the next token; what the held collateral cannot cover
+//     (at most a fraction of a unit when enough is held) is Uncovered, the lender's claim on the
+//     borrower. Rounding down keeps what still backs the rest of the loan: the kept value is at most
+//     the loan value removed, so a covered agreement stays covered. The loan becomes loan−q and the
+//     rest is released as for a return (all of it when the loan is then 0).
 
 // Directions of life-cycle movements besides the margin call's two.
 const (
@@ -276,7 +278,7 @@ func BuyIn(a *Agreement, m *Market, p Positions, qty int64) (*StepResult, error)
 		if rest.Sign() <= 0 {
 			break
 		}
-		want := ceilDiv(rest, s.pr.Unit[i])
+		want := floorDiv(rest, s.pr.Unit[i])
 		n := max(s.held[i], 0)
 		if big.NewInt(n).Cmp(want) > 0 {
 			n = want.Int64()

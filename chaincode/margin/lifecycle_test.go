@@ -131,21 +131,21 @@ func TestLifecycleStepsLeaveInputsAlone(t *testing.T) {
 	}
 }
 
-func TestBuyInRoundsUpInFavourOfTheLender(t *testing.T) {
+func TestBuyInRoundsDownAndCountsTheRestUncovered(t *testing.T) {
 	a, m := lifecycleFixture(t, ModeMulti)
-	// owed 10 x 10 = 100; S at 45: ceil(100/45) = 3 kept (135), 35 more than owed, < one S
+	// owed 10 x 10 = 100; S at 45: floor(100/45) = 2 kept (90), 10 uncovered (less than one S)
 	r, err := BuyIn(a, m, Positions{Held: map[string]int64{"S": 30}}, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Kept) != 1 || r.Kept[0].Token != "S" || r.Kept[0].Quantity != 3 || r.Kept[0].Direction != Kept {
+	if len(r.Kept) != 1 || r.Kept[0].Token != "S" || r.Kept[0].Quantity != 2 || r.Kept[0].Direction != Kept {
 		t.Fatalf("kept %+v", r.Kept)
 	}
-	if r.Owed.Cmp(big.NewRat(100, 1)) != 0 || r.Uncovered.Sign() != 0 {
+	if r.Owed.Cmp(big.NewRat(100, 1)) != 0 || r.Uncovered.Cmp(big.NewRat(10, 1)) != 0 {
 		t.Errorf("owed %s uncovered %s", r.Owed.RatString(), r.Uncovered.RatString())
 	}
-	if r.HeldAfter["S"] >= 27 || r.LoanAfter != 90 {
-		t.Errorf("held after %v, loan after %d", r.HeldAfter, r.LoanAfter)
+	if r.HeldAfter["S"] > 28 || r.LoanAfter != 90 || r.GapAfter.Sign() < 0 {
+		t.Errorf("held after %v, loan after %d, gap %s", r.HeldAfter, r.LoanAfter, r.GapAfter.RatString())
 	}
 }
 

@@ -14,8 +14,9 @@ Rules (DESIGN.md, "The desk's day beyond margin calls"):
   (from its free balance); every token must be one of the agreement's collateral tokens; refused
   (``shortfall``) when the haircut value after the swap is below the loan value.
 * Buy-in of q unreturned loan units: the lender keeps collateral worth q units of the loan at
-  market value (no haircut), taken in priority order CT1→CTn, quantities rounded up; what the held
-  collateral cannot cover is ``uncovered``. The loan becomes loan − q and the rest is released as
+  market value (no haircut), taken in priority order CT1→CTn, each token rounded down and the rest
+  of the value taken from the next token; what the held collateral cannot cover is ``uncovered``
+  (so the kept value never exceeds the loan value removed, and a covered agreement stays covered). The loan becomes loan − q and the rest is released as
   for a return (all of it when the loan is then 0).
 
 All arithmetic is on integer numerators over the day's common denominator
@@ -240,8 +241,9 @@ def buy_in(
     agreement: Agreement, market: Market, positions: Positions, quantity: int
 ) -> StepResult:
     """Close out ``quantity`` unreturned loan units on ``market``'s date: the lender keeps
-    collateral worth them (market value, CT1 first, rounded up) and the rest is released as for a
-    return."""
+    collateral worth them (market value, CT1 first, each token rounded down, the rest of the value
+    from the next token; what stays uncovered is the lender's claim) and the rest is released as
+    for a return."""
     step = _Step(agreement, market, positions)
     _check_loan_quantity(agreement, quantity, "buy-in")
     unit = step.pricing.unit
@@ -250,7 +252,7 @@ def buy_in(
     for i in range(len(agreement.collateral)):
         if rest <= 0:
             break
-        want = -(-rest // unit[i])
+        want = rest // unit[i]
         n = min(max(step.held[i], 0), want)
         if n > 0:
             step.move(i, n, Direction.KEPT)
