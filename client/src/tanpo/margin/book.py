@@ -139,7 +139,8 @@ class AgreementBook:
         after the step. Pending transfers and the date order are kept."""
         if agreement.collateral_ids != self.agreement.collateral_ids:
             raise MarginError(
-                ErrorKind.INVALID_INPUT, "a rebased book must keep the agreement's collateral tokens"
+                ErrorKind.INVALID_INPUT,
+                "a rebased book must keep the agreement's collateral tokens",
             )
         held, bfree, lfree = position_vectors(agreement, positions)
         self.agreement = agreement

@@ -16,8 +16,9 @@ Rules (DESIGN.md, "The desk's day beyond margin calls"):
 * Buy-in of q unreturned loan units: the lender keeps collateral worth q units of the loan at
   market value (no haircut), taken in priority order CT1→CTn, each token rounded down and the rest
   of the value taken from the next token; what the held collateral cannot cover is ``uncovered``
-  (so the kept value never exceeds the loan value removed, and a covered agreement stays covered). The loan becomes loan − q and the rest is released as
-  for a return (all of it when the loan is then 0).
+  (so the kept value never exceeds the loan value removed, and a covered agreement stays
+  covered). The loan becomes loan − q and the rest is released as for a return (all of it when
+  the loan is then 0).
 
 All arithmetic is on integer numerators over the day's common denominator
 (:attr:`Pricing.denominator`), hence exact.

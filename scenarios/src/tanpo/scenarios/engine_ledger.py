@@ -376,7 +376,8 @@ class EngineLedger:
             sender, receiver = (terms.borrower, terms.lender) if outgoing else (
                 terms.lender, terms.borrower)
             self._move(t.token, t.quantity, sender, receiver)
-            bfree[t.token] = max(0, bfree.get(t.token, 0) + (-t.quantity if outgoing else t.quantity))
+            change = -t.quantity if outgoing else t.quantity
+            bfree[t.token] = max(0, bfree.get(t.token, 0) + change)
         if result.loan_after == 0:
             # a full return is the closing exchange: lagged transfers still pending are dropped
             v_l, v_c = agreement_values(state.agreement, market, book.held)

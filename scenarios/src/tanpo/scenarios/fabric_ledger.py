@@ -33,6 +33,7 @@ from tanpo.scenarios.engine_ledger import (
     engine_agreement,
     engine_token,
     market_of,
+    step_values,
 )
 from tanpo.scenarios.errors import ScenarioError
 from tanpo.scenarios.ledger import (
@@ -43,9 +44,10 @@ from tanpo.scenarios.ledger import (
     IssuanceRequired,
     OpenRecord,
     Role,
+    StepRecord,
     Transfer,
 )
-from tanpo.scenarios.model import TokenSpec
+from tanpo.scenarios.model import LifecycleEvent, TokenSpec
 
 __all__ = ["FabricLedger"]
 
@@ -241,6 +243,35 @@ class FabricLedger:
         record = CloseRecord(agreement_id, day, held, v_l, v_c)
         self._closed[agreement_id] = record
         return record
+
+    def lifecycle_step(self, event: LifecycleEvent) -> StepRecord:
+        terms = self._known(event.agreement)
+        chain_id, day = self.chain_id(event.agreement), event.date
+        lender, borrower = self._party(terms.lender), self._party(terms.borrower)
+        with _as_scenario_error(f"{event.action} of {event.agreement} on {day.isoformat()}"):
+            if event.action == "recall":
+                after = lender.recall(chain_id, event.quantity, date=day, due=event.due)
+            elif event.action == "return":
+                after = borrower.return_loan(chain_id, event.quantity, date=day)
+            else:
+                after = borrower.substitute(chain_id, dict(event.out), dict(event.in_), date=day)
+                if after.substitution is not None:
+                    self.session.settle()
+                    after = lender.approve_substitution(chain_id)
+            self.session.settle()
+            held = {p.token: p.held for p in lender.collateral_held(chain_id)}
+        # the step's collateral movements, as its history entry records them
+        movements = tuple(
+            (str(t["token"]), int(t["quantity"]),
+             "lender->borrower" if t["from"] == terms.lender else "borrower->lender")
+            for t in after.raw["history"][-1].get("transfers") or []
+            if t.get("leg") == "collateral"
+        ) if event.action != "recall" else ()
+        loan = after.terms.loan_quantity if after.status != "CLOSED" else 0
+        v_l, v_c = step_values(self._agreements[event.agreement], self.markets[day], loan, held)
+        if after.status == "CLOSED":
+            self._closed[event.agreement] = CloseRecord(event.agreement, day, held, v_l, v_c)
+        return StepRecord(event.agreement, day, event.action, loan, held, movements, v_l, v_c)
 
     def call_records(self, agreement_id: str) -> list[CallRecord]:
         terms = self._known(agreement_id)

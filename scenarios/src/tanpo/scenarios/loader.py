@@ -414,7 +414,8 @@ def _event(entry: Item, agreements: dict[str, AgreementSpec]) -> LifecycleEvent:
         due = g["due"].day()
         if due < day:
             raise g["due"].error(f"the due date {due} is before the recall's date {day}")
-    return LifecycleEvent(day, agreement_id, cast(Literal["recall", "return"], action), quantity, due)
+    kind: Literal["recall", "return"] = "recall" if action == "recall" else "return"
+    return LifecycleEvent(day, agreement_id, kind, quantity, due)
 
 
 def parse_scenario(text: str, path: Path | None = None) -> Scenario:
@@ -563,7 +564,9 @@ def parse_scenario(text: str, path: Path | None = None) -> Scenario:
         for entry in top["events"].sequence("a list of events"):
             event = _event(entry, by_id)
             if events and event.date < events[-1].date:
-                raise entry.error(f"events are in date order; {event.date} comes after {events[-1].date}")
+                raise entry.error(
+                    f"events are in date order; {event.date} comes after {events[-1].date}"
+                )
             events.append(event)
 
     start = min(a.start for a in agreements)
