@@ -11,9 +11,9 @@ error mapping runs for real.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, timedelta
 from fractions import Fraction
 from typing import Any
 
@@ -35,6 +35,8 @@ from tanpo.client.models import (
     SweepOutcome,
     Terms,
     Token,
+    settlement_due,
+    substitution_json,
 )
 from tanpo.client.sweep import SweepRun
 
@@ -164,6 +166,12 @@ POSTED_BY = ("OperatorMSP:eDUwOTo6Q049VXNlcjFAb3BlcmF0b3IudGFucG8ubmV0LE9VPWNsaW
              "b3BlcmF0b3IudGFucG8ubmV0")
 
 
+#: The fake platform's business date (today, in its business time zone).
+BUSINESS_DATE = "2024-01-04"
+
+#: The life-cycle records an agreement keeps from one step to the next.
+LIFECYCLE_KEYS = ("recalls", "notice", "substitution", "buyIns", "fails")
+
 #: Business time zones the fake accepts, with their offsets (the chaincode refuses DST zones).
 _ZONE_OFFSETS = {"Asia/Tokyo": "+09:00", "Asia/Seoul": "+09:00", "UTC": "+00:00"}
 
@@ -189,7 +197,7 @@ class FakeLedger:
         self._call("platform_settings")
         zone = self.net.time_zone
         return {"timeZone": zone, "utcOffset": _ZONE_OFFSETS.get(zone, "+00:00"),
-                "businessDate": "2024-01-04"}
+                "businessDate": BUSINESS_DATE}
 
     def set_business_time_zone(self, zone: str) -> Json:
         self._call("set_business_time_zone", zone)
@@ -308,14 +316,21 @@ class FakeLedger:
 
     # -- agreements --
     def _store(self, agreement_id: str, status: str, terms: Terms, action: str,
-               transfers: list[Json] | None = None) -> Agreement:
+               transfers: list[Json] | None = None, note: str = "",
+               **lifecycle: Any) -> Agreement:
+        """Store the agreement after a step; ``lifecycle`` sets (or, as None, drops) its
+        life-cycle records (recalls, notice, substitution, buyIns, fails), kept otherwise."""
         old = self.net.agreements.get(agreement_id)
         history = list(old.raw["history"]) if old else []
         history.append({"action": action, "status": status, "party": self.party,
                         "txId": f"tx{len(history)}", "timestamp": "2024-01-02T03:04:05Z",
+                        **({"note": note} if note else {}),
                         **({"transfers": transfers} if transfers else {})})
+        kept = {k: v for k, v in (old.raw if old else {}).items() if k in LIFECYCLE_KEYS}
+        kept.update(lifecycle)
         raw = {"id": agreement_id, "status": status, "terms": terms.to_json(),
-               "proposer": old.proposer if old else self.party, "history": history}
+               "proposer": old.proposer if old else self.party,
+               **{k: v for k, v in kept.items() if v is not None}, "history": history}
         self.net.agreements[agreement_id] = Agreement.from_json(raw)
         return self.net.agreements[agreement_id]
 
@@ -388,6 +403,170 @@ class FakeLedger:
 
     def cancel_termination(self, agreement_id: str, reason: str = "") -> Agreement:
         return self._act("cancel_termination", agreement_id, "ACTIVE", reason)
+
+    # -- life cycle: the chaincode's roles and states, simplified arithmetic --
+    def _today(self) -> date:
+        return date.fromisoformat(BUSINESS_DATE)
+
+    def _priced(self) -> date:
+        posted = [d for d in self.net.versions if d <= self._today()]
+        return max(posted) if posted else self._today()
+
+    def _role(self, a: Agreement, who: str, action: str) -> None:
+        if self.party != who:
+            role = "lender" if who == a.terms.lender else "borrower"
+            raise chaincode_refusal(f"access denied: only the {role} {who} can {action} under "
+                                    f"agreement {a.id}")
+
+    def _open_loan(self, a: Agreement) -> None:
+        if a.status not in ("ACTIVE", "MATURED"):
+            raise chaincode_refusal(f"agreement {a.id} is {a.status}, not ACTIVE or MATURED")
+
+    def recall(self, agreement_id: str, quantity: int, *, date: date | None = None,
+               due: date | None = None, note: str = "") -> Agreement:
+        self._call("recall", agreement_id, quantity, date, due, note)
+        a = self.agreement(agreement_id)
+        self._role(a, a.terms.lender, "recall")
+        if a.status != "ACTIVE":
+            raise chaincode_refusal(f"agreement {a.id} is {a.status}, not ACTIVE")
+        day = date or self._today()
+        due = due or settlement_due(day)
+        recalls = list(a.raw.get("recalls") or [])
+        outstanding = sum(int(r["quantity"]) - int(r["returned"]) for r in recalls
+                          if r["status"] in ("OPEN", "FAILED"))
+        if quantity > a.terms.loan_quantity - outstanding:
+            raise chaincode_refusal(f"cannot recall {quantity} {a.terms.loan_token} under "
+                                    f"agreement {a.id}: the loan is {a.terms.loan_quantity} and "
+                                    f"{outstanding} are already recalled")
+        rid = f"R{len(recalls) + 1}"
+        recalls.append({"id": rid, "date": day.isoformat(), "due": due.isoformat(),
+                        "quantity": str(quantity), "returned": "0", "status": "OPEN",
+                        "txId": f"tx-{rid}", **({"note": note} if note else {})})
+        return self._store(a.id, a.status, a.terms, "RECALLED", recalls=recalls,
+                           note=f"{rid}: {quantity} {a.terms.loan_token} due {due}")
+
+    def return_loan(self, agreement_id: str, quantity: int, *,
+                    date: date | None = None) -> Agreement:
+        self._call("return_loan", agreement_id, quantity, date)
+        a = self.agreement(agreement_id)
+        self._role(a, a.terms.borrower, "return")
+        self._open_loan(a)
+        t = a.terms
+        if quantity > t.loan_quantity:
+            raise chaincode_refusal(f"cannot return {quantity} {t.loan_token} under agreement "
+                                    f"{a.id}: the loan is {t.loan_quantity}")
+        moves = [{"token": t.loan_token, "quantity": str(quantity), "from": t.borrower,
+                  "to": t.lender, "leg": "loan"}]
+        recalls, left = [], quantity
+        for r in a.raw.get("recalls") or []:
+            r = dict(r)
+            if left and r["status"] in ("OPEN", "FAILED"):
+                n = min(left, int(r["quantity"]) - int(r["returned"]))
+                r["returned"] = str(int(r["returned"]) + n)
+                left -= n
+                if r["returned"] == r["quantity"]:
+                    r["status"] = "SETTLED"
+            recalls.append(r)
+        if quantity == t.loan_quantity:
+            return self._store(a.id, "CLOSED", t, "CLOSED", moves, note="returned",
+                               recalls=recalls or None)
+        return self._store(a.id, a.status, replace(t, loan_quantity=t.loan_quantity - quantity),
+                           "RETURNED", moves, recalls=recalls or None,
+                           note=f"{quantity} of {t.loan_quantity} {t.loan_token} returned on "
+                                f"{date or self._priced()}")
+
+    def give_notice(self, agreement_id: str, *, date: date | None = None,
+                    note: str = "") -> Agreement:
+        self._call("give_notice", agreement_id, date, note)
+        a = self.agreement(agreement_id)
+        if a.status != "ACTIVE":
+            raise chaincode_refusal(f"agreement {a.id} is {a.status}, not ACTIVE")
+        if a.terms.end_date is not None:
+            raise chaincode_refusal(f"agreement {a.id} is a term loan ending on "
+                                    f"{a.terms.end_date}: notice applies to open loans")
+        if a.notice is not None:
+            raise chaincode_refusal(f"{a.notice.by} already gave notice on agreement {a.id}")
+        day = date or self._today()
+        effective = day + timedelta(days=a.terms.notice_days)
+        return self._store(a.id, a.status, a.terms, "NOTICE_GIVEN",
+                           note=f"ends on {effective}",
+                           notice={"by": self.party, "date": day.isoformat(),
+                                   "effective": effective.isoformat(), "txId": "tx-notice",
+                                   **({"note": note} if note else {})})
+
+    def substitute(self, agreement_id: str, out: Mapping[str, int], in_: Mapping[str, int], *,
+                   date: date | None = None) -> Agreement:
+        self._call("substitute", agreement_id, dict(out), dict(in_), date)
+        a = self.agreement(agreement_id)
+        self._role(a, a.terms.borrower, "substitute collateral")
+        self._open_loan(a)
+        if a.substitution is not None:
+            raise chaincode_refusal(f"a substitution of agreement {a.id} is waiting for "
+                                    f"{a.terms.lender}: it must be approved or cancelled first")
+        request = {**substitution_json(out, in_), "date": (date or self._priced()).isoformat(),
+                   "txId": "tx-sub"}
+        if not a.terms.substitution_pre_authorised:
+            return self._store(a.id, a.status, a.terms, "SUBSTITUTION_REQUESTED",
+                               substitution=request)
+        return self._store(a.id, a.status, a.terms, "SUBSTITUTED",
+                           self._substitution_moves(a, request))
+
+    def _substitution_moves(self, a: Agreement, request: Json) -> list[Json]:
+        t = a.terms
+        return ([{"token": leg["token"], "quantity": leg["quantity"], "from": t.lender,
+                  "to": t.borrower, "leg": "collateral", "held": True} for leg in request["out"]]
+                + [{"token": leg["token"], "quantity": leg["quantity"], "from": t.borrower,
+                    "to": t.lender, "leg": "collateral", "held": True} for leg in request["in"]])
+
+    def approve_substitution(self, agreement_id: str) -> Agreement:
+        self._call("approve_substitution", agreement_id)
+        a = self.agreement(agreement_id)
+        self._role(a, a.terms.lender, "approve a substitution")
+        request = a.raw.get("substitution")
+        if request is None:
+            raise chaincode_refusal(f"no substitution of agreement {a.id} is waiting for "
+                                    "approval")
+        return self._store(a.id, a.status, a.terms, "SUBSTITUTED",
+                           self._substitution_moves(a, request), substitution=None)
+
+    def cancel_substitution(self, agreement_id: str, reason: str = "") -> Agreement:
+        self._call("cancel_substitution", agreement_id, reason)
+        a = self.agreement(agreement_id)
+        if a.substitution is None:
+            raise chaincode_refusal(f"no substitution of agreement {a.id} is waiting for "
+                                    "approval")
+        return self._store(a.id, a.status, a.terms, "SUBSTITUTION_CANCELLED", note=reason,
+                           substitution=None)
+
+    def buy_in(self, agreement_id: str, *, date: date | None = None) -> Agreement:
+        self._call("buy_in", agreement_id, date)
+        a = self.agreement(agreement_id)
+        self._role(a, a.terms.lender, "buy in")
+        self._open_loan(a)
+        t = a.terms
+        recalls = [dict(r) for r in a.raw.get("recalls") or []]
+        if a.status == "MATURED":
+            q = t.loan_quantity
+        else:
+            q = sum(int(r["quantity"]) - int(r["returned"]) for r in recalls
+                    if r["status"] == "FAILED")
+        if q == 0:
+            raise chaincode_refusal(f"nothing to buy in under agreement {a.id}: no recall has "
+                                    "failed and it has not matured")
+        for r in recalls:
+            if r["status"] == "FAILED" or (a.status == "MATURED" and r["status"] == "OPEN"):
+                r["status"] = "BOUGHT_IN"
+        kept = t.collateral[0]
+        record = {"date": (date or self._priced()).isoformat(), "quantity": str(q),
+                  "owed": "2001/2", "uncovered": "0",
+                  "kept": [{"token": kept.token, "quantity": "10",
+                            "direction": "borrower->lender", "value": "2001/2",
+                            "marketValue": "1053"}], "txId": "tx-buyin"}
+        buy_ins = [*(a.raw.get("buyIns") or []), record]
+        left = t.loan_quantity - q
+        return self._store(a.id, "CLOSED" if left == 0 else a.status,
+                           replace(t, loan_quantity=left), "CLOSED" if left == 0 else "BOUGHT_IN",
+                           recalls=recalls or None, buyIns=buy_ins)
 
     def events(self, start_block: int | None,
                checkpoint: Checkpoint | None) -> Iterator[ChaincodeEvent]:

@@ -9,6 +9,7 @@ shapes only make the right call the easy one.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date
@@ -31,6 +32,8 @@ from tanpo.client.models import (
     Terms,
     Token,
     decimal_string,
+    settlement_due,
+    substitution_json,
 )
 from tanpo.client.pairs import pair_collection
 from tanpo.client.sweep import MAX_BATCH, SweepRun, sweep_day
@@ -245,6 +248,81 @@ class Party(TanpoClient):
     def cancel_termination(self, agreement_id: str, reason: str = "") -> Agreement:
         """Withdraw (the requester) or decline (the counterparty) a termination request."""
         return self._act("CancelTermination", agreement_id, reason)
+
+    # --- life cycle: recalls, returns, notice, substitution, buy-in -----------------------------
+    # A dated step names its value date: on or before today in the platform's business time zone,
+    # not before the start date nor the agreement's latest margin call. The steps that value
+    # collateral (return, substitution, buy-in) use that date's posted prices, so their default
+    # date is the latest date with prices (`priced_date`); the others default to today.
+
+    def priced_date(self) -> date:
+        """The latest date with posted prices on or before today (the ledger's business date):
+        the default value date of the steps that value collateral. Today when none is posted
+        (the chaincode then says which prices are missing)."""
+        today = self.business_date()
+        last = self.last_posted_date()
+        return min(last, today) if last is not None else today
+
+    def recall(self, agreement_id: str, quantity: int, *, date: dt.date | None = None,
+               due: dt.date | None = None, note: str = "") -> Agreement:
+        """Recall ``quantity`` units of the loan (the lender), to be returned by ``due``.
+
+        ``date`` defaults to today (the ledger's business date); ``due`` to ``date`` plus the
+        security's settlement cycle, two business days (:func:`settlement_due`: Monday to Friday,
+        market holidays unknown to the client, so give ``due`` when one falls in between)."""
+        day = date or self.business_date()
+        due_day = due or settlement_due(day)
+        return self._act("Recall", agreement_id, _quantity(quantity), day.isoformat(),
+                         due_day.isoformat(), note)
+
+    def return_loan(self, agreement_id: str, quantity: int, *,
+                    date: dt.date | None = None) -> Agreement:
+        """Return ``quantity`` units of the loan (the borrower): a part return releases the
+        excess collateral at ``date``'s prices and counts against recalls, oldest first; the whole
+        loan closes the agreement. ``date`` defaults to :meth:`priced_date`."""
+        day = date or self.priced_date()
+        return self._act("Return", agreement_id, _quantity(quantity), day.isoformat())
+
+    def give_notice(self, agreement_id: str, *, date: dt.date | None = None,
+                    note: str = "") -> Agreement:
+        """Give notice ending an open agreement (either party, alone): it ends the terms' notice
+        days after ``date`` (default today), and is then closed like one at its end date."""
+        day = date or self.business_date()
+        return self._act("GiveNotice", agreement_id, day.isoformat(), note)
+
+    def substitute(self, agreement_id: str, out: Mapping[str, int], in_: Mapping[str, int], *,
+                   date: dt.date | None = None) -> Agreement:
+        """Substitute collateral (the borrower): ``out`` (token -> quantity) comes back, ``in_``
+        is delivered, valued at ``date``'s prices (default :meth:`priced_date`). It settles at
+        once when the terms pre-authorise substitutions, else waits for the lender's
+        :meth:`approve_substitution` (the agreement's ``substitution``)."""
+        legs = substitution_json({t: int(_quantity(q)) for t, q in out.items()},
+                                 {t: int(_quantity(q)) for t, q in in_.items()})
+        day = date or self.priced_date()
+        return self._act("Substitute", agreement_id, json.dumps(legs), day.isoformat())
+
+    def approve_substitution(self, agreement_id: str) -> Agreement:
+        """Settle the borrower's pending substitution (the lender), at the prices of the date it
+        was requested for."""
+        return self._act("ApproveSubstitution", agreement_id)
+
+    def cancel_substitution(self, agreement_id: str, reason: str = "") -> Agreement:
+        """Withdraw (the borrower) or decline (the lender) a pending substitution."""
+        return self._act("CancelSubstitution", agreement_id, reason)
+
+    def buy_in(self, agreement_id: str, *, date: dt.date | None = None) -> Agreement:
+        """Buy in what the borrower failed to return (the lender): the unreturned part of failed
+        recalls, or the whole loan of a MATURED agreement, against collateral at ``date``'s
+        prices (default :meth:`priced_date`)."""
+        day = date or self.priced_date()
+        return self._act("BuyIn", agreement_id, day.isoformat())
+
+
+def _quantity(quantity: int) -> str:
+    """A step's quantity as the chaincode takes it: whole units, more than zero."""
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
+        raise ValueError(f"a quantity is a whole number of units above zero, got {quantity!r}")
+    return str(quantity)
 
 
 class TokenAdministrator(TanpoClient):

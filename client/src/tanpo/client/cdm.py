@@ -249,7 +249,7 @@ def _closing(agreement: Agreement) -> tuple[date | None, str]:
 
 
 def _state(status: str, closed_on: date | None, reason: str) -> Json:
-    if status == "ACTIVE":
+    if status in ("ACTIVE", "MATURED"):  # MATURED: past maturity, the loan still out
         return {"positionState": "Settled"}
     if status in ("REJECTED", "WITHDRAWN"):
         return {"positionState": "Cancelled"}

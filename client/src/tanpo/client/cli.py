@@ -58,7 +58,7 @@ from tanpo.client.cli_common import (
     text_option,
 )
 from tanpo.client.cli_terms import InputError, parse_currency, parse_quantity, read_json
-from tanpo.client.events import ChaincodeEvent, FileCheckpointer
+from tanpo.client.events import EVENT_TYPES, LIFECYCLE_EVENTS, ChaincodeEvent, FileCheckpointer
 from tanpo.client.models import Request, Token
 
 __all__ = ["balance", "commands", "events", "token", "transfer"]
@@ -419,8 +419,10 @@ def event_summary(name: str, p: Json) -> str:
         if mint:
             text += f" (supply now {qty(int(mint.get('supply') or 0))})"
         return text
-    if name.startswith(("Agreement", "Termination")):
+    if name.startswith(("Agreement", "Termination")) or name in LIFECYCLE_EVENTS:
         text = f"{p.get('agreement', '?')} {p.get('status', '')} by {p.get('party', '?')}"
+        if p.get("recall"):
+            text += f" ({p['recall']})"
         extra = p.get("reason") or p.get("note")
         if extra:
             text += f" ({extra})"
@@ -440,9 +442,17 @@ def event_summary(name: str, p: Json) -> str:
         return (f"{i.get('partyId', '?')} {','.join(i.get('roles') or [])} "
                 f"({i.get('mspId', '?')}, {i.get('status', '?')})")
     if name == "MarginBatch":
-        return (f"{p.get('date', '?')}: {len(p.get('calls') or [])} call(s), "
+        text = (f"{p.get('date', '?')}: {len(p.get('calls') or [])} call(s), "
                 f"{len(p.get('replayed') or [])} replayed, {len(p.get('skipped') or [])} "
                 f"skipped, {len(p.get('failed') or [])} failed")
+        # the daily cycle's life-cycle outcomes, named by agreement id
+        for key, label in (("closed", "closed at maturity"), ("matured", "matured, not closed"),
+                           ("recallsFailed", "recall(s) failed"),
+                           ("settlementFails", "settlement fail(s)")):
+            ids = p.get(key) or []
+            if ids:
+                text += f"; {label}: {', '.join(str(i) for i in ids)}"
+        return text
     if name == "PlatformSettingsChanged":
         new = p.get("settings") or {}
         return (f"business time zone {p.get('previousTimeZone') or '?'} → "
@@ -472,6 +482,10 @@ def watch(from_block: int | None, checkpoint_file: Path | None, types: tuple[str
 
     With --checkpoint, a restart resumes right after the last event seen, even inside a block.
     """
+    for name in types:
+        if name not in EVENT_TYPES:
+            click.echo(f"warning: no chaincode event is named {name!r} (names: "
+                       f"{', '.join(EVENT_TYPES)})", err=True)
     checkpointer = FileCheckpointer(checkpoint_file) if checkpoint_file else None
     checkpoint = checkpointer.load() if checkpointer else None
     printed = 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from tanpo.client.cli_common import (
     Ledger,
     Row,
     TanpoGroup,
+    check_identifier,
+    checked,
     console,
     day,
     dec,
@@ -27,11 +30,30 @@ from tanpo.client.cli_common import (
     qty,
     session,
     settle,
+    text_option,
 )
-from tanpo.client.cli_terms import InputError, read_json, terms_from_flags, terms_from_json
-from tanpo.client.models import Agreement, MarginCall, Terms, Token, business_today
+from tanpo.client.cli_margin import show_value
+from tanpo.client.cli_terms import (
+    MAX_NOTICE_DAYS,
+    InputError,
+    parse_date,
+    parse_pair,
+    parse_quantity,
+    read_json,
+    terms_from_flags,
+    terms_from_json,
+)
+from tanpo.client.models import (
+    AGREEMENT_STATUSES,
+    OPEN_LOAN_STATUSES,
+    Agreement,
+    MarginCall,
+    Terms,
+    Token,
+    business_today,
+)
 
-STATUSES = ["PROPOSED", "ACTIVE", "CLOSED", "REJECTED", "WITHDRAWN"]
+STATUSES = list(AGREEMENT_STATUSES)
 JSON_OPTION = click.option("--json", "as_json", is_flag=True,
                            help="Print the ledger's records as JSON, for scripts.")
 
@@ -44,6 +66,9 @@ def agreement() -> None:
     lender → borrower and collateral borrower → held for the lender, atomically) or rejects; the
     proposer may withdraw. Either party closes at or after the end date (the closing exchange);
     before it, one requests termination and the other accepts.
+
+    While the loan is out, the lender recalls and buys in, the borrower returns and substitutes
+    collateral, and either party gives notice on an open agreement.
     """
 
 
@@ -52,7 +77,8 @@ def agreement() -> None:
 
 _TERM_FLAGS = ("lender", "borrower", "loan", "collateral", "token_haircuts", "base", "haircut",
                "threshold", "mode", "lag", "auto_issue", "mta", "trade_date", "start_date",
-               "end_date", "open_ended")
+               "end_date", "open_ended", "notice_days", "substitution_pre_authorised",
+               "no_early_return")
 
 
 @agreement.command("propose")
@@ -80,7 +106,14 @@ _TERM_FLAGS = ("lender", "borrower", "loan", "collateral", "token_haircuts", "ba
 @click.option("--start-date", metavar="YYYY-MM-DD", help="Start date (default the trade date).")
 @click.option("--end-date", metavar="YYYY-MM-DD", help="End date (or --open).")
 @click.option("--open", "open_ended", is_flag=True, default=None,
-              help="No end date: closed by early termination.")
+              help="No end date: closed by early termination or on notice.")
+@click.option("--notice-days", type=click.IntRange(0, MAX_NOTICE_DAYS), default=None,
+              metavar="DAYS", help="Days of notice that end an open agreement (`agreement "
+              "notice`; default 0: it ends on the notice's date).")
+@click.option("--substitution-pre-authorised", is_flag=True, default=None,
+              help="Collateral substitutions settle without the lender's approval.")
+@click.option("--no-early-return", is_flag=True, default=None,
+              help="The loan cannot be returned before the end date.")
 @click.option("--file", "terms_file", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Terms JSON (as `agreement export ID` writes) instead of flags.")
 @click.option("--cdm", "cdm_file", type=click.Path(dir_okay=False, path_type=Path),
@@ -168,7 +201,9 @@ def _terms_from_flags(flags: dict[str, Any]) -> Terms:
             mta=flags["mta"] or "0", trade_date=flags["trade_date"],
             start_date=flags["start_date"], end_date=flags["end_date"],
             open_ended=bool(flags["open_ended"]), agreement_id="",
-            today=business_today(),
+            today=business_today(), notice_days=flags["notice_days"] or 0,
+            substitution_pre_authorised=bool(flags["substitution_pre_authorised"]),
+            no_early_return=bool(flags["no_early_return"]),
         )
     except InputError as exc:
         raise click.UsageError(str(exc)) from None
@@ -307,6 +342,169 @@ def cancel_termination(agreement_id: str, reason: str, as_json: bool) -> None:
           lambda ledger: ledger.cancel_termination(agreement_id, reason))
 
 
+# ---- life cycle: recall, return, notice, substitution, buy-in --------------------------------
+
+
+def _date_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option("--date", "value_date", default=None, metavar="YYYY-MM-DD",
+                        callback=_checked_date("--date"), help=help_text)
+
+
+def _checked_date(what: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+        if value is None:
+            return None
+        try:
+            return parse_date(value, what)
+        except InputError as exc:
+            raise click.BadParameter(str(exc)) from None
+
+    return check
+
+
+def _checked_quantity(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    try:
+        return parse_quantity(value, "quantity")
+    except InputError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _checked_legs(ctx: click.Context, param: click.Parameter,
+                  value: tuple[str, ...]) -> dict[str, int]:
+    legs: dict[str, int] = {}
+    flag = f"--{param.name}"
+    try:
+        for item in value:
+            token, text = parse_pair(item, flag)
+            if token in legs:
+                raise InputError(f"{flag} {token} is given twice")
+            legs[token] = parse_quantity(text, f"{flag} quantity of {token}")
+    except InputError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return legs
+
+
+_ID = click.argument("agreement_id", metavar="ID",
+                     callback=checked(lambda v: check_identifier("agreement id", v)))
+_NOTE = click.option("--note", default="", callback=text_option("note"),
+                     help="A note for the counterparty (kept with the step).")
+
+
+@agreement.command("recall")
+@_ID
+@click.argument("quantity", metavar="QUANTITY", callback=_checked_quantity)
+@_date_option("The recall's date (default: today, the ledger's business date).")
+@click.option("--due", default=None, metavar="YYYY-MM-DD", callback=_checked_date("--due"),
+              help="Return due by (default: the date plus 2 business days, Monday to Friday; "
+                   "market holidays are not known to the client: give --due over one).")
+@_NOTE
+@JSON_OPTION
+def recall(agreement_id: str, quantity: int, value_date: date | None, due: date | None, note: str,
+           as_json: bool) -> None:
+    """Recall QUANTITY units of the loan (the lender): the borrower returns them by the due
+    date with `agreement return`; a recall not returned by then fails, and the lender may then
+    `buy-in`."""
+    a, _ = _step("recalled", as_json,
+                 lambda ledger: ledger.recall(agreement_id, quantity, date=value_date, due=due,
+                                              note=note))
+    if not as_json and a.recalls:
+        r = a.recalls[-1]
+        click.echo(f"{r.id}: {qty(r.quantity)} {a.terms.loan_token} due {r.due.isoformat()}; "
+                   f"{a.terms.borrower} returns with: tanpo --as {a.terms.borrower} agreement "
+                   f"return {a.id} {r.quantity}")
+
+
+@agreement.command("return")
+@_ID
+@click.argument("quantity", metavar="QUANTITY", callback=_checked_quantity)
+@_date_option("Value date (default: the latest date with posted prices, up to today).")
+@JSON_OPTION
+def return_loan(agreement_id: str, quantity: int, value_date: date | None, as_json: bool) -> None:
+    """Return QUANTITY units of the loan (the borrower). A part return releases the excess
+    collateral at the date's prices and counts against recalls, oldest first; the whole loan
+    closes the agreement (the closing exchange)."""
+    _step(f"returned {qty(quantity)} under", as_json,
+          lambda ledger: ledger.return_loan(agreement_id, quantity, date=value_date))
+
+
+@agreement.command("notice")
+@_ID
+@_date_option("The notice's date (default: today, the ledger's business date).")
+@_NOTE
+@JSON_OPTION
+def notice(agreement_id: str, value_date: date | None, note: str, as_json: bool) -> None:
+    """Give notice ending an open agreement (either party, alone): it ends the terms' notice
+    days after the date, and is then closed like an agreement at its end date."""
+    a, _ = _step("gave notice on", as_json,
+                 lambda ledger: ledger.give_notice(agreement_id, date=value_date, note=note))
+    if not as_json and a.notice is not None:
+        click.echo(f"ends on {a.notice.effective.isoformat()}")
+
+
+@agreement.command("substitute")
+@_ID
+@click.option("--out", "out", multiple=True, required=True, metavar="TOKEN=QTY",
+              callback=_checked_legs, help="Collateral to take back (repeatable).")
+@click.option("--in", "in_", multiple=True, required=True, metavar="TOKEN=QTY",
+              callback=_checked_legs, help="Collateral to deliver instead (repeatable).")
+@_date_option("Value date (default: the latest date with posted prices, up to today).")
+@JSON_OPTION
+def substitute(agreement_id: str, out: dict[str, int], in_: dict[str, int], value_date: date | None,
+               as_json: bool) -> None:
+    """Substitute collateral (the borrower): take back --out, deliver --in, refused when the
+    collateral would then be worth less than the loan at the date's prices. It settles at once
+    when the terms pre-authorise substitutions, else waits for the lender's
+    `approve-substitution`."""
+    a, _ = _step("requested a substitution under", as_json,
+                 lambda ledger: ledger.substitute(agreement_id, out, in_, date=value_date))
+    if not as_json:
+        if a.substitution is not None:
+            lender = a.terms.lender
+            click.echo(f"waiting for {lender}: tanpo --as {lender} agreement "
+                       f"approve-substitution {a.id}")
+        else:
+            click.echo("substituted (pre-authorised)")
+
+
+@agreement.command("approve-substitution")
+@_ID
+@JSON_OPTION
+def approve_substitution(agreement_id: str, as_json: bool) -> None:
+    """Approve the borrower's pending substitution (the lender): it settles at the prices of
+    the date it was requested for."""
+    _step("substituted collateral under", as_json,
+          lambda ledger: ledger.approve_substitution(agreement_id))
+
+
+@agreement.command("cancel-substitution")
+@_ID
+@click.option("--reason", default="", callback=text_option("reason"),
+              help="Why (kept in the history).")
+@JSON_OPTION
+def cancel_substitution(agreement_id: str, reason: str, as_json: bool) -> None:
+    """Withdraw your pending substitution (the borrower), or decline it (the lender)."""
+    _step("cancelled the substitution of", as_json,
+          lambda ledger: ledger.cancel_substitution(agreement_id, reason))
+
+
+@agreement.command("buy-in")
+@_ID
+@_date_option("Value date (default: the latest date with posted prices, up to today).")
+@JSON_OPTION
+def buy_in(agreement_id: str, value_date: date | None, as_json: bool) -> None:
+    """Buy in what the borrower failed to return (the lender): the unreturned part of failed
+    recalls, or the whole loan of a MATURED agreement. The lender keeps collateral worth it at
+    the date's prices; the rest is released, all of it (closing the agreement) when nothing
+    remains lent."""
+    a, _ = _step("bought in under", as_json,
+                 lambda ledger: ledger.buy_in(agreement_id, date=value_date))
+    if not as_json and a.buy_ins:
+        b = a.buy_ins[-1]
+        click.echo(f"{qty(b.quantity)} {a.terms.loan_token} bought in on {b.date.isoformat()}: "
+                   f"owed {show_value(b.owed)} {a.terms.base_currency}, uncovered "
+                   f"{show_value(b.uncovered)}")
+
+
 # ---- reads ----------------------------------------------------------------------------------
 
 
@@ -322,6 +520,10 @@ def terms_rows(t: Terms) -> list[Row]:
         Row("minimum transfer", dec(t.minimum_transfer_amount)),
         Row("trade / start / end", f"{day(t.trade_date)} / {day(t.start_date)} / "
                                    f"{day(t.end_date)}"),
+        Row("notice period", f"{t.notice_days} day(s)"),
+        Row("substitution", "pre-authorised" if t.substitution_pre_authorised
+            else "with the lender's approval"),
+        Row("early return", "not before the end date" if t.no_early_return else "allowed"),
     ]
 
 
@@ -332,6 +534,9 @@ def show(agreement_id: str, as_json: bool) -> None:
     """Show an agreement's status and terms (its parties and the operator may read it)."""
     with session(PARTY_DEFAULT, as_json) as ledger:
         a = ledger.agreement(agreement_id)
+        failed = any(r.status == "FAILED" for r in a.recalls)
+        # a failed recall's age counts in the ledger's business days
+        today = _ledger_today(ledger) if failed and not as_json else business_today()
     if as_json:
         echo_json(a.raw)
         return
@@ -341,6 +546,7 @@ def show(agreement_id: str, as_json: bool) -> None:
         note = f" ({termination['note']})" if termination.get("note") else ""
         rows.append(Row("termination", f"requested by {termination.get('requestedBy', '?')} "
                                        f"at {termination.get('requestedAt', '?')}{note}"))
+    rows += lifecycle_rows(a)
     details(f"agreement {a.id}", rows)
     table = new_table("collateral legs (priority order)")
     table.add_column("priority", no_wrap=True)
@@ -352,6 +558,72 @@ def show(agreement_id: str, as_json: bool) -> None:
                       pct(leg.haircut) if leg.haircut is not None
                       else f"{pct(a.terms.haircut)} (agreement)")
     console().print(table)
+    print_lifecycle(a, today)
+
+
+def lifecycle_rows(a: Agreement) -> list[Row]:
+    """The notice and a pending substitution, as details rows."""
+    rows = []
+    if a.notice is not None:
+        n = a.notice
+        rows.append(Row("notice given", f"by {n.by} on {n.date.isoformat()}, ends on "
+                                        f"{n.effective.isoformat()}"
+                                        + (f" ({n.note})" if n.note else "")))
+    if a.substitution is not None:
+        sub = a.substitution
+        rows.append(Row("substitution pending",
+                        f"out {_legs_of(sub.out)}; in {_legs_of(sub.in_)} on "
+                        f"{sub.date.isoformat()}: waiting for {a.terms.lender}"))
+    return rows
+
+
+def _legs_of(legs: dict[str, int]) -> str:
+    return ", ".join(f"{qty(q)} {t}" for t, q in legs.items()) or "-"
+
+
+def print_lifecycle(a: Agreement, today: date) -> None:
+    """Recalls (a failed one with its age in days since its due date), buy-ins and settlement
+    fails, each as a table when there are any."""
+    if a.recalls:
+        table = new_table(f"recalls of {a.terms.loan_token}")
+        for name in ("id", "date", "due", "quantity", "returned", "status", "age", "note"):
+            table.add_column(name, no_wrap=name != "note",
+                             justify="right" if name in ("quantity", "returned", "age")
+                             else "left")
+        for r in a.recalls:
+            age = r.age_days(today)
+            table.add_row(r.id, r.date.isoformat(), r.due.isoformat(), qty(r.quantity),
+                          qty(r.returned), r.status,
+                          "-" if age is None else f"{age} day(s)", r.note or "-")
+        console().print(table)
+    if a.buy_ins:
+        table = new_table("buy-ins")
+        for name in ("date", "quantity", f"owed ({a.terms.base_currency})", "uncovered",
+                     "collateral kept"):
+            table.add_column(name, no_wrap=True,
+                             justify="left" if name in ("date", "collateral kept") else "right")
+        for b in a.buy_ins:
+            table.add_row(b.date.isoformat(), qty(b.quantity), show_value(b.owed),
+                          show_value(b.uncovered),
+                          ", ".join(f"{qty(k.quantity)} {k.token}" for k in b.kept) or "-")
+        console().print(table)
+    if a.fails:
+        table = new_table("settlement fails (retried every cycle)")
+        for name in ("date", "step", "party", "token", "needed", "missing"):
+            table.add_column(name, no_wrap=True,
+                             justify="right" if name in ("needed", "missing") else "left")
+        for f in a.fails:
+            table.add_row(f.date.isoformat(), f.step, f.party, f.token, qty(f.quantity),
+                          qty(f.missing))
+        console().print(table)
+
+
+def _ledger_today(ledger: Ledger) -> date:
+    text = str(ledger.platform_settings().get("businessDate") or "")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return business_today()
 
 
 @agreement.command("list")
@@ -388,7 +660,8 @@ def history(agreement_id: str, as_json: bool) -> None:
     settled (a margin call's note is its valuation date and whether it triggered)."""
     with session(PARTY_DEFAULT, as_json) as ledger:
         a = ledger.agreement(agreement_id)
-        calls = ledger.margin_calls(agreement_id) if a.status in ("ACTIVE", "CLOSED") else []
+        calls = (ledger.margin_calls(agreement_id)
+                 if a.status in (*OPEN_LOAN_STATUSES, "CLOSED") else [])
     entries = history_entries(a, calls)
     if as_json:
         echo_json(entries)
@@ -471,6 +744,11 @@ def export(agreement_id: str, as_cdm: bool, out: Path | None) -> None:
                 tokens[token_id] = ledger.token(token_id)
     if as_cdm:
         text = cdm.dumps(cdm.agreement_to_cdm(a, tokens))
+        t = a.terms
+        if t.notice_days or t.substitution_pre_authorised or t.no_early_return:
+            click.echo("warning: the CDM mapping does not carry the life-cycle terms (notice "
+                       "days, pre-authorised substitution, no early return): export without "
+                       "--cdm to keep them", err=True)
     else:
         import json
 

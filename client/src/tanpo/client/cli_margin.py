@@ -53,7 +53,13 @@ from tanpo.client.cli_common import (
     qty,
 )
 from tanpo.client.errors import GatewayError
-from tanpo.client.models import MarginCall, MarginTransfer, SweepOutcome, decimal_string
+from tanpo.client.models import (
+    SWEEP_STATUSES,
+    MarginCall,
+    MarginTransfer,
+    SweepOutcome,
+    decimal_string,
+)
 from tanpo.client.moves import ASSET_CLASSES, DEFAULT_MAX_MOVE, Move, limit_class, moves_beyond
 from tanpo.client.sweep import MAX_BATCH, SweepRun
 
@@ -167,6 +173,11 @@ def call_json(call: MarginCall) -> Json:
         "txId": call.tx_id,
         "timestamp": raw.get("timestamp", ""),
         "replayed": call.replayed,
+        # lagged settlements due that could not settle (kept pending, retried next cycle)
+        **({"fails": [{"token": f.token, "quantity": f.quantity, "direction": f.direction,
+                       "from": f.sender, "to": f.receiver,
+                       "dueDate": f.due_date.isoformat() if f.due_date else "",
+                       "missing": f.missing} for f in call.fails]} if call.fails else {}),
     }
 
 
@@ -259,7 +270,7 @@ def _sweep(day: date, batch_size: int, as_json: bool) -> None:
 
         def on_batch(outcomes: Sequence[SweepOutcome]) -> None:
             # what committed so far, in case a later batch fails (a lane thread: append only)
-            committed.extend(o for o in outcomes if o.status == "called")
+            committed.extend(o for o in outcomes if o.status in ("called", "closed"))
             doc["outcomes"] = [_outcome_json(o.agreement, o.status, o.reason, None)
                                for o in committed]
             guard.done[:] = [f"{len(committed)} margin call(s) of {day.isoformat()} ("
@@ -279,9 +290,10 @@ def _sweep(day: date, batch_size: int, as_json: bool) -> None:
         f"{len(failed)} margin call(s) failed, first {failed[0].agreement}: {failed[0].reason}"
         if failed else "")
     # calls committed beside the failures: "partly done" (6), not "nothing changed" (3)
-    code = EXIT_PARTIAL if refusal and run.count("called") else EXIT_REFUSED
+    changed = run.count("called") + run.count("closed")
+    code = EXIT_PARTIAL if refusal and changed else EXIT_REFUSED
     if refusal and code == EXIT_PARTIAL:
-        refusal = (f"{refusal}\n{run.count('called')} margin call(s) committed; the failed "
+        refusal = (f"{refusal}\n{changed} margin call(s) committed; the failed "
                    "ones are retried by sweeping again")
     if as_json:
         if refusal:
@@ -290,8 +302,9 @@ def _sweep(day: date, batch_size: int, as_json: bool) -> None:
         return
     _print_outcomes(day, outcomes)
     _print_transfers([c for _, _, _, c in outcomes if c is not None])
-    counts = {s: run.count(s) for s in ("called", "replayed", "skipped", "failed")}
-    click.echo(f"{counts['called']} called, {counts['replayed']} replayed, "
+    counts = {s: run.count(s) for s in SWEEP_STATUSES}
+    closed = f"{counts['closed']} closed at maturity, " if counts["closed"] else ""
+    click.echo(f"{counts['called']} called, {counts['replayed']} replayed, {closed}"
                f"{counts['skipped']} skipped, {counts['failed']} failed in "
                f"{run.transactions} transaction(s); "
                f"last swept date {doc['lastSweptDate'] or '-'}")
@@ -331,7 +344,8 @@ def _print_outcomes(day: date, rows: list[tuple[str, str, str, MarginCall | None
             table.add_row(agreement, status, "-", "", "", "", "", reason or "-", "-")
             continue
         table.add_row(
-            agreement, status, "yes" if call.triggered else "no",
+            agreement, f"{status} ({reason})" if reason else status,  # called (close_failed)
+            "yes" if call.triggered else "no",
             show_value(call.vl), show_value(call.vc_before), show_value(call.vc_after),
             show_value(call.gap_after),
             "\n".join(_transfer_text(t, call.date) for t in call.transfers) or "-",
@@ -408,6 +422,23 @@ def show(agreement_id: str, day: date | None, as_json: bool) -> None:
         )
     out.print(table)
     _print_transfers(calls)
+    _print_fails(calls)
+
+
+def _print_fails(calls: list[MarginCall]) -> None:
+    """Lagged settlements that were due but could not settle: pending, retried next cycle."""
+    rows = [(c, f) for c in calls for f in c.fails]
+    if not rows:
+        return
+    table = Table(title="settlement fails (still pending, retried at the next cycle)")
+    for name in ("agreement", "date", "token", "quantity", "from → to", "due", "missing"):
+        table.add_column(name, no_wrap=True,
+                         justify="right" if name in ("quantity", "missing") else "left")
+    for c, f in rows:
+        table.add_row(c.agreement, c.date.isoformat(), f.token, qty(f.quantity),
+                      f"{f.sender} → {f.receiver}",
+                      f.due_date.isoformat() if f.due_date else "-", qty(f.missing))
+    console().print(table)
 
 
 # ---- commands: prices -----------------------------------------------------------------------

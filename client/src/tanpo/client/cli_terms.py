@@ -19,13 +19,15 @@ from tanpo.client.models import CollateralLeg, Terms
 
 MAX_QUANTITY = 2**63 - 1
 MAX_LAG_DAYS = 30
+MAX_NOTICE_DAYS = 366
 _QUANTITY = re.compile(r"0|[1-9][0-9]*")
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _TERMS_KEYS = {"id", "reference", "lender", "borrower", "loan", "collateral", "baseCurrency",
                "haircut", "threshold", "mode", "settlementLagDays", "autoIssue",
-               "minimumTransferAmount", "tradeDate", "startDate", "endDate"}
+               "minimumTransferAmount", "tradeDate", "startDate", "endDate",
+               "noticeDays", "substitutionPreAuthorised", "noEarlyReturn"}
 
 
 class InputError(ValueError):
@@ -102,7 +104,9 @@ def terms_from_flags(*, lender: str, borrower: str, loan: str, collateral: Seque
                      token_haircuts: Sequence[str], base: str, haircut: str, threshold: str,
                      mode: str, lag: int, auto_issue: bool, mta: str,
                      trade_date: str | None, start_date: str | None, end_date: str | None,
-                     open_ended: bool, agreement_id: str, today: date) -> Terms:
+                     open_ended: bool, agreement_id: str, today: date,
+                     notice_days: int = 0, substitution_pre_authorised: bool = False,
+                     no_early_return: bool = False) -> Terms:
     """Terms from the `agreement propose` flags, every value checked."""
     loan_token, loan_qty = parse_pair(loan, "--loan")
     if not collateral:
@@ -135,6 +139,8 @@ def terms_from_flags(*, lender: str, borrower: str, loan: str, collateral: Seque
     _check_dates(traded, started, ends)
     if not 0 <= lag <= MAX_LAG_DAYS:
         raise InputError(f"invalid --lag {lag}: expected 0 to {MAX_LAG_DAYS} days")
+    if not 0 <= notice_days <= MAX_NOTICE_DAYS:
+        raise InputError(f"invalid --notice-days {notice_days}: expected 0 to {MAX_NOTICE_DAYS}")
     return Terms(
         id=agreement_id, lender=lender, borrower=borrower, loan_token=loan_token,
         loan_quantity=parse_quantity(loan_qty, f"loan quantity of {loan_token}"),
@@ -142,7 +148,8 @@ def terms_from_flags(*, lender: str, borrower: str, loan: str, collateral: Seque
         haircut=parse_rate(haircut, "--haircut"), threshold=parse_rate(threshold, "--threshold"),
         mode=mode, settlement_lag_days=lag, auto_issue=auto_issue,
         minimum_transfer_amount=parse_decimal(mta, "--mta"),
-        trade_date=traded, start_date=started, end_date=ends,
+        trade_date=traded, start_date=started, end_date=ends, notice_days=notice_days,
+        substitution_pre_authorised=substitution_pre_authorised, no_early_return=no_early_return,
     )
 
 
@@ -219,6 +226,15 @@ def terms_from_json(data: Any, source: str) -> Terms:
         auto = data.get("autoIssue", False)
         if not isinstance(auto, bool):
             raise InputError(f"{source}: autoIssue must be true or false")
+        notice = data.get("noticeDays", 0)
+        if type(notice) is not int or not 0 <= notice <= MAX_NOTICE_DAYS:
+            raise InputError(f"{source}: noticeDays must be a whole number 0..{MAX_NOTICE_DAYS}, "
+                             f"got {json.dumps(notice)}")
+        flags: dict[str, bool] = {}
+        for key in ("substitutionPreAuthorised", "noEarlyReturn"):
+            flags[key] = data.get(key, False)
+            if not isinstance(flags[key], bool):
+                raise InputError(f"{source}: {key} must be true or false")
         mode = text("mode", required=False) or "single"
         if mode not in ("single", "multi"):
             raise InputError(f"{source}: mode must be single or multi, got {mode!r}")
@@ -239,7 +255,9 @@ def terms_from_json(data: Any, source: str) -> Terms:
             mode=mode, settlement_lag_days=lag, auto_issue=auto,
             minimum_transfer_amount=parse_decimal(
                 text("minimumTransferAmount", required=False) or "0", "minimumTransferAmount"),
-            trade_date=traded, start_date=started, end_date=ends,
+            trade_date=traded, start_date=started, end_date=ends, notice_days=notice,
+            substitution_pre_authorised=flags["substitutionPreAuthorised"],
+            no_early_return=flags["noEarlyReturn"],
         )
     except InputError as exc:
         message = str(exc)

@@ -23,6 +23,27 @@ if TYPE_CHECKING:
     from tanpo.client.gateway import Gateway
 
 
+#: Every chaincode event name (chaincode/contracts/events.go): the payload's ``type`` equals it.
+EVENT_TYPES = (
+    "IdentityRegistered", "IdentityRevoked", "PlatformSettingsChanged", "Ping",
+    "TokenDefined", "TokenUpdated",
+    "IssuanceRequested", "IssuanceApproved", "IssuanceRejected",
+    "RedemptionRequested", "RedemptionApproved", "RedemptionRejected", "Transfer",
+    "AgreementProposed", "AgreementApproved", "AgreementRejected", "AgreementWithdrawn",
+    "TerminationRequested", "TerminationCancelled", "AgreementClosed",
+    # life-cycle steps (maturity, failed recalls and settlement fails of the daily cycle are
+    # listed in its MarginBatch event)
+    "RecallRequested", "LoanReturned", "NoticeGiven", "SubstitutionRequested",
+    "SubstitutionCancelled", "CollateralSubstituted", "BuyIn",
+    "PricesPosted", "PricesCorrected", "MarginCall", "MarginBatch", "SweepFinished",
+)
+
+#: The events of an agreement's life-cycle steps: their payload is ids only (agreement, status,
+#: acting party, and a recall's id); the parties read the agreement for the rest.
+LIFECYCLE_EVENTS = ("RecallRequested", "LoanReturned", "NoticeGiven", "SubstitutionRequested",
+                    "SubstitutionCancelled", "CollateralSubstituted", "BuyIn")
+
+
 @dataclass(frozen=True)
 class ChaincodeEvent:
     block_number: int

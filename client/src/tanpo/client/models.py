@@ -7,6 +7,8 @@ Each dataclass keeps the original JSON in `raw` for anything not modelled.
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from fractions import Fraction
@@ -117,6 +119,11 @@ class Terms:
     end_date: date | None = None
     id: str = ""  # public (events and receipts name it): leave it out for an opaque one
     reference: str = ""  # the parties' own trade reference, private like every other term
+    #: life cycle: days of notice that end an open loan (``GiveNotice``), substitutions settled
+    #: without the lender's approval, and a term loan that cannot be returned before its end date
+    notice_days: int = 0
+    substitution_pre_authorised: bool = False
+    no_early_return: bool = False
 
     def to_json(self) -> Json:
         def dec(x: Fraction) -> str:
@@ -147,6 +154,13 @@ class Terms:
             out["id"] = self.id
         if self.reference:
             out["reference"] = self.reference
+        # omitted when default, as the chaincode writes them (omitempty)
+        if self.notice_days:
+            out["noticeDays"] = self.notice_days
+        if self.substitution_pre_authorised:
+            out["substitutionPreAuthorised"] = True
+        if self.no_early_return:
+            out["noEarlyReturn"] = True
         return out
 
     @classmethod
@@ -173,6 +187,9 @@ class Terms:
             trade_date=opt_date(d.get("tradeDate")),
             start_date=opt_date(d.get("startDate")),
             end_date=opt_date(d.get("endDate")),
+            notice_days=int(d.get("noticeDays") or 0),
+            substitution_pre_authorised=bool(d.get("substitutionPreAuthorised", False)),
+            no_early_return=bool(d.get("noEarlyReturn", False)),
         )
 
 
@@ -185,6 +202,20 @@ def business_today() -> date:
     """Today in the default business time zone (Asia/Tokyo), the date trade and start dates
     default to; ``TanpoClient.business_date`` asks the ledger for its own."""
     return datetime.now(BUSINESS_TZ).date()
+
+
+def settlement_due(day: date, days: int = 2) -> date:
+    """``days`` business days (Monday to Friday) after ``day``: the default due date of a recall,
+    the loan security's settlement cycle (T+2). Market holidays are not known to the client: where
+    one falls in between, give the due date yourself (``due=``, ``--due``)."""
+    if days < 0:
+        raise ValueError(f"days must be 0 or more, got {days}")
+    due = day
+    while days:
+        due += timedelta(days=1)
+        if due.weekday() < 5:
+            days -= 1
+    return due
 
 
 def decimal_string(x: Fraction) -> str:
@@ -217,6 +248,153 @@ class HistoryEntry:
     note: str = ""
 
 
+#: Every status an agreement can have. MATURED: it reached its end date (or its notice's effective
+#: date) and the closing exchange could not settle; it is margined every day until it closes (a
+#: return, the daily cycle) or is bought in.
+AGREEMENT_STATUSES = ("PROPOSED", "ACTIVE", "MATURED", "CLOSED", "REJECTED", "WITHDRAWN")
+
+#: Statuses of an agreement whose loan is still out (margined, returns and buy-ins possible).
+OPEN_LOAN_STATUSES = ("ACTIVE", "MATURED")
+
+#: Recall statuses: due and not returned in full, returned in full, not returned by its due date,
+#: closed out by a buy-in.
+RECALL_STATUSES = ("OPEN", "SETTLED", "FAILED", "BOUGHT_IN")
+
+
+@dataclass(frozen=True)
+class Recall:
+    """The lender's call for the return of part or all of the loan by a due date."""
+
+    id: str  # R1, R2, … within the agreement
+    date: date
+    due: dt.date
+    quantity: int
+    returned: int
+    status: str  # OPEN | SETTLED | FAILED | BOUGHT_IN
+    failed_on: dt.date | None = None  # the due date it failed on: its age counts from there
+    tx_id: str = ""
+    note: str = ""
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def unreturned(self) -> int:
+        return self.quantity - self.returned
+
+    def age_days(self, today: dt.date) -> int | None:
+        """Days since the recall failed (its due date) when FAILED, else None."""
+        if self.status != "FAILED" or self.failed_on is None:
+            return None
+        return (today - self.failed_on).days
+
+    @classmethod
+    def from_json(cls, d: Json) -> Recall:
+        return cls(
+            id=d.get("id", ""), date=date.fromisoformat(d["date"]),
+            due=date.fromisoformat(d["due"]), quantity=int(d.get("quantity") or 0),
+            returned=int(d.get("returned") or 0), status=d.get("status", ""),
+            failed_on=opt_date(d.get("failedOn")), tx_id=d.get("txId", ""),
+            note=d.get("note", ""), raw=d,
+        )
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A party's notice ending an open agreement on its effective date (the notice's date plus
+    the terms' notice days)."""
+
+    by: str
+    date: date
+    effective: dt.date
+    tx_id: str = ""
+    note: str = ""
+
+    @classmethod
+    def from_json(cls, d: Json) -> Notice:
+        return cls(d.get("by", ""), date.fromisoformat(d["date"]),
+                   date.fromisoformat(d["effective"]), d.get("txId", ""), d.get("note", ""))
+
+
+def _legs(legs: Any) -> dict[str, int]:
+    return {str(leg["token"]): int(leg["quantity"]) for leg in legs or []}
+
+
+def substitution_json(out: Mapping[str, int], in_: Mapping[str, int]) -> Json:
+    """The chaincode's substitution argument: ``out`` comes back to the borrower, ``in_`` is
+    delivered (token -> quantity, in the order given)."""
+    return {"out": [{"token": t, "quantity": str(q)} for t, q in out.items()],
+            "in": [{"token": t, "quantity": str(q)} for t, q in in_.items()]}
+
+
+@dataclass(frozen=True)
+class SubstitutionRequest:
+    """A collateral substitution waiting for the lender's approval: ``out`` comes back to the
+    borrower, ``in_`` is delivered (token -> quantity), valued at ``date``'s prices."""
+
+    out: dict[str, int]
+    in_: dict[str, int]
+    date: date
+    tx_id: str = ""
+
+    @classmethod
+    def from_json(cls, d: Json) -> SubstitutionRequest:
+        return cls(_legs(d.get("out")), _legs(d.get("in")), date.fromisoformat(d["date"]),
+                   d.get("txId", ""))
+
+
+@dataclass(frozen=True)
+class StepTransfer:
+    """A collateral movement of a life-cycle step, with its values on the step's date."""
+
+    token: str
+    quantity: int
+    direction: str  # borrower->lender | lender->borrower
+    value: Fraction  # after haircut, base currency
+    market_value: Fraction
+
+    @classmethod
+    def from_json(cls, d: Json) -> StepTransfer:
+        return cls(d["token"], int(d["quantity"]), d.get("direction", ""), frac(d.get("value")),
+                   frac(d.get("marketValue")))
+
+
+@dataclass(frozen=True)
+class BuyIn:
+    """A buy-in: the lender kept collateral worth the unreturned ``quantity`` at ``date``'s prices
+    (``owed``, base currency, exact); ``uncovered`` is what the collateral did not cover."""
+
+    date: date
+    quantity: int
+    owed: Fraction
+    uncovered: Fraction
+    kept: tuple[StepTransfer, ...] = ()
+    tx_id: str = ""
+
+    @classmethod
+    def from_json(cls, d: Json) -> BuyIn:
+        return cls(date.fromisoformat(d["date"]), int(d.get("quantity") or 0),
+                   frac(d.get("owed")), frac(d.get("uncovered")),
+                   tuple(StepTransfer.from_json(k) for k in d.get("kept") or []),
+                   d.get("txId", ""))
+
+
+@dataclass(frozen=True)
+class Fail:
+    """A settlement of the daily cycle that could not complete because ``party`` lacked tokens
+    (the closing exchange at maturity, retried every cycle)."""
+
+    date: date
+    step: str  # close
+    party: str
+    token: str
+    quantity: int  # needed
+    missing: int  # needed minus available
+
+    @classmethod
+    def from_json(cls, d: Json) -> Fail:
+        return cls(date.fromisoformat(d["date"]), d.get("step", ""), d.get("party", ""),
+                   d.get("token", ""), int(d.get("quantity") or 0), int(d.get("missing") or 0))
+
+
 @dataclass(frozen=True)
 class Agreement:
     id: str
@@ -225,6 +403,16 @@ class Agreement:
     proposer: str
     history: tuple[HistoryEntry, ...]
     raw: Json = field(default_factory=dict, repr=False, compare=False)
+    recalls: tuple[Recall, ...] = ()
+    notice: Notice | None = None
+    substitution: SubstitutionRequest | None = None  # pending the lender's approval
+    buy_ins: tuple[BuyIn, ...] = ()
+    fails: tuple[Fail, ...] = ()
+
+    @property
+    def open_loan(self) -> bool:
+        """The loan is still out (ACTIVE or MATURED)."""
+        return self.status in OPEN_LOAN_STATUSES
 
     @classmethod
     def from_json(cls, d: Json) -> Agreement:
@@ -237,6 +425,12 @@ class Agreement:
                 for h in d.get("history", [])
             ),
             raw=d,
+            recalls=tuple(Recall.from_json(r) for r in d.get("recalls") or []),
+            notice=Notice.from_json(d["notice"]) if d.get("notice") else None,
+            substitution=(SubstitutionRequest.from_json(d["substitution"])
+                          if d.get("substitution") else None),
+            buy_ins=tuple(BuyIn.from_json(b) for b in d.get("buyIns") or []),
+            fails=tuple(Fail.from_json(f) for f in d.get("fails") or []),
         )
 
 
@@ -292,6 +486,26 @@ class CollateralReport:
 
 
 @dataclass(frozen=True)
+class SettlementFail:
+    """A lagged margin settlement due on a margin call's date that could not settle (the sender
+    lacked the tokens): kept pending and retried at the next cycle."""
+
+    token: str
+    quantity: int
+    direction: str  # borrower->lender | lender->borrower
+    sender: str
+    receiver: str
+    due_date: date | None
+    missing: int  # needed minus available
+
+    @classmethod
+    def from_json(cls, d: Json) -> SettlementFail:
+        return cls(d.get("token", ""), int(d.get("quantity") or 0), d.get("direction", ""),
+                   d.get("from", ""), d.get("to", ""), opt_date(d.get("dueDate")),
+                   int(d.get("missing") or 0))
+
+
+@dataclass(frozen=True)
 class MarginCall:
     """One recorded margin call of one agreement for one valuation date."""
 
@@ -310,6 +524,7 @@ class MarginCall:
     price_version: int
     tx_id: str
     raw: Json = field(default_factory=dict, repr=False, compare=False)
+    fails: tuple[SettlementFail, ...] = ()
 
     @property
     def gap_before(self) -> Fraction:
@@ -331,6 +546,7 @@ class MarginCall:
             issuance_required=tuple(d.get("issuanceRequired") or []),
             mints=tuple(d.get("mints") or []), replayed=bool(d.get("replayed", False)),
             price_version=int(d.get("priceVersion") or 0), tx_id=d.get("txId", ""), raw=d,
+            fails=tuple(SettlementFail.from_json(f) for f in d.get("fails") or []),
         )
 
 
@@ -372,7 +588,10 @@ class IssuanceRequired:
                    str(d.get("role", "")))
 
 
-SWEEP_STATUSES = ("called", "replayed", "skipped", "failed")
+#: A sweep outcome's status. ``closed``: the agreement matured and the sweep closed it (reason
+#: ``maturity``); ``called`` with reason ``close_failed``: it matured but the closing exchange
+#: could not settle, so it is MATURED and was margined.
+SWEEP_STATUSES = ("called", "replayed", "closed", "skipped", "failed")
 
 
 @dataclass(frozen=True)
@@ -383,7 +602,7 @@ class SweepOutcome:
     value, not their settlement dates."""
 
     agreement: str
-    status: str  # called | replayed | skipped | failed
+    status: str  # called | replayed | closed | skipped | failed
     reason: str = ""
     triggered: bool = False
     transfers: tuple[MarginTransfer, ...] = ()
@@ -405,6 +624,16 @@ class SweepOutcome:
     def has_call(self) -> bool:
         """Called now or before: the ledger holds its record for the date."""
         return self.status in ("called", "replayed")
+
+    @property
+    def closed(self) -> bool:
+        """The agreement matured and the sweep closed it."""
+        return self.status == "closed"
+
+    @property
+    def close_failed(self) -> bool:
+        """The agreement matured but its closing exchange could not settle: MATURED, margined."""
+        return self.status == "called" and self.reason == "close_failed"
 
     @classmethod
     def from_json(cls, d: Json, day: date, parties: Any = None) -> SweepOutcome:
@@ -428,3 +657,31 @@ class SweepOutcome:
             mints=tuple(d.get("mints") or []), tx_id=d.get("txId", ""),
             lender=lender, borrower=borrower, detailed="triggered" in d,
         )
+
+
+@dataclass(frozen=True)
+class MarginBatch:
+    """The public event of one ``SweepAgreements`` batch: agreement ids per outcome, never terms
+    or amounts. ``matured``: reached maturity and could not close (MATURED); ``recalls_failed``:
+    a recall failed on its due date; ``settlement_fails``: a lagged settlement could not
+    settle."""
+
+    date: date
+    calls: tuple[str, ...] = ()
+    replayed: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()
+    closed: tuple[str, ...] = ()
+    matured: tuple[str, ...] = ()
+    recalls_failed: tuple[str, ...] = ()
+    settlement_fails: tuple[str, ...] = ()
+    tx_id: str = ""
+
+    @classmethod
+    def from_json(cls, d: Json) -> MarginBatch:
+        def ids(key: str) -> tuple[str, ...]:
+            return tuple(str(x) for x in d.get(key) or [])
+
+        return cls(date.fromisoformat(d["date"]), ids("calls"), ids("replayed"), ids("skipped"),
+                   ids("failed"), ids("closed"), ids("matured"), ids("recallsFailed"),
+                   ids("settlementFails"), d.get("txId", ""))
