@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from datetime import date as Day  # for fields declared after one named ``date``
 from enum import StrEnum
 from fractions import Fraction
 from pathlib import Path
@@ -99,7 +100,7 @@ class LifecycleEvent:
     agreement: str
     action: Literal["recall", "return", "substitute"]
     quantity: int = 0
-    due: date | None = None
+    due: Day | None = None
     out: tuple[tuple[str, int], ...] = ()
     in_: tuple[tuple[str, int], ...] = ()
 
