@@ -158,6 +158,34 @@ def test_figures_the_ledger_keeps_private_are_reported_as_unknown_not_zero() -> 
     assert second.sweep.to_dict()["transfers"] is None
 
 
+class MaturingLedger(MemoryLedger):
+    """A ledger whose sweep answers, as the chaincode's daily cycle does, that AGR-000 reached
+    maturity and closed and AGR-001 matured with a closing exchange that could not settle."""
+
+    def sweep(self, valuation_date: date, batch_size: int) -> Any:
+        run = super().sweep(valuation_date, batch_size)
+        cycle = {"AGR-000": {"status": "closed", "reason": "maturity"},
+                 "AGR-001": {"status": "called", "reason": "close_failed"}}
+        outcomes = [SweepOutcome.from_json({"agreement": o.agreement, "status": o.status,
+                                            **cycle.get(o.agreement, {})}, valuation_date)
+                    for o in run.outcomes]
+        return replace(run, outcomes=tuple(outcomes))
+
+
+def test_the_cycles_closed_and_matured_agreements_are_reported(caplog: Any) -> None:
+    ledger = MaturingLedger(agreements=agreements(3), token_currency={"JP8306": "JPY"})
+    cfg = replace(paper_config(), instruments=default_config().instruments[:1], fx=())
+    oracle = Oracle(cfg, ledger, FileSource(FIXTURES / "market"), mode="replay")
+    with caplog.at_level("WARNING"):
+        result = oracle.process_date(D("2009-07-01"))
+    sweep = result.sweep
+    assert sweep is not None and sweep.closed == ("AGR-000",) and sweep.matured == ("AGR-001",)
+    assert sweep.agreements == 2  # AGR-001 is still margined; AGR-000 has no call
+    assert sweep.to_dict()["closed"] == ["AGR-000"] and sweep.to_dict()["matured"] == ["AGR-001"]
+    (record,) = [r for r in caplog.records if r.getMessage() == "matured-awaiting-return"]
+    assert "AGR-001" in str(record.__dict__)
+
+
 def test_a_failed_call_fails_alone_and_the_date_stays_unswept() -> None:
     # AGR-002's collateral has no price: its call fails, the others are margined, and the
     # date is not recorded as swept until it has its call (or a later one)

@@ -445,6 +445,10 @@ def _print_results(results: list[DateResult]) -> None:
                          f"{sweep.issuance_required} issuance-required")
             if sweep.failed:
                 tail += f", {len(sweep.failed)} failed"
+            if sweep.closed:
+                tail += f", {len(sweep.closed)} closed at maturity"
+            if sweep.matured:
+                tail += f", {len(sweep.matured)} matured awaiting return"
         if r.held_back:
             tail += f"; held back: {', '.join(h.key for h in r.held_back)}"
         click.echo(f"{r.valuation_date} {r.outcome}{tail}")

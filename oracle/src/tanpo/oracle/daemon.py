@@ -99,6 +99,8 @@ class SweepReport:
     issuances: tuple[tuple[str, str, str, Fraction], ...] = ()
     failed: tuple[tuple[str, str], ...] = ()  # (agreement, reason) of calls that failed alone
     swept: bool = True  # the ledger recorded the date as swept
+    closed: tuple[str, ...] = ()  # closed at maturity by the cycle
+    matured: tuple[str, ...] = ()  # at maturity, the closing exchange could not settle: margined
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -116,6 +118,8 @@ class SweepReport:
             ],
             "failed": [{"agreement": a, "reason": r} for a, r in self.failed],
             "swept": self.swept,
+            "closed": list(self.closed),
+            "matured": list(self.matured),
         }
 
 
@@ -370,11 +374,18 @@ class Oracle:
         agreements = triggered = transfers = issuance = replayed = 0
         issuances: list[tuple[str, str, str, Fraction]] = []
         failed: list[tuple[str, str]] = []
+        closed: list[str] = []
+        matured: list[str] = []
         detailed = all(o.detailed for o in run.outcomes if o.has_call)
         for o in run.outcomes:
             if o.status == "failed":
                 failed.append((o.agreement, o.reason))
                 continue
+            if o.closed:
+                closed.append(o.agreement)
+                continue
+            if o.close_failed:
+                matured.append(o.agreement)
             if not o.has_call:
                 continue
             self._failures.pop(o.agreement, None)
@@ -396,7 +407,7 @@ class Oracle:
         report = SweepReport(d, agreements, triggered if detailed else None,
                              transfers if detailed else None, issuance if detailed else None,
                              replayed, run.transactions, seconds, tuple(issuances),
-                             tuple(failed), run.swept)
+                             tuple(failed), run.swept, tuple(closed), tuple(matured))
         self.metrics.sweep_duration.observe(seconds)
         if run.swept:
             self.metrics.last_swept.set(_epoch(d))
@@ -408,6 +419,9 @@ class Oracle:
         for a_id, party, token, value in issuances:
             log_event(self.log, "issuance-required", logging.WARNING, date=d, agreement=a_id,
                       party=party, token=token, value=value)
+        for a_id in matured:
+            log_event(self.log, "matured-awaiting-return", logging.WARNING, date=d,
+                      agreement=a_id, action="its parties settle the return or the lender buys in")
         return report
 
     def _record_failures(self, d: date, failed: list[tuple[str, str]]) -> None:
