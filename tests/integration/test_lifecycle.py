@@ -236,7 +236,7 @@ def test_substitution_requested_approved_cancelled_and_refused(desk: Desk) -> No
         held = desk.held(agreement_id)
         assert a.substitution is None and (held[cash], held[s1], held[s2]) == (500_000, 10_000,
                                                                                6_000)
-        borrower.substitute(agreement_id, {s2: 6_000}, {s1: 1_000}, date=D1)
+        borrower.substitute(agreement_id, {s2: 6_000}, {s1: 2_500}, date=D1)
         desk.settle()
         a = lender.cancel_substitution(agreement_id, "not now")
         desk.settle()
@@ -310,6 +310,8 @@ def test_notice_maturity_failed_recall_and_buy_ins(desk: Desk) -> None:
     desk.settle()
     assert a.terms.loan_quantity == 1_500 and a.recalls[0].status == "BOUGHT_IN"
     assert "nothing to buy in" in desk.refused(LENDER, "buy_in", recalled, date=D2)
+    lender.transfer(desk.token("LN"), BORROWER, 1_500)  # what the borrower sent it back
+    desk.settle()
     borrower.return_loan(recalled, 1_500, date=D2)
     desk.settle()
     assert lender.agreement(noticed).status == "CLOSED"

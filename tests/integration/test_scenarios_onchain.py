@@ -48,6 +48,25 @@ def test_paper_case_on_chain_equals_off_chain_for_every_model(profile: Profile) 
     assert calls[0] == calls[1] == calls[2] == 60
 
 
+def test_life_cycle_scenario_on_chain_equals_off_chain(profile: Profile) -> None:
+    """The crash window with two recalls, a part return and two substitutions: every step and
+    every margin call the same on the ledger as off-chain, to the unit."""
+    scenario = load_scenario("scenarios/crash-lifecycle.yaml")
+    ledger = FabricLedger(profile, run_tag="lifecycle")
+    try:
+        onchain = run_scenario(scenario, ledger)
+    finally:
+        ledger.close()
+    offchain = run_scenario(scenario)
+    assert [s.action for s in onchain.steps] == [
+        "recall", "return", "substitute", "substitute", "return", "recall", "return"]
+    assert onchain.steps == offchain.steps
+    assert onchain.calls == offchain.calls
+    assert onchain.closes == offchain.closes
+    assert onchain.metrics == offchain.metrics
+    assert onchain.steps[-1].loan_quantity == 800_000
+
+
 def test_scenario_cli_on_chain_json(state_env: dict[str, str]) -> None:
     out = subprocess.run(
         [*TANPO, "scenario", "run", "scenarios/cross-currency-example.yaml",
