@@ -82,7 +82,13 @@ def run_command(
 
     from tanpo.scenarios.loader import load_scenario
     from tanpo.scenarios.prices import PriceBook
-    from tanpo.scenarios.report import calls_table, metrics_table, money, run_json
+    from tanpo.scenarios.report import (
+        calls_table,
+        metrics_table,
+        money,
+        run_json,
+        steps_table,
+    )
     from tanpo.scenarios.runner import run_scenario
 
     ledger = make_ledger(on_chain)
@@ -119,6 +125,8 @@ def run_command(
                 places,
             )
         )
+    if result.steps:
+        console.print(steps_table(result.steps, "Life-cycle steps", places))
     for c in result.closes:
         returned = ", ".join(f"{q:,} {t}" for t, q in c.returned.items() if q)
         console.print(f"{c.agreement} closed {c.date}: lender returns {returned or 'nothing'}")

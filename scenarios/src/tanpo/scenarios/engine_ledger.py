@@ -125,6 +125,7 @@ class _Open:
     book: AgreementBook
     records: dict[date, CallRecord] = field(default_factory=dict)
     closed: CloseRecord | None = None
+    recalled: int = 0  # loan units recalled and not yet returned
 
 
 def _role(party: Party) -> Role:
@@ -352,6 +353,13 @@ class EngineLedger:
             lender_free=book.lender_free,
         )
         if event.action == "recall":
+            # as the chaincode: recalls outstanding together cannot exceed the loan
+            if event.quantity > terms.loan_quantity - state.recalled:
+                raise ScenarioError(
+                    f"{what}: the loan is {terms.loan_quantity} and {state.recalled} are already "
+                    f"recalled, so at most {terms.loan_quantity - state.recalled}"
+                )
+            state.recalled += event.quantity
             v_l, v_c = agreement_values(state.agreement, market, book.held)
             return StepRecord(event.agreement, day, "recall", terms.loan_quantity, dict(book.held),
                               (), v_l, v_c)
@@ -370,6 +378,7 @@ class EngineLedger:
             raise ScenarioError(f"{what}: {exc}") from None
         if event.action == "return":
             self._move(terms.loan_token, event.quantity, terms.borrower, terms.lender)
+            state.recalled -= min(state.recalled, event.quantity)
         bfree = dict(book.borrower_free)
         for t in result.transfers:
             outgoing = t.direction == Direction.BORROWER_TO_LENDER

@@ -11,7 +11,7 @@ from typing import Any
 
 from rich.table import Table
 
-from tanpo.scenarios.ledger import CallRecord, Transfer
+from tanpo.scenarios.ledger import CallRecord, StepRecord, Transfer
 from tanpo.scenarios.metrics import Metrics, measured_gap
 from tanpo.scenarios.runner import RunResult
 
@@ -25,6 +25,8 @@ __all__ = [
     "percent",
     "rounded",
     "run_json",
+    "step_json",
+    "steps_table",
     "write_csv",
 ]
 
@@ -101,6 +103,34 @@ def calls_table(records: Sequence[CallRecord], title: str, places: int = 0) -> T
     return table
 
 
+def _movement_text(token: str, quantity: int, direction: str) -> str:
+    arrow = "lender→borrower" if direction == "lender->borrower" else "borrower→lender"
+    return f"{quantity:,} {token} {arrow}"
+
+
+def steps_table(steps: Sequence[StepRecord], title: str, places: int = 0) -> Table:
+    """Every life-cycle step: the loan and collateral held after it, what moved, V_L and V_C."""
+    table = Table(title=title, title_justify="left")
+    for name in ("date", "agreement", "action", "loan after", "collateral moved", "held after"):
+        table.add_column(name, justify="right" if name == "loan after" else "left")
+    table.add_column("V_L", justify="right")
+    table.add_column("V_C after", justify="right")
+    for s in steps:
+        moved = "; ".join(_movement_text(*m) for m in s.movements)
+        held = ", ".join(f"{q:,} {t}" for t, q in s.held.items() if q)
+        table.add_row(
+            s.date.isoformat(),
+            s.agreement,
+            s.action,
+            f"{s.loan_quantity:,}",
+            moved or "-",
+            held or "-",
+            money(s.v_l, places),
+            money(s.v_c, places),
+        )
+    return table
+
+
 def metrics_table(metrics: Mapping[str, Metrics], title: str, places: int = 0) -> Table:
     """One column per agreement (and the total): the DESIGN.md metrics."""
     table = Table(title=title, title_justify="left")
@@ -165,6 +195,23 @@ def call_json(r: CallRecord) -> dict[str, Any]:
     }
 
 
+def step_json(s: StepRecord) -> dict[str, Any]:
+    """A life-cycle step as JSON-ready data; amounts are exact strings (``"n"``/``"n/d"``)."""
+    return {
+        "date": s.date.isoformat(),
+        "agreement": s.agreement,
+        "action": s.action,
+        "loan_quantity": s.loan_quantity,
+        "held": dict(s.held),
+        "movements": [
+            {"token": t, "quantity": q, "direction": d} for t, q, d in s.movements
+        ],
+        "v_l": exact(s.v_l),
+        "v_c": exact(s.v_c),
+        "closed": s.closed,
+    }
+
+
 def metrics_json(m: Metrics) -> dict[str, Any]:
     """Metrics as JSON-ready data: counts as ints, amounts as exact strings."""
     return {k: (v if isinstance(v, int) else exact(v)) for k, v in m.as_dict().items()}
@@ -199,6 +246,7 @@ def run_json(result: RunResult) -> dict[str, Any]:
             }
             for c in result.closes
         ],
+        "steps": [step_json(s) for s in result.steps],
         "metrics": {
             **{k: metrics_json(m) for k, m in result.metrics.items()},
             "total": metrics_json(result.total),
