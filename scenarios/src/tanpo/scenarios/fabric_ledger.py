@@ -237,9 +237,11 @@ class FabricLedger:
         lender = self._party(terms.lender)
         with _as_scenario_error(f"closing agreement {agreement_id}"):
             held = {p.token: p.held for p in lender.collateral_held(self.chain_id(agreement_id))}
+            # the loan as it stands after any returns
+            loan = lender.agreement(self.chain_id(agreement_id)).terms.loan_quantity
             lender.close(self.chain_id(agreement_id))
         self.session.settle()
-        v_l, v_c = agreement_values(self._agreements[agreement_id], self.markets[day], held)
+        v_l, v_c = step_values(self._agreements[agreement_id], self.markets[day], loan, held)
         record = CloseRecord(agreement_id, day, held, v_l, v_c)
         self._closed[agreement_id] = record
         return record
@@ -248,7 +250,10 @@ class FabricLedger:
         terms = self._known(event.agreement)
         chain_id, day = self.chain_id(event.agreement), event.date
         lender, borrower = self._party(terms.lender), self._party(terms.borrower)
+        market, opened = self.markets[day], self._agreements[event.agreement]
         with _as_scenario_error(f"{event.action} of {event.agreement} on {day.isoformat()}"):
+            before = {p.token: p.held for p in lender.collateral_held(chain_id)}
+            loan_before = lender.agreement(chain_id).terms.loan_quantity
             if event.action == "recall":
                 after = lender.recall(chain_id, event.quantity, date=day, due=event.due)
             elif event.action == "return":
@@ -268,9 +273,11 @@ class FabricLedger:
             if t.get("leg") == "collateral"
         ) if event.action != "recall" else ()
         loan = after.terms.loan_quantity if after.status != "CLOSED" else 0
-        v_l, v_c = step_values(self._agreements[event.agreement], self.markets[day], loan, held)
         if after.status == "CLOSED":
-            self._closed[event.agreement] = CloseRecord(event.agreement, day, held, v_l, v_c)
+            # a full return is the closing exchange of what was held before it
+            v_l, v_c = step_values(opened, market, loan_before, before)
+            self._closed[event.agreement] = CloseRecord(event.agreement, day, before, v_l, v_c)
+        v_l, v_c = step_values(opened, market, loan, held)
         return StepRecord(event.agreement, day, event.action, loan, held, movements, v_l, v_c)
 
     def call_records(self, agreement_id: str) -> list[CallRecord]:
