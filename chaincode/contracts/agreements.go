@@ -145,7 +145,7 @@ type agreementEvent struct {
 	Agreement string `json:"agreement"`
 	Status    string `json:"status"`
 	Party     string `json:"party"`            // the party that acted
-	Reason    string `json:"reason,omitempty"` // AgreementClosed: end-date | early-termination
+	Reason    string `json:"reason,omitempty"` // AgreementClosed: end-date | early-termination | returned | buy-in (a close at maturity is in the cycle's MarginBatch)
 }
 
 // GetEvaluateTransactions tags the read-only functions in the metadata.
