@@ -111,7 +111,7 @@ func TestBilateralResultsAndEventsCarryNoTerms(t *testing.T) {
 	w := newWorld(t)
 	w.market()
 	const note = "confidential-note-xyz"
-	marks := append([]string{note, "JP8306", "JP8604", "JPY", "bank-a->", "transfers", "terms"}, secretMarks...)
+	marks := append([]string{note, "JP8306", "JP8604", "JPY", "bank-a->", "transfers", "terms", `"43210"`, `"47"`, "2025-06-04"}, secretMarks...)
 	seen := map[string]bool{}
 	var last string // the last result
 	run := func(id *testID, fn string, args ...string) {
@@ -160,6 +160,25 @@ func TestBilateralResultsAndEventsCarryNoTerms(t *testing.T) {
 	strictReceipt(w.borrower, "agreements:Approve", "S-4")
 	strictReceipt(w.borrower, "agreements:RequestTermination", "S-4", note)
 	strictReceipt(w.lender, "agreements:AcceptTermination", "S-4")
+	// the desk's life-cycle steps, on a day of their own
+	w.ok(w.oracle, "oracle:PostPrices", "2025-06-01", `{"prices":{"JP8306":"1100","JP8604":"300"}}`)
+	strictReceipt(w.lender, "agreements:Propose", termsJSON("S-5", secretTerms("S-5")))
+	strictReceipt(w.borrower, "agreements:Approve", "S-5")
+	strictReceipt(w.lender, "agreements:Recall", "S-5", "43210", "2025-06-01", "2025-06-01", note)
+	w.inPair(pairAB, func() { run(w.oracle, "margin:SweepAgreements", "2025-06-01", idList("S-5")) })
+	strictReceipt(w.lender, "agreements:BuyIn", "S-5", "2025-06-01")
+	strictReceipt(w.borrower, "agreements:Return", "S-5", "43210", "2025-06-01")
+	sub := substitutionJSON("JP8306", "13", "JP8604", "47")
+	strictReceipt(w.borrower, "agreements:Substitute", "S-5", sub, "2025-06-01")
+	strictReceipt(w.lender, "agreements:ApproveSubstitution", "S-5")
+	strictReceipt(w.borrower, "agreements:Substitute", "S-5", sub, "2025-06-01")
+	strictReceipt(w.lender, "agreements:CancelSubstitution", "S-5", note)
+	strictReceipt(w.lender, "agreements:Propose", termsJSON("S-6", func(m map[string]any) {
+		secretTerms("S-6")(m)
+		m["endDate"], m["noticeDays"] = "", 3
+	}))
+	strictReceipt(w.borrower, "agreements:Approve", "S-6")
+	strictReceipt(w.borrower, "agreements:GiveNotice", "S-6", "2025-06-01", note)
 	batch := []any{termsMap("B-1"), termsMap("B-2")}
 	for i, m := range batch {
 		secretTerms(fmt.Sprintf("B-%d", i+1))(m.(map[string]any))
@@ -172,12 +191,14 @@ func TestBilateralResultsAndEventsCarryNoTerms(t *testing.T) {
 	}
 	w.ok(w.oracle, "oracle:PostPrices", "2025-06-03", `{"prices":{"JP8306":"1100"}}`) // JP8604 missing: B-2 fails
 	w.inPair(pairAB, func() {
-		run(w.oracle, "margin:SweepAgreements", "2025-06-02", idList("B-1", "B-2"))
+		run(w.oracle, "margin:SweepAgreements", "2025-06-02", idList("B-1", "B-2", "S-5", "S-6"))
 		run(w.lender, "margin:SweepAgreements", "2025-06-03", idList("B-1"))
 		run(w.borrower, "margin:FinishSweep", "2025-06-02")
 	})
 	for _, fn := range []string{"agreements:Propose", "agreements:Approve", "agreements:Reject", "agreements:Withdraw", "agreements:Close",
 		"agreements:RequestTermination", "agreements:AcceptTermination", "agreements:CancelTermination", "agreements:ProposeBatch",
+		"agreements:Recall", "agreements:Return", "agreements:Substitute", "agreements:ApproveSubstitution",
+		"agreements:CancelSubstitution", "agreements:GiveNotice", "agreements:BuyIn",
 		"agreements:ApproveBatch", "margin:MarginCall", "margin:SweepAgreements", "margin:FinishSweep"} {
 		if !seen[fn] {
 			t.Errorf("%s not exercised", fn)
@@ -190,7 +211,7 @@ func TestBilateralResultsAndEventsCarryNoTerms(t *testing.T) {
 	if keys := sortedKeys(ev); !reflect.DeepEqual(keys, []string{"calls", "closed", "date", "failed", "matured", "recallsFailed", "replayed", "settlementFails", "skipped", "txId", "type"}) {
 		t.Fatalf("MarginBatch event fields: %v", keys)
 	}
-	w.step(w.lender, "agreements:Propose", termsJSON("S-5", secretTerms("S-5")))
+	w.step(w.lender, "agreements:Propose", termsJSON("S-9", secretTerms("S-9")))
 	ev = nil
 	_ = json.Unmarshal([]byte(w.lastEvent.Raw), &ev)
 	if keys := sortedKeys(ev); !reflect.DeepEqual(keys, []string{"agreement", "party", "status", "txId", "type"}) {
