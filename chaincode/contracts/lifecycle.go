@@ -118,18 +118,12 @@ type lifecycleEvent struct {
 // ACTIVE). date is the recall's date; dueDate is on or after it (the SDK proposes the security's
 // settlement cycle). Recalls outstanding together cannot exceed the loan.
 func (c *AgreementsContract) Recall(ctx contractapi.TransactionContextInterface, agreementID, quantity, date, dueDate, note string) (string, error) {
-	t, a, party, err := beginOnAgreement(ctx, agreementID)
+	t, a, err := beginLoanStep(ctx, agreementID, true, "recall")
 	if err != nil {
-		return "", err
-	}
-	if err := a.requireRole(party, a.Terms.Lender, "recall"); err != nil {
 		return "", err
 	}
 	if a.Status == StatusMatured {
 		return "", fmt.Errorf("agreement %s has matured: the whole loan is due already", a.ID)
-	}
-	if err := a.requireStatus(StatusActive); err != nil {
-		return "", err
 	}
 	q, err := parseQuantity("quantity", quantity)
 	if err != nil {
@@ -170,14 +164,8 @@ func (c *AgreementsContract) Recall(ctx contractapi.TransactionContextInterface,
 // at the date's prices) and counts against open and failed recalls, oldest first; a full return
 // closes the agreement with the closing exchange.
 func (c *AgreementsContract) Return(ctx contractapi.TransactionContextInterface, agreementID, quantity, date string) (string, error) {
-	t, a, party, err := beginOnAgreement(ctx, agreementID)
+	t, a, err := beginLoanStep(ctx, agreementID, false, "return")
 	if err != nil {
-		return "", err
-	}
-	if err := a.requireRole(party, a.Terms.Borrower, "return"); err != nil {
-		return "", err
-	}
-	if err := a.requireOpenLoan(); err != nil {
 		return "", err
 	}
 	q, err := parseQuantity("quantity", quantity)
@@ -257,14 +245,8 @@ func (c *AgreementsContract) GiveNotice(ctx contractapi.TransactionContextInterf
 // the date's prices. When the terms pre-authorise substitutions (substitutionPreAuthorised) it
 // settles at once; otherwise it waits for the lender's ApproveSubstitution.
 func (c *AgreementsContract) Substitute(ctx contractapi.TransactionContextInterface, agreementID, substitutionJSON, date string) (string, error) {
-	t, a, party, err := beginOnAgreement(ctx, agreementID)
+	t, a, err := beginLoanStep(ctx, agreementID, false, "substitute collateral")
 	if err != nil {
-		return "", err
-	}
-	if err := a.requireRole(party, a.Terms.Borrower, "substitute collateral"); err != nil {
-		return "", err
-	}
-	if err := a.requireOpenLoan(); err != nil {
 		return "", err
 	}
 	if a.Substitution != nil {
@@ -295,14 +277,8 @@ func (c *AgreementsContract) Substitute(ctx contractapi.TransactionContextInterf
 // ApproveSubstitution settles the borrower's pending substitution (the lender only), checked again
 // at the prices of the date it was requested for.
 func (c *AgreementsContract) ApproveSubstitution(ctx contractapi.TransactionContextInterface, agreementID string) (string, error) {
-	t, a, party, err := beginOnAgreement(ctx, agreementID)
+	t, a, err := beginLoanStep(ctx, agreementID, true, "approve a substitution")
 	if err != nil {
-		return "", err
-	}
-	if err := a.requireRole(party, a.Terms.Lender, "approve a substitution"); err != nil {
-		return "", err
-	}
-	if err := a.requireOpenLoan(); err != nil {
 		return "", err
 	}
 	if a.Substitution == nil {
@@ -349,14 +325,8 @@ func (c *AgreementsContract) CancelSubstitution(ctx contractapi.TransactionConte
 // it at the date's prices (margin.BuyIn), the loan shrinks by it, and the rest of the collateral is
 // released as for a return, all of it (closing the agreement) when nothing remains lent.
 func (c *AgreementsContract) BuyIn(ctx contractapi.TransactionContextInterface, agreementID, date string) (string, error) {
-	t, a, party, err := beginOnAgreement(ctx, agreementID)
+	t, a, err := beginLoanStep(ctx, agreementID, true, "buy in")
 	if err != nil {
-		return "", err
-	}
-	if err := a.requireRole(party, a.Terms.Lender, "buy in"); err != nil {
-		return "", err
-	}
-	if err := a.requireOpenLoan(); err != nil {
 		return "", err
 	}
 	if err := t.stepDate(a, date); err != nil {
@@ -422,6 +392,26 @@ func (c *AgreementsContract) BuyIn(ctx contractapi.TransactionContextInterface, 
 	}
 	a.Terms.Loan.Quantity = formatQuantity(res.LoanAfter)
 	return t.saveLifecycle(a, a.Status, "BOUGHT_IN", note, EventBuyIn, "", moved)
+}
+
+// beginLoanStep opens a life-cycle step of the lender's (lender) or the borrower's on an agreement
+// whose loan is out (ACTIVE or MATURED).
+func beginLoanStep(ctx contractapi.TransactionContextInterface, agreementID string, lender bool, action string) (*txn, *Agreement, error) {
+	t, a, party, err := beginOnAgreement(ctx, agreementID)
+	if err != nil {
+		return nil, nil, err
+	}
+	want := a.Terms.Borrower
+	if lender {
+		want = a.Terms.Lender
+	}
+	if err := a.requireRole(party, want, action); err != nil {
+		return nil, nil, err
+	}
+	if err := a.requireOpenLoan(); err != nil {
+		return nil, nil, err
+	}
+	return t, a, nil
 }
 
 // requireRole refuses a party other than the one the step belongs to.

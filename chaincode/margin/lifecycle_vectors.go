@@ -179,39 +179,14 @@ func RunLifecycleCase(line []byte) (out LifecycleOutput) {
 	if err != nil {
 		return fail(err)
 	}
-	setup := wireCase{Terms: c.Terms, Positions: c.Positions}
+	setup := wireCase{Tokens: c.Tokens, Terms: c.Terms, Positions: c.Positions}
 	actionInts := c.actionInts()
 	ints, err := parseInts(append(setup.collectInts(), actionInts...))
 	if err != nil {
 		return fail(err)
 	}
-	qty, ok := ints["terms.loan.quantity"]
-	if !ok {
-		return fail(errorf(ErrInvalidInput, "terms.loan.quantity is missing"))
-	}
-	lag := ints["terms.lagDays"] // clamped as in RunCase
-	if lag > MaxLagDays+1 {
-		lag = MaxLagDays + 1
-	} else if lag < -1 {
-		lag = -1
-	}
-	a, err := NewAgreement(c.Tokens, Terms{
-		Base: c.Terms.Base, Loan: LoanLeg{Token: c.Terms.Loan.Token, Quantity: qty},
-		Collateral: c.Terms.Collateral, Mode: c.Terms.Mode, Haircut: c.Terms.Haircut,
-		Haircuts: c.Terms.Haircuts, Threshold: c.Terms.Threshold, MinTransfer: c.Terms.MinTransfer,
-		LagDays: int(lag), AutoIssue: c.Terms.AutoIssue,
-	})
+	a, pos, err := setup.setup(ints)
 	if err != nil {
-		return fail(err)
-	}
-	var pos Positions
-	if pos.Held, err = quantities("positions.held", c.Positions.Held, ints); err != nil {
-		return fail(err)
-	}
-	if pos.BorrowerFree, err = quantities("positions.borrowerFree", c.Positions.BorrowerFree, ints); err != nil {
-		return fail(err)
-	}
-	if pos.LenderFree, err = quantities("positions.lenderFree", c.Positions.LenderFree, ints); err != nil {
 		return fail(err)
 	}
 	q := make([]int64, len(actionInts))

@@ -291,35 +291,8 @@ func RunCase(line []byte) (out CaseOutput) {
 	if err != nil {
 		return fail(err)
 	}
-	qty, ok := ints["terms.loan.quantity"]
-	if !ok {
-		return fail(errorf(ErrInvalidInput, "terms.loan.quantity is missing"))
-	}
-	// NewAgreement range-checks the lag after the token checks; clamp it so that narrowing to int
-	// cannot wrap on a 32-bit platform while keeping it out of range when it is.
-	lag := ints["terms.lagDays"]
-	if lag > MaxLagDays+1 {
-		lag = MaxLagDays + 1
-	} else if lag < -1 {
-		lag = -1
-	}
-	a, err := NewAgreement(c.Tokens, Terms{
-		Base: c.Terms.Base, Loan: LoanLeg{Token: c.Terms.Loan.Token, Quantity: qty},
-		Collateral: c.Terms.Collateral, Mode: c.Terms.Mode, Haircut: c.Terms.Haircut,
-		Haircuts: c.Terms.Haircuts, Threshold: c.Terms.Threshold, MinTransfer: c.Terms.MinTransfer,
-		LagDays: int(lag), AutoIssue: c.Terms.AutoIssue,
-	})
+	a, pos, err := c.setup(ints)
 	if err != nil {
-		return fail(err)
-	}
-	var pos Positions
-	if pos.Held, err = quantities("positions.held", c.Positions.Held, ints); err != nil {
-		return fail(err)
-	}
-	if pos.BorrowerFree, err = quantities("positions.borrowerFree", c.Positions.BorrowerFree, ints); err != nil {
-		return fail(err)
-	}
-	if pos.LenderFree, err = quantities("positions.lenderFree", c.Positions.LenderFree, ints); err != nil {
 		return fail(err)
 	}
 	book, err := NewBook(a, pos)
@@ -350,4 +323,40 @@ func asError(err error) *Error {
 		return e
 	}
 	return &Error{Kind: ErrInvalidInput, Message: err.Error()}
+}
+
+// setup builds a case's agreement and starting positions from its parsed integers (ints).
+func (c *wireCase) setup(ints map[string]int64) (*Agreement, Positions, error) {
+	qty, ok := ints["terms.loan.quantity"]
+	if !ok {
+		return nil, Positions{}, errorf(ErrInvalidInput, "terms.loan.quantity is missing")
+	}
+	// NewAgreement range-checks the lag after the token checks; clamp it so that narrowing to int
+	// cannot wrap on a 32-bit platform while keeping it out of range when it is.
+	lag := ints["terms.lagDays"]
+	if lag > MaxLagDays+1 {
+		lag = MaxLagDays + 1
+	} else if lag < -1 {
+		lag = -1
+	}
+	a, err := NewAgreement(c.Tokens, Terms{
+		Base: c.Terms.Base, Loan: LoanLeg{Token: c.Terms.Loan.Token, Quantity: qty},
+		Collateral: c.Terms.Collateral, Mode: c.Terms.Mode, Haircut: c.Terms.Haircut,
+		Haircuts: c.Terms.Haircuts, Threshold: c.Terms.Threshold, MinTransfer: c.Terms.MinTransfer,
+		LagDays: int(lag), AutoIssue: c.Terms.AutoIssue,
+	})
+	if err != nil {
+		return nil, Positions{}, err
+	}
+	var pos Positions
+	if pos.Held, err = quantities("positions.held", c.Positions.Held, ints); err != nil {
+		return nil, Positions{}, err
+	}
+	if pos.BorrowerFree, err = quantities("positions.borrowerFree", c.Positions.BorrowerFree, ints); err != nil {
+		return nil, Positions{}, err
+	}
+	if pos.LenderFree, err = quantities("positions.lenderFree", c.Positions.LenderFree, ints); err != nil {
+		return nil, Positions{}, err
+	}
+	return a, pos, nil
 }

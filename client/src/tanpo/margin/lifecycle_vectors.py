@@ -14,12 +14,11 @@ A case is a margin-vector setup (``tokens``, ``terms``, ``positions``), one ``ma
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from tanpo.margin.errors import ErrorKind, MarginError
+from tanpo.margin.errors import MarginError
 from tanpo.margin.lifecycle import Move, StepResult, buy_in, return_loan, substitute
 from tanpo.margin.market import Market
 from tanpo.margin.vectors import (
@@ -28,7 +27,6 @@ from tanpo.margin.vectors import (
     _error_problems,
     _int,
     _list,
-    _no_duplicate_keys,
     _obj,
     _str,
     _str_map,
@@ -37,6 +35,7 @@ from tanpo.margin.vectors import (
     error_to_json,
     parse_setup,
     positions_of,
+    run_line,
     setup_ints,
     transfer_to_json,
 )
@@ -150,11 +149,7 @@ def run_lifecycle_case(obj: JSON) -> dict[str, JSON]:
 def run_lifecycle_case_line(line: str) -> dict[str, JSON]:
     """:func:`run_lifecycle_case` on one JSON text: text that is not a single JSON value, or
     repeats a key in an object, is an ``invalid_input`` case error (with an empty name)."""
-    try:
-        obj = json.loads(line, object_pairs_hook=_no_duplicate_keys)
-    except ValueError as err:
-        return {"name": "", "error": {"kind": ErrorKind.INVALID_INPUT.value, "message": str(err)}}
-    return run_lifecycle_case(obj)
+    return run_line(line, run_lifecycle_case)
 
 
 def step_result_to_json(r: StepResult) -> dict[str, JSON]:

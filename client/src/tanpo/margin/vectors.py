@@ -14,7 +14,7 @@ including the order in which input problems are found:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -287,11 +287,17 @@ def run_case_line(line: str) -> dict[str, JSON]:
     """:func:`run_case` on one JSON text, as the Go ``margin-vectors`` command reads it: text that
     is not a single JSON value, or repeats a key in an object, is an ``invalid_input`` case error
     (with an empty name)."""
+    return run_line(line, run_case)
+
+
+def run_line(line: str, run: Callable[[JSON], dict[str, JSON]]) -> dict[str, JSON]:
+    """``run`` on the case in one JSON text; text that is not a single JSON value, or repeats a
+    key in an object, is an ``invalid_input`` case error (with an empty name)."""
     try:
         obj = json.loads(line, object_pairs_hook=_no_duplicate_keys)
     except ValueError as err:
         return {"name": "", "error": {"kind": ErrorKind.INVALID_INPUT.value, "message": str(err)}}
-    return run_case(obj)
+    return run(obj)
 
 
 def error_to_json(err: MarginError) -> dict[str, JSON]:
