@@ -687,8 +687,8 @@ func (t *txn) finishPairSweep(date string) (string, error) {
 				if err != nil {
 					return "", err
 				}
-				// an active agreement at or past maturity is the cycle's to close or mark MATURED
-				if due := a.maturity(); reason == "" || (a.Status == StatusActive && due != "" && date >= due) {
+				// an active agreement past maturity is the cycle's to close or mark MATURED
+				if due := a.maturity(); reason == "" || (a.Status == StatusActive && due != "" && date > due) {
 					missing = append(missing, aid)
 					continue
 				}

@@ -7,10 +7,11 @@ import (
 // The daily cycle's life-cycle work (SweepAgreements, before each agreement's margin call):
 //   - an open recall still unreturned on its due date fails (status FAILED from that date, the
 //     lender may then buy in);
-//   - an agreement at or past its maturity (end date, or a notice's effective date) closes with the
-//     closing exchange when the borrower holds what it must redeliver; otherwise it becomes MATURED
-//     with a fail record naming the missing quantities and is margined as usual, and the next cycle
-//     tries again. It is never left unmargined.
+//   - an agreement past its maturity (end date, or a notice's effective date) that its parties did
+//     not close on that date (Close) closes with the closing exchange when the borrower holds what
+//     it must redeliver; otherwise it becomes MATURED with a fail record naming the missing
+//     quantities and is margined as usual, and the next cycle tries again. On the maturity date
+//     itself it is margined like any other day. It is never left unmargined.
 // Lagged margin settlements that cannot settle are the margin call's (settleDue): they stay
 // pending, listed in the call's fails, and are retried the next cycle.
 //
@@ -72,7 +73,7 @@ func (t *txn) cycleDue(a *Agreement, date string, flags *cycleFlags) (*Agreement
 		}
 	}
 	due := a.maturity()
-	if (a.Status != StatusActive && a.Status != StatusMatured) || due == "" || date < due {
+	if (a.Status != StatusActive && a.Status != StatusMatured) || due == "" || date <= due {
 		if full != nil {
 			return full, nil
 		}

@@ -1391,7 +1391,7 @@ func (s *sim) opSweep() {
 			a := s.ags[id]
 			want, reason, message := SweepCalled, "", ""
 			// the cycle closes an agreement at maturity, or marks it MATURED and margins it
-			matures := a != nil && a.calls[date].TxID == "" && (a.status == StatusActive || a.status == StatusMatured) && a.end != "" && date >= a.end
+			matures := a != nil && a.calls[date].TxID == "" && (a.status == StatusActive || a.status == StatusMatured) && a.end != "" && date > a.end
 			statusBefore := ""
 			if matures && s.closingRefusal(a) != "" {
 				statusBefore, a.status, reason = a.status, StatusMatured, "close_failed"
@@ -1484,7 +1484,7 @@ func (s *sim) finishPair(date string) {
 			continue
 		}
 		active = true
-		due := ag.status == StatusActive && ag.end != "" && date >= ag.end // the cycle's to close
+		due := ag.status == StatusActive && ag.end != "" && date > ag.end // the cycle's to close
 		if ag.calls[date].TxID == "" && ag.lastCall < date && (ag.notMarginable(date) == "" || due) {
 			missing++
 		}

@@ -196,15 +196,18 @@ func TestNoticeEndsAnOpenLoanThroughTheCycle(t *testing.T) {
 	}
 	w.expectEvent(EventNoticeGiven)
 	w.refuse(w.lender, "bank-b already gave notice on agreement AGR-O: it ends on 2025-06-04", "agreements:GiveNotice", "AGR-O", "2025-06-02", "")
+	w.postDefaultPrices("2025-06-05")
 	w.pair = pairAB
 	var res SweepAgreementsResult
-	w.okJSON(w.oracle, &res, "margin:SweepAgreements", "2025-06-03", idList("AGR-O"))
-	if res.Called != 1 {
-		t.Fatalf("before the effective date: %+v", res)
+	for _, day := range []string{"2025-06-03", "2025-06-04"} { // up to its effective date: margined
+		w.okJSON(w.oracle, &res, "margin:SweepAgreements", day, idList("AGR-O"))
+		if res.Called != 1 {
+			t.Fatalf("%s: %+v", day, res)
+		}
 	}
-	w.okJSON(w.oracle, &res, "margin:SweepAgreements", "2025-06-04", idList("AGR-O"))
+	w.okJSON(w.oracle, &res, "margin:SweepAgreements", "2025-06-05", idList("AGR-O"))
 	if res.Closed != 1 || res.Outcomes[0] != (SweepStatus{Agreement: "AGR-O", Status: SweepClosed, Reason: "maturity"}) {
-		t.Fatalf("on the effective date: %+v", res)
+		t.Fatalf("the cycle after the effective date: %+v", res)
 	}
 	if a := w.agreement(w.lender, "AGR-O"); a.Status != StatusClosed || a.History[len(a.History)-1].Note != "maturity" {
 		t.Fatalf("closed: %+v", a.History[len(a.History)-1])
@@ -230,12 +233,17 @@ func TestMaturityClosesOrFlags(t *testing.T) {
 	})
 	// bank-a (M-X's borrower) sends its JP8604 away: M-X cannot close
 	w.ok(w.lender, "tokens:Transfer", "JP8604", "bank-c", "600")
-	w.postDefaultPrices("2025-06-02")
-	w.postDefaultPrices("2025-06-03")
-	w.postDefaultPrices("2025-06-04")
+	for _, day := range []string{"2025-06-02", "2025-06-03", "2025-06-04", "2025-06-05", "2025-06-06"} {
+		w.postDefaultPrices(day)
+	}
 	w.pair = pairAB
 	var res SweepAgreementsResult
+	// on the end date they are margined (their parties may Close them that day)
 	w.okJSON(w.oracle, &res, "margin:SweepAgreements", "2025-06-03", idList("M-1", "M-X", "M-2", "M-3"))
+	if res.Called != 4 {
+		t.Fatalf("end date: %+v", res)
+	}
+	w.okJSON(w.oracle, &res, "margin:SweepAgreements", "2025-06-04", idList("M-1", "M-X", "M-2", "M-3"))
 	if res.Closed != 3 || res.Called != 1 || res.Outcomes[1] != (SweepStatus{Agreement: "M-X", Status: SweepCalled, Reason: "close_failed"}) {
 		t.Fatalf("sweep: %+v", res)
 	}
@@ -245,24 +253,23 @@ func TestMaturityClosesOrFlags(t *testing.T) {
 		t.Fatalf("event: %s", w.lastEvent.Raw)
 	}
 	mx := w.agreement(w.lender, "M-X")
-	want := Fail{Date: "2025-06-03", Step: "close", Party: "bank-a", Token: "JP8604", Quantity: "1000", Missing: "600"}
+	want := Fail{Date: "2025-06-04", Step: "close", Party: "bank-a", Token: "JP8604", Quantity: "1000", Missing: "600"}
 	if mx.Status != StatusMatured || len(mx.Fails) != 1 || mx.Fails[0] != want {
 		t.Fatalf("M-X: %s %+v", mx.Status, mx.Fails)
 	}
-	w.marginCall(w.lender, "M-X", "2025-06-03") // margined on its maturity
+	w.marginCall(w.lender, "M-X", "2025-06-04") // margined the day it matured
 	var fin SweepFinished
-	w.okJSON(w.oracle, &fin, "margin:FinishSweep", "2025-06-03")
+	w.okJSON(w.oracle, &fin, "margin:FinishSweep", "2025-06-04")
 	if fin.Agreements != 1 || fin.Called != 1 {
 		t.Fatalf("finish: %+v", fin)
 	}
 	// still short the next day: margined again, a second fail; then the tokens come back
-	w.okJSON(w.oracle, &res, "margin:SweepAgreements", "2025-06-04", idList("M-X"))
+	w.okJSON(w.oracle, &res, "margin:SweepAgreements", "2025-06-05", idList("M-X"))
 	if res.Called != 1 || len(w.agreement(w.lender, "M-X").Fails) != 2 {
 		t.Fatalf("day 2: %+v", res)
 	}
 	w.ok(w.bankC, "tokens:Transfer", "JP8604", "bank-a", "600")
-	w.postDefaultPrices("2025-06-05")
-	w.okJSON(w.oracle, &res, "margin:SweepAgreements", "2025-06-05", idList("M-X"))
+	w.okJSON(w.oracle, &res, "margin:SweepAgreements", "2025-06-06", idList("M-X"))
 	if res.Closed != 1 || w.agreement(w.lender, "M-X").Status != StatusClosed {
 		t.Fatalf("day 3: %+v", res)
 	}
@@ -304,7 +311,7 @@ func TestBuyInAfterAFailedRecall(t *testing.T) {
 	}
 	w.checkConservation()
 	// a buy-in of the whole loan of a MATURED agreement closes it
-	w.open("AGR-M", func(m map[string]any) { m["endDate"] = "2025-06-04" })
+	w.open("AGR-M", func(m map[string]any) { m["endDate"] = "2025-06-03" })
 	w.ok(w.borrower, "tokens:Transfer", "JPY", "bank-c", fmt.Sprint(w.rawBalance("bank-b", "JPY")))
 	w.okJSON(w.oracle, &res, "margin:SweepAgreements", "2025-06-04", idList("AGR-M"))
 	a = w.step(w.lender, "agreements:BuyIn", "AGR-M", "2025-06-04")

@@ -79,6 +79,8 @@ BILATERAL = {
     "agreements:CollateralHeld", "agreements:ProposeBatch", "agreements:ApproveBatch",
     "margin:MarginCall", "margin:SweepAgreements", "margin:SweepPlan", "margin:FinishSweep",
     "margin:GetMarginCall", "margin:ListMarginCalls", "margin:GetSweepFailure",
+    "agreements:Recall", "agreements:Return", "agreements:GiveNotice", "agreements:Substitute",
+    "agreements:ApproveSubstitution", "agreements:CancelSubstitution", "agreements:BuyIn",
 }
 
 #: the network identities, by the name the matrix uses for them
@@ -121,6 +123,7 @@ DENIED = re.compile(
     r"|only the operator can"
     r"|only the proposer .* can withdraw"
     r"|only the counterparty .* can"
+    r"|only the (lender|borrower) [a-z0-9-]+ can"
     r"|can only propose agreements in which it is the lender or the borrower"
     r"|only .* can accept it"
     r")"
@@ -279,6 +282,17 @@ ROWS: list[Row] = [
     Row("agreements:ProposeBatch", {"lender", "borrower"},
         _a(json.dumps([json.loads(terms(f"AM-{TAG}-B1")), json.loads(terms(f"AM-{TAG}-B2"))]))),
     Row("agreements:ApproveBatch", {"borrower"}, _a(json.dumps([PROPOSED]))),
+    # the life cycle (an allowed caller may still be refused for the agreement's state, never for
+    # access)
+    Row("agreements:Recall", {"lender"}, _a(ACTIVE, "100000", D2, END, "")),
+    Row("agreements:Return", {"borrower"}, _a(ACTIVE, "100000", D2)),
+    Row("agreements:GiveNotice", {"lender", "borrower"}, _a(ACTIVE, D2, "")),
+    Row("agreements:Substitute", {"borrower"}, _a(ACTIVE, json.dumps(
+        {"out": [{"token": STOCK, "quantity": "10"}], "in": [{"token": STOCK, "quantity": "1"}]}),
+        D2)),
+    Row("agreements:ApproveSubstitution", {"lender"}, _a(ACTIVE)),
+    Row("agreements:CancelSubstitution", {"lender", "borrower"}, _a(ACTIVE, "")),
+    Row("agreements:BuyIn", {"lender"}, _a(ACTIVE, D2)),
     Row("oracle:PostPrices", {"oracle"}, _a(D2, json.dumps({"prices": {STOCK: "1000"}}))),
     Row("oracle:CorrectPrices", {"oracle"},
         _a(D2, json.dumps({"prices": {STOCK: "1001"}}), "vendor correction")),

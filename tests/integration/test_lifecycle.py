@@ -283,36 +283,40 @@ def test_notice_maturity_failed_recall_and_buy_ins(desk: Desk) -> None:
     borrower.transfer(desk.token("LN"), LENDER, spare)
     desk.settle()
     with Events(desk) as events:
-        result = sweep(desk, D2, [noticed, term, recalled])
+        # on D2 (the end, effective and due date) all three are margined, and the recall still
+        # unreturned fails; the cycle after the end date closes or flags
+        assert sweep(desk, D2, [noticed, term, recalled])["called"] == 3
+        result = sweep(desk, D3, [noticed, term, recalled])
     outcomes = {o["agreement"]: (o["status"], o.get("reason", "")) for o in result["outcomes"]}
     assert outcomes == {noticed: ("closed", "maturity"), term: ("called", "close_failed"),
                         recalled: ("called", "")}, outcomes
-    (batch,) = [e for n, e in events.events if n == "MarginBatch"]
-    assert batch["closed"] == [noticed] and batch["matured"] == [term]
-    assert batch["recallsFailed"] == [recalled] and batch["calls"] == [term, recalled]
+    on_d2, on_d3 = [e for n, e in events.events if n == "MarginBatch"]
+    assert on_d2["recallsFailed"] == [recalled] and on_d2["closed"] == on_d2["matured"] == []
+    assert on_d3["closed"] == [noticed] and on_d3["matured"] == [term]
+    assert on_d3["recallsFailed"] == [] and on_d3["calls"] == [term, recalled]
     matured = lender.agreement(term)
     assert matured.status == "MATURED"
     (fail,) = matured.fails
     assert (fail.step, fail.party, fail.token, fail.quantity, fail.missing) == (
         "close", BORROWER, desk.token("LN"), 1_000, 1_000)
-    assert lender.get_margin_call(term, D2).date == D2  # margined on its maturity
+    assert lender.get_margin_call(term, D3).date == D3  # margined the day it matured
     r = lender.agreement(recalled).recalls[0]
     assert r.status == "FAILED" and r.failed_on == D2
     # buy-ins: the whole loan of the matured one closes it; the failed recall's 500
-    assert "only the lender" in desk.refused(BORROWER, "buy_in", term, date=D2)
-    a = lender.buy_in(term, date=D2)
+    assert "only the lender" in desk.refused(BORROWER, "buy_in", term, date=D3)
+    a = lender.buy_in(term, date=D3)
     desk.settle()
     (b,) = a.buy_ins
     # owed 1,000 x 100; the lender keeps 100,000 CASH and the rest goes back
     assert a.status == "CLOSED" and b.owed == 100_000 and b.uncovered == 0
     assert [(k.token, k.quantity) for k in b.kept] == [(desk.token("CASH"), 100_000)]
-    a = lender.buy_in(recalled, date=D2)
+    a = lender.buy_in(recalled, date=D3)
     desk.settle()
     assert a.terms.loan_quantity == 1_500 and a.recalls[0].status == "BOUGHT_IN"
-    assert "nothing to buy in" in desk.refused(LENDER, "buy_in", recalled, date=D2)
+    assert "nothing to buy in" in desk.refused(LENDER, "buy_in", recalled, date=D3)
     lender.transfer(desk.token("LN"), BORROWER, 1_500)  # what the borrower sent it back
     desk.settle()
-    borrower.return_loan(recalled, 1_500, date=D2)
+    borrower.return_loan(recalled, 1_500, date=D3)
     desk.settle()
     assert lender.agreement(noticed).status == "CLOSED"
 
@@ -338,11 +342,11 @@ def test_one_failing_settlement_leaves_the_other_999_margined(desk: Desk) -> Non
                          loan_quantity=100_000,
                          collateral=(CollateralLeg(desk.token("S2"), 5_500),),
                          base_currency="JPY", haircut=Fraction(5, 100), settlement_lag_days=1,
-                         trade_date=B0, start_date=B0, end_date=B3)
+                         trade_date=B0, start_date=B0, end_date=B2)
         return Terms(id=agreement_id, lender=LENDER, borrower=BORROWER, loan_token=cash,
                      loan_quantity=1_000, collateral=(CollateralLeg(desk.token("S1"), 25),),
                      base_currency="JPY", haircut=Fraction(5, 100), trade_date=B0,
-                     start_date=B0, end_date=B3)
+                     start_date=B0, end_date=B2)
 
     all_terms = [terms(i) for i in ids]
     for k in range(0, len(all_terms), 250):
@@ -373,7 +377,8 @@ def test_one_failing_settlement_leaves_the_other_999_margined(desk: Desk) -> Non
     assert [p.quantity for p in lender.collateral_report(odd).pending] == [348]
     for agreement_id in (ids[0], ids[616], ids[618], ids[999]):
         assert lender.get_margin_call(agreement_id, B2).date == B2
-    # B3, past their end date: the cycle closes every one (the odd one's pending is dropped)
+    # B3, the day after their end date: the cycle closes every one (the odd one's pending is
+    # dropped)
     done = sweep(desk, B3, ids)
     assert done["closed"] == 1000, {k: v for k, v in done.items() if k != "outcomes"}
     assert lender.agreement(odd).status == "CLOSED"
