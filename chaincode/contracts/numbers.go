@@ -111,6 +111,23 @@ func parseDecimal(field, s string) (*big.Rat, string, error) {
 	return r, canonical, nil
 }
 
+// parseSignedDecimal is parseDecimal that also accepts a leading minus sign (benchmark fixings,
+// rebate rates and spreads); "-0" is 0.
+func parseSignedDecimal(field, s string) (*big.Rat, string, error) {
+	body, negative := strings.CutPrefix(s, "-")
+	r, c, err := parseDecimal(field, body)
+	if err != nil {
+		if negative {
+			return nil, "", fmt.Errorf("invalid %s %q: expected a decimal number such as \"5.31\" or \"-0.57\"", field, s)
+		}
+		return nil, "", err
+	}
+	if negative && r.Sign() != 0 {
+		return r.Neg(r), "-" + c, nil
+	}
+	return r, c, nil
+}
+
 // parsePositiveDecimal is parseDecimal that refuses zero.
 func parsePositiveDecimal(field, s string) (*big.Rat, string, error) {
 	r, c, err := parseDecimal(field, s)

@@ -3,6 +3,8 @@ package contracts
 import (
 	"encoding/json"
 	"fmt"
+	"math/big"
+	"regexp"
 	"strings"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
@@ -40,6 +42,9 @@ type PriceBatch struct {
 	Source string                     `json:"source,omitempty"`
 	Prices map[string]json.RawMessage `json:"prices"`
 	FX     map[string]json.RawMessage `json:"fx"`
+	// benchmark fixings (TONA, SOFR, ESTR, SONIA…) in percent per annum, any sign: what a
+	// floating cash-collateral rebate accrues at
+	Rates map[string]json.RawMessage `json:"rates,omitempty"`
 }
 
 type quoteInput struct {
@@ -62,6 +67,8 @@ type cleanBatch struct {
 	fx         map[string]string
 	priceNotes map[string]QuoteNote
 	fxNotes    map[string]QuoteNote
+	rates      map[string]string
+	rateNotes  map[string]QuoteNote
 }
 
 // PriceSet is one version of the prices of one date.
@@ -75,6 +82,8 @@ type PriceSet struct {
 	FX            map[string]string    `json:"fx"`
 	PriceNotes    map[string]QuoteNote `json:"priceNotes"`
 	FXNotes       map[string]QuoteNote `json:"fxNotes"`
+	Rates         map[string]string    `json:"rates,omitempty"` // benchmark fixings, percent p.a.
+	RateNotes     map[string]QuoteNote `json:"rateNotes,omitempty"`
 	Source        string               `json:"source,omitempty"`
 	PostedBy      string               `json:"postedBy"`
 	PostedAt      string               `json:"postedAt"`
@@ -111,6 +120,8 @@ type pricesEvent struct {
 	FX             map[string]string `json:"fx"`
 	PreviousPrices map[string]string `json:"previousPrices,omitempty"` // corrections: the replaced values
 	PreviousFX     map[string]string `json:"previousFx,omitempty"`
+	Rates          map[string]string `json:"rates,omitempty"`
+	PreviousRates  map[string]string `json:"previousRates,omitempty"`
 }
 
 // GetEvaluateTransactions tags the read-only functions in the metadata.
@@ -222,8 +233,10 @@ func (c *OracleContract) post(ctx contractapi.TransactionContextInterface, date,
 		return "", fmt.Errorf("no prices posted for %s: use PostPrices", date)
 	}
 	next := &PriceSet{Date: date, Version: 1, Kind: PricesInitial, Prices: map[string]string{}, FX: map[string]string{},
-		PriceNotes: map[string]QuoteNote{}, FXNotes: map[string]QuoteNote{}, Source: batch.source}
-	evt := pricesEvent{Event: t.event(EventPricesPosted), Date: date, Prices: map[string]string{}, FX: map[string]string{}}
+		PriceNotes: map[string]QuoteNote{}, FXNotes: map[string]QuoteNote{}, Rates: map[string]string{},
+		RateNotes: map[string]QuoteNote{}, Source: batch.source}
+	evt := pricesEvent{Event: t.event(EventPricesPosted), Date: date, Prices: map[string]string{}, FX: map[string]string{},
+		Rates: map[string]string{}}
 	if latest != nil {
 		next.Version = latest.Version + 1
 		next.Kind = PricesAddition
@@ -239,13 +252,19 @@ func (c *OracleContract) post(ctx contractapi.TransactionContextInterface, date,
 		for _, k := range sortedKeys(latest.FXNotes) {
 			next.FXNotes[k] = latest.FXNotes[k]
 		}
+		for _, k := range sortedKeys(latest.Rates) {
+			next.Rates[k] = latest.Rates[k]
+		}
+		for _, k := range sortedKeys(latest.RateNotes) {
+			next.RateNotes[k] = latest.RateNotes[k]
+		}
 		if batch.source == "" {
 			next.Source = latest.Source
 		}
 		if correction {
 			next.Kind, next.Reason = PricesCorrection, reason
 			evt.Type, evt.Reason = EventPricesCorrected, reason
-			evt.PreviousPrices, evt.PreviousFX = map[string]string{}, map[string]string{}
+			evt.PreviousPrices, evt.PreviousFX, evt.PreviousRates = map[string]string{}, map[string]string{}, map[string]string{}
 		}
 	}
 	if next.Version > maxPriceVersions {
@@ -289,7 +308,10 @@ func (c *OracleContract) post(ctx contractapi.TransactionContextInterface, date,
 	if err := merge("FX rate", next.FX, batch.fx, evt.FX, evt.PreviousFX, next.FXNotes, batch.fxNotes); err != nil {
 		return "", err
 	}
-	if latest != nil && len(evt.Prices) == 0 && len(evt.FX) == 0 {
+	if err := merge("fixing of", next.Rates, batch.rates, evt.Rates, evt.PreviousRates, next.RateNotes, batch.rateNotes); err != nil {
+		return "", err
+	}
+	if latest != nil && len(evt.Prices) == 0 && len(evt.FX) == 0 && len(evt.Rates) == 0 {
 		return t.finish(PostResult{Date: date, Version: latest.Version, Kind: latest.Kind, Changed: false})
 	}
 	next.PostedBy, next.PostedAt, next.TxID = t.caller.id, t.timestamp(), t.txID
@@ -336,14 +358,16 @@ func (t *txn) parsePriceBatch(date, s string) (*cleanBatch, error) {
 	if err := validateText("batch source", b.Source, 256, false); err != nil {
 		return nil, err
 	}
-	if len(b.Prices)+len(b.FX) == 0 {
-		return nil, fmt.Errorf("invalid batch: no prices and no FX rates")
+	entries := len(b.Prices) + len(b.FX) + len(b.Rates)
+	if entries == 0 {
+		return nil, fmt.Errorf("invalid batch: no prices, no FX rates and no fixings")
 	}
-	if len(b.Prices)+len(b.FX) > maxPriceEntries {
-		return nil, fmt.Errorf("invalid batch: %d entries; at most %d per transaction", len(b.Prices)+len(b.FX), maxPriceEntries)
+	if entries > maxPriceEntries {
+		return nil, fmt.Errorf("invalid batch: %d entries; at most %d per transaction", entries, maxPriceEntries)
 	}
 	clean := &cleanBatch{source: b.Source, prices: map[string]string{}, fx: map[string]string{},
-		priceNotes: map[string]QuoteNote{}, fxNotes: map[string]QuoteNote{}}
+		priceNotes: map[string]QuoteNote{}, fxNotes: map[string]QuoteNote{}, rates: map[string]string{},
+		rateNotes: map[string]QuoteNote{}}
 	for _, id := range sortedKeys(b.Prices) {
 		if !identifierPattern.MatchString(id) {
 			return nil, fmt.Errorf("unknown instrument %q: not a token id", truncate(id, 70))
@@ -386,11 +410,36 @@ func (t *txn) parsePriceBatch(date, s string) (*cleanBatch, error) {
 			clean.fxNotes[pair] = note
 		}
 	}
+	for _, name := range sortedKeys(b.Rates) {
+		if !benchmarkPattern.MatchString(name) {
+			return nil, fmt.Errorf("invalid benchmark %q: expected 2-16 capital letters and digits such as \"SOFR\"", truncate(name, 20))
+		}
+		value, note, err := parseSignedQuote("fixing of "+name, date, b.Rates[name])
+		if err != nil {
+			return nil, err
+		}
+		clean.rates[name] = value
+		if note != (QuoteNote{}) {
+			clean.rateNotes[name] = note
+		}
+	}
 	return clean, nil
 }
 
-// parseQuote reads a value given as a decimal string or as a quote object.
+// benchmarkPattern is a benchmark rate's name (TONA, SOFR, ESTR, SONIA).
+var benchmarkPattern = regexp.MustCompile(`^[A-Z][A-Z0-9]{1,15}$`)
+
+// parseQuote reads a positive value given as a decimal string or as a quote object.
 func parseQuote(what, date string, raw json.RawMessage) (string, QuoteNote, error) {
+	return readQuote(what, date, raw, parsePositiveDecimal)
+}
+
+// parseSignedQuote reads a value of any sign (a benchmark fixing) like parseQuote.
+func parseSignedQuote(what, date string, raw json.RawMessage) (string, QuoteNote, error) {
+	return readQuote(what, date, raw, parseSignedDecimal)
+}
+
+func readQuote(what, date string, raw json.RawMessage, parse func(string, string) (*big.Rat, string, error)) (string, QuoteNote, error) {
 	var q quoteInput
 	trimmed := strings.TrimSpace(string(raw))
 	if strings.HasPrefix(trimmed, "{") {
@@ -400,7 +449,7 @@ func parseQuote(what, date string, raw json.RawMessage) (string, QuoteNote, erro
 	} else if err := json.Unmarshal(raw, &q.Value); err != nil {
 		return "", QuoteNote{}, fmt.Errorf("invalid %s: expected a decimal string such as \"101.25\" or an object {\"value\": ...}", what)
 	}
-	_, value, err := parsePositiveDecimal(what, q.Value)
+	_, value, err := parse(what, q.Value)
 	if err != nil {
 		return "", QuoteNote{}, err
 	}

@@ -128,8 +128,8 @@ func TestPostPricesRefusals(t *testing.T) {
 		{"impossible date", "2025-02-29", `{"prices":{"JP8306":"1"}}`, `invalid date "2025-02-29": not a calendar date`},
 		{"tomorrow", "2025-06-07", `{"prices":{"JP8306":"1"}}`, "date 2025-06-07 is after the current business date 2025-06-06 (Asia/Tokyo): prices are posted for a date once it has come"},
 		{"far future", "2025-06-09", `{"prices":{"JP8306":"1"}}`, "date 2025-06-09 is after the current business date 2025-06-06 (Asia/Tokyo): prices are posted for a date once it has come"},
-		{"empty batch", "2025-06-02", `{}`, "invalid batch: no prices and no FX rates"},
-		{"empty maps", "2025-06-02", `{"prices":{},"fx":{}}`, "invalid batch: no prices and no FX rates"},
+		{"empty batch", "2025-06-02", `{}`, "invalid batch: no prices, no FX rates and no fixings"},
+		{"empty maps", "2025-06-02", `{"prices":{},"fx":{}}`, "invalid batch: no prices, no FX rates and no fixings"},
 		{"not JSON", "2025-06-02", `prices`, "invalid batch: invalid character 'p' looking for beginning of value"},
 		{"unknown field", "2025-06-02", `{"price":{}}`, `invalid batch: json: unknown field "price"`},
 		{"unknown instrument", "2025-06-02", `{"prices":{"JP9999":"1"}}`, "unknown instrument JP9999: no token with that id"},
@@ -161,5 +161,28 @@ func TestLastPostedDateEmpty(t *testing.T) {
 	w.okJSON(w.oracle, &last, "oracle:LastPostedDate")
 	if last.Date != "" || last.LatestVersion != 0 {
 		t.Fatalf("last: %+v", last)
+	}
+}
+
+// Benchmark fixings travel with a date's prices: any sign, the same versioning (a changed value
+// needs a correction).
+func TestBenchmarkFixings(t *testing.T) {
+	w := newWorld(t)
+	w.defineTokens()
+	w.ok(w.oracle, "oracle:PostPrices", "2025-06-02", `{"prices":{"JP8306":"1000"},"rates":{"SOFR":"5.31","ESTR":"-0.57"}}`)
+	var ps PriceSet
+	w.okJSON(w.lender, &ps, "oracle:GetPrices", "2025-06-02", "")
+	if ps.Rates["SOFR"] != "5.31" || ps.Rates["ESTR"] != "-0.57" {
+		t.Fatalf("rates: %+v", ps.Rates)
+	}
+	w.ok(w.oracle, "oracle:PostPrices", "2025-06-02", `{"rates":{"TONA":"0.077"}}`)
+	w.refuse(w.oracle, "fixing of SOFR on 2025-06-02 is already 5.31 (version 2): use CorrectPrices with a reason to change it to 5.33",
+		"oracle:PostPrices", "2025-06-02", `{"rates":{"SOFR":"5.33"}}`)
+	w.refuse(w.oracle, `invalid benchmark "sofr": expected 2-16 capital letters and digits such as "SOFR"`,
+		"oracle:PostPrices", "2025-06-02", `{"rates":{"sofr":"5.33"}}`)
+	w.ok(w.oracle, "oracle:CorrectPrices", "2025-06-02", `{"rates":{"SOFR":"5.33"}}`, "republished fixing")
+	w.okJSON(w.lender, &ps, "oracle:GetPrices", "2025-06-02", "")
+	if ps.Rates["SOFR"] != "5.33" || ps.Rates["TONA"] != "0.077" || ps.Version != 3 {
+		t.Fatalf("after the correction: %+v", ps)
 	}
 }
