@@ -78,6 +78,11 @@ type Terms struct {
 	NoticeDays                int  `json:"noticeDays,omitempty"`
 	SubstitutionPreAuthorised bool `json:"substitutionPreAuthorised,omitempty"`
 	NoEarlyReturn             bool `json:"noEarlyReturn,omitempty"`
+	// Economics (economics.go): the lending fee, the rebate on cash collateral, and the day count
+	// ("" = the base currency's: ACT/365F for JPY and GBP, ACT/360 for USD and EUR).
+	Fee      *FeeTerms    `json:"fee,omitempty"`
+	Rebate   *RebateTerms `json:"rebate,omitempty"`
+	DayCount string       `json:"dayCount,omitempty"`
 }
 
 // Agreement is an agreement as stored, with its history of state changes.
@@ -118,6 +123,8 @@ type HistoryEntry struct {
 	Timestamp string     `json:"timestamp"`
 	Note      string     `json:"note,omitempty"`
 	Transfers []Transfer `json:"transfers,omitempty"`
+	// fees and rebates accrued up to the step, which changed what they accrue on
+	Accruals []AccrualLine `json:"accruals,omitempty"`
 }
 
 // HeldPosition is one line of CollateralHeld.
@@ -293,7 +300,8 @@ func (c *AgreementsContract) Close(ctx contractapi.TransactionContextInterface, 
 	if today < due {
 		return "", fmt.Errorf("agreement %s ends on %s (today is %s in %s): before then close it by early termination (RequestTermination, then AcceptTermination by the counterparty)", a.ID, due, today, t.platform.TimeZone)
 	}
-	return t.closeAgreement(a, "end-date", "")
+	// interest accrues to the end date, whenever the close is done
+	return t.closeAgreement(a, "end-date", "", min(today, due))
 }
 
 // RequestTermination asks the counterparty to terminate an active agreement early (either party;
@@ -335,7 +343,11 @@ func (c *AgreementsContract) AcceptTermination(ctx contractapi.TransactionContex
 	if a.Termination.RequestedBy == party {
 		return "", fmt.Errorf("access denied: %s requested the termination of agreement %s; only %s can accept it", party, a.ID, a.counterparty(party))
 	}
-	return t.closeAgreement(a, "early-termination", "")
+	today, err := t.businessDate()
+	if err != nil {
+		return "", err
+	}
+	return t.closeAgreement(a, "early-termination", "", today)
 }
 
 // CancelTermination withdraws (requester) or declines (counterparty) a pending termination request;
@@ -829,8 +841,8 @@ func (t *txn) saveStep(a *Agreement, oldStatus, step, note, event string, transf
 
 // closeAgreement performs the closing exchange (closeExchange), emits AgreementClosed with the
 // reason and returns the receipt.
-func (t *txn) closeAgreement(a *Agreement, reason, note string) (string, error) {
-	if err := t.closeExchange(a, reason, note); err != nil {
+func (t *txn) closeAgreement(a *Agreement, reason, note, date string) (string, error) {
+	if err := t.closeExchange(a, reason, note, date); err != nil {
 		return "", err
 	}
 	evt := t.agreementEvent(EventAgreementClosed, a)
@@ -841,11 +853,16 @@ func (t *txn) closeAgreement(a *Agreement, reason, note string) (string, error) 
 	return t.finish(t.receipt(a))
 }
 
-// closeExchange performs the closing exchange and marks the agreement CLOSED: lagged settlements
-// still pending are dropped (the exchange returns everything held), the borrower returns the loan
-// leg, and every collateral position is brought to zero.
-func (t *txn) closeExchange(a *Agreement, reason, note string) error {
+// closeExchange performs the closing exchange on date and marks the agreement CLOSED: fees and
+// rebates accrue up to date, lagged settlements still pending are dropped (the exchange returns
+// everything held), the borrower returns the loan leg, and every collateral position is brought
+// to zero.
+func (t *txn) closeExchange(a *Agreement, reason, note, date string) error {
 	oldStatus := a.Status
+	accruals, err := t.accrueTo(a, date, nil)
+	if err != nil {
+		return err
+	}
 	// lagged settlements still pending are dropped: the exchange returns everything held
 	if _, err := t.dropPending(a); err != nil {
 		return err
@@ -890,6 +907,7 @@ func (t *txn) closeExchange(a *Agreement, reason, note string) error {
 	a.Termination = nil
 	a.Substitution = nil
 	t.record(a, "CLOSED", joinNote(reason, note), transfers)
+	a.History[len(a.History)-1].Accruals = accruals
 	return t.putAgreement(a, oldStatus)
 }
 
@@ -987,6 +1005,9 @@ func (t *txn) parseTerms(s string) (*Terms, error) {
 	}
 	if terms.NoticeDays < 0 || terms.NoticeDays > maxNoticeDays {
 		return nil, fmt.Errorf("invalid noticeDays %d: expected 0 to %d", terms.NoticeDays, maxNoticeDays)
+	}
+	if err := parseEconomics(&terms); err != nil {
+		return nil, err
 	}
 	if err := validateDate("tradeDate", terms.TradeDate); err != nil {
 		return nil, err

@@ -44,8 +44,10 @@ func New() (*Chaincode, error) {
 	oracle.Name, oracle.Info = ContractOracle, info("tanpo prices and FX")
 	margins := &MarginContract{}
 	margins.Name, margins.Info = ContractMargin, info("tanpo margin calls")
+	billing := &BillingContract{}
+	billing.Name, billing.Info = ContractBilling, info("tanpo fees, rebates and invoices")
 
-	cc, err := contractapi.NewChaincode(roles, ping, tokens, agreements, oracle, margins)
+	cc, err := contractapi.NewChaincode(roles, ping, tokens, agreements, oracle, margins, billing)
 	if err != nil {
 		return nil, fmt.Errorf("failed to build the tanpo chaincode: %w", err)
 	}

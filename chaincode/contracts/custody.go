@@ -39,6 +39,7 @@ type Custody struct {
 	LastCall string            `json:"lastCall,omitempty"` // date of the agreement's latest margin call
 	Closed   bool              `json:"closed,omitempty"`   // closed: no more margin calls (FinishSweep skips it)
 	Pending  []Pending         `json:"pending,omitempty"`  // lagged margin settlements not yet due, by due date
+	Accrual  *AccrualState     `json:"accrual,omitempty"`  // fees and rebates: the open period, month totals not yet invoiced
 }
 
 // openBook names the custody book a lender/borrower pair's next approval goes into, and every book

@@ -87,7 +87,7 @@ func (t *txn) cycleDue(a *Agreement, date string, flags *cycleFlags) (*Agreement
 		return nil, err
 	}
 	if len(fails) == 0 {
-		if err := t.closeExchange(full, "maturity", ""); err != nil {
+		if err := t.closeExchange(full, "maturity", "", due); err != nil {
 			return nil, err
 		}
 		flags.closed = true

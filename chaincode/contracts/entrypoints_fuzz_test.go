@@ -165,6 +165,9 @@ func theFuzzBase(t testing.TB) fuzzBase {
 		w.postDefaultPrices("2025-06-01")
 		w.postDefaultPrices("2025-06-02")
 		w.ok(w.lender, "agreements:Recall", "AGR-1", "1000", "2025-06-02", "2025-06-02", "")
+		w.issue(w.lender, "JP8306", "5000")
+		w.open("AGR-F", func(m map[string]any) { economicTerms(m); m["collateral"] = []any{map[string]any{"token": "JPY", "quantity": "850000"}} })
+		w.inPair(pairAB, func() { w.ok(w.oracle, "margin:MarginCall", "AGR-F", "2025-06-01") })
 		w.ok(w.borrower, "agreements:Substitute", "AGR-T", substitutionJSON("JP8306", "10", "JP8604", "20"), "2025-06-02")
 		w.inPair(pairAB, func() { w.ok(w.oracle, "margin:MarginCall", "AGR-L", "2025-06-02") })
 		var iss, red Request
@@ -205,7 +208,7 @@ var fuzzedContracts = map[string][]string{
 	"FuzzTokens":       {ContractTokens},
 	"FuzzAgreements":   {ContractAgreements},
 	"FuzzOracle":       {ContractOracle},
-	"FuzzMargin":       {ContractMargin},
+	"FuzzMargin":       {ContractMargin, ContractBilling},
 }
 
 var (
@@ -431,6 +434,11 @@ func FuzzMargin(f *testing.F) {
 			{"margin:GetMarginCall", cLender, []string{"AGR-L", "2025-06-02"}},
 			{"margin:ListMarginCalls", cOracle, []string{"AGR-L", "1", ""}},
 			{"margin:LastSweptDate", cBankC, nil},
+			{"billing:IssueInvoice", cOracle, []string{"2025-05", "JPY"}},
+			{"billing:IssueInvoice", cLender, []string{"2025-06", "JPY"}},
+			{"billing:GetInvoice", cBorrower, []string{"2025-05", "JPY"}},
+			{"billing:PayInvoice", cBorrower, []string{"2025-05", "JPY", "JPY"}},
+			{"billing:QueryInvoiceLine", cLender, []string{"2025-05", "JPY", "AGR-F", "why"}},
 		}
 	})
 }

@@ -33,11 +33,15 @@ const (
 	EventSubstitutionCancel    = "SubstitutionCancelled"
 	EventCollateralSubstituted = "CollateralSubstituted"
 	EventBuyIn                 = "BuyIn"
-	EventPricesPosted          = "PricesPosted"
-	EventPricesCorrected       = "PricesCorrected"
-	EventMarginCall            = "MarginCall"
-	EventMarginBatch           = "MarginBatch"   // SweepAgreements
-	EventSweepFinished         = "SweepFinished" // FinishSweep
+	// billing (billing.go)
+	EventInvoiceIssued   = "InvoiceIssued"
+	EventInvoicePaid     = "InvoicePaid"
+	EventInvoiceQueried  = "InvoiceLineQueried"
+	EventPricesPosted    = "PricesPosted"
+	EventPricesCorrected = "PricesCorrected"
+	EventMarginCall      = "MarginCall"
+	EventMarginBatch     = "MarginBatch"   // SweepAgreements
+	EventSweepFinished   = "SweepFinished" // FinishSweep
 )
 
 type eventPayload interface{ eventType() string }

@@ -155,7 +155,7 @@ func (c *AgreementsContract) Recall(ctx contractapi.TransactionContextInterface,
 	r := Recall{ID: fmt.Sprintf("R%d", len(a.Recalls)+1), Date: date, Due: dueDate, Quantity: formatQuantity(q),
 		Returned: "0", Status: RecallOpen, TxID: t.txID, Note: note}
 	a.Recalls = append(a.Recalls, r)
-	return t.saveLifecycle(a, a.Status, "RECALLED", fmt.Sprintf("%s: %d %s due %s", r.ID, q, a.Terms.Loan.Token, dueDate), EventRecallRequested, r.ID, nil)
+	return t.saveLifecycle(a, a.Status, "RECALLED", fmt.Sprintf("%s: %d %s due %s", r.ID, q, a.Terms.Loan.Token, dueDate), EventRecallRequested, r.ID, nil, nil)
 }
 
 // Return is the borrower's return of quantity units of the loan on date (ACTIVE or MATURED; a term
@@ -187,7 +187,7 @@ func (c *AgreementsContract) Return(ctx contractapi.TransactionContextInterface,
 	}
 	a.countReturned(q)
 	if q == loan {
-		return t.closeAgreement(a, "returned", "")
+		return t.closeAgreement(a, "returned", "", date)
 	}
 	res, err := t.runStep(a, date, func(ma *margin.Agreement, m *margin.Market, p margin.Positions) (*margin.StepResult, error) {
 		return margin.ReturnLoan(ma, m, p, q)
@@ -199,12 +199,12 @@ func (c *AgreementsContract) Return(ctx contractapi.TransactionContextInterface,
 		return "", err
 	}
 	transfers := []Transfer{{Token: a.Terms.Loan.Token, Quantity: formatQuantity(q), From: a.Terms.Borrower, To: a.Terms.Lender, Leg: "loan"}}
-	moved, err := t.applyStep(a, res)
+	moved, lines, err := t.applyStep(a, res, date)
 	if err != nil {
 		return "", err
 	}
 	a.Terms.Loan.Quantity = formatQuantity(res.LoanAfter)
-	return t.saveLifecycle(a, a.Status, "RETURNED", fmt.Sprintf("%d of %d %s returned on %s", q, loan, a.Terms.Loan.Token, date), EventLoanReturned, "", append(transfers, moved...))
+	return t.saveLifecycle(a, a.Status, "RETURNED", fmt.Sprintf("%d of %d %s returned on %s", q, loan, a.Terms.Loan.Token, date), EventLoanReturned, "", append(transfers, moved...), lines)
 }
 
 // GiveNotice terminates an open agreement (no end date) on notice, by either party alone: it ends
@@ -236,7 +236,7 @@ func (c *AgreementsContract) GiveNotice(ctx contractapi.TransactionContextInterf
 	}
 	effective := d.AddDate(0, 0, a.Terms.NoticeDays).Format(isoDate)
 	a.Notice = &Notice{By: party, Date: date, Effective: effective, TxID: t.txID, Note: note}
-	return t.saveLifecycle(a, a.Status, "NOTICE_GIVEN", "ends on "+effective, EventNoticeGiven, "", nil)
+	return t.saveLifecycle(a, a.Status, "NOTICE_GIVEN", "ends on "+effective, EventNoticeGiven, "", nil, nil)
 }
 
 // Substitute swaps collateral on date (the borrower only; ACTIVE or MATURED): substitutionJSON is
@@ -265,13 +265,13 @@ func (c *AgreementsContract) Substitute(ctx contractapi.TransactionContextInterf
 	}
 	if !a.Terms.SubstitutionPreAuthorised {
 		a.Substitution = &SubstitutionRequest{Substitution: sub, Date: date, TxID: t.txID}
-		return t.saveLifecycle(a, a.Status, "SUBSTITUTION_REQUESTED", describeSubstitution(sub), EventSubstitutionRequest, "", nil)
+		return t.saveLifecycle(a, a.Status, "SUBSTITUTION_REQUESTED", describeSubstitution(sub), EventSubstitutionRequest, "", nil, nil)
 	}
-	moved, err := t.applyStep(a, res)
+	moved, lines, err := t.applyStep(a, res, date)
 	if err != nil {
 		return "", err
 	}
-	return t.saveLifecycle(a, a.Status, "SUBSTITUTED", describeSubstitution(sub)+" (pre-authorised)", EventCollateralSubstituted, "", moved)
+	return t.saveLifecycle(a, a.Status, "SUBSTITUTED", describeSubstitution(sub)+" (pre-authorised)", EventCollateralSubstituted, "", moved, lines)
 }
 
 // ApproveSubstitution settles the borrower's pending substitution (the lender only), checked again
@@ -296,12 +296,12 @@ func (c *AgreementsContract) ApproveSubstitution(ctx contractapi.TransactionCont
 	if err != nil {
 		return "", err
 	}
-	moved, err := t.applyStep(a, res)
+	moved, lines, err := t.applyStep(a, res, req.Date)
 	if err != nil {
 		return "", err
 	}
 	a.Substitution = nil
-	return t.saveLifecycle(a, a.Status, "SUBSTITUTED", describeSubstitution(req.Substitution), EventCollateralSubstituted, "", moved)
+	return t.saveLifecycle(a, a.Status, "SUBSTITUTED", describeSubstitution(req.Substitution), EventCollateralSubstituted, "", moved, lines)
 }
 
 // CancelSubstitution withdraws (borrower) or declines (lender) a pending substitution.
@@ -317,7 +317,7 @@ func (c *AgreementsContract) CancelSubstitution(ctx contractapi.TransactionConte
 		return "", err
 	}
 	a.Substitution = nil
-	return t.saveLifecycle(a, a.Status, "SUBSTITUTION_CANCELLED", reason, EventSubstitutionCancel, "", nil)
+	return t.saveLifecycle(a, a.Status, "SUBSTITUTION_CANCELLED", reason, EventSubstitutionCancel, "", nil, nil)
 }
 
 // BuyIn closes out, on date, what the borrower failed to return (the lender only): the unreturned
@@ -384,14 +384,14 @@ func (c *AgreementsContract) BuyIn(ctx contractapi.TransactionContextInterface, 
 	note := fmt.Sprintf("%d %s bought in on %s: owed %s %s, uncovered %s", q, a.Terms.Loan.Token, date, res.Owed.FloatString(2), a.Terms.BaseCurrency, res.Uncovered.FloatString(2))
 	if res.LoanAfter == 0 {
 		a.Terms.Loan.Quantity = "0"
-		return t.closeAgreement(a, "buy-in", note)
+		return t.closeAgreement(a, "buy-in", note, date)
 	}
-	moved, err := t.applyStep(a, res)
+	moved, lines, err := t.applyStep(a, res, date)
 	if err != nil {
 		return "", err
 	}
 	a.Terms.Loan.Quantity = formatQuantity(res.LoanAfter)
-	return t.saveLifecycle(a, a.Status, "BOUGHT_IN", note, EventBuyIn, "", moved)
+	return t.saveLifecycle(a, a.Status, "BOUGHT_IN", note, EventBuyIn, "", moved, lines)
 }
 
 // beginLoanStep opens a life-cycle step of the lender's (lender) or the borrower's on an agreement
@@ -512,7 +512,15 @@ func (a *Agreement) countReturned(q int64) {
 }
 
 // runStep runs a life-cycle step of the margin engine on a's positions at date's prices.
-func (t *txn) runStep(a *Agreement, date string, step func(*margin.Agreement, *margin.Market, margin.Positions) (*margin.StepResult, error)) (*margin.StepResult, error) {
+// stepRun is a step the engine decided, with the market and agreement it decided it on.
+type stepRun struct {
+	*margin.StepResult
+	ma     *margin.Agreement
+	market *margin.Market
+	prices *PriceSet
+}
+
+func (t *txn) runStep(a *Agreement, date string, step func(*margin.Agreement, *margin.Market, margin.Positions) (*margin.StepResult, error)) (*stepRun, error) {
 	prices, err := t.pricesFor(date)
 	if err != nil {
 		return nil, err
@@ -543,11 +551,11 @@ func (t *txn) runStep(a *Agreement, date string, step func(*margin.Agreement, *m
 		}
 		return nil, err
 	}
-	return res, nil
+	return &stepRun{StepResult: res, ma: ma, market: market, prices: prices}, nil
 }
 
 // substitution checks a substitution at date's prices and returns what it moves.
-func (t *txn) substitution(a *Agreement, sub Substitution, date string) (*margin.StepResult, error) {
+func (t *txn) substitution(a *Agreement, sub Substitution, date string) (*stepRun, error) {
 	out, err := engineMoves("out", sub.Out)
 	if err != nil {
 		return nil, err
@@ -588,11 +596,12 @@ func describeSubstitution(s Substitution) string {
 	return text
 }
 
-// applyStep settles a step's collateral movements on the ledger and returns them as history
-// transfers.
-func (t *txn) applyStep(a *Agreement, res *margin.StepResult) ([]Transfer, error) {
+// applyStep settles a step's collateral movements on the ledger on date, accrues fees and rebates
+// up to date (the step changes what they accrue on), and returns the movements as history
+// transfers and the accrual lines.
+func (t *txn) applyStep(a *Agreement, run *stepRun, date string) ([]Transfer, []AccrualLine, error) {
 	out := []Transfer{}
-	for _, tr := range res.Transfers {
+	for _, tr := range run.Transfers {
 		from, to := a.Terms.Lender, a.Terms.Borrower
 		var err error
 		if tr.Direction == margin.BorrowerToLender {
@@ -602,11 +611,19 @@ func (t *txn) applyStep(a *Agreement, res *margin.StepResult) ([]Transfer, error
 			err = t.returnCollateral(a, tr.Token, tr.Quantity)
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(out, Transfer{Token: tr.Token, Quantity: formatQuantity(tr.Quantity), From: from, To: to, Leg: "collateral", Held: true})
 	}
-	return out, nil
+	if !a.Terms.hasEconomics() {
+		return out, nil, nil
+	}
+	vals, err := t.valuesAt(a, run.market, run.prices, run.HeldAfter, run.LoanAfter)
+	if err != nil {
+		return nil, nil, err
+	}
+	lines, err := t.accrueTo(a, date, &vals)
+	return out, lines, err
 }
 
 func stepTransfers(ts []margin.Transfer) []StepTransfer {
@@ -619,8 +636,9 @@ func stepTransfers(ts []margin.Transfer) []StepTransfer {
 }
 
 // saveLifecycle records a life-cycle step, stores the agreement and emits the step's event.
-func (t *txn) saveLifecycle(a *Agreement, oldStatus, step, note, event, recall string, transfers []Transfer) (string, error) {
+func (t *txn) saveLifecycle(a *Agreement, oldStatus, step, note, event, recall string, transfers []Transfer, accruals []AccrualLine) (string, error) {
 	t.record(a, step, note, transfers)
+	a.History[len(a.History)-1].Accruals = accruals
 	if err := t.putAgreement(a, oldStatus); err != nil {
 		return "", err
 	}

@@ -94,6 +94,7 @@ type MarginCallRecord struct {
 	Pending          []MarginTransfer  `json:"pending"`  // still pending afterwards
 	Held             map[string]string `json:"held"`     // collateral held under the agreement afterwards
 	Fails            []SettlementFail  `json:"fails"`    // lagged settlements due that could not settle: still pending, retried next cycle
+	Accruals         []AccrualLine     `json:"accruals"` // fees and rebates accrued since the previous call (economics.go)
 	CalledBy         string            `json:"calledBy"` // party; the caller's certificate is in the transaction
 	TxID             string            `json:"txId"`
 	Timestamp        string            `json:"timestamp"`
@@ -644,7 +645,7 @@ func (t *txn) runMarginCall(a *Agreement, date string, prices *PriceSet, cache *
 		VL: res.VL.RatString(), VCBefore: res.VCBefore.RatString(), GapBefore: res.GapBefore.RatString(),
 		Triggered: res.Triggered, Transfers: []MarginTransfer{}, IssuanceRequired: []MarginIssuance{},
 		Mints: []MarginMint{}, VCAfter: res.VCAfter.RatString(), GapAfter: res.GapAfter.RatString(),
-		Settled: settled, Pending: still, Held: map[string]string{}, Fails: fails,
+		Settled: settled, Pending: still, Held: map[string]string{}, Fails: fails, Accruals: []AccrualLine{},
 		CalledBy: t.caller.party(), TxID: t.txID, Timestamp: t.timestamp(),
 	}
 	ct1 := a.Terms.Collateral[0].Token
@@ -692,6 +693,25 @@ func (t *txn) runMarginCall(a *Agreement, date string, prices *PriceSet, cache *
 			return nil, err
 		}
 		rec.Held[leg.Token] = formatQuantity(held)
+	}
+	if a.Terms.hasEconomics() {
+		held := make(map[string]int64, len(a.Terms.Collateral))
+		for _, leg := range a.Terms.Collateral {
+			if held[leg.Token], err = t.position(a, leg.Token); err != nil {
+				return nil, err
+			}
+		}
+		loanQty, err := parseStoredQuantity(a.Terms.Loan.Quantity)
+		if err != nil {
+			return nil, err
+		}
+		vals, err := t.valuesAt(a, market, prices, held, loanQty)
+		if err != nil {
+			return nil, fail(err)
+		}
+		if rec.Accruals, err = t.accrueTo(a, date, &vals); err != nil {
+			return nil, fail(err)
+		}
 	}
 	if err := t.putMarginCall(a, rec); err != nil {
 		return nil, err

@@ -33,6 +33,7 @@ type storedMarginCall struct {
 	Pending          []MarginTransfer  `json:"pending,omitempty"` // earlier calls' transfers still pending
 	Held             map[string]string `json:"held"`
 	Fails            []SettlementFail  `json:"fails,omitempty"`
+	Accruals         []AccrualLine     `json:"accruals,omitempty"`
 	CalledBy         string            `json:"calledBy"`
 	TxID             string            `json:"txId"`
 	Timestamp        string            `json:"timestamp"`
@@ -59,7 +60,7 @@ func storeMarginCall(rec *MarginCallRecord) storedMarginCall {
 		Agreement: rec.Agreement, Date: rec.Date, PriceVersion: rec.PriceVersion, Prices: rec.Prices, FX: rec.FX,
 		VL: rec.VL, VCBefore: rec.VCBefore, GapBefore: rec.GapBefore, Triggered: rec.Triggered,
 		IssuanceRequired: rec.IssuanceRequired, Mints: rec.Mints, VCAfter: rec.VCAfter, GapAfter: rec.GapAfter,
-		Settled: rec.Settled, Pending: rec.Pending, Held: rec.Held, Fails: rec.Fails,
+		Settled: rec.Settled, Pending: rec.Pending, Held: rec.Held, Fails: rec.Fails, Accruals: rec.Accruals,
 		CalledBy: rec.CalledBy, TxID: rec.TxID, Timestamp: rec.Timestamp,
 	}
 	n := len(rec.Transfers)
@@ -99,7 +100,7 @@ func (s *storedMarginCall) record(a *Agreement) *MarginCallRecord {
 		Transfers: []MarginTransfer{}, IssuanceRequired: nonNil(s.IssuanceRequired), Mints: nonNil(s.Mints),
 		VCAfter: s.VCAfter, GapAfter: s.GapAfter,
 		Settled: append([]MarginTransfer{}, s.Settled...), Pending: append([]MarginTransfer{}, s.Pending...),
-		Held: s.Held, Fails: nonNil(s.Fails), CalledBy: s.CalledBy, TxID: s.TxID, Timestamp: s.Timestamp,
+		Held: s.Held, Fails: nonNil(s.Fails), Accruals: nonNil(s.Accruals), CalledBy: s.CalledBy, TxID: s.TxID, Timestamp: s.Timestamp,
 	}
 	settle := s.Date
 	if s.SettleDate != "" {

@@ -43,6 +43,21 @@ func partyOfRole(role string) string {
 	return map[string]string{"lender": "bank-a", "borrower": "bank-b", "bankC": "bank-c"}[role]
 }
 
+// invoiceable opens AGR-F with a fee and margins it over May's end, with the pair named for the
+// role table's calls.
+func (w *world) invoiceable() {
+	w.market()
+	w.issue(w.lender, "JP8306", "5000")
+	w.open("AGR-F", economicTerms)
+	w.postDefaultPrices("2025-05-29")
+	w.postDefaultPrices("2025-06-02")
+	w.inPair(pairAB, func() {
+		w.ok(w.oracle, "margin:MarginCall", "AGR-F", "2025-05-29")
+		w.ok(w.oracle, "margin:MarginCall", "AGR-F", "2025-06-02")
+	})
+	w.pair = pairAB
+}
+
 // pricedWorld posts prices for 2025-06-02 so margin calls can run.
 func (w *world) postDefaultPrices(date string) {
 	w.ok(w.oracle, "oracle:PostPrices", date, `{"prices":{"JP8306":"1000","JP8604":"500","US-AAPL":"200"},"fx":{"USDJPY":"150"}}`)
@@ -226,6 +241,26 @@ func roleRows() []roleRow {
 			w.postDefaultPrices("2025-06-03")
 			w.inPair(pairAB, func() { w.ok(w.oracle, "margin:SweepAgreements", "2025-06-03", idList("AGR-1")) })
 			return append(args, "2025-06-03")
+		}},
+		// billing (billing.go): the pair is named in the transient field
+		{"billing:IssueInvoice", marginSide, func(w *world, role string) []string {
+			w.invoiceable()
+			return []string{"2025-05", "JPY"}
+		}},
+		{"billing:GetInvoice", agreementSide, func(w *world, role string) []string {
+			w.invoiceable()
+			w.inPair(pairAB, func() { w.ok(w.lender, "billing:IssueInvoice", "2025-05", "JPY") })
+			return []string{"2025-05", "JPY"}
+		}},
+		{"billing:PayInvoice", []string{"borrower"}, func(w *world, role string) []string {
+			w.invoiceable()
+			w.inPair(pairAB, func() { w.ok(w.lender, "billing:IssueInvoice", "2025-05", "JPY") })
+			return []string{"2025-05", "JPY", "JPY"}
+		}},
+		{"billing:QueryInvoiceLine", agreementSide, func(w *world, role string) []string {
+			w.invoiceable()
+			w.inPair(pairAB, func() { w.ok(w.lender, "billing:IssueInvoice", "2025-05", "JPY") })
+			return []string{"2025-05", "JPY", "AGR-F", "why?"}
 		}},
 		{"agreements:GetAgreement", agreementSide, withAgreement},
 		{"agreements:CollateralHeld", agreementSide, withAgreement},

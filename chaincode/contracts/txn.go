@@ -38,6 +38,7 @@ const (
 	keyTermsBook        = "tanpo.termsbook"        // [bookId]                 -> TermsBook (status and terms of the book's agreements)
 	keyCallBook         = "tanpo.callbook"         // [bookId, date]           -> CallBook (the day's margin-call records of a custody book)
 	keySweepFailure     = "tanpo.sweepfailure"     // [agreementId, date]      -> SweepFailure (pair collection)
+	keyInvoice          = "tanpo.invoice"          // [month, currency]        -> Invoice (pair collection, billing.go)
 	keyPairSweep        = "tanpo.sweep~pair"       // [collection]             -> PairSweep (public, the pair's policy)
 )
 
@@ -217,7 +218,8 @@ func (sp *savepoint) saveCustody(book *CustodyBook, key, id string, c *Custody, 
 		held[tok] = q
 	}
 	pending := append([]Pending(nil), c.Pending...)
-	sp.custody[k] = priorCustody{book: book, key: key, id: id, entry: &Custody{Held: held, LastCall: c.LastCall, Closed: c.Closed, Pending: pending}, bookDirty: bookDirty}
+	// Accrual is replaced, never changed in place (accrueTo), so the pointer keeps its state
+	sp.custody[k] = priorCustody{book: book, key: key, id: id, entry: &Custody{Held: held, LastCall: c.LastCall, Closed: c.Closed, Pending: pending, Accrual: c.Accrual}, bookDirty: bookDirty}
 }
 
 // ledgerFault marks a failure of the peer's state access rather than of the data: a batch stops
