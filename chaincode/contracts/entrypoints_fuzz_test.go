@@ -166,7 +166,10 @@ func theFuzzBase(t testing.TB) fuzzBase {
 		w.postDefaultPrices("2025-06-02")
 		w.ok(w.lender, "agreements:Recall", "AGR-1", "1000", "2025-06-02", "2025-06-02", "")
 		w.issue(w.lender, "JP8306", "5000")
-		w.open("AGR-F", func(m map[string]any) { economicTerms(m); m["collateral"] = []any{map[string]any{"token": "JPY", "quantity": "850000"}} })
+		w.open("AGR-F", func(m map[string]any) {
+			economicTerms(m)
+			m["collateral"] = []any{map[string]any{"token": "JPY", "quantity": "850000"}}
+		})
 		w.inPair(pairAB, func() { w.ok(w.oracle, "margin:MarginCall", "AGR-F", "2025-06-01") })
 		w.ok(w.borrower, "agreements:Substitute", "AGR-T", substitutionJSON("JP8306", "10", "JP8604", "20"), "2025-06-02")
 		w.inPair(pairAB, func() { w.ok(w.oracle, "margin:MarginCall", "AGR-L", "2025-06-02") })
