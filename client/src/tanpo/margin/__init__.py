@@ -15,9 +15,23 @@ Typical use (one agreement replayed over days)::
 
 or, statelessly, ``compute_call(agreement, market, positions)`` and ``apply_call(...)``. The
 life-cycle steps — ``return_loan``, ``substitute`` and ``buy_in`` — work the same way on one
-date's market.
+date's market. Lending fees and cash-collateral rebates accrue daily with ``new_accrual_terms``,
+``Accruer.accrue`` and ``Accruer.bill``.
 """
 
+from tanpo.margin.accrual import (
+    Accrual,
+    AccrualTerms,
+    Accruer,
+    Bill,
+    DayCount,
+    Period,
+    day_count_for,
+    new_accrual_terms,
+    parse_day_count,
+    round_to_unit,
+)
+from tanpo.margin.accrual_vectors import run_accrual_case, run_accrual_case_line
 from tanpo.margin.book import AgreementBook, DayResult, IssuanceRecord, MintRecord, PendingTransfer
 from tanpo.margin.call import (
     CallResult,
@@ -51,9 +65,14 @@ from tanpo.margin.valuation import Pricing, price_agreement, unit_value
 from tanpo.margin.vectors import run_case, run_case_line
 
 __all__ = [
+    "Accrual",
+    "AccrualTerms",
+    "Accruer",
     "Agreement",
     "AgreementBook",
+    "Bill",
     "CallResult",
+    "DayCount",
     "DayResult",
     "Direction",
     "ErrorKind",
@@ -69,6 +88,7 @@ __all__ = [
     "Move",
     "Party",
     "PendingTransfer",
+    "Period",
     "Positions",
     "Pricing",
     "Quote",
@@ -80,14 +100,20 @@ __all__ = [
     "apply_call",
     "buy_in",
     "compute_call",
+    "day_count_for",
     "format_rational",
     "make_agreement",
+    "new_accrual_terms",
     "parse_date",
+    "parse_day_count",
     "parse_decimal",
     "parse_pair",
     "plan_call",
     "price_agreement",
     "return_loan",
+    "round_to_unit",
+    "run_accrual_case",
+    "run_accrual_case_line",
     "run_case",
     "run_case_line",
     "run_lifecycle_case",

@@ -362,10 +362,10 @@ REQUIRED_EXPECT_KEYS = (
 )
 
 
-#: ``format`` of the margin-call vector files (the life-cycle files have their own, see
-#: :mod:`tanpo.margin.lifecycle_vectors`).
+#: ``format`` of the margin-call vector files (the life-cycle and accrual files have their own,
+#: see :mod:`tanpo.margin.lifecycle_vectors` and :mod:`tanpo.margin.accrual_vectors`).
 MARGIN_FORMAT = "tanpo-margin-vectors/1"
-KNOWN_FORMATS = (MARGIN_FORMAT, "tanpo-lifecycle-vectors/1")
+KNOWN_FORMATS = (MARGIN_FORMAT, "tanpo-lifecycle-vectors/1", "tanpo-accrual-vectors/1")
 
 
 def iter_vector_cases(
