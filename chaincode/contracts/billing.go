@@ -215,22 +215,21 @@ func (c *BillingContract) IssueInvoice(ctx contractapi.TransactionContextInterfa
 	return t.finish(invoiceReceipt(inv, t.txID))
 }
 
-// invoiceLine is an agreement's line for a month's totals.
+// invoiceLine is an agreement's line for a month's totals: the engine's bill of the month.
 func invoiceLine(a *Agreement, m *MonthAccrual) (InvoiceLine, error) {
 	fee, ok1 := new(big.Rat).SetString(m.Fee)
 	rebate, ok2 := new(big.Rat).SetString(m.Rebate)
 	if !ok1 || !ok2 {
 		return InvoiceLine{}, fmt.Errorf("corrupt accrual of agreement %s", a.ID)
 	}
-	charged := new(big.Rat).Set(fee)
-	if a.Terms.Fee != nil && a.Terms.Fee.Minimum != "" {
-		if minimum, ok := new(big.Rat).SetString(a.Terms.Fee.Minimum); ok && minimum.Cmp(charged) > 0 {
-			charged = minimum
-		}
+	acc, err := accruer(&a.Terms)
+	if err != nil {
+		return InvoiceLine{}, err
 	}
+	bill := acc.Bill([]*margin.Accrual{{Fee: fee, Rebate: rebate}})
 	return InvoiceLine{Agreement: a.ID, Lender: a.Terms.Lender, Borrower: a.Terms.Borrower, Days: m.Days,
-		FeeAccrued: fee.RatString(), MinimumTopUp: new(big.Rat).Sub(charged, fee).RatString(),
-		FeeCharged: charged.RatString(), Rebate: rebate.RatString(), Net: new(big.Rat).Sub(charged, rebate).RatString()}, nil
+		FeeAccrued: bill.FeeAccrued.RatString(), MinimumTopUp: bill.MinimumTopUp.RatString(),
+		FeeCharged: bill.FeeCharged.RatString(), Rebate: bill.Rebate.RatString(), Net: bill.Net.RatString()}, nil
 }
 
 // PayInvoice settles an issued invoice (its payer only) with a transfer of token, a cash token in
