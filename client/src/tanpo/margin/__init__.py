@@ -34,26 +34,33 @@ from tanpo.margin.lifecycle import Move, StepResult, buy_in, return_loan, substi
 from tanpo.margin.lifecycle_vectors import run_lifecycle_case, run_lifecycle_case_line
 from tanpo.margin.market import Market, parse_date
 from tanpo.margin.model import (
+    RATINGS,
     Agreement,
+    Cap,
     Direction,
     LoanLeg,
     Mode,
     Party,
     Positions,
     Quote,
+    Schedule,
     Terms,
     Token,
     TokenKind,
     make_agreement,
 )
 from tanpo.margin.rational import format_rational, parse_decimal
+from tanpo.margin.schedule import Breach, SkippedToken, concentration, eligibility
 from tanpo.margin.valuation import Pricing, price_agreement, unit_value
 from tanpo.margin.vectors import run_case, run_case_line
 
 __all__ = [
+    "RATINGS",
     "Agreement",
     "AgreementBook",
+    "Breach",
     "CallResult",
+    "Cap",
     "DayResult",
     "Direction",
     "ErrorKind",
@@ -72,6 +79,8 @@ __all__ = [
     "Positions",
     "Pricing",
     "Quote",
+    "Schedule",
+    "SkippedToken",
     "StepResult",
     "Terms",
     "Token",
@@ -80,6 +89,8 @@ __all__ = [
     "apply_call",
     "buy_in",
     "compute_call",
+    "concentration",
+    "eligibility",
     "format_rational",
     "make_agreement",
     "parse_date",
