@@ -29,6 +29,8 @@ type Mint struct {
 // CallResult is everything one margin call decided; values are exact, in the base currency.
 // VCBefore/GapBefore value the positions the call started from; VCAfter/GapAfter the same
 // positions after this call's transfers (same prices), whether those settle now or later.
+// Skipped lists the tokens a shortfall passed over as ineligible or limited by a cap, in order;
+// Breaches the cap groups still over their limit after the call (see Concentration).
 // Slices are never nil, so JSON shows [] rather than null.
 type CallResult struct {
 	Date             string              `json:"date"`
@@ -41,6 +43,8 @@ type CallResult struct {
 	Transfers        []Transfer          `json:"transfers"`
 	IssuanceRequired []IssuanceRequired  `json:"issuanceRequired"`
 	Mints            []Mint              `json:"mints"`
+	Skipped          []SkippedToken      `json:"skipped"`
+	Breaches         []Breach            `json:"breaches"`
 	VCAfter          *big.Rat            `json:"vcAfter"`
 	GapAfter         *big.Rat            `json:"gapAfter"`
 }
@@ -70,6 +74,10 @@ type callPlan struct {
 //   - when all eligible tokens are exhausted, IssuanceRequired names the party and the remaining
 //     gap; with auto-issue CT1 is minted (ceil for the borrower, floor for the lender) and added
 //     to the CT1 transfer, so there is one transfer per token per call.
+//   - with an eligibility schedule, a shortfall skips ineligible tokens and delivers no more of a
+//     token than every cap containing it allows (capLimit); a token so limited counts as
+//     exhausted. Auto-issue mints CT1 only if CT1 is eligible, and is not capped. The excess
+//     direction ignores the schedule (reverse priority order, as without one).
 func planCall(a *Agreement, pr *Pricing, held, bfree []int64) (*callPlan, error) {
 	hu := pr.HaircutUnit
 	vl := new(big.Rat).Mul(ratInt(a.loanQty), pr.LoanUnit)
@@ -89,8 +97,13 @@ func planCall(a *Agreement, pr *Pricing, held, bfree []int64) (*callPlan, error)
 	plan := &callPlan{result: &CallResult{
 		Date: pr.Date, Prices: pr.Prices, FX: pr.FX, VL: vl, VCBefore: vc, GapBefore: gap,
 		Triggered: triggered, Transfers: []Transfer{}, IssuanceRequired: []IssuanceRequired{},
-		Mints: []Mint{},
+		Mints: []Mint{}, Skipped: []SkippedToken{}, Breaches: []Breach{},
 	}}
+	sched := a.schedule
+	var now []int64 // held positions including this call's moves so far (caps only)
+	if sched != nil && len(sched.groups) > 0 {
+		now = append([]int64{}, held...)
+	}
 	gapAfter := new(big.Rat).Set(gap)
 	if triggered && gap.Sign() != 0 {
 		shortfall := gap.Sign() < 0
@@ -103,6 +116,10 @@ func planCall(a *Agreement, pr *Pricing, held, bfree []int64) (*callPlan, error)
 		}
 		exhausted := true
 		for _, i := range order {
+			if shortfall && sched != nil && sched.reasons[i] != "" {
+				plan.result.Skipped = append(plan.result.Skipped, SkippedToken{a.collateral[i].ID, SkipIneligible})
+				continue
+			}
 			var want *big.Int
 			if shortfall {
 				want = ceilDiv(rest, hu[i])
@@ -116,6 +133,16 @@ func planCall(a *Agreement, pr *Pricing, held, bfree []int64) (*callPlan, error)
 			case have[i] > 0:
 				qty = have[i]
 			}
+			if shortfall && now != nil {
+				if limit := a.capLimit(i, pr.Unit, now); limit != nil && limit.Cmp(big.NewInt(qty)) < 0 {
+					qty = limit.Int64() // 0 <= limit < qty
+					plan.result.Skipped = append(plan.result.Skipped, SkippedToken{a.collateral[i].ID, SkipCap})
+				}
+				var err error
+				if now[i], err = addInt64(now[i], qty, "held "+a.collateral[i].ID); err != nil {
+					return nil, err
+				}
+			}
 			if qty != 0 {
 				plan.moves = append(plan.moves, plannedMove{i, qty})
 				rest.Sub(rest, tmp.Mul(ratInt(qty), hu[i]))
@@ -128,7 +155,7 @@ func planCall(a *Agreement, pr *Pricing, held, bfree []int64) (*callPlan, error)
 		if exhausted {
 			plan.result.IssuanceRequired = append(plan.result.IssuanceRequired,
 				IssuanceRequired{Party: party, Value: new(big.Rat).Set(rest)})
-			if a.autoIssue {
+			if a.autoIssue && (!shortfall || sched == nil || sched.reasons[0] == "") {
 				ct1 := a.collateral[0].ID
 				var m *big.Int
 				if shortfall {
@@ -162,6 +189,22 @@ func planCall(a *Agreement, pr *Pricing, held, bfree []int64) (*callPlan, error)
 		} else {
 			gapAfter.Set(rest)
 		}
+	}
+	if now != nil {
+		// the concentration after the call: the positions the call started from plus its moves
+		after := append([]int64{}, held...)
+		for _, mv := range plan.moves {
+			var err error
+			if plan.direction == BorrowerToLender {
+				after[mv.index], err = addInt64(after[mv.index], mv.qty, "held "+a.collateral[mv.index].ID)
+			} else {
+				after[mv.index], err = subInt64(after[mv.index], mv.qty, "held "+a.collateral[mv.index].ID)
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		plan.result.Breaches = Concentration(a, pr, after)
 	}
 	for _, mv := range plan.moves {
 		q := ratInt(mv.qty)

@@ -19,5 +19,8 @@
 // Entry points: NewAgreement validates terms; NewMarket parses one date's prices and FX pairs;
 // ComputeCall runs a margin call on given positions (ApplyCall settles it immediately); a Book
 // replays an agreement day by day with settlement lag, pending transfers and auto-issue mints.
+// An agreement may carry an eligibility schedule (Terms.Schedule): Eligibility says whether a
+// token may be delivered, Concentration reports the caps exceeded, and a call's shortfall skips
+// ineligible tokens and respects the caps (CallResult.Skipped, CallResult.Breaches).
 // RunCase runs one JSON case of the vector format (see vectors/README.md).
 package margin

@@ -83,11 +83,7 @@ func checkLifecycleKeys(line []byte) error {
 			}
 		}
 	}
-	terms, err := checkKeys(c["terms"], "terms", termsKeys)
-	if err != nil {
-		return err
-	}
-	if _, err := checkKeys(terms["loan"], "terms.loan", loanKeys); err != nil {
+	if err := checkTermsKeys(c["terms"]); err != nil {
 		return err
 	}
 	if _, err := checkKeys(c["positions"], "positions", positionKeys); err != nil {

@@ -52,12 +52,17 @@ var (
 	currencyRe = regexp.MustCompile(`^[A-Z]{3}$`)
 )
 
-// Token is a token definition reduced to what valuation needs. Quote "" means per-unit.
+// Token is a token definition reduced to what valuation and eligibility need. Quote "" means
+// per-unit. AssetClass ("cash", "equity", "bond"…), Rating (one of Ratings, "" = unrated) and
+// Issuer are optional; an eligibility schedule reads them.
 type Token struct {
-	ID       string    `json:"id"`
-	Kind     TokenKind `json:"kind"`
-	Currency string    `json:"currency"`
-	Quote    Quote     `json:"quote,omitempty"`
+	ID         string    `json:"id"`
+	Kind       TokenKind `json:"kind"`
+	Currency   string    `json:"currency"`
+	Quote      Quote     `json:"quote,omitempty"`
+	AssetClass string    `json:"assetClass,omitempty"`
+	Rating     string    `json:"rating,omitempty"`
+	Issuer     string    `json:"issuer,omitempty"`
 }
 
 // LoanLeg is what the lender delivered and the borrower owes.
@@ -69,7 +74,8 @@ type LoanLeg struct {
 // Terms are the agreement terms the margin engine uses. Collateral is the priority order
 // CT1…CTn. Haircut is the agreement's α, Haircuts overrides it per collateral token (an
 // eligibility schedule), Threshold is β (a fraction of V_L), MinTransfer the minimum transfer
-// amount in the base currency. Numbers are exact decimal strings; "" means "0".
+// amount in the base currency. Numbers are exact decimal strings; "" means "0". A haircut is
+// resolved per token: Haircuts > the schedule's "token:" > its "class:" > Haircut.
 type Terms struct {
 	Base        string            `json:"base"`
 	Loan        LoanLeg           `json:"loan"`
@@ -81,6 +87,9 @@ type Terms struct {
 	MinTransfer string            `json:"minTransfer,omitempty"`
 	LagDays     int               `json:"lagDays,omitempty"`
 	AutoIssue   bool              `json:"autoIssue,omitempty"`
+	// Schedule is the optional eligibility schedule (nil: every collateral token is eligible,
+	// nothing is capped).
+	Schedule *Schedule `json:"schedule,omitempty"`
 }
 
 // Positions are quantities by token id: held by the lender under the agreement (negative after an
@@ -105,6 +114,7 @@ type Agreement struct {
 	mode           Mode
 	lagDays        int
 	autoIssue      bool
+	schedule       *schedule // nil without a schedule
 	index          map[string]int
 	shortfallOrder []int
 	excessOrder    []int
@@ -142,6 +152,9 @@ func CheckToken(t Token) (Token, error) {
 	if t.Quote != QuotePerUnit && t.Quote != QuotePercentOfPar {
 		return t, errorf(ErrInvalidInput, "token %s: quote %q is not per-unit or percent-of-par", t.ID, t.Quote)
 	}
+	if err := checkTokenAttrs(t); err != nil {
+		return t, err
+	}
 	return t, nil
 }
 
@@ -165,7 +178,8 @@ func fractionIn(text, what string, upper *big.Rat) (*big.Rat, error) {
 
 // NewAgreement validates tokens and terms and returns the parsed agreement. Checks run in a
 // fixed order shared with the Python engine (tokens in list order; base; loan token; loan
-// quantity; collateral; haircut; haircuts by sorted key; threshold; minimum transfer; mode; lag),
+// quantity; collateral; haircut; haircuts by sorted key; threshold; minimum transfer; mode; lag;
+// then the schedule: asset classes, currencies, minimum rating, haircuts by sorted key, caps),
 // so a multiply-broken input reports the same error kind in both.
 func NewAgreement(tokens []Token, terms Terms) (*Agreement, error) {
 	defs := make(map[string]Token, len(tokens))
@@ -236,9 +250,17 @@ func NewAgreement(tokens []Token, terms Terms) (*Agreement, error) {
 		return nil, errorf(ErrOutOfRange, "lag of %d days is outside 0..%d", terms.LagDays, MaxLagDays)
 	}
 	a.mode, a.lagDays, a.autoIssue = terms.Mode, terms.LagDays, terms.AutoIssue
-	for _, t := range a.collateral {
+	scheduled := make([]*big.Rat, len(a.collateral))
+	if terms.Schedule != nil {
+		if a.schedule, scheduled, err = a.parseSchedule(terms.Schedule); err != nil {
+			return nil, err
+		}
+	}
+	for i, t := range a.collateral {
 		if h, ok := perToken[t.ID]; ok {
 			a.haircuts = append(a.haircuts, h)
+		} else if scheduled[i] != nil {
+			a.haircuts = append(a.haircuts, scheduled[i])
 		} else {
 			a.haircuts = append(a.haircuts, alpha)
 		}

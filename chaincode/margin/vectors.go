@@ -37,6 +37,7 @@ type wireTerms struct {
 	LagDays     json.RawMessage   `json:"lagDays"`
 	AutoIssue   bool              `json:"autoIssue"`
 	MinTransfer string            `json:"minTransfer"`
+	Schedule    *Schedule         `json:"schedule"`
 }
 
 type wireLoan struct {
@@ -89,8 +90,10 @@ func (r rawInt) absent() bool {
 // checked first.
 var (
 	caseKeys     = keySet("name", "description", "tokens", "terms", "positions", "days", "expectError")
-	tokenKeys    = keySet("id", "kind", "currency", "quote")
-	termsKeys    = keySet("base", "loan", "collateral", "haircut", "haircuts", "threshold", "mode", "lagDays", "autoIssue", "minTransfer")
+	tokenKeys    = keySet("id", "kind", "currency", "quote", "assetClass", "rating", "issuer")
+	termsKeys    = keySet("base", "loan", "collateral", "haircut", "haircuts", "threshold", "mode", "lagDays", "autoIssue", "minTransfer", "schedule")
+	scheduleKeys = keySet("assetClasses", "currencies", "minRating", "haircuts", "caps")
+	capKeys      = keySet("by", "key", "max")
 	loanKeys     = keySet("token", "quantity")
 	positionKeys = keySet("held", "borrowerFree", "lenderFree")
 	dayKeys      = keySet("date", "prices", "fx", "expect", "expectError")
@@ -119,6 +122,30 @@ func checkKeys(raw json.RawMessage, what string, allowed map[string]bool) (map[s
 	return obj, nil
 }
 
+// checkTermsKeys checks the keys of terms, its loan, its schedule and the schedule's caps.
+func checkTermsKeys(raw json.RawMessage) error {
+	terms, err := checkKeys(raw, "terms", termsKeys)
+	if err != nil {
+		return err
+	}
+	if _, err := checkKeys(terms["loan"], "terms.loan", loanKeys); err != nil {
+		return err
+	}
+	sched, err := checkKeys(terms["schedule"], "terms.schedule", scheduleKeys)
+	if err != nil {
+		return err
+	}
+	var caps []json.RawMessage
+	if json.Unmarshal(sched["caps"], &caps) == nil {
+		for i, c := range caps {
+			if _, err := checkKeys(c, fmt.Sprintf("terms.schedule.caps[%d]", i), capKeys); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 func checkCaseKeys(line []byte) error {
 	c, err := checkKeys(line, "case", caseKeys)
 	if err != nil || c == nil {
@@ -132,11 +159,7 @@ func checkCaseKeys(line []byte) error {
 			}
 		}
 	}
-	terms, err := checkKeys(c["terms"], "terms", termsKeys)
-	if err != nil {
-		return err
-	}
-	if _, err := checkKeys(terms["loan"], "terms.loan", loanKeys); err != nil {
+	if err := checkTermsKeys(c["terms"]); err != nil {
 		return err
 	}
 	if _, err := checkKeys(c["positions"], "positions", positionKeys); err != nil {
@@ -343,7 +366,7 @@ func (c *wireCase) setup(ints map[string]int64) (*Agreement, Positions, error) {
 		Base: c.Terms.Base, Loan: LoanLeg{Token: c.Terms.Loan.Token, Quantity: qty},
 		Collateral: c.Terms.Collateral, Mode: c.Terms.Mode, Haircut: c.Terms.Haircut,
 		Haircuts: c.Terms.Haircuts, Threshold: c.Terms.Threshold, MinTransfer: c.Terms.MinTransfer,
-		LagDays: int(lag), AutoIssue: c.Terms.AutoIssue,
+		LagDays: int(lag), AutoIssue: c.Terms.AutoIssue, Schedule: c.Terms.Schedule,
 	})
 	if err != nil {
 		return nil, Positions{}, err

@@ -63,6 +63,7 @@ SKELETON = st.fixed_dictionaries(
         "min_transfer": st.sampled_from(["", "0", "0", "100", "5000.5", "1/3"]),
         "days": st.integers(1, 4),
         "cross_currency": st.booleans(),
+        "schedule": st.sampled_from([False, False, True]),
         "seed": st.integers(0, 2**64 - 1),
     }
 )
@@ -99,6 +100,66 @@ def _perturb(rnd: random.Random, price: str) -> str:
     return f"{text[: len(text) - len(frac)]}.{text[len(text) - len(frac):]}" if frac else text
 
 
+RATINGS = ["AAA", "AA+", "AA", "AA-", "A+", "A", "A-", "BBB+", "BBB", "BBB-", "BB+", "BB", "BB-",
+           "B+", "B", "B-", "CCC+", "CCC", "CCC-", "CC", "C", "D"]
+CLASSES = ["cash", "equity", "bond"]
+ISSUERS = ["ISS1", "ISS2", "ISS3"]
+CAP_MAXES = ["1", "0.5", "0.3", "1/3", "0.9", "0.25", "0.05", "2/3"]
+
+
+def _attributes(rnd: random.Random, token: dict[str, Any]) -> None:
+    """Random optional eligibility attributes on a token definition (sometimes none)."""
+    if rnd.randrange(5):
+        token["assetClass"] = "cash" if token["kind"] == "CT" and rnd.randrange(3) else \
+            rnd.choice(CLASSES)
+    if rnd.randrange(3):
+        token["rating"] = rnd.choice(RATINGS)
+    if rnd.randrange(3):
+        token["issuer"] = rnd.choice(ISSUERS)
+
+
+def _schedule(rnd: random.Random, ids: list[str], ccys: list[str]) -> dict[str, Any]:
+    """A random eligibility schedule, mostly valid, sometimes with one defect."""
+    sched: dict[str, Any] = {}
+    if rnd.randrange(3) == 0:
+        sched["assetClasses"] = rnd.sample(CLASSES, rnd.randint(1, 3))
+    if rnd.randrange(4) == 0:
+        sched["currencies"] = rnd.sample(ccys, rnd.randint(1, len(ccys)))
+    if rnd.randrange(3) == 0:
+        sched["minRating"] = rnd.choice(RATINGS)
+    if rnd.randrange(3) == 0:
+        sched["haircuts"] = {
+            rnd.choice([f"token:{rnd.choice(ids)}", f"class:{rnd.choice(CLASSES)}"]):
+            f"0.{rnd.randrange(100):02d}" for _ in range(rnd.randint(1, 3))
+        }
+    caps = []
+    for _ in range(rnd.choice([0, 1, 1, 2, 3])):
+        by = rnd.choice(["issuer", "assetClass", "token"])
+        key = ""
+        if rnd.randrange(2):
+            key = {"issuer": rnd.choice(ISSUERS), "assetClass": rnd.choice(CLASSES),
+                   "token": rnd.choice(ids)}[by]
+        cap: dict[str, Any] = {"by": by, "max": rnd.choice(CAP_MAXES)}
+        if key or rnd.randrange(2):
+            cap["key"] = key
+        caps.append(cap)
+    if caps:
+        sched["caps"] = caps
+    mishap = rnd.randrange(40)
+    if mishap == 0:
+        sched["minRating"] = rnd.choice(["AAA+", "aa", "NR"])
+    elif mishap == 1:
+        sched["caps"] = [*caps, {"by": rnd.choice(["issuer", "sector"]),
+                                  "max": rnd.choice(["0", "1.5", "-0.1", "x"])}]
+    elif mishap == 2:
+        sched["haircuts"] = {rnd.choice(["T1", "isin:T1", "token:NOPE", "class:"]): "0.1"}
+    elif mishap == 3:
+        sched["currencies"] = ["usd"]
+    elif mishap == 4:
+        sched["maxRating"] = "AAA"
+    return sched
+
+
 def build_case(sk: dict[str, Any]) -> dict[str, Any]:
     """A full case from a skeleton drawn by hypothesis (deterministic in the skeleton)."""
     rnd = random.Random(sk["seed"])
@@ -116,6 +177,11 @@ def build_case(sk: dict[str, Any]) -> dict[str, Any]:
     ]
     collateral = ids[1:]
     rnd.shuffle(collateral)
+    if sk.get("schedule"):
+        for token in tokens:
+            _attributes(rnd, token)
+        if rnd.randrange(50) == 0:
+            tokens[-1]["rating"] = rnd.choice(["Aaa", "NR", "BBB++"])
 
     def haircut() -> str:
         text = str(sk["haircut"])
@@ -133,6 +199,8 @@ def build_case(sk: dict[str, Any]) -> dict[str, Any]:
         "lagDays": sk["lag"],
         "autoIssue": sk["auto_issue"],
     }
+    if sk.get("schedule"):
+        terms["schedule"] = _schedule(rnd, ids[1:], sorted({t["currency"] for t in tokens}))
     positions: dict[str, dict[str, int]] = {
         "held": {t: _quantity(rnd, -(scale // 10), scale) for t in ids[1:] if rnd.randrange(3)},
         "borrowerFree": {t: _quantity(rnd, 0, scale) for t in ids[1:] if rnd.randrange(3)},
@@ -229,7 +297,8 @@ def _without_messages(output: dict[str, Any]) -> dict[str, Any]:
 
 def test_python_and_go_engines_agree(go_engine: Path) -> None:
     stats = {"cases": 0, "days": 0, "day_errors": 0, "case_errors": 0, "transfers": 0,
-             "mints": 0, "triggered": 0}
+             "mints": 0, "triggered": 0, "skipped_ineligible": 0, "skipped_cap": 0,
+             "breaches": 0}
 
     @settings(
         max_examples=max(1, -(-TOTAL // BATCH)),
@@ -256,6 +325,9 @@ def test_python_and_go_engines_agree(go_engine: Path) -> None:
                 stats["transfers"] += len(d["transfers"])
                 stats["mints"] += len(d["mints"])
                 stats["triggered"] += d["triggered"]
+                for k in d["skipped"]:
+                    stats[f"skipped_{k['reason']}"] += 1
+                stats["breaches"] += len(d["breaches"])
 
     check()
     print(f"differential: {stats}")
@@ -263,6 +335,8 @@ def test_python_and_go_engines_agree(go_engine: Path) -> None:
     # the generator must exercise the interesting paths, not only errors
     assert stats["transfers"] > stats["cases"] // 4
     assert stats["mints"] > 0 and stats["day_errors"] > 0 and stats["case_errors"] > 0
+    # and the schedule's: skipped tokens of both kinds, breaches
+    assert stats["skipped_ineligible"] > 0 and stats["skipped_cap"] > 0 and stats["breaches"] > 0
 
 
 _GOOD = (
@@ -308,6 +382,29 @@ ODD_LINES = [
     "{" + (_GOOD % ("", "", "100")).replace('"fx":{}', '"fx":{},"expect":{"x":[1]}') + "}",
     "{" + (_GOOD % ("", "", "100")).replace('"days":[', '"days":[null,') + "}",
     "{" + (_GOOD % ("", "", "100")).replace('"loan":{', '"loan":{"Token":"A",') + "}",
+    "{" + _GOOD % (',"schedule":null', "", "100") + "}",
+    "{" + _GOOD % (',"schedule":{}', "", "100") + "}",
+    "{" + _GOOD % (',"schedule":[]', "", "100") + "}",
+    "{" + _GOOD % (',"schedule":{"Caps":[]}', "", "100") + "}",
+    "{" + _GOOD % (',"schedule":{"caps":[null]}', "", "100") + "}",
+    "{" + _GOOD % (',"schedule":{"caps":{}}', "", "100") + "}",
+    "{" + _GOOD % (',"schedule":{"caps":[{"by":"token","max":0.5}]}', "", "100") + "}",
+    "{" + _GOOD % (',"schedule":{"caps":[{"by":"token","Max":"0.5"}]}', "", "100") + "}",
+    "{" + _GOOD % (',"schedule":{"caps":[{"by":"token","key":null,"max":"1/2"}]}', "",
+                   "100") + "}",
+    "{" + _GOOD % (',"schedule":{"assetClasses":"cash"}', "", "100") + "}",
+    "{" + _GOOD % (',"schedule":{"assetClasses":[null]}', "", "100") + "}",
+    "{" + _GOOD % (',"schedule":{"currencies":[1]}', "", "100") + "}",
+    "{" + _GOOD % (',"schedule":{"minRating":null,"haircuts":null}', "", "100") + "}",
+    "{" + _GOOD % (',"schedule":{"haircuts":{"token:A":null}}', "", "100") + "}",
+    "{" + _GOOD % (',"schedule":{"haircuts":{"token:A":0.1}}', "", "100") + "}",
+    "{" + _GOOD % (',"schedule":{"minRating":"A","currencies":["JPY"]}', "", "100") + "}",
+    "{" + (_GOOD % ("", "", "100")).replace('"currency":"JPY"}]', '"currency":"JPY",'
+                                               '"rating":null}]') + "}",
+    "{" + (_GOOD % ("", "", "100")).replace('"currency":"JPY"}]', '"currency":"JPY",'
+                                               '"Rating":"A"}]') + "}",
+    "{" + (_GOOD % ("", "", "100")).replace('"currency":"JPY"}]', '"currency":"JPY",'
+                                               '"issuer":7}]') + "}",
     '{"name": "x", "description": 1}',
     '{"expectError": {"kind": "x"}, "name": "e"}',
 ]

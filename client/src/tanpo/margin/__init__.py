@@ -48,30 +48,37 @@ from tanpo.margin.lifecycle import Move, StepResult, buy_in, return_loan, substi
 from tanpo.margin.lifecycle_vectors import run_lifecycle_case, run_lifecycle_case_line
 from tanpo.margin.market import Market, parse_date
 from tanpo.margin.model import (
+    RATINGS,
     Agreement,
+    Cap,
     Direction,
     LoanLeg,
     Mode,
     Party,
     Positions,
     Quote,
+    Schedule,
     Terms,
     Token,
     TokenKind,
     make_agreement,
 )
 from tanpo.margin.rational import format_rational, parse_decimal
+from tanpo.margin.schedule import Breach, SkippedToken, concentration, eligibility
 from tanpo.margin.valuation import Pricing, price_agreement, unit_value
 from tanpo.margin.vectors import run_case, run_case_line
 
 __all__ = [
+    "RATINGS",
     "Accrual",
     "AccrualTerms",
     "Accruer",
     "Agreement",
     "AgreementBook",
     "Bill",
+    "Breach",
     "CallResult",
+    "Cap",
     "DayCount",
     "DayResult",
     "Direction",
@@ -92,6 +99,8 @@ __all__ = [
     "Positions",
     "Pricing",
     "Quote",
+    "Schedule",
+    "SkippedToken",
     "StepResult",
     "Terms",
     "Token",
@@ -100,7 +109,9 @@ __all__ = [
     "apply_call",
     "buy_in",
     "compute_call",
+    "concentration",
     "day_count_for",
+    "eligibility",
     "format_rational",
     "make_agreement",
     "new_accrual_terms",

@@ -20,6 +20,11 @@ Decisions where the design leaves a choice (shared with the Go engine):
   and delivered in the same call. The issuance-required outcome is still reported next to the mint.
 * One transfer per token per call: a minted CT1 quantity is added to the CT1 transfer (which is then
   listed where CT1 first moved, or last if it only moved because of the mint).
+* With an eligibility schedule (:mod:`tanpo.margin.schedule`) a shortfall skips ineligible tokens
+  and delivers no more of a token than every cap containing it allows; a token so limited counts
+  as exhausted. Auto-issue mints CT1 only if CT1 is eligible, and is not capped. The excess
+  direction ignores the schedule (reverse priority order, as without one). The caps still
+  exceeded after the call are reported as breaches; the call never sells anything for them.
 """
 
 from __future__ import annotations
@@ -34,6 +39,14 @@ from tanpo.margin.errors import ErrorKind, MarginError
 from tanpo.margin.market import Market
 from tanpo.margin.model import Agreement, Direction, Party, Positions, position_vectors
 from tanpo.margin.rational import INT64_MAX, check_int64
+from tanpo.margin.schedule import (
+    SKIP_CAP,
+    SKIP_INELIGIBLE,
+    Breach,
+    SkippedToken,
+    cap_limit,
+    concentration,
+)
 from tanpo.margin.valuation import Pricing, price_agreement
 
 
@@ -106,6 +119,10 @@ class CallResult(NamedTuple):
     vl_num: int
     vc_num: int
     gap_after_num: int
+    #: tokens a shortfall passed over as ineligible or limited by a cap, in order
+    skipped: tuple[SkippedToken, ...] = ()
+    #: cap groups still over their limit after the call (see schedule.concentration)
+    breaches: tuple[Breach, ...] = ()
 
     @property
     def date(self) -> str:
@@ -183,9 +200,13 @@ def plan_call(
     if triggered and mta:
         triggered = size * agreement.min_transfer_den >= mta * pricing.denominator
 
+    sched = agreement.schedule
     if not triggered or gap == 0:
+        breaches = concentration(agreement, pricing, held) if sched is not None else ()
         return CallResult(pricing, agreement.collateral_ids, triggered, None, (), 0, None, 0,
-                          vl, vc, gap)
+                          vl, vc, gap, (), breaches)
+    if sched is not None:
+        return _plan_scheduled(agreement, pricing, held, borrower_free, triggered, vl, vc, gap)
     moves: list[tuple[int, int]] = []
     rest = size
     exhausted = True
@@ -241,6 +262,88 @@ def plan_call(
     return CallResult(pricing, agreement.collateral_ids, True, direction,
                       tuple(moves), minted, party, owed, vl, vc,
                       -rest if gap < 0 else rest)
+
+
+def _plan_scheduled(
+    agreement: Agreement, pricing: Pricing, held: Sequence[int], borrower_free: Sequence[int],
+    triggered: bool, vl: int, vc: int, gap: int,
+) -> CallResult:
+    """:func:`plan_call` for a triggered call with a non-zero gap under an eligibility schedule."""
+    sched = agreement.schedule
+    assert sched is not None
+    hu, unit = pricing.haircut_unit, pricing.unit
+    moves: list[tuple[int, int]] = []
+    skipped: list[SkippedToken] = []
+    rest = -gap if gap < 0 else gap
+    exhausted = True
+    ids = agreement.collateral_ids
+    capped = bool(sched.groups)
+    now = list(held)
+    if gap < 0:
+        direction = Direction.BORROWER_TO_LENDER
+        for i in agreement.shortfall_order:
+            if sched.reasons[i]:
+                skipped.append(SkippedToken(ids[i], SKIP_INELIGIBLE))
+                continue
+            u = hu[i]
+            want = -(-rest // u)
+            have = borrower_free[i]
+            qty = want if have >= want else (have if have > 0 else 0)
+            if capped:
+                limit = cap_limit(agreement, i, unit, now)
+                if limit is not None and limit < qty:
+                    qty = limit
+                    skipped.append(SkippedToken(ids[i], SKIP_CAP))
+                now[i] = check_int64(now[i] + qty, f"held {ids[i]}")
+            if qty:
+                moves.append((i, qty))
+                rest -= qty * u
+            if qty == want:
+                exhausted = False
+                break
+    else:
+        direction = Direction.LENDER_TO_BORROWER
+        for i in agreement.excess_order:
+            u = hu[i]
+            want = rest // u
+            have = held[i]
+            qty = want if have >= want else (have if have > 0 else 0)
+            if qty:
+                moves.append((i, qty))
+                rest -= qty * u
+            if qty == want:
+                exhausted = False
+                break
+    party: Party | None = None
+    owed = 0
+    minted = 0
+    if exhausted:
+        party = Party.BORROWER if gap < 0 else Party.LENDER
+        owed = rest
+        if agreement.auto_issue and (gap > 0 or not sched.reasons[0]):
+            u0 = hu[0]
+            minted = -(-rest // u0) if gap < 0 else rest // u0
+            ct1 = ids[0]
+            check_int64(minted, f"auto-issued quantity of {ct1}")
+            k = next((n for n, (i, _) in enumerate(moves) if i == 0), len(moves))
+            if k == len(moves):
+                moves.append((0, 0))
+            total = moves[k][1] + minted
+            if total > INT64_MAX:
+                raise MarginError(
+                    ErrorKind.OVERFLOW, f"transfer of {total} {ct1} does not fit 64 bits"
+                )
+            moves[k] = (0, total)
+            rest -= minted * u0
+    breaches: tuple[Breach, ...] = ()
+    if capped:
+        after = list(held)
+        sign = 1 if gap < 0 else -1
+        for i, qty in moves:
+            after[i] = check_int64(after[i] + sign * qty, f"held {ids[i]}")
+        breaches = concentration(agreement, pricing, after)
+    return CallResult(pricing, ids, triggered, direction, tuple(moves), minted, party, owed, vl,
+                      vc, -rest if gap < 0 else rest, tuple(skipped), breaches)
 
 
 def compute_call(agreement: Agreement, market: Market, positions: Positions) -> CallResult:

@@ -62,12 +62,19 @@ class Direction(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Token:
-    """A token definition, reduced to what valuation needs."""
+    """A token definition, reduced to what valuation and eligibility need.
+
+    ``asset_class`` ("cash", "equity", "bond"…), ``rating`` (one of :data:`RATINGS`, "" =
+    unrated) and ``issuer`` are optional; an eligibility schedule reads them.
+    """
 
     id: str
     kind: TokenKind | str
     currency: str
     quote: Quote | str = Quote.PER_UNIT
+    asset_class: str = ""
+    rating: str = ""
+    issuer: str = ""
 
     @property
     def quote_factor(self) -> Fraction:
@@ -84,6 +91,59 @@ class LoanLeg:
 
     token: str
     quantity: int
+
+
+#: The rating scale, best first (S&P style); "" means unrated.
+RATINGS = ("AAA", "AA+", "AA", "AA-", "A+", "A", "A-", "BBB+", "BBB", "BBB-", "BB+", "BB", "BB-",
+           "B+", "B", "B-", "CCC+", "CCC", "CCC-", "CC", "C", "D")
+RATING_RANK = {r: i for i, r in enumerate(RATINGS)}
+#: Cap groupings
+CAP_BY = ("issuer", "assetClass", "token")
+#: The asset class exempt from the minimum-rating rule
+CASH_CLASS = "cash"
+
+
+@dataclass(frozen=True, slots=True)
+class Cap:
+    """A concentration limit: the group's share of the held collateral's market value may not
+    exceed ``max`` (a fraction in (0, 1]). ``by`` is "issuer", "assetClass" or "token"; ``key``
+    names the group ("" = every group of that kind)."""
+
+    by: str
+    key: str = ""
+    max: Number = "1"
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """An agreement's eligibility schedule. Empty lists mean "any". ``haircuts`` maps
+    ``"token:<id>"`` or ``"class:<assetClass>"`` to a haircut in [0, 1)."""
+
+    asset_classes: Sequence[str] = ()
+    currencies: Sequence[str] = ()
+    min_rating: str = ""
+    haircuts: Mapping[str, Number] = field(default_factory=dict)
+    caps: Sequence[Cap] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CapGroup:
+    """One group of one cap: the collateral indexes it contains."""
+
+    by: str
+    key: str
+    max: Fraction
+    members: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedSchedule:
+    """A validated schedule: the reason each collateral token is ineligible ("" = eligible), the
+    cap groups (caps in list order, a cap's groups in key order), and the groups of each token."""
+
+    reasons: tuple[str, ...]
+    groups: tuple[CapGroup, ...]
+    token_groups: tuple[tuple[int, ...], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +166,8 @@ class Terms:
     min_transfer: Number = "0"
     lag_days: int = 0
     auto_issue: bool = False
+    #: optional eligibility schedule (None: every collateral token eligible, nothing capped)
+    schedule: Schedule | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +216,8 @@ class Agreement:
     threshold_den: int = 1
     min_transfer_num: int = 0
     min_transfer_den: int = 1
+    #: the parsed eligibility schedule, None without one
+    schedule: ParsedSchedule | None = None
 
 
 def _fail(message: str, kind: ErrorKind = ErrorKind.INVALID_INPUT) -> MarginError:
@@ -171,7 +235,113 @@ def check_token(token: Token) -> Token:
     quote = token.quote if token.quote != "" else Quote.PER_UNIT
     if quote not in (Quote.PER_UNIT, Quote.PERCENT_OF_PAR):
         raise _fail(f"token {token.id}: quote {token.quote!r} is not per-unit or percent-of-par")
-    return Token(token.id, TokenKind(token.kind), token.currency, Quote(quote))
+    _check_attr(token.asset_class, f"token {token.id}: asset class")
+    if token.rating != "" and token.rating not in RATING_RANK:
+        raise _fail(f"token {token.id}: rating {token.rating!r} is not on the rating scale")
+    _check_attr(token.issuer, f"token {token.id}: issuer")
+    return Token(token.id, TokenKind(token.kind), token.currency, Quote(quote),
+                 token.asset_class, token.rating, token.issuer)
+
+
+def _check_attr(value: str, what: str) -> None:
+    """An asset class, issuer or cap key: "" or the token id grammar."""
+    if not isinstance(value, str) or (value != "" and not _TOKEN_ID.fullmatch(value)):
+        raise _fail(f"{what} {value!r} is not 1-64 characters of A-Z a-z 0-9 . _ : / -")
+
+
+def _attr_of(token: Token, by: str) -> str:
+    if by == "issuer":
+        return token.issuer
+    if by == "assetClass":
+        return token.asset_class
+    return token.id
+
+
+def _parse_schedule(
+    schedule: Schedule, collateral: Sequence[Token], index: Mapping[str, int]
+) -> tuple[ParsedSchedule, list[Fraction | None]]:
+    """Validate ``schedule`` (asset classes, currencies, minimum rating, haircuts by sorted key,
+    caps in list order: by, key, max) and return it parsed with each collateral token's schedule
+    haircut (None where it sets none)."""
+    for c in schedule.asset_classes:
+        if c == "":
+            raise _fail("schedule: empty asset class")
+        _check_attr(c, "schedule: asset class")
+    for c in schedule.currencies:
+        if not isinstance(c, str) or not _CURRENCY.fullmatch(c):
+            raise _fail(f"schedule: currency {c!r} is not a 3-letter code")
+    rated = schedule.min_rating != ""
+    min_rank = 0
+    if rated:
+        if schedule.min_rating not in RATING_RANK:
+            raise _fail(
+                f"schedule: minimum rating {schedule.min_rating!r} is not on the rating scale"
+            )
+        min_rank = RATING_RANK[schedule.min_rating]
+    by_token: dict[str, Fraction] = {}
+    by_class: dict[str, Fraction] = {}
+    for k in sorted(schedule.haircuts):
+        if k.startswith("token:"):
+            name = k[len("token:"):]
+            if name not in index:
+                raise _fail(f"schedule haircut {k!r}: {name!r} is not a collateral token")
+            target = by_token
+        elif k.startswith("class:") and _TOKEN_ID.fullmatch(k[len("class:"):]):
+            name = k[len("class:"):]
+            target = by_class
+        else:
+            raise _fail(f"schedule haircut key {k!r} is not token:<id> or class:<assetClass>")
+        target[name] = _fraction_in(schedule.haircuts[k], f"schedule haircut {k}",
+                                    upper_open=_ONE)
+    groups: list[CapGroup] = []
+    token_groups: list[list[int]] = [[] for _ in collateral]
+    for n, cap in enumerate(schedule.caps):
+        if cap.by not in CAP_BY:
+            raise _fail(f"schedule cap {n}: by {cap.by!r} is not issuer, assetClass or token")
+        if cap.by == "token" and cap.key != "":
+            if cap.key not in index:
+                raise _fail(f"schedule cap {n}: {cap.key!r} is not a collateral token")
+        else:
+            _check_attr(cap.key, "schedule cap key")
+        limit = to_fraction(cap.max, "schedule cap max")
+        if limit <= 0 or limit > 1:
+            raise _fail(f"schedule cap {n}: max {limit} is outside (0, 1]",
+                        ErrorKind.OUT_OF_RANGE)
+        members: dict[str, list[int]] = {}
+        for i, t in enumerate(collateral):
+            k = _attr_of(t, cap.by)
+            if k != "" and (cap.key == "" or k == cap.key):
+                members.setdefault(k, []).append(i)
+        if cap.key != "":
+            members.setdefault(cap.key, [])
+        for k in sorted(members):
+            for i in members[k]:
+                token_groups[i].append(len(groups))
+            groups.append(CapGroup(cap.by, k, limit, tuple(members[k])))
+    classes = set(schedule.asset_classes)
+    currencies = set(schedule.currencies)
+    reasons: list[str] = []
+    haircuts: list[Fraction | None] = []
+    for t in collateral:
+        reason = ""
+        exempt = t.asset_class == CASH_CLASS
+        if classes and t.asset_class not in classes:
+            reason = "asset-class"
+        elif currencies and t.currency not in currencies:
+            reason = "currency"
+        elif rated and not exempt and t.rating == "":
+            reason = "unrated"
+        elif rated and not exempt and RATING_RANK[t.rating] > min_rank:
+            reason = "rating"
+        reasons.append(reason)
+        if t.id in by_token:
+            haircuts.append(by_token[t.id])
+        elif t.asset_class != "" and t.asset_class in by_class:
+            haircuts.append(by_class[t.asset_class])
+        else:
+            haircuts.append(None)
+    parsed = ParsedSchedule(tuple(reasons), tuple(groups), tuple(tuple(g) for g in token_groups))
+    return parsed, haircuts
 
 
 def _check_int(value: object, what: str) -> None:
@@ -245,7 +415,14 @@ def make_agreement(tokens: Sequence[Token], terms: Terms) -> Agreement:
             f"lag of {terms.lag_days} days is outside 0..{MAX_LAG_DAYS}", ErrorKind.OUT_OF_RANGE
         )
 
-    haircuts = tuple(per_token.get(t.id, alpha) for t in collateral)
+    parsed: ParsedSchedule | None = None
+    scheduled: list[Fraction | None] = [None] * len(collateral)
+    if terms.schedule is not None:
+        parsed, scheduled = _parse_schedule(terms.schedule, collateral, index)
+    haircuts = tuple(
+        per_token.get(t.id, alpha if s is None else s)
+        for t, s in zip(collateral, scheduled, strict=True)
+    )
     order = (0,) if terms.mode == Mode.SINGLE else tuple(range(len(collateral)))
     key = (terms.base, loan, tuple(collateral), haircuts)
     pricing_key = _pricing_keys.get(key)
@@ -272,6 +449,7 @@ def make_agreement(tokens: Sequence[Token], terms: Terms) -> Agreement:
         threshold_den=threshold.denominator,
         min_transfer_num=min_transfer.numerator,
         min_transfer_den=min_transfer.denominator,
+        schedule=parsed,
     )
 
 

@@ -23,17 +23,28 @@ from tanpo.margin.book import AgreementBook, DayResult, PendingTransfer
 from tanpo.margin.call import CallResult, Transfer
 from tanpo.margin.errors import ErrorKind, MarginError
 from tanpo.margin.market import Market
-from tanpo.margin.model import Agreement, LoanLeg, Positions, Terms, Token, make_agreement
+from tanpo.margin.model import (
+    Agreement,
+    Cap,
+    LoanLeg,
+    Positions,
+    Schedule,
+    Terms,
+    Token,
+    make_agreement,
+)
 from tanpo.margin.rational import INT64_MAX, INT64_MIN
 
 JSON = Any
 
 _CASE_KEYS = {"name", "description", "tokens", "terms", "positions", "days", "expectError"}
-_TOKEN_KEYS = {"id", "kind", "currency", "quote"}
+_TOKEN_KEYS = {"id", "kind", "currency", "quote", "assetClass", "rating", "issuer"}
 _TERMS_KEYS = {
     "base", "loan", "collateral", "haircut", "haircuts", "threshold", "mode", "lagDays",
-    "autoIssue", "minTransfer",
+    "autoIssue", "minTransfer", "schedule",
 }
+_SCHEDULE_KEYS = {"assetClasses", "currencies", "minRating", "haircuts", "caps"}
+_CAP_KEYS = {"by", "key", "max"}
 _LOAN_KEYS = {"token", "quantity"}
 _POSITION_KEYS = {"held", "borrowerFree", "lenderFree"}
 _DAY_KEYS = {"date", "prices", "fx", "expect", "expectError"}
@@ -126,6 +137,7 @@ class CaseSpec:
     mode: str
     lag_days: int | None
     auto_issue: bool
+    schedule: Schedule | None
     held: dict[str, int | None]
     borrower_free: dict[str, int | None]
     lender_free: dict[str, int | None]
@@ -146,10 +158,14 @@ def parse_setup(case: dict[str, JSON], days: list[DaySpec]) -> CaseSpec:
                 _str(t.get("kind"), "token kind"),
                 _str(t.get("currency"), "token currency"),
                 _str(t.get("quote"), "token quote"),
+                _str(t.get("assetClass"), "token assetClass"),
+                _str(t.get("rating"), "token rating"),
+                _str(t.get("issuer"), "token issuer"),
             )
         )
     terms = _obj(case.get("terms"), "terms", _TERMS_KEYS)
     loan = _obj(terms.get("loan"), "terms.loan", _LOAN_KEYS)
+    schedule = _schedule(terms.get("schedule"))
     positions = _obj(case.get("positions"), "positions", _POSITION_KEYS)
     return CaseSpec(
         name=name,
@@ -166,10 +182,32 @@ def parse_setup(case: dict[str, JSON], days: list[DaySpec]) -> CaseSpec:
         mode=_str(terms.get("mode"), "terms.mode"),
         lag_days=_int(terms.get("lagDays"), "terms.lagDays"),
         auto_issue=_bool(terms.get("autoIssue"), "terms.autoIssue"),
+        schedule=schedule,
         held=_int_map(positions.get("held"), "positions.held"),
         borrower_free=_int_map(positions.get("borrowerFree"), "positions.borrowerFree"),
         lender_free=_int_map(positions.get("lenderFree"), "positions.lenderFree"),
         days=days,
+    )
+
+
+def _schedule(value: JSON) -> Schedule | None:
+    """Shape of ``terms.schedule`` (``null`` or absent: no schedule)."""
+    if value is None:
+        return None
+    s = _obj(value, "terms.schedule", _SCHEDULE_KEYS)
+    caps = []
+    for i, raw in enumerate(_list(s.get("caps"), "terms.schedule.caps")):
+        c = _obj(raw, f"terms.schedule.caps[{i}]", _CAP_KEYS)
+        caps.append(Cap(_str(c.get("by"), "cap by"), _str(c.get("key"), "cap key"),
+                        _str(c.get("max"), "cap max")))
+    return Schedule(
+        asset_classes=[_str(c, "terms.schedule.assetClasses[]")
+                       for c in _list(s.get("assetClasses"), "terms.schedule.assetClasses")],
+        currencies=[_str(c, "terms.schedule.currencies[]")
+                    for c in _list(s.get("currencies"), "terms.schedule.currencies")],
+        min_rating=_str(s.get("minRating"), "terms.schedule.minRating"),
+        haircuts=_str_map(s.get("haircuts"), "terms.schedule.haircuts"),
+        caps=caps,
     )
 
 
@@ -240,6 +278,7 @@ def agreement_of(spec: CaseSpec) -> Agreement:
             min_transfer=spec.min_transfer,
             lag_days=spec.lag_days or 0,
             auto_issue=spec.auto_issue,
+            schedule=spec.schedule,
         ),
     )
 
@@ -333,6 +372,11 @@ def call_result_to_json(r: CallResult) -> dict[str, JSON]:
         ],
         "mints": [
             {"party": m.party.value, "token": m.token, "quantity": m.quantity} for m in r.mints
+        ],
+        "skipped": [{"token": k.token, "reason": k.reason} for k in r.skipped],
+        "breaches": [
+            {"by": b.by, "key": b.key, "share": str(b.share), "max": str(b.max)}
+            for b in r.breaches
         ],
         "vcAfter": str(r.vc_after),
         "gapAfter": str(r.gap_after),
