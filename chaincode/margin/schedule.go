@@ -2,6 +2,7 @@ package margin
 
 import (
 	"math/big"
+	"regexp"
 	"strings"
 )
 
@@ -95,10 +96,14 @@ type schedule struct {
 	tokenGroups [][]int
 }
 
-// checkAttr checks an asset class, issuer or cap key: "" or the token id grammar.
+// attrRe is an asset class, issuer or cap key: printable text (an issuer's name has spaces).
+var attrRe = regexp.MustCompile(`^[^\x00-\x1f\x7f]{1,128}$`)
+
+// checkAttr checks an asset class, issuer or cap key: "" or 1-128 characters without control
+// characters.
 func checkAttr(value, what string) error {
-	if value != "" && !tokenIDRe.MatchString(value) {
-		return errorf(ErrInvalidInput, "%s %q is not 1-64 characters of A-Z a-z 0-9 . _ : / -", what, value)
+	if value != "" && !attrRe.MatchString(value) {
+		return errorf(ErrInvalidInput, "%s %q is not 1-128 characters without control characters", what, value)
 	}
 	return nil
 }
@@ -161,7 +166,7 @@ func (a *Agreement) parseSchedule(s *Schedule) (*schedule, []*big.Rat, error) {
 				return nil, nil, errorf(ErrInvalidInput, "schedule haircut %q: %q is not a collateral token", k, name)
 			}
 			target = byToken
-		} else if name, ok = strings.CutPrefix(k, "class:"); ok && name != "" && tokenIDRe.MatchString(name) {
+		} else if name, ok = strings.CutPrefix(k, "class:"); ok && attrRe.MatchString(name) {
 			target = byClass
 		} else {
 			return nil, nil, errorf(ErrInvalidInput, "schedule haircut key %q is not token:<id> or class:<assetClass>", k)

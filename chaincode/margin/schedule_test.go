@@ -3,6 +3,7 @@ package margin
 import (
 	"math/big"
 	"math/rand"
+	"strings"
 	"testing"
 )
 
@@ -126,7 +127,7 @@ func TestScheduleValidation(t *testing.T) {
 		{Schedule{Haircuts: map[string]string{"class:bond": "x"}}, ErrInvalidNumber},
 		{Schedule{Caps: []Cap{{By: "sector", Max: "0.5"}}}, ErrInvalidInput},
 		{Schedule{Caps: []Cap{{By: CapByToken, Key: "L", Max: "0.5"}}}, ErrInvalidInput},
-		{Schedule{Caps: []Cap{{By: CapByIssuer, Key: "a b", Max: "0.5"}}}, ErrInvalidInput},
+		{Schedule{Caps: []Cap{{By: CapByIssuer, Key: "a\tb", Max: "0.5"}}}, ErrInvalidInput},
 		{Schedule{Caps: []Cap{{By: CapByIssuer, Max: ""}}}, ErrInvalidNumber},
 		{Schedule{Caps: []Cap{{By: CapByIssuer, Max: "1.01"}}}, ErrOutOfRange},
 		{Schedule{MinRating: "X", Caps: []Cap{{By: "sector"}}}, ErrInvalidInput},
@@ -140,7 +141,7 @@ func TestScheduleValidation(t *testing.T) {
 			t.Errorf("case %d (%+v): got %v, want %s", n, s, err, c.kind)
 		}
 	}
-	for _, tok := range []Token{{ID: "A", Kind: KindST, Currency: "USD", Rating: "aa"}, {ID: "A", Kind: KindST, Currency: "USD", Issuer: "x y"}, {ID: "A", Kind: KindST, Currency: "USD", AssetClass: "-x"}} {
+	for _, tok := range []Token{{ID: "A", Kind: KindST, Currency: "USD", Rating: "aa"}, {ID: "A", Kind: KindST, Currency: "USD", Issuer: "x\ny"}, {ID: "A", Kind: KindST, Currency: "USD", AssetClass: strings.Repeat("x", 129)}} {
 		if _, err := CheckToken(tok); KindOf(err) != ErrInvalidInput {
 			t.Errorf("CheckToken(%+v) = %v", tok, err)
 		}

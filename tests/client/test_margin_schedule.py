@@ -106,7 +106,7 @@ def test_cap_limit_is_the_largest_quantity() -> None:
         (Schedule(haircuts={"class:bond": "x"}), ErrorKind.INVALID_NUMBER),
         (Schedule(caps=[Cap("sector", "", "0.5")]), ErrorKind.INVALID_INPUT),
         (Schedule(caps=[Cap("token", "L", "0.5")]), ErrorKind.INVALID_INPUT),
-        (Schedule(caps=[Cap("issuer", "a b", "0.5")]), ErrorKind.INVALID_INPUT),
+        (Schedule(caps=[Cap("issuer", "a\tb", "0.5")]), ErrorKind.INVALID_INPUT),
         (Schedule(caps=[Cap("issuer", "", "")]), ErrorKind.INVALID_NUMBER),
         (Schedule(caps=[Cap("issuer", "", "1.01")]), ErrorKind.OUT_OF_RANGE),
         (Schedule(min_rating="X", caps=[Cap("sector")]), ErrorKind.INVALID_INPUT),
@@ -122,8 +122,8 @@ def test_schedule_validation(schedule: Schedule, kind: ErrorKind) -> None:
 
 @pytest.mark.parametrize("token", [
     Token("A", "ST", "USD", rating="aa"),
-    Token("A", "ST", "USD", issuer="x y"),
-    Token("A", "ST", "USD", asset_class="-x"),
+    Token("A", "ST", "USD", issuer="x\ny"),
+    Token("A", "ST", "USD", asset_class="x" * 129),
 ])
 def test_token_attributes_checked(token: Token) -> None:
     with pytest.raises(MarginError) as err:

@@ -243,10 +243,14 @@ def check_token(token: Token) -> Token:
                  token.asset_class, token.rating, token.issuer)
 
 
+_ATTR = re.compile(r"[^\x00-\x1f\x7f]{1,128}")
+
+
 def _check_attr(value: str, what: str) -> None:
-    """An asset class, issuer or cap key: "" or the token id grammar."""
-    if not isinstance(value, str) or (value != "" and not _TOKEN_ID.fullmatch(value)):
-        raise _fail(f"{what} {value!r} is not 1-64 characters of A-Z a-z 0-9 . _ : / -")
+    """An asset class, issuer or cap key: "" or 1-128 characters without control characters (an
+    issuer's name has spaces)."""
+    if not isinstance(value, str) or (value != "" and not _ATTR.fullmatch(value)):
+        raise _fail(f"{what} {value!r} is not 1-128 characters without control characters")
 
 
 def _attr_of(token: Token, by: str) -> str:
@@ -286,7 +290,7 @@ def _parse_schedule(
             if name not in index:
                 raise _fail(f"schedule haircut {k!r}: {name!r} is not a collateral token")
             target = by_token
-        elif k.startswith("class:") and _TOKEN_ID.fullmatch(k[len("class:"):]):
+        elif k.startswith("class:") and _ATTR.fullmatch(k[len("class:"):]):
             name = k[len("class:"):]
             target = by_class
         else:
