@@ -7,6 +7,8 @@ import (
 	"fmt"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+
+	"tanpo/chaincode/margin"
 )
 
 // AgreementsContract holds securities-lending and repo agreements between two parties: proposal,
@@ -83,6 +85,9 @@ type Terms struct {
 	Fee      *FeeTerms    `json:"fee,omitempty"`
 	Rebate   *RebateTerms `json:"rebate,omitempty"`
 	DayCount string       `json:"dayCount,omitempty"`
+	// Eligibility (schedule.go): the agreement's own schedule, or the id of one its pair defined.
+	Schedule   *margin.Schedule `json:"schedule,omitempty"`
+	ScheduleID string           `json:"scheduleId,omitempty"`
 }
 
 // Agreement is an agreement as stored, with its history of state changes.
@@ -228,6 +233,9 @@ func (c *AgreementsContract) Approve(ctx contractapi.TransactionContextInterface
 		return "", err
 	}
 	if err := a.requireStatus(StatusProposed); err != nil {
+		return "", err
+	}
+	if err := t.requireEligibleOpening(a); err != nil {
 		return "", err
 	}
 	transfers, err := t.openingExchange(a)
@@ -1007,6 +1015,9 @@ func (t *txn) parseTerms(s string) (*Terms, error) {
 		return nil, fmt.Errorf("invalid noticeDays %d: expected 0 to %d", terms.NoticeDays, maxNoticeDays)
 	}
 	if err := parseEconomics(&terms); err != nil {
+		return nil, err
+	}
+	if err := t.checkSchedule(&terms); err != nil {
 		return nil, err
 	}
 	if err := validateDate("tradeDate", terms.TradeDate); err != nil {

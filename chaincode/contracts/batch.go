@@ -172,6 +172,9 @@ func (c *AgreementsContract) ApproveBatch(ctx contractapi.TransactionContextInte
 	}
 	res := BatchResult{Count: len(agreements), Agreements: make([]BatchAgreement, 0, len(agreements))}
 	for _, a := range agreements {
+		if err := t.requireEligibleOpening(a); err != nil {
+			return "", err
+		}
 		transfers, err := t.openingExchange(a)
 		if err != nil {
 			return "", fmt.Errorf("cannot approve agreement %s: %w", a.ID, err)
@@ -254,6 +257,7 @@ type marginBatchEvent struct {
 	Matured         []string `json:"matured"`         // matured today; the closing exchange could not settle
 	RecallsFailed   []string `json:"recallsFailed"`   // a recall fell due unreturned
 	SettlementFails []string `json:"settlementFails"` // a lagged settlement due could not settle
+	Breaches        []string `json:"breaches"`        // a concentration cap is exceeded after the call
 }
 
 // SweepPlanItem is one active agreement in SweepPlan.
@@ -399,7 +403,7 @@ func (c *MarginContract) SweepAgreements(ctx contractapi.TransactionContextInter
 	res := SweepAgreementsResult{Date: date, Count: len(ids), Outcomes: make([]SweepStatus, 0, len(ids))}
 	evt := marginBatchEvent{Event: t.event(EventMarginBatch), Date: date, Calls: []string{}, Replayed: []string{},
 		Skipped: []string{}, Failed: []string{}, Closed: []string{}, Matured: []string{}, RecallsFailed: []string{},
-		SettlementFails: []string{}}
+		SettlementFails: []string{}, Breaches: []string{}}
 	cache := newMarginCache()
 	noted := 0 // failure notes written
 	for i, a := range agreements {
@@ -429,7 +433,8 @@ func (c *MarginContract) SweepAgreements(ctx contractapi.TransactionContextInter
 			for _, f := range []struct {
 				on   bool
 				list *[]string
-			}{{flags.matured, &evt.Matured}, {flags.recallsFailed, &evt.RecallsFailed}, {flags.settlementFailed, &evt.SettlementFails}} {
+			}{{flags.matured, &evt.Matured}, {flags.recallsFailed, &evt.RecallsFailed}, {flags.settlementFailed, &evt.SettlementFails},
+				{flags.breached, &evt.Breaches}} {
 				if f.on {
 					*f.list = append(*f.list, out.Agreement)
 				}
@@ -498,6 +503,7 @@ func (t *txn) sweepOne(a *Agreement, date string, prices *PriceSet, cache *margi
 		out.Reason = "close_failed"
 	}
 	flags.settlementFailed = len(rec.Fails) > 0
+	flags.breached = len(rec.Breaches) > 0
 	return out, nil
 }
 

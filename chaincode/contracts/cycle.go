@@ -29,6 +29,8 @@ type cycleFlags struct {
 	closed        bool
 	// a lagged settlement due could not settle (the call's fails)
 	settlementFailed bool
+	// a concentration cap is exceeded after the call
+	breached bool
 }
 
 // cycleDue runs the cycle's life-cycle checks of a on date and returns the agreement as it now

@@ -34,9 +34,11 @@ const (
 	EventCollateralSubstituted = "CollateralSubstituted"
 	EventBuyIn                 = "BuyIn"
 	// billing (billing.go)
-	EventInvoiceIssued   = "InvoiceIssued"
-	EventInvoicePaid     = "InvoicePaid"
-	EventInvoiceQueried  = "InvoiceLineQueried"
+	EventInvoiceIssued  = "InvoiceIssued"
+	EventInvoicePaid    = "InvoicePaid"
+	EventInvoiceQueried = "InvoiceLineQueried"
+	// eligibility (schedule.go)
+	EventScheduleDefined = "ScheduleDefined"
 	EventPricesPosted    = "PricesPosted"
 	EventPricesCorrected = "PricesCorrected"
 	EventMarginCall      = "MarginCall"

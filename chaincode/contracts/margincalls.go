@@ -73,32 +73,34 @@ type MarginMint struct {
 
 // MarginCallRecord is everything one margin call did.
 type MarginCallRecord struct {
-	Agreement        string            `json:"agreement"`
-	Date             string            `json:"date"`
-	Lender           string            `json:"lender"`
-	Borrower         string            `json:"borrower"`
-	BaseCurrency     string            `json:"baseCurrency"`
-	PriceVersion     int               `json:"priceVersion"` // version of the date's prices used
-	Prices           map[string]string `json:"prices"`       // security prices used
-	FX               map[string]string `json:"fx"`           // rate used from each token currency to base
-	VL               string            `json:"vl"`
-	VCBefore         string            `json:"vcBefore"`
-	GapBefore        string            `json:"gapBefore"`
-	Triggered        bool              `json:"triggered"`
-	Transfers        []MarginTransfer  `json:"transfers"` // this call's adjustments
-	IssuanceRequired []MarginIssuance  `json:"issuanceRequired"`
-	Mints            []MarginMint      `json:"mints"`
-	VCAfter          string            `json:"vcAfter"`
-	GapAfter         string            `json:"gapAfter"`
-	Settled          []MarginTransfer  `json:"settled"`  // settled by this transaction: earlier ones due, then this call's own (lag 0)
-	Pending          []MarginTransfer  `json:"pending"`  // still pending afterwards
-	Held             map[string]string `json:"held"`     // collateral held under the agreement afterwards
-	Fails            []SettlementFail  `json:"fails"`    // lagged settlements due that could not settle: still pending, retried next cycle
-	Accruals         []AccrualLine     `json:"accruals"` // fees and rebates accrued since the previous call (economics.go)
-	CalledBy         string            `json:"calledBy"` // party; the caller's certificate is in the transaction
-	TxID             string            `json:"txId"`
-	Timestamp        string            `json:"timestamp"`
-	Replayed         bool              `json:"replayed"` // true when returned from the record of an earlier call
+	Agreement        string                `json:"agreement"`
+	Date             string                `json:"date"`
+	Lender           string                `json:"lender"`
+	Borrower         string                `json:"borrower"`
+	BaseCurrency     string                `json:"baseCurrency"`
+	PriceVersion     int                   `json:"priceVersion"` // version of the date's prices used
+	Prices           map[string]string     `json:"prices"`       // security prices used
+	FX               map[string]string     `json:"fx"`           // rate used from each token currency to base
+	VL               string                `json:"vl"`
+	VCBefore         string                `json:"vcBefore"`
+	GapBefore        string                `json:"gapBefore"`
+	Triggered        bool                  `json:"triggered"`
+	Transfers        []MarginTransfer      `json:"transfers"` // this call's adjustments
+	IssuanceRequired []MarginIssuance      `json:"issuanceRequired"`
+	Mints            []MarginMint          `json:"mints"`
+	VCAfter          string                `json:"vcAfter"`
+	GapAfter         string                `json:"gapAfter"`
+	Settled          []MarginTransfer      `json:"settled"`  // settled by this transaction: earlier ones due, then this call's own (lag 0)
+	Pending          []MarginTransfer      `json:"pending"`  // still pending afterwards
+	Held             map[string]string     `json:"held"`     // collateral held under the agreement afterwards
+	Fails            []SettlementFail      `json:"fails"`    // lagged settlements due that could not settle: still pending, retried next cycle
+	Accruals         []AccrualLine         `json:"accruals"` // fees and rebates accrued since the previous call (economics.go)
+	Skipped          []margin.SkippedToken `json:"skipped"`  // tokens a top-up passed over (ineligible, or at a cap)
+	Breaches         []BreachRecord        `json:"breaches"` // caps still exceeded after the call (prices moved)
+	CalledBy         string                `json:"calledBy"` // party; the caller's certificate is in the transaction
+	TxID             string                `json:"txId"`
+	Timestamp        string                `json:"timestamp"`
+	Replayed         bool                  `json:"replayed"` // true when returned from the record of an earlier call
 }
 
 // SettlementFail is a lagged margin settlement due that could not settle because the delivering
@@ -407,6 +409,19 @@ func (t *txn) engineAgreement(a *Agreement, cache *marginCache) (*margin.Agreeme
 			terms.Haircuts[leg.Token] = leg.Haircut
 		}
 	}
+	if terms.Schedule, err = t.scheduleOf(&a.Terms); err != nil {
+		return nil, err
+	}
+	if terms.Schedule != nil {
+		// a schedule reads each token's asset class, rating and issuer
+		for i := range tokens {
+			def, _, err := t.loadToken(tokens[i].ID)
+			if err != nil {
+				return nil, err
+			}
+			tokens[i].AssetClass, tokens[i].Rating, tokens[i].Issuer = def.AssetClass, def.CreditRating, def.Issuer
+		}
+	}
 	ma, err := margin.NewAgreement(tokens, terms)
 	if err != nil {
 		return nil, fmt.Errorf("cannot margin agreement %s: %w", a.ID, err)
@@ -646,6 +661,7 @@ func (t *txn) runMarginCall(a *Agreement, date string, prices *PriceSet, cache *
 		Triggered: res.Triggered, Transfers: []MarginTransfer{}, IssuanceRequired: []MarginIssuance{},
 		Mints: []MarginMint{}, VCAfter: res.VCAfter.RatString(), GapAfter: res.GapAfter.RatString(),
 		Settled: settled, Pending: still, Held: map[string]string{}, Fails: fails, Accruals: []AccrualLine{},
+		Skipped: nonNil(res.Skipped), Breaches: breachRecords(res.Breaches),
 		CalledBy: t.caller.party(), TxID: t.txID, Timestamp: t.timestamp(),
 	}
 	ct1 := a.Terms.Collateral[0].Token

@@ -13,30 +13,32 @@ import "tanpo/chaincode/margin"
 //   - the call's own transfers again in Settled (no lag) or Pending (lagged): Own says which;
 //   - empty lists and false flags.
 type storedMarginCall struct {
-	Agreement        string            `json:"agreement"`
-	Date             string            `json:"date"`
-	PriceVersion     int               `json:"priceVersion"`
-	Prices           map[string]string `json:"prices"`
-	FX               map[string]string `json:"fx"`
-	VL               string            `json:"vl"`
-	VCBefore         string            `json:"vcBefore"`
-	GapBefore        string            `json:"gapBefore"`
-	Triggered        bool              `json:"triggered,omitempty"`
-	Transfers        []storedTransfer  `json:"transfers,omitempty"`
-	SettleDate       string            `json:"settleDate,omitempty"` // of the call's transfers, when not its date
-	Own              string            `json:"own,omitempty"`        // settled | pending: where the call's transfers are
-	IssuanceRequired []MarginIssuance  `json:"issuanceRequired,omitempty"`
-	Mints            []MarginMint      `json:"mints,omitempty"`
-	VCAfter          string            `json:"vcAfter"`
-	GapAfter         string            `json:"gapAfter"`
-	Settled          []MarginTransfer  `json:"settled,omitempty"` // earlier calls' transfers settled by this one
-	Pending          []MarginTransfer  `json:"pending,omitempty"` // earlier calls' transfers still pending
-	Held             map[string]string `json:"held"`
-	Fails            []SettlementFail  `json:"fails,omitempty"`
-	Accruals         []AccrualLine     `json:"accruals,omitempty"`
-	CalledBy         string            `json:"calledBy"`
-	TxID             string            `json:"txId"`
-	Timestamp        string            `json:"timestamp"`
+	Agreement        string                `json:"agreement"`
+	Date             string                `json:"date"`
+	PriceVersion     int                   `json:"priceVersion"`
+	Prices           map[string]string     `json:"prices"`
+	FX               map[string]string     `json:"fx"`
+	VL               string                `json:"vl"`
+	VCBefore         string                `json:"vcBefore"`
+	GapBefore        string                `json:"gapBefore"`
+	Triggered        bool                  `json:"triggered,omitempty"`
+	Transfers        []storedTransfer      `json:"transfers,omitempty"`
+	SettleDate       string                `json:"settleDate,omitempty"` // of the call's transfers, when not its date
+	Own              string                `json:"own,omitempty"`        // settled | pending: where the call's transfers are
+	IssuanceRequired []MarginIssuance      `json:"issuanceRequired,omitempty"`
+	Mints            []MarginMint          `json:"mints,omitempty"`
+	VCAfter          string                `json:"vcAfter"`
+	GapAfter         string                `json:"gapAfter"`
+	Settled          []MarginTransfer      `json:"settled,omitempty"` // earlier calls' transfers settled by this one
+	Pending          []MarginTransfer      `json:"pending,omitempty"` // earlier calls' transfers still pending
+	Held             map[string]string     `json:"held"`
+	Fails            []SettlementFail      `json:"fails,omitempty"`
+	Accruals         []AccrualLine         `json:"accruals,omitempty"`
+	Skipped          []margin.SkippedToken `json:"skipped,omitempty"`
+	Breaches         []BreachRecord        `json:"breaches,omitempty"`
+	CalledBy         string                `json:"calledBy"`
+	TxID             string                `json:"txId"`
+	Timestamp        string                `json:"timestamp"`
 }
 
 // storedTransfer is one of the call's own transfers without what record() restores.
@@ -61,6 +63,7 @@ func storeMarginCall(rec *MarginCallRecord) storedMarginCall {
 		VL: rec.VL, VCBefore: rec.VCBefore, GapBefore: rec.GapBefore, Triggered: rec.Triggered,
 		IssuanceRequired: rec.IssuanceRequired, Mints: rec.Mints, VCAfter: rec.VCAfter, GapAfter: rec.GapAfter,
 		Settled: rec.Settled, Pending: rec.Pending, Held: rec.Held, Fails: rec.Fails, Accruals: rec.Accruals,
+		Skipped: rec.Skipped, Breaches: rec.Breaches,
 		CalledBy: rec.CalledBy, TxID: rec.TxID, Timestamp: rec.Timestamp,
 	}
 	n := len(rec.Transfers)
@@ -100,7 +103,8 @@ func (s *storedMarginCall) record(a *Agreement) *MarginCallRecord {
 		Transfers: []MarginTransfer{}, IssuanceRequired: nonNil(s.IssuanceRequired), Mints: nonNil(s.Mints),
 		VCAfter: s.VCAfter, GapAfter: s.GapAfter,
 		Settled: append([]MarginTransfer{}, s.Settled...), Pending: append([]MarginTransfer{}, s.Pending...),
-		Held: s.Held, Fails: nonNil(s.Fails), Accruals: nonNil(s.Accruals), CalledBy: s.CalledBy, TxID: s.TxID, Timestamp: s.Timestamp,
+		Held: s.Held, Fails: nonNil(s.Fails), Accruals: nonNil(s.Accruals), Skipped: nonNil(s.Skipped),
+		Breaches: nonNil(s.Breaches), CalledBy: s.CalledBy, TxID: s.TxID, Timestamp: s.Timestamp,
 	}
 	settle := s.Date
 	if s.SettleDate != "" {

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
+
+	"tanpo/chaincode/margin"
 )
 
 func TestStoredMarginCallRestoresTheWholeRecord(t *testing.T) {
@@ -23,7 +25,7 @@ func TestStoredMarginCallRestoresTheWholeRecord(t *testing.T) {
 			BaseCurrency: "JPY", PriceVersion: 2, Prices: map[string]string{"JP8306": "22"}, FX: map[string]string{"JPY": "1"},
 			VL: "100", VCBefore: "90", GapBefore: "-10", Transfers: []MarginTransfer{}, IssuanceRequired: []MarginIssuance{},
 			Mints: []MarginMint{}, VCAfter: "100", GapAfter: "0", Settled: []MarginTransfer{}, Pending: []MarginTransfer{},
-			Held: map[string]string{"JP8306": "40"}, Fails: []SettlementFail{}, Accruals: []AccrualLine{}, CalledBy: "operator", TxID: "tx1", Timestamp: "2025-06-03T21:00:00Z"}
+			Held: map[string]string{"JP8306": "40"}, Fails: []SettlementFail{}, Accruals: []AccrualLine{}, Skipped: []margin.SkippedToken{}, Breaches: []BreachRecord{}, CalledBy: "operator", TxID: "tx1", Timestamp: "2025-06-03T21:00:00Z"}
 	}
 	cases := map[string]func(r *MarginCallRecord){
 		"no call": func(r *MarginCallRecord) {},

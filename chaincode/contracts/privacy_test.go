@@ -208,7 +208,7 @@ func TestBilateralResultsAndEventsCarryNoTerms(t *testing.T) {
 	w.inPair(pairAB, func() { w.ok(w.oracle, "margin:SweepAgreements", "2025-06-03", idList("B-2")) })
 	var ev map[string]any
 	_ = json.Unmarshal([]byte(w.lastEvent.Raw), &ev)
-	if keys := sortedKeys(ev); !reflect.DeepEqual(keys, []string{"calls", "closed", "date", "failed", "matured", "recallsFailed", "replayed", "settlementFails", "skipped", "txId", "type"}) {
+	if keys := sortedKeys(ev); !reflect.DeepEqual(keys, []string{"breaches", "calls", "closed", "date", "failed", "matured", "recallsFailed", "replayed", "settlementFails", "skipped", "txId", "type"}) {
 		t.Fatalf("MarginBatch event fields: %v", keys)
 	}
 	w.step(w.lender, "agreements:Propose", termsJSON("S-9", secretTerms("S-9")))

@@ -262,6 +262,11 @@ func roleRows() []roleRow {
 			w.inPair(pairAB, func() { w.ok(w.lender, "billing:IssueInvoice", "2025-05", "JPY") })
 			return []string{"2025-05", "JPY", "AGR-F", "why?"}
 		}},
+		{"agreements:DefineSchedule", []string{"lender", "borrower"}, func(w *world, role string) []string {
+			w.defineTokens()
+			w.pair = pairAB
+			return []string{`{"id":"SCH-1","assetClasses":["equity","cash"],"caps":[{"by":"issuer","max":"0.5"}]}`}
+		}},
 		{"agreements:GetAgreement", agreementSide, withAgreement},
 		{"agreements:CollateralHeld", agreementSide, withAgreement},
 		{"agreements:ListAgreements", []string{"lender"}, func(w *world, role string) []string {

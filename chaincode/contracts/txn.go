@@ -39,6 +39,7 @@ const (
 	keyCallBook         = "tanpo.callbook"         // [bookId, date]           -> CallBook (the day's margin-call records of a custody book)
 	keySweepFailure     = "tanpo.sweepfailure"     // [agreementId, date]      -> SweepFailure (pair collection)
 	keyInvoice          = "tanpo.invoice"          // [month, currency]        -> Invoice (pair collection, billing.go)
+	keySchedule         = "tanpo.schedule"         // [scheduleId]             -> ScheduleRecord (pair collection, schedule.go)
 	keyPairSweep        = "tanpo.sweep~pair"       // [collection]             -> PairSweep (public, the pair's policy)
 )
 
