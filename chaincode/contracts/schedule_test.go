@@ -74,3 +74,19 @@ func TestTopUpSkipsIneligibleAndCappedTokens(t *testing.T) {
 	}
 	w.checkConservation()
 }
+
+// A substitution delivers only eligible tokens, within the caps.
+func TestSubstitutionHonoursTheSchedule(t *testing.T) {
+	w := newWorld(t)
+	w.market()
+	scheduledTokens(w)
+	w.pair = pairAB
+	w.open("AGR-U", func(m map[string]any) {
+		m["substitutionPreAuthorised"] = true
+		m["schedule"] = map[string]any{"minRating": "A-"}
+		m["collateral"] = []any{map[string]any{"token": "JP8306", "quantity": "2000"}, map[string]any{"token": "JP8604", "quantity": "0"}}
+	})
+	w.postDefaultPrices("2025-06-02")
+	w.refuse(w.borrower, "agreement AGR-U on 2025-06-02: in: JP8604 is not eligible under the agreement's schedule (rating)",
+		"agreements:Substitute", "AGR-U", substitutionJSON("JP8306", "10", "JP8604", "40"), "2025-06-02")
+}

@@ -16,8 +16,9 @@ import (
 //     floored at 0), without the threshold or minimum transfer (the borrower gets back what the
 //     returned part freed) and without auto-issue, so the collateral still covers the loan.
 //   - Substitution: the borrower takes Out (held under the agreement) back and delivers In (from its
-//     free balance); every token must be one of the agreement's collateral tokens (its eligible
-//     set); refused when the haircut value after the swap is below the loan value.
+//     free balance); every token must be one of the agreement's collateral tokens and, with a
+//     schedule, eligible under it; refused when the haircut value after the swap is below the loan
+//     value, or when it leaves a cap breached that was not breached before, or breached more.
 //   - Buy-in of q unreturned loan units: the lender keeps collateral worth q units of the loan at
 //     market value (no haircut), taken in priority order CT1→CTn, each token's quantity rounded down
 //     and the rest of the value taken from the next token; what the held collateral cannot cover
@@ -245,6 +246,12 @@ func Substitute(a *Agreement, m *Market, p Positions, out, in []Move) (*StepResu
 			}
 		}
 	}
+	for _, mv := range in {
+		if ok, reason := Eligibility(a, mv.Token); !ok {
+			return nil, errorf(ErrIneligible, "in: %s is not eligible under the agreement's schedule (%s)", mv.Token, reason)
+		}
+	}
+	before := Concentration(a, s.pr, s.held)
 	for k, side := range [][]Move{out, in} {
 		d := [2]Direction{LenderToBorrower, BorrowerToLender}[k]
 		for _, mv := range side {
@@ -257,6 +264,20 @@ func Substitute(a *Agreement, m *Market, p Positions, out, in []Move) (*StepResu
 	if res.GapAfter.Sign() < 0 {
 		return nil, errorf(ErrShortfall, "the substitution would leave the agreement short: loan value %s, collateral value after haircut %s, short by %s (%s)",
 			res.VL.FloatString(2), res.VCAfter.FloatString(2), new(big.Rat).Neg(res.GapAfter).FloatString(2), a.base)
+	}
+	// a cap breached after the swap must have been breached before, by at least as much
+	for _, b := range Concentration(a, s.pr, s.held) {
+		worse := true
+		for _, p := range before {
+			if p.By == b.By && p.Key == b.Key && p.Share.Cmp(b.Share) >= 0 {
+				worse = false
+			}
+		}
+		if worse {
+			hundred := big.NewRat(100, 1)
+			return nil, errorf(ErrIneligible, "the substitution would breach the %s cap %s: %s%% of the collateral's market value, at most %s%%",
+				b.By, b.Key, new(big.Rat).Mul(b.Share, hundred).FloatString(2), new(big.Rat).Mul(b.Max, hundred).FloatString(2))
+		}
 	}
 	return res, nil
 }

@@ -11,8 +11,10 @@ Rules (DESIGN.md, "The desk's day beyond margin calls"):
   at 0), without the threshold or minimum transfer and without auto-issue, so the collateral still
   covers the loan.
 * Substitution: the borrower takes ``out`` (held under the agreement) back and delivers ``in_``
-  (from its free balance); every token must be one of the agreement's collateral tokens; refused
-  (``shortfall``) when the haircut value after the swap is below the loan value.
+  (from its free balance); every token must be one of the agreement's collateral tokens and, with
+  a schedule, eligible under it (``ineligible``); refused (``shortfall``) when the haircut value
+  after the swap is below the loan value, or (``ineligible``) when it leaves a cap breached that
+  was not breached before, or breached more.
 * Buy-in of q unreturned loan units: the lender keeps collateral worth q units of the loan at
   market value (no haircut), taken in priority order CT1→CTn, each token rounded down and the rest
   of the value taken from the next token; what the held collateral cannot cover is ``uncovered``
@@ -36,6 +38,7 @@ from tanpo.margin.errors import ErrorKind, MarginError
 from tanpo.margin.market import Market
 from tanpo.margin.model import Agreement, Direction, Positions, position_vectors
 from tanpo.margin.rational import check_int64
+from tanpo.margin.schedule import concentration, eligibility
 from tanpo.margin.valuation import Pricing, price_agreement
 
 
@@ -222,6 +225,14 @@ def substitute(
                     ErrorKind.OUT_OF_RANGE,
                     f"{name}: {mv.quantity} {mv.token} wanted, {max(have, 0)} {source}",
                 )
+    for mv in in_:
+        ok, reason = eligibility(agreement, mv.token)
+        if not ok:
+            raise MarginError(
+                ErrorKind.INELIGIBLE,
+                f"in: {mv.token} is not eligible under the agreement's schedule ({reason})",
+            )
+    before = concentration(agreement, step.pricing, step.held)
     for side, direction in ((out, Direction.LENDER_TO_BORROWER),
                             (in_, Direction.BORROWER_TO_LENDER)):
         for mv in side:
@@ -235,6 +246,14 @@ def substitute(
             f"{_two_places(result.vc_after)}, short by {_two_places(-result.gap_after)} "
             f"({agreement.base})",
         )
+    # a cap breached after the swap must have been breached before, by at least as much
+    for b in concentration(agreement, step.pricing, step.held):
+        if not any(p.by == b.by and p.key == b.key and p.share >= b.share for p in before):
+            raise MarginError(
+                ErrorKind.INELIGIBLE,
+                f"the substitution would breach the {b.by} cap {b.key}: {_two_places(b.share * 100)}% "
+                f"of the collateral's market value, at most {_two_places(b.max * 100)}%",
+            )
     return result
 
 
