@@ -405,6 +405,7 @@ func FuzzAgreements(f *testing.F) {
 			{"agreements:ApproveSubstitution", cLender, []string{"AGR-T"}},
 			{"agreements:CancelSubstitution", cBorrower, []string{"AGR-T", "no"}},
 			{"agreements:BuyIn", cLender, []string{"AGR-1", "2025-06-02"}},
+			{"agreements:DefineSchedule", cLender, []string{`{"id":"S-1","minRating":"BBB-","caps":[{"by":"issuer","max":"0.5"}]}`}},
 		}
 	})
 }
@@ -437,6 +438,9 @@ func FuzzMargin(f *testing.F) {
 			{"margin:GetMarginCall", cLender, []string{"AGR-L", "2025-06-02"}},
 			{"margin:ListMarginCalls", cOracle, []string{"AGR-L", "1", ""}},
 			{"margin:LastSweptDate", cBankC, nil},
+			{"margin:DisputeCall", cBorrower, []string{"AGR-L", "2025-06-02", "100", "ours"}},
+			{"margin:ResolveDispute", cLender, []string{"AGR-L", "2025-06-02", "dispute"}},
+			{"margin:AdjustCalls", cOracle, []string{"2025-06-02", `["AGR-L","AGR-F"]`}},
 			{"billing:IssueInvoice", cOracle, []string{"2025-05", "JPY"}},
 			{"billing:IssueInvoice", cLender, []string{"2025-06", "JPY"}},
 			{"billing:GetInvoice", cBorrower, []string{"2025-05", "JPY"}},

@@ -39,6 +39,10 @@ const (
 	EventInvoiceQueried = "InvoiceLineQueried"
 	// eligibility (schedule.go)
 	EventScheduleDefined = "ScheduleDefined"
+	// disputes and price corrections (disputes.go)
+	EventCallDisputed    = "CallDisputed"
+	EventDisputeResolved = "DisputeResolved"
+	EventCallsAdjusted   = "CallsAdjusted"
 	EventPricesPosted    = "PricesPosted"
 	EventPricesCorrected = "PricesCorrected"
 	EventMarginCall      = "MarginCall"

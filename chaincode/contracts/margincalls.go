@@ -90,14 +90,16 @@ type MarginCallRecord struct {
 	Mints            []MarginMint          `json:"mints"`
 	VCAfter          string                `json:"vcAfter"`
 	GapAfter         string                `json:"gapAfter"`
-	Settled          []MarginTransfer      `json:"settled"`  // settled by this transaction: earlier ones due, then this call's own (lag 0)
-	Pending          []MarginTransfer      `json:"pending"`  // still pending afterwards
-	Held             map[string]string     `json:"held"`     // collateral held under the agreement afterwards
-	Fails            []SettlementFail      `json:"fails"`    // lagged settlements due that could not settle: still pending, retried next cycle
-	Accruals         []AccrualLine         `json:"accruals"` // fees and rebates accrued since the previous call (economics.go)
-	Skipped          []margin.SkippedToken `json:"skipped"`  // tokens a top-up passed over (ineligible, or at a cap)
-	Breaches         []BreachRecord        `json:"breaches"` // caps still exceeded after the call (prices moved)
-	CalledBy         string                `json:"calledBy"` // party; the caller's certificate is in the transaction
+	Settled          []MarginTransfer      `json:"settled"`               // settled by this transaction: earlier ones due, then this call's own (lag 0)
+	Pending          []MarginTransfer      `json:"pending"`               // still pending afterwards
+	Held             map[string]string     `json:"held"`                  // collateral held under the agreement afterwards
+	Fails            []SettlementFail      `json:"fails"`                 // lagged settlements due that could not settle: still pending, retried next cycle
+	Accruals         []AccrualLine         `json:"accruals"`              // fees and rebates accrued since the previous call (economics.go)
+	Skipped          []margin.SkippedToken `json:"skipped"`               // tokens a top-up passed over (ineligible, or at a cap)
+	Breaches         []BreachRecord        `json:"breaches"`              // caps still exceeded after the call (prices moved)
+	Dispute          *CallDispute          `json:"dispute,omitempty"`     // disputes.go
+	Adjustments      []CallAdjustment      `json:"adjustments,omitempty"` // re-runs at corrected prices
+	CalledBy         string                `json:"calledBy"`              // party; the caller's certificate is in the transaction
 	TxID             string                `json:"txId"`
 	Timestamp        string                `json:"timestamp"`
 	Replayed         bool                  `json:"replayed"` // true when returned from the record of an earlier call
@@ -603,42 +605,9 @@ func (t *txn) runMarginCall(a *Agreement, date string, prices *PriceSet, cache *
 			return nil, err
 		}
 	}
-	pos := margin.Positions{Held: map[string]int64{}, BorrowerFree: map[string]int64{}, LenderFree: map[string]int64{}}
-	for _, leg := range a.Terms.Collateral {
-		if pos.Held[leg.Token], err = t.position(a, leg.Token); err != nil {
-			return nil, err
-		}
-	}
-	// Adjustments still pending count as if settled (margin.Book's projection); the borrower's
-	// projected free balance is floored at zero (it may have moved tokens since).
-	pendingQty := make([]int64, len(still))
-	for i, tr := range still {
-		q, err := parseStoredQuantity(tr.Quantity)
-		if err != nil {
-			return nil, err
-		}
-		if tr.Direction == string(margin.LenderToBorrower) {
-			q = -q
-		}
-		pendingQty[i] = q
-		if pos.Held[tr.Token], err = addQuantity(pos.Held[tr.Token], q); err != nil {
-			return nil, fail(err)
-		}
-	}
-	if short, err := collateralShort(a, pos.Held, pricing); err != nil {
+	pos, err := t.callPositions(a, still, pricing)
+	if err != nil {
 		return nil, fail(err)
-	} else if short {
-		for _, leg := range a.Terms.Collateral {
-			if pos.BorrowerFree[leg.Token], err = t.freeBalance(a.Terms.Borrower, leg.Token); err != nil {
-				return nil, err
-			}
-		}
-		for i, tr := range still {
-			if pos.BorrowerFree[tr.Token], err = subQuantity(pos.BorrowerFree[tr.Token], pendingQty[i]); err != nil {
-				return nil, fail(err)
-			}
-			pos.BorrowerFree[tr.Token] = max(pos.BorrowerFree[tr.Token], 0)
-		}
 	}
 	res, err := margin.ComputeCall(ma, market, pos)
 	if err != nil {
@@ -736,6 +705,52 @@ func (t *txn) runMarginCall(a *Agreement, date string, prices *PriceSet, cache *
 		return nil, err
 	}
 	return rec, nil
+}
+
+// callPositions are the positions a margin call works on: what is held, with the adjustments still
+// pending counted as if settled (margin.Book's projection), and — only when the collateral is short
+// of the loan, since only a shortfall draws on them — the borrower's free balances less what it
+// owes pending, floored at zero (it may have moved tokens since).
+func (t *txn) callPositions(a *Agreement, still []MarginTransfer, pricing *margin.Pricing) (margin.Positions, error) {
+	var err error
+	pos := margin.Positions{Held: map[string]int64{}, BorrowerFree: map[string]int64{}, LenderFree: map[string]int64{}}
+	for _, leg := range a.Terms.Collateral {
+		if pos.Held[leg.Token], err = t.position(a, leg.Token); err != nil {
+			return margin.Positions{}, err
+		}
+	}
+	// Adjustments still pending count as if settled (margin.Book's projection); the borrower's
+	// projected free balance is floored at zero (it may have moved tokens since).
+	pendingQty := make([]int64, len(still))
+	for i, tr := range still {
+		q, err := parseStoredQuantity(tr.Quantity)
+		if err != nil {
+			return margin.Positions{}, err
+		}
+		if tr.Direction == string(margin.LenderToBorrower) {
+			q = -q
+		}
+		pendingQty[i] = q
+		if pos.Held[tr.Token], err = addQuantity(pos.Held[tr.Token], q); err != nil {
+			return margin.Positions{}, err
+		}
+	}
+	if short, err := collateralShort(a, pos.Held, pricing); err != nil {
+		return margin.Positions{}, err
+	} else if short {
+		for _, leg := range a.Terms.Collateral {
+			if pos.BorrowerFree[leg.Token], err = t.freeBalance(a.Terms.Borrower, leg.Token); err != nil {
+				return margin.Positions{}, err
+			}
+		}
+		for i, tr := range still {
+			if pos.BorrowerFree[tr.Token], err = subQuantity(pos.BorrowerFree[tr.Token], pendingQty[i]); err != nil {
+				return margin.Positions{}, err
+			}
+			pos.BorrowerFree[tr.Token] = max(pos.BorrowerFree[tr.Token], 0)
+		}
+	}
+	return pos, nil
 }
 
 // collateralShort reports whether the haircut value of the collateral held is below the loan's

@@ -36,6 +36,8 @@ type storedMarginCall struct {
 	Accruals         []AccrualLine         `json:"accruals,omitempty"`
 	Skipped          []margin.SkippedToken `json:"skipped,omitempty"`
 	Breaches         []BreachRecord        `json:"breaches,omitempty"`
+	Dispute          *CallDispute          `json:"dispute,omitempty"`
+	Adjustments      []CallAdjustment      `json:"adjustments,omitempty"`
 	CalledBy         string                `json:"calledBy"`
 	TxID             string                `json:"txId"`
 	Timestamp        string                `json:"timestamp"`
@@ -63,7 +65,7 @@ func storeMarginCall(rec *MarginCallRecord) storedMarginCall {
 		VL: rec.VL, VCBefore: rec.VCBefore, GapBefore: rec.GapBefore, Triggered: rec.Triggered,
 		IssuanceRequired: rec.IssuanceRequired, Mints: rec.Mints, VCAfter: rec.VCAfter, GapAfter: rec.GapAfter,
 		Settled: rec.Settled, Pending: rec.Pending, Held: rec.Held, Fails: rec.Fails, Accruals: rec.Accruals,
-		Skipped: rec.Skipped, Breaches: rec.Breaches,
+		Skipped: rec.Skipped, Breaches: rec.Breaches, Dispute: rec.Dispute, Adjustments: rec.Adjustments,
 		CalledBy: rec.CalledBy, TxID: rec.TxID, Timestamp: rec.Timestamp,
 	}
 	n := len(rec.Transfers)
@@ -104,7 +106,7 @@ func (s *storedMarginCall) record(a *Agreement) *MarginCallRecord {
 		VCAfter: s.VCAfter, GapAfter: s.GapAfter,
 		Settled: append([]MarginTransfer{}, s.Settled...), Pending: append([]MarginTransfer{}, s.Pending...),
 		Held: s.Held, Fails: nonNil(s.Fails), Accruals: nonNil(s.Accruals), Skipped: nonNil(s.Skipped),
-		Breaches: nonNil(s.Breaches), CalledBy: s.CalledBy, TxID: s.TxID, Timestamp: s.Timestamp,
+		Breaches: nonNil(s.Breaches), Dispute: s.Dispute, Adjustments: s.Adjustments, CalledBy: s.CalledBy, TxID: s.TxID, Timestamp: s.Timestamp,
 	}
 	settle := s.Date
 	if s.SettleDate != "" {

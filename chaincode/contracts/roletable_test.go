@@ -43,6 +43,16 @@ func partyOfRole(role string) string {
 	return map[string]string{"lender": "bank-a", "borrower": "bank-b", "bankC": "bank-c"}[role]
 }
 
+// shortfall opens AGR-D and margin-calls it on 2025-06-02 at prices that make the borrower deliver,
+// with the pair named for the role table's calls.
+func (w *world) shortfall() {
+	w.market()
+	w.open("AGR-D", nil)
+	w.pair = pairAB
+	w.ok(w.oracle, "oracle:PostPrices", "2025-06-02", `{"prices":{"JP8306":"400","JP8604":"200"}}`)
+	w.ok(w.oracle, "margin:MarginCall", "AGR-D", "2025-06-02")
+}
+
 // invoiceable opens AGR-F with a fee and margins it over May's end, with the pair named for the
 // role table's calls.
 func (w *world) invoiceable() {
@@ -303,6 +313,20 @@ func roleRows() []roleRow {
 			w.pair = pairAB
 			w.ok(w.oracle, "margin:MarginCall", "AGR-1", "2025-06-02")
 			return []string{"2025-06-02"}
+		}},
+		{"margin:DisputeCall", []string{"borrower"}, func(w *world, role string) []string {
+			w.shortfall()
+			return []string{"AGR-D", "2025-06-02", "20000", ""}
+		}},
+		{"margin:ResolveDispute", []string{"borrower"}, func(w *world, role string) []string {
+			w.shortfall()
+			w.ok(w.borrower, "margin:DisputeCall", "AGR-D", "2025-06-02", "20000", "")
+			return []string{"AGR-D", "2025-06-02", "call"}
+		}},
+		{"margin:AdjustCalls", marginSide, func(w *world, role string) []string {
+			w.shortfall()
+			w.ok(w.oracle, "oracle:CorrectPrices", "2025-06-02", `{"prices":{"JP8306":"410"}}`, "vendor correction")
+			return []string{"2025-06-02", idList("AGR-D")}
 		}},
 		{"margin:GetMarginCall", agreementSide, func(w *world, role string) []string {
 			args := withAgreement(w, role)
