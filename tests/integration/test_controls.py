@@ -84,13 +84,14 @@ def test_schedule_top_up_breach_dispute_and_correction(session: Session) -> None
     call(session, LENDER, "agreements:Propose", json.dumps(terms))
     call(session, BORROWER, "agreements:Approve", agreement)
 
-    # S1 falls to 900: 100,000 short. S2 (BB) is ineligible; S1 and S3 are Issuer One's, already
-    # 100 % of the collateral against a 70 % cap; S4 (Issuer Three) delivers 1,000 (100,000)
+    # S1 falls to 900: 100,000 short. S2 (BB) is ineligible; the borrower has no S1 left; S3 is
+    # Issuer One's, already 100 % of the collateral against a 70 % cap; S4 (Issuer Three)
+    # delivers 1,000 (100,000)
     oracle.call_margin(agreement, D1, PAIR)
     session.settle()
     rec = call(session, LENDER, "margin:GetMarginCall", agreement, D1.isoformat(), evaluate=True)
     assert [(s["token"], s["reason"]) for s in rec["skipped"]] == [
-        (tok["S2"], "ineligible"), (tok["S1"], "cap"), (tok["S3"], "cap")]
+        (tok["S2"], "ineligible"), (tok["S3"], "cap")]
     assert [(t["token"], t["quantity"]) for t in rec["transfers"]] == [(tok["S4"], "1000")]
     assert rec["breaches"] == [
         {"by": "issuer", "key": "Issuer One", "share": "9/10", "max": "7/10"}]

@@ -86,6 +86,8 @@ def gateway_cmd(as_: str | None, submitters: int, transactions: int, evaluations
               help="Batch transactions in flight at most.")
 @click.option("--threshold", default="0", show_default=True,
               help="Margin-call threshold β of every agreement (0: every day is a call).")
+@click.option("--fee-bps", default=None,
+              help="A lending fee (basis points p.a.) on every agreement: each call accrues it.")
 @click.option("--noop-submitters", default=128, show_default=True,
               help="Submitters of the no-op baseline run first.")
 @click.option("--noop-transactions", default=2000, show_default=True,
@@ -95,8 +97,8 @@ def gateway_cmd(as_: str | None, submitters: int, transactions: int, evaluations
               help="Also write the JSON figures to this file.")
 def market_cmd(agreements: int, parties: int | None, collaterals: int, registration: str,
                register_batch: int, sweep_batch: int, concurrency: int,
-               threshold: str, noop_submitters: int, noop_transactions: int, as_json: bool,
-               out_file: str | None) -> None:
+               threshold: str, fee_bps: str | None, noop_submitters: int,
+               noop_transactions: int, as_json: bool, out_file: str | None) -> None:
     """Register N agreements, then margin them on two days, against the no-op baseline."""
     from tanpo.bench import market
     from tanpo.client.profile import load_profile
@@ -106,12 +108,17 @@ def market_cmd(agreements: int, parties: int | None, collaterals: int, registrat
             beta = Fraction(Decimal(threshold))
         except (InvalidOperation, ValueError):
             raise market.BenchError(f"--threshold {threshold!r} is not a decimal") from None
+        try:
+            fee = None if fee_bps is None else Fraction(Decimal(fee_bps))
+        except (InvalidOperation, ValueError):
+            raise market.BenchError(f"--fee-bps {fee_bps!r} is not a decimal") from None
         # the arguments are checked before the network is looked up
         market.MarketConfig(agreements=agreements, parties=max(parties or 2, 2),
                             collaterals=collaterals, register_batch=register_batch,
                             sweep_batch=sweep_batch,
                             concurrency=concurrency, noop_submitters=noop_submitters,
-                            noop_transactions=noop_transactions, threshold=beta).validate()
+                            noop_transactions=noop_transactions, threshold=beta,
+                            fee_bps=fee).validate()
         if parties is not None and parties < 2:
             raise market.BenchError("--parties must be at least 2 (a lender and a borrower)")
         profile = load_profile()
@@ -122,6 +129,7 @@ def market_cmd(agreements: int, parties: int | None, collaterals: int, registrat
             concurrency=concurrency,
             registration="single" if registration == "single" else "batch",
             noop_submitters=noop_submitters, noop_transactions=noop_transactions, threshold=beta,
+            fee_bps=fee,
         )
         cfg.validate()
         market.choose_parties(banks, cfg.parties)

@@ -96,6 +96,7 @@ class MarketConfig:
     noop_submitters: int = 128
     noop_transactions: int = 2000
     threshold: Fraction = Fraction(0)  # β of every agreement: 0 margins daily (every check moves)
+    fee_bps: Fraction | None = None  # a lending fee on every agreement: each call accrues it
 
     def validate(self) -> None:
         """Refuse impossible settings with a clear message."""
@@ -115,6 +116,8 @@ class MarketConfig:
             raise BenchError("--registration must be batch or single")
         if self.noop_submitters < 1 or self.noop_transactions < 1:
             raise BenchError("--noop-submitters and --noop-transactions must be at least 1")
+        if self.fee_bps is not None and self.fee_bps < 0:
+            raise BenchError("--fee-bps must be at least 0")
         if not 0 <= self.threshold < 1:
             raise BenchError("--threshold must be at least 0 and below 1")
         try:
@@ -182,10 +185,10 @@ def loan_quantity(legs: Sequence[tuple[str, int]]) -> int:
     return sum(q for _, q in legs) * PRICE_DAY0 * 95 // 100
 
 
-def terms_for(spec: AgreementSpec, k: int, start: date, threshold: Fraction = Fraction(0)
-              ) -> Json:
+def terms_for(spec: AgreementSpec, k: int, start: date, threshold: Fraction = Fraction(0),
+              fee_bps: Fraction | None = None) -> Json:
     legs = collateral_legs(spec, k)
-    return {
+    terms: Json = {
         "id": spec.id,
         "lender": spec.lender,
         "borrower": spec.borrower,
@@ -201,6 +204,9 @@ def terms_for(spec: AgreementSpec, k: int, start: date, threshold: Fraction = Fr
         "startDate": start.isoformat(),
         "endDate": "",
     }
+    if fee_bps is not None:
+        terms["fee"] = {"bps": decimal_string(fee_bps)}
+    return terms
 
 
 def prices_for(day: int, k: int) -> dict[str, str]:
@@ -550,7 +556,8 @@ def _register(actors: Actors, cfg: MarketConfig, specs: Sequence[AgreementSpec],
     k = cfg.collaterals
     if cfg.registration == "single":
         tasks = [
-            Task(frozenset(), _single_propose(actors, stats, s, k, start, cfg.threshold))
+            Task(frozenset(), _single_propose(actors, stats, s, k, start, cfg.threshold,
+                                              cfg.fee_bps))
             for s in specs
         ]
         run_tasks(tasks, cfg.concurrency * 4)
@@ -562,7 +569,8 @@ def _register(actors: Actors, cfg: MarketConfig, specs: Sequence[AgreementSpec],
     def propose(group: list[AgreementSpec], done: threading.Event) -> Callable[[], None]:
         def go() -> None:
             s0 = group[0]
-            args = [json.dumps([terms_for(s, k, start, cfg.threshold) for s in group])]
+            args = [json.dumps([terms_for(s, k, start, cfg.threshold, cfg.fee_bps)
+                                for s in group])]
             res = _submit(stats, actors.banks[s0.lender], "agreements", "ProposeBatch", args,
                           pair_collection(*s0.pair), 0)
             if res is not None:
@@ -594,10 +602,10 @@ def _register(actors: Actors, cfg: MarketConfig, specs: Sequence[AgreementSpec],
 
 
 def _single_propose(actors: Actors, stats: PhaseStats, s: AgreementSpec, k: int, start: date,
-                    threshold: Fraction) -> Callable[[], None]:
+                    threshold: Fraction, fee_bps: Fraction | None) -> Callable[[], None]:
     def go() -> None:
         res = _submit(stats, actors.banks[s.lender], "agreements", "Propose",
-                      [json.dumps(terms_for(s, k, start, threshold))],
+                      [json.dumps(terms_for(s, k, start, threshold, fee_bps))],
                       pair_collection(*s.pair), 0,
                       settle=False)
         if res is not None:
@@ -695,6 +703,7 @@ def _run(cfg: MarketConfig, actors: Actors, run_id: str, say: Callable[[str], No
             "register_batch": cfg.register_batch,
             "sweep_batch": cfg.sweep_batch, "concurrency": cfg.concurrency,
             "threshold": decimal_string(cfg.threshold),
+            "fee_bps": None if cfg.fee_bps is None else decimal_string(cfg.fee_bps),
         },
         "network": {"organisations": sorted(actors.profile.orgs), "parties": actors.parties},
         "machine": {"cpus": os.cpu_count()},
