@@ -77,6 +77,12 @@ def test_the_oracle_issues_naming_both_banks(world: FakeNetwork) -> None:
     assert calls(world, "issue_invoice") == [("2024-01", "JPY", "", PAIR)]
 
 
+def test_the_oracle_must_name_both_banks(world: FakeNetwork) -> None:
+    result = run("--as", "operator/User1", "billing", "issue", "2024-01", "--with", "bank-a")
+    assert result.exit_code == 2 and "give --with twice" in result.output
+    assert not calls(world, "issue_invoice")
+
+
 def test_issuing_twice_is_refused_exit_3(issued: FakeNetwork) -> None:
     result = billing("bank-a", "issue", "2024-01", "--with", "bank-b", "--json")
     assert result.exit_code == 3

@@ -111,6 +111,9 @@ def issue(month: str, parties: tuple[str, ...], currency: str, as_json: bool) ->
         elif parties[0] == ledger.party:
             raise click.BadParameter(f"{parties[0]} is you: name the counterparty",
                                      param_hint="--with")
+        elif ledger.party == "operator":
+            raise click.BadParameter("the oracle names both banks of the pair: give --with "
+                                     "twice", param_hint="--with")
         else:
             pair = pair_collection(ledger.party, parties[0])
             receipt = ledger.issue_invoice(month, currency, parties[0])
