@@ -29,6 +29,8 @@ from tanpo.client.models import (
     Balance,
     CollateralLeg,
     CollateralReport,
+    Invoice,
+    InvoiceReceipt,
     MarginCall,
     PriceSet,
     Request,
@@ -38,6 +40,7 @@ from tanpo.client.models import (
     settlement_due,
     substitution_json,
 )
+from tanpo.client.pairs import collection_parties, pair_collection
 from tanpo.client.sweep import SweepRun
 
 Json = dict[str, Any]
@@ -103,6 +106,9 @@ class FakeNetwork:
     sweep_fail_after: int | None = None  # sweep batches that commit before one raises
     committed: dict[str, tuple[int, int]] = field(default_factory=dict)  # tx id -> (code, block)
     batch_sizes: list[int] = field(default_factory=list)  # of each sweep
+    #: billing: what IssueInvoice would issue, and the issued invoices, by (pair, month, currency)
+    billable: dict[tuple[str, str, str], Json] = field(default_factory=dict)
+    invoices: dict[tuple[str, str, str], Json] = field(default_factory=dict)
     _views: dict[str, FakeLedger] = field(default_factory=dict)
 
     def as_(self, party: str) -> FakeLedger:
@@ -149,6 +155,26 @@ def margin_record(agreement: str, day: date, **over: Any) -> Json:
     }
     rec.update(over)
     return rec
+
+
+def invoice_record(month: str = "2024-01", currency: str = "JPY", **over: Any) -> Json:
+    """An invoice as the chaincode stores it: two agreements of bank-a (lender) and bank-b, one
+    raised to its minimum fee, one with a rebate larger than its fee; bank-b owes the net."""
+    lines = [
+        {"agreement": "AGR-1", "lender": "bank-a", "borrower": "bank-b", "days": 31,
+         "feeAccrued": "62000/73", "minimumTopUp": "11000/73", "feeCharged": "1000",
+         "rebate": "0", "net": "1000"},
+        {"agreement": "AGR-2", "lender": "bank-a", "borrower": "bank-b", "days": 20,
+         "feeAccrued": "30861/5", "minimumTopUp": "0", "feeCharged": "30861/5",
+         "rebate": "1500", "net": "23361/5"},
+    ]
+    inv: Json = {"id": f"INV-{month}-{currency}", "pair": "pair-bank-a-bank-b", "month": month,
+                 "currency": currency, "lines": lines, "net": "28361/5", "amount": "5672",
+                 "payer": "bank-b", "payee": "bank-a", "dueDate": "2024-02-10",
+                 "status": "ISSUED", "issuedBy": "bank-a", "issueTx": "tx-issue",
+                 "updatedAt": "2024-02-01T00:00:00Z"}
+    inv.update(over)
+    return inv
 
 
 def margin_transfer(token: str, qty: int, direction: str, value: str, day: date,
@@ -579,6 +605,92 @@ class FakeLedger:
                 continue
             yield ev
 
+    # -- billing: bilateral, one invoice per pair, month and currency --
+    def _pair(self, counterparty: str, pair: str) -> str:
+        if pair:
+            collection_parties(pair)
+            return pair
+        return pair_collection(self.party, counterparty)
+
+    def _in_pair(self, pair: str) -> None:
+        if self.party == "operator":  # the chaincode's errOperatorPrivate
+            raise chaincode_refusal("access denied: the operator does not see bilateral "
+                                    "agreements", evaluate=True)
+        if self.party not in collection_parties(pair):
+            raise chaincode_refusal(f"access denied: {self.party} is not a party of {pair}")
+
+    def _invoice(self, pair: str, month: str, currency: str) -> Json:
+        inv = self.net.invoices.get((pair, month, currency))
+        if inv is None:
+            raise chaincode_refusal(f"no invoice of {pair} for {month} in {currency}")
+        return inv
+
+    def _receipt(self, inv: Json, tx: str) -> InvoiceReceipt:
+        return InvoiceReceipt(inv["id"], inv["status"], tx)
+
+    def issue_invoice(self, month: str, currency: str, counterparty: str = "", *,
+                      pair: str = "") -> InvoiceReceipt:
+        self._call("issue_invoice", month, currency, counterparty, pair)
+        pair = self._pair(counterparty, pair)
+        if self.party != "operator" and self.party not in collection_parties(pair):
+            raise chaincode_refusal(f"access denied: {self.party} is not a party of {pair}")
+        key = (pair, month, currency)
+        if key in self.net.invoices:
+            raise chaincode_refusal(f"the invoice of {pair} for {month} in {currency} is "
+                                    "already issued")
+        if key not in self.net.billable:
+            raise chaincode_refusal(f"nothing to invoice for {month} in {currency}: no agreement "
+                                    f"of {pair} accrued fees or rebates that month")
+        inv = {**self.net.billable.pop(key), "issuedBy": self.party, "issueTx": "tx-issue"}
+        self.net.invoices[key] = inv
+        return self._receipt(inv, "tx-issue")
+
+    def invoice(self, month: str, currency: str, counterparty: str) -> Invoice:
+        self._call("invoice", month, currency, counterparty)
+        if self.party == "operator":
+            raise chaincode_refusal("access denied: the operator does not see bilateral "
+                                    "agreements", evaluate=True)
+        pair = pair_collection(self.party, counterparty)
+        return Invoice.from_json(self._invoice(pair, month, currency))
+
+    def pay_invoice(self, month: str, currency: str, token: str,
+                    counterparty: str) -> InvoiceReceipt:
+        self._call("pay_invoice", month, currency, token, counterparty)
+        pair = pair_collection(self.party, counterparty)
+        self._in_pair(pair)
+        inv = self._invoice(pair, month, currency)
+        if self.party != inv["payer"]:
+            raise chaincode_refusal(f"access denied: only the payer {inv['payer']} can pay "
+                                    f"invoice {inv['id']}")
+        if inv["status"] != "ISSUED":
+            raise chaincode_refusal(f"invoice {inv['id']} is {inv['status']}")
+        t = self.net.tokens.get(token)
+        if t is None or t.kind != "CT" or t.currency != currency:
+            raise chaincode_refusal(f"token {token} cannot pay invoice {inv['id']}: it needs a "
+                                    f"cash token in {currency}")
+        amount = int(inv["amount"])
+        have = self.net.free.get((self.party, token), 0)
+        if have < amount:
+            raise chaincode_refusal(f"insufficient balance: {self.party} needs {amount} {token} "
+                                    f"but has {have} free")
+        self.net.free[(self.party, token)] = have - amount
+        payee = (inv["payee"], token)
+        self.net.free[payee] = self.net.free.get(payee, 0) + amount
+        inv.update(status="PAID", paidWith=token, paidTx="tx-pay")
+        return self._receipt(inv, "tx-pay")
+
+    def query_invoice_line(self, month: str, currency: str, agreement_id: str, note: str,
+                           counterparty: str = "") -> InvoiceReceipt:
+        self._call("query_invoice_line", month, currency, agreement_id, note, counterparty)
+        pair = pair_collection(self.party, counterparty)
+        self._in_pair(pair)
+        inv = self._invoice(pair, month, currency)
+        for line in inv["lines"]:
+            if line["agreement"] == agreement_id:
+                line["query"] = {"by": self.party, "note": note, "txId": "tx-query"}
+                return self._receipt(inv, "tx-query")
+        raise chaincode_refusal(f"invoice {inv['id']} has no line for agreement {agreement_id}")
+
     # -- margin calls: one per agreement and date, replayed after --
     def _margin(self, agreement_id: str, day: date) -> Json:
         if day not in self.net.versions:
@@ -661,9 +773,14 @@ class FakeLedger:
                                                "fxNotes": {}}
         merged: Json = {"prices": dict(last["prices"]), "fx": dict(last["fx"]),
                         "priceNotes": dict(last["priceNotes"]), "fxNotes": dict(last["fxNotes"])}
+        sections = [("prices", "priceNotes"), ("fx", "fxNotes")]
+        if batch.get("rates") or last.get("rates"):  # omitempty, as the chaincode stores them
+            merged["rates"] = dict(last.get("rates") or {})
+            merged["rateNotes"] = dict(last.get("rateNotes") or {})
+            sections.append(("rates", "rateNotes"))
         changed = False
-        for section, notes in (("prices", "priceNotes"), ("fx", "fxNotes")):
-            for key, value in batch[section].items():
+        for section, notes in sections:
+            for key, value in (batch.get(section) or {}).items():
                 text = value["value"] if isinstance(value, dict) else value
                 old = merged[section].get(key)
                 if old == text:

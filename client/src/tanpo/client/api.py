@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
@@ -24,6 +25,8 @@ from tanpo.client.models import (
     Agreement,
     Balance,
     CollateralReport,
+    Invoice,
+    InvoiceReceipt,
     MarginCall,
     Position,
     PriceSet,
@@ -35,10 +38,19 @@ from tanpo.client.models import (
     settlement_due,
     substitution_json,
 )
-from tanpo.client.pairs import pair_collection
+from tanpo.client.pairs import collection_parties, pair_collection
 from tanpo.client.sweep import MAX_BATCH, SweepRun, sweep_day
 
 Json = dict[str, Any]
+
+_MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+
+
+def _month(month: str) -> str:
+    """An invoice's month as the chaincode takes it (``YYYY-MM``)."""
+    if not _MONTH.fullmatch(month):
+        raise ValueError(f"a month is YYYY-MM, such as 2025-06, got {month!r}")
+    return month
 
 
 class TanpoClient:
@@ -209,6 +221,29 @@ class TanpoClient:
         return sweep_day(self.connection, day, batch_size=batch_size, finish=finish,
                          on_batch=on_batch)
 
+    # --- billing --------------------------------------------------------------------------------
+    def billing_pair(self, counterparty: str = "", pair: str = "") -> str:
+        """The pair collection a billing call names: ``pair`` as given, or this bank's pair with
+        ``counterparty`` (a bank has one pair per counterparty; the oracle names the pair)."""
+        if pair:
+            collection_parties(pair)  # ValueError when it is not a pair collection
+            if counterparty and pair != pair_collection(self.party, counterparty):
+                raise ValueError(f"{pair} is not the pair of {self.party} and {counterparty}")
+            return pair
+        if not counterparty:
+            raise ValueError("name the counterparty (or the pair) the invoice is between")
+        return pair_collection(self.party, counterparty)
+
+    def issue_invoice(self, month: str, currency: str, counterparty: str = "", *,
+                      pair: str = "") -> InvoiceReceipt:
+        """Invoice a finished month's fees and rebates of a pair in one currency (its
+        agreements' base currency): either bank of the pair (naming its ``counterparty``) or the
+        oracle (naming the ``pair``), once the month has ended on the ledger's business date.
+        The month's accruals leave the agreements' custody entries: a month is invoiced once."""
+        return InvoiceReceipt.from_json(self._submit_private(
+            "billing", "IssueInvoice", _month(month), currency,
+            pair=self.billing_pair(counterparty, pair)))
+
 
 class Party(TanpoClient):
     """A lender or borrower: proposes, approves, closes its own agreements.
@@ -317,6 +352,33 @@ class Party(TanpoClient):
         day = date or self.priced_date()
         return self._act("BuyIn", agreement_id, day.isoformat())
 
+    # --- billing: the pair's monthly invoices (issue_invoice is shared with the oracle) ---------
+    def invoice(self, month: str, currency: str, counterparty: str) -> Invoice:
+        """The invoice of this bank's pair with ``counterparty`` for a month and currency, read
+        on this bank's own peer (the operator may not read it)."""
+        raw = private.evaluate(self._contract("billing"), "GetInvoice", _month(month), currency,
+                               pair=self.billing_pair(counterparty))
+        return Invoice.from_json(json.loads(raw))
+
+    def pay_invoice(self, month: str, currency: str, token: str,
+                    counterparty: str) -> InvoiceReceipt:
+        """Pay an issued invoice (its payer only) with a transfer of ``token``, a cash token in
+        the invoice's currency, of the invoice's amount to the payee; it is then PAID."""
+        return InvoiceReceipt.from_json(self._submit_private(
+            "billing", "PayInvoice", _month(month), currency, token,
+            pair=self.billing_pair(counterparty)))
+
+    def query_invoice_line(self, month: str, currency: str, agreement_id: str, note: str,
+                           counterparty: str = "") -> InvoiceReceipt:
+        """Record a question about an agreement's line of an invoice (either bank of the pair).
+        The pair is the agreement's unless ``counterparty`` names it (read from the agreement,
+        which this bank can read on its own peer)."""
+        pair = (self.billing_pair(counterparty) if counterparty
+                else self.pair_of(agreement_id))
+        return InvoiceReceipt.from_json(self._submit_private(
+            "billing", "QueryInvoiceLine", _month(month), currency, agreement_id, note,
+            pair=pair))
+
 
 def _quantity(quantity: int) -> str:
     """A step's quantity as the chaincode takes it: whole units, more than zero."""
@@ -361,14 +423,28 @@ def _price_json(prices: Mapping[str, Number]) -> dict[str, str]:
     return out
 
 
+def price_batch(day: date, prices: Mapping[str, Number], fx: Mapping[str, Number],
+                rates: Mapping[str, Number] | None = None, source: str = "") -> Json:
+    """A batch in the chaincode's JSON form: closes by token id, FX by market pair and benchmark
+    fixings by name (percent per annum, any sign: ``{"SOFR": "5.31", "ESTR": "-0.57"}``),
+    every value an exact decimal string. ``rates`` is left out when there are none."""
+    batch: Json = {"date": day.isoformat(), "prices": _price_json(prices),
+                   "fx": _price_json(fx)}
+    if rates:
+        batch["rates"] = _price_json(rates)
+    if source:
+        batch["source"] = source
+    return batch
+
+
 class OracleClient(TanpoClient):
-    """The price oracle: posts a date's closes and FX pairs in one transaction."""
+    """The price oracle: posts a date's closes, FX pairs and benchmark fixings in one
+    transaction, and may issue a pair's monthly invoice (`issue_invoice`, naming the pair)."""
 
     def post_prices(self, day: date, prices: Mapping[str, Number],
-                    fx: Mapping[str, Number], source: str = "") -> Json:
-        batch = {"date": day.isoformat(), "prices": _price_json(prices), "fx": _price_json(fx)}
-        if source:
-            batch["source"] = source
+                    fx: Mapping[str, Number], source: str = "",
+                    rates: Mapping[str, Number] | None = None) -> Json:
+        batch = price_batch(day, prices, fx, rates, source)
         return self._submit("oracle", "PostPrices", day.isoformat(), json.dumps(batch))
 
     def post_batch_json(self, day: date, batch: Json) -> Json:
@@ -376,8 +452,9 @@ class OracleClient(TanpoClient):
         return self._submit("oracle", "PostPrices", day.isoformat(), json.dumps(batch))
 
     def correct_prices(self, day: date, prices: Mapping[str, Number],
-                       fx: Mapping[str, Number], reason: str) -> Json:
-        batch = {"date": day.isoformat(), "prices": _price_json(prices), "fx": _price_json(fx)}
+                       fx: Mapping[str, Number], reason: str,
+                       rates: Mapping[str, Number] | None = None) -> Json:
+        batch = price_batch(day, prices, fx, rates)
         return self._submit("oracle", "CorrectPrices", day.isoformat(), json.dumps(batch), reason)
 
     def correct_batch_json(self, day: date, batch: Json, reason: str) -> Json:

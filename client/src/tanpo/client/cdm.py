@@ -64,6 +64,33 @@ given only by a schedule reference, relative dates, fractional quantities, and o
 refused. Both JSON forms of metadata are read (``{"@data": x}`` and the older ``{"value": x}``), as
 are both forms of choice types (``{"@type": "…Security", …}`` and ``{"Security": {…}}``).
 Numbers are exact: JSON numbers are read as decimals, and written digit for digit.
+
+**Invoices.** `invoice_to_cdm` writes a pair's monthly invoice (``tanpo billing export --cdm``) as
+a CDM ``SecurityLendingInvoice`` (export only):
+
+=========================  ========================================================================
+tanpo invoice              CDM
+=========================  ========================================================================
+payee (owed the net)       ``sendingParty`` (it sends the invoice)
+payer                      ``receivingParty``
+month                      ``billingStartDate`` (its first day), ``billingEndDate`` (its last)
+each line                  ``billingRecord[i]``: ``tradeState`` a reference to the agreement's
+                           TradeState (``@ref:external`` naming the agreement id, the tanpo
+                           ``tradeIdentifier`` of ``agreement export --cdm``),
+                           ``recordStartDate`` / ``recordEndDate`` (the month), ``minimumFee``
+                           (the line's top-up to the terms' minimum fee, as Money) and
+                           ``recordTransfer``: the line's net as Money in ``quantity``, paid by
+                           the borrower to the lender when positive (``payerReceiver``; the
+                           other way when negative)
+the net                    ``billingSummary[0]``: ``summaryAmountType`` GrandTotal,
+                           ``summaryTransfer`` the invoice's net from payer to payee, settling
+                           on the due date
+=========================  ========================================================================
+
+Amounts are decimals in the invoice's currency, written digit for digit; a line's exact value with
+no finite decimal form (a day count's 1/365) is rounded to 10 decimal places, and the exact
+invoice stays in ``tanpoExtension`` (``invoice``: id, pair, amount in whole units of the cash
+token, due date, status and each line's exact fee, rebate and net).
 """
 
 from __future__ import annotations
@@ -77,7 +104,14 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
 
-from tanpo.client.models import Agreement, CollateralLeg, Terms, Token, decimal_string
+from tanpo.client.models import (
+    Agreement,
+    CollateralLeg,
+    Invoice,
+    Terms,
+    Token,
+    decimal_string,
+)
 
 Json = dict[str, Any]
 
@@ -1057,3 +1091,68 @@ def _adjustable_date(at: _At) -> date:
         if found is not None:
             return _date(found)
     raise CdmError(f"{adjustable.path}.unadjustedDate", "missing; expected a date YYYY-MM-DD")
+
+
+# ---- invoices (export only) ------------------------------------------------------------------
+
+INVOICE_PLACES = 10
+
+
+def _amount(x: Fraction) -> Decimal:
+    """An amount as a decimal: exact when it has a finite decimal form, else rounded."""
+    try:
+        return Decimal(decimal_string(x))
+    except ValueError:
+        return Decimal(decimal_string(Fraction(round(x * 10**INVOICE_PLACES),
+                                               10**INVOICE_PLACES)))
+
+
+def _money(x: Fraction, currency: str) -> Json:
+    return {"value": _amount(x), "unit": {"currency": {"@data": currency}}}
+
+
+def _payer_receiver(payer: str, receiver: str) -> Json:
+    return {"payerPartyReference": {"@ref:external": payer},
+            "receiverPartyReference": {"@ref:external": receiver}}
+
+
+def invoice_to_cdm(invoice: Invoice) -> Json:
+    """A pair's invoice as a CDM SecurityLendingInvoice (the mapping in the module's notes)."""
+    start, end = invoice.start.isoformat(), invoice.end.isoformat()
+    records = []
+    for line in invoice.lines:
+        payer, receiver = ((line.borrower, line.lender) if line.net >= 0
+                           else (line.lender, line.borrower))
+        records.append({
+            "tradeState": {"@ref:external": line.agreement},
+            "recordTransfer": {"quantity": _money(abs(line.net), invoice.currency),
+                               "payerReceiver": _payer_receiver(payer, receiver)},
+            "recordStartDate": start,
+            "recordEndDate": end,
+            "minimumFee": _money(line.minimum_top_up, invoice.currency),
+        })
+    return {
+        "sendingParty": _party(invoice.payee),
+        "receivingParty": _party(invoice.payer),
+        "billingStartDate": start,
+        "billingEndDate": end,
+        "billingRecord": records,
+        "billingSummary": [{
+            "summaryTransfer": {"quantity": _money(invoice.net, invoice.currency),
+                                "payerReceiver": _payer_receiver(invoice.payer, invoice.payee),
+                                "settlementDate": {"adjustedDate": invoice.due_date.isoformat()}},
+            "summaryAmountType": "GrandTotal",
+        }],
+        EXTENSION: {
+            "schema": EXTENSION_SCHEMA,
+            "invoice": {
+                "id": invoice.id, "pair": invoice.pair, "currency": invoice.currency,
+                "net": str(invoice.net), "amount": str(invoice.amount),
+                "dueDate": invoice.due_date.isoformat(), "status": invoice.status,
+                "lines": [{"agreement": x.agreement, "days": x.days,
+                           "feeAccrued": str(x.fee_accrued), "feeCharged": str(x.fee_charged),
+                           "rebate": str(x.rebate), "net": str(x.net)}
+                          for x in invoice.lines],
+            },
+        },
+    }

@@ -11,6 +11,7 @@
     tanpo [--as ORG[/USER]] agreement propose|approve|reject|withdraw|close|terminate|
                                       accept-termination|cancel-termination|show|list|history|
                                       collateral|export ...
+    tanpo [--as ORG[/USER]] billing issue|show|pay|query|export MONTH --with PARTY ...
     tanpo [--as ORG[/USER]] events watch [--from-block N] [--checkpoint FILE] [--count N]
 
 Who acts: the root ``--as``; without it the token administrator's commands (``token define``,
@@ -33,6 +34,7 @@ from typing import Any
 import click
 
 from tanpo.client.cli_agreement import agreement
+from tanpo.client.cli_billing import billing
 from tanpo.client.cli_common import (
     EXIT_REFUSED,
     EXIT_UNKNOWN,
@@ -58,7 +60,13 @@ from tanpo.client.cli_common import (
     text_option,
 )
 from tanpo.client.cli_terms import InputError, parse_currency, parse_quantity, read_json
-from tanpo.client.events import EVENT_TYPES, LIFECYCLE_EVENTS, ChaincodeEvent, FileCheckpointer
+from tanpo.client.events import (
+    BILLING_EVENTS,
+    EVENT_TYPES,
+    LIFECYCLE_EVENTS,
+    ChaincodeEvent,
+    FileCheckpointer,
+)
 from tanpo.client.models import Request, Token
 
 __all__ = ["balance", "commands", "events", "token", "transfer"]
@@ -432,8 +440,13 @@ def event_summary(name: str, p: Json) -> str:
         t = p.get("token") or {}
         return f"{t.get('id', '?')} ({t.get('kind', '?')}, {t.get('currency', '?')})"
     if name.startswith("Prices"):
-        return (f"{p.get('date', '?')} version {p.get('version', '?')}: "
+        text = (f"{p.get('date', '?')} version {p.get('version', '?')}: "
                 f"{len(p.get('prices') or {})} price(s), {len(p.get('fx') or {})} FX")
+        rates = p.get("rates") or {}
+        return text + (f", {len(rates)} fixing(s)" if rates else "")
+    if name in BILLING_EVENTS:
+        # the figures are the pair's: `tanpo billing show` reads them
+        return f"{p.get('invoice', '?')} in {p.get('pair', '?')}: {p.get('status', '?')}"
     if name == "MarginCall":
         # the call itself is private to the pair: `tanpo margin show` reads it
         return f"{p.get('agreement', '?')} on {p.get('date', '?')}"
@@ -608,4 +621,5 @@ def tx_status(transaction_id: str, wait: float, as_json: bool) -> None:
 
 
 #: Registered by the ``tanpo`` root command.
-commands: list[click.Command] = [token, balance, transfer, agreement, events, platform, tx]
+commands: list[click.Command] = [token, balance, transfer, agreement, billing, events, platform,
+                                 tx]

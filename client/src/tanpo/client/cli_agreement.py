@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import date
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from tanpo.client.cli_margin import show_value
 from tanpo.client.cli_terms import (
     MAX_NOTICE_DAYS,
     InputError,
+    economics,
     parse_date,
     parse_pair,
     parse_quantity,
@@ -78,7 +80,8 @@ def agreement() -> None:
 _TERM_FLAGS = ("lender", "borrower", "loan", "collateral", "token_haircuts", "base", "haircut",
                "threshold", "mode", "lag", "auto_issue", "mta", "trade_date", "start_date",
                "end_date", "open_ended", "notice_days", "substitution_pre_authorised",
-               "no_early_return")
+               "no_early_return", "fee_bps", "minimum_fee", "rebate", "rebate_benchmark",
+               "rebate_spread_bps", "day_count")
 
 
 @agreement.command("propose")
@@ -114,6 +117,22 @@ _TERM_FLAGS = ("lender", "borrower", "loan", "collateral", "token_haircuts", "ba
               help="Collateral substitutions settle without the lender's approval.")
 @click.option("--no-early-return", is_flag=True, default=None,
               help="The loan cannot be returned before the end date.")
+@click.option("--fee-bps", default=None, metavar="BPS",
+              help="Lending fee the borrower pays, basis points per annum on the loan's market "
+                   "value (accrued daily, invoiced monthly: `tanpo billing`).")
+@click.option("--minimum-fee", default=None, metavar="AMOUNT",
+              help="Minimum fee per monthly invoice, base currency (needs --fee-bps).")
+@click.option("--rebate", default=None, metavar="PERCENT",
+              help="Fixed rebate the lender pays on cash collateral, percent per annum (any "
+                   "sign, e.g. 4.5 or -0.25).")
+@click.option("--rebate-benchmark", default=None, metavar="NAME",
+              help="Floating rebate: this benchmark's fixing posted by the oracle (e.g. SOFR) "
+                   "plus --rebate-spread-bps.")
+@click.option("--rebate-spread-bps", default=None, metavar="BPS",
+              help="Spread over the benchmark, basis points (any sign; default 0).")
+@click.option("--day-count", type=click.Choice(["ACT/365F", "ACT/360"]), default=None,
+              help="Day count of the accruals (default: the base currency's, ACT/365F for JPY "
+                   "and GBP, ACT/360 for USD and EUR).")
 @click.option("--file", "terms_file", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Terms JSON (as `agreement export ID` writes) instead of flags.")
 @click.option("--cdm", "cdm_file", type=click.Path(dir_okay=False, path_type=Path),
@@ -192,6 +211,10 @@ def _terms_from_flags(flags: dict[str, Any]) -> Terms:
     if missing:
         raise click.UsageError(f"missing {', '.join(missing)} (or give --file or --cdm)")
     try:
+        fee, rebate, day_count = economics(
+            fee_bps=flags["fee_bps"], minimum_fee=flags["minimum_fee"], rebate=flags["rebate"],
+            rebate_benchmark=flags["rebate_benchmark"],
+            rebate_spread_bps=flags["rebate_spread_bps"], day_count=flags["day_count"])
         return terms_from_flags(
             lender=flags["lender"], borrower=flags["borrower"], loan=flags["loan"],
             collateral=flags["collateral"], token_haircuts=flags["token_haircuts"],
@@ -204,6 +227,7 @@ def _terms_from_flags(flags: dict[str, Any]) -> Terms:
             today=business_today(), notice_days=flags["notice_days"] or 0,
             substitution_pre_authorised=bool(flags["substitution_pre_authorised"]),
             no_early_return=bool(flags["no_early_return"]),
+            fee=fee, rebate=rebate, day_count=day_count,
         )
     except InputError as exc:
         raise click.UsageError(str(exc)) from None
@@ -524,7 +548,37 @@ def terms_rows(t: Terms) -> list[Row]:
         Row("substitution", "pre-authorised" if t.substitution_pre_authorised
             else "with the lender's approval"),
         Row("early return", "not before the end date" if t.no_early_return else "allowed"),
+        *economics_rows(t),
     ]
+
+
+#: The day count each base currency accrues with unless the terms name one (the chaincode's).
+DEFAULT_DAY_COUNTS = {"JPY": "ACT/365F", "GBP": "ACT/365F", "USD": "ACT/360", "EUR": "ACT/360"}
+
+
+def economics_rows(t: Terms) -> list[Row]:
+    """The lending fee, the cash rebate and the day count, as details rows."""
+    if t.fee is None and t.rebate is None:
+        return [Row("fees and rebates", "none")]
+    rows = []
+    if t.fee is not None:
+        text = f"{dec(t.fee.bps)} bp p.a. on the loan's market value (the borrower pays)"
+        if t.fee.minimum is not None:
+            text += f"; minimum {show_value(t.fee.minimum)} {t.base_currency} per month"
+        rows.append(Row("lending fee", text))
+    if t.rebate is not None:
+        r = t.rebate
+        if r.fixed is not None:
+            text = f"{dec(r.fixed)}% p.a. fixed"
+        else:
+            spread = r.spread_bps or Fraction(0)
+            text = (f"{r.benchmark} fixing {'+' if spread >= 0 else '-'} {dec(abs(spread))} bp"
+                    " p.a.")
+        rows.append(Row("cash rebate", f"{text} on cash collateral (the lender pays)"))
+    default = DEFAULT_DAY_COUNTS.get(t.base_currency, "")
+    rows.append(Row("day count", t.day_count or (f"{default} ({t.base_currency}'s default)"
+                                                 if default else "the base currency's")))
+    return rows
 
 
 @agreement.command("show")
@@ -749,6 +803,9 @@ def export(agreement_id: str, as_cdm: bool, out: Path | None) -> None:
             click.echo("warning: the CDM mapping does not carry the life-cycle terms (notice "
                        "days, pre-authorised substitution, no early return): export without "
                        "--cdm to keep them", err=True)
+        if t.fee is not None or t.rebate is not None or t.day_count:
+            click.echo("warning: the CDM mapping does not carry the fee, rebate and day count: "
+                       "export without --cdm to keep them", err=True)
     else:
         import json
 

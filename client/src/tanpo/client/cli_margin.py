@@ -5,7 +5,8 @@
     tanpo [--as ORG[/USER]] margin run --date D [--agreement ID] [--batch-size N] [--json]
     tanpo [--as ORG[/USER]] margin show ID [--date D] [--json]
     tanpo [--as ORG[/USER]] prices post --date D [--price TOKEN=V ...] [--fx PAIR=V ...]
-                                        [--file batch.json] [--reason R] [--source S] [--json]
+                                        [--rate NAME=V ...] [--file batch.json] [--reason R]
+                                        [--source S] [--json]
     tanpo [--as ORG[/USER]] prices show --date D [--version N] [--json]
 
 Who acts: the root ``--as``. Without it, ``prices post`` and a sweep (``margin run`` without
@@ -55,6 +56,7 @@ from tanpo.client.cli_common import (
 from tanpo.client.errors import GatewayError
 from tanpo.client.models import (
     SWEEP_STATUSES,
+    AccrualLine,
     MarginCall,
     MarginTransfer,
     SweepOutcome,
@@ -74,6 +76,8 @@ __all__ = [
 Json = dict[str, Any]
 
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
+_SIGNED_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+_BENCHMARK = re.compile(r"[A-Z][A-Z0-9]{1,15}")
 LOOKBACK_DAYS = 10  # how far back the move check looks for a last posted value (as the oracle)
 _PAIR = re.compile(r"[A-Z]{3}[A-Z]{3}")
 DISPLAY_PLACES = 6
@@ -178,6 +182,8 @@ def call_json(call: MarginCall) -> Json:
                        "from": f.sender, "to": f.receiver,
                        "dueDate": f.due_date.isoformat() if f.due_date else "",
                        "missing": f.missing} for f in call.fails]} if call.fails else {}),
+        # fees and rebates accrued since the previous call (agreements with economics)
+        **({"accruals": [a.to_json() for a in call.accruals]} if call.accruals else {}),
     }
 
 
@@ -423,6 +429,35 @@ def show(agreement_id: str, day: date | None, as_json: bool) -> None:
     out.print(table)
     _print_transfers(calls)
     _print_fails(calls)
+    _print_accruals(calls, base)
+
+
+def _rate_text(rate: Fraction) -> str:
+    """An annual rate (a fraction: 0.0025) as basis points."""
+    return show_value(rate * 10_000) + " bp"
+
+
+def _print_accruals(calls: list[MarginCall], base: str) -> None:
+    """Fees and rebates each call accrued (since the previous call, split at month ends)."""
+    rows: list[tuple[MarginCall, AccrualLine]] = [(c, a) for c in calls for a in c.accruals]
+    if not rows:
+        return
+    unit = f" ({base})" if base else ""
+    table = Table(title=f"fees and rebates accrued{unit}")
+    for name in ("call", "from → to", "days", "loan value", "cash value", "fee rate",
+                 "rebate rate", "fee", "rebate"):
+        table.add_column(name, no_wrap=True,
+                         justify="left" if name in ("call", "from → to") else "right")
+    for c, a in rows:
+        table.add_row(c.date.isoformat(), f"{a.from_.isoformat()} → {a.to.isoformat()}",
+                      str(a.days), show_value(a.loan_value), show_value(a.cash_value),
+                      _rate_text(a.fee_rate), _rate_text(a.rebate_rate), show_value(a.fee),
+                      show_value(a.rebate))
+    table.add_section()
+    table.add_row("total", "", str(sum(a.days for _, a in rows)), "", "", "", "",
+                  show_value(sum((a.fee for _, a in rows), Fraction(0))),
+                  show_value(sum((a.rebate for _, a in rows), Fraction(0))))
+    console().print(table)
 
 
 def _print_fails(calls: list[MarginCall]) -> None:
@@ -449,13 +484,15 @@ def prices() -> None:
     """Prices and FX rates on the ledger: post a date's batch, show a date's version."""
 
 
-def _decimal_text(value: object, what: str) -> str:
-    """A positive exact decimal as the chaincode wants it (digits, optional fraction)."""
+def _decimal_text(value: object, what: str, signed: bool = False) -> str:
+    """A positive exact decimal as the chaincode wants it (digits, optional fraction); with
+    ``signed`` (a benchmark fixing) a leading minus sign is allowed."""
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
         raise click.BadParameter(f"{what}: {value!r} is not a decimal number")
     text = format(value, "f") if isinstance(value, Decimal) else str(value).strip()
-    if not _DECIMAL.fullmatch(text):
-        raise click.BadParameter(f"{what}: {value!r} is not a decimal number such as 101.25")
+    if not (_SIGNED_DECIMAL if signed else _DECIMAL).fullmatch(text):
+        example = "5.31 or -0.57" if signed else "101.25"
+        raise click.BadParameter(f"{what}: {value!r} is not a decimal number such as {example}")
     return text
 
 
@@ -469,27 +506,38 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
         if option == "--fx" and not _PAIR.fullmatch(key):
             raise click.BadParameter(f"{key!r} is not a market pair such as EURUSD",
                                      param_hint=option)
+        if option == "--rate":
+            _check_benchmark(key, option)
         if option == "--price":
             check_identifier("token id", key)
         if key in out:
             raise click.BadParameter(f"{key} is given twice", param_hint=option)
-        out[key] = _decimal_text(value, f"{option} {key}")
+        out[key] = _decimal_text(value, f"{option} {key}", signed=option == "--rate")
     return out
 
 
-def _file_values(section: object, what: str) -> dict[str, Any]:
+def _check_benchmark(name: str, hint: str) -> None:
+    if not _BENCHMARK.fullmatch(name):
+        raise click.BadParameter(f"{name!r} is not a benchmark name such as SOFR (2-16 capital "
+                                 "letters and digits)", param_hint=hint)
+
+
+def _file_values(section: object, what: str, signed: bool = False) -> dict[str, Any]:
     if section is None:
         return {}
     if not isinstance(section, Mapping):
         raise click.BadParameter(f"{what} must be an object", param_hint="--file")
     out: dict[str, Any] = {}
     for key, value in section.items():
+        if signed:
+            _check_benchmark(str(key), "--file")
         if isinstance(value, Mapping):
             if "value" not in value:
                 raise click.BadParameter(f"{what}.{key} has no value", param_hint="--file")
-            out[str(key)] = {**value, "value": _decimal_text(value["value"], f"{what}.{key}")}
+            out[str(key)] = {**value, "value": _decimal_text(value["value"], f"{what}.{key}",
+                                                             signed)}
         else:
-            out[str(key)] = _decimal_text(value, f"{what}.{key}")
+            out[str(key)] = _decimal_text(value, f"{what}.{key}", signed)
     return out
 
 
@@ -505,7 +553,7 @@ def _read_batch(path: Path, day: date) -> Json:
     if not isinstance(data, Mapping):
         raise click.BadParameter(f"{path}: a batch is a JSON object with prices and fx",
                                  param_hint="--file")
-    unknown = sorted(set(data) - {"date", "source", "prices", "fx"})
+    unknown = sorted(set(data) - {"date", "source", "prices", "fx", "rates"})
     if unknown:
         raise click.BadParameter(f"{path}: unknown key(s) {', '.join(unknown)}",
                                  param_hint="--file")
@@ -514,6 +562,9 @@ def _read_batch(path: Path, day: date) -> Json:
                                  param_hint="--file")
     batch: Json = {"prices": _file_values(data.get("prices"), "prices"),
                    "fx": _file_values(data.get("fx"), "fx")}
+    rates = _file_values(data.get("rates"), "rates", signed=True)
+    if rates:
+        batch["rates"] = rates
     if data.get("source"):
         batch["source"] = str(data["source"])
     return batch
@@ -598,8 +649,12 @@ def _jumps(session: Ledger, day: date, batch: Json, limits: Mapping[str, Decimal
               help="A security token's closing price (repeatable).")
 @click.option("--fx", "fx_items", multiple=True, metavar="PAIR=V",
               help="An FX market pair's rate, e.g. EURUSD=1.1050 (repeatable).")
+@click.option("--rate", "rate_items", multiple=True, metavar="NAME=V",
+              help="A benchmark's fixing, percent per annum, any sign, e.g. SOFR=5.31 or "
+                   "ESTR=-0.57 (repeatable; what floating rebates accrue at).")
 @click.option("--file", "batch_file", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help='A batch: {"prices": {TOKEN: V}, "fx": {PAIR: V}, "source"?}.')
+              default=None, help='A batch: {"prices": {TOKEN: V}, "fx": {PAIR: V}, '
+                                 '"rates"?: {NAME: V}, "source"?}.')
 @click.option("--reason", default=None, callback=checked(lambda v: check_text("reason", v)),
               help="Correct values already posted (a new correction version, kept with R); "
                    "with --force, why the move limits are overridden.")
@@ -614,9 +669,10 @@ def _jumps(session: Ledger, day: date, batch: Json, limits: Mapping[str, Decimal
               help="A label stored with the batch.")
 @click.option("--json", "as_json", is_flag=True, help="Print the ledger's answer as JSON.")
 def post(day: date, price_items: tuple[str, ...], fx_items: tuple[str, ...],
-         batch_file: Path | None, reason: str | None, max_moves: tuple[str, ...], force: bool,
-         source: str, as_json: bool) -> None:
-    """Post a date's prices and FX rates in one transaction (default identity: the oracle).
+         rate_items: tuple[str, ...], batch_file: Path | None, reason: str | None,
+         max_moves: tuple[str, ...], force: bool, source: str, as_json: bool) -> None:
+    """Post a date's prices, FX rates and benchmark fixings in one transaction (default
+    identity: the oracle).
 
     Posting values the date already holds changes nothing; a different value for an instrument
     already posted is refused unless --reason makes the batch a correction. As the oracle does,
@@ -627,8 +683,12 @@ def post(day: date, price_items: tuple[str, ...], fx_items: tuple[str, ...],
     batch: Json = _read_batch(batch_file, day) if batch_file else {"prices": {}, "fx": {}}
     _merge(batch["prices"], _pairs(price_items, "--price"), "--price")
     _merge(batch["fx"], _pairs(fx_items, "--fx"), "--fx")
-    if not batch["prices"] and not batch["fx"]:
-        raise click.UsageError("nothing to post: give --price, --fx or --file")
+    rates = batch.setdefault("rates", {})
+    _merge(rates, _pairs(rate_items, "--rate"), "--rate")
+    if not rates:
+        del batch["rates"]  # omitted, as before fixings existed
+    if not batch["prices"] and not batch["fx"] and not rates:
+        raise click.UsageError("nothing to post: give --price, --fx, --rate or --file")
     if reason is not None and not reason.strip():
         raise click.BadParameter("a correction needs a reason", param_hint="--reason")
     if force and reason is None:
@@ -642,9 +702,11 @@ def post(day: date, price_items: tuple[str, ...], fx_items: tuple[str, ...],
         if force:
             assert reason is not None
             note = f"operator:forced: {reason.strip()}"[:128]
-            for section in ("prices", "fx"):
-                batch[section] = {k: {**(v if isinstance(v, Mapping) else {"value": v}),
-                                      "confirmedBy": note} for k, v in batch[section].items()}
+            for section in ("prices", "fx", "rates"):
+                if section in batch:
+                    batch[section] = {k: {**(v if isinstance(v, Mapping) else {"value": v}),
+                                          "confirmedBy": note}
+                                      for k, v in batch[section].items()}
         else:
             jumps = _jumps(session, day, batch, limits)
             if jumps:
@@ -665,7 +727,8 @@ def post(day: date, price_items: tuple[str, ...], fx_items: tuple[str, ...],
                    f"(version {version})")
         return
     click.echo(f"posted {day.isoformat()}: version {version} ({result.get('kind', '?')}), "
-               f"{len(batch['prices'])} price(s), {len(batch['fx'])} FX rate(s)")
+               f"{len(batch['prices'])} price(s), {len(batch['fx'])} FX rate(s)"
+               + (f", {len(rates)} fixing(s)" if rates else ""))
 
 
 def _posted(session: Ledger, day: date) -> bool:
@@ -684,7 +747,7 @@ def _posted(session: Ledger, day: date) -> bool:
               help="A version of the date's prices (default: the latest).")
 @click.option("--json", "as_json", is_flag=True, help="Print the stored price set as JSON.")
 def show_prices(day: date, version: int | None, as_json: bool) -> None:
-    """Show the prices and FX rates posted for a date."""
+    """Show the prices, FX rates and benchmark fixings posted for a date."""
     with guarded(as_json), ledger_as(PARTY_DEFAULT) as session:
         ps = session.prices(day, version)
     if as_json:
@@ -706,7 +769,8 @@ def show_prices(day: date, version: int | None, as_json: bool) -> None:
     table.add_column("as of", no_wrap=True)
     table.add_column("confirmed by", no_wrap=True)
     for kind, values, notes in (("price", raw.get("prices") or {}, raw.get("priceNotes") or {}),
-                                ("fx", raw.get("fx") or {}, raw.get("fxNotes") or {})):
+                                ("fx", raw.get("fx") or {}, raw.get("fxNotes") or {}),
+                                ("fixing", raw.get("rates") or {}, raw.get("rateNotes") or {})):
         for key in sorted(values):
             note = notes.get(key) or {}
             table.add_row(key, kind, str(values[key]), note.get("asOf") or "-",

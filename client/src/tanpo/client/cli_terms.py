@@ -15,7 +15,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from tanpo.client.models import CollateralLeg, Terms
+from tanpo.client.models import DAY_COUNTS, CollateralLeg, FeeTerms, RebateTerms, Terms
 
 MAX_QUANTITY = 2**63 - 1
 MAX_LAG_DAYS = 30
@@ -24,10 +24,13 @@ _QUANTITY = re.compile(r"0|[1-9][0-9]*")
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _CURRENCY = re.compile(r"[A-Z]{3}")
+_SIGNED_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+_BENCHMARK = re.compile(r"[A-Z][A-Z0-9]{1,15}")
 _TERMS_KEYS = {"id", "reference", "lender", "borrower", "loan", "collateral", "baseCurrency",
                "haircut", "threshold", "mode", "settlementLagDays", "autoIssue",
                "minimumTransferAmount", "tradeDate", "startDate", "endDate",
-               "noticeDays", "substitutionPreAuthorised", "noEarlyReturn"}
+               "noticeDays", "substitutionPreAuthorised", "noEarlyReturn",
+               "fee", "rebate", "dayCount"}
 
 
 class InputError(ValueError):
@@ -62,6 +65,57 @@ def parse_decimal(text: str, what: str) -> Fraction:
         raise InputError(f"invalid {what} {text!r}: expected a decimal number such as 0.05 "
                          "(digits, an optional fraction; no sign, percent or exponent)")
     return Fraction(text)
+
+
+def parse_signed_decimal(text: str, what: str) -> Fraction:
+    """An exact decimal of any sign such as ``5.31`` or ``-0.57`` (fixings, rebates, spreads)."""
+    text = text.strip()
+    if len(text) > 40 or not _SIGNED_DECIMAL.fullmatch(text):
+        raise InputError(f"invalid {what} {text!r}: expected a decimal number such as 5.31 or "
+                         "-0.57 (no percent sign or exponent)")
+    return Fraction(text)
+
+
+def parse_benchmark(text: str, what: str) -> str:
+    """A benchmark rate's name, as the oracle posts its fixings: SOFR, ESTR, TONA, SONIA."""
+    text = text.strip()
+    if not _BENCHMARK.fullmatch(text):
+        raise InputError(f"invalid {what} {text!r}: expected 2-16 capital letters and digits "
+                         "such as SOFR")
+    return text
+
+
+def economics(*, fee_bps: str | None, minimum_fee: str | None, rebate: str | None,
+              rebate_benchmark: str | None, rebate_spread_bps: str | None,
+              day_count: str | None) -> tuple[FeeTerms | None, RebateTerms | None, str]:
+    """The fee, rebate and day count of the `agreement propose` flags, checked as the chaincode
+    checks them (the engine's own limits are left to it)."""
+    fee = None
+    if fee_bps is not None:
+        fee = FeeTerms(parse_decimal(fee_bps, "--fee-bps"),
+                       parse_decimal(minimum_fee, "--minimum-fee")
+                       if minimum_fee is not None else None)
+    elif minimum_fee is not None:
+        raise InputError("--minimum-fee needs --fee-bps (the fee it is the minimum of)")
+    if rebate is not None and rebate_benchmark is not None:
+        raise InputError("give --rebate (a fixed rate) or --rebate-benchmark, not both")
+    if rebate_spread_bps is not None and rebate_benchmark is None:
+        raise InputError("--rebate-spread-bps needs --rebate-benchmark NAME")
+    cash = None
+    if rebate is not None:
+        cash = RebateTerms(fixed=parse_signed_decimal(rebate, "--rebate"))
+    elif rebate_benchmark is not None:
+        cash = RebateTerms(benchmark=parse_benchmark(rebate_benchmark, "--rebate-benchmark"),
+                           spread_bps=parse_signed_decimal(rebate_spread_bps,
+                                                           "--rebate-spread-bps")
+                           if rebate_spread_bps is not None else None)
+    if day_count is not None:
+        if day_count not in DAY_COUNTS:
+            raise InputError(f"invalid --day-count {day_count!r}: expected "
+                             f"{' or '.join(DAY_COUNTS)}")
+        if fee is None and cash is None:
+            raise InputError("--day-count needs a fee or a rebate to accrue")
+    return fee, cash, day_count or ""
 
 
 def parse_rate(text: str, what: str) -> Fraction:
@@ -106,8 +160,10 @@ def terms_from_flags(*, lender: str, borrower: str, loan: str, collateral: Seque
                      trade_date: str | None, start_date: str | None, end_date: str | None,
                      open_ended: bool, agreement_id: str, today: date,
                      notice_days: int = 0, substitution_pre_authorised: bool = False,
-                     no_early_return: bool = False) -> Terms:
-    """Terms from the `agreement propose` flags, every value checked."""
+                     no_early_return: bool = False, fee: FeeTerms | None = None,
+                     rebate: RebateTerms | None = None, day_count: str = "") -> Terms:
+    """Terms from the `agreement propose` flags, every value checked (the economics by
+    `economics`)."""
     loan_token, loan_qty = parse_pair(loan, "--loan")
     if not collateral:
         raise InputError("give the collateral with --collateral TOKEN=QTY (repeat it for each "
@@ -150,6 +206,7 @@ def terms_from_flags(*, lender: str, borrower: str, loan: str, collateral: Seque
         minimum_transfer_amount=parse_decimal(mta, "--mta"),
         trade_date=traded, start_date=started, end_date=ends, notice_days=notice_days,
         substitution_pre_authorised=substitution_pre_authorised, no_early_return=no_early_return,
+        fee=fee, rebate=rebate, day_count=day_count,
     )
 
 
@@ -235,6 +292,7 @@ def terms_from_json(data: Any, source: str) -> Terms:
             flags[key] = data.get(key, False)
             if not isinstance(flags[key], bool):
                 raise InputError(f"{source}: {key} must be true or false")
+        fee, cash, day_count = _economics_json(data, source)
         mode = text("mode", required=False) or "single"
         if mode not in ("single", "multi"):
             raise InputError(f"{source}: mode must be single or multi, got {mode!r}")
@@ -257,9 +315,46 @@ def terms_from_json(data: Any, source: str) -> Terms:
                 text("minimumTransferAmount", required=False) or "0", "minimumTransferAmount"),
             trade_date=traded, start_date=started, end_date=ends, notice_days=notice,
             substitution_pre_authorised=flags["substitutionPreAuthorised"],
-            no_early_return=flags["noEarlyReturn"],
+            no_early_return=flags["noEarlyReturn"], fee=fee, rebate=cash, day_count=day_count,
         )
     except InputError as exc:
         message = str(exc)
         raise InputError(message if message.startswith(source) else f"{source}: {message}"
                          ) from None
+
+
+def _economics_json(data: Mapping[str, Any], source: str
+                    ) -> tuple[FeeTerms | None, RebateTerms | None, str]:
+    """The fee, rebate and day count of terms JSON (``fee {bps, minimum?}``, ``rebate {fixed}``
+    or ``{benchmark, spreadBps?}``, ``dayCount``), checked like the flags."""
+
+    def section(key: str, allowed: set[str]) -> dict[str, str | None]:
+        value = data.get(key)
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise InputError(f"{source}: {key} must be an object")
+        extra = sorted(set(value) - allowed)
+        if extra:
+            raise InputError(f"{source}: {key}: unexpected key {extra[0]!r}; expected "
+                             f"{', '.join(sorted(allowed))}")
+        out: dict[str, str | None] = {}
+        for k in allowed:
+            v = value.get(k)
+            if v is not None and not isinstance(v, str):
+                raise InputError(f"{source}: {key}.{k} must be a string, got {json.dumps(v)}")
+            out[k] = v or None
+        return out
+
+    fee = section("fee", {"bps", "minimum"})
+    if data.get("fee") is not None and fee.get("bps") is None:
+        raise InputError(f"{source}: fee.bps is missing")
+    rebate = section("rebate", {"fixed", "benchmark", "spreadBps"})
+    if data.get("rebate") is not None and not (rebate.get("fixed") or rebate.get("benchmark")):
+        raise InputError(f"{source}: rebate needs fixed or benchmark")
+    day_count = data.get("dayCount")
+    if day_count is not None and not isinstance(day_count, str):
+        raise InputError(f"{source}: dayCount must be a string such as \"ACT/360\"")
+    return economics(fee_bps=fee.get("bps"), minimum_fee=fee.get("minimum"),
+                     rebate=rebate.get("fixed"), rebate_benchmark=rebate.get("benchmark"),
+                     rebate_spread_bps=rebate.get("spreadBps"), day_count=day_count or None)

@@ -35,6 +35,8 @@ EVENT_TYPES = (
     # listed in its MarginBatch event)
     "RecallRequested", "LoanReturned", "NoticeGiven", "SubstitutionRequested",
     "SubstitutionCancelled", "CollateralSubstituted", "BuyIn",
+    # billing: ids only (invoice, pair, status); the pair reads the invoice
+    "InvoiceIssued", "InvoicePaid", "InvoiceLineQueried",
     "PricesPosted", "PricesCorrected", "MarginCall", "MarginBatch", "SweepFinished",
 )
 
@@ -42,6 +44,9 @@ EVENT_TYPES = (
 #: acting party, and a recall's id); the parties read the agreement for the rest.
 LIFECYCLE_EVENTS = ("RecallRequested", "LoanReturned", "NoticeGiven", "SubstitutionRequested",
                     "SubstitutionCancelled", "CollateralSubstituted", "BuyIn")
+
+#: The billing contract's events: ``{invoice, pair, status}``.
+BILLING_EVENTS = ("InvoiceIssued", "InvoicePaid", "InvoiceLineQueried")
 
 
 @dataclass(frozen=True)

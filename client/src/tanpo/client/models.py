@@ -98,6 +98,55 @@ class CollateralLeg:
     haircut: Fraction | None = None
 
 
+#: Day counts the chaincode accrues fees and rebates with (default: the base currency's,
+#: ACT/365F for JPY and GBP, ACT/360 for USD and EUR).
+DAY_COUNTS = ("ACT/365F", "ACT/360")
+
+
+@dataclass(frozen=True)
+class FeeTerms:
+    """The lending fee the borrower pays: ``bps`` per annum on the loan's market value, with an
+    optional ``minimum`` per monthly invoice (base currency)."""
+
+    bps: Fraction
+    minimum: Fraction | None = None
+
+    def to_json(self) -> Json:
+        out: Json = {"bps": decimal_string(self.bps)}
+        if self.minimum is not None:
+            out["minimum"] = decimal_string(self.minimum)
+        return out
+
+    @classmethod
+    def from_json(cls, d: Json) -> FeeTerms:
+        return cls(frac(d.get("bps")), frac(d["minimum"]) if d.get("minimum") else None)
+
+
+@dataclass(frozen=True)
+class RebateTerms:
+    """The rebate the lender pays on cash collateral: ``fixed`` percent per annum, or the
+    ``benchmark``'s fixing (posted by the oracle with the prices) plus ``spread_bps``. Any sign."""
+
+    fixed: Fraction | None = None
+    benchmark: str = ""
+    spread_bps: Fraction | None = None
+
+    def to_json(self) -> Json:
+        out: Json = {}
+        if self.fixed is not None:
+            out["fixed"] = decimal_string(self.fixed)
+        if self.benchmark:
+            out["benchmark"] = self.benchmark
+        if self.spread_bps is not None:
+            out["spreadBps"] = decimal_string(self.spread_bps)
+        return out
+
+    @classmethod
+    def from_json(cls, d: Json) -> RebateTerms:
+        return cls(frac(d["fixed"]) if d.get("fixed") else None, str(d.get("benchmark") or ""),
+                   frac(d["spreadBps"]) if d.get("spreadBps") else None)
+
+
 @dataclass(frozen=True)
 class Terms:
     """An agreement's terms, as proposed. Collateral order is the priority order CT1..CTn."""
@@ -124,6 +173,11 @@ class Terms:
     notice_days: int = 0
     substitution_pre_authorised: bool = False
     no_early_return: bool = False
+    #: economics: the lending fee, the rebate on cash collateral, and the day count they accrue
+    #: with ("" = the base currency's)
+    fee: FeeTerms | None = None
+    rebate: RebateTerms | None = None
+    day_count: str = ""
 
     def to_json(self) -> Json:
         def dec(x: Fraction) -> str:
@@ -161,6 +215,12 @@ class Terms:
             out["substitutionPreAuthorised"] = True
         if self.no_early_return:
             out["noEarlyReturn"] = True
+        if self.fee is not None:
+            out["fee"] = self.fee.to_json()
+        if self.rebate is not None:
+            out["rebate"] = self.rebate.to_json()
+        if self.day_count:
+            out["dayCount"] = self.day_count
         return out
 
     @classmethod
@@ -190,6 +250,9 @@ class Terms:
             notice_days=int(d.get("noticeDays") or 0),
             substitution_pre_authorised=bool(d.get("substitutionPreAuthorised", False)),
             no_early_return=bool(d.get("noEarlyReturn", False)),
+            fee=FeeTerms.from_json(d["fee"]) if d.get("fee") else None,
+            rebate=RebateTerms.from_json(d["rebate"]) if d.get("rebate") else None,
+            day_count=str(d.get("dayCount") or ""),
         )
 
 
@@ -239,6 +302,41 @@ def decimal_string(x: Fraction) -> str:
 
 
 @dataclass(frozen=True)
+class AccrualLine:
+    """One accrued period of an agreement's fee and rebate (a margin call's, a step's or the
+    close's): ``days`` from ``from_`` to ``to`` (exclusive) at the values found at its start, the
+    annual rates (fractions: 0.0025 is 25 bp) and the exact amounts in the base currency."""
+
+    from_: date
+    to: date
+    days: int
+    loan_value: Fraction
+    cash_value: Fraction
+    fee_rate: Fraction
+    rebate_rate: Fraction
+    fee: Fraction
+    rebate: Fraction
+
+    @classmethod
+    def from_json(cls, d: Json) -> AccrualLine:
+        return cls(date.fromisoformat(d["from"]), date.fromisoformat(d["to"]),
+                   int(d.get("days") or 0), frac(d.get("loanValue")), frac(d.get("cashValue")),
+                   frac(d.get("feeRate")), frac(d.get("rebateRate")), frac(d.get("fee")),
+                   frac(d.get("rebate")))
+
+    def to_json(self) -> Json:
+        """As the chaincode writes it: exact rational strings ("n" or "n/d")."""
+        return {"from": self.from_.isoformat(), "to": self.to.isoformat(), "days": self.days,
+                "loanValue": str(self.loan_value), "cashValue": str(self.cash_value),
+                "feeRate": str(self.fee_rate), "rebateRate": str(self.rebate_rate),
+                "fee": str(self.fee), "rebate": str(self.rebate)}
+
+
+def accrual_lines(raw: Any) -> tuple[AccrualLine, ...]:
+    return tuple(AccrualLine.from_json(a) for a in raw or [])
+
+
+@dataclass(frozen=True)
 class HistoryEntry:
     action: str
     status: str
@@ -246,6 +344,9 @@ class HistoryEntry:
     tx_id: str
     timestamp: str
     note: str = ""
+    #: fees and rebates accrued up to a step that changed what they accrue on (returns,
+    #: substitutions, buy-ins, the close)
+    accruals: tuple[AccrualLine, ...] = ()
 
 
 #: Every status an agreement can have. MATURED: it reached its end date (or its notice's effective
@@ -421,7 +522,8 @@ class Agreement:
             proposer=d.get("proposer", ""),
             history=tuple(
                 HistoryEntry(h.get("action", ""), h.get("status", ""), h.get("party", ""),
-                             h.get("txId", ""), h.get("timestamp", ""), h.get("note", ""))
+                             h.get("txId", ""), h.get("timestamp", ""), h.get("note", ""),
+                             accrual_lines(h.get("accruals")))
                 for h in d.get("history", [])
             ),
             raw=d,
@@ -525,6 +627,8 @@ class MarginCall:
     tx_id: str
     raw: Json = field(default_factory=dict, repr=False, compare=False)
     fails: tuple[SettlementFail, ...] = ()
+    #: fees and rebates accrued since the previous call (split at month ends)
+    accruals: tuple[AccrualLine, ...] = ()
 
     @property
     def gap_before(self) -> Fraction:
@@ -547,6 +651,7 @@ class MarginCall:
             mints=tuple(d.get("mints") or []), replayed=bool(d.get("replayed", False)),
             price_version=int(d.get("priceVersion") or 0), tx_id=d.get("txId", ""), raw=d,
             fails=tuple(SettlementFail.from_json(f) for f in d.get("fails") or []),
+            accruals=accrual_lines(d.get("accruals")),
         )
 
 
@@ -560,6 +665,8 @@ class PriceSet:
     kind: str = ""
     reason: str = ""
     raw: Json = field(default_factory=dict, repr=False, compare=False)
+    #: benchmark fixings (SOFR, ESTR, TONA…), percent per annum, any sign
+    rates: dict[str, Fraction] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, d: Json) -> PriceSet:
@@ -569,6 +676,7 @@ class PriceSet:
             prices={k: frac(v) for k, v in (d.get("prices") or {}).items()},
             fx={k: frac(v) for k, v in (d.get("fx") or {}).items()},
             kind=d.get("kind", ""), reason=d.get("reason", ""), raw=d,
+            rates={k: frac(v) for k, v in (d.get("rates") or {}).items()},
         )
 
 
@@ -685,3 +793,119 @@ class MarginBatch:
         return cls(date.fromisoformat(d["date"]), ids("calls"), ids("replayed"), ids("skipped"),
                    ids("failed"), ids("closed"), ids("matured"), ids("recallsFailed"),
                    ids("settlementFails"), d.get("txId", ""))
+
+
+# ---- billing ---------------------------------------------------------------------------------
+
+#: Invoice statuses.
+INVOICE_STATUSES = ("ISSUED", "PAID")
+
+
+@dataclass(frozen=True)
+class InvoiceQuery:
+    """A bank's question about an invoice line."""
+
+    by: str
+    note: str
+    tx_id: str = ""
+
+    @classmethod
+    def from_json(cls, d: Json) -> InvoiceQuery:
+        return cls(str(d.get("by", "")), str(d.get("note", "")), str(d.get("txId", "")))
+
+
+@dataclass(frozen=True)
+class InvoiceLine:
+    """One agreement's month: the fee the borrower owes the lender (accrued, raised to the
+    terms' minimum by ``minimum_top_up``) less the rebate the lender owes the borrower; ``net``
+    is owed by the borrower to the lender when positive. Exact, base currency."""
+
+    agreement: str
+    lender: str
+    borrower: str
+    days: int
+    fee_accrued: Fraction
+    minimum_top_up: Fraction
+    fee_charged: Fraction
+    rebate: Fraction
+    net: Fraction
+    query: InvoiceQuery | None = None
+
+    @classmethod
+    def from_json(cls, d: Json) -> InvoiceLine:
+        return cls(
+            agreement=d["agreement"], lender=d.get("lender", ""), borrower=d.get("borrower", ""),
+            days=int(d.get("days") or 0), fee_accrued=frac(d.get("feeAccrued")),
+            minimum_top_up=frac(d.get("minimumTopUp")), fee_charged=frac(d.get("feeCharged")),
+            rebate=frac(d.get("rebate")), net=frac(d.get("net")),
+            query=InvoiceQuery.from_json(d["query"]) if d.get("query") else None,
+        )
+
+
+@dataclass(frozen=True)
+class Invoice:
+    """A pair's invoice for one month and currency: the lines net into what ``payer`` owes
+    ``payee`` (``net``, exact), settled as ``amount`` whole units of a cash token by
+    ``due_date``."""
+
+    id: str  # INV-<month>-<currency>, unique in the pair
+    pair: str
+    month: str  # YYYY-MM
+    currency: str
+    lines: tuple[InvoiceLine, ...]
+    net: Fraction
+    amount: int
+    payer: str
+    payee: str
+    due_date: date
+    status: str  # ISSUED | PAID
+    issued_by: str = ""
+    issue_tx: str = ""
+    paid_with: str = ""
+    paid_tx: str = ""
+    updated_at: str = ""
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def queries(self) -> tuple[tuple[str, InvoiceQuery], ...]:
+        """(agreement, query) of every queried line."""
+        return tuple((line.agreement, line.query) for line in self.lines
+                     if line.query is not None)
+
+    @property
+    def start(self) -> date:
+        """The first day of the invoiced month."""
+        return date.fromisoformat(self.month + "-01")
+
+    @property
+    def end(self) -> date:
+        """The last day of the invoiced month."""
+        first = self.start
+        following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+        return following - timedelta(days=1)
+
+    @classmethod
+    def from_json(cls, d: Json) -> Invoice:
+        return cls(
+            id=d["id"], pair=d.get("pair", ""), month=d["month"], currency=d["currency"],
+            lines=tuple(InvoiceLine.from_json(x) for x in d.get("lines") or []),
+            net=frac(d.get("net")), amount=int(frac(d.get("amount"))), payer=d.get("payer", ""),
+            payee=d.get("payee", ""), due_date=date.fromisoformat(d["dueDate"]),
+            status=d.get("status", ""), issued_by=d.get("issuedBy", ""),
+            issue_tx=d.get("issueTx", ""), paid_with=d.get("paidWith", ""),
+            paid_tx=d.get("paidTx", ""), updated_at=d.get("updatedAt", ""), raw=d,
+        )
+
+
+@dataclass(frozen=True)
+class InvoiceReceipt:
+    """What the billing submits return: the invoice, its status, the transaction (the figures
+    are the pair's: read them with ``Party.invoice``)."""
+
+    invoice: str
+    status: str
+    tx_id: str
+
+    @classmethod
+    def from_json(cls, d: Json) -> InvoiceReceipt:
+        return cls(str(d.get("invoice", "")), str(d.get("status", "")), str(d.get("txId", "")))

@@ -370,9 +370,11 @@ def confirm(ctx: click.Context, valuation_date: str, instrument: str, value: str
     """Let a held-back value through (or enter a manual one) for DATE and INSTRUMENT."""
     st = _state(ctx)
     d = _date(valuation_date, "DATE")
-    if st.config.instrument(instrument) is None and st.config.fx_pair(instrument) is None:
-        raise click.BadParameter(f"{instrument!r} is not a configured token or FX pair",
-                                 param_hint="INSTRUMENT")
+    is_rate = st.config.rate(instrument) is not None
+    if (st.config.instrument(instrument) is None and st.config.fx_pair(instrument) is None
+            and not is_rate):
+        raise click.BadParameter(f"{instrument!r} is not a configured token or FX pair, nor "
+                                 "a benchmark", param_hint="INSTRUMENT")
     parsed: Decimal | None = None
     if value is not None:
         try:
@@ -380,7 +382,7 @@ def confirm(ctx: click.Context, valuation_date: str, instrument: str, value: str
         except MalformedCloseError:
             raise click.BadParameter(f"not a decimal number: {value!r}",
                                      param_hint="--value") from None
-        if parsed <= 0:
+        if parsed <= 0 and not is_rate:  # a benchmark fixing may be zero or negative
             raise click.BadParameter("must be positive", param_hint="--value")
     try:
         held = [r for r in st.state.blocking_refusals(d) if r.key == instrument]

@@ -9,6 +9,8 @@ Example (every key is optional; see ``oracle.example.yaml`` beside this file)::
       DE-BUND: {symbol: BUND, market: XFRA, asset_class: bond, max_move: "0.03"}
     fx:
       USDJPY: {symbol: JPY=X, tick: "0.001"}          # file source reads fx/USDJPY.csv
+    rates:                                # benchmark fixings, percent p.a. (none by default)
+      SOFR: {tick: "0.01"}                            # file source reads rates/SOFR.csv
     limits: {max_move: "0.25", max_bond_move: "0.05", max_fx_move: "0.08", max_carry_days: 2,
              cross_tolerance: "0.01", second_source_tolerance: "0.005"}
     schedule: {valuation_days: markets, fx_fixing: "17:00 America/New_York",
@@ -20,6 +22,12 @@ Example (every key is optional; see ``oracle.example.yaml`` beside this file)::
 Symbols: ``symbol`` is the source's ticker. A per-source override goes in ``symbols``
 (``{file: 8306.T, yfinance: 8306.T}``); the file source defaults to the ``symbol`` for
 instruments and to the pair code for FX (``fx/USDJPY.csv``), the project's shipped layout.
+
+Benchmark fixings (``rates``: what floating cash-collateral rebates accrue at) are read like FX:
+the file source reads ``<path>/rates/<NAME>.csv`` (``date,value``), other sources the ``symbol``
+(there is no default ticker: give one, or ``symbols``, for a source other than files). They
+follow the FX calendar (``schedule.fx_calendar``) and are posted in the batch's ``rates``; any
+sign is valid and no move limit applies (:mod:`tanpo.oracle.validation`).
 
 ``tick`` is the decimal quantum every close is rounded to (half-even) when it is read. yfinance
 returns binary floats (``96.62000274658203``), and the CSV files that come from yfinance carry
@@ -50,6 +58,7 @@ __all__ = [
     "InstrumentConfig",
     "LimitsConfig",
     "OracleConfig",
+    "RateConfig",
     "ScheduleConfig",
     "SourceConfig",
     "default_config",
@@ -63,6 +72,7 @@ SOURCE_KINDS = ("yfinance", "file", "static")
 SPECIAL_DAYS = ("markets", "weekdays", "daily")
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 _PAIR_RE = re.compile(r"^[A-Z]{3}[A-Z]{3}$")
+_BENCHMARK_RE = re.compile(r"^[A-Z][A-Z0-9]{1,15}$")  # the chaincode's benchmark names
 _CALENDAR_RE = re.compile(r"^[A-Z0-9_]{2,10}$")
 _MARKET_CURRENCY = {"XTKS": "JPY", "XNYS": "USD", "XNAS": "USD", "XFRA": "EUR", "XETR": "EUR"}
 
@@ -118,6 +128,21 @@ class FxConfig:
         if kind in self.symbols:
             return self.symbols[kind]
         return self.pair if kind == "file" else self.symbol
+
+
+@dataclass(frozen=True)
+class RateConfig:
+    """A benchmark whose daily fixing the oracle posts (percent per annum, any sign)."""
+
+    name: str
+    symbol: str = ""
+    tick: Decimal | None = None
+    symbols: Mapping[str, str] = field(default_factory=dict)
+
+    def symbol_for(self, kind: str) -> str:
+        if kind in self.symbols:
+            return self.symbols[kind]
+        return f"rates/{self.name}" if kind == "file" else (self.symbol or self.name)
 
 
 @dataclass(frozen=True)
@@ -191,6 +216,7 @@ class OracleConfig:
     second_source: SourceConfig | None = None
     instruments: tuple[InstrumentConfig, ...] = ()
     fx: tuple[FxConfig, ...] = ()
+    rates: tuple[RateConfig, ...] = ()
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     sweep_batch_size: int = 1000  # agreements of one pair per sweep transaction (≤ 1000)
@@ -206,6 +232,9 @@ class OracleConfig:
 
     def fx_pair(self, pair: str) -> FxConfig | None:
         return next((f for f in self.fx if f.pair == pair), None)
+
+    def rate(self, name: str) -> RateConfig | None:
+        return next((r for r in self.rates if r.name == name), None)
 
     def with_source(self, source: SourceConfig) -> OracleConfig:
         return replace(self, source=source)
@@ -274,8 +303,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> OracleConfig:
 def parse_config(raw: Any, origin: str = "config") -> OracleConfig:
     """Build an :class:`OracleConfig` from parsed YAML; unknown keys are errors."""
     top = _mapping(raw, origin)
-    _only(top, origin, {"source", "second_source", "instruments", "fx", "limits", "schedule",
-                        "sweep", "state_dir", "http"})
+    _only(top, origin, {"source", "second_source", "instruments", "fx", "rates", "limits",
+                        "schedule", "sweep", "state_dir", "http"})
     base = default_config()
     instruments = base.instruments
     if "instruments" in top:
@@ -289,6 +318,10 @@ def parse_config(raw: Any, origin: str = "config") -> OracleConfig:
             _fx(str(k), v, f"{origin}: fx.{k}")
             for k, v in _mapping(top["fx"] or {}, f"{origin}: fx").items()
         )
+    rates = tuple(
+        _rate(str(k), v, f"{origin}: rates.{k}")
+        for k, v in _mapping(top.get("rates") or {}, f"{origin}: rates").items()
+    )
     sweep = _mapping(top.get("sweep") or {}, f"{origin}: sweep")
     # page_size is the name from the paged sweep; it now sets the batch size
     _only(sweep, f"{origin}: sweep", {"batch_size", "page_size"})
@@ -302,6 +335,7 @@ def parse_config(raw: Any, origin: str = "config") -> OracleConfig:
         second_source=_source(top.get("second_source"), f"{origin}: second_source"),
         instruments=instruments,
         fx=fx,
+        rates=rates,
         limits=_limits(top.get("limits") or {}, f"{origin}: limits"),
         schedule=_schedule(top.get("schedule") or {}, f"{origin}: schedule"),
         sweep_batch_size=batch_size,
@@ -317,8 +351,13 @@ def validate(cfg: OracleConfig, origin: str = "config") -> None:
     tokens = [i.token for i in cfg.instruments]
     if len(set(tokens)) != len(tokens):
         raise ConfigError(f"{origin}: instrument token ids must be unique")
-    if not cfg.instruments and not cfg.fx:
-        raise ConfigError(f"{origin}: nothing to post (no instruments and no fx pairs)")
+    if not cfg.instruments and not cfg.fx and not cfg.rates:
+        raise ConfigError(f"{origin}: nothing to post (no instruments, fx pairs or rates)")
+    taken = set(tokens) | {f.pair for f in cfg.fx}
+    clash = sorted(r.name for r in cfg.rates if r.name in taken)
+    if clash:
+        raise ConfigError(f"{origin}: rates.{clash[0]}: also an instrument or an fx pair; "
+                          "a benchmark needs a name of its own")
     days = cfg.schedule.valuation_days
     if days not in SPECIAL_DAYS and not _CALENDAR_RE.match(days):
         raise ConfigError(
@@ -427,6 +466,20 @@ def _fx(pair: str, value: Any, where: str) -> FxConfig:
         symbol=str(m.get("symbol", f"{pair}=X")),
         tick=_decimal(m["tick"], f"{where}.tick") if "tick" in m else None,
         max_move=_decimal(m["max_move"], f"{where}.max_move") if "max_move" in m else None,
+        symbols=_symbols(m.get("symbols"), f"{where}.symbols"),
+    )
+
+
+def _rate(name: str, value: Any, where: str) -> RateConfig:
+    if not _BENCHMARK_RE.match(name):
+        raise ConfigError(f"{where}: a benchmark is named by 2-16 capital letters and digits "
+                          f"such as SOFR, got {name!r}")
+    m = _mapping(value if value is not None else {}, where)
+    _only(m, where, {"symbol", "tick", "symbols"})
+    return RateConfig(
+        name=name,
+        symbol=str(m.get("symbol", "")),
+        tick=_decimal(m["tick"], f"{where}.tick") if "tick" in m else None,
         symbols=_symbols(m.get("symbols"), f"{where}.symbols"),
     )
 

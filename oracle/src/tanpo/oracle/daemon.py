@@ -35,7 +35,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -50,6 +50,7 @@ from tanpo.oracle.ledger import (
     LedgerError,
     LedgerUnavailableError,
     PriceBatch,
+    Quote,
 )
 from tanpo.oracle.logs import log_event
 from tanpo.oracle.metrics import Health, OracleMetrics
@@ -271,7 +272,7 @@ class Oracle:
                       else logging.INFO, date=d, instrument=note.key, detail=note.message)
         self.ledger.post_prices(batch)  # returns once committed
         self._previous = batch
-        self._release(d, {*batch.prices, *batch.fx})
+        self._release(d, batch.keys())
         self._blocked, self._waiting = None, None
         self._view["last_posted"] = d
         self.metrics.posted(batch)
@@ -279,7 +280,7 @@ class Oracle:
         confirmed = {k: q.confirmed_by for k, q in a.quotes.items()
                      if q.confirmed_by and k not in {r.key for r in held}}
         log_event(self.log, "posted", date=d, prices=len(batch.prices), fx=len(batch.fx),
-                  carried=batch.carried(), confirmed=confirmed,
+                  rates=len(batch.rates), carried=batch.carried(), confirmed=confirmed,
                   held_back=[r.key for r in held])
         report = self.sweep(d)
         self._recent.appendleft({
@@ -296,7 +297,7 @@ class Oracle:
         posted = self.ledger.posted_prices(d)
         if posted is None:
             return None
-        have = {*posted.prices, *posted.fx}
+        have = posted.keys()
         wanted = {c.key for c in self._load_confirmations()
                   if c.valuation_date == d and c.key not in have}
         if not wanted:
@@ -307,9 +308,7 @@ class Oracle:
         add = {k: q for k, q in a.quotes.items() if k in wanted and k not in refused}
         if not add:
             return None
-        fx = {o.pair for o in self.config.fx}
-        addition = PriceBatch(d, {k: q for k, q in add.items() if k not in fx},
-                              {k: q for k, q in add.items() if k in fx}, posted.source)
+        addition = self._batch(d, add, posted.source)
         self.ledger.post_prices(addition)  # an addition: keys already posted are not touched
         self._older.pop(d, None)
         log_event(self.log, "posted-addition", date=d, added=sorted(add),
@@ -329,9 +328,15 @@ class Oracle:
         keep = {k: q for k, q in a.quotes.items() if k not in out}
         if not keep:
             return None
+        return self._batch(d, keep, self.source.label)
+
+    def _batch(self, d: date, quotes: Mapping[str, Quote], source: str) -> PriceBatch:
+        """A batch of ``quotes`` sorted into closes, FX pairs and benchmark fixings."""
         fx = {o.pair for o in self.config.fx}
-        return PriceBatch(d, {k: q for k, q in keep.items() if k not in fx},
-                          {k: q for k, q in keep.items() if k in fx}, self.source.label)
+        rates = {r.name for r in self.config.rates}
+        return PriceBatch(d, {k: q for k, q in quotes.items() if k not in fx | rates},
+                          {k: q for k, q in quotes.items() if k in fx}, source,
+                          {k: q for k, q in quotes.items() if k in rates})
 
     def _release(self, d: date, posted: set[str]) -> None:
         """A key posted on ``d`` supersedes its holds on earlier dates (their agreements are
@@ -554,6 +559,7 @@ class Oracle:
     def _symbols(self, kind: str) -> list[str]:
         syms = [i.symbol_for(kind) for i in self.config.instruments]
         syms += [f.symbol_for(kind) for f in self.config.fx]
+        syms += [r.symbol_for(kind) for r in self.config.rates]
         return list(dict.fromkeys(syms))
 
     def _observations(self, d: date) -> list[Observation]:
@@ -579,6 +585,12 @@ class Oracle:
                         closes.get(f.symbol_for(kind), {}), f.tick,
                         f.max_move or limits.max_move_for("", fx=True), is_fx=True)
             for f in self.config.fx
+        ]
+        # benchmark fixings: on the FX calendar, any sign, no move rule
+        out += [
+            Observation(r.name, r.symbol_for(kind), self.schedule.fx_calendar,
+                        closes.get(r.symbol_for(kind), {}), r.tick, is_rate=True)
+            for r in self.config.rates
         ]
         return out
 
@@ -621,9 +633,10 @@ class Oracle:
         last = self._previous
         if last is None:
             return None
-        prices, fx = dict(last.prices), dict(last.fx)
+        prices, fx, rates = dict(last.prices), dict(last.fx), dict(last.rates)
         lacking = ({i.token for i in self.config.instruments} - set(prices)) | (
-            {f.pair for f in self.config.fx} - set(fx))
+            {f.pair for f in self.config.fx} - set(fx)) | (
+            {r.name for r in self.config.rates} - set(rates))
         day = lp
         for _ in range(self.config.limits.lookback_days):
             if not lacking:
@@ -635,13 +648,16 @@ class Oracle:
             if older is None:
                 continue
             for key in list(lacking):
-                quote = older.prices.get(key) or older.fx.get(key)
-                if quote is not None:
-                    (fx if key in older.fx else prices)[key] = quote
-                    lacking.discard(key)
-        if len(prices) == len(last.prices) and len(fx) == len(last.fx):
+                for theirs, mine in ((older.prices, prices), (older.fx, fx),
+                                     (older.rates, rates)):
+                    if key in theirs:
+                        mine[key] = theirs[key]
+                        lacking.discard(key)
+                        break
+        if (len(prices), len(fx), len(rates)) == (len(last.prices), len(last.fx),
+                                                  len(last.rates)):
             return last
-        return PriceBatch(lp, prices, fx, last.source)
+        return PriceBatch(lp, prices, fx, last.source, rates)
 
     def _load_confirmations(self) -> list[Confirmation]:
         from_file = self.state.confirmations() if self.state is not None else []

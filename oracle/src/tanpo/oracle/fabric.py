@@ -113,12 +113,13 @@ class FabricLedger:
 def _batch_from(prices: PriceSet) -> PriceBatch:
     raw = prices.raw
 
-    def quotes(values: dict[str, str], notes: dict[str, dict[str, str]]) -> dict[str, Quote]:
+    def quotes(values: dict[str, str], notes: dict[str, dict[str, str]],
+               signed: bool = False) -> dict[str, Quote]:
         out = {}
         for key, value in values.items():
             note = notes.get(key) or {}
             as_of = date.fromisoformat(note["asOf"]) if note.get("asOf") else prices.date
-            out[key] = Quote(Decimal(value), as_of, note.get("confirmedBy") or None)
+            out[key] = Quote(Decimal(value), as_of, note.get("confirmedBy") or None, signed)
         return out
 
     return PriceBatch(
@@ -126,4 +127,5 @@ def _batch_from(prices: PriceSet) -> PriceBatch:
         prices=quotes(raw.get("prices") or {}, raw.get("priceNotes") or {}),
         fx=quotes(raw.get("fx") or {}, raw.get("fxNotes") or {}),
         source=str(raw.get("source", "")),
+        rates=quotes(raw.get("rates") or {}, raw.get("rateNotes") or {}, signed=True),
     )

@@ -24,7 +24,8 @@ satisfy it. The contract, which every implementation must honour:
 
 Prices and FX rates are exact decimals (``decimal.Decimal`` parsed from strings, never floats):
 prices keyed by token id, FX by market pair (``USDJPY`` = JPY per one USD, ``EURUSD`` = USD per
-one EUR). Amounts the margin engine computes (values, not quantities) are
+one EUR), benchmark fixings by name (``SOFR``: percent per annum, any sign; what floating cash
+rebates accrue at). Amounts the margin engine computes (values, not quantities) are
 :class:`fractions.Fraction`, the Python twin of the chaincode's ``big.Rat``.
 
 A sweep's outcomes are the SDK's domain types (:mod:`tanpo.client.models`): ``CallOutcome`` is
@@ -36,7 +37,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
@@ -82,36 +83,42 @@ class PricesNotPostedError(LedgerError):
 
 @dataclass(frozen=True)
 class Quote:
-    """One posted value: a token's closing price or an FX pair's fixing.
+    """One posted value: a token's closing price, an FX pair's fixing or a benchmark's fixing.
 
     ``as_of`` is the market date the value was observed on. It is earlier than the batch's
     valuation date when the value was carried forward (the market was closed, or its close was
     missing). ``confirmed_by`` records who let a held-back value through:
     ``"operator:<name>"`` or ``"source:<kind>"`` (a second source agreed), ``None`` otherwise.
+    ``signed``: a benchmark fixing, which may be zero or negative (prices and FX may not).
     """
 
     value: Decimal
     as_of: date
     confirmed_by: str | None = None
+    signed: bool = field(default=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.value, Decimal):
             raise TypeError(f"quote value must be a Decimal, got {type(self.value).__name__}")
-        if not self.value.is_finite() or self.value <= 0:
+        if not self.value.is_finite():
+            raise ValueError(f"quote value must be a finite decimal, got {self.value}")
+        if self.value <= 0 and not self.signed:
             raise ValueError(f"quote value must be a positive finite decimal, got {self.value}")
 
 
 @dataclass(frozen=True)
 class PriceBatch:
-    """Everything the oracle posts for one valuation date, in one transaction."""
+    """Everything the oracle posts for one valuation date, in one transaction: closes, FX and
+    benchmark fixings (``rates``, left out of the JSON when there are none)."""
 
     valuation_date: date
     prices: Mapping[str, Quote]
     fx: Mapping[str, Quote]
     source: str = ""
+    rates: Mapping[str, Quote] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for key, quote in (*self.prices.items(), *self.fx.items()):
+        for key, quote in (*self.prices.items(), *self.fx.items(), *self.rates.items()):
             if quote.as_of > self.valuation_date:
                 raise ValueError(
                     f"{key}: quote observed on {quote.as_of} cannot be used for "
@@ -119,10 +126,15 @@ class PriceBatch:
                 )
         object.__setattr__(self, "prices", MappingProxyType(dict(sorted(self.prices.items()))))
         object.__setattr__(self, "fx", MappingProxyType(dict(sorted(self.fx.items()))))
+        object.__setattr__(self, "rates", MappingProxyType(dict(sorted(self.rates.items()))))
+
+    def keys(self) -> set[str]:
+        """Every key the batch posts: token ids, FX pairs and benchmark names."""
+        return {*self.prices, *self.fx, *self.rates}
 
     def carried(self) -> list[str]:
         """Keys whose value was observed before the valuation date."""
-        return [k for k, q in (*self.prices.items(), *self.fx.items())
+        return [k for k, q in (*self.prices.items(), *self.fx.items(), *self.rates.items())
                 if q.as_of < self.valuation_date]
 
     def same_values(self, other: PriceBatch) -> bool:
@@ -131,16 +143,20 @@ class PriceBatch:
             self.valuation_date == other.valuation_date
             and _values(self.prices) == _values(other.prices)
             and _values(self.fx) == _values(other.fx)
+            and _values(self.rates) == _values(other.rates)
         )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form; values are decimal strings exactly as held (``"602.0"``)."""
-        return {
+        out: dict[str, Any] = {
             "date": self.valuation_date.isoformat(),
             "source": self.source,
             "prices": {k: _quote_dict(q) for k, q in self.prices.items()},
             "fx": {k: _quote_dict(q) for k, q in self.fx.items()},
         }
+        if self.rates:
+            out["rates"] = {k: _quote_dict(q) for k, q in self.rates.items()}
+        return out
 
     def to_json(self) -> str:
         """Canonical JSON (sorted keys, no spaces): the chaincode argument for the batch."""
@@ -155,6 +171,8 @@ class PriceBatch:
                 prices={str(k): _quote_from(v) for k, v in dict(data.get("prices", {})).items()},
                 fx={str(k): _quote_from(v) for k, v in dict(data.get("fx", {})).items()},
                 source=str(data.get("source", "")),
+                rates={str(k): _quote_from(v, signed=True)
+                       for k, v in dict(data.get("rates") or {}).items()},
             )
         except (KeyError, TypeError, InvalidOperation) as exc:
             raise ValueError(f"not a price batch: {exc!r}") from exc
@@ -176,11 +194,12 @@ def _quote_dict(q: Quote) -> dict[str, str]:
     return out
 
 
-def _quote_from(raw: Mapping[str, Any]) -> Quote:
+def _quote_from(raw: Mapping[str, Any], signed: bool = False) -> Quote:
     value = raw["value"]
     if not isinstance(value, str):
         raise TypeError(f"quote value must be a decimal string, got {value!r}")
-    return Quote(Decimal(value), date.fromisoformat(str(raw["asOf"])), raw.get("confirmedBy"))
+    return Quote(Decimal(value), date.fromisoformat(str(raw["asOf"])), raw.get("confirmedBy"),
+                 signed)
 
 
 #: Tokens moved by a margin call.
@@ -203,7 +222,7 @@ class Ledger(Protocol):
         ...
 
     def post_prices(self, batch: PriceBatch) -> None:
-        """Post one date's prices and FX in one transaction; return once it is committed.
+        """Post one date's prices, FX and fixings in one transaction; return once committed.
 
         A no-op when the date already holds the same values; :class:`PriceConflictError` when it
         holds different ones.

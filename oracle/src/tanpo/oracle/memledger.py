@@ -136,7 +136,8 @@ class MemoryLedger:
         existing = self.batches.get(batch.valuation_date)
         if existing is not None:
             # as the chaincode: values already posted must match; new keys are an addition
-            for mine, theirs in ((existing.prices, batch.prices), (existing.fx, batch.fx)):
+            for mine, theirs in ((existing.prices, batch.prices), (existing.fx, batch.fx),
+                                 (existing.rates, batch.rates)):
                 for key, quote in theirs.items():
                     if key in mine and mine[key].value != quote.value:
                         raise PriceConflictError(
@@ -144,9 +145,11 @@ class MemoryLedger:
                             "use CorrectPrices with a reason to change it")
             prices = {**batch.prices, **existing.prices}
             fx = {**batch.fx, **existing.fx}
-            if len(prices) == len(existing.prices) and len(fx) == len(existing.fx):
+            rates = {**batch.rates, **existing.rates}
+            if (len(prices), len(fx), len(rates)) == (len(existing.prices), len(existing.fx),
+                                                      len(existing.rates)):
                 return
-            batch = PriceBatch(batch.valuation_date, prices, fx, existing.source)
+            batch = PriceBatch(batch.valuation_date, prices, fx, existing.source, rates)
         self.batches[batch.valuation_date] = batch
         self.post_transactions += 1
         if self.fail_post_after_commit:

@@ -87,6 +87,8 @@ class OracleMetrics:
     def posted(self, batch: PriceBatch) -> None:
         self.prices_posted.labels("price").inc(len(batch.prices))
         self.prices_posted.labels("fx").inc(len(batch.fx))
+        if batch.rates:
+            self.prices_posted.labels("rate").inc(len(batch.rates))
         self.carried.inc(len(batch.carried()))
         self.last_posted.set(_epoch(batch.valuation_date))
 

@@ -21,6 +21,11 @@ Rules, per instrument or FX pair (``key``):
 * **cross** - three FX pairs forming a triangle (EURUSD, USDJPY, EURJPY) must agree: the last
   configured pair of the triangle against the product of the other two, within
   ``cross_tolerance``. Confirmable (on that pair's value).
+
+Benchmark fixings (``is_rate``: SOFR, ESTR, TONA…, percent per annum) follow the rules of an FX
+pair on its calendar (malformed, missing, stale) with two exceptions: any sign is a valid fixing
+(no non-positive rule; a manual value may be zero or negative too), and there is no move rule (a
+relative move means nothing for a rate near zero).
 """
 
 from __future__ import annotations
@@ -106,6 +111,7 @@ class Observation:
     tick: Decimal | None = None
     max_move: Decimal = Decimal("0.25")
     is_fx: bool = False
+    is_rate: bool = False  # a benchmark fixing: any sign, no move rule
 
 
 @dataclass(frozen=True)
@@ -229,9 +235,10 @@ def assess(
         return Assessment(d, None, tuple(refusals), tuple(waiting), tuple(notes), quotes)
     batch = PriceBatch(
         d,
-        {o.key: quotes[o.key] for o in observations if not o.is_fx},
+        {o.key: quotes[o.key] for o in observations if not o.is_fx and not o.is_rate},
         {o.key: quotes[o.key] for o in observations if o.is_fx},
         source_label,
+        {o.key: quotes[o.key] for o in observations if o.is_rate},
     )
     return Assessment(d, batch, (), (), tuple(notes), quotes)
 
@@ -239,7 +246,8 @@ def assess(
 def _previous_quote(previous: PriceBatch | None, obs: Observation) -> Quote | None:
     if previous is None:
         return None
-    return (previous.fx if obs.is_fx else previous.prices).get(obs.key)
+    return (previous.rates if obs.is_rate else previous.fx if obs.is_fx
+            else previous.prices).get(obs.key)
 
 
 @dataclass
@@ -274,10 +282,10 @@ def _one(
 
     manual = next((c for c in reversed(confirms) if c.manual), None)
     if manual is not None:
-        if not manual.value.is_finite() or manual.value <= 0:
+        if not manual.value.is_finite() or (manual.value <= 0 and not obs.is_rate):
             return refuse(Rule.NON_POSITIVE, f"manual value {manual.value} is not positive",
                           str(manual.value))
-        v.quote = Quote(manual.value, d, f"operator:{manual.by}")
+        v.quote = Quote(manual.value, d, f"operator:{manual.by}", obs.is_rate)
         v.notes.append(Note(obs.key, "manual", f"manual value {manual.value} by {manual.by}"))
         return v
 
@@ -300,7 +308,7 @@ def _one(
         except MalformedCloseError:
             return refuse(Rule.MALFORMED,
                           f"close {text!r} on {as_of} is not a decimal number", text)
-        if value <= 0:
+        if value <= 0 and not obs.is_rate:
             return refuse(Rule.NON_POSITIVE,
                           f"close {text!r} on {as_of} is not positive", str(value))
     if value is None or as_of is None:
@@ -332,7 +340,7 @@ def _one(
     elif as_of < d:
         v.notes.append(Note(obs.key, "closed", f"market closed; last close {value} of {as_of}"))
 
-    if prev is not None and fresh:
+    if prev is not None and fresh and not obs.is_rate:
         change = Fraction(value) / Fraction(prev.value) - 1
         if abs(change) > obs.max_move:
             agreed = _second_agrees(second_text, value, obs.tick, limits.second_source_tolerance)
@@ -351,7 +359,7 @@ def _one(
                     f"moved {_pct(change)} from {prev.value} ({prev.as_of}) to {value} "
                     f"({as_of}), limit ±{float(obs.max_move) * 100:.2f}%",
                     str(value), confirmable=True)
-    v.quote = Quote(value, as_of, confirmed_by)
+    v.quote = Quote(value, as_of, confirmed_by, obs.is_rate)
     return v
 
 
