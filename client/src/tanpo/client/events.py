@@ -37,6 +37,8 @@ EVENT_TYPES = (
     "SubstitutionCancelled", "CollateralSubstituted", "BuyIn",
     # billing: ids only (invoice, pair, status); the pair reads the invoice
     "InvoiceIssued", "InvoicePaid", "InvoiceLineQueried",
+    # eligibility schedules, disputes of margin calls, re-runs at corrected prices
+    "ScheduleDefined", "CallDisputed", "DisputeResolved", "CallsAdjusted",
     "PricesPosted", "PricesCorrected", "MarginCall", "MarginBatch", "SweepFinished",
 )
 

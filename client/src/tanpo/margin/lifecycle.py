@@ -251,8 +251,9 @@ def substitute(
         if not any(p.by == b.by and p.key == b.key and p.share >= b.share for p in before):
             raise MarginError(
                 ErrorKind.INELIGIBLE,
-                f"the substitution would breach the {b.by} cap {b.key}: {_two_places(b.share * 100)}% "
-                f"of the collateral's market value, at most {_two_places(b.max * 100)}%",
+                f"the substitution would breach the {b.by} cap {b.key}: "
+                f"{_two_places(b.share * 100)}% of the collateral's market value, at most "
+                f"{_two_places(b.max * 100)}%",
             )
     return result
 
