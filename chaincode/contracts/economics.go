@@ -82,6 +82,30 @@ func accruer(terms *Terms) (*margin.Accruer, error) {
 	return margin.NewAccrualTerms(at)
 }
 
+// accruerOf is accruer, built once per transaction for each distinct set of economic terms (a
+// sweep accrues a thousand agreements that mostly share them).
+func (t *txn) accruerOf(terms *Terms) (*margin.Accruer, error) {
+	key := terms.BaseCurrency + "|" + terms.DayCount
+	if f := terms.Fee; f != nil {
+		key += "|" + f.Bps + "|" + f.Minimum
+	}
+	if r := terms.Rebate; r != nil {
+		key += "|" + r.Fixed + "|" + r.Benchmark + "|" + r.SpreadBps
+	}
+	if acc, ok := t.accruers[key]; ok {
+		return acc, nil
+	}
+	acc, err := accruer(terms)
+	if err != nil {
+		return nil, err
+	}
+	if t.accruers == nil {
+		t.accruers = map[string]*margin.Accruer{}
+	}
+	t.accruers[key] = acc
+	return acc, nil
+}
+
 // accrualValues are what a period accrues on: the loan's market value, the cash collateral's value
 // (both in the base currency) and the benchmark fixing.
 type accrualValues struct {
@@ -89,37 +113,20 @@ type accrualValues struct {
 	fixing     string
 }
 
-// valuesAt values an agreement for accrual at a market: V_L and Σ cash-token positions × unit.
-func (t *txn) valuesAt(a *Agreement, m *margin.Market, prices *PriceSet, held map[string]int64, loanQty int64) (accrualValues, error) {
-	v := accrualValues{cash: new(big.Rat)}
-	cache := newMarginCache()
-	loanTok, err := t.engineToken(a.Terms.Loan.Token, cache)
-	if err != nil {
-		return v, err
-	}
-	unit, err := margin.UnitValue(loanTok.token, m, a.Terms.BaseCurrency)
-	if err != nil {
-		return v, err
-	}
-	v.loan = unit.Mul(unit, new(big.Rat).SetInt64(loanQty))
-	for _, leg := range a.Terms.Collateral {
-		tok, err := t.engineToken(leg.Token, cache)
-		if err != nil {
-			return v, err
+// valuesAt values an agreement for accrual from a pricing of its tokens (the call's or the step's):
+// V_L and Σ cash-token positions × unit value.
+func valuesAt(a *Agreement, ma *margin.Agreement, pricing *margin.Pricing, prices *PriceSet, held map[string]int64, loanQty int64) accrualValues {
+	v := accrualValues{loan: new(big.Rat).Mul(pricing.LoanUnit, new(big.Rat).SetInt64(loanQty)), cash: new(big.Rat)}
+	tmp := new(big.Rat)
+	for i, leg := range a.Terms.Collateral {
+		if q := held[leg.Token]; q > 0 && ma.CollateralToken(i).Kind == margin.KindCT {
+			v.cash.Add(v.cash, tmp.Mul(pricing.Unit[i], new(big.Rat).SetInt64(q)))
 		}
-		if tok.token.Kind != margin.KindCT || held[leg.Token] <= 0 {
-			continue
-		}
-		u, err := margin.UnitValue(tok.token, m, a.Terms.BaseCurrency)
-		if err != nil {
-			return v, err
-		}
-		v.cash.Add(v.cash, u.Mul(u, new(big.Rat).SetInt64(held[leg.Token])))
 	}
 	if a.Terms.Rebate != nil && a.Terms.Rebate.Benchmark != "" {
 		v.fixing = prices.Rates[a.Terms.Rebate.Benchmark]
 	}
-	return v, nil
+	return v
 }
 
 // accrueTo accrues agreement a's open period up to date at the values found at its start, then
@@ -154,7 +161,7 @@ func (t *txn) accrueTo(a *Agreement, date string, next *accrualValues) ([]Accrua
 		if a.Terms.Rebate != nil && a.Terms.Rebate.Benchmark != "" && st.Fixing == "" {
 			return nil, fmt.Errorf("missing_price: no fixing of %s posted for %s, which agreement %s's rebate accrues at", a.Terms.Rebate.Benchmark, st.From, a.ID)
 		}
-		acc, err := accruer(&a.Terms)
+		acc, err := t.accruerOf(&a.Terms)
 		if err != nil {
 			return nil, err
 		}

@@ -618,10 +618,11 @@ func (t *txn) applyStep(a *Agreement, run *stepRun, date string) ([]Transfer, []
 	if !a.Terms.hasEconomics() {
 		return out, nil, nil
 	}
-	vals, err := t.valuesAt(a, run.market, run.prices, run.HeldAfter, run.LoanAfter)
+	pricing, err := margin.PriceAgreement(run.ma, run.market)
 	if err != nil {
 		return nil, nil, err
 	}
+	vals := valuesAt(a, run.ma, pricing, run.prices, run.HeldAfter, run.LoanAfter)
 	lines, err := t.accrueTo(a, date, &vals)
 	return out, lines, err
 }

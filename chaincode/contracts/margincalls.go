@@ -690,10 +690,7 @@ func (t *txn) runMarginCall(a *Agreement, date string, prices *PriceSet, cache *
 		if err != nil {
 			return nil, err
 		}
-		vals, err := t.valuesAt(a, market, prices, held, loanQty)
-		if err != nil {
-			return nil, fail(err)
-		}
+		vals := valuesAt(a, ma, pricing, prices, held, loanQty)
 		if rec.Accruals, err = t.accrueTo(a, date, &vals); err != nil {
 			return nil, fail(err)
 		}

@@ -12,6 +12,8 @@ import (
 	"github.com/hyperledger/fabric-chaincode-go/v2/pkg/statebased"
 	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+
+	"tanpo/chaincode/margin"
 )
 
 // Key layout. Every record lives under a composite key (object type + attributes); the object types
@@ -76,6 +78,8 @@ type txn struct {
 	eventPayload []byte
 
 	sp *savepoint // set while a batch runs one agreement's step that it may undo
+
+	accruers map[string]*margin.Accruer // by economic terms (economics.go)
 }
 
 // savepoint records the working set as it was before one step of a batch (one agreement's

@@ -126,6 +126,9 @@ func (a *Agreement) Base() string { return a.base }
 // LagDays returns the settlement lag in calendar days.
 func (a *Agreement) LagDays() int { return a.lagDays }
 
+// CollateralToken returns the i-th collateral token in priority order (0 = CT1).
+func (a *Agreement) CollateralToken(i int) Token { return a.collateral[i] }
+
 // Collateral returns the collateral token ids in priority order.
 func (a *Agreement) Collateral() []string {
 	ids := make([]string, len(a.collateral))
