@@ -601,27 +601,47 @@ func batchRoleRows() []roleRow {
 }
 
 // BenchmarkSweepAgreements times the chaincode side of one 500-agreement batch on the map-backed
-// stub (no peer): go test ./contracts -run X -bench SweepAgreements.
+// stub (no peer), without and with a lending fee accruing on every agreement:
+// go test ./contracts -run X -bench SweepAgreements.
 func BenchmarkSweepAgreements(b *testing.B) {
-	w := newWorld(b)
-	w.market()
-	w.issue(w.borrower, "JP8306", "1000000")
-	w.issue(w.borrower, "JP8604", "1000000")
-	w.issue(w.lender, "JPY", "1000000000")
-	ids := batchIDs("BM", 500)
-	w.openBatch(ids)
-	list := idList(ids...)
-	w.pair = pairAB
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		w.clock = w.clock.Add(24 * time.Hour)
-		date := testEpoch.AddDate(0, 0, i+1).Format(isoDate)
-		w.ok(w.oracle, "oracle:PostPrices", date, fmt.Sprintf(`{"prices":{"JP8306":"%d","JP8604":"%d"}}`, 1000+i%7*10, 500-i%5*10))
-		b.StartTimer()
-		w.ok(w.oracle, "margin:SweepAgreements", date, list)
+	for _, fee := range []bool{false, true} {
+		b.Run(map[bool]string{false: "plain", true: "fee"}[fee], func(b *testing.B) {
+			w := newWorld(b)
+			w.market()
+			w.issue(w.borrower, "JP8306", "1000000")
+			w.issue(w.borrower, "JP8604", "1000000")
+			w.issue(w.lender, "JPY", "1000000000")
+			ids := batchIDs("BM", 500)
+			terms := make([]any, len(ids))
+			for i, id := range ids {
+				m := batchTerms(id, i)
+				if fee {
+					m["fee"] = map[string]any{"bps": "40"}
+				}
+				terms[i] = m
+			}
+			w.ok(w.lender, "agreements:ProposeBatch", mustJSON(terms))
+			w.ok(w.borrower, "agreements:ApproveBatch", idList(ids...))
+			list := idList(ids...)
+			w.pair = pairAB
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				w.clock = w.clock.Add(24 * time.Hour)
+				date := testEpoch.AddDate(0, 0, i+1).Format(isoDate)
+				w.ok(w.oracle, "oracle:PostPrices", date, fmt.Sprintf(`{"prices":{"JP8306":"%d","JP8604":"%d"}}`, 1000+i%7*10, 500-i%5*10))
+				b.StartTimer()
+				w.ok(w.oracle, "margin:SweepAgreements", date, list)
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*len(ids)), "µs/agreement")
+			b.ReportMetric(float64(len(w.lastStub.writes)), "keys")
+			size := 0
+			for _, v := range w.lastStub.writes {
+				size += len(v)
+			}
+			b.ReportMetric(float64(size)/float64(len(ids)), "bytes/agreement")
+		})
 	}
-	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*len(ids)), "µs/agreement")
 }
 
 func TestApprovalsFillThePairsOpenCustodyBookThenStartANewOne(t *testing.T) {
