@@ -34,6 +34,7 @@ from tanpo.client.models import (
     MarginCall,
     PriceSet,
     Request,
+    Schedule,
     SweepOutcome,
     Terms,
     Token,
@@ -41,7 +42,7 @@ from tanpo.client.models import (
     substitution_json,
 )
 from tanpo.client.pairs import collection_parties, pair_collection
-from tanpo.client.sweep import SweepRun
+from tanpo.client.sweep import AdjustOutcome, AdjustRun, SweepRun
 
 Json = dict[str, Any]
 
@@ -109,6 +110,8 @@ class FakeNetwork:
     #: billing: what IssueInvoice would issue, and the issued invoices, by (pair, month, currency)
     billable: dict[tuple[str, str, str], Json] = field(default_factory=dict)
     invoices: dict[tuple[str, str, str], Json] = field(default_factory=dict)
+    #: eligibility schedules the pairs defined, by (pair, id): the DefineSchedule argument
+    schedules: dict[tuple[str, str], Json] = field(default_factory=dict)
     _views: dict[str, FakeLedger] = field(default_factory=dict)
 
     def as_(self, party: str) -> FakeLedger:
@@ -390,6 +393,12 @@ class FakeLedger:
         if self.party not in (terms.lender, terms.borrower):
             raise chaincode_refusal(f"access denied: {self.party} can only propose agreements "
                                     "in which it is the lender or the borrower")
+        if terms.schedule is not None and terms.schedule_id:
+            raise chaincode_refusal("invalid terms: give a schedule or a scheduleId, not both")
+        pair = pair_collection(terms.lender, terms.borrower)
+        if terms.schedule_id and (pair, terms.schedule_id) not in self.net.schedules:
+            raise chaincode_refusal(f"no schedule {terms.schedule_id} defined for {terms.lender} "
+                                    f"and {terms.borrower} (DefineSchedule)")
         agreement_id = terms.id or "AGR-0000000000000001"
         return self._store(agreement_id, "PROPOSED", replace(terms, id=agreement_id),
                            "PROPOSED")
@@ -723,6 +732,137 @@ class FakeLedger:
         self._call("margin_calls", agreement_id)
         return [MarginCall.from_json(r) for (a, _), r in self.net.records.items()
                 if a == agreement_id]
+
+    # -- eligibility schedules: immutable, per pair --
+    def define_schedule(self, counterparty: str, schedule_id: str, schedule: Schedule) -> Json:
+        self._call("define_schedule", counterparty, schedule_id, schedule)
+        if self.party == "operator":
+            raise chaincode_refusal("access denied: the operator does not see bilateral "
+                                    "agreements")
+        pair = pair_collection(self.party, counterparty)
+        if (pair, schedule_id) in self.net.schedules:
+            raise chaincode_refusal(f"schedule {schedule_id} is already defined for {pair}: "
+                                    "schedules do not change; define another id")
+        self.net.schedules[(pair, schedule_id)] = {"id": schedule_id, **schedule.to_json()}
+        return {"schedule": schedule_id, "txId": f"tx-schedule-{schedule_id}"}
+
+    # -- disputes and corrections: the latest call of an agreement only --
+    def _latest_call(self, agreement_id: str, day: date) -> Json:
+        self.agreement(agreement_id)  # a party of it (the operator is refused below)
+        if self.party == "operator":
+            raise chaincode_refusal("access denied: the operator does not see bilateral "
+                                    "agreements")
+        rec = self.net.records.get((agreement_id, day))
+        if rec is None:
+            raise chaincode_refusal(f"no margin call of agreement {agreement_id} on {day}")
+        last = max(d for (a, d) in self.net.records if a == agreement_id)
+        if last != day:
+            raise chaincode_refusal(f"a margin call of agreement {agreement_id} ran on {last} "
+                                    f"since the one on {day}, at later prices")
+        return rec
+
+    def dispute_call(self, agreement_id: str, day: date, agreed_value: Fraction | str,
+                     note: str = "") -> MarginCall:
+        self._call("dispute_call", agreement_id, day, agreed_value, note)
+        rec = self._latest_call(agreement_id, day)
+        transfers = rec.get("transfers") or []
+        if not transfers:
+            raise chaincode_refusal(f"the margin call of agreement {agreement_id} on {day} moved "
+                                    "nothing: there is nothing to dispute")
+        deliverer = transfers[0]["from"]
+        if self.party != deliverer:
+            raise chaincode_refusal(f"access denied: only {deliverer}, which delivers under the "
+                                    f"margin call of agreement {agreement_id} on {day}, can "
+                                    "dispute it")
+        if rec.get("dispute"):
+            raise chaincode_refusal(f"{rec['dispute']['by']} already disputed the margin call of "
+                                    f"agreement {agreement_id} on {day}")
+        agreed = Fraction(str(agreed_value))
+        called = sum((Fraction(t["value"]) for t in transfers), Fraction(0))
+        if agreed >= called:
+            raise chaincode_refusal(f"agreedValue {agreed_value} is not below the call's value "
+                                    f"{float(called):.2f}: there is nothing to dispute")
+        rest, held = called - agreed, []
+        for t in reversed(transfers):
+            q = int(t["quantity"])
+            unit = Fraction(t["value"]) / q
+            n = min(q, int(rest / unit))
+            if n == 0:
+                continue
+            held.append({**t, "quantity": str(n), "value": str(unit * n),
+                         "marketValue": str(Fraction(t["marketValue"]) / q * n)})
+            rest -= unit * n
+        if not held:
+            raise chaincode_refusal("the disputed value is less than one unit of the call's "
+                                    "tokens: nothing to hold back")
+        rec["dispute"] = {"by": self.party, "agreedValue": str(agreed_value),
+                          "disputedValue": str(called - agreed), "heldBack": held,
+                          **({"note": note} if note else {}), "status": "OPEN",
+                          "txId": "tx-dispute"}
+        return MarginCall.from_json(rec)
+
+    def resolve_dispute(self, agreement_id: str, day: date, figure: str) -> MarginCall:
+        self._call("resolve_dispute", agreement_id, day, figure)
+        rec = self._latest_call(agreement_id, day)
+        d = rec.get("dispute")
+        if not d or d["status"] != "OPEN":
+            raise chaincode_refusal(f"the margin call of agreement {agreement_id} on {day} has "
+                                    "no open dispute")
+        if figure == "call" and self.party != d["by"]:
+            raise chaincode_refusal(f"access denied: only {d['by']}, which disputed the call, "
+                                    "can accept the call's figure")
+        if figure == "dispute" and self.party == d["by"]:
+            raise chaincode_refusal(f"access denied: only the counterparty can accept the "
+                                    f"disputed figure of {d['by']}")
+        if figure not in ("call", "dispute"):
+            raise chaincode_refusal(f"invalid figure {figure!r}: expected call or dispute")
+        d.update(status="RESOLVED", resolution=figure, resolvedTx="tx-resolve")
+        return MarginCall.from_json(rec)
+
+    def adjust(self, day: date, counterparty: str = "", batch_size: int = 1000) -> AdjustRun:
+        """AdjustCalls over the date's plan (agreements with a call of ``day``), per pair: a
+        call that is its agreement's latest and used an earlier price version is re-run (the
+        fake settles nothing and closes the gap); an open dispute is resolved by it."""
+        self._call("adjust", day, counterparty, batch_size)
+        versions = self.net.versions.get(day)
+        if not versions:
+            raise chaincode_refusal(f"no prices posted for {day}")
+        latest = len(versions)
+        mine = [a for a in sorted(self.net.agreements) if (a, day) in self.net.records]
+        if self.party != "operator":
+            mine = [a for a in mine
+                    if self.party in (self.net.agreements[a].terms.lender,
+                                      self.net.agreements[a].terms.borrower)
+                    and (not counterparty
+                         or counterparty in (self.net.agreements[a].terms.lender,
+                                             self.net.agreements[a].terms.borrower))]
+        outcomes, pairs = [], set()
+        for a in mine:
+            t = self.net.agreements[a].terms
+            pairs.add(pair_collection(t.lender, t.borrower))
+            rec = self.net.records[(a, day)]
+            last = max(d for (x, d) in self.net.records if x == a)
+            done = [adj["priceVersion"] for adj in rec.get("adjustments") or []]
+            version = done[-1] if done else int(rec.get("priceVersion") or 0)
+            if a in self.net.fail_ids:
+                outcomes.append(AdjustOutcome(a, "failed", "missing_price"))
+            elif last != day:
+                outcomes.append(AdjustOutcome(a, "unaffected", "later_call"))
+            elif latest <= version:
+                outcomes.append(AdjustOutcome(a, "unaffected", "no_correction"))
+            else:
+                rec.setdefault("adjustments", []).append(
+                    {"priceVersion": latest, "gapBefore": rec["gapAfter"], "gapAfter": "0",
+                     "transfers": [], "txId": f"tx-adjust-{latest}"})
+                d = rec.get("dispute")
+                if d and d["status"] == "OPEN":
+                    d.update(status="RESOLVED", resolution="correction",
+                             resolvedTx=f"tx-adjust-{latest}")
+                outcomes.append(AdjustOutcome(a, "adjusted"))
+        batches = sum(-(-sum(1 for a in mine if pair_collection(
+            self.net.agreements[a].terms.lender, self.net.agreements[a].terms.borrower) == p)
+            // batch_size) for p in pairs)
+        return AdjustRun(day, tuple(outcomes), batches, len(mine))
 
     def sweep(self, day: date, batch_size: int, *,
               on_batch: Callable[[Sequence[SweepOutcome]], None] | None = None) -> SweepRun:

@@ -24,6 +24,7 @@ from tanpo.client.gateway import (
     Timeouts,
 )
 from tanpo.client.identity import Identity, ecdsa_signer
+from tanpo.client.net import NetMovement, NetPosition, NetView, net_positions
 from tanpo.client.session import Participant, Session
 
 __all__ = [
@@ -44,6 +45,9 @@ __all__ = [
     "Gateway",
     "GatewayError",
     "Identity",
+    "NetMovement",
+    "NetPosition",
+    "NetView",
     "Network",
     "Participant",
     "RetryPolicy",
@@ -54,6 +58,7 @@ __all__ = [
     "Timeouts",
     "connect",
     "ecdsa_signer",
+    "net_positions",
     "open_channel",
     "parse_as",
 ]

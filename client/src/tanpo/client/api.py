@@ -31,6 +31,7 @@ from tanpo.client.models import (
     Position,
     PriceSet,
     Request,
+    Schedule,
     SweepOutcome,
     Terms,
     Token,
@@ -39,7 +40,7 @@ from tanpo.client.models import (
     substitution_json,
 )
 from tanpo.client.pairs import collection_parties, pair_collection
-from tanpo.client.sweep import MAX_BATCH, SweepRun, sweep_day
+from tanpo.client.sweep import MAX_BATCH, AdjustRun, SweepRun, adjust_day, sweep_day
 
 Json = dict[str, Any]
 
@@ -221,6 +222,17 @@ class TanpoClient:
         return sweep_day(self.connection, day, batch_size=batch_size, finish=finish,
                          on_batch=on_batch)
 
+    def adjust(self, day: date, counterparty: str = "", batch_size: int = MAX_BATCH) -> AdjustRun:
+        """Re-run, at the corrected prices of ``day``, the calls of that date that are still
+        their agreements' latest (:func:`tanpo.client.sweep.adjust_day`): the oracle every pair's,
+        a bank its own pairs' (or only its pair with ``counterparty``)."""
+        pairs = None
+        if counterparty:
+            if self.party == "operator":
+                raise ValueError("the oracle adjusts every pair: name no counterparty")
+            pairs = [pair_collection(self.party, counterparty)]
+        return adjust_day(self.connection, day, batch_size=batch_size, pairs=pairs)
+
     # --- billing --------------------------------------------------------------------------------
     def billing_pair(self, counterparty: str = "", pair: str = "") -> str:
         """The pair collection a billing call names: ``pair`` as given, or this bank's pair with
@@ -283,6 +295,35 @@ class Party(TanpoClient):
     def cancel_termination(self, agreement_id: str, reason: str = "") -> Agreement:
         """Withdraw (the requester) or decline (the counterparty) a termination request."""
         return self._act("CancelTermination", agreement_id, reason)
+
+    # --- eligibility schedules and disputes ------------------------------------------------------
+    def define_schedule(self, counterparty: str, schedule_id: str, schedule: Schedule) -> Json:
+        """Define an eligibility schedule for this bank's pair with ``counterparty``
+        (``agreements:DefineSchedule``): immutable once defined; terms then name it with
+        ``Terms.schedule_id``. Returns the receipt ``{"schedule", "txId"}``."""
+        doc = {"id": schedule_id, **schedule.to_json()}
+        return self._submit_private("agreements", "DefineSchedule", json.dumps(doc),
+                                    pair=pair_collection(self.party, counterparty))
+
+    def dispute_call(self, agreement_id: str, day: date, agreed_value: Number,
+                     note: str = "") -> MarginCall:
+        """Dispute the margin call of ``day`` (the party that delivers under it, before the
+        agreement's next call): ``agreed_value`` is the haircut value, base currency, it agrees
+        to deliver; the rest is held back in whole units. Returns the call read back."""
+        self._submit_private("margin", "DisputeCall", agreement_id, day.isoformat(),
+                             _decimal(agreed_value, "agreed value"), note,
+                             pair=self.pair_of(agreement_id))
+        return self.get_margin_call(agreement_id, day)
+
+    def resolve_dispute(self, agreement_id: str, day: date, figure: str) -> MarginCall:
+        """Settle the open dispute of the call of ``day``: ``"call"`` (the disputing party
+        accepts the call's figure: the held-back part is delivered) or ``"dispute"`` (the other
+        party accepts the disputed figure). Returns the call read back."""
+        if figure not in ("call", "dispute"):
+            raise ValueError(f"the figure accepted is call or dispute, got {figure!r}")
+        self._submit_private("margin", "ResolveDispute", agreement_id, day.isoformat(), figure,
+                             pair=self.pair_of(agreement_id))
+        return self.get_margin_call(agreement_id, day)
 
     # --- life cycle: recalls, returns, notice, substitution, buy-in -----------------------------
     # A dated step names its value date: on or before today in the platform's business time zone,
@@ -378,6 +419,22 @@ class Party(TanpoClient):
         return InvoiceReceipt.from_json(self._submit_private(
             "billing", "QueryInvoiceLine", _month(month), currency, agreement_id, note,
             pair=pair))
+
+
+def _decimal(value: object, what: str) -> str:
+    """A non-negative exact decimal as the chaincode takes it (digits and a point)."""
+    if isinstance(value, bool):
+        raise ValueError(f"the {what} is a decimal number, got {value!r}")
+    if isinstance(value, Fraction):
+        text = decimal_string(value)
+    elif isinstance(value, Decimal):
+        text = format(value, "f")
+    else:
+        text = str(value).strip()
+    if not re.fullmatch(r"[0-9]+(\.[0-9]+)?", text):
+        raise ValueError(f"the {what} is a decimal number of 0 or more such as 1000.50, "
+                         f"got {value!r}")
+    return text
 
 
 def _quantity(quantity: int) -> str:

@@ -59,6 +59,7 @@ from tanpo.client.cli_common import (
     settle,
     text_option,
 )
+from tanpo.client.cli_net import net
 from tanpo.client.cli_terms import InputError, parse_currency, parse_quantity, read_json
 from tanpo.client.events import (
     BILLING_EVENTS,
@@ -461,11 +462,21 @@ def event_summary(name: str, p: Json) -> str:
         # the daily cycle's life-cycle outcomes, named by agreement id
         for key, label in (("closed", "closed at maturity"), ("matured", "matured, not closed"),
                            ("recallsFailed", "recall(s) failed"),
-                           ("settlementFails", "settlement fail(s)")):
+                           ("settlementFails", "settlement fail(s)"),
+                           ("breaches", "cap(s) breached")):
             ids = p.get(key) or []
             if ids:
                 text += f"; {label}: {', '.join(str(i) for i in ids)}"
         return text
+    if name in ("CallDisputed", "DisputeResolved"):
+        return f"{p.get('agreement', '?')} on {p.get('date', '?')}: {p.get('status', '?')}"
+    if name == "CallsAdjusted":
+        ids = p.get("adjusted") or []
+        return (f"{p.get('date', '?')} at price version {p.get('version', '?')}: "
+                f"{len(ids)} call(s) adjusted ({', '.join(str(i) for i in ids[:5])}"
+                f"{', …' if len(ids) > 5 else ''})")
+    if name == "ScheduleDefined":
+        return f"schedule {p.get('schedule', '?')} in {p.get('pair', '?')}"
     if name == "PlatformSettingsChanged":
         new = p.get("settings") or {}
         return (f"business time zone {p.get('previousTimeZone') or '?'} → "
@@ -621,5 +632,5 @@ def tx_status(transaction_id: str, wait: float, as_json: bool) -> None:
 
 
 #: Registered by the ``tanpo`` root command.
-commands: list[click.Command] = [token, balance, transfer, agreement, billing, events, platform,
-                                 tx]
+commands: list[click.Command] = [token, balance, transfer, agreement, billing, net, events,
+                                 platform, tx]

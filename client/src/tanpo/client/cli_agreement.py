@@ -20,6 +20,7 @@ from tanpo.client.cli_common import (
     Row,
     TanpoGroup,
     check_identifier,
+    check_party,
     checked,
     console,
     day,
@@ -42,6 +43,8 @@ from tanpo.client.cli_terms import (
     parse_pair,
     parse_quantity,
     read_json,
+    schedule_from_json,
+    schedule_from_parts,
     terms_from_flags,
     terms_from_json,
 )
@@ -50,6 +53,7 @@ from tanpo.client.models import (
     OPEN_LOAN_STATUSES,
     Agreement,
     MarginCall,
+    Schedule,
     Terms,
     Token,
     business_today,
@@ -142,11 +146,18 @@ _TERM_FLAGS = ("lender", "borrower", "loan", "collateral", "token_haircuts", "ba
 @click.option("--reference", default=None, metavar="TEXT",
               help="Your own trade reference, kept in the terms: private to the two parties, "
                    "unlike the agreement id, which events name.")
+@click.option("--schedule-id", default=None, metavar="ID",
+              callback=checked(lambda v: check_identifier("schedule id", v)),
+              help="An eligibility schedule the pair defined (`agreement schedule define`).")
+@click.option("--schedule", "schedule_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="The terms' own eligibility schedule, JSON: {assetClasses?, "
+                                 "currencies?, minRating?, haircuts?, caps?}.")
 @click.option("--dry-run", is_flag=True,
               help="Check and print the terms JSON; submit nothing.")
 @JSON_OPTION
 def propose(terms_file: Path | None, cdm_file: Path | None, agreement_id: str | None,
-            reference: str | None, dry_run: bool, as_json: bool, **flags: Any) -> None:
+            reference: str | None, schedule_id: str | None, schedule_file: Path | None,
+            dry_run: bool, as_json: bool, **flags: Any) -> None:
     """Propose an agreement's terms (you must be the lender or the borrower).
 
     Terms come from flags, from --file (tanpo terms JSON) or from --cdm (an ISDA/ISLA CDM
@@ -176,6 +187,9 @@ def propose(terms_file: Path | None, cdm_file: Path | None, agreement_id: str | 
         terms = _with_id(terms, agreement_id)
     if terms is not None and reference is not None:
         terms = dataclasses.replace(terms, reference=reference)
+    eligibility = _eligibility(schedule_id, schedule_file)
+    if terms is not None and eligibility:
+        terms = dataclasses.replace(terms, **eligibility)
     if terms is not None and dry_run:
         echo_json(terms.to_json())
         return
@@ -188,6 +202,8 @@ def propose(terms_file: Path | None, cdm_file: Path | None, agreement_id: str | 
                 terms = _with_id(terms, agreement_id)
             if reference is not None:
                 terms = dataclasses.replace(terms, reference=reference)
+            if eligibility:
+                terms = dataclasses.replace(terms, **eligibility)
             if dry_run:
                 echo_json(terms.to_json())
                 return
@@ -203,6 +219,21 @@ def propose(terms_file: Path | None, cdm_file: Path | None, agreement_id: str | 
                f"{qty(t.loan_quantity)} {t.loan_token} to {t.borrower} against "
                f"{_legs_text(t)}")
     click.echo(f"{other} approves it with: tanpo --as {other} agreement approve {proposed.id}")
+
+
+def _eligibility(schedule_id: str | None, schedule_file: Path | None) -> dict[str, Any]:
+    """The terms' schedule fields from --schedule-id / --schedule (replacing any in --file)."""
+    if schedule_id is not None and schedule_file is not None:
+        raise click.UsageError("give --schedule-id or --schedule, not both")
+    if schedule_id is not None:
+        return {"schedule": None, "schedule_id": schedule_id}
+    if schedule_file is not None:
+        try:
+            sched = schedule_from_json(read_json(schedule_file), str(schedule_file))
+        except InputError as exc:
+            raise click.BadParameter(str(exc), param_hint="--schedule") from None
+        return {"schedule": sched, "schedule_id": ""}
+    return {}
 
 
 def _terms_from_flags(flags: dict[str, Any]) -> Terms:
@@ -529,6 +560,83 @@ def buy_in(agreement_id: str, value_date: date | None, as_json: bool) -> None:
                    f"{show_value(b.uncovered)}")
 
 
+# ---- eligibility schedules ------------------------------------------------------------------
+
+
+@agreement.group("schedule", cls=TanpoGroup)
+def schedule() -> None:
+    """Eligibility schedules a pair defines once and names in its terms (--schedule-id)."""
+
+
+@schedule.command("define")
+@click.option("--with", "counterparty", required=True, metavar="PARTY",
+              callback=checked(check_party), help="The counterparty of the pair, e.g. bank-b.")
+@click.option("--id", "schedule_id", required=True, metavar="ID",
+              callback=checked(lambda v: check_identifier("schedule id", v)),
+              help="The schedule's id in the pair (immutable once defined).")
+@click.argument("schedule_file", metavar="[FILE.json]", required=False,
+                type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--asset-class", "asset_classes", multiple=True, metavar="CLASS",
+              help="An eligible asset class (repeatable; default any).")
+@click.option("--currency", "currencies", multiple=True, metavar="CCY",
+              help="An eligible currency (repeatable; default any).")
+@click.option("--min-rating", default="", metavar="RATING",
+              help="Minimum credit rating, S&P scale (e.g. A-; cash is exempt, unrated is not "
+                   "eligible).")
+@click.option("--haircut", "haircuts", multiple=True, metavar="token:ID=H|class:CLASS=H",
+              help="A haircut by token or asset class, in [0, 1) (repeatable).")
+@click.option("--cap", "caps", multiple=True, metavar="BY[:KEY]=MAX",
+              help="A concentration cap on the share of the collateral's market value: "
+                   "issuer=0.5 (each issuer), assetClass:equity=0.3, token:JP8306=0.25 "
+                   "(repeatable).")
+@click.option("--dry-run", is_flag=True, help="Check and print the schedule JSON; send nothing.")
+@JSON_OPTION
+def define_schedule(counterparty: str, schedule_id: str, schedule_file: Path | None,
+                    asset_classes: tuple[str, ...], currencies: tuple[str, ...],
+                    min_rating: str, haircuts: tuple[str, ...], caps: tuple[str, ...],
+                    dry_run: bool, as_json: bool) -> None:
+    """Define an eligibility schedule for your pair with --with (either bank of the pair), from
+    FILE.json (`{"assetClasses"?, "currencies"?, "minRating"?, "haircuts"?, "caps"?}`) or from
+    the flags. It never changes: an agreement that names it was approved under exactly these
+    rules; define another id for other rules.
+
+    \b
+    Example:
+      tanpo --as bank-a agreement schedule define --with bank-b --id GOV-A \\
+        --asset-class bond --asset-class cash --min-rating A- --cap issuer=0.5
+    """
+    flags = bool(asset_classes or currencies or min_rating or haircuts or caps)
+    if schedule_file is not None and flags:
+        raise click.UsageError("FILE.json carries the schedule: drop the rule flags")
+    try:
+        if schedule_file is not None:
+            data = read_json(schedule_file)
+            if isinstance(data, dict) and data.get("id") not in (None, schedule_id):
+                raise InputError(f"{schedule_file}: its id {data['id']!r} is not --id "
+                                 f"{schedule_id}")
+            sched = schedule_from_json(data, str(schedule_file))
+        else:
+            sched = schedule_from_parts(asset_classes=asset_classes, currencies=currencies,
+                                        min_rating=min_rating, haircuts=haircuts, caps=caps)
+    except InputError as exc:
+        raise click.UsageError(str(exc)) from None
+    doc = {"id": schedule_id, **sched.to_json()}
+    if dry_run:
+        echo_json(doc)
+        return
+    with session(PARTY_DEFAULT, as_json) as ledger:
+        receipt = ledger.define_schedule(counterparty, schedule_id, sched)
+        settle(ledger)
+        me = ledger.party
+    if as_json:
+        echo_json({**doc, "txId": receipt.get("txId", "")})
+        return
+    click.echo(f"defined schedule {schedule_id} for {me} and {counterparty} "
+               f"(tx {receipt.get('txId', '?')})")
+    click.echo(schedule_text(sched))
+    click.echo(f"terms name it with: tanpo agreement propose … --schedule-id {schedule_id}")
+
+
 # ---- reads ----------------------------------------------------------------------------------
 
 
@@ -549,7 +657,32 @@ def terms_rows(t: Terms) -> list[Row]:
             else "with the lender's approval"),
         Row("early return", "not before the end date" if t.no_early_return else "allowed"),
         *economics_rows(t),
+        *schedule_rows(t),
     ]
+
+
+def schedule_text(sc: Schedule) -> str:
+    """A schedule in a line per rule."""
+    lines = [f"asset classes: {', '.join(sc.asset_classes) or 'any'}",
+             f"currencies: {', '.join(sc.currencies) or 'any'}",
+             f"minimum rating: {sc.min_rating or 'none'} (cash exempt)"
+             if sc.min_rating else "minimum rating: none"]
+    if sc.haircuts:
+        lines.append("haircuts: " + ", ".join(f"{k} {pct(v)}"
+                                              for k, v in sorted(sc.haircuts.items())))
+    for c in sc.caps:
+        group = f"{c.by} {c.key}" if c.key else f"each {c.by}"
+        lines.append(f"cap: {group} at most {pct(c.max)} of the collateral's market value")
+    return "\n".join(lines)
+
+
+def schedule_rows(t: Terms) -> list[Row]:
+    """The eligibility schedule the terms carry, or the id of the pair's one they name."""
+    if t.schedule_id:
+        return [Row("eligibility", f"schedule {t.schedule_id} (defined for the pair)")]
+    if t.schedule is not None:
+        return [Row("eligibility", schedule_text(t.schedule))]
+    return [Row("eligibility", "any collateral leg (no schedule)")]
 
 
 #: The day count each base currency accrues with unless the terms name one (the chaincode's).

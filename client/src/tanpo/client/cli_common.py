@@ -36,6 +36,7 @@ from tanpo.client.models import (
     MarginCall,
     PriceSet,
     Request,
+    Schedule,
     SweepOutcome,
     Terms,
     Token,
@@ -43,7 +44,7 @@ from tanpo.client.models import (
 )
 from tanpo.client.profile import ProfileError
 from tanpo.client.session import Session
-from tanpo.client.sweep import SweepRun
+from tanpo.client.sweep import MAX_BATCH, AdjustRun, SweepRun
 
 Json = dict[str, Any]
 
@@ -147,6 +148,14 @@ class Ledger(Protocol):
     def margin_call(self, agreement_id: str, day: date) -> MarginCall: ...
     def get_margin_call(self, agreement_id: str, day: date) -> MarginCall: ...
     def margin_calls(self, agreement_id: str) -> list[MarginCall]: ...
+    def define_schedule(self, counterparty: str, schedule_id: str, schedule: Schedule) -> Json: ...
+    def dispute_call(self, agreement_id: str, day: date, agreed_value: Fraction | str,
+                     note: str = "") -> MarginCall: ...
+    def resolve_dispute(self, agreement_id: str, day: date, figure: str) -> MarginCall: ...
+    def adjust(self, day: date, counterparty: str = "", batch_size: int = MAX_BATCH
+               ) -> AdjustRun:
+        """Re-run the date's calls at its corrected prices (the oracle: every pair)."""
+        ...
     def sweep(self, day: date, batch_size: int, *,
               on_batch: Callable[[Sequence[SweepOutcome]], None] | None = None) -> SweepRun:
         """The day's sweep; ``on_batch`` sees each committed batch's outcomes."""

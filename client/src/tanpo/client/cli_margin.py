@@ -4,6 +4,9 @@
 
     tanpo [--as ORG[/USER]] margin run --date D [--agreement ID] [--batch-size N] [--json]
     tanpo [--as ORG[/USER]] margin show ID [--date D] [--json]
+    tanpo [--as ORG[/USER]] margin dispute ID DATE --agreed VALUE [--note TEXT] [--json]
+    tanpo [--as ORG[/USER]] margin resolve ID DATE --accept call|dispute [--json]
+    tanpo [--as ORG[/USER]] margin adjust DATE [--with PARTY] [--batch-size N] [--json]
     tanpo [--as ORG[/USER]] prices post --date D [--price TOKEN=V ...] [--fx PAIR=V ...]
                                         [--rate NAME=V ...] [--file batch.json] [--reason R]
                                         [--source S] [--json]
@@ -45,6 +48,7 @@ from tanpo.client.cli_common import (
     PARTY_DEFAULT,
     Ledger,
     check_identifier,
+    check_party,
     check_text,
     checked,
     console,
@@ -57,13 +61,14 @@ from tanpo.client.errors import GatewayError
 from tanpo.client.models import (
     SWEEP_STATUSES,
     AccrualLine,
+    CallDispute,
     MarginCall,
     MarginTransfer,
     SweepOutcome,
     decimal_string,
 )
 from tanpo.client.moves import ASSET_CLASSES, DEFAULT_MAX_MOVE, Move, limit_class, moves_beyond
-from tanpo.client.sweep import MAX_BATCH, SweepRun
+from tanpo.client.sweep import ADJUST_STATUSES, MAX_BATCH, AdjustRun, SweepRun
 
 __all__ = [
     "call_json",
@@ -184,7 +189,27 @@ def call_json(call: MarginCall) -> Json:
                        "missing": f.missing} for f in call.fails]} if call.fails else {}),
         # fees and rebates accrued since the previous call (agreements with economics)
         **({"accruals": [a.to_json() for a in call.accruals]} if call.accruals else {}),
+        # eligibility: tokens the top-up passed over, caps still exceeded after the call
+        "skipped": [{"token": s.token, "reason": s.reason} for s in call.skipped],
+        "breaches": [b.to_json() for b in call.breaches],
+        **({"dispute": dispute_json(call.dispute)} if call.dispute is not None else {}),
+        **({"adjustments": [
+            {"priceVersion": a.price_version, "gapBefore": str(a.gap_before),
+             "gapAfter": str(a.gap_after), "transfers": [transfer_json(t) for t in a.transfers],
+             "txId": a.tx_id} for a in call.adjustments]} if call.adjustments else {}),
     }
+
+
+def dispute_json(d: CallDispute) -> Json:
+    out: Json = {"by": d.by, "agreedValue": str(d.agreed_value),
+                 "disputedValue": str(d.disputed_value),
+                 "heldBack": [transfer_json(t) for t in d.held_back], "status": d.status,
+                 "txId": d.tx_id}
+    for key, value in (("note", d.note), ("resolution", d.resolution),
+                       ("resolvedTx", d.resolved_tx)):
+        if value:
+            out[key] = value
+    return out
 
 
 def _transfer_text(t: MarginTransfer, day: date) -> str:
@@ -430,6 +455,168 @@ def show(agreement_id: str, day: date | None, as_json: bool) -> None:
     _print_transfers(calls)
     _print_fails(calls)
     _print_accruals(calls, base)
+    _print_eligibility(calls)
+    _print_disputes(calls)
+
+
+def _print_eligibility(calls: list[MarginCall]) -> None:
+    """Tokens a top-up passed over, and the concentration caps still exceeded after a call."""
+    out = console()
+    for c in calls:
+        if c.skipped:
+            out.print(f"{c.date.isoformat()}: skipped "
+                      + ", ".join(f"{s.token} ({s.reason})" for s in c.skipped), markup=False)
+    rows = [(c, b) for c in calls for b in c.breaches]
+    if not rows:
+        return
+    table = Table(title="concentration caps breached after the call")
+    for name in ("date", "cap by", "group", "share", "max"):
+        table.add_column(name, no_wrap=True,
+                         justify="right" if name in ("share", "max") else "left")
+    for c, b in rows:
+        table.add_row(c.date.isoformat(), b.by, b.key or "-", _pct(b.share), _pct(b.max))
+    out.print(table)
+
+
+def _pct(x: Fraction) -> str:
+    return show_value(x * 100) + "%"
+
+
+def _print_disputes(calls: list[MarginCall]) -> None:
+    """Each call's dispute and its re-runs at corrected prices."""
+    out = console()
+    for c in calls:
+        d = c.dispute
+        if d is not None:
+            state = d.status + (f" ({d.resolution} figure)" if d.resolution in ("call", "dispute")
+                                else f" (by {d.resolution})" if d.resolution else "")
+            held = ", ".join(f"{qty(t.quantity)} {t.token}" for t in d.held_back) or "-"
+            note = f"; note: {d.note}" if d.note else ""
+            out.print(f"{c.date.isoformat()}: disputed by {d.by}: agreed "
+                      f"{show_value(d.agreed_value)}, disputed {show_value(d.disputed_value)}, "
+                      f"held back {held}; {state}{note}", markup=False)
+        for a in c.adjustments:
+            moved = "; ".join(_transfer_text(t, c.date) for t in a.transfers) or "nothing moved"
+            out.print(f"{c.date.isoformat()}: adjusted at price version {a.price_version}: gap "
+                      f"{show_value(a.gap_before)} → {show_value(a.gap_after)}; {moved}",
+                      markup=False)
+
+
+_AGREED = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+
+def _agreed(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    text = value.strip().replace(",", "").replace("_", "")
+    if not _AGREED.fullmatch(text):
+        raise click.BadParameter(f"{value!r} is not a value such as 1000000 or 1250.50")
+    return text
+
+
+_ID_ARG = click.argument("agreement_id", metavar="ID",
+                         callback=checked(lambda v: check_identifier("agreement id", v)))
+_DATE_ARG = click.argument("day", metavar="DATE", callback=_parse_date)
+
+
+def _dispute_report(verb: str, call: MarginCall, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(call_json(call), indent=2))
+        return
+    d = call.dispute
+    click.echo(f"{verb} the margin call of {call.agreement} on {call.date.isoformat()}"
+               + (f": {d.status}" + (f" ({d.resolution})" if d.resolution else "")
+                  if d is not None else ""))
+    _print_disputes([call])
+
+
+@margin.command("dispute")
+@_ID_ARG
+@_DATE_ARG
+@click.option("--agreed", required=True, callback=_agreed, metavar="VALUE",
+              help="The haircut value, base currency, you agree to deliver (below the call's).")
+@click.option("--note", default="", callback=checked(lambda v: check_text("note", v)),
+              help="Why (kept with the dispute).")
+@click.option("--json", "as_json", is_flag=True, help="Print the call record as JSON.")
+def dispute(agreement_id: str, day: date, agreed: str, note: str, as_json: bool) -> None:
+    """Dispute the margin call of DATE (the party that delivers under it, before the agreement's
+    next call): the rest of the call's value above --agreed is held back in whole units, the
+    call's last tokens first. The counterparty accepts your figure, or you accept the call's,
+    with `margin resolve`; a price correction of the date resolves it too (`margin adjust`)."""
+    with guarded(as_json), ledger_as(PARTY_DEFAULT) as session:
+        call = session.dispute_call(agreement_id, day, agreed, note)
+    _dispute_report("disputed", call, as_json)
+
+
+@margin.command("resolve")
+@_ID_ARG
+@_DATE_ARG
+@click.option("--accept", "figure", required=True, type=click.Choice(["call", "dispute"]),
+              help="call: you disputed and accept the call's figure (the held-back part is "
+                   "delivered); dispute: you accept the counterparty's disputed figure.")
+@click.option("--json", "as_json", is_flag=True, help="Print the call record as JSON.")
+def resolve(agreement_id: str, day: date, figure: str, as_json: bool) -> None:
+    """Settle the open dispute of the margin call of DATE."""
+    with guarded(as_json), ledger_as(PARTY_DEFAULT) as session:
+        call = session.resolve_dispute(agreement_id, day, figure)
+    _dispute_report("resolved", call, as_json)
+
+
+@margin.command("adjust")
+@_DATE_ARG
+@click.option("--with", "counterparty", default=None, metavar="PARTY",
+              callback=checked(check_party),
+              help="A bank: only its pair with PARTY (default: all its pairs).")
+@click.option("--batch-size", type=click.IntRange(1, MAX_BATCH), default=MAX_BATCH,
+              show_default=True, help="Agreements of one pair per AdjustCalls transaction.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcomes as JSON.")
+def adjust(day: date, counterparty: str | None, batch_size: int, as_json: bool) -> None:
+    """Re-run the margin calls of DATE at its corrected prices (after `prices post --reason`).
+
+    Every agreement whose call of DATE is still its latest and used an earlier price version is
+    re-margined on its current positions at the latest version and the difference settles at
+    once; an open dispute of that call is resolved by the correction. The others are unaffected
+    (no_call, later_call, no_correction). Without --as, the oracle adjusts every pair; a bank
+    (--as bank-a) adjusts its own pairs, or the one with --with. A failed agreement is undone
+    alone: exit 6 when others were adjusted, else 3.
+    """
+    with guarded(as_json), ledger_as(ORACLE) as session:
+        if counterparty is not None and session.party == "operator":
+            fail(EXIT_USAGE, "the oracle adjusts every pair: --with is for a bank", as_json)
+        run = session.adjust(day, counterparty or "", batch_size)
+    _adjust_report(run, as_json)
+
+
+def _adjust_report(run: AdjustRun, as_json: bool) -> None:
+    counts = {s: run.count(s) for s in ADJUST_STATUSES}
+    doc: Json = {"date": run.valuation_date.isoformat(), "transactions": run.transactions,
+                 **counts,
+                 "outcomes": [{"agreement": o.agreement, "status": o.status,
+                               **({"reason": o.reason} if o.reason else {})}
+                              for o in run.outcomes]}
+    failed = [o for o in run.outcomes if o.status == "failed"]
+    refusal = ""
+    code = EXIT_REFUSED
+    if failed:
+        refusal = (f"{len(failed)} adjustment(s) failed, first {failed[0].agreement}: "
+                   f"{failed[0].reason}")
+        if counts["adjusted"]:
+            code = EXIT_PARTIAL
+            refusal += f"\n{counts['adjusted']} adjusted; running it again retries the others"
+    if as_json:
+        if refusal:
+            fail(code, refusal, True, partial=doc)
+        click.echo(json.dumps(doc, indent=2))
+        return
+    if run.outcomes:
+        table = Table(title=f"adjustments of {run.valuation_date.isoformat()}")
+        for name in ("agreement", "status", "reason"):
+            table.add_column(name, no_wrap=True)
+        for o in run.outcomes:
+            table.add_row(o.agreement, o.status, o.reason or "-")
+        console().print(table)
+    click.echo(f"{counts['adjusted']} adjusted, {counts['unaffected']} unaffected, "
+               f"{counts['failed']} failed in {run.transactions} transaction(s)")
+    if refusal:
+        fail(code, refusal, False)
 
 
 def _rate_text(rate: Fraction) -> str:

@@ -15,7 +15,16 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from tanpo.client.models import DAY_COUNTS, CollateralLeg, FeeTerms, RebateTerms, Terms
+from tanpo.client.models import (
+    CAP_BY,
+    DAY_COUNTS,
+    Cap,
+    CollateralLeg,
+    FeeTerms,
+    RebateTerms,
+    Schedule,
+    Terms,
+)
 
 MAX_QUANTITY = 2**63 - 1
 MAX_LAG_DAYS = 30
@@ -30,7 +39,12 @@ _TERMS_KEYS = {"id", "reference", "lender", "borrower", "loan", "collateral", "b
                "haircut", "threshold", "mode", "settlementLagDays", "autoIssue",
                "minimumTransferAmount", "tradeDate", "startDate", "endDate",
                "noticeDays", "substitutionPreAuthorised", "noEarlyReturn",
-               "fee", "rebate", "dayCount"}
+               "fee", "rebate", "dayCount", "schedule", "scheduleId"}
+_SCHEDULE_KEYS = {"assetClasses", "currencies", "minRating", "haircuts", "caps"}
+#: The S&P rating scale a schedule's minimum rating is on (the chaincode's margin.Ratings).
+RATINGS = ("AAA", "AA+", "AA", "AA-", "A+", "A", "A-", "BBB+", "BBB", "BBB-", "BB+", "BB", "BB-",
+           "B+", "B", "B-", "CCC+", "CCC", "CCC-", "CC", "C", "D")
+_ATTR = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 class InputError(ValueError):
@@ -83,6 +97,99 @@ def parse_benchmark(text: str, what: str) -> str:
         raise InputError(f"invalid {what} {text!r}: expected 2-16 capital letters and digits "
                          "such as SOFR")
     return text
+
+
+def parse_cap(text: str, what: str = "--cap") -> Cap:
+    """A concentration cap ``BY[:KEY]=MAX``: ``issuer=0.5`` (every issuer at most half the
+    collateral's market value), ``assetClass:equity=0.3``, ``token:JP8306=0.25``."""
+    group, sep, limit = text.partition("=")
+    by, _, key = group.strip().partition(":")
+    if not sep or by not in CAP_BY:
+        raise InputError(f"invalid {what} {text!r}: expected BY[:KEY]=MAX with BY one of "
+                         f"{', '.join(CAP_BY)}, such as issuer=0.5")
+    if key and not _ATTR.fullmatch(key):
+        raise InputError(f"invalid {what} {text!r}: {key!r} is not a group name")
+    value = parse_decimal(limit, what)
+    if not 0 < value <= 1:
+        raise InputError(f"invalid {what} {text!r}: the maximum share is in (0, 1], such as 0.5")
+    return Cap(by, key, value)
+
+
+def parse_schedule_haircut(text: str, what: str = "--haircut") -> tuple[str, Fraction]:
+    """A schedule haircut ``token:<id>=H`` or ``class:<assetClass>=H``, H in [0, 1)."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    kind, _, name = key.partition(":")
+    if not sep or kind not in ("token", "class") or not _ATTR.fullmatch(name):
+        raise InputError(f"invalid {what} {text!r}: expected token:<id>=H or "
+                         "class:<assetClass>=H, such as class:equity=0.15")
+    return key, parse_rate(value, f"{what} {key}")
+
+
+def schedule_from_parts(*, asset_classes: Sequence[str] = (), currencies: Sequence[str] = (),
+                        min_rating: str = "", haircuts: Sequence[str] = (),
+                        caps: Sequence[str] = ()) -> Schedule:
+    """A schedule from the `agreement schedule define` flags, checked as the chaincode checks
+    them (that token haircuts and caps name collateral tokens is the terms' check)."""
+    for c in asset_classes:
+        if not _ATTR.fullmatch(c):
+            raise InputError(f"invalid --asset-class {c!r}: expected a name such as equity")
+    for c in currencies:
+        parse_currency(c, "--currency")
+    if min_rating and min_rating not in RATINGS:
+        raise InputError(f"invalid --min-rating {min_rating!r}: expected a rating on the S&P "
+                         "scale such as A- or BBB")
+    cuts: dict[str, Fraction] = {}
+    for h in haircuts:
+        key, value = parse_schedule_haircut(h)
+        if key in cuts:
+            raise InputError(f"--haircut {key} is given twice")
+        cuts[key] = value
+    return Schedule(tuple(asset_classes), tuple(currencies), min_rating, cuts,
+                    tuple(parse_cap(c) for c in caps))
+
+
+def schedule_from_json(data: Any, source: str) -> Schedule:
+    """A schedule from JSON as the chaincode takes it (``assetClasses``, ``currencies``,
+    ``minRating``, ``haircuts``, ``caps``; any ``id`` is the caller's to check)."""
+    if not isinstance(data, Mapping):
+        raise InputError(f"{source}: a schedule is a JSON object")
+    unknown = sorted(set(data) - _SCHEDULE_KEYS - {"id"})
+    if unknown:
+        raise InputError(f"{source}: unknown schedule key {unknown[0]!r}; expected "
+                         f"{', '.join(sorted(_SCHEDULE_KEYS))}")
+
+    def strings(key: str) -> list[str]:
+        value = data.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InputError(f"{source}: {key} must be a list of strings")
+        return value
+
+    rating = data.get("minRating") or ""
+    if not isinstance(rating, str):
+        raise InputError(f"{source}: minRating must be a string such as \"A-\"")
+    cuts = data.get("haircuts") or {}
+    if not isinstance(cuts, Mapping) or not all(isinstance(v, str) for v in cuts.values()):
+        raise InputError(f"{source}: haircuts must map token:<id> or class:<assetClass> to a "
+                         'decimal string such as "0.15"')
+    caps = data.get("caps") or []
+    if not isinstance(caps, list):
+        raise InputError(f"{source}: caps must be a list of {{by, key?, max}}")
+    cap_texts = []
+    for i, c in enumerate(caps):
+        if (not isinstance(c, Mapping) or set(c) - {"by", "key", "max"}
+                or not all(isinstance(c.get(k, ""), str) for k in ("by", "key", "max"))):
+            raise InputError(f"{source}: caps[{i}] must be {{\"by\", \"key\"?, \"max\"}} "
+                             "with string values")
+        key = c.get("key") or ""
+        cap_texts.append(f"{c.get('by', '')}{':' + key if key else ''}={c.get('max', '')}")
+    try:
+        return schedule_from_parts(
+            asset_classes=strings("assetClasses"), currencies=strings("currencies"),
+            min_rating=rating, haircuts=[f"{k}={v}" for k, v in cuts.items()],
+            caps=cap_texts)
+    except InputError as exc:
+        raise InputError(f"{source}: {exc}") from None
 
 
 def economics(*, fee_bps: str | None, minimum_fee: str | None, rebate: str | None,
@@ -293,6 +400,11 @@ def terms_from_json(data: Any, source: str) -> Terms:
             if not isinstance(flags[key], bool):
                 raise InputError(f"{source}: {key} must be true or false")
         fee, cash, day_count = _economics_json(data, source)
+        schedule = (schedule_from_json(data["schedule"], "schedule")
+                    if data.get("schedule") is not None else None)
+        schedule_id = text("scheduleId", required=False)
+        if schedule is not None and schedule_id:
+            raise InputError(f"{source}: give schedule or scheduleId, not both")
         mode = text("mode", required=False) or "single"
         if mode not in ("single", "multi"):
             raise InputError(f"{source}: mode must be single or multi, got {mode!r}")
@@ -316,6 +428,7 @@ def terms_from_json(data: Any, source: str) -> Terms:
             trade_date=traded, start_date=started, end_date=ends, notice_days=notice,
             substitution_pre_authorised=flags["substitutionPreAuthorised"],
             no_early_return=flags["noEarlyReturn"], fee=fee, rebate=cash, day_count=day_count,
+            schedule=schedule, schedule_id=schedule_id,
         )
     except InputError as exc:
         message = str(exc)

@@ -147,6 +147,70 @@ class RebateTerms:
                    frac(d["spreadBps"]) if d.get("spreadBps") else None)
 
 
+#: Cap groupings of a schedule's concentration limits.
+CAP_BY = ("issuer", "assetClass", "token")
+
+
+@dataclass(frozen=True)
+class Cap:
+    """A concentration limit: the share of the held collateral's market value one group may have
+    (``by`` issuer, assetClass or token; ``key`` names the group, "" = every group of that kind;
+    ``max`` in (0, 1])."""
+
+    by: str
+    key: str = ""
+    max: Fraction = Fraction(1)
+
+    def to_json(self) -> Json:
+        out: Json = {"by": self.by}
+        if self.key:
+            out["key"] = self.key
+        out["max"] = decimal_string(self.max)
+        return out
+
+    @classmethod
+    def from_json(cls, d: Json) -> Cap:
+        return cls(str(d.get("by", "")), str(d.get("key") or ""), frac(d.get("max")))
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """An eligibility schedule (the chaincode's ``margin.Schedule``): eligible asset classes and
+    currencies (empty: any), a minimum credit rating (S&P scale; cash exempt), haircuts by
+    ``token:<id>`` or ``class:<assetClass>``, and concentration caps. Each part is left out of
+    the JSON when empty, as the chaincode writes it."""
+
+    asset_classes: tuple[str, ...] = ()
+    currencies: tuple[str, ...] = ()
+    min_rating: str = ""
+    haircuts: Mapping[str, Fraction] = field(default_factory=dict)
+    caps: tuple[Cap, ...] = ()
+
+    def to_json(self) -> Json:
+        out: Json = {}
+        if self.asset_classes:
+            out["assetClasses"] = list(self.asset_classes)
+        if self.currencies:
+            out["currencies"] = list(self.currencies)
+        if self.min_rating:
+            out["minRating"] = self.min_rating
+        if self.haircuts:
+            out["haircuts"] = {k: decimal_string(v) for k, v in self.haircuts.items()}
+        if self.caps:
+            out["caps"] = [c.to_json() for c in self.caps]
+        return out
+
+    @classmethod
+    def from_json(cls, d: Json) -> Schedule:
+        return cls(
+            asset_classes=tuple(str(x) for x in d.get("assetClasses") or []),
+            currencies=tuple(str(x) for x in d.get("currencies") or []),
+            min_rating=str(d.get("minRating") or ""),
+            haircuts={str(k): frac(v) for k, v in (d.get("haircuts") or {}).items()},
+            caps=tuple(Cap.from_json(c) for c in d.get("caps") or []),
+        )
+
+
 @dataclass(frozen=True)
 class Terms:
     """An agreement's terms, as proposed. Collateral order is the priority order CT1..CTn."""
@@ -178,6 +242,10 @@ class Terms:
     fee: FeeTerms | None = None
     rebate: RebateTerms | None = None
     day_count: str = ""
+    #: eligibility: the terms' own schedule, or the id of one the pair defined
+    #: (``Party.define_schedule``); not both
+    schedule: Schedule | None = None
+    schedule_id: str = ""
 
     def to_json(self) -> Json:
         def dec(x: Fraction) -> str:
@@ -221,6 +289,10 @@ class Terms:
             out["rebate"] = self.rebate.to_json()
         if self.day_count:
             out["dayCount"] = self.day_count
+        if self.schedule is not None:
+            out["schedule"] = self.schedule.to_json()
+        if self.schedule_id:
+            out["scheduleId"] = self.schedule_id
         return out
 
     @classmethod
@@ -253,6 +325,8 @@ class Terms:
             fee=FeeTerms.from_json(d["fee"]) if d.get("fee") else None,
             rebate=RebateTerms.from_json(d["rebate"]) if d.get("rebate") else None,
             day_count=str(d.get("dayCount") or ""),
+            schedule=Schedule.from_json(d["schedule"]) if d.get("schedule") is not None else None,
+            schedule_id=str(d.get("scheduleId") or ""),
         )
 
 
@@ -608,6 +682,97 @@ class SettlementFail:
 
 
 @dataclass(frozen=True)
+class SkippedToken:
+    """A token a top-up passed over: ``ineligible`` under the schedule, or held back by a
+    ``cap``."""
+
+    token: str
+    reason: str  # ineligible | cap
+
+    @classmethod
+    def from_json(cls, d: Json) -> SkippedToken:
+        return cls(str(d.get("token", "")), str(d.get("reason", "")))
+
+
+@dataclass(frozen=True)
+class Breach:
+    """A concentration cap still exceeded after a call (prices moved): the group's ``share`` of
+    the held collateral's market value against its ``max``. Exact."""
+
+    by: str
+    key: str
+    share: Fraction
+    max: Fraction
+
+    @classmethod
+    def from_json(cls, d: Json) -> Breach:
+        return cls(str(d.get("by", "")), str(d.get("key", "")), frac(d.get("share")),
+                   frac(d.get("max")))
+
+    def to_json(self) -> Json:
+        """As the chaincode writes it: exact rational strings."""
+        return {"by": self.by, "key": self.key, "share": str(self.share), "max": str(self.max)}
+
+
+#: Dispute statuses, and how a dispute was resolved.
+DISPUTE_STATUSES = ("OPEN", "RESOLVED")
+DISPUTE_RESOLUTIONS = ("call", "dispute", "correction")
+
+
+@dataclass(frozen=True)
+class CallDispute:
+    """The delivering party's dispute of a margin call: it agreed to deliver ``agreed_value``
+    (haircut value, base currency); ``disputed_value`` (the rest) was held back as ``held_back``
+    in whole units. Resolved by ``call`` (the disputing party accepted the call: the held-back
+    part was delivered), ``dispute`` (the other party accepted the disputed figure) or
+    ``correction`` (a price correction re-ran the call)."""
+
+    by: str
+    agreed_value: Fraction
+    disputed_value: Fraction
+    held_back: tuple[MarginTransfer, ...]
+    status: str  # OPEN | RESOLVED
+    note: str = ""
+    resolution: str = ""  # call | dispute | correction
+    tx_id: str = ""
+    resolved_tx: str = ""
+
+    @property
+    def open(self) -> bool:
+        return self.status == "OPEN"
+
+    @classmethod
+    def from_json(cls, d: Json) -> CallDispute:
+        return cls(
+            by=str(d.get("by", "")), agreed_value=frac(d.get("agreedValue")),
+            disputed_value=frac(d.get("disputedValue")),
+            held_back=tuple(MarginTransfer.from_json(t) for t in d.get("heldBack") or []),
+            status=str(d.get("status", "")), note=str(d.get("note") or ""),
+            resolution=str(d.get("resolution") or ""), tx_id=str(d.get("txId", "")),
+            resolved_tx=str(d.get("resolvedTx") or ""),
+        )
+
+
+@dataclass(frozen=True)
+class CallAdjustment:
+    """A re-run of a call at corrected prices (``price_version``): the gap before and after and
+    what it moved, settled at once."""
+
+    price_version: int
+    gap_before: Fraction
+    gap_after: Fraction
+    transfers: tuple[MarginTransfer, ...]
+    tx_id: str = ""
+
+    @classmethod
+    def from_json(cls, d: Json) -> CallAdjustment:
+        return cls(int(d.get("priceVersion") or 0), frac(d.get("gapBefore")),
+                   frac(d.get("gapAfter")),
+                   tuple(MarginTransfer.from_json(t) for t in d.get("transfers") or []),
+                   str(d.get("txId", "")))
+
+
+@dataclass(frozen=True)
 class MarginCall:
     """One recorded margin call of one agreement for one valuation date."""
 
@@ -629,6 +794,12 @@ class MarginCall:
     fails: tuple[SettlementFail, ...] = ()
     #: fees and rebates accrued since the previous call (split at month ends)
     accruals: tuple[AccrualLine, ...] = ()
+    #: eligibility: tokens the top-up passed over, caps still exceeded after the call
+    skipped: tuple[SkippedToken, ...] = ()
+    breaches: tuple[Breach, ...] = ()
+    #: the delivering party's dispute, and re-runs at corrected prices
+    dispute: CallDispute | None = None
+    adjustments: tuple[CallAdjustment, ...] = ()
 
     @property
     def gap_before(self) -> Fraction:
@@ -652,7 +823,27 @@ class MarginCall:
             price_version=int(d.get("priceVersion") or 0), tx_id=d.get("txId", ""), raw=d,
             fails=tuple(SettlementFail.from_json(f) for f in d.get("fails") or []),
             accruals=accrual_lines(d.get("accruals")),
+            skipped=tuple(SkippedToken.from_json(x) for x in d.get("skipped") or []),
+            breaches=tuple(Breach.from_json(x) for x in d.get("breaches") or []),
+            dispute=CallDispute.from_json(d["dispute"]) if d.get("dispute") else None,
+            adjustments=tuple(CallAdjustment.from_json(x) for x in d.get("adjustments") or []),
         )
+
+    @property
+    def vc_now(self) -> Fraction:
+        """V_C after the call and what followed on its date: after a correction, V_L plus the
+        latest adjustment's gap (the adjustment records the gap at the corrected prices, not
+        V_L); else ``vc_after`` less the part a dispute held back, unless the disputing party
+        accepted the call's figure (which delivered it)."""
+        if self.adjustments:
+            return self.vl + self.adjustments[-1].gap_after
+        vc = self.vc_after
+        d = self.dispute
+        if d is not None and d.resolution != "call":
+            held = sum((t.value for t in d.held_back), Fraction(0))
+            to_lender = bool(d.held_back) and d.held_back[0].direction == "borrower->lender"
+            vc += -held if to_lender else held
+        return vc
 
 
 @dataclass(frozen=True)
@@ -784,6 +975,8 @@ class MarginBatch:
     recalls_failed: tuple[str, ...] = ()
     settlement_fails: tuple[str, ...] = ()
     tx_id: str = ""
+    #: a concentration cap is exceeded after the call
+    breaches: tuple[str, ...] = ()
 
     @classmethod
     def from_json(cls, d: Json) -> MarginBatch:
@@ -792,7 +985,7 @@ class MarginBatch:
 
         return cls(date.fromisoformat(d["date"]), ids("calls"), ids("replayed"), ids("skipped"),
                    ids("failed"), ids("closed"), ids("matured"), ids("recallsFailed"),
-                   ids("settlementFails"), d.get("txId", ""))
+                   ids("settlementFails"), d.get("txId", ""), ids("breaches"))
 
 
 # ---- billing ---------------------------------------------------------------------------------

@@ -21,6 +21,10 @@ One function, :func:`sweep_day`, used by the oracle daemon, ``tanpo margin run``
    records the date as swept once every active pair is complete. It refuses, with the count, while
    some have none (a failed call, a batch that did not commit), and the run says so.
 
+After the oracle corrects a date's prices, :func:`adjust_day` reads the same plan and sends the
+agreements that have their call of the date, per pair in batches, to ``AdjustCalls``, which
+re-runs each call that is still its agreement's latest at the corrected prices.
+
 The outcome of every agreement is a typed :class:`~tanpo.client.models.SweepOutcome` built from
 the chaincode's compact answer (called, replayed, or a reason code for skipped and failed); the
 record itself is private to the agreement's parties (``GetMarginCall``, ``GetSweepFailure``).
@@ -45,10 +49,13 @@ from tanpo.client.pairs import collection_parties, pair_collection
 
 __all__ = [
     "MAX_BATCH",
+    "AdjustOutcome",
+    "AdjustRun",
     "BatchSubmit",
     "BorrowerLanes",
     "PlanItem",
     "SweepRun",
+    "adjust_day",
     "sweep_day",
 ]
 
@@ -232,27 +239,13 @@ def sweep_day(
             books=[item.book for item in group], on=group[0].lender if operator else "")
         record(group, json.loads(raw) if raw else {})
 
-    def plan_pages() -> Iterable[Json]:
-        # the oracle reads each pair's plan on a peer of the pair; a bank its own on its peer
-        for pair in bank_pairs(connection) if operator else [""]:
-            bookmark = ""
-            while True:
-                raw = private.evaluate(connection.contract("margin"), "SweepPlan", iso,
-                                       str(PLAN_PAGE), bookmark, pair=pair,
-                                       on=collection_parties(pair)[0] if pair else "")
-                page = json.loads(raw) if raw else {}
-                yield page
-                bookmark = page.get("bookmark", "")
-                if not bookmark:
-                    break
-
     lanes = BorrowerLanes(margin)
     open_batches: dict[tuple[str, str], list[PlanItem]] = {}
     called: list[PlanItem] = []
     planned = already = 0
     pairs: set[str] = set()
     try:
-        for page in plan_pages():
+        for page in plan_pages(connection, iso):
             for d in page.get("items") or []:
                 item = PlanItem.from_json(d)
                 if select is not None and not select(item):
@@ -291,6 +284,111 @@ def sweep_day(
         failed_batches=counters["failed_batches"], plan_seconds=plan_seconds,
         seconds=time.perf_counter() - started,
     )
+
+
+def plan_pages(connection: Connection, iso: str) -> Iterable[Json]:
+    """The date's ``SweepPlan``, page by page: the oracle reads each pair's plan on a peer of
+    the pair, a bank its own on its peer."""
+    operator = connection.party == "operator"
+    for pair in bank_pairs(connection) if operator else [""]:
+        bookmark = ""
+        while True:
+            raw = private.evaluate(connection.contract("margin"), "SweepPlan", iso,
+                                   str(PLAN_PAGE), bookmark, pair=pair,
+                                   on=collection_parties(pair)[0] if pair else "")
+            page = json.loads(raw) if raw else {}
+            yield page
+            bookmark = page.get("bookmark", "")
+            if not bookmark:
+                break
+
+
+# ---- price corrections: re-run the date's calls at the corrected prices ---------------------
+
+#: Outcomes of ``margin:AdjustCalls``.
+ADJUST_STATUSES = ("adjusted", "unaffected", "failed")
+
+
+@dataclass(frozen=True)
+class AdjustOutcome:
+    """One agreement's outcome in ``AdjustCalls``: ``adjusted`` (its call of the date re-ran at
+    the corrected prices and the difference settled), ``unaffected`` (reason ``no_call``,
+    ``later_call`` or ``no_correction``) or ``failed`` (a reason code; its changes undone)."""
+
+    agreement: str
+    status: str
+    reason: str = ""
+
+    @classmethod
+    def from_json(cls, d: Json) -> AdjustOutcome:
+        return cls(str(d.get("agreement", "")), str(d.get("status", "")),
+                   str(d.get("reason") or ""))
+
+
+@dataclass(frozen=True)
+class AdjustRun:
+    """One date's adjustment after a price correction: every outcome, in agreement order."""
+
+    valuation_date: date
+    outcomes: tuple[AdjustOutcome, ...]
+    transactions: int = 0
+    planned: int = 0  # agreements with a call of the date, the ones sent
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+
+#: Submits one ``AdjustCalls`` batch: ``(args, the pair's collection)`` → the decoded outcomes.
+AdjustSubmit = Callable[[list[str], str], Any]
+
+
+def _adjust_submit(connection: Connection) -> AdjustSubmit:
+    def submit(args: list[str], pair: str) -> Any:
+        result = private.submit(connection.contract("margin"), "AdjustCalls", *args, pair=pair)
+        connection.wait_for_all_peers(result.block_number, timeout=60.0, poll=0.01)
+        return json.loads(result.result) if result.result else []
+
+    return submit
+
+
+def adjust_day(
+    connection: Connection,
+    day: date,
+    *,
+    batch_size: int = MAX_BATCH,
+    pairs: Sequence[str] | None = None,
+    submit: AdjustSubmit | None = None,
+) -> AdjustRun:
+    """After the oracle corrected ``day``'s prices: re-run, at the latest version, the calls of
+    ``day`` that are still their agreements' latest (``margin:AdjustCalls``). The date's plan
+    (``SweepPlan``, as :func:`sweep_day`) names the agreements with a call of the date
+    (``called``); they go per pair (``pairs`` narrows them) in batches of at most ``batch_size``
+    (≤ 1,000), one transaction each, endorsed by the pair's peers. The chaincode decides each
+    agreement's outcome (a call superseded by a later one, or already at the latest version, is
+    unaffected), so running it again changes nothing."""
+    if not 1 <= batch_size <= MAX_BATCH:
+        raise ValueError(f"batch size must be between 1 and {MAX_BATCH}, got {batch_size}")
+    submit = submit or _adjust_submit(connection)
+    iso = day.isoformat()
+    wanted = set(pairs) if pairs is not None else None
+    per_pair: dict[str, list[str]] = {}
+    for page in plan_pages(connection, iso):
+        for d in page.get("items") or []:
+            item = PlanItem.from_json(d)
+            if item.called and (wanted is None or item.collection in wanted):
+                per_pair.setdefault(item.collection, []).append(item.agreement)
+    outcomes: dict[str, AdjustOutcome] = {}
+    transactions = planned = 0
+    for pair in sorted(per_pair):
+        ids = sorted(set(per_pair[pair]))
+        planned += len(ids)
+        for start in range(0, len(ids), batch_size):
+            result = submit([iso, json.dumps(ids[start:start + batch_size])], pair)
+            transactions += 1
+            for o in result or []:
+                outcome = AdjustOutcome.from_json(o)
+                outcomes[outcome.agreement] = outcome
+    return AdjustRun(day, tuple(outcomes[k] for k in sorted(outcomes)), transactions, planned)
 
 
 def _finish(connection: Connection, iso: str,

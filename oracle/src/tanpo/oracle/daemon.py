@@ -23,6 +23,13 @@ One bad item stops only what depends on it:
   the latest date on which every active agreement had its call. Any other sweep failure (a batch
   not committed, a finish refused for another reason) is an error: the date is retried as it is.
 
+**A correction** (``Oracle.correct``, or a manual confirmation, ``tanpo oracle confirm DATE KEY
+--value V --manual``, of a value that differs from the one posted for its date) is posted with
+``CorrectPrices`` (a new version of the date, with its reason), and right after it the daemon
+adjusts the date (``AdjustCalls`` through the SDK's ``adjust_day``): every call of the date that
+is still its agreement's latest is re-run at the corrected prices; the report counts adjusted,
+unaffected and failed agreements (log ``adjusted``, ``recent`` in the status).
+
 Restart safety: the daemon holds no progress of its own. On every start (and every live loop)
 it reads the last posted and last swept dates from the ledger, finishes any sweep that was
 interrupted (the ledger replays agreements already called for that date, so none is called
@@ -38,6 +45,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
 from typing import Any
@@ -66,7 +74,8 @@ from tanpo.oracle.validation import (
     assess,
 )
 
-__all__ = ["DateResult", "Oracle", "Outcome", "ReplayResult", "SweepReport", "utc_now"]
+__all__ = ["AdjustReport", "DateResult", "Oracle", "Outcome", "ReplayResult", "SweepReport",
+           "utc_now"]
 
 Clock = Callable[[], datetime]
 
@@ -122,6 +131,27 @@ class SweepReport:
             "closed": list(self.closed),
             "matured": list(self.matured),
         }
+
+
+@dataclass(frozen=True)
+class AdjustReport:
+    """One date's adjustment after a correction of its prices: how many agreements' calls were
+    re-run (adjusted), left as they were (unaffected: no call that date, a later call, or already
+    at the latest version) or failed (undone alone, with the chaincode's reason)."""
+
+    valuation_date: date
+    reason: str = ""  # the correction's
+    adjusted: int = 0
+    unaffected: int = 0
+    failed: tuple[tuple[str, str], ...] = ()
+    transactions: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"date": self.valuation_date.isoformat(), "reason": self.reason,
+                "adjusted": self.adjusted, "unaffected": self.unaffected,
+                "failed": [{"agreement": a, "reason": r} for a, r in self.failed],
+                "transactions": self.transactions, "seconds": round(self.seconds, 3)}
 
 
 @dataclass(frozen=True)
@@ -322,6 +352,75 @@ class Oracle:
             self._previous = self.ledger.posted_prices(d)
         return self.sweep(d)
 
+    # ---- corrections -----------------------------------------------------------------------
+
+    def correct(self, d: date, values: Mapping[str, Decimal], reason: str,
+                by: str = "") -> AdjustReport | None:
+        """Correct posted values of ``d`` (a new version with ``reason``), then adjust the date's
+        margin calls at the corrected prices. None when the date already holds these values."""
+        posted = self.ledger.posted_prices(d)
+        if posted is None:
+            raise LedgerError(f"no prices posted for {d}: post them before correcting them")
+        if not reason.strip():
+            raise ValueError("a correction needs a reason")
+        changed = {k: v for k, v in values.items() if _posted_value(posted, k) != v}
+        if not changed:
+            return None
+        rates = {r.name for r in self.config.rates}
+        quotes = {k: Quote(v, d, by or None, signed=k in rates) for k, v in changed.items()}
+        batch = self._batch(d, quotes, posted.source)
+        self.ledger.correct_prices(batch, reason)  # returns once committed
+        self._older.pop(d, None)
+        if self._previous is not None and self._previous.valuation_date == d:
+            self._previous = self.ledger.posted_prices(d)
+        log_event(self.log, "corrected", logging.WARNING, date=d, reason=reason,
+                  values={k: str(v) for k, v in sorted(changed.items())})
+        return self.adjust(d, reason)
+
+    def adjust(self, d: date, reason: str = "") -> AdjustReport:
+        """Re-run the calls of ``d`` at its latest prices (after a correction) and report."""
+        started = time.perf_counter()
+        run = self.ledger.adjust(d, self.config.sweep_batch_size)
+        failed = tuple((o.agreement, o.reason) for o in run.outcomes if o.status == "failed")
+        report = AdjustReport(d, reason, run.count("adjusted"), run.count("unaffected"), failed,
+                              run.transactions, time.perf_counter() - started)
+        log_event(self.log, "adjusted", logging.WARNING if failed else logging.INFO,
+                  **report.to_dict())
+        for agreement, why in failed:
+            log_event(self.log, "adjust-failed", logging.WARNING, date=d, agreement=agreement,
+                      reason=why, action="its parties run: tanpo margin adjust "
+                                         f"{d.isoformat()}")
+        self._recent.appendleft({"date": d.isoformat(), "outcome": "corrected",
+                                 "adjust": report.to_dict()})
+        return report
+
+    def apply_corrections(self) -> list[AdjustReport]:
+        """Post as corrections the operator's manual values for instruments already posted on
+        their date with a different value (``tanpo oracle confirm DATE KEY --value V
+        --manual``), each date then adjusted. A value already posted is not posted again."""
+        by_date: dict[date, list[Confirmation]] = {}
+        for c in self._load_confirmations():
+            if c.manual:
+                by_date.setdefault(c.valuation_date, []).append(c)
+        reports = []
+        for d in sorted(by_date):
+            posted = self.ledger.posted_prices(d)
+            if posted is None:
+                continue
+            latest = {c.key: c for c in by_date[d]}  # the latest word on each key
+            changes = {k: c for k, c in latest.items()
+                       if _posted_value(posted, k) not in (None, c.value)}
+            if not changes:
+                continue
+            reason = "; ".join(f"{k} confirmed by {c.by}" + (f": {c.note}" if c.note else "")
+                               for k, c in sorted(changes.items()))[:500]
+            first = changes[min(changes)]
+            report = self.correct(d, {k: c.value for k, c in changes.items()}, reason,
+                                  by=f"operator:{first.by}")
+            if report is not None:
+                reports.append(report)
+        return reports
+
     def _without(self, d: date, a: Assessment, held: list[Refusal]) -> PriceBatch | None:
         """The date's batch without the held-back quotes, or None if nothing else is left."""
         out = {r.key for r in held}
@@ -462,6 +561,7 @@ class Oracle:
             self.resume()
             for held in sorted(self._held):
                 self.complete(held)
+            self.apply_corrections()
             for d in self.schedule.due_dates(now, self.ledger.last_posted_date()):
                 carry = now >= self.schedule.carry_deadline(d)
                 result = self.process_date(d, carry_missing=carry)
@@ -722,6 +822,13 @@ class Oracle:
                 self.state.write_status(status)
             except OSError as exc:
                 log_event(self.log, "status-write-failed", logging.ERROR, error=str(exc))
+
+
+def _posted_value(batch: PriceBatch, key: str) -> Decimal | None:
+    for section in (batch.prices, batch.fx, batch.rates):
+        if key in section:
+            return section[key].value
+    return None
 
 
 def _days(start: date, end: date) -> list[date]:

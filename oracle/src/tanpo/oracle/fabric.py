@@ -19,7 +19,7 @@ from tanpo.client.connect import Connection, connect
 from tanpo.client.errors import CommitError, CommitStatusError, GatewayError, SubmitError
 from tanpo.client.models import PriceSet
 from tanpo.client.session import Session
-from tanpo.client.sweep import SweepRun
+from tanpo.client.sweep import AdjustRun, SweepRun
 from tanpo.oracle.ledger import (
     LedgerError,
     LedgerUnavailableError,
@@ -102,6 +102,16 @@ class FabricLedger:
             self.session.settle()
         except (TimeoutError, GatewayError) as exc:
             raise LedgerUnavailableError(f"committed but not yet on every peer: {exc}") from exc
+
+    def correct_prices(self, batch: PriceBatch, reason: str) -> None:
+        self._call(lambda: self.client.correct_batch_json(batch.valuation_date, batch.to_dict(),
+                                                          reason))
+        self._settle()
+
+    def adjust(self, valuation_date: date, batch_size: int) -> AdjustRun:
+        """The SDK's :func:`tanpo.client.sweep.adjust_day`: the date's plan, the agreements with
+        a call of the date, per pair in batches, each committed on every peer."""
+        return self._call(lambda: self.client.adjust(valuation_date, batch_size=batch_size))
 
     def sweep(self, valuation_date: date, batch_size: int) -> SweepRun:
         """The SDK's sweep (:func:`tanpo.client.sweep.sweep_day`): planned pages, batches of one

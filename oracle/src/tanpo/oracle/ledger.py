@@ -44,9 +44,11 @@ from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
 from tanpo.client.models import IssuanceRequired, MarginTransfer, SweepOutcome
-from tanpo.client.sweep import SweepRun
+from tanpo.client.sweep import AdjustOutcome, AdjustRun, SweepRun
 
 __all__ = [
+    "AdjustOutcome",
+    "AdjustRun",
     "CallOutcome",
     "IssuanceRequired",
     "Ledger",
@@ -227,6 +229,18 @@ class Ledger(Protocol):
         A no-op when the date already holds the same values; :class:`PriceConflictError` when it
         holds different ones.
         """
+        ...
+
+    def correct_prices(self, batch: PriceBatch, reason: str) -> None:
+        """Correct a posted date's values (``oracle:CorrectPrices``): the batch's values replace
+        the date's in a new version, kept with ``reason``; return once committed. A no-op when
+        nothing differs; :class:`PricesNotPostedError` when the date holds no prices."""
+        ...
+
+    def adjust(self, valuation_date: date, batch_size: int) -> AdjustRun:
+        """After a correction: re-run, at the date's latest version, the calls of the date that
+        are still their agreements' latest (``margin:AdjustCalls``, per pair, up to
+        ``batch_size`` per transaction); each agreement is adjusted, unaffected or failed."""
         ...
 
     def last_swept_date(self) -> date | None:

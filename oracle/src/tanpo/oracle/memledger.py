@@ -23,7 +23,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 from tanpo.client.models import IssuanceRequired, MarginTransfer, SweepOutcome
-from tanpo.client.sweep import SweepRun
+from tanpo.client.sweep import AdjustOutcome, AdjustRun, SweepRun
 from tanpo.margin import (
     AgreementBook,
     Direction,
@@ -113,6 +113,11 @@ class MemoryLedger:
     post_transactions: int = 0
     swept: set[date] = field(default_factory=set)
     last_call: dict[str, date] = field(default_factory=dict)
+    #: price versions: the date's latest, and the one each call (or its adjustment) used
+    versions: dict[date, int] = field(default_factory=dict)
+    call_versions: dict[tuple[str, date], int] = field(default_factory=dict)
+    corrections: list[tuple[date, str]] = field(default_factory=list)  # (date, reason)
+    adjustments: list[tuple[str, date, int]] = field(default_factory=list)  # agreement, date, v
     _positions: dict[str, _Position] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -151,10 +156,62 @@ class MemoryLedger:
                 return
             batch = PriceBatch(batch.valuation_date, prices, fx, existing.source, rates)
         self.batches[batch.valuation_date] = batch
+        self.versions[batch.valuation_date] = self.versions.get(batch.valuation_date, 0) + 1
         self.post_transactions += 1
         if self.fail_post_after_commit:
             self.fail_post_after_commit = False
             raise LedgerUnavailableError("commit status not received (injected fault)")
+
+    def correct_prices(self, batch: PriceBatch, reason: str) -> None:
+        d = batch.valuation_date
+        existing = self.batches.get(d)
+        if existing is None:
+            raise PricesNotPostedError(f"no prices posted for {d}")
+        if not reason.strip():
+            raise LedgerError("a correction needs a reason")
+        merged = PriceBatch(d, {**existing.prices, **batch.prices}, {**existing.fx, **batch.fx},
+                            existing.source, {**existing.rates, **batch.rates})
+        if merged.same_values(existing):
+            return
+        self.batches[d] = merged
+        self.versions[d] = self.versions.get(d, 1) + 1
+        self.corrections.append((d, reason))
+        self.post_transactions += 1
+
+    def adjust(self, valuation_date: date, batch_size: int) -> AdjustRun:
+        """As ``AdjustCalls``: each agreement with a call of the date that is still its latest
+        and used an earlier version is re-margined on its current positions at the corrected
+        prices (a fresh engine book: the date was already applied to the old one)."""
+        if batch_size < 1:
+            raise LedgerError(f"batch size must be at least 1, got {batch_size}")
+        batch = self.batches.get(valuation_date)
+        if batch is None:
+            raise PricesNotPostedError(f"no prices posted for {valuation_date}")
+        version = self.versions.get(valuation_date, 1)
+        market = _market(batch)
+        ids = sorted(a for (a, d) in self.calls if d == valuation_date)
+        by_id = {a.agreement_id: a for a in self.agreements}
+        outcomes: list[AdjustOutcome] = []
+        for agreement_id in ids:
+            if self.last_call.get(agreement_id) != valuation_date:
+                outcomes.append(AdjustOutcome(agreement_id, "unaffected", "later_call"))
+                continue
+            if self.call_versions.get((agreement_id, valuation_date), 1) >= version:
+                outcomes.append(AdjustOutcome(agreement_id, "unaffected", "no_correction"))
+                continue
+            pos = self._positions[agreement_id]
+            book = pos.book
+            pos.book = None
+            try:
+                self._margin_call(by_id[agreement_id], market)
+            except MarginError as exc:
+                pos.book = book  # undone alone
+                outcomes.append(AdjustOutcome(agreement_id, "failed", exc.kind.value))
+                continue
+            self.call_versions[(agreement_id, valuation_date)] = version
+            self.adjustments.append((agreement_id, valuation_date, version))
+            outcomes.append(AdjustOutcome(agreement_id, "adjusted"))
+        return AdjustRun(valuation_date, tuple(outcomes), -(-len(ids) // batch_size), len(ids))
 
     def last_swept_date(self) -> date | None:
         return max(self.swept, default=None)
@@ -201,6 +258,7 @@ class MemoryLedger:
                     borrower=agreement.borrower))
                 continue
             self.calls[key] = outcome
+            self.call_versions[key] = self.versions.get(valuation_date, 1)
             self.last_call[agreement.agreement_id] = valuation_date
             self.call_counts[key] = self.call_counts.get(key, 0) + 1
             outcomes.append(outcome)

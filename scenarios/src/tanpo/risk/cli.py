@@ -10,10 +10,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -204,6 +205,9 @@ def report_command(
         report = run_report(
             source, as_of, config, MarketDataFactors(data_dir), currency, data_version
         )
+        # the ledger's margin calls: caps still breached after an agreement's latest call
+        read_breaches = getattr(source, "breaches", None) if use_ledger else None
+        breaches = read_breaches(as_of) if read_breaches is not None else []
     except RiskError as exc:
         raise click.ClickException(str(exc)) from None
     written: list[Path] = []
@@ -215,8 +219,25 @@ def report_command(
         click.echo(report.to_json(), nl=False)
         return
     print_report(report, _console())
+    print_breaches(breaches, _console())
     for path in written:
         click.echo(f"wrote {path}")
+
+
+def print_breaches(breaches: Sequence[tuple[str, date, Sequence[Any]]],
+                   console: Console) -> None:
+    """Agreements whose latest margin call records concentration caps still breached."""
+    if not breaches:
+        return
+    table = Table(title="concentration caps breached at the latest margin call")
+    for name in ("agreement", "call", "cap by", "group", "share", "max"):
+        table.add_column(name, no_wrap=True, justify="right" if name in ("share", "max")
+                         else "left")
+    for agreement, day, items in breaches:
+        for b in items:
+            table.add_row(agreement, day.isoformat(), b.by, b.key or "-",
+                          f"{float(b.share) * 100:.2f}%", f"{float(b.max) * 100:.2f}%")
+    console.print(table)
 
 
 def print_report(report: Report, console: Console) -> None:

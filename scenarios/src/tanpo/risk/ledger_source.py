@@ -5,7 +5,8 @@ records are private to its two banks: the chaincode refuses the operator every o
 collateral is what each lender holds under each agreement (the chaincode's per-agreement
 positions); prices
 are the version posted for the date (the latest unless one is named), so a report names exactly
-the data it used and can be re-run on it after a correction arrives.
+the data it used and can be re-run on it after a correction arrives. ``breaches`` lists the
+agreements whose latest margin call records concentration caps still exceeded after it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Literal, cast
 from tanpo.client.api import TanpoClient
 from tanpo.client.connect import connect
 from tanpo.client.errors import GatewayError
+from tanpo.client.models import Breach
 from tanpo.client.profile import Profile
 from tanpo.marketdata.instruments import TokenInfo
 from tanpo.marketdata.reference import describe_token
@@ -79,6 +81,21 @@ class LedgerSource:
         except GatewayError as exc:
             raise RiskError(f"reading agreements: {exc.chaincode_message}") from exc
         return sorted(out, key=lambda h: h.id)
+
+    def breaches(self, day: date) -> list[tuple[str, date, tuple[Breach, ...]]]:
+        """The reading bank's active agreements whose latest margin call on or before ``day``
+        records concentration caps still breached after it: (agreement, call date, breaches)."""
+        out = []
+        try:
+            for a in self.client.agreements(status="ACTIVE"):
+                calls = [c for c in self.client.margin_calls(a.id) if c.date <= day]
+                if calls:
+                    last = max(calls, key=lambda c: c.date)
+                    if last.breaches:
+                        out.append((a.id, last.date, last.breaches))
+        except GatewayError as exc:
+            raise RiskError(f"reading margin calls: {exc.chaincode_message}") from exc
+        return sorted(out, key=lambda b: b[0])
 
     def prices(self, day: date, version: str | None = None) -> PriceSnapshot:
         try:
