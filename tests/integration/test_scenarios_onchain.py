@@ -50,7 +50,9 @@ def test_paper_case_on_chain_equals_off_chain_for_every_model(profile: Profile) 
 
 def test_life_cycle_scenario_on_chain_equals_off_chain(profile: Profile) -> None:
     """The crash window with two recalls, a part return and two substitutions: every step and
-    every margin call the same on the ledger as off-chain, to the unit."""
+    every margin call the same on the ledger as off-chain, to the unit, and so are the fees and
+    rebates accrued and the monthly invoices (once per pair and month on a network: run this on
+    a fresh one)."""
     scenario = load_scenario("scenarios/crash-lifecycle.yaml")
     ledger = FabricLedger(profile, run_tag="lifecycle")
     try:
@@ -65,6 +67,20 @@ def test_life_cycle_scenario_on_chain_equals_off_chain(profile: Profile) -> None
     assert onchain.closes == offchain.closes
     assert onchain.metrics == offchain.metrics
     assert onchain.steps[-1].loan_quantity == 800_000
+    # fees and rebates: the chaincode's accrual lines (read from the call records and the steps'
+    # and close's history entries) are the engine's, and so are the invoices issued on the
+    # ledger (billing:IssueInvoice) for October and November 2008
+    assert onchain.accruals_of("sl-mufg") == offchain.accruals_of("sl-mufg")
+    assert sum(a.days for a in onchain.accruals_of("sl-mufg")) == 61
+    assert [c.accruals for c in onchain.calls] == [c.accruals for c in offchain.calls]
+    assert [s.accruals for s in onchain.steps] == [s.accruals for s in offchain.steps]
+    assert [c.accruals for c in onchain.closes] == [c.accruals for c in offchain.closes]
+    assert onchain.invoices == offchain.invoices
+    october, november = onchain.invoices
+    assert (october.month, october.payer, october.payee, october.amount) == (
+        "2008-10", "bank-b", "bank-a", 333_547)
+    assert [line.agreement for line in october.lines] == ["sl-mufg"]
+    assert (november.month, november.amount) == ("2008-11", 143_433)
 
 
 def test_scenario_cli_on_chain_json(state_env: dict[str, str]) -> None:

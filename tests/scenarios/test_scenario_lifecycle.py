@@ -442,7 +442,14 @@ def test_run_json_lists_the_steps() -> None:
         "v_l": "1111500000",
         "v_c": "1111500000",
         "closed": False,
+        # the return accrues the day since the 2008-10-15 call at that call's values
+        "accruals": [{
+            "from": "2008-10-15", "to": "2008-10-16", "days": 1, "loan_value": "1642000000",
+            "cash_value": "1728421053", "fee_rate": "1/250", "rebate_rate": "1/1000",
+            "fee": "1313600/73", "rebate": "1728421053/365000",
+        }],
     }
+    assert "accruals" not in steps[0]  # a recall accrues nothing
     assert steps[0]["v_c"] == "16200000001/10"  # exact, not rounded
 
 

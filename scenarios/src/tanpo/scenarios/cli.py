@@ -84,6 +84,9 @@ def run_command(
     from tanpo.scenarios.prices import PriceBook
     from tanpo.scenarios.report import (
         calls_table,
+        economics,
+        economics_table,
+        invoices_table,
         metrics_table,
         money,
         run_json,
@@ -134,6 +137,13 @@ def run_command(
     if len(table_input) > 1:
         table_input["total"] = result.total
     console.print(metrics_table(table_input, "Metrics", places))
+    if result.has_economics:
+        console.print(economics_table(
+            economics(result), f"Fee income and rebate cost ({spec.base_currency})", places))
+        if result.invoices:
+            console.print(invoices_table(result.invoices, "Invoices"))
+        else:
+            console.print("no month ended within the window: nothing invoiced")
 
 
 @scenario.command("paper")

@@ -39,11 +39,14 @@ from tanpo.margin import (
     unit_value,
 )
 from tanpo.margin.call import move
+from tanpo.scenarios.accrual import AccrualState, accruer, invoice_line, invoice_record
 from tanpo.scenarios.errors import ScenarioError
 from tanpo.scenarios.ledger import (
+    AccrualLine,
     AgreementTerms,
     CallRecord,
     CloseRecord,
+    InvoiceRecord,
     Issuance,
     IssuanceRequired,
     OpenRecord,
@@ -126,6 +129,7 @@ class _Open:
     records: dict[date, CallRecord] = field(default_factory=dict)
     closed: CloseRecord | None = None
     recalled: int = 0  # loan units recalled and not yet returned
+    accrual: AccrualState | None = None  # None: no fee or rebate
 
 
 def _role(party: Party) -> Role:
@@ -141,6 +145,7 @@ class EngineLedger:
         self.tokens: dict[str, Token] = {}
         self.balances: dict[str, dict[str, int]] = {}
         self.markets: dict[date, Market] = {}
+        self.rates: dict[date, dict[str, Fraction]] = {}
         self._agreements: dict[str, _Open] = {}
 
     # -- tokens and balances ------------------------------------------------------------
@@ -171,9 +176,14 @@ class EngineLedger:
 
     # -- prices ---------------------------------------------------------------------------
     def post_prices(
-        self, day: date, prices: Mapping[str, Fraction], fx: Mapping[str, Fraction]
+        self,
+        day: date,
+        prices: Mapping[str, Fraction],
+        fx: Mapping[str, Fraction],
+        rates: Mapping[str, Fraction] | None = None,
     ) -> None:
         self.markets[day] = market_of(day, prices, fx)
+        self.rates[day] = dict(rates or {})
 
     def _market(self, day: date) -> Market:
         market = self.markets.get(day)
@@ -214,7 +224,14 @@ class EngineLedger:
             },
         )
         book = AgreementBook(agreement, positions)
-        self._agreements[terms.id] = _Open(terms, agreement, book)
+        accrual = None
+        if terms.economics is not None:
+            try:
+                acc = accruer(terms.economics, terms.base_currency)
+            except ScenarioError as exc:
+                raise ScenarioError(f"agreement {terms.id!r}: {exc}") from None
+            accrual = AccrualState(acc, terms.start)
+        self._agreements[terms.id] = _Open(terms, agreement, book, accrual=accrual)
         v_l, v_c = self._values(terms.id, day, book.positions.held)
         return OpenRecord(terms.id, day, terms, v_l, v_c)
 
@@ -302,9 +319,67 @@ class EngineLedger:
             settled=tuple(settled),
             prices=call.prices,
             fx=call.fx,
+            accruals=self._accrue(
+                state, day, (terms.loan_quantity, result.positions.held)
+            ),
         )
         state.records[day] = record
         return record
+
+    # -- fees and rebates -----------------------------------------------------------------------
+    def accrual_values(
+        self, state: _Open, day: date, loan_quantity: int, held: Mapping[str, int]
+    ) -> tuple[Fraction, Fraction, Fraction | None]:
+        """What a period from ``day`` accrues on, as the chaincode values it: the loan's market
+        value, the cash tokens' held value (no haircut) and the rebate benchmark's fixing."""
+        terms = state.terms
+        base = terms.base_currency
+        loan = self.unit_value(terms.loan_token, day, base) * loan_quantity
+        cash = sum(
+            (self.unit_value(t, day, base) * held.get(t, 0) for t in terms.priority
+             if self.tokens[t].kind == TokenKind.CT and held.get(t, 0) > 0),
+            Fraction(0),
+        )
+        fixing = None
+        if state.accrual is not None and state.accrual.accruer.benchmark:
+            fixing = self.rates.get(day, {}).get(state.accrual.accruer.benchmark)
+        return loan, cash, fixing
+
+    def _accrue(
+        self, state: _Open, day: date, after: tuple[int, Mapping[str, int]] | None
+    ) -> tuple[AccrualLine, ...]:
+        """Accrue ``state``'s agreement up to ``day``, then open the next period at the values
+        of ``after`` = (loan quantity, held collateral); None: the close."""
+        if state.accrual is None:
+            return ()
+        nxt = None if after is None else self.accrual_values(state, day, *after)
+        try:
+            return state.accrual.accrue_to(day, nxt)
+        except ScenarioError as exc:
+            raise ScenarioError(f"agreement {state.terms.id!r}: {exc}") from None
+
+    def issue_invoice(self, first: str, second: str, month: str, currency: str) -> InvoiceRecord:
+        first, second = sorted((first, second))
+        lines = []
+        for agreement_id, state in self._agreements.items():
+            terms = state.terms
+            if (
+                state.accrual is None
+                or sorted((terms.lender, terms.borrower)) != [first, second]
+                or terms.base_currency != currency
+            ):
+                continue
+            totals = state.accrual.take_month(month)
+            if totals is not None:
+                lines.append(invoice_line(
+                    agreement_id, terms.lender, terms.borrower, state.accrual.accruer, totals
+                ))
+        if not lines:
+            raise ScenarioError(
+                f"nothing to invoice for {month} in {currency}: no agreement of {first} and "
+                f"{second} accrued fees or rebates that month"
+            )
+        return invoice_record(first, second, month, currency, lines)
 
     def close_agreement(self, agreement_id: str, day: date) -> CloseRecord:
         state = self._get(agreement_id)
@@ -326,11 +401,12 @@ class EngineLedger:
             self._move(p.token, p.quantity, sender, receiver)
         returned = dict(zip(agreement.collateral_ids, held, strict=True))
         v_l, v_c = self._values(agreement_id, day, returned)
+        accruals = self._accrue(state, day, None)
         self._move(terms.loan_token, terms.loan_quantity, terms.borrower, terms.lender)
         for token, qty in returned.items():
             if qty:
                 self._move(token, qty, terms.lender, terms.borrower)
-        state.closed = CloseRecord(agreement_id, day, returned, v_l, v_c)
+        state.closed = CloseRecord(agreement_id, day, returned, v_l, v_c, accruals)
         return state.closed
 
     def call_records(self, agreement_id: str) -> list[CallRecord]:
@@ -388,7 +464,9 @@ class EngineLedger:
             change = -t.quantity if outgoing else t.quantity
             bfree[t.token] = max(0, bfree.get(t.token, 0) + change)
         if result.loan_after == 0:
-            # a full return is the closing exchange: lagged transfers still pending are dropped
+            # a full return is the closing exchange: lagged transfers still pending are dropped;
+            # fees and rebates accrue up to its date
+            accruals = self._accrue(state, day, None)
             v_l, v_c = agreement_values(state.agreement, market, book.held)
             state.closed = CloseRecord(event.agreement, day, dict(book.held), v_l, v_c)
         else:
@@ -397,8 +475,10 @@ class EngineLedger:
                 state.agreement = engine_agreement(self.tokens.values(), state.terms)
             state.book.rebase(state.agreement, Positions(
                 held=dict(result.held_after), borrower_free=bfree, lender_free=book.lender_free))
+            # the step changed what fees and rebates accrue on: up to its date, then its values
+            accruals = self._accrue(state, day, (result.loan_after, result.held_after))
         return StepRecord(
             event.agreement, day, event.action, result.loan_after, dict(result.held_after),
             tuple((t.token, t.quantity, t.direction.value) for t in result.transfers),
-            result.vl, result.vc_after,
+            result.vl, result.vc_after, accruals,
         )

@@ -8,6 +8,11 @@ the chaincode stored, so a run's figures come from the ledger, not from a local 
 Agreement ids on the ledger carry a run tag (a network keeps every run), while records use the
 scenario's own ids. Prices already posted with the same values are not posted again; different
 values for a posted date are refused by the chaincode, as in production.
+
+Fees and rebates are the chaincode's: the accrual lines are read from the call records and the
+steps' history entries, and each month's invoice is issued with ``billing:IssueInvoice`` (as the
+oracle) and read back. An invoice is once per pair, month and currency on a network, so a second
+run of a scenario with fees over the same months needs a fresh network.
 """
 
 from __future__ import annotations
@@ -22,12 +27,23 @@ from typing import cast
 
 from tanpo.client.api import OracleClient, Party, TanpoClient, TokenAdministrator
 from tanpo.client.errors import GatewayError
-from tanpo.client.models import CollateralLeg, MarginCall, MarginTransfer, Terms
+from tanpo.client.models import (
+    Agreement as LedgerAgreement,
+)
+from tanpo.client.models import (
+    CollateralLeg,
+    FeeTerms,
+    MarginCall,
+    MarginTransfer,
+    RebateTerms,
+    Terms,
+)
 from tanpo.client.models import Token as LedgerToken
 from tanpo.client.pairs import pair_collection
 from tanpo.client.profile import Profile, load_profile
 from tanpo.client.session import Participant, Session
 from tanpo.margin import Agreement, Market, Token
+from tanpo.scenarios.accrual import invoice_record, next_month
 from tanpo.scenarios.engine_ledger import (
     agreement_values,
     engine_agreement,
@@ -37,9 +53,11 @@ from tanpo.scenarios.engine_ledger import (
 )
 from tanpo.scenarios.errors import ScenarioError
 from tanpo.scenarios.ledger import (
+    AccrualLine,
     AgreementTerms,
     CallRecord,
     CloseRecord,
+    InvoiceRecord,
     Issuance,
     IssuanceRequired,
     OpenRecord,
@@ -47,7 +65,7 @@ from tanpo.scenarios.ledger import (
     StepRecord,
     Transfer,
 )
-from tanpo.scenarios.model import LifecycleEvent, TokenSpec
+from tanpo.scenarios.model import Economics, LifecycleEvent, TokenSpec
 
 __all__ = ["FabricLedger"]
 
@@ -158,7 +176,11 @@ class FabricLedger:
 
     # -- prices -----------------------------------------------------------------------------------
     def post_prices(
-        self, day: date, prices: Mapping[str, Fraction], fx: Mapping[str, Fraction]
+        self,
+        day: date,
+        prices: Mapping[str, Fraction],
+        fx: Mapping[str, Fraction],
+        rates: Mapping[str, Fraction] | None = None,
     ) -> None:
         self.markets[day] = market_of(day, prices, fx)
         securities = {
@@ -170,9 +192,14 @@ class FabricLedger:
                 posted = oracle.prices(day)
             except GatewayError:
                 posted = None
-            if posted is not None and _covers(posted.prices, securities) and _covers(posted.fx, fx):
+            if (
+                posted is not None
+                and _covers(posted.prices, securities)
+                and _covers(posted.fx, fx)
+                and _covers(posted.rates, rates or {})
+            ):
                 return
-            oracle.post_prices(day, securities, fx, source="scenario")
+            oracle.post_prices(day, securities, fx, source="scenario", rates=rates or None)
         self.session.settle()
 
     # -- agreements -------------------------------------------------------------------------------
@@ -200,7 +227,11 @@ class FabricLedger:
             start_date=terms.start,
             end_date=terms.end,
         )
+        if terms.economics is not None:
+            chain_terms = _with_economics(chain_terms, terms.economics)
         lender = self._party(terms.lender)
+        if terms.economics is not None:
+            self._check_not_invoiced(terms)
         with _as_scenario_error(f"proposing agreement {terms.id}"):
             lender.propose(chain_terms)
         self.session.settle()
@@ -212,6 +243,27 @@ class FabricLedger:
         self._agreements[terms.id] = agreement
         v_l, v_c = agreement_values(agreement, self.markets[day], dict(terms.collateral))
         return OpenRecord(terms.id, day, terms, v_l, v_c)
+
+    def _check_not_invoiced(self, terms: AgreementTerms) -> None:
+        """Refuse, before anything is proposed, an agreement with a fee or rebate whose months
+        the pair has already been invoiced for on this network (by an earlier run): an invoice
+        is issued once per pair, month and currency, so this run's could not be."""
+        lender = self._party(terms.lender)
+        month = date(terms.start.year, terms.start.month, 1)
+        while month < terms.end:
+            label = month.isoformat()[:7]
+            try:
+                lender.invoice(label, terms.base_currency, terms.borrower)
+            except GatewayError:
+                pass  # not invoiced (any other problem shows when the run invoices the month)
+            else:
+                raise ScenarioError(
+                    f"agreement {terms.id}: the pair {terms.lender}/{terms.borrower} is already "
+                    f"invoiced for {label} in {terms.base_currency} on this network (an earlier "
+                    "run); invoices are issued once per pair, month and currency, so run this "
+                    "scenario on a fresh network"
+                )
+            month = next_month(month)
 
     def _known(self, agreement_id: str) -> AgreementTerms:
         terms = self._terms.get(agreement_id)
@@ -230,6 +282,23 @@ class FabricLedger:
             call = self._party(terms.lender).get_margin_call(chain_id, day)
         return _record(agreement_id, terms, call)
 
+    def issue_invoice(self, first: str, second: str, month: str, currency: str) -> InvoiceRecord:
+        pair = pair_collection(first, second)
+        first, second = sorted((first, second))
+        with _as_scenario_error(f"invoicing {month} in {currency} of {pair}"):
+            self._oracle().issue_invoice(month, currency, pair=pair)
+            self.session.settle()
+            invoice = self._party(first).invoice(month, currency, second)
+        prefix = f"{self.run_tag}-"
+        lines = [
+            replace(line, agreement=line.agreement.removeprefix(prefix), query=None)
+            for line in invoice.lines
+        ]
+        # the ledger's figures, the lines in the canonical order
+        ordered = invoice_record(first, second, month, currency, lines)
+        return replace(ordered, pair=invoice.pair, net=invoice.net, amount=invoice.amount,
+                       payer=invoice.payer, payee=invoice.payee)
+
     def close_agreement(self, agreement_id: str, day: date) -> CloseRecord:
         if agreement_id in self._closed:
             return self._closed[agreement_id]
@@ -239,10 +308,10 @@ class FabricLedger:
             held = {p.token: p.held for p in lender.collateral_held(self.chain_id(agreement_id))}
             # the loan as it stands after any returns
             loan = lender.agreement(self.chain_id(agreement_id)).terms.loan_quantity
-            lender.close(self.chain_id(agreement_id))
+            closed = lender.close(self.chain_id(agreement_id))
         self.session.settle()
         v_l, v_c = step_values(self._agreements[agreement_id], self.markets[day], loan, held)
-        record = CloseRecord(agreement_id, day, held, v_l, v_c)
+        record = CloseRecord(agreement_id, day, held, v_l, v_c, _last_accruals(closed))
         self._closed[agreement_id] = record
         return record
 
@@ -278,7 +347,8 @@ class FabricLedger:
             v_l, v_c = step_values(opened, market, loan_before, before)
             self._closed[event.agreement] = CloseRecord(event.agreement, day, before, v_l, v_c)
         v_l, v_c = step_values(opened, market, loan, held)
-        return StepRecord(event.agreement, day, event.action, loan, held, movements, v_l, v_c)
+        return StepRecord(event.agreement, day, event.action, loan, held, movements, v_l, v_c,
+                          _last_accruals(after))
 
     def call_records(self, agreement_id: str) -> list[CallRecord]:
         terms = self._known(agreement_id)
@@ -286,6 +356,22 @@ class FabricLedger:
         with _as_scenario_error(f"reading the margin calls of {agreement_id}"):
             calls = lender.margin_calls(self.chain_id(agreement_id))
         return sorted((_record(agreement_id, terms, c) for c in calls), key=lambda r: r.date)
+
+
+def _with_economics(terms: Terms, e: Economics) -> Terms:
+    """Chain terms with an agreement's fee, rebate and day count."""
+    return replace(
+        terms,
+        fee=FeeTerms(e.fee_bps, e.minimum_fee) if e.fee_bps is not None else None,
+        rebate=(RebateTerms(e.rebate_fixed, e.rebate_benchmark, e.rebate_spread_bps)
+                if e.has_rebate else None),
+        day_count=e.day_count,
+    )
+
+
+def _last_accruals(agreement: LedgerAgreement) -> tuple[AccrualLine, ...]:
+    """The accrual lines of the agreement's latest history entry (the step or the close)."""
+    return agreement.history[-1].accruals if agreement.history else ()
 
 
 def _covers(posted: Mapping[str, Fraction], wanted: Mapping[str, Fraction]) -> bool:
@@ -336,5 +422,6 @@ def _record(agreement_id: str, terms: AgreementTerms, call: MarginCall) -> CallR
         ),
         prices={k: Fraction(str(v)) for k, v in (raw.get("prices") or {}).items()},
         fx={k: Fraction(str(v)) for k, v in (raw.get("fx") or {}).items()},
+        accruals=call.accruals,
     )
 

@@ -18,17 +18,20 @@ from datetime import date
 from fractions import Fraction
 from typing import Literal, Protocol, runtime_checkable
 
-from tanpo.client.models import IssuanceRequired, MarginTransfer
-from tanpo.scenarios.model import LifecycleEvent, TokenSpec
+from tanpo.client.models import AccrualLine, InvoiceLine, IssuanceRequired, MarginTransfer
+from tanpo.scenarios.model import Economics, LifecycleEvent, TokenSpec
 
 #: Collateral moved by a margin call (``market_value``: before haircut; ``settle_date``: the call
 #: date when there is no settlement lag).
 Transfer = MarginTransfer
 
 __all__ = [
+    "AccrualLine",
     "AgreementTerms",
     "CallRecord",
     "CloseRecord",
+    "InvoiceLine",
+    "InvoiceRecord",
     "Issuance",
     "IssuanceRequired",
     "Ledger",
@@ -62,6 +65,7 @@ class AgreementTerms:
     lag: int = 0
     auto_issue: bool = False
     min_transfer: Fraction = Fraction(0)
+    economics: Economics | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,9 @@ class CallRecord:
     settled: tuple[Transfer, ...] = ()
     prices: Mapping[str, Fraction] = field(default_factory=dict)
     fx: Mapping[str, Fraction] = field(default_factory=dict)
+    #: fees and rebates accrued since the previous call, at the values it found (split at month
+    #: ends; empty for an agreement without a fee or rebate)
+    accruals: tuple[AccrualLine, ...] = ()
 
     @property
     def gap_before(self) -> Fraction:
@@ -142,6 +149,8 @@ class CloseRecord:
     returned: Mapping[str, int]
     v_l: Fraction
     v_c: Fraction
+    #: fees and rebates accrued up to the close date
+    accruals: tuple[AccrualLine, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -158,11 +167,32 @@ class StepRecord:
     movements: tuple[tuple[str, int, str], ...]
     v_l: Fraction
     v_c: Fraction
+    #: fees and rebates accrued up to the step's date (a return or substitution changes what
+    #: they accrue on; a full return is the close)
+    accruals: tuple[AccrualLine, ...] = ()
 
     @property
     def closed(self) -> bool:
         """True when the step returned the whole loan (the agreement closed)."""
         return self.loan_quantity == 0
+
+
+@dataclass(frozen=True)
+class InvoiceRecord:
+    """A pair's invoice for one month and currency: one line per agreement (its month's fee,
+    raised to the minimum, less the rebate), lender-first-party lines first, then by agreement;
+    ``net`` is what ``payer`` owes ``payee`` (exact, >= 0) and ``amount`` that rounded half away
+    from zero to whole units."""
+
+    pair: str
+    month: str
+    currency: str
+    #: the SDK's invoice lines (scenario agreement ids; ``query`` stays None)
+    lines: tuple[InvoiceLine, ...]
+    net: Fraction
+    amount: int
+    payer: str
+    payee: str
 
 
 @runtime_checkable
@@ -178,9 +208,14 @@ class Ledger(Protocol):
         """Mint ``quantity`` units of ``token`` to ``party`` (the token administrator's act)."""
 
     def post_prices(
-        self, day: date, prices: Mapping[str, Fraction], fx: Mapping[str, Fraction]
+        self,
+        day: date,
+        prices: Mapping[str, Fraction],
+        fx: Mapping[str, Fraction],
+        rates: Mapping[str, Fraction] | None = None,
     ) -> None:
-        """Post the closing prices (security tokens by id) and FX market pairs of ``day``."""
+        """Post the closing prices (security tokens by id), FX market pairs and benchmark fixings
+        of ``day``."""
 
     def open_agreement(self, terms: AgreementTerms, day: date) -> OpenRecord:
         """Register, approve and settle the opening exchange of an agreement on ``day``."""
@@ -196,3 +231,8 @@ class Ledger(Protocol):
 
     def call_records(self, agreement_id: str) -> list[CallRecord]:
         """Every recorded margin call of the agreement, in date order."""
+
+    def issue_invoice(self, first: str, second: str, month: str, currency: str) -> InvoiceRecord:
+        """Invoice a finished month (``YYYY-MM``) of the pair of banks ``first`` and ``second``
+        (either order) in ``currency``: the month's accruals of the pair's agreements leave
+        them."""

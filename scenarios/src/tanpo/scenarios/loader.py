@@ -32,6 +32,12 @@ Every error names the file, the line, the key and what was expected. The format:
         min_transfer: "0"
         start: 2023-03-01
         end: 2023-05-01
+        fee: {bps: "40", minimum: "500"}   # optional lending fee: bp p.a. of the loan's value
+        rebate: {fixed: "0.1"}             # optional cash rebate: percent p.a., or
+                                           # {benchmark: SOFR, spread_bps: "-5"}
+        day_count: ACT/360                 # optional, default: the base currency's
+    rates:                              # inline benchmark fixings per date (percent p.a.); a
+      2023-03-01: {SOFR: "4.55"}        # benchmark not given here is read from rates/<NAME>.csv
     window: {start: 2023-03-01, end: 2023-05-01}   # optional, default: the agreements' span
     events:                             # optional: the desk's steps, before that day's calls
       - {date: 2023-03-10, agreement: A1, recall: {quantity: 4000000, due: 2023-03-14}}
@@ -47,12 +53,16 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Literal, cast
 
+from tanpo.margin import MarginError
+from tanpo.margin.accrual import DayCount, day_count_for
 from tanpo.marketdata.calendar import Fill
+from tanpo.scenarios.accrual import accrual_terms
 from tanpo.scenarios.errors import ScenarioError
 from tanpo.scenarios.model import (
     AUTO,
     AgreementSpec,
     Checks,
+    Economics,
     LifecycleEvent,
     Quantity,
     Scenario,
@@ -65,6 +75,8 @@ __all__ = ["load_scenario", "parse_scenario"]
 _CCY = re.compile(r"^[A-Z]{3}$")
 _PAIR = re.compile(r"^[A-Z]{3}[A-Z]{3}$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")
+#: A benchmark name, as the chaincode takes it: SOFR, TONA, SONIA, €STR, ESTR...
+_BENCHMARK = re.compile(r"^[A-Z€][A-Z0-9€]{0,15}$")
 
 _TOP_KEYS = {
     "name",
@@ -82,6 +94,7 @@ _TOP_KEYS = {
     "window",
     "max_gap_days",
     "events",
+    "rates",
 }
 _TOKEN_KEYS = {
     "id",
@@ -112,6 +125,9 @@ _AGREEMENT_KEYS = {
     "start",
     "end",
     "base_currency",
+    "fee",
+    "rebate",
+    "day_count",
 }
 
 
@@ -225,8 +241,71 @@ def _fraction(item: Item, lo: Fraction, hi: Fraction | None, what: str) -> Fract
     return value
 
 
+def _benchmark(item: Item) -> str:
+    value = item.text("a benchmark name such as TONA")
+    if not _BENCHMARK.match(value):
+        raise item.expected(
+            "a benchmark name of 1-16 characters A-Z, 0-9 and €, starting with a letter, such as "
+            "TONA"
+        )
+    return value
+
+
+def _economics(f: dict[str, Item], base: str, where: Item) -> Economics | None:
+    """The fee, rebate and day count of an agreement (None when it has neither a fee nor a
+    rebate), validated as the chaincode validates proposed terms."""
+    fee_bps = minimum = fixed = spread = None
+    benchmark = ""
+    if "fee" in f:
+        g = f["fee"].mapping({"bps", "minimum"}, ("bps",), "a fee {bps, minimum}")
+        fee_bps = _fraction(g["bps"], Fraction(0), None,
+                            'a fee in basis points per annum of "0" or more, such as "40"')
+        if "minimum" in g:
+            minimum = _fraction(g["minimum"], Fraction(0), None,
+                                'a minimum fee per monthly invoice of "0" or more, such as "500"')
+    if "rebate" in f:
+        item = f["rebate"]
+        g = item.mapping({"fixed", "benchmark", "spread_bps"}, (),
+                         "a rebate {fixed} or {benchmark, spread_bps}")
+        if "fixed" in g and "benchmark" in g:
+            raise item.error("a rebate is either fixed or a benchmark plus a spread, not both")
+        if "fixed" in g:
+            fixed = g["fixed"].decimal('a rebate rate in percent per annum such as "0.1"')
+            if "spread_bps" in g:
+                raise g["spread_bps"].error("a rebate spread needs a rebate benchmark")
+        elif "benchmark" in g:
+            benchmark = _benchmark(g["benchmark"])
+            if "spread_bps" in g:
+                spread = g["spread_bps"].decimal('a spread in basis points such as "-5"')
+        else:
+            raise item.expected("a rebate {fixed: ...} or {benchmark: ..., spread_bps: ...}")
+    day_count = ""
+    if "day_count" in f:
+        day_count = f["day_count"].choice([d.value for d in DayCount])
+    economics = Economics(fee_bps, minimum, fixed, benchmark, spread, day_count)
+    if not economics.has_fee and not economics.has_rebate:
+        if "day_count" in f:
+            raise f["day_count"].error("the agreement has no fee or rebate to accrue")
+        return None
+    if not day_count:
+        try:
+            day_count_for(base)
+        except MarginError:
+            raise where.error(
+                f"no day-count convention is known for {base}: give day_count (ACT/365F or "
+                "ACT/360) with the fee or rebate"
+            ) from None
+    from tanpo.margin.accrual import new_accrual_terms
+
+    try:
+        new_accrual_terms(accrual_terms(economics, base))
+    except MarginError as exc:  # pragma: no cover - the checks above come first
+        raise where.error(f"invalid fee or rebate terms: {exc}") from None
+    return economics
+
+
 def _agreement(
-    entry: Item, tokens: dict[str, TokenSpec], parties: set[str] | None
+    entry: Item, tokens: dict[str, TokenSpec], parties: set[str] | None, scenario_base: str
 ) -> AgreementSpec:
     f = entry.mapping(
         _AGREEMENT_KEYS,
@@ -316,6 +395,7 @@ def _agreement(
     if end < start:
         raise f["end"].error(f"the end date {end} is before the start date {start}")
     base = _currency(f["base_currency"]) if "base_currency" in f else None
+    economics = _economics(f, base or scenario_base, entry)
     return AgreementSpec(
         id=agreement_id,
         lender=lender,
@@ -333,6 +413,7 @@ def _agreement(
         auto_issue=auto_issue,
         min_transfer=min_transfer,
         base_currency=base,
+        economics=economics,
     )
 
 
@@ -509,7 +590,7 @@ def parse_scenario(text: str, path: Path | None = None) -> Scenario:
     agreements: list[AgreementSpec] = []
     seen: dict[str, int] = {}
     for entry in top["agreements"].sequence("a list of agreements"):
-        agreement = _agreement(entry, tokens, parties)
+        agreement = _agreement(entry, tokens, parties, base)
         if agreement.id in seen:
             raise entry.error(
                 f"duplicate agreement id {agreement.id!r} (first on line {seen[agreement.id]})"
@@ -558,6 +639,25 @@ def parse_scenario(text: str, path: Path | None = None) -> Scenario:
                 holding[token_id] = qty
             balances[party] = holding
 
+    benchmarks = {
+        a.economics.rebate_benchmark for a in agreements
+        if a.economics is not None and a.economics.rebate_benchmark
+    }
+    rates: dict[date, dict[str, Fraction]] = {}
+    if "rates" in top:
+        for key, value in top["rates"].entries("a mapping of date to benchmark fixings"):
+            day = key.day("a date YYYY-MM-DD as the key")
+            fixings: dict[str, Fraction] = {}
+            for k2, v2 in value.entries("a mapping of benchmark name to fixing (percent)"):
+                name = str(k2.node.value)
+                if name not in benchmarks:
+                    raise k2.error(
+                        f"{name!r} is not the rebate benchmark of any agreement"
+                        + (f" ({', '.join(sorted(benchmarks))})" if benchmarks else "")
+                    )
+                fixings[name] = v2.decimal('a fixing in percent per annum such as "0.1"')
+            rates[day] = fixings
+
     events: list[LifecycleEvent] = []
     if "events" in top:
         by_id = {a.id: a for a in agreements}
@@ -600,4 +700,5 @@ def parse_scenario(text: str, path: Path | None = None) -> Scenario:
         path=path,
         max_gap_days=max_gap,
         events=tuple(events),
+        rates=rates,
     )

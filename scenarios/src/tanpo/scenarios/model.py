@@ -18,6 +18,7 @@ __all__ = [
     "AgreementSpec",
     "Auto",
     "Checks",
+    "Economics",
     "LifecycleEvent",
     "Quantity",
     "Scenario",
@@ -62,6 +63,30 @@ class TokenSpec:
 
 
 @dataclass(frozen=True)
+class Economics:
+    """An agreement's lending fee and cash-collateral rebate, as the chaincode's terms carry them:
+    ``fee_bps`` per annum on the loan's market value with an optional ``minimum_fee`` per monthly
+    invoice (base currency); a rebate on the cash collateral held, ``rebate_fixed`` percent per
+    annum or the ``rebate_benchmark``'s fixing plus ``rebate_spread_bps``; ``day_count``
+    (``""``: the base currency's)."""
+
+    fee_bps: Fraction | None = None
+    minimum_fee: Fraction | None = None
+    rebate_fixed: Fraction | None = None
+    rebate_benchmark: str = ""
+    rebate_spread_bps: Fraction | None = None
+    day_count: str = ""
+
+    @property
+    def has_fee(self) -> bool:
+        return self.fee_bps is not None
+
+    @property
+    def has_rebate(self) -> bool:
+        return self.rebate_fixed is not None or self.rebate_benchmark != ""
+
+
+@dataclass(frozen=True)
 class AgreementSpec:
     """Terms of one agreement as written in a scenario (quantities may still be ``AUTO``)."""
 
@@ -81,6 +106,8 @@ class AgreementSpec:
     auto_issue: bool = False
     min_transfer: Fraction = Fraction(0)
     base_currency: str | None = None
+    #: the fee and rebate; None: the agreement accrues nothing
+    economics: Economics | None = None
 
     def haircut_of(self, token: str) -> Fraction:
         return self.haircuts.get(token, self.haircut)
@@ -126,6 +153,16 @@ class Scenario:
     path: Path | None = None
     max_gap_days: int = 7
     events: tuple[LifecycleEvent, ...] = ()
+    #: inline benchmark fixings per date (percent per annum, any sign); a benchmark not given
+    #: here is read from ``<data>/rates/<NAME>.csv``
+    rates: Mapping[date, Mapping[str, Fraction]] = field(default_factory=dict)
+
+    @property
+    def benchmarks(self) -> tuple[str, ...]:
+        """The benchmarks the agreements' rebates accrue at, in order of first use."""
+        names = [a.economics.rebate_benchmark for a in self.agreements
+                 if a.economics is not None and a.economics.rebate_benchmark]
+        return tuple(dict.fromkeys(names))
 
     def token(self, token_id: str) -> TokenSpec:
         for t in self.tokens:

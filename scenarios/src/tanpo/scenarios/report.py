@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from fractions import Fraction
 from pathlib import Path
@@ -11,14 +12,20 @@ from typing import Any
 
 from rich.table import Table
 
-from tanpo.scenarios.ledger import CallRecord, StepRecord, Transfer
+from tanpo.scenarios.ledger import AccrualLine, CallRecord, InvoiceRecord, StepRecord, Transfer
 from tanpo.scenarios.metrics import Metrics, measured_gap
 from tanpo.scenarios.runner import RunResult
 
 __all__ = [
+    "AgreementEconomics",
+    "accrual_json",
     "call_json",
     "calls_table",
+    "economics",
+    "economics_table",
     "exact",
+    "invoice_json",
+    "invoices_table",
     "metrics_json",
     "metrics_table",
     "money",
@@ -192,6 +199,7 @@ def call_json(r: CallRecord) -> dict[str, Any]:
         "issuance_required": [
             {"party": q.party, "role": q.role, "value": exact(q.value)} for q in r.issuance_required
         ],
+        **({"accruals": [accrual_json(a) for a in r.accruals]} if r.accruals else {}),
     }
 
 
@@ -209,6 +217,141 @@ def step_json(s: StepRecord) -> dict[str, Any]:
         "v_l": exact(s.v_l),
         "v_c": exact(s.v_c),
         "closed": s.closed,
+        **({"accruals": [accrual_json(a) for a in s.accruals]} if s.accruals else {}),
+    }
+
+
+@dataclass(frozen=True)
+class AgreementEconomics:
+    """An agreement's fees and rebates over a run, exact, base currency: ``days`` accrued,
+    ``fee_accrued`` (every accrual line), ``minimum_top_up`` (its invoice lines' top-ups to the
+    minimum fee), ``fee_income`` (the lender's: accrued plus top-ups), ``rebate_cost`` (the
+    lender's: the rebate accrued on the cash collateral) and ``net`` (fee income less rebate
+    cost: what the borrower owes the lender when positive)."""
+
+    agreement: str
+    currency: str
+    days: int
+    fee_accrued: Fraction
+    minimum_top_up: Fraction
+    rebate_cost: Fraction
+
+    @property
+    def fee_income(self) -> Fraction:
+        return self.fee_accrued + self.minimum_top_up
+
+    @property
+    def net(self) -> Fraction:
+        return self.fee_income - self.rebate_cost
+
+
+def economics(result: RunResult) -> list[AgreementEconomics]:
+    """Fee income and rebate cost of every agreement with a fee or rebate, in opening order."""
+    out = []
+    for o in result.opens:
+        if o.terms.economics is None:
+            continue
+        lines = result.accruals_of(o.agreement)
+        top_up = sum(
+            (x.minimum_top_up for inv in result.invoices for x in inv.lines
+             if x.agreement == o.agreement),
+            Fraction(0),
+        )
+        out.append(AgreementEconomics(
+            o.agreement, o.terms.base_currency, sum(x.days for x in lines),
+            sum((x.fee for x in lines), Fraction(0)), top_up,
+            sum((x.rebate for x in lines), Fraction(0)),
+        ))
+    return out
+
+
+def economics_table(rows: Sequence[AgreementEconomics], title: str, places: int = 0) -> Table:
+    """Fee income and rebate cost per agreement."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("agreement")
+    for name in ("days", "fee accrued", "minimum top-up", "fee income", "rebate cost",
+                 "net (borrower→lender)"):
+        table.add_column(name, justify="right")
+    for e in rows:
+        table.add_row(
+            f"{e.agreement} ({e.currency})", str(e.days), money(e.fee_accrued, places),
+            money(e.minimum_top_up, places), money(e.fee_income, places),
+            money(e.rebate_cost, places), money(e.net, places),
+        )
+    return table
+
+
+def invoices_table(invoices: Sequence[InvoiceRecord], title: str) -> Table:
+    """The pairs' monthly invoices: month, payer → payee, each agreement's line (its fee charged
+    less its rebate, lent by whom) and the net and amount the payer pays."""
+    table = Table(title=title, title_justify="left")
+    for name in ("month", "currency", "payer → payee", "lines", "net", "amount"):
+        table.add_column(name, justify="right" if name in ("net", "amount") else "left")
+    for inv in invoices:
+        lines = "\n".join(
+            f"{x.agreement} ({x.lender} lends, {x.days} d): fee {money(x.fee_charged, 2)}"
+            + (f" (min. +{money(x.minimum_top_up, 2)})" if x.minimum_top_up else "")
+            + f" − rebate {money(x.rebate, 2)} = {money(x.net, 2)}"
+            for x in inv.lines
+        )
+        table.add_row(
+            inv.month, inv.currency, f"{inv.payer} → {inv.payee}", lines, money(inv.net, 2),
+            f"{inv.amount:,}",
+        )
+    return table
+
+
+def accrual_json(a: AccrualLine) -> dict[str, Any]:
+    """An accrual line as JSON-ready data (exact strings; rates as fractions per annum)."""
+    return {
+        "from": a.from_.isoformat(),
+        "to": a.to.isoformat(),
+        "days": a.days,
+        "loan_value": exact(a.loan_value),
+        "cash_value": exact(a.cash_value),
+        "fee_rate": exact(a.fee_rate),
+        "rebate_rate": exact(a.rebate_rate),
+        "fee": exact(a.fee),
+        "rebate": exact(a.rebate),
+    }
+
+
+def invoice_json(inv: InvoiceRecord) -> dict[str, Any]:
+    """An invoice as JSON-ready data; ``amount`` is whole units, the rest exact strings."""
+    return {
+        "pair": inv.pair,
+        "month": inv.month,
+        "currency": inv.currency,
+        "payer": inv.payer,
+        "payee": inv.payee,
+        "net": exact(inv.net),
+        "amount": inv.amount,
+        "lines": [
+            {
+                "agreement": x.agreement,
+                "lender": x.lender,
+                "borrower": x.borrower,
+                "days": x.days,
+                "fee_accrued": exact(x.fee_accrued),
+                "minimum_top_up": exact(x.minimum_top_up),
+                "fee_charged": exact(x.fee_charged),
+                "rebate": exact(x.rebate),
+                "net": exact(x.net),
+            }
+            for x in inv.lines
+        ],
+    }
+
+
+def economics_json(e: AgreementEconomics) -> dict[str, Any]:
+    return {
+        "currency": e.currency,
+        "days": e.days,
+        "fee_accrued": exact(e.fee_accrued),
+        "minimum_top_up": exact(e.minimum_top_up),
+        "fee_income": exact(e.fee_income),
+        "rebate_cost": exact(e.rebate_cost),
+        "net": exact(e.net),
     }
 
 
@@ -243,6 +386,7 @@ def run_json(result: RunResult) -> dict[str, Any]:
                 "returned": dict(c.returned),
                 "v_l": exact(c.v_l),
                 "v_c": exact(c.v_c),
+                **({"accruals": [accrual_json(a) for a in c.accruals]} if c.accruals else {}),
             }
             for c in result.closes
         ],
@@ -251,6 +395,14 @@ def run_json(result: RunResult) -> dict[str, Any]:
             **{k: metrics_json(m) for k, m in result.metrics.items()},
             "total": metrics_json(result.total),
         },
+        **(
+            {
+                "economics": {e.agreement: economics_json(e) for e in economics(result)},
+                "invoices": [invoice_json(i) for i in result.invoices],
+            }
+            if result.has_economics
+            else {}
+        ),
     }
 
 

@@ -6,24 +6,31 @@ are sized at that day's prices), do the desk's steps scheduled that day (recalls
 substitutions), run the margin call of every agreement with ``start < day < end`` (on every day,
 or on weekdays only), and close the agreements ending that day. An agreement whose loan was
 returned in full is closed by that return.
+
+Agreements with a lending fee or a cash rebate accrue at their calls, steps and close (the
+chaincode's rule, :mod:`tanpo.scenarios.accrual`); after the last day, every pair's month that has
+ended within the window and has accruals is invoiced, month by month.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
 
 from tanpo.margin import MarginError, unit_value
 from tanpo.marketdata.calendar import calendar_days
+from tanpo.scenarios.accrual import months_to_invoice
 from tanpo.scenarios.engine_ledger import EngineLedger, engine_token, market_of
 from tanpo.scenarios.errors import ScenarioError
 from tanpo.scenarios.ledger import (
+    AccrualLine,
     AgreementTerms,
     CallRecord,
     CloseRecord,
+    InvoiceRecord,
     Ledger,
     OpenRecord,
     StepRecord,
@@ -55,9 +62,25 @@ class RunResult:
     metrics: dict[str, Metrics]
     total: Metrics
     steps: tuple[StepRecord, ...] = ()
+    #: the pairs' monthly invoices of fees and rebates, in month order
+    invoices: tuple[InvoiceRecord, ...] = ()
 
     def calls_of(self, agreement_id: str) -> list[CallRecord]:
         return [c for c in self.calls if c.agreement == agreement_id]
+
+    def accruals_of(self, agreement_id: str) -> list[AccrualLine]:
+        """Every accrual line of an agreement (its calls', steps' and close's), in date order."""
+        lines = [
+            *(a for c in self.calls if c.agreement == agreement_id for a in c.accruals),
+            *(a for s in self.steps if s.agreement == agreement_id for a in s.accruals),
+            *(a for c in self.closes if c.agreement == agreement_id for a in c.accruals),
+        ]
+        return sorted(lines, key=lambda a: a.from_)
+
+    @property
+    def has_economics(self) -> bool:
+        """True when an agreement of the run has a fee or a rebate."""
+        return any(o.terms.economics is not None for o in self.opens)
 
     def terms(self, agreement_id: str) -> AgreementTerms:
         for o in self.opens:
@@ -136,6 +159,7 @@ def resolve_terms(spec: AgreementSpec, scenario: Scenario, prices: DayPrices) ->
         lag=spec.lag,
         auto_issue=spec.auto_issue,
         min_transfer=spec.min_transfer,
+        economics=spec.economics,
     )
 
 
@@ -176,7 +200,10 @@ def run_scenario(
 
     for day in calendar_days(scenario.window_start, scenario.window_end):
         prices = book.on(day)
-        ledger.post_prices(day, prices.prices, prices.fx)
+        if prices.rates:
+            ledger.post_prices(day, prices.prices, prices.fx, prices.rates)
+        else:
+            ledger.post_prices(day, prices.prices, prices.fx)
         for spec in by_start.get(day, []):
             terms = resolve_terms(spec, scenario, prices)
             ledger.issue(terms.lender, terms.loan_token, terms.loan_quantity)
@@ -203,6 +230,9 @@ def run_scenario(
             if terms.end == day and terms.id not in returned:
                 closes.append(ledger.close_agreement(terms.id, day))
 
+    invoices = _invoices(
+        scenario, ledger, terms_by_id.values(), calls, steps, closes
+    )
     metrics = {
         t.id: compute_metrics([c for c in calls if c.agreement == t.id], issuance_policy(t))
         for t in terms_by_id.values()
@@ -216,7 +246,30 @@ def run_scenario(
         metrics=metrics,
         total=merge_metrics(metrics.values()),
         steps=tuple(steps),
+        invoices=invoices,
     )
+
+
+def _invoices(
+    scenario: Scenario,
+    ledger: Ledger,
+    terms: Iterable[AgreementTerms],
+    calls: Sequence[CallRecord],
+    steps: Sequence[StepRecord],
+    closes: Sequence[CloseRecord],
+) -> tuple[InvoiceRecord, ...]:
+    """Invoice every pair's month that ended within the window and has accruals."""
+    lines: dict[str, list[AccrualLine]] = {}
+    records: list[CallRecord | StepRecord | CloseRecord] = [*calls, *steps, *closes]
+    for record in records:
+        lines.setdefault(record.agreement, []).extend(record.accruals)
+    keys = months_to_invoice(
+        ((t.lender, t.borrower, t.base_currency, lines.get(t.id, [])) for t in terms
+         if t.economics is not None),
+        scenario.window_end,
+    )
+    return tuple(ledger.issue_invoice(first, second, month, ccy) for first, second, month, ccy
+                 in keys)
 
 
 def run_many(
