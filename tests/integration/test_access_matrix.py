@@ -81,6 +81,9 @@ BILATERAL = {
     "margin:GetMarginCall", "margin:ListMarginCalls", "margin:GetSweepFailure",
     "agreements:Recall", "agreements:Return", "agreements:GiveNotice", "agreements:Substitute",
     "agreements:ApproveSubstitution", "agreements:CancelSubstitution", "agreements:BuyIn",
+    "agreements:DefineSchedule", "margin:DisputeCall", "margin:ResolveDispute",
+    "margin:AdjustCalls",
+    "billing:IssueInvoice", "billing:PayInvoice", "billing:QueryInvoiceLine", "billing:GetInvoice",
 }
 
 #: the network identities, by the name the matrix uses for them
@@ -293,6 +296,17 @@ ROWS: list[Row] = [
     Row("agreements:ApproveSubstitution", {"lender"}, _a(ACTIVE)),
     Row("agreements:CancelSubstitution", {"lender", "borrower"}, _a(ACTIVE, "")),
     Row("agreements:BuyIn", {"lender"}, _a(ACTIVE, D2)),
+    Row("agreements:DefineSchedule", {"lender", "borrower"},
+        _a(json.dumps({"id": f"AM-{TAG}-SCH", "minRating": "BBB-"}))),
+    # the call of D1 moved nothing: a party is refused for that, never for access
+    Row("margin:DisputeCall", AGREEMENT_SIDE, _a(ACTIVE, D1, "1", "")),
+    Row("margin:ResolveDispute", AGREEMENT_SIDE, _a(ACTIVE, D1, "call")),
+    Row("margin:AdjustCalls", MARGIN_SIDE, _a(D1, json.dumps([ACTIVE]))),
+    # the pair accrued nothing: nothing to invoice, no invoice to read, pay or query
+    Row("billing:IssueInvoice", MARGIN_SIDE, _a("2000-10", "JPY")),
+    Row("billing:GetInvoice", AGREEMENT_SIDE, _a("2000-10", "JPY")),
+    Row("billing:PayInvoice", AGREEMENT_SIDE, _a("2000-10", "JPY", CASH)),
+    Row("billing:QueryInvoiceLine", AGREEMENT_SIDE, _a("2000-10", "JPY", ACTIVE, "why")),
     Row("oracle:PostPrices", {"oracle"}, _a(D2, json.dumps({"prices": {STOCK: "1000"}}))),
     Row("oracle:CorrectPrices", {"oracle"},
         _a(D2, json.dumps({"prices": {STOCK: "1001"}}), "vendor correction")),
