@@ -63,12 +63,29 @@ __all__ = [
     "engine_token",
     "market_of",
     "step_values",
+    "token_attributes",
 ]
 
 
+def token_attributes(spec: TokenSpec) -> tuple[str, str, str]:
+    """Asset class, credit rating and issuer of a scenario token, as its ledger definition carries
+    them (what an eligibility schedule reads): the reference data of its market symbol where the
+    project has it, else a plain class; an equity's issuer is the company it is named after."""
+    from tanpo.marketdata.reference import reference_of
+
+    if spec.kind == "CT":
+        return "cash", "", ""
+    ref = reference_of(spec.source)
+    if ref is not None:
+        return ref.asset_class.value, ref.rating or "", ref.issuer or spec.name or ""
+    return ("bond" if spec.quote == "percent-of-par" else "equity"), "", spec.name or ""
+
+
 def engine_token(spec: TokenSpec) -> Token:
-    """The engine's token definition for a scenario token."""
-    return Token(spec.id, TokenKind(spec.kind), spec.currency, Quote(spec.quote))
+    """The engine's token definition for a scenario token, with the attributes a schedule reads."""
+    asset_class, rating, issuer = token_attributes(spec)
+    return Token(spec.id, TokenKind(spec.kind), spec.currency, Quote(spec.quote),
+                 asset_class=asset_class, rating=rating, issuer=issuer)
 
 
 def market_of(day: date, prices: Mapping[str, Fraction], fx: Mapping[str, Fraction]) -> Market:
@@ -92,6 +109,7 @@ def engine_agreement(tokens: Iterable[Token], terms: AgreementTerms) -> Agreemen
         min_transfer=terms.min_transfer,
         lag_days=terms.lag,
         auto_issue=terms.auto_issue,
+        schedule=terms.schedule,
     )
     try:
         return make_agreement(list(tokens), engine_terms)

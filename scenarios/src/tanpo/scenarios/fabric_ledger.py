@@ -30,6 +30,7 @@ from tanpo.client.errors import GatewayError
 from tanpo.client.models import (
     Agreement as LedgerAgreement,
 )
+from tanpo.client.models import Cap as LedgerCap
 from tanpo.client.models import (
     CollateralLeg,
     FeeTerms,
@@ -38,11 +39,13 @@ from tanpo.client.models import (
     RebateTerms,
     Terms,
 )
+from tanpo.client.models import Schedule as LedgerSchedule
 from tanpo.client.models import Token as LedgerToken
 from tanpo.client.pairs import pair_collection
 from tanpo.client.profile import Profile, load_profile
 from tanpo.client.session import Participant, Session
 from tanpo.margin import Agreement, Market, Token
+from tanpo.margin import Schedule as EngineSchedule
 from tanpo.scenarios.accrual import invoice_record, next_month
 from tanpo.scenarios.engine_ledger import (
     agreement_values,
@@ -50,6 +53,7 @@ from tanpo.scenarios.engine_ledger import (
     engine_token,
     market_of,
     step_values,
+    token_attributes,
 )
 from tanpo.scenarios.errors import ScenarioError
 from tanpo.scenarios.ledger import (
@@ -70,19 +74,6 @@ from tanpo.scenarios.model import Economics, LifecycleEvent, TokenSpec
 __all__ = ["FabricLedger"]
 
 OPERATOR = "operator"
-
-
-def _classification(spec: TokenSpec) -> tuple[str, str]:
-    """Asset class and credit rating for the token definition: the reference data of its market
-    symbol where the project has it (what eligibility rules read), else a plain class."""
-    from tanpo.marketdata.reference import reference_of
-
-    if spec.kind == "CT":
-        return "cash", ""
-    ref = reference_of(spec.source)
-    if ref is not None:
-        return ref.asset_class.value, ref.rating or ""
-    return ("bond" if spec.quote == "percent-of-par" else "equity"), ""
 
 
 class FabricLedger:
@@ -137,11 +128,11 @@ class FabricLedger:
     def define_tokens(self, tokens: Sequence[TokenSpec]) -> None:
         admin = self._admin()
         for spec in tokens:
-            asset_class, rating = _classification(spec)
+            asset_class, rating, issuer = token_attributes(spec)
             token = LedgerToken(
                 id=spec.id, kind=spec.kind, currency=spec.currency,
                 quote_convention=spec.quote, asset_class=asset_class, credit_rating=rating,
-                name=spec.name or "",
+                name=spec.name or "", issuer=issuer,
                 # The market symbol is the ticker; a token priced inline goes by its id.
                 ticker=(spec.source or spec.id) if spec.kind == "ST" else "",
             )
@@ -229,6 +220,8 @@ class FabricLedger:
         )
         if terms.economics is not None:
             chain_terms = _with_economics(chain_terms, terms.economics)
+        if terms.schedule is not None:
+            chain_terms = replace(chain_terms, schedule=_ledger_schedule(terms.schedule))
         lender = self._party(terms.lender)
         if terms.economics is not None:
             self._check_not_invoiced(terms)
@@ -356,6 +349,15 @@ class FabricLedger:
         with _as_scenario_error(f"reading the margin calls of {agreement_id}"):
             calls = lender.margin_calls(self.chain_id(agreement_id))
         return sorted((_record(agreement_id, terms, c) for c in calls), key=lambda r: r.date)
+
+
+def _ledger_schedule(s: EngineSchedule) -> LedgerSchedule:
+    """The engine's schedule as the chaincode's terms carry it."""
+    return LedgerSchedule(
+        asset_classes=tuple(s.asset_classes), currencies=tuple(s.currencies),
+        min_rating=s.min_rating, haircuts={k: Fraction(v) for k, v in s.haircuts.items()},
+        caps=tuple(LedgerCap(c.by, c.key, Fraction(c.max)) for c in s.caps),
+    )
 
 
 def _with_economics(terms: Terms, e: Economics) -> Terms:

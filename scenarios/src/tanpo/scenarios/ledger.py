@@ -19,6 +19,7 @@ from fractions import Fraction
 from typing import Literal, Protocol, runtime_checkable
 
 from tanpo.client.models import AccrualLine, InvoiceLine, IssuanceRequired, MarginTransfer
+from tanpo.margin import Schedule as EngineSchedule
 from tanpo.scenarios.model import Economics, LifecycleEvent, TokenSpec
 
 #: Collateral moved by a margin call (``market_value``: before haircut; ``settle_date``: the call
@@ -66,6 +67,7 @@ class AgreementTerms:
     auto_issue: bool = False
     min_transfer: Fraction = Fraction(0)
     economics: Economics | None = None
+    schedule: EngineSchedule | None = None
 
 
 @dataclass(frozen=True)

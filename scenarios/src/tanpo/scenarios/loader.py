@@ -53,7 +53,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Literal, cast
 
-from tanpo.margin import MarginError
+from tanpo.margin import RATINGS, Cap, MarginError
+from tanpo.margin import Schedule as EngineSchedule
 from tanpo.margin.accrual import DayCount, day_count_for
 from tanpo.marketdata.calendar import Fill
 from tanpo.scenarios.accrual import accrual_terms
@@ -127,6 +128,7 @@ _AGREEMENT_KEYS = {
     "base_currency",
     "fee",
     "rebate",
+    "schedule",
     "day_count",
 }
 
@@ -414,7 +416,36 @@ def _agreement(
         min_transfer=min_transfer,
         base_currency=base,
         economics=economics,
+        schedule=_schedule(f["schedule"]) if "schedule" in f else None,
     )
+
+
+def _schedule(item: Item) -> EngineSchedule:
+    """An eligibility schedule, as the chaincode takes it (the engine validates it with the
+    agreement's tokens when the run starts)."""
+    g = item.mapping({"asset_classes", "currencies", "min_rating", "haircuts", "caps"}, (),
+                     "a schedule {asset_classes, currencies, min_rating, haircuts, caps}")
+    classes = [c.text("an asset class") for c in g["asset_classes"].sequence()] \
+        if "asset_classes" in g else []
+    currencies = [_currency(c) for c in g["currencies"].sequence()] if "currencies" in g else []
+    min_rating = g["min_rating"].choice(list(RATINGS)) if "min_rating" in g else ""
+    haircuts: dict[str, Fraction] = {}
+    if "haircuts" in g:
+        what = "a mapping of token:<id> or class:<asset class> to a haircut"
+        for key, value in g["haircuts"].entries(what):
+            name = str(key.node.value)
+            if not name.startswith(("token:", "class:")):
+                raise key.expected("token:<id> or class:<asset class>")
+            haircuts[name] = _fraction(value, Fraction(0), Fraction(1),
+                                       'a haircut from "0" up to (not incl.) "1"')
+    caps: list[Cap] = []
+    if "caps" in g:
+        for c in g["caps"].sequence("a list of caps {by, key, max}"):
+            h = c.mapping({"by", "key", "max"}, ("by", "max"), "a cap {by, key, max}")
+            caps.append(Cap(h["by"].choice(["issuer", "assetClass", "token"]),
+                            h["key"].text("a group key") if "key" in h else "",
+                            _fraction(h["max"], Fraction(0), None, 'a share such as "0.5"')))
+    return EngineSchedule(tuple(classes), tuple(currencies), min_rating, haircuts, tuple(caps))
 
 
 def _connected(currencies: set[str], pairs: set[str]) -> dict[str, set[str]]:

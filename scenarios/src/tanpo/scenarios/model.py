@@ -11,6 +11,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Final, Literal
 
+from tanpo.margin import Schedule as EngineSchedule
 from tanpo.marketdata.calendar import Fill
 
 __all__ = [
@@ -108,6 +109,8 @@ class AgreementSpec:
     base_currency: str | None = None
     #: the fee and rebate; None: the agreement accrues nothing
     economics: Economics | None = None
+    #: the eligibility schedule (the margin engine's); None: every collateral token is eligible
+    schedule: EngineSchedule | None = None
 
     def haircut_of(self, token: str) -> Fraction:
         return self.haircuts.get(token, self.haircut)

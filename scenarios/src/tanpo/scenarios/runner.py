@@ -160,6 +160,7 @@ def resolve_terms(spec: AgreementSpec, scenario: Scenario, prices: DayPrices) ->
         auto_issue=spec.auto_issue,
         min_transfer=spec.min_transfer,
         economics=spec.economics,
+        schedule=spec.schedule,
     )
 
 
