@@ -162,7 +162,7 @@ type agreementEvent struct {
 
 // GetEvaluateTransactions tags the read-only functions in the metadata.
 func (c *AgreementsContract) GetEvaluateTransactions() []string {
-	return []string{"GetAgreement", "ListAgreements", "CollateralHeld"}
+	return []string{"GetAgreement", "ListAgreements", "CollateralHeld", "GetSchedule"}
 }
 
 // Propose registers an agreement's terms (termsJSON is a Terms object; id optional, derived from

@@ -277,6 +277,12 @@ func roleRows() []roleRow {
 			w.pair = pairAB
 			return []string{`{"id":"SCH-1","assetClasses":["equity","cash"],"caps":[{"by":"issuer","max":"0.5"}]}`}
 		}},
+		{"agreements:GetSchedule", agreementSide, func(w *world, role string) []string {
+			w.defineTokens()
+			w.inPair(pairAB, func() { w.ok(w.lender, "agreements:DefineSchedule", `{"id":"SCH-1","minRating":"A-"}`) })
+			w.pair = pairAB
+			return []string{"SCH-1"}
+		}},
 		{"agreements:GetAgreement", agreementSide, withAgreement},
 		{"agreements:CollateralHeld", agreementSide, withAgreement},
 		{"agreements:ListAgreements", []string{"lender"}, func(w *world, role string) []string {

@@ -82,6 +82,37 @@ func (c *AgreementsContract) DefineSchedule(ctx contractapi.TransactionContextIn
 	return t.finish(map[string]string{"schedule": in.ID, "txId": t.txID})
 }
 
+// GetSchedule returns a schedule the pair named in tanpo.pair defined (either bank of it).
+func (c *AgreementsContract) GetSchedule(ctx contractapi.TransactionContextInterface, scheduleID string) (string, error) {
+	t, err := begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := t.requireBilateralReader(); err != nil {
+		return "", err
+	}
+	coll, err := t.requirePairHint("GetSchedule")
+	if err != nil {
+		return "", err
+	}
+	if err := validateIdentifier("schedule id", scheduleID); err != nil {
+		return "", err
+	}
+	key, err := t.pairKey(coll, keySchedule, scheduleID)
+	if err != nil {
+		return "", err
+	}
+	var rec ScheduleRecord
+	found, err := t.getJSON(key, &rec)
+	if err != nil {
+		return "", err
+	}
+	if !found {
+		return "", fmt.Errorf("no schedule %s defined for %s", scheduleID, coll)
+	}
+	return t.finish(rec)
+}
+
 // validSchedule checks a schedule's own rules with the engine (an agreement with one cash token as
 // both sides' stand-in), so that a broken schedule is refused when defined, not at a margin call.
 func validSchedule(s *margin.Schedule) error {

@@ -23,6 +23,12 @@ func TestScheduleDefinedOnceAndNamedByTerms(t *testing.T) {
 	w.ok(w.lender, "agreements:DefineSchedule", sch)
 	w.expectEvent(EventScheduleDefined)
 	w.refuse(w.borrower, "schedule SCH-A is already defined for pair-bank-a-bank-b: schedules do not change; define another id", "agreements:DefineSchedule", sch)
+	var rec ScheduleRecord
+	w.okJSON(w.borrower, &rec, "agreements:GetSchedule", "SCH-A")
+	if rec.DefinedBy != "bank-a" || rec.Schedule.MinRating != "A-" || len(rec.Schedule.AssetClasses) != 1 {
+		t.Fatalf("read back: %+v", rec)
+	}
+	w.refuse(w.oracle, errOperatorPrivate.Error(), "agreements:GetSchedule", "SCH-A")
 	w.refusePrefix(w.lender, "invalid schedule: invalid_input", "agreements:DefineSchedule", `{"id":"SCH-B","minRating":"Aa2"}`)
 	// JP8604 (BBB) is below A-: an agreement opening with it cannot be approved
 	w.propose("AGR-S", func(m map[string]any) { m["scheduleId"] = "SCH-A" })

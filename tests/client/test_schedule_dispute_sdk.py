@@ -131,6 +131,8 @@ def connection(party: str = "bank-a") -> FakeConnection:
     rec = margin_record("AGR-1", DAY, dispute=dispute_json())
     return FakeConnection(party=party, answers={
         "agreements:DefineSchedule": {"schedule": "GOV-A", "txId": "tx9"},
+        "agreements:GetSchedule": {"id": "GOV-A", "schedule": SCHEDULE_JSON,
+                                   "definedBy": "bank-a", "txId": "tx8"},
         "agreements:GetAgreement": {"id": "AGR-1", "status": "ACTIVE", "proposer": "bank-a",
                                     "history": [], "terms": ACTIVE_TERMS.to_json()},
         "margin:DisputeCall": {"agreement": "AGR-1", "date": "2024-01-04", "status": "OPEN",
@@ -154,6 +156,12 @@ def test_define_schedule_sends_the_id_and_rules_in_the_pair() -> None:
     assert (fn, pair) == ("agreements:DefineSchedule", PAIR)
     assert json.loads(args[0]) == {"id": "GOV-A", **SCHEDULE_JSON}
     assert conn.endorsers == [("BankAMSP", "BankBMSP")]
+
+
+def test_a_defined_schedule_reads_back_from_the_pair() -> None:
+    bank, conn = party("bank-b")
+    assert bank.schedule("bank-a", "GOV-A") == Schedule.from_json(SCHEDULE_JSON)
+    assert conn.sent == []  # a read: nothing submitted
 
 
 def test_dispute_and_resolve_send_the_call_and_read_it_back() -> None:

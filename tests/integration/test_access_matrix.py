@@ -81,7 +81,8 @@ BILATERAL = {
     "margin:GetMarginCall", "margin:ListMarginCalls", "margin:GetSweepFailure",
     "agreements:Recall", "agreements:Return", "agreements:GiveNotice", "agreements:Substitute",
     "agreements:ApproveSubstitution", "agreements:CancelSubstitution", "agreements:BuyIn",
-    "agreements:DefineSchedule", "margin:DisputeCall", "margin:ResolveDispute",
+    "agreements:DefineSchedule", "agreements:GetSchedule", "margin:DisputeCall",
+    "margin:ResolveDispute",
     "margin:AdjustCalls",
     "billing:IssueInvoice", "billing:PayInvoice", "billing:QueryInvoiceLine", "billing:GetInvoice",
 }
@@ -298,6 +299,7 @@ ROWS: list[Row] = [
     Row("agreements:BuyIn", {"lender"}, _a(ACTIVE, D2)),
     Row("agreements:DefineSchedule", {"lender", "borrower"},
         _a(json.dumps({"id": f"AM-{TAG}-SCH", "minRating": "BBB-"}))),
+    Row("agreements:GetSchedule", AGREEMENT_SIDE, _a(f"AM-{TAG}-NONE")),
     # the call of D1 moved nothing: a party is refused for that, never for access
     Row("margin:DisputeCall", AGREEMENT_SIDE, _a(ACTIVE, D1, "1", "")),
     Row("margin:ResolveDispute", AGREEMENT_SIDE, _a(ACTIVE, D1, "call")),

@@ -305,6 +305,12 @@ class Party(TanpoClient):
         return self._submit_private("agreements", "DefineSchedule", json.dumps(doc),
                                     pair=pair_collection(self.party, counterparty))
 
+    def schedule(self, counterparty: str, schedule_id: str) -> Schedule:
+        """A schedule this bank's pair with ``counterparty`` defined (``GetSchedule``)."""
+        raw = private.evaluate(self._contract("agreements"), "GetSchedule", schedule_id,
+                               pair=pair_collection(self.party, counterparty))
+        return Schedule.from_json(json.loads(raw)["schedule"])
+
     def dispute_call(self, agreement_id: str, day: date, agreed_value: Number,
                      note: str = "") -> MarginCall:
         """Dispute the margin call of ``day`` (the party that delivers under it, before the
