@@ -76,8 +76,8 @@ type callPlan struct {
 //     to the CT1 transfer, so there is one transfer per token per call.
 //   - with an eligibility schedule, a shortfall skips ineligible tokens and delivers no more of a
 //     token than every cap containing it allows (capLimit); a token so limited counts as
-//     exhausted. Auto-issue mints CT1 only if CT1 is eligible, and is not capped. The excess
-//     direction ignores the schedule (reverse priority order, as without one).
+//     exhausted. Auto-issue mints CT1 only if CT1 is eligible, and is not capped. An excess call
+//     returns ineligible and over-cap tokens first (correctiveOrder), then the usual reverse order.
 func planCall(a *Agreement, pr *Pricing, held, bfree []int64) (*callPlan, error) {
 	hu := pr.HaircutUnit
 	vl := new(big.Rat).Mul(ratInt(a.loanQty), pr.LoanUnit)
@@ -108,7 +108,7 @@ func planCall(a *Agreement, pr *Pricing, held, bfree []int64) (*callPlan, error)
 	if triggered && gap.Sign() != 0 {
 		shortfall := gap.Sign() < 0
 		rest := new(big.Rat).Set(size)
-		order, have, party := a.excessOrder, held, Lender
+		order, have, party := a.correctiveOrder(pr, held), held, Lender
 		plan.direction = LenderToBorrower
 		if shortfall {
 			order, have, party = a.shortfallOrder, bfree, Borrower

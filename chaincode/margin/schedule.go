@@ -277,6 +277,41 @@ func groupValue(g capGroup, vals []*big.Rat) *big.Rat {
 	return sum
 }
 
+// correctiveOrder is the order an excess call returns collateral in under a schedule: the tokens
+// the schedule no longer admits and those of cap groups over their limit (on the positions the
+// call starts from) come back first, each part in the usual reverse priority order, so that a call
+// corrects what prices or a changed schedule broke where it can. Single mode returns CT1 only, as
+// ever.
+func (a *Agreement) correctiveOrder(pricing *Pricing, held []int64) []int {
+	if a.schedule == nil {
+		return a.excessOrder
+	}
+	over := make([]bool, len(a.collateral))
+	for i, r := range a.schedule.reasons {
+		over[i] = r != ""
+	}
+	vals, total := marketValues(pricing.Unit, held)
+	if total.Sign() > 0 {
+		for _, g := range a.schedule.groups {
+			share := groupValue(g, vals)
+			if share.Quo(share, total).Cmp(g.max) > 0 {
+				for _, i := range g.members {
+					over[i] = true
+				}
+			}
+		}
+	}
+	first, rest := []int{}, []int{}
+	for _, i := range a.excessOrder {
+		if over[i] {
+			first = append(first, i)
+		} else {
+			rest = append(rest, i)
+		}
+	}
+	return append(first, rest...)
+}
+
 // Concentration lists every cap group whose share of the held collateral's market value
 // (Σ quantity × unit value, positions in priority order floored at 0) exceeds its Max, in the
 // order of the schedule's caps and, within a cap, of group keys. Nothing is breached when the

@@ -22,8 +22,9 @@ Decisions where the design leaves a choice (shared with the Go engine):
   listed where CT1 first moved, or last if it only moved because of the mint).
 * With an eligibility schedule (:mod:`tanpo.margin.schedule`) a shortfall skips ineligible tokens
   and delivers no more of a token than every cap containing it allows; a token so limited counts
-  as exhausted. Auto-issue mints CT1 only if CT1 is eligible, and is not capped. The excess
-  direction ignores the schedule (reverse priority order, as without one). The caps still
+  as exhausted. Auto-issue mints CT1 only if CT1 is eligible, and is not capped. An excess call
+  returns ineligible and over-cap tokens first (``corrective_order``), then the usual reverse
+  priority order. The caps still
   exceeded after the call are reported as breaches; the call never sells anything for them.
 """
 
@@ -46,6 +47,7 @@ from tanpo.margin.schedule import (
     SkippedToken,
     cap_limit,
     concentration,
+    corrective_order,
 )
 from tanpo.margin.valuation import Pricing, price_agreement
 
@@ -303,7 +305,7 @@ def _plan_scheduled(
                 break
     else:
         direction = Direction.LENDER_TO_BORROWER
-        for i in agreement.excess_order:
+        for i in corrective_order(agreement, pricing, held):
             u = hu[i]
             want = rest // u
             have = held[i]

@@ -62,6 +62,27 @@ def _group_value(group: CapGroup, vals: Sequence[int]) -> int:
     return sum(vals[i] for i in group.members)
 
 
+def corrective_order(
+    agreement: Agreement, pricing: Pricing, held: Sequence[int]
+) -> list[int]:
+    """The order an excess call returns collateral in under a schedule: the tokens the schedule no
+    longer admits and those of cap groups over their limit (on the positions the call starts from)
+    come back first, each part in the usual reverse priority order; single mode returns CT1 only,
+    as ever."""
+    sched = agreement.schedule
+    order = list(agreement.excess_order)
+    if sched is None:
+        return order
+    over = [bool(r) for r in sched.reasons]
+    vals, total = _values(pricing.unit, held)
+    if total:
+        for g in sched.groups:
+            if Fraction(_group_value(g, vals), total) > g.max:
+                for i in g.members:
+                    over[i] = True
+    return [i for i in order if over[i]] + [i for i in order if not over[i]]
+
+
 def concentration(
     agreement: Agreement, pricing: Pricing, held: Sequence[int]
 ) -> tuple[Breach, ...]:
