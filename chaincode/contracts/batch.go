@@ -648,59 +648,42 @@ func (t *txn) finishPairSweep(date string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	lender, borrower, _ := collectionParties(coll)
 	res := SweepFinished{Date: date}
 	var missing []string
 	active := false
-	for _, pair := range [][2]string{{lender, borrower}, {borrower, lender}} {
-		openKey, err := t.pairKey(coll, keyCustodyOpen, pair[0], pair[1])
+	err = t.eachCustodyEntry(coll, func(_, aid string, entry *Custody) error {
+		if entry.Closed {
+			return nil
+		}
+		active = true
+		res.Agreements++
+		switch {
+		case entry.LastCall == date:
+			res.Called++
+			return nil
+		case entry.LastCall > date:
+			res.Exempt++
+			return nil
+		}
+		// no call yet: the date may not apply to it (it starts on or after the date, or ended)
+		a, err := t.loadAgreementIn(coll, aid)
 		if err != nil {
-			return "", err
+			return err
 		}
-		var open openBook
-		if _, err := t.getJSON(openKey, &open); err != nil {
-			return "", err
+		reason, err := t.marginable(a, date)
+		if err != nil {
+			return err
 		}
-		for _, id := range open.Books {
-			b, err := t.loadBook(coll, id)
-			if err != nil {
-				return "", err
-			}
-			if b == nil {
-				return "", fmt.Errorf("internal error: custody book %s of the pair %s is not in the state", id, coll)
-			}
-			for _, aid := range sortedKeys(b.Agreements) {
-				entry := b.Agreements[aid]
-				if entry == nil || entry.Closed {
-					continue
-				}
-				active = true
-				res.Agreements++
-				switch {
-				case entry.LastCall == date:
-					res.Called++
-					continue
-				case entry.LastCall > date:
-					res.Exempt++
-					continue
-				}
-				// no call yet: the date may not apply to it (it starts on or after the date, or ended)
-				a, err := t.loadAgreementIn(coll, aid)
-				if err != nil {
-					return "", err
-				}
-				reason, err := t.marginable(a, date)
-				if err != nil {
-					return "", err
-				}
-				// an active agreement past maturity is the cycle's to close or mark MATURED
-				if due := a.maturity(); reason == "" || (a.Status == StatusActive && due != "" && date > due) {
-					missing = append(missing, aid)
-					continue
-				}
-				res.Exempt++
-			}
+		// an active agreement past maturity is the cycle's to close or mark MATURED
+		if due := a.maturity(); reason == "" || (a.Status == StatusActive && due != "" && date > due) {
+			missing = append(missing, aid)
+			return nil
 		}
+		res.Exempt++
+		return nil
+	})
+	if err != nil {
+		return "", err
 	}
 	if len(missing) > 0 {
 		return "", fmt.Errorf("cannot finish the sweep of %s: %d active agreements have no margin call for it yet (%s)",

@@ -135,66 +135,50 @@ func (c *BillingContract) IssueInvoice(ctx contractapi.TransactionContextInterfa
 	}
 	inv.DueDate = due.AddDate(0, 0, invoiceDueDays-1).Format(isoDate)
 	owedToFirst := new(big.Rat) // what the second bank owes the first over all lines
-	for _, pair := range [][2]string{{first, second}, {second, first}} {
-		openKey, err := t.pairKey(coll, keyCustodyOpen, pair[0], pair[1])
+	err = t.eachCustodyEntry(coll, func(bookID, id string, entry *Custody) error {
+		if entry.Accrual == nil || entry.Accrual.Months[month] == nil {
+			return nil
+		}
+		a, err := t.termsFromBook(coll, bookID, id)
 		if err != nil {
-			return "", err
+			return err
 		}
-		var open openBook
-		if _, err := t.getJSON(openKey, &open); err != nil {
-			return "", err
-		}
-		for _, bookID := range open.Books {
-			book, err := t.loadBook(coll, bookID)
-			if err != nil {
-				return "", err
-			}
-			if book == nil {
-				return "", fmt.Errorf("internal error: custody book %s of the pair %s is not in the state", bookID, coll)
-			}
-			for _, id := range sortedKeys(book.Agreements) {
-				entry := book.Agreements[id]
-				if entry == nil || entry.Accrual == nil || entry.Accrual.Months[month] == nil {
-					continue
-				}
-				a, err := t.termsFromBook(coll, bookID, id)
-				if err != nil {
-					return "", err
-				}
-				if a == nil {
-					if a, err = t.loadAgreementIn(coll, id); err != nil {
-						return "", err
-					}
-				}
-				if a.Terms.BaseCurrency != currency {
-					continue
-				}
-				line, err := invoiceLine(a, entry.Accrual.Months[month])
-				if err != nil {
-					return "", err
-				}
-				inv.Lines = append(inv.Lines, line)
-				net, _ := new(big.Rat).SetString(line.Net)
-				if a.Terms.Lender == first {
-					owedToFirst.Add(owedToFirst, net)
-				} else {
-					owedToFirst.Sub(owedToFirst, net)
-				}
-				// the month leaves the custody entry: it is invoiced
-				c, err := t.custodyToChange(a)
-				if err != nil {
-					return "", err
-				}
-				st := *c.Accrual
-				st.Months = make(map[string]*MonthAccrual, len(c.Accrual.Months))
-				for k, v := range c.Accrual.Months {
-					if k != month {
-						st.Months[k] = v
-					}
-				}
-				c.Accrual = &st
+		if a == nil {
+			if a, err = t.loadAgreementIn(coll, id); err != nil {
+				return err
 			}
 		}
+		if a.Terms.BaseCurrency != currency {
+			return nil
+		}
+		line, err := invoiceLine(a, entry.Accrual.Months[month])
+		if err != nil {
+			return err
+		}
+		inv.Lines = append(inv.Lines, line)
+		net, _ := new(big.Rat).SetString(line.Net)
+		if a.Terms.Lender == first {
+			owedToFirst.Add(owedToFirst, net)
+		} else {
+			owedToFirst.Sub(owedToFirst, net)
+		}
+		// the month leaves the custody entry: it is invoiced
+		c, err := t.custodyToChange(a)
+		if err != nil {
+			return err
+		}
+		st := *c.Accrual
+		st.Months = make(map[string]*MonthAccrual, len(c.Accrual.Months))
+		for k, v := range c.Accrual.Months {
+			if k != month {
+				st.Months[k] = v
+			}
+		}
+		c.Accrual = &st
+		return nil
+	})
+	if err != nil {
+		return "", err
 	}
 	if len(inv.Lines) == 0 {
 		return "", fmt.Errorf("nothing to invoice for %s in %s: no agreement of %s accrued fees or rebates that month", month, currency, coll)

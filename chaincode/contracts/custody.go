@@ -49,6 +49,39 @@ type openBook struct {
 	Books []string `json:"books"`
 }
 
+// eachCustodyEntry calls f for every agreement's custody entry of the pair collection coll: both
+// directions of the pair, each book in the order it was opened, agreements in id order.
+func (t *txn) eachCustodyEntry(coll string, f func(bookID, agreementID string, entry *Custody) error) error {
+	first, second, _ := collectionParties(coll)
+	for _, pair := range [][2]string{{first, second}, {second, first}} {
+		openKey, err := t.pairKey(coll, keyCustodyOpen, pair[0], pair[1])
+		if err != nil {
+			return err
+		}
+		var open openBook
+		if _, err := t.getJSON(openKey, &open); err != nil {
+			return err
+		}
+		for _, id := range open.Books {
+			b, err := t.loadBook(coll, id)
+			if err != nil {
+				return err
+			}
+			if b == nil {
+				return fmt.Errorf("internal error: custody book %s of the pair %s is not in the state", id, coll)
+			}
+			for _, aid := range sortedKeys(b.Agreements) {
+				if entry := b.Agreements[aid]; entry != nil {
+					if err := f(id, aid, entry); err != nil {
+						return err
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // bookKey is the working-set key of custody book id in collection coll (built once per
 // transaction: a sweep asks for it several times per agreement).
 func (t *txn) bookKey(coll, id string) (string, error) {

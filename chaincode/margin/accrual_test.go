@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
-	"os"
-	"path/filepath"
 	"reflect"
 	"testing"
 )
@@ -20,47 +18,15 @@ var (
 )
 
 func loadAccrualVectors(tb testing.TB) []json.RawMessage {
-	tb.Helper()
-	data, err := os.ReadFile(filepath.Join(vectorsDir, "accrual.json"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var doc struct {
-		Format string            `json:"format"`
-		Cases  []json.RawMessage `json:"cases"`
-	}
-	if err := json.Unmarshal(data, &doc); err != nil {
-		tb.Fatal(err)
-	}
-	if doc.Format != accrualFormat {
-		tb.Fatalf("accrual.json: unknown format %q", doc.Format)
-	}
-	return doc.Cases
+	return loadCaseFile(tb, "accrual.json", accrualFormat)
 }
 
 // checkAccrualExpectations mirrors tanpo.margin.accrual_vectors.check_accrual_expectations.
 func checkAccrualExpectations(c, out map[string]any) []string {
-	if want, ok := c["expectError"]; ok && want != nil {
-		got, ok := out["error"]
-		if !ok {
-			return []string{fmt.Sprintf("expected error %v, got a result", want)}
-		}
-		return errorProblems("case", want, got)
+	expect, got, p, done := resultAgainst(c, out, requiredAccrualExpectKeys)
+	if done {
+		return p
 	}
-	if e, ok := out["error"]; ok {
-		return []string{fmt.Sprintf("unexpected error %v", e)}
-	}
-	expect, ok := c["expect"].(map[string]any)
-	if !ok {
-		return []string{"vector has neither expect nor expectError"}
-	}
-	var p []string
-	for _, k := range requiredAccrualExpectKeys {
-		if _, ok := expect[k]; !ok {
-			p = append(p, fmt.Sprintf("vector lacks required expect key %q", k))
-		}
-	}
-	got, _ := out["result"].(map[string]any)
 	for _, k := range sortedKeys(expect) {
 		g, ok := got[k]
 		switch {

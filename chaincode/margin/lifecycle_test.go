@@ -18,47 +18,15 @@ var requiredLifecycleExpectKeys = []string{"loanBefore", "loanAfter", "vl", "vcB
 	"gapAfter", "transfers", "kept", "owed", "uncovered", "heldAfter"}
 
 func loadLifecycleVectors(tb testing.TB) []json.RawMessage {
-	tb.Helper()
-	data, err := os.ReadFile(filepath.Join(vectorsDir, "lifecycle.json"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var doc struct {
-		Format string            `json:"format"`
-		Cases  []json.RawMessage `json:"cases"`
-	}
-	if err := json.Unmarshal(data, &doc); err != nil {
-		tb.Fatal(err)
-	}
-	if doc.Format != lifecycleFormat {
-		tb.Fatalf("lifecycle.json: unknown format %q", doc.Format)
-	}
-	return doc.Cases
+	return loadCaseFile(tb, "lifecycle.json", lifecycleFormat)
 }
 
 // checkLifecycleExpectations mirrors tanpo.margin.lifecycle_vectors.check_lifecycle_expectations.
 func checkLifecycleExpectations(c, out map[string]any) []string {
-	if want, ok := c["expectError"]; ok && want != nil {
-		got, ok := out["error"]
-		if !ok {
-			return []string{fmt.Sprintf("expected error %v, got a result", want)}
-		}
-		return errorProblems("case", want, got)
+	expect, got, p, done := resultAgainst(c, out, requiredLifecycleExpectKeys)
+	if done {
+		return p
 	}
-	if e, ok := out["error"]; ok {
-		return []string{fmt.Sprintf("unexpected error %v", e)}
-	}
-	expect, ok := c["expect"].(map[string]any)
-	if !ok {
-		return []string{"vector has neither expect nor expectError"}
-	}
-	var p []string
-	for _, k := range requiredLifecycleExpectKeys {
-		if _, ok := expect[k]; !ok {
-			p = append(p, fmt.Sprintf("vector lacks required expect key %q", k))
-		}
-	}
-	got, _ := out["result"].(map[string]any)
 	for _, k := range sortedKeys(expect) {
 		g, ok := got[k]
 		if !ok {
@@ -216,4 +184,51 @@ func FuzzLifecycleCase(f *testing.F) {
 			}
 		}
 	})
+}
+
+// loadCaseFile reads one vector file of the given format and returns its cases.
+func loadCaseFile(tb testing.TB, name, format string) []json.RawMessage {
+	tb.Helper()
+	data, err := os.ReadFile(filepath.Join(vectorsDir, name))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var doc struct {
+		Format string            `json:"format"`
+		Cases  []json.RawMessage `json:"cases"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		tb.Fatal(err)
+	}
+	if doc.Format != format {
+		tb.Fatalf("%s: unknown format %q", name, doc.Format)
+	}
+	return doc.Cases
+}
+
+// resultAgainst checks what every vector format shares: an expected error against the output's
+// error, or a result and an "expect" holding every required key. done says the case is settled
+// (the problems are final); otherwise expect and got are compared further by the caller.
+func resultAgainst(c, out map[string]any, required []string) (expect, got map[string]any, problems []string, done bool) {
+	if want, ok := c["expectError"]; ok && want != nil {
+		e, ok := out["error"]
+		if !ok {
+			return nil, nil, []string{fmt.Sprintf("expected error %v, got a result", want)}, true
+		}
+		return nil, nil, errorProblems("case", want, e), true
+	}
+	if e, ok := out["error"]; ok {
+		return nil, nil, []string{fmt.Sprintf("unexpected error %v", e)}, true
+	}
+	expect, ok := c["expect"].(map[string]any)
+	if !ok {
+		return nil, nil, []string{"vector has neither expect nor expectError"}, true
+	}
+	for _, k := range required {
+		if _, ok := expect[k]; !ok {
+			problems = append(problems, fmt.Sprintf("vector lacks required expect key %q", k))
+		}
+	}
+	got, _ = out["result"].(map[string]any)
+	return expect, got, problems, false
 }
