@@ -22,11 +22,11 @@ from tanpo.margin.errors import MarginError
 from tanpo.margin.vectors import (
     JSON,
     _bad,
-    _error_problems,
     _list,
     _obj,
     _str,
     error_to_json,
+    expected_result,
     run_line,
 )
 
@@ -123,22 +123,9 @@ def accrual_result_to_json(accruals: list[Accrual], bill: Bill) -> dict[str, JSO
 def check_accrual_expectations(case: Mapping[str, JSON], output: Mapping[str, JSON]) -> list[str]:
     """Differences between an accrual vector's expectations and :func:`run_accrual_case`'s
     output."""
-    want_error = case.get("expectError")
-    if want_error is not None:
-        got = output.get("error")
-        if not isinstance(got, dict):
-            return [f"expected error {want_error}, got a result"]
-        return _error_problems("case", want_error, got)
-    if "error" in output:
-        return [f"unexpected error {output['error']}"]
-    expect = case.get("expect")
-    if not isinstance(expect, dict):
-        return ["vector has neither expect nor expectError"]
-    problems = []
-    missing = [k for k in REQUIRED_ACCRUAL_EXPECT_KEYS if k not in expect]
-    if missing:
-        problems.append(f"vector lacks required expect keys {missing}")
-    got = output["result"]
+    expect, got, problems, done = expected_result(case, output, REQUIRED_ACCRUAL_EXPECT_KEYS)
+    if done:
+        return problems
     for key, value in expect.items():
         if key not in got:
             problems.append(f"unknown expect key {key!r}")

@@ -24,7 +24,6 @@ from tanpo.margin.market import Market
 from tanpo.margin.vectors import (
     JSON,
     _bad,
-    _error_problems,
     _int,
     _list,
     _obj,
@@ -33,6 +32,7 @@ from tanpo.margin.vectors import (
     agreement_of,
     check_int64_fields,
     error_to_json,
+    expected_result,
     parse_setup,
     positions_of,
     run_line,
@@ -176,22 +176,9 @@ def check_lifecycle_expectations(
 ) -> list[str]:
     """Differences between a life-cycle vector's expectations and :func:`run_lifecycle_case`'s
     output."""
-    want_error = case.get("expectError")
-    if want_error is not None:
-        got = output.get("error")
-        if not isinstance(got, dict):
-            return [f"expected error {want_error}, got a result"]
-        return _error_problems("case", want_error, got)
-    if "error" in output:
-        return [f"unexpected error {output['error']}"]
-    expect = case.get("expect")
-    if not isinstance(expect, dict):
-        return ["vector has neither expect nor expectError"]
-    problems = []
-    missing = [k for k in REQUIRED_LIFECYCLE_EXPECT_KEYS if k not in expect]
-    if missing:
-        problems.append(f"vector lacks required expect keys {missing}")
-    got = output["result"]
+    expect, got, problems, done = expected_result(case, output, REQUIRED_LIFECYCLE_EXPECT_KEYS)
+    if done:
+        return problems
     for key, value in expect.items():
         if key not in got:
             problems.append(f"unknown expect key {key!r}")

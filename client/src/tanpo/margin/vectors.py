@@ -14,7 +14,7 @@ including the order in which input problems are found:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -473,3 +473,27 @@ def _error_problems(where: str, want: Mapping[str, JSON], got: Mapping[str, JSON
     if needle is not None and needle not in str(got.get("message", "")):
         problems.append(f"{where}: error message {got.get('message')!r} lacks {needle!r}")
     return problems
+
+
+def expected_result(
+    case: Mapping[str, JSON], output: Mapping[str, JSON], required: Sequence[str]
+) -> tuple[dict[str, JSON], dict[str, JSON], list[str], bool]:
+    """What every vector format shares: an expected error against the output's error, or a result
+    and an ``expect`` holding every required key. ``done`` says the problems are final; otherwise
+    the caller compares ``expect`` with the result ``got`` further."""
+    want_error = case.get("expectError")
+    if want_error is not None:
+        err = output.get("error")
+        if not isinstance(err, dict):
+            return {}, {}, [f"expected error {want_error}, got a result"], True
+        return {}, {}, _error_problems("case", want_error, err), True
+    if "error" in output:
+        return {}, {}, [f"unexpected error {output['error']}"], True
+    expect = case.get("expect")
+    if not isinstance(expect, dict):
+        return {}, {}, ["vector has neither expect nor expectError"], True
+    problems = []
+    missing = [k for k in required if k not in expect]
+    if missing:
+        problems.append(f"vector lacks required expect keys {missing}")
+    return expect, output["result"], problems, False
