@@ -4,11 +4,17 @@ import (
 	"math"
 	"math/big"
 	"regexp"
+	"strings"
 )
 
 // MaxNumberLen bounds the length of number strings. It keeps exact intermediate results small
 // (and the Python engine clear of its int/str conversion limit); real prices are far shorter.
 const MaxNumberLen = 50
+
+// MaxRatioLen bounds a ratio's text: long enough for the reduced ratio of any decimal of
+// MaxNumberLen characters (a sign, 49 digits, "/", a power of ten of 49 digits), so that every
+// value the engines print reads back.
+const MaxRatioLen = 2*MaxNumberLen + 1
 
 var (
 	decimalRe = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`)
@@ -20,8 +26,12 @@ var (
 // reject exactly the same strings; big.Rat.SetString alone would accept more ("1e3", "0x10").
 // what names the value in the error message.
 func ParseDecimal(text, what string) (*big.Rat, error) {
-	if len(text) > MaxNumberLen {
-		return nil, errorf(ErrInvalidNumber, "%s: number longer than %d characters", what, MaxNumberLen)
+	limit := MaxNumberLen
+	if strings.Contains(text, "/") {
+		limit = MaxRatioLen
+	}
+	if len(text) > limit {
+		return nil, errorf(ErrInvalidNumber, "%s: number longer than %d characters", what, limit)
 	}
 	switch {
 	case decimalRe.MatchString(text):

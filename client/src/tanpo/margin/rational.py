@@ -18,6 +18,9 @@ INT64_MAX = (1 << 63) - 1
 #: Longest accepted number string. Bounds the size of exact intermediate results (and keeps Python
 #: clear of its int/str conversion limit); real prices and rates are far shorter.
 MAX_NUMBER_LEN = 50
+#: a ratio's bound: the reduced ratio of any decimal of MAX_NUMBER_LEN characters fits, so every
+#: value the engines print reads back
+MAX_RATIO_LEN = 2 * MAX_NUMBER_LEN + 1
 
 _DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _RATIO = re.compile(r"-?[0-9]+/[0-9]+")
@@ -32,9 +35,10 @@ def parse_decimal(text: str, what: str) -> Fraction:
     No exponent, no sign ``+``, no spaces, no ``NaN``/``inf``: the grammar is deliberately the same
     small one in both engines, so that they accept and reject exactly the same strings.
     """
-    if len(text) > MAX_NUMBER_LEN:
+    limit = MAX_RATIO_LEN if "/" in text else MAX_NUMBER_LEN
+    if len(text) > limit:
         raise MarginError(
-            ErrorKind.INVALID_NUMBER, f"{what}: number longer than {MAX_NUMBER_LEN} characters"
+            ErrorKind.INVALID_NUMBER, f"{what}: number longer than {limit} characters"
         )
     if _DECIMAL.fullmatch(text):
         negative = text.startswith("-")
