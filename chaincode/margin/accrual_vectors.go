@@ -1,9 +1,7 @@
 package margin
 
 import (
-	"bytes"
 	"encoding/json"
-	"fmt"
 )
 
 // The JSON case format of vectors/accrual.json (see vectors/README.md): accrual terms, periods
@@ -96,13 +94,8 @@ func checkAccrualKeys(line []byte) error {
 	if _, err := checkKeys(terms["rebate"], "terms.rebate", rebateKeys); err != nil {
 		return err
 	}
-	var list []json.RawMessage
-	if json.Unmarshal(c["periods"], &list) == nil {
-		for i, p := range list {
-			if _, err := checkKeys(p, fmt.Sprintf("periods[%d]", i), accrualPeriodKeys); err != nil {
-				return err
-			}
-		}
+	if err := checkEachKeys(c["periods"], "periods", accrualPeriodKeys); err != nil {
+		return err
 	}
 	return nil
 }
@@ -112,13 +105,8 @@ func decodeAccrualCase(line []byte) (*wireAccrualCase, error) {
 		return nil, err
 	}
 	var c wireAccrualCase
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return nil, errorf(ErrInvalidInput, "case: %v", err)
-	}
-	if dec.More() {
-		return nil, errorf(ErrInvalidInput, "case: data after the JSON object")
+	if err := decodeStrict(line, &c); err != nil {
+		return nil, err
 	}
 	if len(c.Periods) == 0 {
 		return nil, errorf(ErrInvalidInput, "periods must list at least one period")

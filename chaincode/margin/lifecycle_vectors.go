@@ -1,7 +1,6 @@
 package margin
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 )
@@ -75,13 +74,8 @@ func checkLifecycleKeys(line []byte) error {
 	if err != nil || c == nil {
 		return err
 	}
-	var list []json.RawMessage
-	if json.Unmarshal(c["tokens"], &list) == nil {
-		for i, t := range list {
-			if _, err := checkKeys(t, fmt.Sprintf("tokens[%d]", i), tokenKeys); err != nil {
-				return err
-			}
-		}
+	if err := checkEachKeys(c["tokens"], "tokens", tokenKeys); err != nil {
+		return err
 	}
 	if err := checkTermsKeys(c["terms"]); err != nil {
 		return err
@@ -106,13 +100,8 @@ func checkLifecycleKeys(line []byte) error {
 		return err
 	}
 	for _, side := range []string{"out", "in"} {
-		list = nil
-		if json.Unmarshal(sub[side], &list) == nil {
-			for i, m := range list {
-				if _, err := checkKeys(m, fmt.Sprintf("action.substitute.%s[%d]", side, i), moveKeys); err != nil {
-					return err
-				}
-			}
+		if err := checkEachKeys(sub[side], fmt.Sprintf("action.substitute.%s", side), moveKeys); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -123,13 +112,8 @@ func decodeLifecycleCase(line []byte) (*wireLifecycleCase, error) {
 		return nil, err
 	}
 	var c wireLifecycleCase
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return nil, errorf(ErrInvalidInput, "case: %v", err)
-	}
-	if dec.More() {
-		return nil, errorf(ErrInvalidInput, "case: data after the JSON object")
+	if err := decodeStrict(line, &c); err != nil {
+		return nil, err
 	}
 	n := 0
 	for _, given := range []bool{c.Action.Return != nil, c.Action.Substitute != nil, c.Action.BuyIn != nil} {

@@ -151,13 +151,8 @@ func checkCaseKeys(line []byte) error {
 	if err != nil || c == nil {
 		return err
 	}
-	var list []json.RawMessage
-	if json.Unmarshal(c["tokens"], &list) == nil {
-		for i, t := range list {
-			if _, err := checkKeys(t, fmt.Sprintf("tokens[%d]", i), tokenKeys); err != nil {
-				return err
-			}
-		}
+	if err := checkEachKeys(c["tokens"], "tokens", tokenKeys); err != nil {
+		return err
 	}
 	if err := checkTermsKeys(c["terms"]); err != nil {
 		return err
@@ -165,13 +160,8 @@ func checkCaseKeys(line []byte) error {
 	if _, err := checkKeys(c["positions"], "positions", positionKeys); err != nil {
 		return err
 	}
-	list = nil
-	if json.Unmarshal(c["days"], &list) == nil {
-		for i, d := range list {
-			if _, err := checkKeys(d, fmt.Sprintf("days[%d]", i), dayKeys); err != nil {
-				return err
-			}
-		}
+	if err := checkEachKeys(c["days"], "days", dayKeys); err != nil {
+		return err
 	}
 	return nil
 }
@@ -229,13 +219,8 @@ func decodeCase(line []byte) (*wireCase, error) {
 		return nil, err
 	}
 	var c wireCase
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return nil, errorf(ErrInvalidInput, "case: %v", err)
-	}
-	if dec.More() {
-		return nil, errorf(ErrInvalidInput, "case: data after the JSON object")
+	if err := decodeStrict(line, &c); err != nil {
+		return nil, err
 	}
 	return &c, nil
 }
@@ -382,4 +367,32 @@ func (c *wireCase) setup(ints map[string]int64) (*Agreement, Positions, error) {
 		return nil, Positions{}, err
 	}
 	return a, pos, nil
+}
+
+// decodeStrict decodes one case object: no unknown field, nothing after it.
+func decodeStrict(line []byte, out any) error {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(out); err != nil {
+		return errorf(ErrInvalidInput, "case: %v", err)
+	}
+	if dec.More() {
+		return errorf(ErrInvalidInput, "case: data after the JSON object")
+	}
+	return nil
+}
+
+// checkEachKeys checks the keys of every object of a JSON list (what[i] in messages); a value that
+// is not a list is left to the decoder.
+func checkEachKeys(raw json.RawMessage, what string, allowed map[string]bool) error {
+	var list []json.RawMessage
+	if json.Unmarshal(raw, &list) != nil {
+		return nil
+	}
+	for i, item := range list {
+		if _, err := checkKeys(item, fmt.Sprintf("%s[%d]", what, i), allowed); err != nil {
+			return err
+		}
+	}
+	return nil
 }
