@@ -98,16 +98,11 @@ func (c *AgreementsContract) GetSchedule(ctx contractapi.TransactionContextInter
 	if err := validateIdentifier("schedule id", scheduleID); err != nil {
 		return "", err
 	}
-	key, err := t.pairKey(coll, keySchedule, scheduleID)
+	rec, err := t.loadSchedule(coll, scheduleID)
 	if err != nil {
 		return "", err
 	}
-	var rec ScheduleRecord
-	found, err := t.getJSON(key, &rec)
-	if err != nil {
-		return "", err
-	}
-	if !found {
+	if rec == nil {
 		return "", fmt.Errorf("no schedule %s defined for %s", scheduleID, coll)
 	}
 	return t.finish(rec)
@@ -144,19 +139,28 @@ func (t *txn) scheduleOf(terms *Terms) (*margin.Schedule, error) {
 	if terms.ScheduleID == "" {
 		return terms.Schedule, nil
 	}
-	key, err := t.pairKey(pairCollection(terms.Lender, terms.Borrower), keySchedule, terms.ScheduleID)
+	rec, err := t.loadSchedule(pairCollection(terms.Lender, terms.Borrower), terms.ScheduleID)
+	if err != nil {
+		return nil, err
+	}
+	if rec == nil {
+		return nil, fmt.Errorf("no schedule %s defined for %s and %s (DefineSchedule)", terms.ScheduleID, terms.Lender, terms.Borrower)
+	}
+	return &rec.Schedule, nil
+}
+
+// loadSchedule reads a schedule of the pair collection coll (nil when it has none of that id).
+func (t *txn) loadSchedule(coll, id string) (*ScheduleRecord, error) {
+	key, err := t.pairKey(coll, keySchedule, id)
 	if err != nil {
 		return nil, err
 	}
 	var rec ScheduleRecord
 	found, err := t.getJSON(key, &rec)
-	if err != nil {
+	if err != nil || !found {
 		return nil, err
 	}
-	if !found {
-		return nil, fmt.Errorf("no schedule %s defined for %s and %s (DefineSchedule)", terms.ScheduleID, terms.Lender, terms.Borrower)
-	}
-	return &rec.Schedule, nil
+	return &rec, nil
 }
 
 // checkSchedule validates proposed terms' schedule against their tokens with the engine.

@@ -33,6 +33,7 @@ from tanpo.client.cli_common import (
     session,
     settle,
     text_option,
+    write_or_echo,
 )
 from tanpo.client.cli_margin import show_value
 from tanpo.client.cli_terms import (
@@ -944,12 +945,4 @@ def export(agreement_id: str, as_cdm: bool, out: Path | None) -> None:
 
         terms = a.terms if a.terms.id else _with_id(a.terms, a.id)
         text = json.dumps(terms.to_json(), indent=2) + "\n"
-    if out is None:
-        click.echo(text, nl=False)
-        return
-    try:
-        out.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise click.BadParameter(f"cannot write {out}: {exc.strerror or exc}",
-                                 param_hint="--out") from None
-    click.echo(f"wrote {a.id} ({'CDM' if as_cdm else 'terms'} JSON) to {out}", err=True)
+    write_or_echo(text, out, f"{a.id} ({'CDM' if as_cdm else 'terms'} JSON)")

@@ -39,6 +39,7 @@ from tanpo.client.cli_common import (
     session,
     settle,
     text_option,
+    write_or_echo,
 )
 from tanpo.client.cli_margin import show_value
 from tanpo.client.cli_terms import InputError, parse_currency
@@ -249,12 +250,4 @@ def export(month: str, counterparty: str, currency: str, as_cdm: bool, out: Path
         inv = _read(ledger, month, currency, counterparty)
     doc = cdm.invoice_to_cdm(inv) if as_cdm else inv.raw
     text = cdm.dumps(doc)
-    if out is None:
-        click.echo(text, nl=False)
-        return
-    try:
-        out.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise click.BadParameter(f"cannot write {out}: {exc.strerror or exc}",
-                                 param_hint="--out") from None
-    click.echo(f"wrote {inv.id} ({'CDM' if as_cdm else 'invoice'} JSON) to {out}", err=True)
+    write_or_echo(text, out, f"{inv.id} ({'CDM' if as_cdm else 'invoice'} JSON)")

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
+from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
 import click
@@ -531,3 +532,16 @@ def details(title: str, rows: Sequence[Row]) -> None:
     for row in rows:
         table.add_row(row.key, row.value)
     console().print(table)
+
+
+def write_or_echo(text: str, out: Path | None, what: str) -> None:
+    """Print ``text``, or write it to ``out`` (``--out``) and say so on stderr."""
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise click.BadParameter(f"cannot write {out}: {exc.strerror or exc}",
+                                 param_hint="--out") from None
+    click.echo(f"wrote {what} to {out}", err=True)
