@@ -1,0 +1,243 @@
+"""Terms and agreements written as a CDM TradeState (the mapping is in the package's notes)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+from decimal import Decimal
+from fractions import Fraction
+
+from tanpo.client.cdm.jsontext import (
+    CDM_VERSION,
+    EXTENSION,
+    EXTENSION_SCHEMA,
+    LOAN_QUANTITY_KEY,
+    PARTY_SCHEME,
+    TOKEN_SCHEME,
+    TRADE_ID_ISSUER,
+    Json,
+)
+from tanpo.client.models import Agreement, Terms, Token, decimal_string
+
+_ASSET_TYPES = "cdm.base.staticdata.asset.common."
+_PAYOUT_TYPE = "cdm.product.template.AssetPayout"
+
+
+def agreement_to_cdm(agreement: Agreement, tokens: Mapping[str, Token]) -> Json:
+    """An agreement (terms and status) as a CDM TradeState with the tanpo extension."""
+    terms = agreement.terms if agreement.terms.id else _with_id(agreement.terms, agreement.id)
+    closed_on, reason = _closing(agreement)
+    return terms_to_cdm(terms, tokens, agreement.status, closed_on, reason)
+
+
+def terms_to_cdm(terms: Terms, tokens: Mapping[str, Token], status: str = "",
+                 closed_on: date | None = None, close_reason: str = "") -> Json:
+    """Terms as a CDM TradeState. ``tokens`` must define the loan and every collateral token."""
+    if terms.trade_date is None or terms.start_date is None:
+        raise ValueError("terms need a trade date and a start date to be written as CDM")
+    loan = _token(tokens, terms.loan_token, "the loan")
+    legs = [(leg, _token(tokens, leg.token, "collateral")) for leg in terms.collateral]
+    all_cash = all(t.kind == "CT" for _, t in legs)
+
+    asset_legs = [_asset_leg(terms.start_date)]
+    if terms.end_date is not None:
+        asset_legs.append(_asset_leg(terms.end_date))
+    payout: Json = {
+        "@type": _PAYOUT_TYPE,
+        "payerReceiver": {"payer": "Party2", "receiver": "Party1"},
+        "priceQuantity": {"quantitySchedule": {"@ref:scoped": LOAN_QUANTITY_KEY}},
+        "assetLeg": asset_legs,
+        "underlier": _asset(loan),
+    }
+    if loan.kind == "ST":
+        payout["tradeType"] = "SecurityLending"
+
+    criteria = _criteria([t for _, t in legs])
+    provisions: Json = {
+        "collateralType": "Cash" if all_cash else "NonCash",
+        "eligibleCollateral": [
+            {"collateralCriteria": criteria,
+             "treatment": {"valuationTreatment": {"haircutPercentage": _number(terms.haircut)},
+                           "isIncluded": True}},
+            {"collateralCriteria": criteria,
+             "treatment": {"valuationTreatment":
+                           {"marginPercentage": _number(1 + terms.threshold)},
+                           "isIncluded": True}},
+        ],
+    }
+    positions = []
+    for leg, token in legs:
+        position: Json = {
+            "priceQuantity": [{"quantity": _quantity(leg.quantity, token)}],
+            "asset": _asset(token),
+        }
+        if leg.haircut is not None:
+            position["treatment"] = {
+                "valuationTreatment": {"haircutPercentage": _number(leg.haircut)},
+                "isIncluded": True,
+            }
+        positions.append(position)
+
+    economic: Json = {"effectiveDate": _adjustable(terms.start_date)}
+    if terms.end_date is not None:
+        economic["terminationDate"] = _adjustable(terms.end_date)
+    economic["payout"] = [payout]
+    economic["collateral"] = {
+        "collateralPortfolio": [{"collateralPosition": positions}],
+        "collateralProvisions": provisions,
+    }
+    product: Json = {"economicTerms": economic}
+    if loan.kind == "ST":
+        taxonomy = {"source": "ISDA", "value": {"name": {"@data": "SecurityLending"}}}
+        product = {"taxonomy": [taxonomy], **product}
+
+    loan_quantity = _quantity(terms.loan_quantity, loan)
+    trade: Json = {}
+    if terms.id:
+        trade["tradeIdentifier"] = [{
+            "issuer": {"@data": TRADE_ID_ISSUER},
+            "assignedIdentifier": [{"identifier": {"@data": terms.id}}],
+        }]
+    trade.update({
+        "tradeDate": {"@data": terms.trade_date.isoformat()},
+        "party": [party_json(terms.lender), party_json(terms.borrower)],
+        "partyRole": [
+            {"partyReference": {"@ref:external": terms.lender}, "role": "Lender"},
+            {"partyReference": {"@ref:external": terms.borrower}, "role": "Borrower"},
+        ],
+        "counterparty": [
+            {"role": "Party1", "partyReference": {"@ref:external": terms.lender}},
+            {"role": "Party2", "partyReference": {"@ref:external": terms.borrower}},
+        ],
+        "product": product,
+        "tradeLot": [{"priceQuantity": [{
+            "quantity": {"@key:scoped": LOAN_QUANTITY_KEY, **loan_quantity},
+            "observable": _asset(loan),
+        }]}],
+        "contractDetails": {"documentation": [{
+            "agreementDate": terms.trade_date.isoformat(),
+            "legalAgreementIdentification": {
+                "agreementName": {"agreementType": "MasterAgreement",
+                                  "masterAgreementType": {"@data": "GMSLA"}},
+                "publisher": "ISLA",
+            },
+            "contractualParty": [{"@ref:external": terms.lender},
+                                 {"@ref:external": terms.borrower}],
+        }]},
+    })
+    doc: Json = {"@model": "cdm", "@type": "cdm.event.common.TradeState",
+                 "@version": CDM_VERSION, "trade": trade}
+    state = _state(status, closed_on, close_reason)
+    if state:
+        doc["state"] = state
+    doc[EXTENSION] = {
+        "schema": EXTENSION_SCHEMA,
+        "collateralPriority": [leg.token for leg in terms.collateral],
+        "adjustmentMode": terms.mode,
+        "settlementLagDays": terms.settlement_lag_days,
+        "autoIssue": terms.auto_issue,
+        "minimumTransferAmount": decimal_string(terms.minimum_transfer_amount),
+        "baseCurrency": terms.base_currency,
+    }
+    return doc
+
+
+def _with_id(terms: Terms, agreement_id: str) -> Terms:
+    from dataclasses import replace
+
+    return replace(terms, id=agreement_id)
+
+
+def _closing(agreement: Agreement) -> tuple[date | None, str]:
+    for entry in reversed(agreement.history):
+        if entry.action == "CLOSED":
+            try:
+                day = date.fromisoformat(entry.timestamp[:10])
+            except ValueError:
+                day = None
+            return day, entry.note
+    return None, ""
+
+
+def _state(status: str, closed_on: date | None, reason: str) -> Json:
+    if status in ("ACTIVE", "MATURED"):  # MATURED: past maturity, the loan still out
+        return {"positionState": "Settled"}
+    if status in ("REJECTED", "WITHDRAWN"):
+        return {"positionState": "Cancelled"}
+    if status == "CLOSED" and closed_on is not None:
+        return {"positionState": "Closed",
+                "closedState": {"state": "Terminated" if reason == "early-termination"
+                                else "Matured",
+                                "activityDate": closed_on.isoformat()}}
+    return {}
+
+
+def _token(tokens: Mapping[str, Token], token_id: str, what: str) -> Token:
+    try:
+        return tokens[token_id]
+    except KeyError:
+        raise ValueError(f"{what} token {token_id} is not defined on the ledger") from None
+
+
+def _security_type(token: Token) -> str:
+    asset_class = token.asset_class.lower()
+    if token.quote_convention == "percent-of-par" or any(
+            word in asset_class for word in ("bond", "debt", "bill", "note")):
+        return "Debt"
+    if "fund" in asset_class or "etf" in asset_class:
+        return "Fund"
+    return "Equity"
+
+
+def _identifier(value: str, kind: str, scheme: str = "") -> Json:
+    ident: Json = {"@data": value}
+    if scheme:
+        ident["@scheme"] = scheme
+    return {"identifier": ident, "identifierType": kind}
+
+
+def _asset(token: Token) -> Json:
+    own = _identifier(token.id, "Other", TOKEN_SCHEME)
+    if token.kind == "CT":
+        return {"@type": _ASSET_TYPES + "Cash",
+                "identifier": [_identifier(token.currency, "CurrencyCode"), own],
+                "assetType": "Cash"}
+    identifiers = [own]
+    if token.isin:
+        identifiers.append(_identifier(token.isin, "ISIN"))
+    if token.ticker:
+        identifiers.append(_identifier(token.ticker, "ExchangeCode"))
+    return {"@type": _ASSET_TYPES + "Security", "identifier": identifiers,
+            "assetType": "Security", "securityType": _security_type(token)}
+
+
+def _criteria(tokens: Sequence[Token]) -> Json:
+    each = [{"AssetIdentifier": _identifier(t.id, "Other", TOKEN_SCHEME)} for t in tokens]
+    return each[0] if len(each) == 1 else {"AnyCriteria": {"anyCriteria": each}}
+
+
+def _quantity(quantity: int, token: Token) -> Json:
+    # Shares count in units; cash and bonds (face amount) in their currency.
+    if token.kind == "ST" and token.quote_convention != "percent-of-par":
+        return {"value": quantity, "unit": {"financialUnit": "Share"}}
+    return {"value": quantity, "unit": {"currency": {"@data": token.currency}}}
+
+
+def _adjustable(day: date) -> Json:
+    return {"adjustableDate": {"unadjustedDate": day.isoformat()}}
+
+
+def _asset_leg(day: date) -> Json:
+    return {"settlementDate": _adjustable(day), "deliveryMethod": "FreeOfPayment"}
+
+
+def party_json(party: str) -> Json:
+    return {"@key:external": party,
+            "partyId": [{"identifier": {"@data": party, "@scheme": PARTY_SCHEME}}],
+            "name": {"@data": party}}
+
+
+def _number(x: Fraction) -> Decimal:
+    return Decimal(decimal_string(x))
+
+

@@ -1,0 +1,137 @@
+"""CDM JSON text: exact numbers both ways, and a reader that says where in the document it is."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from tanpo.client.models import decimal_string
+
+Json = dict[str, Any]
+
+CDM_VERSION = "7.0.0"
+EXTENSION = "tanpoExtension"
+EXTENSION_SCHEMA = "tanpo.cdm-extension/1"
+PARTY_SCHEME = "tanpo:party"
+TOKEN_SCHEME = "tanpo:token"
+TRADE_ID_ISSUER = "tanpo"
+LOAN_QUANTITY_KEY = "LoanQuantity-1"
+
+
+class CdmError(ValueError):
+    """A CDM document that cannot be mapped: where in the JSON, and what was expected."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+# ---- export ---------------------------------------------------------------------------------
+
+def dumps(doc: Any, indent: int = 2) -> str:
+    """JSON text with exact numbers: a Decimal is written digit for digit, never as a float."""
+    return _dump(doc, indent, 0) + "\n"
+
+
+def _dump(value: Any, indent: int, level: int) -> str:
+    pad, inner = " " * (indent * level), " " * (indent * (level + 1))
+    if isinstance(value, Mapping):
+        if not value:
+            return "{}"
+        items = [f"{inner}{json.dumps(str(k), ensure_ascii=False)}: "
+                 f"{_dump(v, indent, level + 1)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(value, list | tuple):
+        if not value:
+            return "[]"
+        return ("[\n" + ",\n".join(inner + _dump(v, indent, level + 1) for v in value)
+                + "\n" + pad + "]")
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, Fraction):
+        return decimal_string(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+
+def loads(text: str) -> Any:
+    """Parse CDM JSON text, reading every number exactly (as int or Decimal)."""
+    try:
+        return json.loads(text, parse_float=Decimal)
+    except ValueError as exc:
+        raise CdmError("$", f"not JSON: {exc}") from None
+
+
+@dataclass(frozen=True)
+class At:
+    """A JSON value and the path that leads to it, for messages that say where."""
+
+    value: Any
+    path: str
+
+    def get(self, key: str) -> At | None:
+        obj = self.obj()
+        return At(obj[key], f"{self.path}.{key}") if obj.get(key) is not None else None
+
+    def need(self, key: str, expected: str) -> At:
+        found = self.get(key)
+        if found is None:
+            raise CdmError(f"{self.path}.{key}", f"missing; expected {expected}")
+        return found
+
+    def obj(self) -> Json:
+        if not isinstance(self.value, dict):
+            raise CdmError(self.path, f"expected a JSON object, got {show(self.value)}")
+        return self.value
+
+    def items(self) -> list[At]:
+        """A list's elements; a single object counts as a list of one (CDM writers differ)."""
+        if isinstance(self.value, dict):
+            return [self]
+        if not isinstance(self.value, list):
+            raise CdmError(self.path, f"expected a JSON array, got {show(self.value)}")
+        return [At(v, f"{self.path}[{i}]") for i, v in enumerate(self.value)]
+
+    def first(self, expected: str) -> At:
+        """The only (or first) element of a list, or a single object."""
+        found = self.items()
+        if not found:
+            raise CdmError(self.path, f"empty; expected {expected}")
+        return found[0]
+
+    def scalar(self) -> Any:
+        """A field value, unwrapped from CDM metadata (``{"@data": x}`` or ``{"value": x}``)."""
+        value = self.value
+        if isinstance(value, dict):
+            if "@data" in value:
+                value = value["@data"]
+            elif "value" in value and set(value) <= {"value", "meta"}:
+                value = value["value"]
+        return value
+
+    def text(self, expected: str = "a string") -> str:
+        value = self.scalar()
+        if not isinstance(value, str) or not value:
+            raise CdmError(self.path, f"expected {expected}, got {show(value)}")
+        return value
+
+
+def show(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def walk(root: At, path: str) -> At | None:
+    at: At | None = root
+    for key in path.split("."):
+        if at is None:
+            return None
+        at = at.get(key)
+    return at
+
+
