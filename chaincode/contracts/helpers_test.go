@@ -125,3 +125,17 @@ func substitutionJSON(outToken, outQty, inToken, inQty string) string {
 	return mustJSON(map[string]any{"out": []any{map[string]any{"token": outToken, "quantity": outQty}},
 		"in": []any{map[string]any{"token": inToken, "quantity": inQty}}})
 }
+
+func TestParseFractionTakesExactRatios(t *testing.T) {
+	for in, want := range map[string]string{"1/51": "1/51", "2/102": "1/51", "1/4": "0.25", "0/7": "0", "3/8": "0.375"} {
+		_, c, err := parseFraction("haircut", in)
+		if err != nil || c != want {
+			t.Errorf("parseFraction(%q) = %q, %v; want %q", in, c, err, want)
+		}
+	}
+	for _, in := range []string{"51/51", "52/51", "1/0", "/5", "1/", "-1/51", "01/51", "1/051", "1.5/3", "1/5/7"} {
+		if _, _, err := parseFraction("haircut", in); err == nil {
+			t.Errorf("parseFraction(%q) accepted", in)
+		}
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"math/big"
 	"strconv"
 	"strings"
+
+	"tanpo/chaincode/margin"
 )
 
 // Quantities are token counts: integers, carried as decimal strings on the wire and in state,
@@ -140,16 +142,60 @@ func parsePositiveDecimal(field, s string) (*big.Rat, string, error) {
 	return r, c, nil
 }
 
-// parseFraction parses a decimal in [0, 1) (haircuts, thresholds).
+// parseFraction parses a value in [0, 1) (haircuts, thresholds): a decimal, or an exact ratio
+// "n/d" for a haircut with no finite decimal form (a CDM margin ratio of 1.02 is a haircut of 1/51).
+// A ratio's canonical spelling is its reduced form, or the decimal when it has one.
 func parseFraction(field, s string) (*big.Rat, string, error) {
-	r, c, err := parseDecimal(field, s)
-	if err != nil {
-		return nil, "", err
+	var r *big.Rat
+	c := s
+	if strings.Contains(s, "/") {
+		num, den, _ := strings.Cut(s, "/")
+		if len(s) > margin.MaxRatioLen || num == "" || den == "" || !allDigits(num) || !allDigits(den) ||
+			(len(num) > 1 && num[0] == '0') || den[0] == '0' {
+			return nil, "", fmt.Errorf("invalid %s %q: expected a decimal such as \"0.05\" or a ratio of whole numbers such as \"1/51\"", field, truncate(s, 24))
+		}
+		r, _ = new(big.Rat).SetString(s)
+		c = r.RatString()
+		if d := decimalForm(r); d != "" {
+			c = d
+		}
+	} else {
+		var err error
+		if r, c, err = parseDecimal(field, s); err != nil {
+			return nil, "", err
+		}
 	}
 	if r.Cmp(big.NewRat(1, 1)) >= 0 {
 		return nil, "", fmt.Errorf("invalid %s %q: must be at least 0 and less than 1", field, s)
 	}
 	return r, c, nil
+}
+
+// decimalForm is r's exact decimal spelling, or "" when its denominator has a prime factor other
+// than 2 and 5.
+func decimalForm(r *big.Rat) string {
+	den := new(big.Int).Set(r.Denom())
+	places := 0
+	for _, p := range []int64{2, 5} {
+		bp, m := big.NewInt(p), new(big.Int)
+		for n := 0; ; n++ {
+			q, rem := new(big.Int).QuoRem(den, bp, m)
+			if rem.Sign() != 0 {
+				if n > places {
+					places = n
+				}
+				break
+			}
+			den = q
+		}
+	}
+	if den.Cmp(big.NewInt(1)) != 0 {
+		return ""
+	}
+	if places == 0 {
+		return r.FloatString(0)
+	}
+	return strings.TrimRight(strings.TrimRight(r.FloatString(places), "0"), ".")
 }
 
 func allDigits(s string) bool {

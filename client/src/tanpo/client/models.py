@@ -257,11 +257,11 @@ class Terms:
             "loan": {"token": self.loan_token, "quantity": str(self.loan_quantity)},
             "collateral": [
                 {"token": c.token, "quantity": str(c.quantity),
-                 **({"haircut": dec(c.haircut)} if c.haircut is not None else {})}
+                 **({"haircut": exact_string(c.haircut)} if c.haircut is not None else {})}
                 for c in self.collateral
             ],
             "baseCurrency": self.base_currency,
-            "haircut": dec(self.haircut),
+            "haircut": exact_string(self.haircut),
             "threshold": dec(self.threshold),
             "mode": self.mode,
             "settlementLagDays": self.settlement_lag_days,
@@ -373,6 +373,15 @@ def decimal_string(x: Fraction) -> str:
     sign = "-" if scaled < 0 else ""
     digits = str(abs(scaled.numerator)).rjust(places + 1, "0")
     return f"{sign}{digits[:-places]}.{digits[-places:]}"
+
+
+def exact_string(x: Fraction) -> str:
+    """A Fraction as its exact decimal string, or as a reduced ratio ``"n/d"`` when it has no finite
+    decimal form (a haircut of 1/51, from a CDM margin ratio of 1.02)."""
+    try:
+        return decimal_string(x)
+    except ValueError:
+        return f"{x.numerator}/{x.denominator}"
 
 
 @dataclass(frozen=True)
