@@ -88,6 +88,9 @@ type Terms struct {
 	// Eligibility (schedule.go): the agreement's own schedule, or the id of one its pair defined.
 	Schedule   *margin.Schedule `json:"schedule,omitempty"`
 	ScheduleID string           `json:"scheduleId,omitempty"`
+	// CdmExtras: what a CDM record says that no term above holds, kept verbatim for a CDM export
+	// (cdmextras.go): a JSON object of at most 16384 bytes, nested at most 16 levels.
+	CdmExtras json.RawMessage `json:"cdmExtras,omitempty"`
 }
 
 // Agreement is an agreement as stored, with its history of state changes.
@@ -931,6 +934,9 @@ func (t *txn) parseTerms(s string) (*Terms, error) {
 		}
 	}
 	if err := validateText("reference", terms.Reference, 128, false); err != nil {
+		return nil, err
+	}
+	if err := validateCdmExtras(terms.CdmExtras); err != nil {
 		return nil, err
 	}
 	if err := validateBankParty("lender", terms.Lender); err != nil {

@@ -530,7 +530,7 @@ func FuzzTokenSpec(f *testing.F) {
 		got := w.detCall(w.bankC, "tokens:GetToken", tok.ID)
 		var back Token
 		mustUnmarshal(t, got.payload, &back)
-		if back.TokenSpec != tok.TokenSpec {
+		if !back.TokenSpec.sameAs(tok.TokenSpec) {
 			t.Fatalf("token %s reads back as %+v, defined as %+v", id, back.TokenSpec, tok.TokenSpec)
 		}
 		w.detCall(w.tokenAdmin, "tokens:UpdateToken", spec)

@@ -18,7 +18,10 @@ import (
 // nowhere else in the fixture, so finding them anywhere public means the terms leaked.
 const secretID = "AGR-SECRET-7"
 
-var secretMarks = []string{`"1234567"`, `"2345"`, `"1357"`, `"0.0725"`, "1234567", "0.0725", "2025-05-27", "2025-05-28", "2025-06-04"}
+var secretMarks = []string{`"1234567"`, `"2345"`, `"1357"`, `"0.0725"`, "1234567", "0.0725", "2025-05-27", "2025-05-28", "2025-06-04", secretExtra}
+
+// secretExtra is a value of the secret terms' cdmExtras (kept verbatim, private like the rest).
+const secretExtra = "cdm-extra-7f3a"
 
 func secretTerms(id string) func(m map[string]any) {
 	return func(m map[string]any) {
@@ -27,6 +30,7 @@ func secretTerms(id string) func(m map[string]any) {
 		m["collateral"] = []any{map[string]any{"token": "JP8306", "quantity": "2345"}, map[string]any{"token": "JP8604", "quantity": "1357"}}
 		m["haircut"] = "0.0725"
 		m["tradeDate"], m["startDate"], m["endDate"] = "2025-05-27", "2025-05-28", "2025-06-04"
+		m["cdmExtras"] = map[string]any{"principal": map[string]any{"name": secretExtra}, "deliveryMethod": "DeliveryVersusPayment"}
 	}
 }
 
@@ -69,7 +73,7 @@ func TestBilateralRecordsArePrivate(t *testing.T) {
 	terms := secretTerms(secretID)
 	check := func(stage string, kinds ...string) {
 		t.Helper()
-		if leaks := w.publicLeaks(secretID, `"1234567"`, `"2345"`, `"1357"`, `"0.0725"`, "2025-05-27", "2025-05-28", "2025-06-04"); len(leaks) != 0 {
+		if leaks := w.publicLeaks(secretID, `"1234567"`, `"2345"`, `"1357"`, `"0.0725"`, "2025-05-27", "2025-05-28", "2025-06-04", secretExtra); len(leaks) != 0 {
 			t.Fatalf("%s: the public state holds the terms: %v", stage, leaks)
 		}
 		holding := strings.Join(w.privateHolding(pairAB, secretID), ",")
@@ -80,6 +84,9 @@ func TestBilateralRecordsArePrivate(t *testing.T) {
 		}
 		if got := w.privateHolding(pairAB, `"1234567"`); len(got) == 0 {
 			t.Fatalf("%s: the loan quantity is not in the pair's collection", stage)
+		}
+		if got := w.privateHolding(pairAB, secretExtra); len(got) == 0 {
+			t.Fatalf("%s: the cdmExtras are not in the pair's collection", stage)
 		}
 		for _, other := range []string{"pair-bank-a-bank-c", "pair-bank-b-bank-c"} {
 			if got := w.privateHolding(other, secretID); len(got) != 0 {

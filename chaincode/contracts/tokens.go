@@ -1,6 +1,7 @@
 package contracts
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +37,18 @@ type TokenSpec struct {
 	CreditRating    string `json:"creditRating,omitempty"`
 	MinimalUnit     string `json:"minimalUnit,omitempty"`
 	Issuer          string `json:"issuer,omitempty"`
+	// Identifiers are the token's other market identifiers by type (tokenids.go: SEDOL, CUSIP,
+	// FIGI, BBGID, BBGTICKER, RIC, Wertpapier, ExchangeCode, ClearingCode), at most 8; the ISIN
+	// and the ticker have their own fields.
+	Identifiers map[string]string `json:"identifiers,omitempty"`
+}
+
+// sameAs reports whether two specifications are the same: they store the same JSON (a map's keys
+// are written in order).
+func (s TokenSpec) sameAs(o TokenSpec) bool {
+	a, errA := json.Marshal(s)
+	b, errB := json.Marshal(o)
+	return errA == nil && errB == nil && bytes.Equal(a, b)
 }
 
 // Token is a token definition as stored.
@@ -124,7 +137,7 @@ func (c *TokensContract) DefineToken(ctx contractapi.TransactionContextInterface
 		return "", err
 	}
 	if found {
-		if existing.TokenSpec == spec {
+		if existing.TokenSpec.sameAs(spec) {
 			return t.finish(existing)
 		}
 		return "", fmt.Errorf("token %s is already defined with a different specification; use UpdateToken", spec.ID)
@@ -145,9 +158,9 @@ func (c *TokensContract) DefineToken(ctx contractapi.TransactionContextInterface
 	return t.finish(tok)
 }
 
-// UpdateToken changes a token's descriptive fields (name, ISIN, ticker, asset class, credit rating,
-// issuer). Token administrator only. Kind, currency, quote convention and minimal unit are fixed
-// at definition because they change what existing balances are worth.
+// UpdateToken changes a token's descriptive fields (name, ISIN, ticker, other identifiers, asset
+// class, credit rating, issuer). Token administrator only. Kind, currency, quote convention and
+// minimal unit are fixed at definition because they change what existing balances are worth.
 func (c *TokensContract) UpdateToken(ctx contractapi.TransactionContextInterface, tokenJSON string) (string, error) {
 	t, err := begin(ctx)
 	if err != nil {
@@ -174,7 +187,7 @@ func (c *TokensContract) UpdateToken(ctx contractapi.TransactionContextInterface
 			return "", fmt.Errorf("cannot change %s of token %s from %q to %q: it is fixed at definition", f.name, spec.ID, f.old, f.new)
 		}
 	}
-	if tok.TokenSpec == spec {
+	if tok.TokenSpec.sameAs(spec) {
 		return t.finish(tok)
 	}
 	tok.TokenSpec = spec
@@ -680,6 +693,11 @@ func parseTokenSpec(s string) (TokenSpec, error) {
 	if spec.ISIN != "" && !isinPattern.MatchString(spec.ISIN) {
 		return TokenSpec{}, fmt.Errorf("invalid isin %q for token %s: expected 12 characters such as \"JP3902900004\"", truncate(spec.ISIN, 20), spec.ID)
 	}
+	ids, err := validateTokenIdentifiers(spec.ID, spec.Identifiers)
+	if err != nil {
+		return TokenSpec{}, err
+	}
+	spec.Identifiers = ids
 	if spec.MinimalUnit == "" {
 		spec.MinimalUnit = "1"
 	}

@@ -230,3 +230,53 @@ def test_end_before_start_is_refused() -> None:
     err = _error(EXAMPLE.replace("end: 2024-01-04 ", "end: 2024-01-01 "))
     assert err.key == "agreements[0].end"
     assert "before the start date" in str(err)
+
+
+def test_token_identifiers() -> None:
+    text = EXAMPLE.replace(
+        "quote: per-unit}",
+        'quote: per-unit, identifiers: {SEDOL: "2046251", CUSIP: 037833100, RIC: AAPL.O}}',
+    )
+    s = parse_scenario(text)
+    assert s.token("US-STOCK").identifiers == (
+        ("CUSIP", "037833100"),
+        ("RIC", "AAPL.O"),
+        ("SEDOL", "2046251"),
+    )
+    assert s.token("DE-BUND").identifiers == ()
+    for ids, key, fragment in (
+        ("{ISIN: US0378331005}", "tokens[1].identifiers.ISIN", "give the ISIN in the isin field"),
+        ("{SEDOL: 12}", "tokens[1].identifiers.SEDOL", "expected 7 capital letters or digits"),
+        ("{Sedol: 2046251}", "tokens[1].identifiers.Sedol", "did you mean SEDOL?"),
+        ("[SEDOL]", "tokens[1].identifiers", "a mapping of identifier type to value"),
+    ):
+        err = _error(EXAMPLE.replace("quote: per-unit}", f"quote: per-unit, identifiers: {ids}}}"))
+        assert (err.line, err.key) == (4, key), str(err)
+        assert fragment in str(err)
+
+
+def test_the_on_chain_run_defines_tokens_with_their_identifiers() -> None:
+    from tanpo.client.models import Token
+    from tanpo.scenarios import fabric_ledger as fl
+    from tanpo.scenarios.model import TokenSpec
+
+    defined: list[Token] = []
+
+    class Admin:
+        def define_token(self, token: Token) -> Token:
+            defined.append(token)
+            return token
+
+    class Session:
+        def settle(self) -> None:
+            pass
+
+    ledger = fl.FabricLedger.__new__(fl.FabricLedger)
+    ledger.session, ledger.tokens, ledger._specs = Session(), {}, {}  # type: ignore[assignment]
+    ledger._admin = Admin  # type: ignore[assignment,method-assign]
+    ledger.define_tokens([
+        TokenSpec("US-STOCK", "ST", "USD", identifiers=(("CUSIP", "037833100"),)),
+        TokenSpec("USD", "CT", "USD"),
+    ])
+    assert [t.identifiers for t in defined] == [{"CUSIP": "037833100"}, {}]
+    assert defined[0].to_spec()["identifiers"] == {"CUSIP": "037833100"}

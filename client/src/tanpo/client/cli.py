@@ -2,7 +2,8 @@
 
 ::
 
-    tanpo [--as ORG[/USER]] token define ID --kind ST|CT --currency CCY [...] | --file SPEC.json
+    tanpo [--as ORG[/USER]] token define ID --kind ST|CT --currency CCY
+                                         [--identifier TYPE=VALUE]... [...] | --file SPEC.json
     tanpo [--as ORG[/USER]] token list | show ID | supply [TOKEN...] | requests [...]
     tanpo [--as ORG[/USER]] token issue-request TOKEN QTY | redeem-request TOKEN QTY
     tanpo [--as ORG[/USER]] token issue REQ | redeem REQ | reject REQ --reason R
@@ -60,7 +61,14 @@ from tanpo.client.cli_common import (
     text_option,
 )
 from tanpo.client.cli_net import net
-from tanpo.client.cli_terms import InputError, parse_currency, parse_quantity, read_json
+from tanpo.client.cli_terms import (
+    InputError,
+    check_token_identifiers,
+    parse_currency,
+    parse_quantity,
+    parse_token_identifiers,
+    read_json,
+)
 from tanpo.client.events import (
     BILLING_EVENTS,
     EVENT_TYPES,
@@ -68,7 +76,7 @@ from tanpo.client.events import (
     ChaincodeEvent,
     FileCheckpointer,
 )
-from tanpo.client.models import Request, Token
+from tanpo.client.models import TOKEN_IDENTIFIER_TYPES, Request, Token
 
 __all__ = ["balance", "commands", "events", "token", "transfer"]
 
@@ -102,6 +110,7 @@ def _token_rows(t: Token, supply: int | None = None) -> list[Row]:
             Row("currency", t.currency), Row("quote convention", t.quote_convention),
             Row("asset class", t.asset_class or "-")]
     for key, value in (("name", t.name), ("ISIN", t.isin), ("ticker", t.ticker),
+                       *sorted(t.identifiers.items()),
                        ("credit rating", t.credit_rating), ("issuer", t.issuer),
                        ("minimal unit", t.minimal_unit or t.raw.get("minimalUnit", ""))):
         if value:
@@ -135,23 +144,34 @@ _token_id = checked(lambda v: check_identifier("token id", v))
 @click.option("--name", default="", callback=text_option("name", 256), help="Display name.")
 @click.option("--issuer", default="", callback=text_option("issuer", 256),
               help="Issuer identity.")
+@click.option("--identifier", "identifiers", multiple=True, metavar="TYPE=VALUE",
+              help="Another market identifier, repeatable: TYPE is one of "
+                   f"{', '.join(TOKEN_IDENTIFIER_TYPES)} (e.g. SEDOL=6335171, "
+                   "FIGI=BBG000BQWNP4); the ISIN goes in --isin.")
 @click.option("--file", "spec_file", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="The token's JSON spec (the chaincode's tokenJSON) instead.")
 @JSON_OPTION
 def define(token_id: str | None, kind: str | None, currency: str | None, quote: str | None,
            isin: str, ticker: str, asset_class: str, rating: str, name: str, issuer: str,
-           spec_file: Path | None, as_json: bool) -> None:
+           identifiers: tuple[str, ...], spec_file: Path | None, as_json: bool) -> None:
     """Define a token (the token administrator; default identity operator/User1).
 
-    Defining the same token identically again changes nothing.
+    Defining the same token identically again changes nothing. Its market identifiers (ISIN,
+    ticker, --identifier SEDOL=…, CUSIP=…, FIGI=…) let CDM records that name the security by
+    any of them resolve to the token.
     """
     if spec_file is not None:
-        if token_id or kind or currency:
+        if token_id or kind or currency or identifiers:
             raise click.UsageError("give either --file or ID --kind --currency, not both")
         try:
             spec = read_json(spec_file)
             if not isinstance(spec, dict) or not spec.get("id"):
                 raise InputError(f"{spec_file}: expected a token spec object with an id")
+            ids = spec.get("identifiers")
+            if ids is not None:
+                if not isinstance(ids, dict):
+                    raise InputError(f"{spec_file}: identifiers must be an object of TYPE: VALUE")
+                check_token_identifiers(ids, str(spec["id"]))
             new = Token.from_json({"kind": "", "currency": "", **spec})
         except InputError as exc:
             raise click.BadParameter(str(exc), param_hint="--file") from None
@@ -164,9 +184,13 @@ def define(token_id: str | None, kind: str | None, currency: str | None, quote: 
             raise click.BadParameter(str(exc), param_hint="--currency") from None
         if kind == "ST" and not (isin or ticker):
             raise click.UsageError("a security token needs --isin or --ticker")
+        try:
+            parsed = parse_token_identifiers(identifiers, token_id)
+        except InputError as exc:
+            raise click.BadParameter(str(exc), param_hint="--identifier") from None
         new = Token(token_id, kind, currency, quote or "per-unit",
                     asset_class or ("cash" if kind == "CT" else ""), rating, isin, ticker, name,
-                    issuer=issuer)
+                    issuer=issuer, identifiers=parsed)
     with session(TOKEN_ADMIN, as_json) as ledger:
         stored = ledger.define_token(new)
         settle(ledger)

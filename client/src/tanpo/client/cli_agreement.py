@@ -659,7 +659,18 @@ def terms_rows(t: Terms) -> list[Row]:
         Row("early return", "not before the end date" if t.no_early_return else "allowed"),
         *economics_rows(t),
         *schedule_rows(t),
+        *cdm_extras_rows(t),
     ]
+
+
+def cdm_extras_rows(t: Terms) -> list[Row]:
+    """The CDM fields the terms keep verbatim (``cdmExtras``), by top-level key (`--json`
+    prints them whole)."""
+    if not t.cdm_extras:
+        return []
+    keys = sorted(t.cdm_extras)
+    shown = ", ".join(keys[:8]) + (f", … ({len(keys)} in all)" if len(keys) > 8 else "")
+    return [Row("CDM extras", shown)]
 
 
 def schedule_text(sc: Schedule) -> str:

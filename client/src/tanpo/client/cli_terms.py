@@ -18,6 +18,8 @@ from typing import Any
 from tanpo.client.models import (
     CAP_BY,
     DAY_COUNTS,
+    MAX_TOKEN_IDENTIFIERS,
+    TOKEN_IDENTIFIER_TYPES,
     Cap,
     CollateralLeg,
     FeeTerms,
@@ -39,7 +41,7 @@ _TERMS_KEYS = {"id", "reference", "lender", "borrower", "loan", "collateral", "b
                "haircut", "threshold", "mode", "settlementLagDays", "autoIssue",
                "minimumTransferAmount", "tradeDate", "startDate", "endDate",
                "noticeDays", "substitutionPreAuthorised", "noEarlyReturn",
-               "fee", "rebate", "dayCount", "schedule", "scheduleId"}
+               "fee", "rebate", "dayCount", "schedule", "scheduleId", "cdmExtras"}
 _SCHEDULE_KEYS = {"assetClasses", "currencies", "minRating", "haircuts", "caps"}
 #: The S&P rating scale a schedule's minimum rating is on (the chaincode's margin.Ratings).
 RATINGS = ("AAA", "AA+", "AA", "AA-", "A+", "A", "A-", "BBB+", "BBB", "BBB-", "BB+", "BB", "BB-",
@@ -49,6 +51,110 @@ _ATTR = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 class InputError(ValueError):
     """Malformed input, found before anything was sent."""
+
+
+# ---- token identifiers and CDM extras (as the chaincode checks them) --------------------------
+
+_GENERIC_ID = (re.compile(r"[A-Za-z0-9.\-:/]{1,32}"), "1 to 32 characters from A-Z a-z 0-9 . - : /")
+_FIGI = (re.compile(r"BBG[0-9A-Z]{9}"),
+         '12 capital letters or digits starting with BBG, such as "BBG000BB7XD0"')
+#: The format of each identifier type (the chaincode's tokenids.go).
+_IDENTIFIER_RULES: dict[str, tuple[re.Pattern[str], str]] = {
+    "SEDOL": (re.compile(r"[0-9A-Z]{7}"), '7 capital letters or digits, such as "6335171"'),
+    "CUSIP": (re.compile(r"[0-9A-Z]{9}"), '9 capital letters or digits, such as "037833100"'),
+    "FIGI": _FIGI,
+    "BBGID": _FIGI,
+    "BBGTICKER": (re.compile(r"[A-Za-z0-9.\-:/]+( [A-Za-z0-9.\-:/]+)*"),
+                  "up to 32 characters from A-Z a-z 0-9 . - : / in words separated by single "
+                  'spaces, such as "8306 JT Equity"'),
+    "RIC": (re.compile(r"[A-Za-z0-9.\-:/=]{1,32}"),
+            '1 to 32 characters from A-Z a-z 0-9 . - : / =, such as "8306.T"'),
+    "Wertpapier": (re.compile(r"[0-9A-Z]{6}"), '6 capital letters or digits, such as "840400"'),
+    "ExchangeCode": _GENERIC_ID,
+    "ClearingCode": _GENERIC_ID,
+}
+assert tuple(sorted(_IDENTIFIER_RULES)) == TOKEN_IDENTIFIER_TYPES
+#: Bounds of terms' cdmExtras (the chaincode's cdmextras.go).
+MAX_CDM_EXTRAS_BYTES = 16384
+MAX_CDM_EXTRAS_DEPTH = 16
+
+
+def check_token_identifier(kind: str, value: str, token_id: str) -> None:
+    """Refuse an identifier the chaincode would refuse: an unknown type, ISIN (the token's
+    ``isin`` field holds it), or a value not in the type's format."""
+    if kind not in _IDENTIFIER_RULES:
+        if kind.upper() == "ISIN":
+            raise InputError(f"invalid identifier type {kind!r} for token {token_id}: give the "
+                             "ISIN in the isin field (--isin), not as an identifier")
+        hint = next((f" (did you mean {k}?)" for k in TOKEN_IDENTIFIER_TYPES
+                     if k.lower() == kind.lower()), "")
+        raise InputError(f"invalid identifier type {kind[:40]!r} for token {token_id}{hint}: "
+                         f"expected one of {', '.join(TOKEN_IDENTIFIER_TYPES)}")
+    pattern, expected = _IDENTIFIER_RULES[kind]
+    if len(value) > 32 or not pattern.fullmatch(value):
+        raise InputError(f"invalid {kind} {value[:40]!r} for token {token_id}: expected "
+                         f"{expected}")
+
+
+def check_token_identifiers(identifiers: Mapping[str, str], token_id: str) -> dict[str, str]:
+    """A token's identifiers, each checked (`check_token_identifier`), at most
+    `MAX_TOKEN_IDENTIFIERS`; returned in type order."""
+    if len(identifiers) > MAX_TOKEN_IDENTIFIERS:
+        raise InputError(f"token {token_id} has {len(identifiers)} identifiers; at most "
+                         f"{MAX_TOKEN_IDENTIFIERS}")
+    for kind in sorted(identifiers):
+        value = identifiers[kind]
+        if not isinstance(value, str):
+            raise InputError(f"invalid {kind} for token {token_id}: expected a string, got "
+                             f"{json.dumps(value)}")
+        check_token_identifier(kind, value, token_id)
+    return {k: identifiers[k] for k in sorted(identifiers)}
+
+
+def parse_token_identifiers(items: Sequence[str], token_id: str) -> dict[str, str]:
+    """``TYPE=VALUE`` items (``--identifier SEDOL=6335171``), each type at most once."""
+    out: dict[str, str] = {}
+    for item in items:
+        kind, sep, value = item.partition("=")
+        kind, value = kind.strip(), value.strip()
+        if not sep or not kind or not value:
+            raise InputError(f"invalid --identifier {item!r}: expected TYPE=VALUE, such as "
+                             "SEDOL=6335171")
+        if kind in out:
+            raise InputError(f"--identifier {kind} is given twice")
+        out[kind] = value
+    return check_token_identifiers(out, token_id)
+
+
+def check_cdm_extras(value: Any, where: str = "cdmExtras") -> dict[str, Any]:
+    """Terms' cdmExtras as the chaincode takes them: a JSON object of at most
+    `MAX_CDM_EXTRAS_BYTES` (compact, as the SDK sends it), nested at most
+    `MAX_CDM_EXTRAS_DEPTH` levels (the object itself is level 1)."""
+    if not isinstance(value, Mapping):
+        got = ("null" if value is None else "true or false" if isinstance(value, bool)
+               else "a string" if isinstance(value, str) else "an array"
+               if isinstance(value, list | tuple) else "a number"
+               if isinstance(value, int | float) else type(value).__name__)
+        raise InputError(f"invalid {where}: expected a JSON object, got {got}")
+    try:
+        size = len(json.dumps(value, separators=(",", ":"), allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"invalid {where}: not JSON ({exc})") from None
+    if size > MAX_CDM_EXTRAS_BYTES:
+        raise InputError(f"invalid {where}: {size} bytes; at most {MAX_CDM_EXTRAS_BYTES}")
+
+    def walk(v: Any, depth: int, path: str) -> None:
+        if not isinstance(v, Mapping | list):
+            return
+        if depth > MAX_CDM_EXTRAS_DEPTH:
+            raise InputError(f"invalid {where}: nested more than {MAX_CDM_EXTRAS_DEPTH} levels "
+                             f"deep at {path[:120]}")
+        items = v.items() if isinstance(v, Mapping) else ((f"[{i}]", x) for i, x in enumerate(v))
+        for k, x in items:
+            walk(x, depth + 1, f"{path}{k}" if isinstance(v, list) else f"{path}.{k}")
+
+    walk(value, 1, "cdmExtras")
+    return dict(value)
 
 
 def parse_quantity(text: str, what: str, allow_zero: bool = False) -> int:
@@ -405,6 +511,7 @@ def terms_from_json(data: Any, source: str) -> Terms:
         schedule_id = text("scheduleId", required=False)
         if schedule is not None and schedule_id:
             raise InputError(f"{source}: give schedule or scheduleId, not both")
+        extras = check_cdm_extras(data["cdmExtras"]) if "cdmExtras" in data else None
         mode = text("mode", required=False) or "single"
         if mode not in ("single", "multi"):
             raise InputError(f"{source}: mode must be single or multi, got {mode!r}")
@@ -428,7 +535,7 @@ def terms_from_json(data: Any, source: str) -> Terms:
             trade_date=traded, start_date=started, end_date=ends, notice_days=notice,
             substitution_pre_authorised=flags["substitutionPreAuthorised"],
             no_early_return=flags["noEarlyReturn"], fee=fee, rebate=cash, day_count=day_count,
-            schedule=schedule, schedule_id=schedule_id,
+            schedule=schedule, schedule_id=schedule_id, cdm_extras=extras,
         )
     except InputError as exc:
         message = str(exc)

@@ -28,6 +28,15 @@ def opt_date(value: object) -> date | None:
     return date.fromisoformat(str(value)) if value else None
 
 
+#: The types of a token's other market identifiers (``Token.identifiers`` keys), as the chaincode
+#: accepts them: the ISDA CDM's AssetIdTypeEnum names. The ISIN and the ticker have their own
+#: fields (``Token.isin``, ``Token.ticker``).
+TOKEN_IDENTIFIER_TYPES = ("BBGID", "BBGTICKER", "CUSIP", "ClearingCode", "ExchangeCode", "FIGI",
+                          "RIC", "SEDOL", "Wertpapier")
+#: At most this many identifiers per token.
+MAX_TOKEN_IDENTIFIERS = 8
+
+
 @dataclass(frozen=True)
 class Token:
     id: str
@@ -42,6 +51,8 @@ class Token:
     raw: Json = field(default_factory=dict, repr=False, compare=False)
     minimal_unit: str = ""  # "" = the chaincode's default ("1")
     issuer: str = ""
+    #: other market identifiers by type (`TOKEN_IDENTIFIER_TYPES`: SEDOL, CUSIP, FIGI, …)
+    identifiers: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     @classmethod
     def from_json(cls, d: Json) -> Token:
@@ -51,10 +62,11 @@ class Token:
             asset_class=d.get("assetClass", ""), credit_rating=d.get("creditRating", ""),
             isin=d.get("isin", ""), ticker=d.get("ticker", ""), name=d.get("name", ""), raw=d,
             minimal_unit=d.get("minimalUnit", ""), issuer=d.get("issuer", ""),
+            identifiers={str(k): str(v) for k, v in (d.get("identifiers") or {}).items()},
         )
 
     def to_spec(self) -> Json:
-        spec = {
+        spec: Json = {
             "id": self.id, "kind": self.kind, "currency": self.currency,
             "quoteConvention": self.quote_convention, "assetClass": self.asset_class,
         }
@@ -63,7 +75,21 @@ class Token:
                            ("minimalUnit", self.minimal_unit), ("issuer", self.issuer)):
             if value:
                 spec[key] = value
+        if self.identifiers:
+            spec["identifiers"] = dict(sorted(self.identifiers.items()))
         return spec
+
+    def identifier(self, kind: str) -> str:
+        """The token's identifier of a type, "" when it has none: ``"ISIN"`` is the isin,
+        ``"ticker"`` the ticker, ``"ExchangeCode"`` the ExchangeCode identifier or else the
+        ticker, any other type (``"SEDOL"``, ``"CUSIP"``, ``"FIGI"`` …) its identifier."""
+        if kind == "ISIN":
+            return self.isin
+        if kind == "ticker":
+            return self.ticker
+        if kind == "ExchangeCode":
+            return self.identifiers.get("ExchangeCode") or self.ticker
+        return self.identifiers.get(kind, "")
 
 
 @dataclass(frozen=True)
@@ -246,6 +272,10 @@ class Terms:
     #: (``Party.define_schedule``); not both
     schedule: Schedule | None = None
     schedule_id: str = ""
+    #: what a CDM record says that no term holds (dividend terms, delivery method, settlement
+    #: dates, the trade price, a principal …), kept verbatim for a CDM export: a JSON object
+    #: (None: none); the chaincode refuses one over 16384 bytes or nested over 16 levels
+    cdm_extras: Mapping[str, Any] | None = field(default=None, hash=False)
 
     def to_json(self) -> Json:
         def dec(x: Fraction) -> str:
@@ -293,6 +323,8 @@ class Terms:
             out["schedule"] = self.schedule.to_json()
         if self.schedule_id:
             out["scheduleId"] = self.schedule_id
+        if self.cdm_extras is not None:
+            out["cdmExtras"] = dict(self.cdm_extras)
         return out
 
     @classmethod
@@ -327,6 +359,7 @@ class Terms:
             day_count=str(d.get("dayCount") or ""),
             schedule=Schedule.from_json(d["schedule"]) if d.get("schedule") is not None else None,
             schedule_id=str(d.get("scheduleId") or ""),
+            cdm_extras=dict(d["cdmExtras"]) if isinstance(d.get("cdmExtras"), dict) else None,
         )
 
 

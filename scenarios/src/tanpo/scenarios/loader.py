@@ -12,6 +12,9 @@ Every error names the file, the line, the key and what was expected. The format:
     tokens:                             # id, kind ST|CT, currency, quote, source symbol
       - {id: JGB, kind: ST, currency: JPY, quote: percent-of-par, source: JGB-SYN-2033}
       - {id: USD, kind: CT, currency: USD}
+      - {id: MUFG, kind: ST, currency: JPY, source: "8306",
+         identifiers: {SEDOL: "6335171"}}  # optional market identifiers (the on-chain
+                                           # definition's; types as `token define --identifier`)
     fx: [USDJPY]                        # FX market pairs read from <data>/fx/<PAIR>.csv
     prices:                             # inline prices per date (token ids and FX pairs)
       2024-01-02: {JGB: "100.25", USDJPY: "141.00"}
@@ -108,6 +111,7 @@ _TOKEN_KEYS = {
     "ticker",
     "asset_class",
     "rating",
+    "identifiers",
 }
 _AGREEMENT_KEYS = {
     "id",
@@ -202,6 +206,9 @@ def _tokens(item: Item) -> tuple[tuple[TokenSpec, ...], dict[str, Item]]:
                     "a cash token (CT) has no price source (its price is 1)"
                 )
         name = fields["name"].text() if "name" in fields else None
+        identifiers = (
+            _identifiers(fields["identifiers"], token_id) if "identifiers" in fields else ()
+        )
         specs.append(
             TokenSpec(
                 token_id,
@@ -210,12 +217,33 @@ def _tokens(item: Item) -> tuple[tuple[TokenSpec, ...], dict[str, Item]]:
                 cast(Literal["per-unit", "percent-of-par"], quote),
                 source,
                 name,
+                identifiers,
             )
         )
         where[token_id] = entry
     if not specs:
         raise item.expected("at least one token definition")
     return tuple(specs), where
+
+
+def _identifiers(item: Item, token_id: str) -> tuple[tuple[str, str], ...]:
+    """A token's market identifiers, ``{SEDOL: "6335171", FIGI: BBG000BQWNP4}``, checked as the
+    chaincode checks them."""
+    from tanpo.client.cli_terms import InputError, check_token_identifier
+    from tanpo.client.models import MAX_TOKEN_IDENTIFIERS
+
+    out: dict[str, str] = {}
+    entries = item.entries("a mapping of identifier type to value, such as {SEDOL: \"6335171\"}")
+    if len(entries) > MAX_TOKEN_IDENTIFIERS:
+        raise item.error(f"at most {MAX_TOKEN_IDENTIFIERS} identifiers, found {len(entries)}")
+    for key, value in entries:
+        kind, text = str(key.node.value), value.text("an identifier")
+        try:
+            check_token_identifier(kind, text, token_id)
+        except InputError as exc:
+            raise value.error(str(exc)) from None
+        out[kind] = text
+    return tuple(sorted(out.items()))
 
 
 def _leg(item: Item, tokens: dict[str, TokenSpec], what: str) -> tuple[tuple[str, Quantity], ...]:

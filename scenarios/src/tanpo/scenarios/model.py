@@ -57,6 +57,9 @@ class TokenSpec:
     quote: Literal["per-unit", "percent-of-par"] = "per-unit"
     source: str | None = None
     name: str | None = None
+    #: other market identifiers (type, value) in type order, such as ("SEDOL", "6335171"):
+    #: the on-chain run defines the token with them (`tanpo.client.models.Token.identifiers`)
+    identifiers: tuple[tuple[str, str], ...] = ()
 
     @property
     def quote_factor(self) -> Fraction:
