@@ -1,4 +1,20 @@
-"""Terms and agreements written as a CDM TradeState (the mapping is in the package's notes)."""
+"""Terms and agreements written as a CDM TradeState (the mapping is in the package's notes).
+
+What the export writes passes the CDM rules of `tanpo.client.cdm.rules` (zero violations) but one:
+a cash loan (a CT loan leg) is an ``AssetPayout`` on ``Cash``, which breaks its condition
+``UnderlierNotCash`` (CDM would model it as a repo of the collateral security, which tanpo's terms
+do not describe). Three choices follow from the rules:
+
+- the haircut α is the only valuation treatment (``haircutPercentage``); CDM's
+  ``marginPercentage`` is a collateralisation ratio r, the same requirement as α (α = 1 − 1/r),
+  and tanpo's threshold β (the margin call trigger band) has no CDM field: it is the extension's
+  ``threshold`` (a decimal string);
+- a security loan's payout has ``settlementTerms`` naming the settlement-centre roles
+  (``SettlementCentreRequired``);
+- the master agreement is named in the extension (``masterAgreement``), not as
+  ``contractDetails.documentation``: a CDM ``LegalAgreement`` must carry its terms (elections)
+  or an umbrella agreement (its condition ``AgreementType``), which tanpo does not hold.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +36,15 @@ from tanpo.client.cdm.jsontext import (
 from tanpo.client.models import Agreement, Terms, Token, decimal_string
 
 _ASSET_TYPES = "cdm.base.staticdata.asset.common."
+#: The settlement terms of a security loan's payout: settled on the ledger, both legs.
+SETTLEMENT_TERMS: Json = {"settlementType": "Physical",
+                          "securitySettlementCentre": "SecuritySettlementCentre",
+                          "cashSettlementCentre": "CashSettlementCentre"}
+#: The master agreement tanpo's agreements are made under, named in the extension: CDM's
+#: ``contractDetails.documentation`` is a LegalAgreement, which must carry the agreement's terms
+#: (its condition AgreementType: agreementTerms or umbrellaAgreement), elections tanpo does not
+#: hold.
+MASTER_AGREEMENT = "ISLA GMSLA"
 _PAYOUT_TYPE = "cdm.product.template.AssetPayout"
 
 
@@ -47,29 +72,31 @@ def terms_to_cdm(terms: Terms, tokens: Mapping[str, Token], status: str = "",
         "payerReceiver": {"payer": "Party2", "receiver": "Party1"},
         "priceQuantity": {"quantitySchedule": {"@ref:scoped": LOAN_QUANTITY_KEY}},
         "assetLeg": asset_legs,
-        "underlier": _asset(loan),
+        "underlier": asset_json(loan),
     }
     if loan.kind == "ST":
         payout["tradeType"] = "SecurityLending"
+        # AssetPayout condition SettlementCentreRequired: the ledger settles both the security
+        # and the cash (roles, not named centres: the enum values the condition asks for)
+        payout["settlementTerms"] = dict(SETTLEMENT_TERMS)
 
-    criteria = _criteria([t for _, t in legs])
+    # One eligible-collateral entry: the haircut α as haircutPercentage. CDM's marginPercentage
+    # is a collateralisation ratio r (1.02 = post 102 %), not tanpo's threshold β; tanpo's α
+    # and r are the same requirement (α = 1 − 1/r), so only α is written, and β goes to the
+    # extension.
     provisions: Json = {
         "collateralType": "Cash" if all_cash else "NonCash",
         "eligibleCollateral": [
-            {"collateralCriteria": criteria,
+            {"collateralCriteria": _criteria([t for _, t in legs]),
              "treatment": {"valuationTreatment": {"haircutPercentage": _number(terms.haircut)},
-                           "isIncluded": True}},
-            {"collateralCriteria": criteria,
-             "treatment": {"valuationTreatment":
-                           {"marginPercentage": _number(1 + terms.threshold)},
                            "isIncluded": True}},
         ],
     }
     positions = []
     for leg, token in legs:
         position: Json = {
-            "priceQuantity": [{"quantity": _quantity(leg.quantity, token)}],
-            "asset": _asset(token),
+            "priceQuantity": [{"quantity": quantity_json(leg.quantity, token)}],
+            "asset": asset_json(token),
         }
         if leg.haircut is not None:
             position["treatment"] = {
@@ -91,7 +118,7 @@ def terms_to_cdm(terms: Terms, tokens: Mapping[str, Token], status: str = "",
         taxonomy = {"source": "ISDA", "value": {"name": {"@data": "SecurityLending"}}}
         product = {"taxonomy": [taxonomy], **product}
 
-    loan_quantity = _quantity(terms.loan_quantity, loan)
+    loan_quantity = quantity_json(terms.loan_quantity, loan)
     trade: Json = {}
     if terms.id:
         trade["tradeIdentifier"] = [{
@@ -112,18 +139,8 @@ def terms_to_cdm(terms: Terms, tokens: Mapping[str, Token], status: str = "",
         "product": product,
         "tradeLot": [{"priceQuantity": [{
             "quantity": {"@key:scoped": LOAN_QUANTITY_KEY, **loan_quantity},
-            "observable": _asset(loan),
+            "observable": asset_json(loan),
         }]}],
-        "contractDetails": {"documentation": [{
-            "agreementDate": terms.trade_date.isoformat(),
-            "legalAgreementIdentification": {
-                "agreementName": {"agreementType": "MasterAgreement",
-                                  "masterAgreementType": {"@data": "GMSLA"}},
-                "publisher": "ISLA",
-            },
-            "contractualParty": [{"@ref:external": terms.lender},
-                                 {"@ref:external": terms.borrower}],
-        }]},
     })
     doc: Json = {"@model": "cdm", "@type": "cdm.event.common.TradeState",
                  "@version": CDM_VERSION, "trade": trade}
@@ -138,6 +155,8 @@ def terms_to_cdm(terms: Terms, tokens: Mapping[str, Token], status: str = "",
         "autoIssue": terms.auto_issue,
         "minimumTransferAmount": decimal_string(terms.minimum_transfer_amount),
         "baseCurrency": terms.base_currency,
+        "threshold": decimal_string(terms.threshold),
+        "masterAgreement": MASTER_AGREEMENT,
     }
     return doc
 
@@ -196,7 +215,8 @@ def _identifier(value: str, kind: str, scheme: str = "") -> Json:
     return {"identifier": ident, "identifierType": kind}
 
 
-def _asset(token: Token) -> Json:
+def asset_json(token: Token) -> Json:
+    """A token as a CDM Asset: Cash (a CT) or Security (an ST), with its identifiers."""
     own = _identifier(token.id, "Other", TOKEN_SCHEME)
     if token.kind == "CT":
         return {"@type": _ASSET_TYPES + "Cash",
@@ -216,7 +236,8 @@ def _criteria(tokens: Sequence[Token]) -> Json:
     return each[0] if len(each) == 1 else {"AnyCriteria": {"anyCriteria": each}}
 
 
-def _quantity(quantity: int, token: Token) -> Json:
+def quantity_json(quantity: int, token: Token) -> Json:
+    """A quantity of a token with its CDM unit."""
     # Shares count in units; cash and bonds (face amount) in their currency.
     if token.kind == "ST" and token.quote_convention != "percent-of-par":
         return {"value": quantity, "unit": {"financialUnit": "Share"}}
