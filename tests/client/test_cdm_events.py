@@ -275,3 +275,16 @@ def test_export_events_of_a_proposal_asks_for_no_margin_calls(
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert not [c for c in world.calls() if c[0] == "margin_calls"]
+
+
+@pytest.mark.parametrize(("note", "state"), [
+    ("maturity", "Matured"), ("end-date", "Matured"), ("early-termination", "Terminated"),
+    ("returned", "Terminated"), ("buy-in: 500 JP8306 bought in on 2024-02-01", "Terminated"),
+    ("early-termination: agreed", "Terminated"),
+])
+def test_the_close_reason_decides_matured_or_terminated(note: str, state: str) -> None:
+    agreement = Agreement("AGR-9", "CLOSED", TERMS, "bank-a", (
+        HistoryEntry("CLOSED", "CLOSED", "bank-b", "t3", "2024-01-31T16:00:00Z", note),))
+    # the activity date is the business date of the close (Tokyo: already 1 February)
+    assert cdm.agreement_to_cdm(agreement, TOKENS)["state"]["closedState"] == {
+        "state": state, "activityDate": "2024-02-01"}

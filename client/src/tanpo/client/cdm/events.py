@@ -30,7 +30,8 @@ BOUGHT_IN                   intent Decrease: ``quantityChange`` Decrease by the 
                             kept leaves the positions (``tanpoExtension.kept``)
 CLOSED                      ``quantityChange`` Decrease of the loan still out (to 0) and
                             ``transfer`` (the closing exchange), after Closed with its closedState
-                            (Matured at maturity, else Terminated)
+                            (Matured at maturity or the end date; Terminated after an early
+                            termination, a full return or a buy-in of the whole loan)
 margin call (given)         ``transfer``: the call's collateral movements (Settled, or Pending
                             while a settlement lag runs)
 any other action            no primitive: the trade is unchanged (requests, cancellations,
@@ -48,10 +49,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
-from tanpo.client.cdm.export import asset_json, quantity_json, terms_to_cdm
+from tanpo.client.cdm.export import (
+    asset_json,
+    business_date,
+    close_reason,
+    quantity_json,
+    terms_to_cdm,
+)
 from tanpo.client.cdm.jsontext import (
     CDM_VERSION,
     EXTENSION,
@@ -60,7 +67,6 @@ from tanpo.client.cdm.jsontext import (
     Json,
 )
 from tanpo.client.models import (
-    BUSINESS_TZ,
     Agreement,
     HistoryEntry,
     MarginCall,
@@ -137,17 +143,6 @@ def agreement_workflow(agreement: Agreement, tokens: Mapping[str, Token],
             "steps": steps}
 
 
-def business_date(timestamp: str) -> date | None:
-    """The business date (the platform's default zone) of a ledger timestamp."""
-    try:
-        moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        return moment.date()
-    return moment.astimezone(BUSINESS_TZ).date()
-
-
 # ---- replaying the history -------------------------------------------------------------------
 
 def _raw_entry(agreement: Agreement, index: int) -> Json:
@@ -210,7 +205,7 @@ def _entry_event(life: _Life, index: int, entry: HistoryEntry, day: date | None)
     elif entry.action == "NOTICE_GIVEN" and a.notice is not None:
         life.end_date = a.notice.effective
     elif entry.action == "CLOSED":
-        reason = entry.note.split(":", 1)[0].strip()
+        reason = close_reason(entry.note)
         if reason == "buy-in":  # the whole loan left bought in: what it kept goes
             extra["kept"] = _keep(life)
         if life.loan > 0:

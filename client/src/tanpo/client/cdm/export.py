@@ -19,7 +19,7 @@ do not describe). Three choices follow from the rules:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from fractions import Fraction
 
@@ -33,7 +33,7 @@ from tanpo.client.cdm.jsontext import (
     TRADE_ID_ISSUER,
     Json,
 )
-from tanpo.client.models import Agreement, Terms, Token, decimal_string
+from tanpo.client.models import BUSINESS_TZ, Agreement, Terms, Token, decimal_string
 
 _ASSET_TYPES = "cdm.base.staticdata.asset.common."
 #: The settlement terms of a security loan's payout: settled on the ledger, both legs.
@@ -167,14 +167,31 @@ def _with_id(terms: Terms, agreement_id: str) -> Terms:
     return replace(terms, id=agreement_id)
 
 
+#: Close reasons (the chaincode's) that end a loan at its term: CDM's closed state Matured. The
+#: others (early-termination, returned, buy-in) end it before: Terminated.
+MATURITY_REASONS = ("maturity", "end-date")
+
+
+def close_reason(note: str) -> str:
+    """The reason of a CLOSED history entry: its note up to the first colon."""
+    return note.split(":", 1)[0].strip()
+
+
+def business_date(timestamp: str) -> date | None:
+    """The business date (the platform's default zone) of a ledger timestamp."""
+    try:
+        moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return moment.date()
+    return moment.astimezone(BUSINESS_TZ).date()
+
+
 def _closing(agreement: Agreement) -> tuple[date | None, str]:
     for entry in reversed(agreement.history):
         if entry.action == "CLOSED":
-            try:
-                day = date.fromisoformat(entry.timestamp[:10])
-            except ValueError:
-                day = None
-            return day, entry.note
+            return business_date(entry.timestamp), close_reason(entry.note)
     return None, ""
 
 
@@ -185,8 +202,8 @@ def _state(status: str, closed_on: date | None, reason: str) -> Json:
         return {"positionState": "Cancelled"}
     if status == "CLOSED" and closed_on is not None:
         return {"positionState": "Closed",
-                "closedState": {"state": "Terminated" if reason == "early-termination"
-                                else "Matured",
+                "closedState": {"state": "Matured" if reason in MATURITY_REASONS
+                                else "Terminated",
                                 "activityDate": closed_on.isoformat()}}
     return {}
 
