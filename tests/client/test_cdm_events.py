@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -83,6 +84,34 @@ def test_with_the_margin_calls_the_positions_close_at_zero() -> None:
         "receiverPartyReference": {"@ref:external": "bank-a"}}
     assert positions(call) == [680_000, 0]
     assert positions(evs[-1]) == [0, 0]
+
+
+def test_a_call_on_the_date_of_a_step_is_ordered_by_the_ledger_timestamps() -> None:
+    def order(timestamp: str) -> list[str]:
+        call = replace(margin_call(), date=date(2024, 1, 12),
+                       raw={**margin_call().raw, "timestamp": timestamp})
+        return [e[cdm.EXTENSION]["action"] for e in cdm.agreement_events(life(), TOKENS, [call])]
+
+    # the return was recorded at 2024-01-12T01:00:00Z
+    assert order("2024-01-12T00:30:00Z")[3:5] == ["MARGIN_CALL", "RETURNED"]
+    assert order("2024-01-12T09:00:00Z")[3:5] == ["RETURNED", "MARGIN_CALL"]
+    assert cdm.agreement_events(life(), TOKENS, [replace(
+        margin_call(), raw={**margin_call().raw, "timestamp": "2024-01-20T08:00:00Z"})])[4][
+        cdm.EXTENSION]["timestamp"] == "2024-01-20T08:00:00Z"
+
+
+@pytest.mark.parametrize("action", cdm.events.STATE_ONLY)
+def test_actions_that_change_nothing_carry_the_state_only(action: str) -> None:
+    agreement = Agreement("AGR-9", "ACTIVE", TERMS, "bank-a", (
+        HistoryEntry("APPROVED", "ACTIVE", "bank-b", "t2", "2024-01-04T01:00:00Z"),
+        HistoryEntry(action, "ACTIVE", "bank-b", "t3", "2024-01-05T01:00:00Z", "why")))
+    approved, event = cdm.agreement_events(agreement, TOKENS)
+    assert primitives(event) == [] and "intent" not in event
+    assert event["instruction"][0]["before"] == event["after"][0]
+    # the same trade and state as after the approval (whose transfers it does not repeat)
+    assert event["after"][0] == {k: v for k, v in approved["after"][0].items()
+                                 if k != "transferHistory"}
+    assert (event[cdm.EXTENSION]["action"], event[cdm.EXTENSION]["note"]) == (action, "why")
 
 
 def test_the_opening_exchange_is_contract_formation_with_both_legs() -> None:
@@ -229,7 +258,8 @@ def test_the_workflow_chains_one_step_per_event() -> None:
     assert steps[1]["previousWorkflowStep"] == {"@ref": "AGR-7-1"}
     assert steps[1]["timestamp"] == [{"dateTime": "2024-01-04T01:00:00Z",
                                       "qualification": "eventCreationDateTime"}]
-    assert steps[4]["timestamp"][0]["dateTime"] == "2024-01-20"  # the call has a date only
+    # a call recorded without its timestamp: the start of its business day
+    assert steps[4]["timestamp"][0]["dateTime"] == "2024-01-20T00:00:00+09:00"
     assert steps[0]["eventIdentifier"] == [{"issuer": {"@data": "tanpo"},
                                             "assignedIdentifier": [{"identifier": {
                                                 "@data": "AGR-7-1"}}]}]

@@ -41,15 +41,17 @@ any other action            no primitive: the trade is unchanged (requests, canc
 Every event carries ``eventDate`` (the business date of the step: the ledger's timestamp in the
 platform's default zone, or the call's date) and, in its extension ``tanpoExtension``, the tanpo
 action and the history entry's index (``historyIndex``; a margin call has ``marginCallDate``), the
-acting party, the transaction and the entry's note. Quantities are whole token units; the
-collateral positions after a step count the margin calls only when they are given.
+acting party, the transaction and the entry's note. The trade state after a step lists the step's
+own transfers (``transferHistory``), not those of the steps before, so that a long life stays a
+linear size. Quantities are whole token units; the collateral positions after a step count the
+margin calls only when they are given.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime, time
 from typing import Any
 
 from tanpo.client.cdm.export import (
@@ -67,6 +69,7 @@ from tanpo.client.cdm.jsontext import (
     Json,
 )
 from tanpo.client.models import (
+    BUSINESS_TZ,
     Agreement,
     HistoryEntry,
     MarginCall,
@@ -111,15 +114,21 @@ def agreement_events(agreement: Agreement, tokens: Mapping[str, Token],
     """The agreement's history (and its margin calls, when given) as CDM BusinessEvents."""
     life = _Life(agreement, tokens, _initial_loan(agreement), {},
                  end_date=agreement.terms.end_date, buy_ins=list(agreement.buy_ins))
-    calls = sorted((c for c in margin_calls if c.transfers), key=lambda c: c.date)
+    calls = sorted((c for c in margin_calls if c.transfers), key=_call_order)
     events: list[Json] = []
     for index, entry in enumerate(agreement.history):
         day = business_date(entry.timestamp)
-        while calls and day is not None and calls[0].date < day and life.status != "PROPOSED":
+        # a call goes before the first step after it (by date, then the ledger's timestamps)
+        while calls and day is not None and life.opened and \
+                _call_order(calls[0]) < (day, entry.timestamp):
             events.append(_call_event(life, calls.pop(0)))
         events.append(_entry_event(life, index, entry, day))
-    events.extend(_call_event(life, call) for call in calls if life.status != "PROPOSED")
+    events.extend(_call_event(life, call) for call in calls if life.opened)
     return events
+
+
+def _call_order(call: MarginCall) -> tuple[date, str]:
+    return call.date, str(call.raw.get("timestamp") or "")
 
 
 def agreement_workflow(agreement: Agreement, tokens: Mapping[str, Token],
@@ -133,8 +142,10 @@ def agreement_workflow(agreement: Agreement, tokens: Mapping[str, Token],
         step: Json = {"@key": key, "businessEvent": body}
         if steps:
             step["previousWorkflowStep"] = {"@ref": steps[-1]["@key"]}
-        step["timestamp"] = [{"dateTime": ext.get("timestamp") or event["eventDate"],
-                              "qualification": "eventCreationDateTime"}]
+        # the ledger's timestamp; a call recorded without one: the start of its business day
+        moment = ext.get("timestamp") or datetime.combine(
+            date.fromisoformat(event["eventDate"]), time(), BUSINESS_TZ).isoformat()
+        step["timestamp"] = [{"dateTime": moment, "qualification": "eventCreationDateTime"}]
         step["eventIdentifier"] = [{"issuer": {"@data": TRADE_ID_ISSUER},
                                     "assignedIdentifier": [{"identifier": {"@data": key}}]}]
         step["action"] = "New"
@@ -256,6 +267,8 @@ def _call_event(life: _Life, call: MarginCall) -> Json:
     after = life.state()
     after["transferHistory"] = states
     ext = {"action": "MARGIN_CALL", "marginCallDate": call.date.isoformat(), "txId": call.tx_id}
+    if call.raw.get("timestamp"):
+        ext["timestamp"] = str(call.raw["timestamp"])
     return _event(a, "", call.date, before, {"transfer": {"transferState": states}}, after, ext)
 
 
