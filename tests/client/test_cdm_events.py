@@ -236,16 +236,25 @@ def test_a_proposal_declined_is_cancelled(action: str, state: Json) -> None:
     assert declined[cdm.EXTENSION]["note"] == "no"
 
 
-def test_without_the_raw_history_the_opening_exchange_is_the_terms() -> None:
-    agreement = Agreement("AGR-9", "CLOSED", TERMS, "bank-a", (
+def test_without_the_raw_history_the_exchanges_follow_the_terms() -> None:
+    open_terms = replace(TERMS, end_date=None)
+    agreement = Agreement("AGR-9", "CLOSED", open_terms, "bank-a", (
         HistoryEntry("PROPOSED", "PROPOSED", "bank-a", "t1", "2024-01-02T01:00:00Z"),
         HistoryEntry("APPROVED", "ACTIVE", "bank-b", "t2", "2024-01-04T01:00:00Z"),
-        HistoryEntry("CLOSED", "CLOSED", "bank-b", "t3", "2024-02-01T01:00:00Z",
-                     "early-termination")))
-    _, approved, closed = cdm.agreement_events(agreement, TOKENS)
+        HistoryEntry("NOTICE_GIVEN", "ACTIVE", "bank-a", "t3", "2024-01-05T01:00:00Z",
+                     "ends on 2024-01-19"),
+        HistoryEntry("CLOSED", "CLOSED", "bank-b", "t4", "2024-01-19T01:00:00Z", "maturity")))
+    _, approved, notice, closed = cdm.agreement_events(agreement, TOKENS)
     assert positions(approved) == [1_100_000, 0]
-    assert closed["after"][0]["state"]["closedState"] == {"state": "Terminated",
-                                                          "activityDate": "2024-02-01"}
+    assert [t["transfer"]["quantity"]["value"] for t in transfers(approved)] == [1000, 1_100_000]
+    assert notice["after"][0]["trade"]["product"]["economicTerms"]["terminationDate"] == {
+        "adjustableDate": {"unadjustedDate": "2024-01-19"}}
+    # the closing exchange gives everything back
+    assert [(t["transfer"]["quantity"]["value"], t["transfer"].get("transferType"))
+            for t in transfers(closed)] == [(1000, "Return"), (1_100_000, None)]
+    assert positions(closed) == [0, 0] and loan_after(closed) == 0
+    assert closed["after"][0]["state"]["closedState"] == {"state": "Matured",
+                                                          "activityDate": "2024-01-19"}
 
 
 def test_the_workflow_chains_one_step_per_event() -> None:

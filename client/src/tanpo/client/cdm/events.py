@@ -50,6 +50,7 @@ margin calls only when they are given.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from typing import Any
@@ -181,73 +182,132 @@ def _initial_loan(agreement: Agreement) -> int:
     return agreement.terms.loan_quantity + back + bought
 
 
+@dataclass
+class _Step:
+    """One history entry being written: its primitives, intent and extension extras."""
+
+    index: int
+    entry: HistoryEntry
+    day: date | None
+    moved: list[Json]
+    primitive: Json = field(default_factory=dict)
+    intent: str = ""
+    extra: Json = field(default_factory=dict)
+
+
 def _entry_event(life: _Life, index: int, entry: HistoryEntry, day: date | None) -> Json:
-    a = life.agreement
-    moved = _transfers(a, index)
-    if entry.action == "APPROVED" and not moved:  # an agreement without the raw history
-        moved = [{"token": leg.token, "quantity": str(leg.quantity), "leg": "collateral",
-                  "from": a.terms.borrower, "to": a.terms.lender} for leg in a.terms.collateral]
+    step = _Step(index, entry, day, _transfers(life.agreement, index))
     before = None if entry.action == "PROPOSED" else life.state()
-    primitive: Json = {}
-    intent = ""
-    extra: Json = {}
-    on = (day or date.min).isoformat()
-    if entry.action == "PROPOSED":
-        pass  # the execution is built from the state after
-    elif entry.action == "APPROVED":
-        intent = "ContractFormation"
-        primitive["contractFormation"] = {}
-        life.opened = True
-    elif entry.action == "RECALLED":
-        recall = _recall(a, entry)
-        if recall is not None:
-            primitive["transfer"] = {"transferState": [_transfer_state(
-                life, a.terms.loan_token, recall.quantity, a.terms.borrower, a.terms.lender,
-                recall.due.isoformat(), "Pending", "Recall")]}
-            extra["recall"] = recall.id
-    elif entry.action in ("RETURNED", "BOUGHT_IN"):
-        intent = "Decrease"
-        quantity = (_loan_moved(moved, entry.note) if entry.action == "RETURNED"
-                    else _bought(life))
-        primitive["quantityChange"] = _decrease(life, quantity)
-        life.loan -= quantity
-        if entry.action == "BOUGHT_IN":
-            extra["kept"] = _keep(life)
-    elif entry.action == "NOTICE_GIVEN" and a.notice is not None:
-        life.end_date = a.notice.effective
-    elif entry.action == "CLOSED":
-        reason = close_reason(entry.note)
-        if reason == "buy-in":  # the whole loan left bought in: what it kept goes
-            extra["kept"] = _keep(life)
-        if life.loan > 0:
-            primitive["quantityChange"] = _decrease(life, life.loan)
-        life.loan = 0
-        life.closed_on = day
-        life.reason = reason
-    if moved:
-        states = []
-        for t in moved:
-            kind = "Return" if t.get("leg") == "loan" and entry.action in (
-                "RETURNED", "CLOSED") else ""
-            states.append(_transfer_state(life, t["token"], int(t["quantity"]),
-                                          str(t.get("from", "")), str(t.get("to", "")), on,
-                                          "Settled", kind))
-            if t.get("leg") == "collateral":
-                _move(life, t["token"], int(t["quantity"]), str(t.get("to", "")))
-        primitive.setdefault("transfer", {"transferState": []})["transferState"].extend(states)
+    apply = _APPLY.get(entry.action)
+    if apply is not None:
+        apply(life, step)
+    if step.moved:
+        _settle(life, step)
     life.status = entry.status or life.status
     after = life.state()
     if entry.action == "PROPOSED":
-        primitive["execution"] = _execution(after["trade"])
-    elif entry.action == "NOTICE_GIVEN" and a.notice is not None:
-        primitive["termsChange"] = {"product": after["trade"]["product"]}
-    if "transfer" in primitive:
-        after["transferHistory"] = primitive["transfer"]["transferState"]
+        step.primitive["execution"] = _execution(after["trade"])
+    elif entry.action == "NOTICE_GIVEN" and life.end_date is not None:
+        step.primitive["termsChange"] = {"product": after["trade"]["product"]}
+    if "transfer" in step.primitive:
+        after["transferHistory"] = step.primitive["transfer"]["transferState"]
     ext: Json = {"action": entry.action, "historyIndex": index, "party": entry.party,
                  "txId": entry.tx_id, "timestamp": entry.timestamp}
     if entry.note:
         ext["note"] = entry.note
-    return _event(a, intent, day, before, primitive, after, {**ext, **extra})
+    return _event(life.agreement, step.intent, day, before, step.primitive, after,
+                  {**ext, **step.extra})
+
+
+def _approved(life: _Life, step: _Step) -> None:
+    terms = life.agreement.terms
+    step.intent = "ContractFormation"
+    step.primitive["contractFormation"] = {}
+    life.opened = True
+    if not step.moved:  # an agreement read without its raw history: the terms' exchange
+        step.moved = [_raw_move(terms.loan_token, life.loan, terms.lender, terms.borrower,
+                                "loan")]
+        step.moved += [_raw_move(leg.token, leg.quantity, terms.borrower, terms.lender)
+                       for leg in terms.collateral if leg.quantity > 0]
+
+
+def _recalled(life: _Life, step: _Step) -> None:
+    a = life.agreement
+    recall_id = close_reason(step.entry.note)  # "R1: 400 JP8306 due …"
+    recall = next((r for r in a.recalls if r.id == recall_id), None)
+    if recall is None:
+        return
+    step.primitive["transfer"] = {"transferState": [_transfer_state(
+        life, a.terms.loan_token, recall.quantity, a.terms.borrower, a.terms.lender,
+        recall.due.isoformat(), "Pending", "Recall")]}
+    step.extra["recall"] = recall.id
+
+
+def _returned(life: _Life, step: _Step) -> None:
+    step.intent = "Decrease"
+    quantity = _loan_moved(step.moved, step.entry.note)
+    step.primitive["quantityChange"] = _decrease(life, quantity)
+    life.loan -= quantity
+
+
+def _bought_in(life: _Life, step: _Step) -> None:
+    step.intent = "Decrease"
+    quantity = life.buy_ins[0].quantity if life.buy_ins else 0
+    step.primitive["quantityChange"] = _decrease(life, quantity)
+    life.loan -= quantity
+    step.extra["kept"] = _keep(life)
+
+
+def _notice(life: _Life, step: _Step) -> None:
+    notice = life.agreement.notice
+    if notice is not None:
+        life.end_date = notice.effective
+        return
+    with suppress(ValueError, IndexError):  # the note: "ends on 2024-02-15"
+        life.end_date = date.fromisoformat(step.entry.note.split()[-1])
+
+
+def _closed(life: _Life, step: _Step) -> None:
+    terms = life.agreement.terms
+    reason = close_reason(step.entry.note)
+    if reason == "buy-in":  # the whole loan left was bought in: what it kept goes
+        step.extra["kept"] = _keep(life)
+    if not step.moved:  # read without its raw history: the closing exchange returns it all
+        if life.loan > 0:
+            step.moved.append(_raw_move(terms.loan_token, life.loan, terms.borrower,
+                                        terms.lender, "loan"))
+        step.moved += [_raw_move(token, held, terms.lender, terms.borrower)
+                       for token, held in life.held.items() if held > 0]
+    if life.loan > 0:
+        step.primitive["quantityChange"] = _decrease(life, life.loan)
+    life.loan = 0
+    life.closed_on = step.day
+    life.reason = reason
+
+
+_APPLY = {"APPROVED": _approved, "RECALLED": _recalled, "RETURNED": _returned,
+          "BOUGHT_IN": _bought_in, "NOTICE_GIVEN": _notice, "CLOSED": _closed}
+
+
+def _settle(life: _Life, step: _Step) -> None:
+    """The step's token movements as settled transfers; collateral moves the positions."""
+    on = (step.day or date.min).isoformat()
+    states = []
+    for t in step.moved:
+        loan_back = t.get("leg") == "loan" and step.entry.action in ("RETURNED", "CLOSED")
+        states.append(_transfer_state(life, t["token"], int(t["quantity"]),
+                                      str(t.get("from", "")), str(t.get("to", "")), on,
+                                      "Settled", "Return" if loan_back else ""))
+        if t.get("leg") == "collateral":
+            _move(life, t["token"], int(t["quantity"]), str(t.get("to", "")))
+    step.primitive.setdefault("transfer", {"transferState": []})["transferState"].extend(states)
+
+
+def _raw_move(token: str, quantity: int, sender: str, receiver: str,
+              leg: str = "collateral") -> Json:
+    """A movement as the chaincode's history records it."""
+    return {"token": token, "quantity": str(quantity), "from": sender, "to": receiver,
+            "leg": leg}
 
 
 def _call_event(life: _Life, call: MarginCall) -> Json:
@@ -325,10 +385,6 @@ def _loan_moved(moved: Sequence[Json], note: str) -> int:
     return int(first) if first.isdigit() else 0
 
 
-def _bought(life: _Life) -> int:
-    return life.buy_ins[0].quantity if life.buy_ins else 0
-
-
 def _keep(life: _Life) -> list[Json]:
     """The collateral the lender kept in the next buy-in: out of the positions."""
     if not life.buy_ins:
@@ -342,11 +398,6 @@ def _keep(life: _Life) -> list[Json]:
 def _decrease(life: _Life, quantity: int) -> Json:
     loan = life.tokens[life.agreement.terms.loan_token]
     return {"change": [{"quantity": quantity_json(quantity, loan)}], "direction": "Decrease"}
-
-
-def _recall(a: Agreement, entry: HistoryEntry) -> Any:
-    recall_id = entry.note.split(":", 1)[0].strip()
-    return next((r for r in a.recalls if r.id == recall_id), None)
 
 
 def _execution(trade: Json) -> Json:
