@@ -219,6 +219,15 @@ def test_legal_agreement_rules_fire(path: str, value: Any, expected: set[str]) -
     assert set(rules(put(doc, path, value))) == expected | {"LegalAgreement.AgreementType"}
 
 
+def test_the_older_json_form_of_choices_is_read_too() -> None:
+    doc = cdm.terms_to_cdm(LENDING, TOKENS, "ACTIVE")
+    payout = doc["trade"]["product"]["economicTerms"]["payout"][0]
+    del payout["@type"]
+    older = put(doc, PAYOUT, {"AssetPayout": {**payout, "underlier": {"Cash": CASH}}})
+    assert [(v.path, v.rule) for v in cdm.violations(older)] == [
+        (f"$.{PAYOUT}.AssetPayout.underlier", "AssetPayout.UnderlierNotCash")]
+
+
 def test_a_violation_names_path_rule_and_problem() -> None:
     doc = put(cdm.terms_to_cdm(LENDING, TOKENS), VALUATION, {"marginPercentage": 0.02})
     (found,) = cdm.violations(cdm.loads(cdm.dumps(doc)))

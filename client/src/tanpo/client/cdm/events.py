@@ -53,7 +53,6 @@ from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
-from typing import Any
 
 from tanpo.client.cdm.export import (
     asset_json,
@@ -72,6 +71,7 @@ from tanpo.client.cdm.jsontext import (
 from tanpo.client.models import (
     BUSINESS_TZ,
     Agreement,
+    BuyIn,
     HistoryEntry,
     MarginCall,
     Token,
@@ -98,7 +98,7 @@ class _Life:
     end_date: date | None = None
     closed_on: date | None = None
     reason: str = ""
-    buy_ins: list[Any] = field(default_factory=list)
+    buy_ins: list[BuyIn] = field(default_factory=list)
     opened: bool = False  # the opening exchange ran: the positions are the held ones
 
     def state(self) -> Json:

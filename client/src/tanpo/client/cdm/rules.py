@@ -276,10 +276,8 @@ def _payout(c: _Checker, doc: Any, path: str) -> None:
     if payout is None:
         return
     kind = _choice(payout)
-    if kind and kind != "AssetPayout" and "@type" not in payout:
-        inner = payout.get(kind)
-        payout = inner if isinstance(inner, dict) else payout
-        path = f"{path}.{kind}"
+    if kind and "@type" not in payout and isinstance(payout.get(kind), dict):
+        payout, path = payout[kind], f"{path}.{kind}"  # the older form {"AssetPayout": {…}}
     # PayoutBase: payerReceiver (1..1); PayerReceiver: payer (1..1), receiver (1..1)
     c.card(payout, path, "PayoutBase", "payerReceiver", 1, 1)
     for pr, at in _items(payout, "payerReceiver", path):
