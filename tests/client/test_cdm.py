@@ -106,10 +106,10 @@ def test_collateral_type_positions_haircut_and_margin() -> None:
     collateral = export()["trade"]["product"]["economicTerms"]["collateral"]
     provisions = collateral["collateralProvisions"]
     assert provisions["collateralType"] == "NonCash"
-    haircut, margin = provisions["eligibleCollateral"]
+    # the haircut only: CDM's marginPercentage is a collateralisation ratio, not the threshold
+    (haircut,) = provisions["eligibleCollateral"]
     assert haircut["treatment"] == {"valuationTreatment": {"haircutPercentage": Decimal("0.05")},
                                     "isIncluded": True}
-    assert margin["treatment"]["valuationTreatment"] == {"marginPercentage": Decimal("1.02")}
     assert [c["AssetIdentifier"]["identifier"]["@data"]
             for c in haircut["collateralCriteria"]["AnyCriteria"]["anyCriteria"]] == [
         "JPY", "DE-BUND"]
@@ -132,14 +132,20 @@ def test_all_cash_collateral_is_cash() -> None:
     assert provisions["collateralType"] == "Cash"
 
 
-def test_gmsla_is_the_legal_agreement() -> None:
-    (doc,) = export()["trade"]["contractDetails"]["documentation"]
-    assert doc["legalAgreementIdentification"] == {
-        "agreementName": {"agreementType": "MasterAgreement",
-                          "masterAgreementType": {"@data": "GMSLA"}},
-        "publisher": "ISLA"}
-    assert doc["agreementDate"] == "2024-01-02"
-    assert doc["contractualParty"] == [{"@ref:external": "bank-a"}, {"@ref:external": "bank-b"}]
+def test_gmsla_is_named_in_the_extension() -> None:
+    # a CDM LegalAgreement must carry its elections (condition AgreementType), which tanpo has not
+    doc = export()
+    assert "contractDetails" not in doc["trade"]
+    assert doc[cdm.EXTENSION]["masterAgreement"] == "ISLA GMSLA"
+
+
+def test_a_security_loan_names_its_settlement_centres() -> None:
+    payout = export()["trade"]["product"]["economicTerms"]["payout"][0]
+    assert payout["settlementTerms"] == {"settlementType": "Physical",
+                                         "securitySettlementCentre": "SecuritySettlementCentre",
+                                         "cashSettlementCentre": "CashSettlementCentre"}
+    cash = export(CASH_LOAN)["trade"]["product"]["economicTerms"]["payout"][0]
+    assert "settlementTerms" not in cash
 
 
 def test_tanpo_only_terms_are_in_the_extension() -> None:
@@ -147,7 +153,8 @@ def test_tanpo_only_terms_are_in_the_extension() -> None:
     assert doc[cdm.EXTENSION] == {
         "schema": "tanpo.cdm-extension/1", "collateralPriority": ["JPY", "DE-BUND"],
         "adjustmentMode": "multi", "settlementLagDays": 1, "autoIssue": True,
-        "minimumTransferAmount": "1000.1", "baseCurrency": "JPY"}
+        "minimumTransferAmount": "1000.1", "baseCurrency": "JPY", "threshold": "0.02",
+        "masterAgreement": "ISLA GMSLA"}
     assert [k for k in doc if not k.startswith("@")] == ["trade", "state", cdm.EXTENSION]
 
 
@@ -184,7 +191,7 @@ def test_numbers_are_written_digit_for_digit() -> None:
                     minimum_transfer_amount=Fraction(1, 10**30))
     text = cdm.dumps(cdm.terms_to_cdm(terms, TOKENS))
     assert '"haircutPercentage": 0.123456789012345678901' in text
-    assert '"marginPercentage": 1.02' in text
+    assert '"threshold": "0.02"' in text and "marginPercentage" not in text
     assert cdm.terms_from_cdm(cdm.loads(text), TOKENS) == terms
     json.loads(text)  # still plain JSON for any reader
 

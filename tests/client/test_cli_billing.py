@@ -202,11 +202,19 @@ def test_export_cdm_is_a_security_lending_invoice(issued: FakeNetwork, tmp_path:
                                    "unit": {"currency": {"@data": "JPY"}}}
     assert first["recordTransfer"]["quantity"]["value"] == 1000
     assert second["recordTransfer"] == {
+        "@type": "cdm.event.common.ScheduledTransfer",
         "quantity": {"value": Decimal("4672.2"), "unit": {"currency": {"@data": "JPY"}}},
+        "asset": {"@type": "cdm.base.staticdata.asset.common.Cash",
+                  "identifier": [{"identifier": {"@data": "JPY"},
+                                  "identifierType": "CurrencyCode"}],
+                  "assetType": "Cash"},
+        "settlementDate": {"adjustedDate": "2024-02-10"},
         "payerReceiver": {"payerPartyReference": {"@ref:external": "bank-b"},
-                          "receiverPartyReference": {"@ref:external": "bank-a"}}}
+                          "receiverPartyReference": {"@ref:external": "bank-a"}},
+        "transferType": "NetInterest"}
     (summary,) = doc["billingSummary"]
-    assert summary["summaryAmountType"] == "GrandTotal"
+    # the pair's total (CDM's GrandTotal would need a transfer without payer and receiver)
+    assert summary["summaryAmountType"] == "ParentTotal"
     assert summary["summaryTransfer"]["quantity"]["value"] == Decimal("5672.2")
     assert summary["summaryTransfer"]["settlementDate"] == {"adjustedDate": "2024-02-10"}
     ext = doc[cdm.EXTENSION]["invoice"]

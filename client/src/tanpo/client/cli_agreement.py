@@ -930,19 +930,28 @@ def collateral(agreement_id: str, as_json: bool) -> None:
 @click.argument("agreement_id", metavar="ID")
 @click.option("--cdm", "as_cdm", is_flag=True,
               help="Write ISDA/ISLA CDM JSON (default: tanpo terms JSON for `propose --file`).")
+@click.option("--events", "as_events", is_flag=True,
+              help="With --cdm: the agreement's life as CDM BusinessEvents (its history and "
+                   "margin calls, in order), the steps of a CDM Workflow.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write to this file (default: standard output).")
-def export(agreement_id: str, as_cdm: bool, out: Path | None) -> None:
+def export(agreement_id: str, as_cdm: bool, as_events: bool, out: Path | None) -> None:
     """Export an agreement's terms: as tanpo terms JSON, or with --cdm as a CDM TradeState
-    (`agreement propose --cdm FILE` reads it back to the same terms)."""
+    (`agreement propose --cdm FILE` reads it back to the same terms); with --cdm --events, its
+    life as CDM BusinessEvents (`tanpo.client.cdm.events` documents the mapping)."""
+    if as_events and not as_cdm:
+        raise click.UsageError("--events needs --cdm")
     with session(PARTY_DEFAULT, False) as ledger:
         a = ledger.agreement(agreement_id)
         tokens: dict[str, Token] = {}
         if as_cdm:
             for token_id in [a.terms.loan_token, *(c.token for c in a.terms.collateral)]:
                 tokens[token_id] = ledger.token(token_id)
+        approved = any(h.action == "APPROVED" for h in a.history)
+        calls = ledger.margin_calls(a.id) if as_events and approved else []
     if as_cdm:
-        text = cdm.dumps(cdm.agreement_to_cdm(a, tokens))
+        text = cdm.dumps(cdm.agreement_workflow(a, tokens, calls) if as_events
+                         else cdm.agreement_to_cdm(a, tokens))
         t = a.terms
         if t.notice_days or t.substitution_pre_authorised or t.no_early_return:
             click.echo("warning: the CDM mapping does not carry the life-cycle terms (notice "
@@ -956,4 +965,5 @@ def export(agreement_id: str, as_cdm: bool, out: Path | None) -> None:
 
         terms = a.terms if a.terms.id else _with_id(a.terms, a.id)
         text = json.dumps(terms.to_json(), indent=2) + "\n"
-    write_or_echo(text, out, f"{a.id} ({'CDM' if as_cdm else 'terms'} JSON)")
+    what = "CDM events" if as_events else "CDM" if as_cdm else "terms"
+    write_or_echo(text, out, f"{a.id} ({what} JSON)")

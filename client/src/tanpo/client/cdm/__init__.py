@@ -94,6 +94,7 @@ token, due date, status and each line's exact fee, rebate and net).
 """
 
 
+from tanpo.client.cdm.events import agreement_events, agreement_workflow
 from tanpo.client.cdm.export import agreement_to_cdm, terms_to_cdm
 from tanpo.client.cdm.invoice import invoice_to_cdm
 from tanpo.client.cdm.jsontext import (
@@ -109,9 +110,11 @@ from tanpo.client.cdm.jsontext import (
     loads,
 )
 from tanpo.client.cdm.reader import terms_from_cdm
+from tanpo.client.cdm.rules import Violation, violations
 
 __all__ = [
     "CDM_VERSION", "EXTENSION", "EXTENSION_SCHEMA", "LOAN_QUANTITY_KEY", "PARTY_SCHEME",
-    "TOKEN_SCHEME", "TRADE_ID_ISSUER", "CdmError", "agreement_to_cdm", "dumps", "invoice_to_cdm",
-    "loads", "terms_from_cdm", "terms_to_cdm",
+    "TOKEN_SCHEME", "TRADE_ID_ISSUER", "CdmError", "Violation", "agreement_events",
+    "agreement_to_cdm", "agreement_workflow", "dumps", "invoice_to_cdm", "loads",
+    "terms_from_cdm", "terms_to_cdm", "violations",
 ]

@@ -1,9 +1,25 @@
-"""Terms and agreements written as a CDM TradeState (the mapping is in the package's notes)."""
+"""Terms and agreements written as a CDM TradeState (the mapping is in the package's notes).
+
+What the export writes passes the CDM rules of `tanpo.client.cdm.rules` (zero violations) but one:
+a cash loan (a CT loan leg) is an ``AssetPayout`` on ``Cash``, which breaks its condition
+``UnderlierNotCash`` (CDM would model it as a repo of the collateral security, which tanpo's terms
+do not describe). Three choices follow from the rules:
+
+- the haircut α is the only valuation treatment (``haircutPercentage``); CDM's
+  ``marginPercentage`` is a collateralisation ratio r, the same requirement as α (α = 1 − 1/r),
+  and tanpo's threshold β (the margin call trigger band) has no CDM field: it is the extension's
+  ``threshold`` (a decimal string);
+- a security loan's payout has ``settlementTerms`` naming the settlement-centre roles
+  (``SettlementCentreRequired``);
+- the master agreement is named in the extension (``masterAgreement``), not as
+  ``contractDetails.documentation``: a CDM ``LegalAgreement`` must carry its terms (elections)
+  or an umbrella agreement (its condition ``AgreementType``), which tanpo does not hold.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from fractions import Fraction
 
@@ -17,9 +33,18 @@ from tanpo.client.cdm.jsontext import (
     TRADE_ID_ISSUER,
     Json,
 )
-from tanpo.client.models import Agreement, Terms, Token, decimal_string
+from tanpo.client.models import BUSINESS_TZ, Agreement, Terms, Token, decimal_string
 
 _ASSET_TYPES = "cdm.base.staticdata.asset.common."
+#: The settlement terms of a security loan's payout: settled on the ledger, both legs.
+SETTLEMENT_TERMS: Json = {"settlementType": "Physical",
+                          "securitySettlementCentre": "SecuritySettlementCentre",
+                          "cashSettlementCentre": "CashSettlementCentre"}
+#: The master agreement tanpo's agreements are made under, named in the extension: CDM's
+#: ``contractDetails.documentation`` is a LegalAgreement, which must carry the agreement's terms
+#: (its condition AgreementType: agreementTerms or umbrellaAgreement), elections tanpo does not
+#: hold.
+MASTER_AGREEMENT = "ISLA GMSLA"
 _PAYOUT_TYPE = "cdm.product.template.AssetPayout"
 
 
@@ -47,29 +72,31 @@ def terms_to_cdm(terms: Terms, tokens: Mapping[str, Token], status: str = "",
         "payerReceiver": {"payer": "Party2", "receiver": "Party1"},
         "priceQuantity": {"quantitySchedule": {"@ref:scoped": LOAN_QUANTITY_KEY}},
         "assetLeg": asset_legs,
-        "underlier": _asset(loan),
+        "underlier": asset_json(loan),
     }
     if loan.kind == "ST":
         payout["tradeType"] = "SecurityLending"
+        # AssetPayout condition SettlementCentreRequired: the ledger settles both the security
+        # and the cash (roles, not named centres: the enum values the condition asks for)
+        payout["settlementTerms"] = dict(SETTLEMENT_TERMS)
 
-    criteria = _criteria([t for _, t in legs])
+    # One eligible-collateral entry: the haircut α as haircutPercentage. CDM's marginPercentage
+    # is a collateralisation ratio r (1.02 = post 102 %), not tanpo's threshold β; tanpo's α
+    # and r are the same requirement (α = 1 − 1/r), so only α is written, and β goes to the
+    # extension.
     provisions: Json = {
         "collateralType": "Cash" if all_cash else "NonCash",
         "eligibleCollateral": [
-            {"collateralCriteria": criteria,
+            {"collateralCriteria": _criteria([t for _, t in legs]),
              "treatment": {"valuationTreatment": {"haircutPercentage": _number(terms.haircut)},
-                           "isIncluded": True}},
-            {"collateralCriteria": criteria,
-             "treatment": {"valuationTreatment":
-                           {"marginPercentage": _number(1 + terms.threshold)},
                            "isIncluded": True}},
         ],
     }
     positions = []
     for leg, token in legs:
         position: Json = {
-            "priceQuantity": [{"quantity": _quantity(leg.quantity, token)}],
-            "asset": _asset(token),
+            "priceQuantity": [{"quantity": quantity_json(leg.quantity, token)}],
+            "asset": asset_json(token),
         }
         if leg.haircut is not None:
             position["treatment"] = {
@@ -91,7 +118,7 @@ def terms_to_cdm(terms: Terms, tokens: Mapping[str, Token], status: str = "",
         taxonomy = {"source": "ISDA", "value": {"name": {"@data": "SecurityLending"}}}
         product = {"taxonomy": [taxonomy], **product}
 
-    loan_quantity = _quantity(terms.loan_quantity, loan)
+    loan_quantity = quantity_json(terms.loan_quantity, loan)
     trade: Json = {}
     if terms.id:
         trade["tradeIdentifier"] = [{
@@ -112,18 +139,8 @@ def terms_to_cdm(terms: Terms, tokens: Mapping[str, Token], status: str = "",
         "product": product,
         "tradeLot": [{"priceQuantity": [{
             "quantity": {"@key:scoped": LOAN_QUANTITY_KEY, **loan_quantity},
-            "observable": _asset(loan),
+            "observable": asset_json(loan),
         }]}],
-        "contractDetails": {"documentation": [{
-            "agreementDate": terms.trade_date.isoformat(),
-            "legalAgreementIdentification": {
-                "agreementName": {"agreementType": "MasterAgreement",
-                                  "masterAgreementType": {"@data": "GMSLA"}},
-                "publisher": "ISLA",
-            },
-            "contractualParty": [{"@ref:external": terms.lender},
-                                 {"@ref:external": terms.borrower}],
-        }]},
     })
     doc: Json = {"@model": "cdm", "@type": "cdm.event.common.TradeState",
                  "@version": CDM_VERSION, "trade": trade}
@@ -138,6 +155,8 @@ def terms_to_cdm(terms: Terms, tokens: Mapping[str, Token], status: str = "",
         "autoIssue": terms.auto_issue,
         "minimumTransferAmount": decimal_string(terms.minimum_transfer_amount),
         "baseCurrency": terms.base_currency,
+        "threshold": decimal_string(terms.threshold),
+        "masterAgreement": MASTER_AGREEMENT,
     }
     return doc
 
@@ -148,14 +167,31 @@ def _with_id(terms: Terms, agreement_id: str) -> Terms:
     return replace(terms, id=agreement_id)
 
 
+#: Close reasons (the chaincode's) that end a loan at its term: CDM's closed state Matured. The
+#: others (early-termination, returned, buy-in) end it before: Terminated.
+MATURITY_REASONS = ("maturity", "end-date")
+
+
+def close_reason(note: str) -> str:
+    """The reason of a CLOSED history entry: its note up to the first colon."""
+    return note.split(":", 1)[0].strip()
+
+
+def business_date(timestamp: str) -> date | None:
+    """The business date (the platform's default zone) of a ledger timestamp."""
+    try:
+        moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return moment.date()
+    return moment.astimezone(BUSINESS_TZ).date()
+
+
 def _closing(agreement: Agreement) -> tuple[date | None, str]:
     for entry in reversed(agreement.history):
         if entry.action == "CLOSED":
-            try:
-                day = date.fromisoformat(entry.timestamp[:10])
-            except ValueError:
-                day = None
-            return day, entry.note
+            return business_date(entry.timestamp), close_reason(entry.note)
     return None, ""
 
 
@@ -166,8 +202,8 @@ def _state(status: str, closed_on: date | None, reason: str) -> Json:
         return {"positionState": "Cancelled"}
     if status == "CLOSED" and closed_on is not None:
         return {"positionState": "Closed",
-                "closedState": {"state": "Terminated" if reason == "early-termination"
-                                else "Matured",
+                "closedState": {"state": "Matured" if reason in MATURITY_REASONS
+                                else "Terminated",
                                 "activityDate": closed_on.isoformat()}}
     return {}
 
@@ -196,7 +232,8 @@ def _identifier(value: str, kind: str, scheme: str = "") -> Json:
     return {"identifier": ident, "identifierType": kind}
 
 
-def _asset(token: Token) -> Json:
+def asset_json(token: Token) -> Json:
+    """A token as a CDM Asset: Cash (a CT) or Security (an ST), with its identifiers."""
     own = _identifier(token.id, "Other", TOKEN_SCHEME)
     if token.kind == "CT":
         return {"@type": _ASSET_TYPES + "Cash",
@@ -216,7 +253,8 @@ def _criteria(tokens: Sequence[Token]) -> Json:
     return each[0] if len(each) == 1 else {"AnyCriteria": {"anyCriteria": each}}
 
 
-def _quantity(quantity: int, token: Token) -> Json:
+def quantity_json(quantity: int, token: Token) -> Json:
+    """A quantity of a token with its CDM unit."""
     # Shares count in units; cash and bonds (face amount) in their currency.
     if token.kind == "ST" and token.quote_convention != "percent-of-par":
         return {"value": quantity, "unit": {"financialUnit": "Share"}}
