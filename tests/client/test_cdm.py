@@ -316,7 +316,7 @@ def test_resolves_isin_ticker_and_currency_with_the_token_definitions() -> None:
     assert cdm.terms_from_cdm(doc, TOKENS) == LENDING
     error = refusal(doc, None)
     assert error.path == f"{ET}.payout[0].underlier.identifier"
-    assert "identifierType \"Other\"" in error.problem
+    assert "no token definition lists" in error.problem and "ISIN" in error.problem
 
 
 def test_without_the_extension_defaults_apply() -> None:
@@ -375,18 +375,19 @@ ELIGIBLE = "trade.product.economicTerms.collateral.collateralProvisions.eligible
      "$.trade.tradeLot[0].priceQuantity[0].quantity.value", "whole number"),
     (f"{ELIGIBLE}[0].treatment.valuationTreatment.haircutPercentage", Decimal("1.5"),
      f"$.{ELIGIBLE}[0].treatment.valuationTreatment.haircutPercentage", "[0, 1)"),
-    (f"{ELIGIBLE}[1].treatment.valuationTreatment.marginPercentage", Decimal("0.02"),
-     f"$.{ELIGIBLE}[1].treatment.valuationTreatment.marginPercentage", "1 + the threshold"),
-    (f"{ELIGIBLE}[0].treatment.valuationTreatment", _DELETE,
-     f"$.{ELIGIBLE}[*].treatment.valuationTreatment.haircutPercentage", "agreement's haircut"),
+    (f"{ELIGIBLE}[0].treatment.valuationTreatment", {"marginPercentage": 0},
+     f"$.{ELIGIBLE}[0].treatment.valuationTreatment.marginPercentage", "a margin ratio of 0"),
+    (f"{ELIGIBLE}[0].treatment.valuationTreatment",
+     {"marginPercentage": Decimal("1.02"), "haircutPercentage": Decimal("0.05")},
+     f"$.{ELIGIBLE}[0].treatment.valuationTreatment.marginPercentage",
+     "both a haircut and a margin ratio"),
     ("trade.product.economicTerms.effectiveDate", {"relativeDate": {"periodMultiplier": 2}},
      f"{ET}.effectiveDate", "relative dates cannot be mapped"),
     ("trade.tradeDate", {"@data": "2024-02-30"}, "$.trade.tradeDate", "YYYY-MM-DD"),
-    ("trade.partyRole[1].role", "Agent", "$.trade.partyRole", "role Borrower"),
     ("trade.partyRole[0].partyReference", {"@ref:external": "nobody"},
-     "$.trade.partyRole[0].partyReference", "trade.party does not define"),
+     "$.trade.partyRole[0].partyReference", "which the trade does not define"),
     ("trade.party[0].partyId[0].identifier", {"@data": "529900T8BM49AURSDO55"},
-     "$.trade.party[0].partyId[0].identifier", "tanpo party id"),
+     "$.trade.party[0]", "no tanpo party for the lender 'bank-a' id 529900T8BM49AURSDO55"),
     ("trade.product.economicTerms.collateral.collateralProvisions.collateralType", "Cash",
      f"{COLL}.collateralProvisions.collateralType", "DE-BUND is a security"),
     ("trade.product.economicTerms.collateral.collateralProvisions.collateralType", "Gold",
@@ -407,8 +408,8 @@ ELIGIBLE = "trade.product.economicTerms.collateral.collateralProvisions.eligible
      "non-negative amount"),
     ("tanpoExtension.collateralPriority", ["JPY"], "$.tanpoExtension.collateralPriority",
      "each collateral token once"),
-    ("trade.product.economicTerms.payout[0].minimumFee", {"value": 10},
-     f"{ET}.payout[0].minimumFee", "no fees"),
+    ("trade.product.economicTerms.payout[0].minimumFee", {"value": "ten"},
+     f"{ET}.payout[0].minimumFee.value", "an amount"),
     ("trade.product.economicTerms.terminationDate",
      {"adjustableDate": {"unadjustedDate": "2024-01-01"}}, f"{ET}.terminationDate",
      "before the start date"),
@@ -420,19 +421,26 @@ def test_refusals_name_the_path(path: str, value: Any, where: str, words: str) -
     assert str(error) == f"{where}: {error.problem}"
 
 
-def test_refuses_fee_legs_and_a_schedule_reference() -> None:
+def test_a_second_payout_is_refused_and_a_schedule_reference_maps() -> None:
     doc = export()
     payouts = doc["trade"]["product"]["economicTerms"]["payout"]
     payouts.append({"@type": "cdm.product.asset.InterestRatePayout", "payerReceiver": {}})
     error = refusal(doc)
-    assert error.path == f"{ET}.payout[1]" and "InterestRatePayout cannot be mapped" in str(error)
+    assert error.path == f"{ET}.payout[1]"
+    assert "InterestRatePayout cannot be the loan leg" in error.problem
+    assert "rebate is read from the cash collateral position" in error.problem
 
+    # collateral given only by a schedule: the schedule's id, the tokens chosen at the first call
     doc = export()
     doc["trade"]["product"]["economicTerms"]["collateral"]["collateralPortfolio"] = [
         {"portfolioIdentifier": {"assignedIdentifier": [{"identifier": {"@data": "S1"}}]}}]
+    del doc[cdm.EXTENSION]["collateralPriority"]
+    terms = cdm.terms_from_cdm(doc, TOKENS)
+    assert terms.schedule_id == "S1" and terms.collateral == ()
+    doc["trade"]["product"]["economicTerms"]["collateral"]["collateralPortfolio"] = [{}]
     error = refusal(doc)
     assert error.path == f"{COLL}.collateralPortfolio[0].collateralPosition"
-    assert "names a schedule by portfolioIdentifier" in error.problem
+    assert "portfolioIdentifier naming an eligibility schedule" in error.problem
 
 
 def test_refuses_what_is_not_a_trade() -> None:

@@ -333,6 +333,28 @@ def test_propose_from_unmappable_cdm_says_where(world: FakeNetwork, tmp_path: Pa
     assert not any(c[0] == "propose" for c in world.calls("bank-a"))
 
 
+def test_propose_a_finos_trade_with_a_party_map(world: FakeNetwork, tmp_path: Path) -> None:
+    # the FINOS block trade (agent lender KTKL, borrower CP001), its security defined with its SEDOL
+    from tanpo.client.cli_cdm import load_tokens
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "cdm"
+    for token in load_tokens(fixtures / "tokens.yaml").values():
+        world.tokens[token.id] = token
+    trade = fixtures / "finos-sec-lending" / "block-execution-trade-state.json"
+    result = run("agreement", "propose", "--cdm", str(trade), "--json")
+    assert result.exit_code == 2
+    assert "no tanpo party for the borrower" in result.output and "--parties" in result.output
+    result = run("agreement", "propose", "--cdm", str(trade), "--parties",
+                 str(fixtures / "parties.yaml"), "--json")
+    assert result.exit_code == 0, result.output
+    sent = next(c for c in world.calls("bank-a") if c[0] == "propose")[1]
+    assert (sent.lender, sent.borrower, sent.loan_token, sent.loan_quantity) == (
+        "bank-a", "bank-b", "ST001", 200_000)
+    assert sent.haircut == Fraction(1, 51) and sent.reference == "0266001"
+    assert run("agreement", "propose", "--parties", str(fixtures / "parties.yaml"),
+               *PROPOSE_FLAGS).exit_code == 2
+
+
 # ---- agreements: lifecycle and reads -----------------------------------------------------
 
 

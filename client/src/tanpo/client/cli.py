@@ -36,6 +36,7 @@ import click
 
 from tanpo.client.cli_agreement import agreement
 from tanpo.client.cli_billing import billing
+from tanpo.client.cli_cdm import cdm_group
 from tanpo.client.cli_common import (
     EXIT_REFUSED,
     EXIT_UNKNOWN,
@@ -657,4 +658,4 @@ def tx_status(transaction_id: str, wait: float, as_json: bool) -> None:
 
 #: Registered by the ``tanpo`` root command.
 commands: list[click.Command] = [token, balance, transfer, agreement, billing, net, events,
-                                 platform, tx]
+                                 platform, tx, cdm_group]

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from tanpo.client import cdm
+from tanpo.client.cli_cdm import party_map
 from tanpo.client.cli_common import (
     PARTY_DEFAULT,
     Json,
@@ -141,7 +142,12 @@ _TERM_FLAGS = ("lender", "borrower", "loan", "collateral", "token_haircuts", "ba
 @click.option("--file", "terms_file", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Terms JSON (as `agreement export ID` writes) instead of flags.")
 @click.option("--cdm", "cdm_file", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="A CDM trade JSON (as `agreement export ID --cdm` writes).")
+              default=None, help="A CDM trade JSON (a TradeState, Trade or ExecutionInstruction, "
+                                 "as `agreement export ID --cdm` writes or another CDM system "
+                                 "does; `tanpo cdm check` shows what it maps to).")
+@click.option("--parties", "parties_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="With --cdm: the party map (YAML or JSON) from CDM parties "
+                                 "(LEI, name or key) to tanpo parties, as `cdm check` reads it.")
 @click.option("--id", "agreement_id", default=None, metavar="ID",
               help="The agreement id (default: from --file/--cdm, else the ledger assigns one).")
 @click.option("--reference", default=None, metavar="TEXT",
@@ -156,9 +162,9 @@ _TERM_FLAGS = ("lender", "borrower", "loan", "collateral", "token_haircuts", "ba
 @click.option("--dry-run", is_flag=True,
               help="Check and print the terms JSON; submit nothing.")
 @JSON_OPTION
-def propose(terms_file: Path | None, cdm_file: Path | None, agreement_id: str | None,
-            reference: str | None, schedule_id: str | None, schedule_file: Path | None,
-            dry_run: bool, as_json: bool, **flags: Any) -> None:
+def propose(terms_file: Path | None, cdm_file: Path | None, parties_file: Path | None,
+            agreement_id: str | None, reference: str | None, schedule_id: str | None,
+            schedule_file: Path | None, dry_run: bool, as_json: bool, **flags: Any) -> None:
     """Propose an agreement's terms (you must be the lender or the borrower).
 
     Terms come from flags, from --file (tanpo terms JSON) or from --cdm (an ISDA/ISLA CDM
@@ -173,6 +179,8 @@ def propose(terms_file: Path | None, cdm_file: Path | None, agreement_id: str | 
     given = [name for name in _TERM_FLAGS if flags.get(name) not in (None, (), False)]
     if terms_file and cdm_file:
         raise click.UsageError("give --file or --cdm, not both")
+    if parties_file is not None and cdm_file is None:
+        raise click.UsageError("--parties maps the parties of a --cdm trade: give --cdm too")
     if (terms_file or cdm_file) and given:
         raise click.UsageError(f"--{'file' if terms_file else 'cdm'} carries the terms: drop "
                                f"--{given[0].replace('_', '-')}")
@@ -198,7 +206,7 @@ def propose(terms_file: Path | None, cdm_file: Path | None, agreement_id: str | 
     with session(PARTY_DEFAULT, as_json) as ledger:
         if terms is None:
             assert cdm_file is not None
-            terms = _terms_from_cdm(cdm_file, ledger)
+            terms = _terms_from_cdm(cdm_file, parties_file, ledger)
             if agreement_id is not None:
                 terms = _with_id(terms, agreement_id)
             if reference is not None:
@@ -265,16 +273,17 @@ def _terms_from_flags(flags: dict[str, Any]) -> Terms:
         raise click.UsageError(str(exc)) from None
 
 
-def _terms_from_cdm(path: Path, ledger: Ledger) -> Terms:
+def _terms_from_cdm(path: Path, parties_file: Path | None, ledger: Ledger) -> Terms:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise click.BadParameter(f"cannot read {path}: {exc.strerror or exc}",
                                  param_hint="--cdm") from None
+    parties = party_map(parties_file)
     try:
         doc = cdm.loads(text)
         tokens = {t.id: t for t in ledger.tokens()}
-        return cdm.terms_from_cdm(doc, tokens)
+        return cdm.terms_from_cdm(doc, tokens, parties)
     except cdm.CdmError as exc:
         raise click.BadParameter(f"{path}: cannot map {exc}", param_hint="--cdm") from None
 

@@ -33,7 +33,14 @@ from tanpo.client.cdm.jsontext import (
     TRADE_ID_ISSUER,
     Json,
 )
-from tanpo.client.models import BUSINESS_TZ, Agreement, Terms, Token, decimal_string
+from tanpo.client.models import (
+    BUSINESS_TZ,
+    Agreement,
+    Terms,
+    Token,
+    decimal_string,
+    exact_string,
+)
 
 _ASSET_TYPES = "cdm.base.staticdata.asset.common."
 #: The settlement terms of a security loan's payout: settled on the ledger, both legs.
@@ -46,6 +53,11 @@ SETTLEMENT_TERMS: Json = {"settlementType": "Physical",
 #: hold.
 MASTER_AGREEMENT = "ISLA GMSLA"
 _PAYOUT_TYPE = "cdm.product.template.AssetPayout"
+#: The issuer of a trade identifier carrying the parties' own reference (``Terms.reference``).
+REFERENCE_ISSUER = "tanpo:reference"
+FEE_KEY, REBATE_KEY, SPREAD_KEY, INDEX_KEY = "LendingFee-1", "RebateRate-1", "Spread-1", "Index-1"
+#: tanpo day count → CDM dayCountFraction
+DAY_COUNT_FRACTIONS = {"ACT/365F": "ACT/365.FIXED", "ACT/360": "ACT/360"}
 
 
 def agreement_to_cdm(agreement: Agreement, tokens: Mapping[str, Token]) -> Json:
@@ -64,21 +76,42 @@ def terms_to_cdm(terms: Terms, tokens: Mapping[str, Token], status: str = "",
     legs = [(leg, _token(tokens, leg.token, "collateral")) for leg in terms.collateral]
     all_cash = all(t.kind == "CT" for _, t in legs)
 
-    asset_legs = [_asset_leg(terms.start_date)]
-    if terms.end_date is not None:
-        asset_legs.append(_asset_leg(terms.end_date))
+    extras = dict(terms.cdm_extras or {})
+    loan_pq: Json = {"quantity": {"@key:scoped": LOAN_QUANTITY_KEY,
+                                  **quantity_json(terms.loan_quantity, loan)},
+                     "observable": asset_json(loan)}
+    lot = [loan_pq]
     payout: Json = {
         "@type": _PAYOUT_TYPE,
         "payerReceiver": {"payer": "Party2", "receiver": "Party1"},
         "priceQuantity": {"quantitySchedule": {"@ref:scoped": LOAN_QUANTITY_KEY}},
-        "assetLeg": asset_legs,
+        "assetLeg": extras.pop("assetLeg", None) or derived_asset_legs(terms.start_date,
+                                                                       terms.end_date),
         "underlier": asset_json(loan),
     }
+    prices = _loan_prices(terms, extras)
+    if prices:
+        loan_pq["price"] = prices
+        keys = [p["@key:scoped"] for p in prices if "@key:scoped" in p]
+        if keys:
+            payout["priceQuantity"]["priceSchedule"] = [{"@ref:scoped": k} for k in keys]
+    minimum = extras.pop("minimumFee", None)
+    if terms.fee is not None and terms.fee.minimum:
+        minimum = _money(terms.fee.minimum, terms.base_currency)
+    if minimum is not None:
+        payout["minimumFee"] = minimum
+    if "dividendTerms" in extras:
+        payout["dividendTerms"] = extras.pop("dividendTerms")
+    trade_type = extras.pop("tradeType", None)
+    if trade_type is not None:
+        payout["tradeType"] = trade_type
     if loan.kind == "ST":
-        payout["tradeType"] = "SecurityLending"
+        payout.setdefault("tradeType", "SecurityLending")
         # AssetPayout condition SettlementCentreRequired: the ledger settles both the security
         # and the cash (roles, not named centres: the enum values the condition asks for)
         payout["settlementTerms"] = dict(SETTLEMENT_TERMS)
+    if "settlementTerms" in extras:
+        payout["settlementTerms"] = extras.pop("settlementTerms")
 
     # One eligible-collateral entry: the haircut α as haircutPercentage. CDM's marginPercentage
     # is a collateralisation ratio r (1.02 = post 102 %), not tanpo's threshold β; tanpo's α
@@ -88,7 +121,7 @@ def terms_to_cdm(terms: Terms, tokens: Mapping[str, Token], status: str = "",
         "collateralType": "Cash" if all_cash else "NonCash",
         "eligibleCollateral": [
             {"collateralCriteria": _criteria([t for _, t in legs]),
-             "treatment": {"valuationTreatment": {"haircutPercentage": _number(terms.haircut)},
+             "treatment": {"valuationTreatment": valuation_json(terms.haircut),
                            "isIncluded": True}},
         ],
     }
@@ -100,47 +133,78 @@ def terms_to_cdm(terms: Terms, tokens: Mapping[str, Token], status: str = "",
         }
         if leg.haircut is not None:
             position["treatment"] = {
-                "valuationTreatment": {"haircutPercentage": _number(leg.haircut)},
+                "valuationTreatment": valuation_json(leg.haircut),
                 "isIncluded": True,
             }
         positions.append(position)
+    rebate_on = next((i for i, (_, t) in enumerate(legs) if t.kind == "CT"), None)
+    if terms.rebate is not None:
+        if rebate_on is None:
+            raise ValueError("a rebate is paid on cash collateral: the terms have no cash leg to "
+                             "write it on as CDM")
+        leg_token = legs[rebate_on][1]
+        positions[rebate_on] = {
+            "priceQuantity": positions[rebate_on]["priceQuantity"],
+            "product": {"@type": "cdm.product.template.TransferableProduct",
+                        "asset": positions[rebate_on].pop("asset"),
+                        "economicTerms": _rebate_terms(terms, leg_token, extras, lot)},
+            **{k: v for k, v in positions[rebate_on].items() if k == "treatment"},
+        }
 
     economic: Json = {"effectiveDate": _adjustable(terms.start_date)}
     if terms.end_date is not None:
         economic["terminationDate"] = _adjustable(terms.end_date)
     economic["payout"] = [payout]
+    portfolio: Json = {"collateralPosition": positions} if positions else {}
+    if terms.schedule_id:
+        portfolio["portfolioIdentifier"] = extras.pop("portfolioIdentifier", None) or (
+            derived_portfolio(terms.schedule_id))
     economic["collateral"] = {
-        "collateralPortfolio": [{"collateralPosition": positions}],
+        "collateralPortfolio": [portfolio],
         "collateralProvisions": provisions,
     }
+    for key in ("loanValue",):
+        if key in extras:
+            lot.append({"quantity": extras.pop(key)})
     product: Json = {"economicTerms": economic}
     if loan.kind == "ST":
         taxonomy = {"source": "ISDA", "value": {"name": {"@data": "SecurityLending"}}}
         product = {"taxonomy": [taxonomy], **product}
 
-    loan_quantity = quantity_json(terms.loan_quantity, loan)
     trade: Json = {}
+    identifiers = list(extras.pop("tradeIdentifier", None) or [])
+    if terms.reference and not identifiers:
+        identifiers.append({"issuer": {"@data": REFERENCE_ISSUER},
+                            "assignedIdentifier": [{"identifier": {"@data": terms.reference}}]})
     if terms.id:
-        trade["tradeIdentifier"] = [{
+        identifiers.insert(0, {
             "issuer": {"@data": TRADE_ID_ISSUER},
             "assignedIdentifier": [{"identifier": {"@data": terms.id}}],
-        }]
+        })
+    if identifiers:
+        trade["tradeIdentifier"] = identifiers
+    parties = [party_json(terms.lender), party_json(terms.borrower)]
+    roles = [{"partyReference": {"@ref:external": terms.lender}, "role": "Lender"},
+             {"partyReference": {"@ref:external": terms.borrower}, "role": "Borrower"}]
+    lender_key = terms.lender
+    principal = extras.pop("principal", None)
+    if isinstance(principal, dict) and isinstance(principal.get("@key:external"), str):
+        # the lender's tanpo party lends as agent for this principal (a fund)
+        lender_key = principal["@key:external"]
+        parties.insert(0, principal)
+        roles = [{"partyReference": {"@ref:external": lender_key}, "role": "Lender"},
+                 {"partyReference": {"@ref:external": terms.lender}, "role": "AgentLender"},
+                 roles[1]]
     trade.update({
         "tradeDate": {"@data": terms.trade_date.isoformat()},
-        "party": [party_json(terms.lender), party_json(terms.borrower)],
-        "partyRole": [
-            {"partyReference": {"@ref:external": terms.lender}, "role": "Lender"},
-            {"partyReference": {"@ref:external": terms.borrower}, "role": "Borrower"},
-        ],
+        "party": parties,
+        "partyRole": roles,
         "counterparty": [
-            {"role": "Party1", "partyReference": {"@ref:external": terms.lender}},
+            {"role": "Party1", "partyReference": {"@ref:external": lender_key}},
             {"role": "Party2", "partyReference": {"@ref:external": terms.borrower}},
         ],
         "product": product,
-        "tradeLot": [{"priceQuantity": [{
-            "quantity": {"@key:scoped": LOAN_QUANTITY_KEY, **loan_quantity},
-            "observable": asset_json(loan),
-        }]}],
+        "tradeLot": [{"priceQuantity": lot}],
     })
     doc: Json = {"@model": "cdm", "@type": "cdm.event.common.TradeState",
                  "@version": CDM_VERSION, "trade": trade}
@@ -157,7 +221,17 @@ def terms_to_cdm(terms: Terms, tokens: Mapping[str, Token], status: str = "",
         "baseCurrency": terms.base_currency,
         "threshold": decimal_string(terms.threshold),
         "masterAgreement": MASTER_AGREEMENT,
+        **tanpo_only(terms),
     }
+    # the exact α where CDM's percentage could only round it
+    if _rounded(terms.haircut):
+        doc[EXTENSION]["haircut"] = exact_string(terms.haircut)
+    exact = {leg.token: exact_string(leg.haircut) for leg in terms.collateral
+             if leg.haircut is not None and _rounded(leg.haircut)}
+    if exact:
+        doc[EXTENSION]["tokenHaircuts"] = exact
+    if extras:  # what has no place in the document above, kept for the next import
+        doc[EXTENSION]["cdmExtras"] = extras
     return doc
 
 
@@ -278,4 +352,107 @@ def party_json(party: str) -> Json:
 def _number(x: Fraction) -> Decimal:
     return Decimal(decimal_string(x))
 
+
+def derived_asset_legs(start: date, end: date | None) -> list[Json]:
+    """The asset legs an export writes for the dates alone (no CDM record to give them back)."""
+    return [_asset_leg(day) for day in (start, end) if day is not None]
+
+
+def derived_portfolio(schedule_id: str) -> Json:
+    return {"assignedIdentifier": [{"identifier": {"@data": schedule_id}}]}
+
+
+def valuation_json(haircut: Fraction) -> Json:
+    """A haircut α as CDM's valuation treatment: ``haircutPercentage`` α when it is a finite
+    decimal; else ``marginPercentage`` r = 1/(1 − α) when that one is (α = 1/51 is r = 1.02);
+    else α rounded to 10 places, the exact α then in the extension."""
+    try:
+        return {"haircutPercentage": Decimal(decimal_string(haircut))}
+    except ValueError:
+        pass
+    try:
+        return {"marginPercentage": Decimal(decimal_string(1 / (1 - haircut)))}
+    except ValueError:
+        return {"haircutPercentage": round(Decimal(haircut.numerator) / haircut.denominator, 10)}
+
+
+def _rounded(haircut: Fraction) -> bool:
+    """Whether `valuation_json` can only round the haircut."""
+    value = valuation_json(haircut)
+    return "marginPercentage" not in value and Fraction(value["haircutPercentage"]) != haircut
+
+
+def tanpo_only(terms: Terms) -> Json:
+    """The extension's part for terms CDM has no field for."""
+    out: Json = {}
+    if terms.notice_days:
+        out["noticeDays"] = terms.notice_days
+    if terms.substitution_pre_authorised:
+        out["substitutionPreAuthorised"] = True
+    if terms.no_early_return:
+        out["noEarlyReturn"] = True
+    if terms.schedule is not None:
+        out["schedule"] = terms.schedule.to_json()
+    if terms.day_count and terms.rebate is None:  # with a rebate, its leg carries it
+        out["dayCount"] = terms.day_count
+    return out
+
+
+def _money(amount: Fraction, currency: str) -> Json:
+    return {"value": Decimal(decimal_string(amount)), "unit": {"currency": {"@data": currency}}}
+
+
+def _rate_price(key: str, rate: Fraction, currency: str) -> Json:
+    """A per-annum rate (a fraction: 0.01 = 1 %) as a CDM InterestRate price."""
+    return {"@key:scoped": key, "value": Decimal(decimal_string(rate)),
+            "unit": {"currency": {"@data": currency}},
+            "perUnitOf": {"currency": {"@data": currency}}, "priceType": "InterestRate"}
+
+
+def _loan_prices(terms: Terms, extras: dict[str, object]) -> list[Json]:
+    """The loan's prices: the lending fee (an InterestRate) and the trade price (kept)."""
+    prices: list[Json] = []
+    if terms.fee is not None and terms.fee.bps:
+        prices.append(_rate_price(FEE_KEY, terms.fee.bps / 10000, terms.base_currency))
+    price = extras.pop("price", None)
+    if isinstance(price, dict):
+        prices.append(price)
+    return prices
+
+
+def _rebate_terms(terms: Terms, cash: Token, extras: dict[str, object], lot: list[Json]) -> Json:
+    """The cash collateral's economic terms: the rebate, an InterestRatePayout the lender pays."""
+    rebate = terms.rebate
+    assert rebate is not None
+    payout: Json = {"@type": "cdm.product.asset.InterestRatePayout",
+                    "payerReceiver": {"payer": "Party1", "receiver": "Party2"}}
+    if rebate.fixed is not None:
+        lot.append({"price": [_rate_price(REBATE_KEY, rebate.fixed / 100, cash.currency)]})
+        payout["rateSpecification"] = {"@type": "cdm.product.asset.FixedRateSpecification",
+                                       "rateSchedule": {"price": {"@ref:scoped": REBATE_KEY}}}
+    else:
+        index = {"@type": "cdm.observable.asset.FloatingRateIndex",
+                 "floatingRateIndex": {"@data": f"{cash.currency}-{rebate.benchmark}"},
+                 "assetClass": "InterestRate"}
+        pq: Json = {"observable": {"@data": {"@type": "cdm.observable.asset.InterestRateIndex",
+                                             "@key:scoped": INDEX_KEY, "@data": index}}}
+        spec: Json = {"@type": "cdm.product.asset.FloatingRateSpecification",
+                      "rateOption": {"@ref:scoped": INDEX_KEY}}
+        if rebate.spread_bps:
+            spread = _rate_price(SPREAD_KEY, rebate.spread_bps / 10000, cash.currency)
+            pq["price"] = [{**spread, "arithmeticOperator": "Add"}]
+            spec["spreadSchedule"] = {"price": {"@ref:scoped": SPREAD_KEY}}
+        lot.append(pq)
+        payout["rateSpecification"] = spec
+    if terms.day_count:
+        payout["dayCountFraction"] = {"@data": DAY_COUNT_FRACTIONS[terms.day_count]}
+    schedule = extras.pop("rebateSchedule", None)
+    if isinstance(schedule, dict):
+        payout.update(schedule)
+    economic: Json = {}
+    dates = extras.pop("rebateDates", None)
+    if isinstance(dates, dict):
+        economic.update(dates)
+    economic["payout"] = [payout]
+    return economic
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -73,10 +73,22 @@ class At:
 
     value: Any
     path: str
+    #: the paths read so far (shared by every `At` of one reading): what `cdm check` lists as
+    #: understood, and the rest of the document it must account for as ignored
+    seen: set[str] | None = field(default=None, compare=False, repr=False)
+
+    def child(self, value: Any, path: str) -> At:
+        return At(value, path, self.seen)
+
+    def mark(self) -> At:
+        """Record this value (the whole subtree) as read."""
+        if self.seen is not None:
+            self.seen.add(self.path)
+        return self
 
     def get(self, key: str) -> At | None:
         obj = self.obj()
-        return At(obj[key], f"{self.path}.{key}") if obj.get(key) is not None else None
+        return self.child(obj[key], f"{self.path}.{key}") if obj.get(key) is not None else None
 
     def need(self, key: str, expected: str) -> At:
         found = self.get(key)
@@ -95,7 +107,7 @@ class At:
             return [self]
         if not isinstance(self.value, list):
             raise CdmError(self.path, f"expected a JSON array, got {show(self.value)}")
-        return [At(v, f"{self.path}[{i}]") for i, v in enumerate(self.value)]
+        return [self.child(v, f"{self.path}[{i}]") for i, v in enumerate(self.value)]
 
     def first(self, expected: str) -> At:
         """The only (or first) element of a list, or a single object."""
@@ -106,6 +118,7 @@ class At:
 
     def scalar(self) -> Any:
         """A field value, unwrapped from CDM metadata (``{"@data": x}`` or ``{"value": x}``)."""
+        self.mark()
         value = self.value
         if isinstance(value, dict):
             if "@data" in value:
