@@ -7,8 +7,9 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup fabric chaincode demo test test-unit test-go test-fuzz test-integration test-client-alone lint network-up network-down clean
 
-PYPROJECTS := client/pyproject.toml network/pyproject.toml oracle/pyproject.toml scenarios/pyproject.toml
-PYSRC := client/src network/src oracle/src scenarios/src
+PYPROJECTS := client/pyproject.toml network/pyproject.toml oracle/pyproject.toml scenarios/pyproject.toml \
+	dashboard/pyproject.toml
+PYSRC := client/src network/src oracle/src scenarios/src dashboard/src
 
 # every distribution editable in one virtual environment (see requirements-dev.txt)
 $(STAMP): requirements-dev.txt $(PYPROJECTS)
