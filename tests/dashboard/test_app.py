@@ -161,7 +161,7 @@ def test_counterparties_net_exposure(net: FakeNetwork) -> None:
 
 def test_an_action_commits_or_shows_the_refusal(net: FakeNetwork) -> None:
     c, desk = client(net, "bank-a")
-    form = {"token": desk.token, "back": "/"}
+    form = {"csrf": desk.token, "back": "/"}
     done = c.post("/agreements/AGR-NEW/approve", data=form, follow_redirects=True)
     assert "Done" in done.text and net.agreements["AGR-NEW"].status == "ACTIVE"
     again = c.post("/agreements/AGR-AB/approve", data=form, follow_redirects=True)
@@ -171,7 +171,7 @@ def test_an_action_commits_or_shows_the_refusal(net: FakeNetwork) -> None:
 
 def test_forms_need_the_dashboards_token_and_a_local_host(net: FakeNetwork) -> None:
     c, _ = client(net, "bank-a")
-    assert c.post("/agreements/AGR-NEW/approve", data={"token": "x"}).status_code == 403
+    assert c.post("/agreements/AGR-NEW/approve", data={"csrf": "x"}).status_code == 403
     assert net.agreements["AGR-NEW"].status == "PROPOSED"
     other = TestClient(c.app, base_url="http://evil.example")
     assert other.get("/").status_code == 421
@@ -187,6 +187,15 @@ def test_pay_an_invoice(net: FakeNetwork) -> None:
     page = c.get("/billing").text
     assert "INV-2024-01-JPY" in page and "5,672 JPY" in text(page)
     assert 'action="/billing/pay"' in page
+    form = {"csrf": desk.token, "month": "2024-01", "currency": "JPY",
+            "counterparty": "bank-b", "token": "JPY"}
+    short = c.post("/billing/pay", data=form, follow_redirects=True)
+    assert "Refused by the chaincode" in short.text
+    assert "insufficient balance: bank-a needs 5672 JPY but has 0 free" in short.text
+    net.free[("bank-a", "JPY")] = 10_000
+    paid = c.post("/billing/pay", data=form, follow_redirects=True)
+    assert "Done" in paid.text
+    assert net.invoices[("pair-bank-a-bank-b", "2024-01", "JPY")]["status"] == "PAID"
 
 
 def test_a_fragment_request_returns_main_only(net: FakeNetwork) -> None:

@@ -192,7 +192,7 @@ def create_app(desk: Desk) -> LocalOnly:
     async def act(request: Request, what: str, back: str,
                   call: Callable[[Any], object]) -> Response:
         form = await request.form()
-        if not secrets.compare_digest(str(form.get("token", "")), desk.token):
+        if not secrets.compare_digest(str(form.get("csrf", "")), desk.token):
             return HTMLResponse("the form is stale or not from this dashboard: reload the page",
                                 status_code=403)
         fields = {k: str(v) for k, v in form.items()}
@@ -276,6 +276,7 @@ def create_app(desk: Desk) -> LocalOnly:
         Route("/", today), Route("/agreements", agreements),
         Route("/agreements/{id}", agreement), Route("/counterparties", counterparties),
         Route("/prices", prices), Route("/billing", billing), Route("/live", live),
+        Route("/favicon.ico", lambda request: Response(status_code=204)),
         Route("/agreements/{id}/approve", agreement_action(
             "approve", "approved", lambda r, a, f: r.approve(a)), methods=["POST"]),
         Route("/agreements/{id}/reject", agreement_action(

@@ -16,7 +16,7 @@ from tanpo.client.models import MarginCall
 from tanpo.dashboard import fmt
 
 WIDTH, HEIGHT = 720, 260
-LEFT, RIGHT, TOP, BOTTOM = 96, 16, 16, 40
+LEFT, RIGHT, TOP, BOTTOM = 96, 44, 16, 40
 
 
 def collateral_chart(calls: Sequence[MarginCall], currency: str,
@@ -51,13 +51,14 @@ def collateral_chart(calls: Sequence[MarginCall], currency: str,
            f'{series[-1][0].isoformat()}, values in {escape(currency)}. Every figure is in '
            'the table of margin calls below.</desc>']
     # axes and ticks
+    places = 0 if (hi - lo) / 4 >= 10 else 2
     for k in range(5):
         v = lo + (hi - lo) * k / 4
         ty = y(v)
         out.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{ty:.1f}" '
                    f'y2="{ty:.1f}"/>')
         out.append(f'<text class="tick" x="{LEFT - 6}" y="{ty + 4:.1f}" text-anchor="end">'
-                   f'{escape(_short(v))}</text>')
+                   f'{escape(fmt.number(v, places))}</text>')
     step = max(1, n // 6)
     for i in range(0, n, step):
         out.append(f'<text class="tick" x="{x(i):.1f}" y="{HEIGHT - BOTTOM + 16}" '
@@ -70,8 +71,8 @@ def collateral_chart(calls: Sequence[MarginCall], currency: str,
     required = [(x(i), y(vl)) for i, (_, vl, _, _) in enumerate(series)]
     before = [(x(i), y(b)) for i, (_, _, b, _) in enumerate(series)]
     after = [(x(i), y(a)) for i, (_, _, _, a) in enumerate(series)]
-    out.append(f'<polyline class="before" points="{line(before)}"/>')
     out.append(f'<polyline class="required" points="{line(required)}"/>')
+    out.append(f'<polyline class="before" points="{line(before)}"/>')
     out.append(f'<polyline class="after" points="{line(after)}"/>')
     for i, (d, vl, _, a) in enumerate(series):
         out.append(f'<circle class="after" cx="{after[i][0]:.1f}" cy="{after[i][1]:.1f}" r="3">'
@@ -87,12 +88,3 @@ def collateral_chart(calls: Sequence[MarginCall], currency: str,
         lx += 180
     out.append("</svg>")
     return "\n".join(out)
-
-
-def _short(v: Fraction) -> str:
-    """An axis label: 1.23M, 456.7K, 12."""
-    f = float(v)
-    for size, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if abs(f) >= size:
-            return f"{f / size:,.2f}{suffix}"
-    return f"{f:,.0f}"

@@ -101,7 +101,7 @@ class Book:
 
     def agreements(self, party: str = "", status: str = "") -> list[Agreement]:
         if self._agreements is None:
-            got = attempt("agreements", lambda: self.reader.agreements(self.party),
+            got = attempt("agreements", lambda: self.reader.agreements(""),
                           self.refused)
             # the chaincode lists a bank's own agreements only; kept so whatever the reader
             mine = [a for a in got or [] if self.party in (a.terms.lender, a.terms.borrower)]
@@ -472,6 +472,7 @@ def steps(a: Agreement, calls: Sequence[MarginCall]) -> list[Step]:
     """Every life-cycle action and margin call, oldest first."""
     out = [Step(h.timestamp, h.action.replace("_", " ").lower(), h.party, h.note, h.tx_id)
            for h in a.history]
+    recorded = {h.tx_id for h in a.history if h.tx_id}  # steps the history already names
     for c in calls:
         prices = c.raw.get("prices") or {}
         fx = c.raw.get("fx") or {}
@@ -481,13 +482,14 @@ def steps(a: Agreement, calls: Sequence[MarginCall]) -> list[Step]:
                           for t in c.transfers) or "no transfer"
         detail = (f"prices v{c.price_version}: {used or '-'}; "
                   f"{'triggered' if c.triggered else 'not triggered'}; {moved}")
-        out.append(Step(c.date.isoformat(), "margin call", "", detail, c.tx_id))
-        if c.dispute is not None:
+        out.append(Step(c.date.isoformat(), "margin call", str(c.raw.get("calledBy", "")), detail,
+                        c.tx_id))
+        if c.dispute is not None and c.dispute.tx_id not in recorded:
             d = c.dispute
             out.append(Step(c.date.isoformat(), "call disputed", d.by,
                             f"agreed {d.agreed_value}, disputed {d.disputed_value}; {d.status}"
                             + (f" ({d.resolution})" if d.resolution else ""), d.tx_id))
-        for adj in c.adjustments:
+        for adj in (x for x in c.adjustments if x.tx_id not in recorded):
             out.append(Step(c.date.isoformat(), "call adjusted", "",
                             f"prices v{adj.price_version}: gap {adj.gap_before} → "
                             f"{adj.gap_after}", adj.tx_id))
@@ -498,7 +500,8 @@ def steps(a: Agreement, calls: Sequence[MarginCall]) -> list[Step]:
     for b in a.buy_ins:
         out.append(Step(b.date.isoformat(), "buy-in", a.terms.lender,
                         f"{b.quantity:,} bought in, owed {b.owed}", b.tx_id))
-    return sorted(out, key=lambda s: s.when)
+    # value dates and timestamps: by day, then the day's actions before its calls
+    return sorted(out, key=lambda s: (s.when[:10], 0 if "T" in s.when else 1, s.when))
 
 
 # ---- counterparties ------------------------------------------------------------------------------
@@ -549,8 +552,9 @@ class Prices:
             return str(self.oracle.get("state", "unknown"))
         if self.last_posted is None:
             return "no prices yet"
-        if self.business_date is not None and (self.business_date - self.last_posted).days > 4:
-            return "behind"
+        behind = (self.business_date - self.last_posted).days if self.business_date else 0
+        if behind > 4:
+            return f"behind: last prices {behind} days before the business date"
         return "ok"
 
 
