@@ -291,12 +291,13 @@ def test_an_approval_made_in_the_browser_commits(world: World, page: Any) -> Non
     assert world.party("bank-b").agreement(world.proposal).status == "ACTIVE"
     # approving again is refused by the chaincode, in its words
     page.goto(f"{url}/agreements/{world.agreement}")
+    csrf = page.locator('meta[name="csrf"]').get_attribute("content") or ""
     page.evaluate("""([id, token]) => {
         const f = document.createElement('form'); f.method = 'post';
         f.action = '/agreements/' + id + '/approve';
         const t = document.createElement('input'); t.name = 'csrf'; t.value = token;
         f.appendChild(t); document.body.appendChild(f); f.submit(); }""",
-                  [world.agreement, page.locator('meta[name="csrf"]').get_attribute("content") or ""])
+                  [world.agreement, csrf])
     page.wait_for_selector("#flash.refused", timeout=60_000)
     assert "Refused by the chaincode" in page.inner_text("#flash")
 
