@@ -207,3 +207,57 @@ def test_a_fragment_request_returns_main_only(net: FakeNetwork) -> None:
 def test_transfers_helper_still_matches_the_fake() -> None:
     t = margin_transfer("US-STOCK", 1, "lender->borrower", "1", D1)
     assert t["from"] == "bank-a"
+
+
+def test_the_life_cycle_decisions_are_offered_to_the_right_party_and_act(
+        net: FakeNetwork) -> None:
+    lender, borrower = DeskFake(net, "bank-a"), DeskFake(net, "bank-b")
+    lender.recall("AGR-AB", 250_000, due=date(2024, 1, 8))
+    borrower.substitute("AGR-AB", {"US-STOCK": 100}, {"JP8306": 50})
+    a_client, a_desk = client(net, "bank-a")
+    b_client, b_desk = client(net, "bank-b")
+
+    # the borrower answers the recall with a return
+    today_b = b_client.get("/").text
+    assert "return 250,000 JPY (R1, due 2024-01-08)" in text(today_b)
+    assert 'action="/agreements/AGR-AB/return"' in today_b
+    assert "Approve substitution" not in today_b  # the lender's decision
+    done = b_client.post("/agreements/AGR-AB/return",
+                         data={"csrf": b_desk.token, "quantity": "250,000", "back": "/"},
+                         follow_redirects=True)
+    assert "Done" in done.text
+    assert ("return_loan", "AGR-AB", 250_000, None) in net.calls("bank-b")
+    bad = b_client.post("/agreements/AGR-AB/return",
+                        data={"csrf": b_desk.token, "quantity": "-3"}, follow_redirects=True)
+    assert "Not sent" in bad.text and "whole number above zero" in bad.text
+
+    # the lender approves the substitution
+    today_a = a_client.get("/").text
+    assert "approve the substitution" in text(today_a)
+    a_client.post("/agreements/AGR-AB/approve-substitution",
+                  data={"csrf": a_desk.token, "back": "/"}, follow_redirects=True)
+    assert net.agreements["AGR-AB"].substitution is None
+
+    # and accepts the borrower's termination request
+    raw = dict(net.agreements["AGR-AB"].raw, termination={"requestedBy": "bank-b",
+                                                          "requestedAt": "2024-01-04"})
+    net.agreements["AGR-AB"] = Agreement.from_json(raw)
+    page = a_client.get("/agreements/AGR-AB").text
+    assert "accept or decline the termination request" in text(page)
+    assert "accept or decline" not in text(b_client.get("/agreements/AGR-AB").text)
+    a_client.post("/agreements/AGR-AB/accept-termination",
+                  data={"csrf": a_desk.token}, follow_redirects=True)
+    assert net.agreements["AGR-AB"].status == "CLOSED"
+
+
+def test_numbers_for_people_keep_the_exact_value() -> None:
+    from fractions import Fraction
+
+    from tanpo.dashboard import fmt
+
+    assert fmt.money(Fraction(33012, 5), "USD") == "6,602.40 USD"
+    assert fmt.money(Fraction(-1, 2), "JPY") == "-1 JPY"  # half away from zero
+    assert fmt.money(Fraction(1234567), "JPY") == "1,234,567 JPY"
+    assert fmt.exact(Fraction(1, 3)) == "1/3" and fmt.exact(Fraction(33012, 5)) == "6602.4"
+    assert fmt.percent(Fraction(5, 100)) == "5%"
+    assert fmt.when(date(2025, 9, 30)) == "Tue 30 Sep 2025"
