@@ -4,6 +4,7 @@ chaincode's words."""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, replace
 from datetime import date
@@ -261,3 +262,18 @@ def test_numbers_for_people_keep_the_exact_value() -> None:
     assert fmt.exact(Fraction(1, 3)) == "1/3" and fmt.exact(Fraction(33012, 5)) == "6602.4"
     assert fmt.percent(Fraction(5, 100)) == "5%"
     assert fmt.when(date(2025, 9, 30)) == "Tue 30 Sep 2025"
+
+
+def test_billing_events_name_the_invoices_to_read(net: FakeNetwork) -> None:
+    from tanpo.client.events import ChaincodeEvent
+
+    _, desk = client(net, "bank-a")
+
+    def seen(pair: str, invoice: str) -> None:
+        body = json.dumps({"invoice": invoice, "pair": pair, "status": "ISSUED"}).encode()
+        desk.seen(ChaincodeEvent(9, "tx", "tanpo", "InvoiceIssued", body))
+
+    seen("pair-bank-a-bank-b", "INV-2024-01-JPY")
+    seen("pair-bank-b-bank-c", "INV-2024-01-USD")  # not bank-a's pair
+    seen("not-a-pair", "INV-2024-02-JPY")
+    assert desk.invoices_seen == {("2024-01", "JPY", "bank-b")}

@@ -32,6 +32,7 @@ from starlette.staticfiles import StaticFiles
 from tanpo.client.errors import CommitError, CommitInterrupted, GatewayError
 from tanpo.client.events import ChaincodeEvent
 from tanpo.client.models import AGREEMENT_STATUSES
+from tanpo.client.pairs import collection_parties
 from tanpo.dashboard import charts, fmt, views
 from tanpo.dashboard.live import LiveFeed
 
@@ -93,14 +94,13 @@ class Desk:
             return
         try:
             body = event.json() or {}
-            pair = str(body.get("pair", ""))
+            members = collection_parties(str(body.get("pair", "")))
             _, month_ccy = str(body.get("invoice", "")).split("INV-", 1)
             month, currency = month_ccy.rsplit("-", 1)
         except (ValueError, AttributeError):
             return
-        members = pair.removeprefix("pair-")
         if self.party in members:
-            other = members.replace(self.party, "").strip("-")
+            other = next((m for m in members if m != self.party), "")
             self.invoices_seen.add((month, currency, other))
 
     def oracle_status(self) -> dict[str, Any] | None:
@@ -218,8 +218,8 @@ def create_app(desk: Desk) -> LocalOnly:
         async def endpoint(request: Request) -> Response:
             agreement_id = request.path_params["id"]
             back = str((await request.form()).get("back") or f"/agreements/{agreement_id}")
-            if not back.startswith("/"):
-                back = "/"
+            if not back.startswith("/") or back.startswith("//") or "\\" in back:
+                back = "/"  # only a page of this dashboard
             return await act(request, f"{what} {agreement_id}", back,
                              lambda f: call(desk.reader, agreement_id, f))
         endpoint.__name__ = name

@@ -74,8 +74,10 @@ def collateral_chart(calls: Sequence[MarginCall], currency: str,
     out.append(f'<polyline class="required" points="{line(required)}"/>')
     out.append(f'<polyline class="before" points="{line(before)}"/>')
     out.append(f'<polyline class="after" points="{line(after)}"/>')
+    radius = 3 if n <= 31 else 1.5
     for i, (d, vl, _, a) in enumerate(series):
-        out.append(f'<circle class="after" cx="{after[i][0]:.1f}" cy="{after[i][1]:.1f}" r="3">'
+        out.append(f'<circle class="after" cx="{after[i][0]:.1f}" cy="{after[i][1]:.1f}" '
+                   f'r="{radius}">'
                    f'<title>{d.isoformat()}: required {escape(fmt.money(vl, currency))}, '
                    f'actual {escape(fmt.money(a, currency))}</title></circle>')
     # legend
