@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from dataclasses import dataclass, replace
 from datetime import date
 
 import pytest
-from starlette.testclient import TestClient
+
+with warnings.catch_warnings():  # Starlette's test client warns about the httpx it runs on
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
 
 from tanpo.client.models import Agreement, CollateralLeg, Schedule
 from tanpo.client.sweep import PlanItem
@@ -277,3 +281,23 @@ def test_billing_events_name_the_invoices_to_read(net: FakeNetwork) -> None:
     seen("pair-bank-b-bank-c", "INV-2024-01-USD")  # not bank-a's pair
     seen("not-a-pair", "INV-2024-02-JPY")
     assert desk.invoices_seen == {("2024-01", "JPY", "bank-b")}
+
+
+def test_concentration_against_the_schedules_limits() -> None:
+    from fractions import Fraction
+
+    from tanpo.client.models import Cap, Token
+    from tanpo.dashboard.views import Holding, concentration
+
+    tokens = {"A": Token("A", "ST", "JPY", "per-unit", asset_class="equity", issuer="X"),
+              "B": Token("B", "ST", "JPY", "per-unit", asset_class="equity", issuer="Y"),
+              "G": Token("G", "ST", "JPY", "percent-of-par", asset_class="govt", issuer="X")}
+    held = [Holding("A", 10, 1, Fraction(30), Fraction(300)),
+            Holding("B", 10, 2, Fraction(50), Fraction(500)),
+            Holding("G", 2, 3, Fraction(100), Fraction(200)),
+            Holding("Z", 0, 4, None, None)]  # nothing held: not counted
+    caps = [Cap("assetClass", "equity", Fraction(3, 4)), Cap("issuer", "", Fraction(1, 2))]
+    got = {(c.by, c.key): (c.share, c.breached) for c in concentration(caps, held, tokens)}
+    assert got == {("assetClass", "equity"): (Fraction(8, 10), True),
+                   ("issuer", "X"): (Fraction(5, 10), False),
+                   ("issuer", "Y"): (Fraction(5, 10), False)}
