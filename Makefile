@@ -5,10 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup fabric chaincode demo test test-unit test-go test-fuzz test-integration test-client-alone lint network-up network-down clean
+.PHONY: setup fabric chaincode browser demo test test-unit test-go test-fuzz test-integration test-client-alone lint network-up network-down clean
 
-PYPROJECTS := client/pyproject.toml network/pyproject.toml oracle/pyproject.toml scenarios/pyproject.toml
-PYSRC := client/src network/src oracle/src scenarios/src
+PYPROJECTS := client/pyproject.toml network/pyproject.toml oracle/pyproject.toml scenarios/pyproject.toml \
+	dashboard/pyproject.toml
+PYSRC := client/src network/src oracle/src scenarios/src dashboard/src
 
 # every distribution editable in one virtual environment (see requirements-dev.txt)
 $(STAMP): requirements-dev.txt $(PYPROJECTS)
@@ -24,6 +25,18 @@ fabric: $(STAMP)
 
 chaincode:
 	cd chaincode && go build ./... && go vet ./...
+
+# The dashboard's browser tests drive Debian's chromium (Playwright's own browser download is
+# not used): installed here when missing and we may (root with apt-get), else a clear stop.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium for the dashboard's browser tests"; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else \
+	    echo "the dashboard's browser tests need Chromium: install it (Debian/Ubuntu:" \
+	         "sudo apt-get install -y chromium) or put a chromium command on PATH"; exit 1; \
+	  fi; }
 
 demo: setup
 	$(BIN)/tanpo demo
@@ -44,7 +57,7 @@ test-fuzz:
 test-unit: $(STAMP)
 	$(BIN)/pytest -q -m "not network" tests
 
-test-integration: setup
+test-integration: setup browser
 	$(BIN)/pytest -q -m network tests/integration
 
 # The SDK as a bank installs it: the client distribution alone (a real wheel, not editable) in
@@ -62,7 +75,7 @@ test-client-alone:
 	  echo "client alone: $$($(CLIENT_VENV)/bin/pip list --format=freeze | wc -l) packages, none of pandas, matplotlib, yfinance, exchange-calendars"
 	$(CLIENT_VENV)/bin/pytest -q -p no:cacheprovider tests/client
 
-test: setup lint test-go test-fuzz test-client-alone
+test: setup lint test-go test-fuzz test-client-alone browser
 	$(BIN)/pytest -q tests
 
 network-up: setup

@@ -18,6 +18,7 @@ DISTRIBUTIONS = {
     "network": "tanpo-network",
     "oracle": "tanpo-oracle",
     "scenarios": "tanpo-scenarios",
+    "dashboard": "tanpo-dashboard",
 }
 # Which distributions each one may import from (its declared dependencies, and itself).
 ALLOWED = {
@@ -25,6 +26,8 @@ ALLOWED = {
     "network": {"client", "network"},
     "oracle": {"client", "oracle"},
     "scenarios": {"client", "network", "oracle", "scenarios"},
+    # the oracle only for the operator's prices page (the `oracle` extra)
+    "dashboard": {"client", "oracle", "dashboard"},
 }
 # Heavy packages a bank embedding the SDK must not be made to install.
 NOT_FOR_THE_CLIENT = {"pandas", "matplotlib", "yfinance", "exchange-calendars", "numpy"}

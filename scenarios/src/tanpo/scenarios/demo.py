@@ -5,12 +5,19 @@ token and issues them on request; bank-a lends JPY cash to bank-b against the fi
 (multi-token adjustment, threshold 2 %, the paper's model 4); the oracle daemon replays the 2009
 rally window from the shipped closing prices, posting each trading day's closes and sweeping the
 margin calls on-chain; the run ends with the margin-call table, the metrics, the closing
-exchange and a plot.
+exchange and a plot, and leaves the network and bank-a's dashboard (`tanpo dashboard`, when
+installed) running, with the command that stops both.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Sequence
 from datetime import date, timedelta
 from fractions import Fraction
@@ -34,6 +41,8 @@ if TYPE_CHECKING:
     from tanpo.scenarios.prices import DayPrices
 
 DEMO_PORT_BASE = 18000
+#: bank-a's dashboard listens on the port base plus this (past the network's 200 ports)
+DASHBOARD_OFFSET = 470
 CASE, MODEL = 3, 4  # the 2009 rally; beta = 2 %, multi-token, immediate settlement
 
 
@@ -59,7 +68,10 @@ def _transfers(record: CallRecord, lender: str) -> str:
 @click.option("--port-base", type=int, default=DEMO_PORT_BASE, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               default=Path("out/demo"), show_default=True, help="Folder for the plot and CSV.")
-def demo(state_dir: Path | None, port_base: int, out: Path) -> None:
+@click.option("--dashboard-port", type=click.IntRange(0, 65535), default=None,
+              help=f"Port of bank-a's dashboard (default: the port base + {DASHBOARD_OFFSET}).")
+def demo(state_dir: Path | None, port_base: int, out: Path,
+         dashboard_port: int | None) -> None:
     """Network up, tokens issued, an agreement opened, the oracle replaying the 2009 rally."""
     from tanpo.client.connect import connect
     from tanpo.marketdata.series import MarketData
@@ -80,6 +92,7 @@ def demo(state_dir: Path | None, port_base: int, out: Path) -> None:
 
     console.rule("[bold]1. A fresh Fabric network on 127.0.0.1")
     launcher = Launcher(topo, say=lambda m: console.print(f"[dim]{m}"))
+    _stop_dashboard(state / "dashboard")
     launcher.down(wipe=True)
     launcher.up()
     profile = load_profile(topo.profile_file)
@@ -173,10 +186,64 @@ def demo(state_dir: Path | None, port_base: int, out: Path) -> None:
     plot = _plot(records, out)
     ledger.close()
     console.print(f"\nplot: {plot}")
-    console.print(
-        f"The network keeps running: `tanpo --state-dir {topo.state_dir} network status`; "
-        f"stop it with `tanpo network down --state-dir {topo.state_dir}`."
-    )
+    port = dashboard_port if dashboard_port is not None else port_base + DASHBOARD_OFFSET
+    url, pid = _start_dashboard(topo.state_dir, state / "dashboard", port)
+    down = f"tanpo network down --state-dir {topo.state_dir}"
+    if url is None:
+        console.print(
+            f"The network keeps running: `tanpo --state-dir {topo.state_dir} network status`; "
+            f"stop it with `{down}`."
+        )
+        return
+    console.rule("[bold]7. bank-a's dashboard")
+    console.print(f"bank-a's dashboard: [bold]{url}[/] (process {pid}); the network keeps "
+                  f"running.", soft_wrap=True)
+    console.print(f"Stop both: kill {pid}; {down}", soft_wrap=True, markup=False)
+
+
+def _start_dashboard(network_state: Path, folder: Path,
+                     port: int) -> tuple[str | None, int | None]:
+    """Start ``tanpo dashboard`` for bank-a in its own session (it outlives the demo), its
+    output in ``folder``/bank-a.log and its PID in ``folder``/bank-a.pid; return its address
+    once it listens (None when the dashboard is not installed or did not start)."""
+    if importlib.util.find_spec("tanpo.dashboard") is None:
+        return None, None
+    folder.mkdir(parents=True, exist_ok=True)
+    log = folder / "bank-a.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tanpo.client.cli_main", "--state-dir", str(network_state),
+             "--as", "bank-a", "dashboard", "--port", str(port),
+             "--checkpoint", str(folder / "bank-a.checkpoint.json")],
+            stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
+    (folder / "bank-a.pid").write_text(f"{process.pid}\n")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        for line in log.read_text().splitlines():
+            if line.startswith("tanpo dashboard for bank-a: "):
+                return line.split(": ", 1)[1].strip(), process.pid
+        time.sleep(0.2)
+    if process.poll() is None:
+        process.terminate()
+    raise click.ClickException(f"bank-a's dashboard did not start: see {log}")
+
+
+def _stop_dashboard(folder: Path) -> None:
+    """Stop the dashboard an earlier demo left running (by the PID it recorded, and only when
+    that process is still a tanpo dashboard)."""
+    pid_file = folder / "bank-a.pid"
+    try:
+        pid = int(pid_file.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return
+    if b"dashboard" in cmdline and b"tanpo" in cmdline:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(50):
+            if not Path(f"/proc/{pid}").exists():
+                break
+            time.sleep(0.1)
+    pid_file.unlink(missing_ok=True)
 
 
 def _engine_agrees(ledger: FabricLedger, tokens: Sequence[TokenSpec],
