@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 
 from tanpo.client import cdm
 from tanpo.client.cdm.check import Report, check, leaves
-from tanpo.client.cdm.documents import Finding
+from tanpo.client.cdm.documents import Finding, proposed_terms
+from tanpo.client.cdm.jsontext import CdmError
 from tanpo.client.cdm.parties import PartyMap
 from tanpo.client.cdm.reader import Reading, haircut_to_margin_ratio, margin_ratio_to_haircut
 from tanpo.client.cli_cdm import load_tokens
@@ -330,3 +331,18 @@ def test_the_round_trip_suite_covers_the_economics() -> None:
     assert any(t.schedule_id for t in found)
     assert any((t.cdm_extras or {}).get("principal") for t in found)
     assert any(t.haircut == Fraction(1, 51) for t in found)
+
+
+def test_propose_takes_the_one_trade_a_document_proposes() -> None:
+    def doc(name: str) -> Any:
+        return cdm.loads((SUITE / name).read_text())
+
+    # an execution event: the instruction and the trade state after it are the same trade
+    terms = proposed_terms(doc("execution-cash-output.json"), TOKENS, PARTIES)
+    assert (terms.loan_token, terms.loan_quantity, terms.reference) == (
+        "GB-BDR05C0", 1_000_000, "20445678220")
+    # an allocation proposes one trade per fund: each from its own file
+    with pytest.raises(CdmError) as info:
+        proposed_terms(doc("allocation-sec-lending-func-output.json"), TOKENS, PARTIES)
+    assert "proposes 2 different trades" in info.value.problem
+    assert "$.after[0]" in info.value.problem

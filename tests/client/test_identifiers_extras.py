@@ -144,7 +144,7 @@ def test_cdm_extras_checks_mirror_the_chaincode() -> None:
         (True, "expected a JSON object, got true or false"),
         (3, "expected a JSON object, got a number"),
         ({"x": "y" * (16384 - 7)}, "16385 bytes; at most 16384"),
-        ({"x": "é" * 3000}, "18008 bytes; at most 16384"),  # as sent: \\u00e9
+        ({"x": "é" * 8200}, "16408 bytes; at most 16384"),  # as sent: UTF-8, 2 bytes each
         (nested(17), "nested more than 16 levels deep at cdmExtras" + ".a" * 16),
         ({"l": [[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]}, "deep at cdmExtras.l" + "[0]" * 15),
         ({"x": float("nan")}, "not JSON"),

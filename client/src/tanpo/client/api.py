@@ -36,6 +36,8 @@ from tanpo.client.models import (
     Terms,
     Token,
     decimal_string,
+    decode,
+    json_text,
     settlement_due,
     substitution_json,
 )
@@ -74,17 +76,17 @@ class TanpoClient:
 
     def _submit(self, contract: str, function: str, *args: str) -> Json:
         result: SubmitResult = self._contract(contract).submit(function, *args)
-        return json.loads(result.result) if result.result else {}
+        return decode(result.result) if result.result else {}
 
     def _evaluate(self, contract: str, function: str, *args: str) -> Any:
         raw = self._contract(contract).evaluate(function, *args)
-        return json.loads(raw) if raw else None
+        return decode(raw) if raw else None
 
     def _submit_private(self, contract: str, function: str, *args: str, pair: str) -> Json:
         """Submit a bilateral function in ``pair``: arguments in the transient field, endorsed
         by the pair's peers (:mod:`tanpo.client.private`)."""
         result = private.submit(self._contract(contract), function, *args, pair=pair)
-        return json.loads(result.result) if result.result else {}
+        return decode(result.result) if result.result else {}
 
     def pair_of(self, agreement_id: str) -> str:
         """The private collection of one of this bank's agreements (read on its own peer)."""
@@ -270,7 +272,7 @@ class Party(TanpoClient):
         return self.agreement(receipt.get("agreement", agreement_id))
 
     def propose(self, terms: Terms) -> Agreement:
-        receipt = self._submit_private("agreements", "Propose", json.dumps(terms.to_json()),
+        receipt = self._submit_private("agreements", "Propose", json_text(terms.to_json()),
                                        pair=pair_collection(terms.lender, terms.borrower))
         return self.agreement(receipt["agreement"])
 
@@ -309,7 +311,7 @@ class Party(TanpoClient):
         """A schedule this bank's pair with ``counterparty`` defined (``GetSchedule``)."""
         raw = private.evaluate(self._contract("agreements"), "GetSchedule", schedule_id,
                                pair=pair_collection(self.party, counterparty))
-        return Schedule.from_json(json.loads(raw)["schedule"])
+        return Schedule.from_json(decode(raw)["schedule"])
 
     def dispute_call(self, agreement_id: str, day: date, agreed_value: Number,
                      note: str = "") -> MarginCall:
@@ -405,7 +407,7 @@ class Party(TanpoClient):
         on this bank's own peer (the operator may not read it)."""
         raw = private.evaluate(self._contract("billing"), "GetInvoice", _month(month), currency,
                                pair=self.billing_pair(counterparty))
-        return Invoice.from_json(json.loads(raw))
+        return Invoice.from_json(decode(raw))
 
     def pay_invoice(self, month: str, currency: str, token: str,
                     counterparty: str) -> InvoiceReceipt:

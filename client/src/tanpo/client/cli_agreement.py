@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from tanpo.client import cdm
+from tanpo.client.cdm.documents import proposed_terms
 from tanpo.client.cli_cdm import party_map
 from tanpo.client.cli_common import (
     PARTY_DEFAULT,
@@ -59,6 +60,7 @@ from tanpo.client.models import (
     Terms,
     Token,
     business_today,
+    json_text,
 )
 
 STATUSES = list(AGREEMENT_STATUSES)
@@ -283,7 +285,7 @@ def _terms_from_cdm(path: Path, parties_file: Path | None, ledger: Ledger) -> Te
     try:
         doc = cdm.loads(text)
         tokens = {t.id: t for t in ledger.tokens()}
-        return cdm.terms_from_cdm(doc, tokens, parties)
+        return proposed_terms(doc, tokens, parties)
     except cdm.CdmError as exc:
         raise click.BadParameter(f"{path}: cannot map {exc}", param_hint="--cdm") from None
 
@@ -970,9 +972,8 @@ def export(agreement_id: str, as_cdm: bool, as_events: bool, out: Path | None) -
             click.echo("warning: the CDM mapping does not carry the fee, rebate and day count: "
                        "export without --cdm to keep them", err=True)
     else:
-        import json
 
         terms = a.terms if a.terms.id else _with_id(a.terms, a.id)
-        text = json.dumps(terms.to_json(), indent=2) + "\n"
+        text = json_text(terms.to_json(), indent=2) + "\n"
     what = "CDM events" if as_events else "CDM" if as_cdm else "terms"
     write_or_echo(text, out, f"{a.id} ({what} JSON)")

@@ -42,6 +42,7 @@ from tanpo.client.models import (
     Terms,
     Token,
     decimal_string,
+    json_text,
 )
 from tanpo.client.profile import ProfileError
 from tanpo.client.session import Session
@@ -488,7 +489,7 @@ def console() -> Console:
 
 
 def echo_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+    click.echo(json_text(value, indent=2))
 
 
 def qty(n: int) -> str:

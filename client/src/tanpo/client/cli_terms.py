@@ -26,6 +26,7 @@ from tanpo.client.models import (
     RebateTerms,
     Schedule,
     Terms,
+    json_text,
 )
 
 MAX_QUANTITY = 2**63 - 1
@@ -137,7 +138,7 @@ def check_cdm_extras(value: Any, where: str = "cdmExtras") -> dict[str, Any]:
                if isinstance(value, int | float) else type(value).__name__)
         raise InputError(f"invalid {where}: expected a JSON object, got {got}")
     try:
-        size = len(json.dumps(value, separators=(",", ":"), allow_nan=False))
+        size = len(json_text(value).encode())
     except (TypeError, ValueError) as exc:
         raise InputError(f"invalid {where}: not JSON ({exc})") from None
     if size > MAX_CDM_EXTRAS_BYTES:

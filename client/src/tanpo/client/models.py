@@ -8,13 +8,52 @@ Each dataclass keeps the original JSON in `raw` for anything not modelled.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 Json = dict[str, Any]
+
+
+def json_text(value: Any, indent: int | None = None) -> str:
+    """JSON text with exact numbers: a `Decimal` (a CDM figure kept in ``cdmExtras``) is written
+    digit for digit and a `Fraction` as its exact decimal, never through a float. Compact without
+    ``indent``."""
+    return _json(value, indent, 0)
+
+
+def _json(value: Any, indent: int | None, level: int) -> str:
+    def each(items: list[str], opening: str, closing: str) -> str:
+        if not items:
+            return opening + closing
+        if indent is None:
+            return opening + ",".join(items) + closing
+        pad, inner = " " * (indent * level), " " * (indent * (level + 1))
+        return opening + "\n" + ",\n".join(inner + i for i in items) + "\n" + pad + closing
+
+    if isinstance(value, Mapping):
+        colon = ":" if indent is None else ": "
+        return each([f"{json.dumps(str(k), ensure_ascii=False)}{colon}"
+                     f"{_json(v, indent, level + 1)}" for k, v in value.items()], "{", "}")
+    if isinstance(value, list | tuple):
+        return each([_json(v, indent, level + 1) for v in value], "[", "]")
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{value} is not a JSON number")
+        return format(value, "f") if -40 <= value.adjusted() <= 40 else str(value)
+    if isinstance(value, Fraction):
+        return decimal_string(value)
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)
+
+
+def decode(raw: bytes | str) -> Any:
+    """The chaincode's JSON: its decimals are strings, and a JSON number with a fraction (a CDM
+    figure in ``cdmExtras``) is read exactly, as a Decimal."""
+    return json.loads(raw, parse_float=Decimal)
 
 
 def frac(value: object) -> Fraction:

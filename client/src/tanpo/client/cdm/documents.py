@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from tanpo.client.cdm.jsontext import At, CdmError, show, walk
+from tanpo.client.cdm.jsontext import At, CdmError, dumps, show, walk
 from tanpo.client.cdm.parties import PartyMap
 from tanpo.client.cdm.reader import Reading, _date, _token_of, _whole, extension, read_trade
 from tanpo.client.models import Terms, Token
@@ -87,6 +87,26 @@ def read_document(doc: Any, tokens: Mapping[str, Token] | None = None,
                        "BillingInstruction or SecurityLendingInvoice (keys: "
                        f"{', '.join(sorted(obj)) or 'none'})")
     return ctx.findings
+
+
+def proposed_terms(doc: Any, tokens: Mapping[str, Token] | None = None,
+                   parties: PartyMap | None = None) -> Terms:
+    """The terms a document proposes (``agreement propose --cdm``): a TradeState or Trade, or an
+    event whose executed trade is the one to propose. Refused when the document proposes none,
+    or several different ones (e.g. an allocation's trades: propose each from its own file)."""
+    findings = read_document(doc, tokens, parties)
+    proposals = [f for f in findings
+                 if f.action.startswith(("agreement propose", "agreement active"))]
+    for f in proposals:
+        if f.refusal is not None:
+            raise f.refusal
+    distinct = {dumps(f.terms.to_json()): f.terms
+                for f in proposals if f.terms is not None}
+    if len(distinct) == 1:
+        return next(iter(distinct.values()))
+    where = ", ".join(f.path for f in proposals) or "none"
+    raise CdmError("$", f"the document proposes {len(distinct)} different trades ({where}): "
+                   "expected one (see `tanpo cdm check`)")
 
 
 # -- trades --

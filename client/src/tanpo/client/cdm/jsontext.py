@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from fractions import Fraction
 from typing import Any
 
-from tanpo.client.models import decimal_string
+from tanpo.client.models import json_text
 
 Json = dict[str, Any]
 
@@ -35,28 +33,7 @@ class CdmError(ValueError):
 
 def dumps(doc: Any, indent: int = 2) -> str:
     """JSON text with exact numbers: a Decimal is written digit for digit, never as a float."""
-    return _dump(doc, indent, 0) + "\n"
-
-
-def _dump(value: Any, indent: int, level: int) -> str:
-    pad, inner = " " * (indent * level), " " * (indent * (level + 1))
-    if isinstance(value, Mapping):
-        if not value:
-            return "{}"
-        items = [f"{inner}{json.dumps(str(k), ensure_ascii=False)}: "
-                 f"{_dump(v, indent, level + 1)}" for k, v in value.items()]
-        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
-    if isinstance(value, list | tuple):
-        if not value:
-            return "[]"
-        return ("[\n" + ",\n".join(inner + _dump(v, indent, level + 1) for v in value)
-                + "\n" + pad + "]")
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, Fraction):
-        return decimal_string(value)
-    return json.dumps(value, ensure_ascii=False)
-
+    return json_text(doc, indent) + "\n"
 
 
 def loads(text: str) -> Any:
