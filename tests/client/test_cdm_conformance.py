@@ -346,3 +346,39 @@ def test_propose_takes_the_one_trade_a_document_proposes() -> None:
         proposed_terms(doc("allocation-sec-lending-func-output.json"), TOKENS, PARTIES)
     assert "proposes 2 different trades" in info.value.problem
     assert "$.after[0]" in info.value.problem
+
+
+# ---- damaged documents: a report, never a crash ----------------------------------------------
+
+_DAMAGE = (None, 7, "text", True, [], {}, [{"x": 1}])
+
+
+def _paths(doc: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [path]
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            out += _paths(v, (*path, k))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            out += _paths(v, (*path, i))
+    return out
+
+
+@pytest.mark.parametrize("name", ["execution-cash-benchmark-output.json",
+                                  "allocation-sec-lending-func-input.json",
+                                  "part-return-settlement-workflow-func-input.json",
+                                  "create-security-lending-invoice-func-output.json"])
+def test_a_damaged_sample_gets_a_report_not_a_crash(name: str) -> None:
+    original = cdm.loads((SUITE / name).read_text())
+    paths = _paths(original)[1:]
+    # every third node of the document, damaged in each way in turn
+    for n, path in enumerate(paths[::3]):
+        doc = copy.deepcopy(original)
+        at = doc
+        for key in path[:-1]:
+            at = at[key]
+        at[path[-1]] = _DAMAGE[n % len(_DAMAGE)]
+        report = check(doc, name, TOKENS, PARTIES)  # raises nothing but a finding's refusal
+        assert isinstance(report, Report)
+        if not report.ok:
+            assert report.refusal or report.unaccounted or any(f.refusal for f in report.findings)

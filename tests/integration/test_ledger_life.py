@@ -5,11 +5,12 @@ exchange), read and closed (the closing exchange), with every balance checked at
 every token's supply equal to the free balances plus the collateral held. Then the failure paths:
 an approval with short balances, actions by the wrong party, unknown ids and malformed amounts,
 each refused with a clear error and nothing changed; a CDM export proposed again to the same
-terms; an early termination watched as events.
+terms; an early termination watched as events; an industry CDM record (a FINOS sample) proposed
+as it is with a party map, approved, exported and checked.
 
 Every token and agreement id carries a random tag, and every agreement here runs in June 2000,
-before anything other test files price or sweep, and is closed, rejected or withdrawn by the end
-of the module, so later sweeps never meet it.
+before anything other test files price or sweep (the FINOS sample keeps its own May 2025 dates),
+and is closed, rejected or withdrawn by the end of the module, so later sweeps never meet it.
 """
 
 from __future__ import annotations
@@ -482,3 +483,67 @@ def test_the_business_time_zone_through_the_cli(issued: Desk) -> None:
     assert issued.reader.platform_settings()["timeZone"] == "Asia/Seoul"
     issued.cli("platform", "set-time-zone", "Asia/Tokyo")
     assert issued.reader.platform_settings()["timeZone"] == "Asia/Tokyo"
+
+
+# ---- an industry CDM record on the ledger ------------------------------------------------------
+
+FINOS = Path(__file__).resolve().parents[1] / "fixtures" / "cdm" / "finos-sec-lending"
+
+
+def test_a_finos_cdm_execution_proposed_approved_exported(issued: Desk, tmp_path: Path) -> None:
+    """The FINOS execution against cash (1,000,000 shares of ISIN GB00BDR05C01 for 9,997,122 GBP,
+    a 1 % rebate) proposed as it is from its CDM file with a party map, approved (the opening
+    exchange), exported again as CDM, which `cdm check` maps, and closed early."""
+    d = issued
+    stock, cash = f"LL{TAG}-GBST", f"LL{TAG}-GBP"
+    d.cli("token", "define", stock, "--kind", "ST", "--currency", "GBP", "--asset-class",
+          "equity", "--isin", "GB00BDR05C01", "--identifier", "SEDOL=BDR05C0")
+    d.admin.define_token(Token(cash, "CT", "GBP", "per-unit", "cash"))
+    d.settle()
+    for party, token, quantity in ((LENDER, stock, 1_000_000), (BORROWER, cash, 9_997_122)):
+        request = d.party(party).request_issuance(token, quantity, "finos")
+        d.settle()
+        d.admin.approve_issuance(request.id)
+        d.settle()
+
+    parties = tmp_path / "parties.json"
+    parties.write_text(json.dumps({"parties": {"UKLender": LENDER, "UKBroker": BORROWER}}))
+    sample = FINOS / "execution-cash-output.json"
+    unmapped = d.cli("agreement", "propose", "--cdm", str(sample), as_=LENDER, code=2)
+    assert "no tanpo party for the borrower 'UK Broker'" in unmapped.stderr
+    proposed = d.cli_json("agreement", "propose", "--cdm", str(sample), "--parties", str(parties),
+                          as_=LENDER)
+    assert isinstance(proposed, dict)
+    agreement_id = proposed["id"]
+    d.agreements.append(agreement_id)
+    try:
+        terms = d.book.agreement(agreement_id).terms
+        assert (terms.lender, terms.borrower) == (LENDER, BORROWER)
+        assert (terms.loan_token, terms.loan_quantity) == (stock, 1_000_000)
+        assert [(c.token, c.quantity) for c in terms.collateral] == [(cash, 9_997_122)]
+        assert terms.rebate is not None and terms.rebate.fixed == 1
+        assert terms.reference == "20445678220" and terms.base_currency == "GBP"
+        extras = terms.cdm_extras or {}
+        assert str(extras["price"]["value"]) == "9.8011"  # exact through the ledger
+        assert extras["assetLeg"][0]["deliveryMethod"] == "DeliveryVersusPayment"
+
+        d.party(BORROWER).approve(agreement_id)
+        d.settle()
+        assert d.status(agreement_id) == "ACTIVE"
+        assert d.held(agreement_id) == {cash: 9_997_122}
+
+        exported = tmp_path / "exported.json"
+        d.cli("agreement", "export", agreement_id, "--cdm", "--out", str(exported), as_=LENDER)
+        checked = d.cli("cdm", "check", str(exported), "--json")  # exit 0: every field mapped
+        (report,) = json.loads(checked.stdout)
+        (item,) = report["items"]
+        assert item["terms"]["rebate"] == {"fixed": "1"}
+        assert item["terms"]["cdmExtras"]["price"]["value"] == 9.8011
+    finally:
+        if d.status(agreement_id) == "ACTIVE":
+            d.cli("agreement", "terminate", agreement_id, "--note", "test over", as_=LENDER)
+            d.cli("agreement", "accept-termination", agreement_id, as_=BORROWER)
+        elif d.status(agreement_id) == "PROPOSED":
+            d.party(LENDER).withdraw(agreement_id)
+            d.settle()
+    assert d.status(agreement_id) == "CLOSED"

@@ -162,6 +162,7 @@ def _trade_state(state: At, ctx: _Context, kind: str = "TradeState",
 
 
 def _event(event: At, kind: str, ctx: _Context) -> None:
+    before_count = len(ctx.findings)
     for key in ("eventDate", "effectiveDate"):
         found = event.get(key)
         if found is not None:
@@ -218,7 +219,10 @@ def _event(event: At, kind: str, ctx: _Context) -> None:
                 "agreement withdraw of the pre-settled allocation, then propose it again with "
                 "the quantity left" if intent_name == "Reallocation" else
                 "the block trade after the split: closed as allocated, never proposed")
-    if intent_name or qualifier_name:
+    if len(ctx.findings) == before_count:
+        ctx.findings.append(Finding(event.path, kind, "", refusal=CdmError(
+            event.path, "an event with no instruction and no trade state after it")))
+    elif intent_name or qualifier_name:
         ctx.findings[-1].details.setdefault("intent", intent_name or qualifier_name)
 
 

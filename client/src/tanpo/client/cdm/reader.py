@@ -417,6 +417,15 @@ def _referenced(refs: At | None, keyed: Mapping[str, At]) -> Iterator[At]:
         yield keyed[key]
 
 
+def _the_one(ref: At | None, keyed: Mapping[str, At], what: str, where: str = "") -> At:
+    """What a reference names, which must be exactly one."""
+    found = list(_referenced(ref, keyed))
+    if len(found) != 1:
+        raise CdmError(ref.path if ref is not None else where,
+                       f"expected a reference to {what}, found {len(found)}")
+    return found[0]
+
+
 def _unwrap(observable: At) -> At:
     """An observable's asset or index, through CDM's ``@data`` wrappers."""
     at = observable
@@ -435,7 +444,7 @@ def _loan_quantity(payout: At, loan: str, quantities: Mapping[str, At],
         if "value" in obj and not _scoped_ref(obj):
             found = schedule
         else:
-            found = next(_referenced(schedule, quantities))
+            found = _the_one(schedule, quantities, "the loan quantity")
     if found is None:
         raise CdmError(f"{payout.path}.priceQuantity", "missing; expected the loan quantity "
                        "(priceQuantity.quantitySchedule referring to a trade lot quantity)")
@@ -584,7 +593,7 @@ def _rebate_leg(product: At, quantities: Mapping[str, At], prices: Mapping[str, 
             payout.need("payerReceiver", "").mark()
         schedule = walk(payout, "priceQuantity.quantitySchedule")
         if schedule is not None:
-            quantity = next(_referenced(schedule, quantities))
+            quantity = _the_one(schedule, quantities, "the collateral quantity")
         spec = payout.get("rateSpecification")
         spec_kind = str(spec.obj().get("@type", "")).rsplit(".", 1)[-1] if spec else ""
         if spec is None:  # a fixed rate given only as the payout's price
@@ -596,12 +605,14 @@ def _rebate_leg(product: At, quantities: Mapping[str, At], prices: Mapping[str, 
             rates[0].mark()
         elif spec_kind == "FixedRateSpecification":
             spec.need("@type", "the rate kind").mark()
-            price = next(_referenced(walk(spec, "rateSchedule.price"), prices))
+            price = _the_one(walk(spec, "rateSchedule.price"), prices, "the rebate rate",
+                             f"{spec.path}.rateSchedule.price")
             rebate = RebateTerms(fixed=_signed(price.need("value", "the rate")) * 100)
             price.mark()
         elif spec_kind == "FloatingRateSpecification":
             spec.need("@type", "the rate kind").mark()
-            option = next(_referenced(spec.need("rateOption", "the benchmark"), observables))
+            option = _the_one(spec.need("rateOption", "the benchmark"), observables,
+                              "the benchmark")
             index = _unwrap(option.mark())
             name = index.need("floatingRateIndex", "the benchmark").text("a benchmark")
             benchmark = name.split("-", 1)[1] if re.fullmatch(r"[A-Z]{3}-.+", name) else name
@@ -612,7 +623,7 @@ def _rebate_leg(product: At, quantities: Mapping[str, At], prices: Mapping[str, 
             spread = Fraction(0)
             spread_at = walk(spec, "spreadSchedule.price")
             if spread_at is not None:
-                price = next(_referenced(spread_at, prices))
+                price = _the_one(spread_at, prices, "the spread")
                 spread = _signed(price.need("value", "the spread")) * 10000
                 price.mark()
             rebate = RebateTerms(benchmark=benchmark, spread_bps=spread)
@@ -864,10 +875,11 @@ def _whole(at: At, allow_zero: bool) -> int:
 
 def _check_unit(quantity: At, token_id: str, tokens: Mapping[str, Token] | None) -> None:
     unit = quantity.get("unit")
+    if unit is not None:
+        unit.mark()  # checked against the token's definition when there is one
     token = tokens.get(token_id) if tokens is not None else None
     if unit is None or token is None:
         return
-    unit.mark()
     currency = unit.get("currency")
     if currency is not None:
         code = currency.scalar()
