@@ -1,96 +1,59 @@
-"""tanpo agreements as ISDA/ISLA Common Domain Model (CDM) JSON, both ways.
+"""tanpo agreements as ISDA/ISLA Common Domain Model (CDM) JSON, both ways, and the industry's own
+CDM records read as they are.
 
-`agreement_to_cdm` writes an agreement as a CDM ``TradeState`` (CDM 7 structure, the ``@type`` /
-``@data`` / ``@key`` JSON form of the CDM's own sample files); `terms_from_cdm` reads such a
-document back into `Terms`, refusing what it cannot map with a `CdmError` that names the JSON path
-and what was expected. Export then import reproduces the same terms.
+Modules: `jsontext` (exact JSON text, the path-aware reader), `export` (terms and agreements as a
+``TradeState``), `reader` (a Trade or ExecutionInstruction into `Terms`), `parties` (party maps,
+roles, agent lenders), `documents` (what a document asks of the ledger: each trade state and
+event), `check` (``tanpo cdm check``: every field mapped or ignored with a reason), `events` (an
+agreement's life as CDM BusinessEvents), `invoice` (SecurityLendingInvoice), `rules` (CDM's data
+rules, checked in code).
 
-Mapping (paths below ``trade.``; ``ET`` = ``product.economicTerms``, ``C`` = ``ET.collateral``):
+Terms (paths below ``trade.``; ``ET`` = ``product.economicTerms``, ``C`` = ``ET.collateral``,
+``P`` = ``ET.payout[0]``, the AssetPayout; ``L`` = ``tradeLot[0].priceQuantity``):
 
 =========================  ========================================================================
 tanpo term                 CDM
 =========================  ========================================================================
-id                         ``tradeIdentifier[issuer "tanpo"].assignedIdentifier[0].identifier``
-lender                     ``party[]`` (partyId scheme ``tanpo:party``) with ``partyRole`` Lender
-                           and ``counterparty`` Party1
-borrower                   the same with ``partyRole`` Borrower and ``counterparty`` Party2
+id                         ``tradeIdentifier`` of issuer ``tanpo``
+reference                  another issuer's ``tradeIdentifier`` (kept whole in ``cdmExtras``), or
+                           the issuer ``tanpo:reference`` tanpo writes
+lender, borrower           ``party`` and ``partyRole`` Lender / Borrower; without them, the
+                           payout's payer (lender) and receiver (borrower); an agent lender for a
+                           principal (`parties`): the principal is kept in ``cdmExtras``
 tradeDate                  ``tradeDate``
-startDate                  ``ET.effectiveDate.adjustableDate.unadjustedDate`` (and the near
-                           ``assetLeg``'s settlement date)
-endDate                    ``ET.terminationDate.adjustableDate.unadjustedDate``; absent = open
-                           (and the far ``assetLeg``)
-loan token                 ``ET.payout[0]``, an ``AssetPayout`` (payer Party2 = borrower, receiver
-                           Party1 = lender): its ``underlier`` is a ``Security`` (an ST) or
-                           ``Cash`` (a CT) identified by the tanpo token id (``identifierType``
-                           Other, scheme ``tanpo:token``) and, when defined, its ISIN, ticker
-                           (ExchangeCode) or currency (CurrencyCode)
-loan quantity              ``tradeLot[0].priceQuantity[0].quantity`` (referenced by the payout's
-                           ``priceQuantity.quantitySchedule``)
-collateral legs            ``C.collateralPortfolio[0].collateralPosition[i]``: ``asset`` and
-                           ``priceQuantity[0].quantity``, in priority order
-per-token haircut          ``collateralPosition[i].treatment.valuationTreatment.haircutPercentage``
-collateral kind            ``C.collateralProvisions.collateralType``: Cash (all CTs) or NonCash
-haircut α                  ``C.collateralProvisions.eligibleCollateral[0]`` (criteria: the
-                           collateral tokens) ``.treatment.valuationTreatment.haircutPercentage``
-threshold β                ``C.collateralProvisions.eligibleCollateral[1]``
-                           ``.treatment.valuationTreatment.marginPercentage`` = **1 + β**
-legal agreement            ``contractDetails.documentation[0]``: MasterAgreement GMSLA (ISLA)
-status                     ``state.positionState`` (export only)
+startDate, endDate         ``ET.effectiveDate``, ``ET.terminationDate`` (absent: open)
+loan token and quantity    ``P.underlier`` (a Security, or Cash for a cash loan) by its tanpo id or
+                           any identifier a token definition lists (ISIN, SEDOL, CUSIP, FIGI,
+                           ExchangeCode …); the quantity ``P.priceQuantity.quantitySchedule``
+lending fee                an InterestRate price of the loan (``P.priceQuantity.priceSchedule``,
+                           or beside the loan in ``L``): 0.01 a year = 100 bps
+minimum fee                ``P.minimumFee`` in the base currency (another currency: kept)
+rebate                     the cash collateral position's ``InterestRatePayout``: a fixed rate
+                           (0.01 = 1 %) or a floating rate option (``GBP-SONIA`` → ``SONIA``) plus
+                           its spread; its ``dayCountFraction`` (ACT/365.FIXED, ACT/360)
+collateral legs            ``C.collateralPortfolio[0].collateralPosition[i]``: the asset and its
+                           quantity (or the rebate leg's quantity); a portfolio given only by
+                           ``portfolioIdentifier`` is an eligibility schedule (``scheduleId``)
+haircut α                  ``haircutPercentage`` h: α = h; ``marginPercentage`` r (a ratio, 1.02 =
+                           collateral worth 102 %): α = 1 − 1/r, exact (1.02 → 1/51); below 1 (as
+                           real records write 0.02) read as 1 + r, with a note; per token on the
+                           position's ``treatment``
+collateral kind            ``C.collateralProvisions.collateralType``: Cash, NonCash, CashPool
+kept verbatim              ``cdmExtras``: the trade price, dividend terms, asset legs (delivery
+                           method, settlement dates), settlement terms, trade identifiers, the
+                           rebate's dates and payment schedule, the loan's value
+status                     ``state.positionState`` (and ``closedState``)
 =========================  ========================================================================
 
-Two CDM rules shape the haircut and threshold: ``haircutPercentage`` and ``marginPercentage`` are a
-*required choice* in one ``CollateralValuationTreatment`` (hence two eligible-collateral entries),
-and ``marginPercentage`` must be at least 1 (a margin ratio: 1.02 = 102 %), hence 1 + β. Note that
-CDM means a collateralisation ratio there, while tanpo's β is the tolerance band of the margin call
-trigger (``|g| > β·V_L``); readers outside tanpo should take it as documented here.
-
-**The tanpo extension.** What CDM has no field for lives in one object at the document root,
-``"tanpoExtension"`` (the only key that is not CDM; drop it before handing the document to a strict
-CDM reader): ``collateralPriority`` (the token ids CT1…CTn), ``adjustmentMode`` (single | multi),
-``settlementLagDays``, ``autoIssue``, ``minimumTransferAmount`` (a decimal string) and
-``baseCurrency`` (the valuation currency). Without it, an import takes the positions' order as the
-priority, lag 0, no auto-issue, MTA 0 and the loan token's currency as the base; the mode is single
-with one collateral token, and a trade with several is refused without ``adjustmentMode``.
-
-Known departures from CDM's data rules (the structure follows CDM 7, but the output has not been
-run through CDM's Java validators): a cash loan (a CT loan leg) is written as an ``AssetPayout``
-on ``Cash``, which CDM's ``UnderlierNotCash`` condition forbids (CDM models a cash loan as a repo
-whose AssetPayout underlier is the collateral security); an ST underlier carries no
-``settlementTerms`` settlement centres (the ledger settles); the GMSLA documentation names the
-agreement without ``agreementTerms``.
-
-Import is strict: fees and rebates (other payouts, ``minimumFee``, ``dividendTerms``), collateral
-given only by a schedule reference, relative dates, fractional quantities, and other asset kinds are
-refused. Both JSON forms of metadata are read (``{"@data": x}`` and the older ``{"value": x}``), as
-are both forms of choice types (``{"@type": "…Security", …}`` and ``{"Security": {…}}``).
-Numbers are exact: JSON numbers are read as decimals, and written digit for digit.
-
-**Invoices.** `invoice_to_cdm` writes a pair's monthly invoice (``tanpo billing export --cdm``) as
-a CDM ``SecurityLendingInvoice`` (export only):
-
-=========================  ========================================================================
-tanpo invoice              CDM
-=========================  ========================================================================
-payee (owed the net)       ``sendingParty`` (it sends the invoice)
-payer                      ``receivingParty``
-month                      ``billingStartDate`` (its first day), ``billingEndDate`` (its last)
-each line                  ``billingRecord[i]``: ``tradeState`` a reference to the agreement's
-                           TradeState (``@ref:external`` naming the agreement id, the tanpo
-                           ``tradeIdentifier`` of ``agreement export --cdm``),
-                           ``recordStartDate`` / ``recordEndDate`` (the month), ``minimumFee``
-                           (the line's top-up to the terms' minimum fee, as Money) and
-                           ``recordTransfer``: the line's net as Money in ``quantity``, paid by
-                           the borrower to the lender when positive (``payerReceiver``; the
-                           other way when negative)
-the net                    ``billingSummary[0]``: ``summaryAmountType`` GrandTotal,
-                           ``summaryTransfer`` the invoice's net from payer to payee, settling
-                           on the due date
-=========================  ========================================================================
-
-Amounts are decimals in the invoice's currency, written digit for digit; a line's exact value with
-no finite decimal form (a day count's 1/365) is rounded to 10 decimal places, and the exact
-invoice stays in ``tanpoExtension`` (``invoice``: id, pair, amount in whole units of the cash
-token, due date, status and each line's exact fee, rebate and net).
+An export writes each term back where the import reads it, so import → export → import keeps
+every understood field; what CDM has no field for travels in one object at the document root,
+``"tanpoExtension"`` (drop it before handing the document to a strict CDM reader): the priority
+order, adjustment mode, lag, auto-issue, minimum transfer, base currency, threshold β (β is the
+margin call trigger band, not a CDM margin), the notice, substitution and early-return terms, an
+own eligibility schedule, the day count without a rebate, an exact haircut a percentage would
+round, and any ``cdmExtras`` with no place in the document. Numbers are exact both ways: JSON
+numbers are read as decimals and written digit for digit. Both JSON forms of metadata
+(``{"@data": x}``, ``{"value": x}``) and of choice types are read.
 """
 
 
