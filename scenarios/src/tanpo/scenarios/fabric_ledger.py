@@ -135,7 +135,7 @@ class FabricLedger:
                 name=spec.name or "", issuer=issuer,
                 # The market symbol is the ticker; a token priced inline goes by its id.
                 ticker=(spec.source or spec.id) if spec.kind == "ST" else "",
-                identifiers=dict(spec.identifiers),
+                identifiers=dict(spec.identifiers), isin=spec.isin,
             )
             with _as_scenario_error(f"defining token {spec.id}"):
                 try:

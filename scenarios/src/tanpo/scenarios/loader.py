@@ -46,6 +46,12 @@ Every error names the file, the line, the key and what was expected. The format:
       - {date: 2023-03-10, agreement: A1, recall: {quantity: 4000000, due: 2023-03-14}}
       - {date: 2023-03-14, agreement: A1, return: {quantity: 4000000}}
       - {date: 2023-04-03, agreement: A1, substitute: {out: {JGB: 1000000}, in: {USD: 990000}}}
+
+An agreement may instead come from an ISDA/ISLA CDM trade file, mapped as `agreement propose
+--cdm` maps it, with the scenario's tokens as the token definitions (give securities their
+``isin`` or ``identifiers``)::
+
+      - {id: A2, cdm: trades/execution.json, parties: parties.yaml, end: 2025-06-30}
 """
 
 from __future__ import annotations
@@ -55,6 +61,8 @@ from datetime import date
 from fractions import Fraction
 from pathlib import Path
 from typing import Literal, cast
+
+import yaml
 
 from tanpo.margin import RATINGS, Cap, MarginError
 from tanpo.margin import Schedule as EngineSchedule
@@ -209,6 +217,7 @@ def _tokens(item: Item) -> tuple[tuple[TokenSpec, ...], dict[str, Item]]:
         identifiers = (
             _identifiers(fields["identifiers"], token_id) if "identifiers" in fields else ()
         )
+        isin = _isin(fields["isin"]) if "isin" in fields and kind == "ST" else ""
         specs.append(
             TokenSpec(
                 token_id,
@@ -218,12 +227,26 @@ def _tokens(item: Item) -> tuple[tuple[TokenSpec, ...], dict[str, Item]]:
                 source,
                 name,
                 identifiers,
+                isin,
             )
         )
         where[token_id] = entry
     if not specs:
         raise item.expected("at least one token definition")
     return tuple(specs), where
+
+
+def _isin(item: Item) -> str:
+    import click
+
+    from tanpo.client.cli_common import check_isin
+
+    value = item.text("an ISIN such as JP3902900004")
+    try:
+        check_isin(value)
+    except click.BadParameter as exc:
+        raise item.error(exc.format_message()) from None
+    return value
 
 
 def _identifiers(item: Item, token_id: str) -> tuple[tuple[str, str], ...]:
@@ -448,6 +471,79 @@ def _agreement(
     )
 
 
+def _is_cdm(entry: Item) -> bool:
+    node = entry.node
+    return isinstance(node, yaml.MappingNode) and any(
+        isinstance(k, yaml.ScalarNode) and k.value == "cdm" for k, _ in node.value)
+
+
+def _cdm_agreement(entry: Item, tokens: dict[str, TokenSpec], parties: set[str] | None,
+                   path: Path | None) -> AgreementSpec:
+    """An agreement read from a CDM trade file (`tanpo.client.cdm`, as ``agreement propose --cdm``
+    reads it), with the scenario's tokens as the token definitions and an optional party map;
+    ``end`` is needed when the trade is open."""
+    from tanpo.client.cdm import CdmError, loads
+    from tanpo.client.cdm.documents import proposed_terms
+    from tanpo.client.cdm.parties import PartyMap
+    from tanpo.client.models import Token
+
+    f = entry.mapping({"id", "cdm", "parties", "end"}, ("id", "cdm"),
+                      "an agreement from a CDM file {id, cdm, parties?, end?}")
+    agreement_id = _ident(f["id"], "an agreement id")
+
+    def file(item: Item) -> Path:
+        given = Path(item.text("a file path"))
+        return given if given.is_absolute() or path is None else path.parent / given
+
+    try:
+        doc = loads(file(f["cdm"]).read_text(encoding="utf-8"))
+        party_map = PartyMap.load(file(f["parties"])) if "parties" in f else None
+    except (OSError, ValueError) as exc:
+        raise f["cdm"].error(f"cannot read: {exc}") from None
+    defined = {t.id: Token(t.id, t.kind, t.currency, t.quote, isin=t.isin,
+                           identifiers=dict(t.identifiers)) for t in tokens.values()}
+    try:
+        terms = proposed_terms(doc, defined, party_map)
+    except CdmError as exc:
+        raise f["cdm"].error(f"cannot map: {exc}") from None
+    for name in (terms.lender, terms.borrower):
+        if parties is not None and name not in parties:
+            raise f["cdm"].error(f"party {name!r} is not in parties ({', '.join(sorted(parties))})")
+    if terms.schedule_id or terms.schedule is not None:
+        raise f["cdm"].error("the trade's collateral is an eligibility schedule: a scenario "
+                             "needs its collateral tokens and quantities")
+    assert terms.start_date is not None
+    end = terms.end_date
+    if "end" in f:
+        if end is not None:
+            raise f["end"].error(f"the trade ends on {end}: drop end")
+        end = f["end"].day()
+    if end is None:
+        raise f["cdm"].error("the trade is open (no end date): give end")
+    if end < terms.start_date:
+        raise f["cdm"].error(f"the end date {end} is before the start date {terms.start_date}")
+    fee, rebate = terms.fee, terms.rebate
+    economics = None
+    if fee is not None or rebate is not None:
+        economics = Economics(
+            fee_bps=fee.bps if fee else None, minimum_fee=fee.minimum if fee else None,
+            rebate_fixed=rebate.fixed if rebate else None,
+            rebate_benchmark=rebate.benchmark if rebate else "",
+            rebate_spread_bps=rebate.spread_bps if rebate else None, day_count=terms.day_count)
+    return AgreementSpec(
+        id=agreement_id, lender=terms.lender, borrower=terms.borrower,
+        loan=((terms.loan_token, terms.loan_quantity),),
+        collateral=tuple((c.token, c.quantity) for c in terms.collateral),
+        priority=tuple(c.token for c in terms.collateral),
+        start=terms.start_date, end=end, haircut=terms.haircut,
+        haircuts={c.token: c.haircut for c in terms.collateral if c.haircut is not None},
+        threshold=terms.threshold, mode=cast(Literal["single", "multi"], terms.mode),
+        lag=terms.settlement_lag_days, auto_issue=terms.auto_issue,
+        min_transfer=terms.minimum_transfer_amount, base_currency=terms.base_currency,
+        economics=economics,
+    )
+
+
 def _schedule(item: Item) -> EngineSchedule:
     """An eligibility schedule, as the chaincode takes it (the engine validates it with the
     agreement's tokens when the run starts)."""
@@ -649,7 +745,8 @@ def parse_scenario(text: str, path: Path | None = None) -> Scenario:
     agreements: list[AgreementSpec] = []
     seen: dict[str, int] = {}
     for entry in top["agreements"].sequence("a list of agreements"):
-        agreement = _agreement(entry, tokens, parties, base)
+        agreement = (_cdm_agreement(entry, tokens, parties, path) if _is_cdm(entry)
+                     else _agreement(entry, tokens, parties, base))
         if agreement.id in seen:
             raise entry.error(
                 f"duplicate agreement id {agreement.id!r} (first on line {seen[agreement.id]})"

@@ -60,6 +60,8 @@ class TokenSpec:
     #: other market identifiers (type, value) in type order, such as ("SEDOL", "6335171"):
     #: the on-chain run defines the token with them (`tanpo.client.models.Token.identifiers`)
     identifiers: tuple[tuple[str, str], ...] = ()
+    #: the ISIN (CDM records name securities by it)
+    isin: str = ""
 
     @property
     def quote_factor(self) -> Fraction:
