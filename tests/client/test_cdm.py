@@ -18,7 +18,16 @@ from hypothesis import strategies as st
 
 from tanpo.client import cdm
 from tanpo.client.cdm import CdmError
-from tanpo.client.models import Agreement, CollateralLeg, HistoryEntry, Terms, Token
+from tanpo.client.models import (
+    Agreement,
+    CollateralLeg,
+    FeeTerms,
+    HistoryEntry,
+    RebateTerms,
+    Schedule,
+    Terms,
+    Token,
+)
 
 Json = dict[str, Any]
 
@@ -481,3 +490,28 @@ def test_never_crashes_on_damaged_documents(mutation: str) -> None:
         for tokens in (TOKENS, None):
             with contextlib.suppress(CdmError):
                 cdm.terms_from_cdm(damaged, tokens)
+
+
+def test_every_term_travels_through_cdm_and_back() -> None:
+    """The economics, the life-cycle terms, an own schedule, the reference and haircuts with no
+    finite decimal form: written where CDM has a field, in the extension where it has none."""
+    terms = replace(
+        LENDING, reference="GMSLA-7741", haircut=Fraction(1, 51),
+        collateral=(CollateralLeg("JPY", 600_000_000), CollateralLeg("DE-BUND", 5_000,
+                                                                      Fraction(1, 7))),
+        fee=FeeTerms(Fraction(40), Fraction(50_000)),
+        rebate=RebateTerms(benchmark="TONA", spread_bps=Fraction(-5)), day_count="ACT/365F",
+        notice_days=5, substitution_pre_authorised=True, no_early_return=True,
+        schedule=Schedule(asset_classes=("cash", "government-bond"),
+                          haircuts={"token:DE-BUND": Fraction(1, 8)}),
+        cdm_extras={"dividendTerms": {"manufacturedIncomeRequirement": {"totalRatio": 1}}})
+    doc = export(terms)
+    valuation = doc["trade"]["product"]["economicTerms"]["collateral"]["collateralProvisions"][
+        "eligibleCollateral"][0]["treatment"]["valuationTreatment"]
+    assert valuation == {"marginPercentage": Decimal("1.02")}  # α = 1/51 is r = 1.02, exact
+    payout = doc["trade"]["product"]["economicTerms"]["payout"][0]
+    assert payout["minimumFee"] == {"value": 50000, "unit": {"currency": {"@data": "JPY"}}}
+    assert payout["dividendTerms"] == {"manufacturedIncomeRequirement": {"totalRatio": 1}}
+    assert doc[cdm.EXTENSION]["tokenHaircuts"] == {"DE-BUND": "1/7"}  # a percentage would round
+    assert cdm.terms_from_cdm(doc, TOKENS) == terms
+    assert cdm.violations(doc) == []  # and the document keeps to CDM's data rules

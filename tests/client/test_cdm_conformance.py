@@ -317,7 +317,8 @@ def test_round_trip_keeps_every_understood_field(name: str, finding: Finding) ->
                                reading=Reading(TOKENS, allow_zero=closed))
     assert again == terms
     assert again.to_json() == terms.to_json()
-    # and the export itself is fully accounted for
+    # and the export itself keeps to CDM's data rules and is fully accounted for
+    assert cdm.violations(exported) == []
     report = check(exported, name, TOKENS)
     assert report.ok, (report.unaccounted, [f.refusal for f in report.findings])
 

@@ -383,16 +383,10 @@ def _rounded(haircut: Fraction) -> bool:
 
 
 def tanpo_only(terms: Terms) -> Json:
-    """The extension's part for terms CDM has no field for."""
-    out: Json = {}
-    if terms.notice_days:
-        out["noticeDays"] = terms.notice_days
-    if terms.substitution_pre_authorised:
-        out["substitutionPreAuthorised"] = True
-    if terms.no_early_return:
-        out["noEarlyReturn"] = True
-    if terms.schedule is not None:
-        out["schedule"] = terms.schedule.to_json()
+    """The extension's part for terms CDM has no field for, as the terms JSON writes them."""
+    full = terms.to_json()
+    out: Json = {key: full[key] for key in ("noticeDays", "substitutionPreAuthorised",
+                                             "noEarlyReturn", "schedule") if key in full}
     if terms.day_count and terms.rebate is None:  # with a rebate, its leg carries it
         out["dayCount"] = terms.day_count
     return out
