@@ -383,3 +383,28 @@ def test_a_damaged_sample_gets_a_report_not_a_crash(name: str) -> None:
         assert isinstance(report, Report)
         if not report.ok:
             assert report.refusal or report.unaccounted or any(f.refusal for f in report.findings)
+
+
+@pytest.mark.parametrize(("kind", "value"), [
+    ("SEDOL", "BDR05C0"), ("CUSIP", "037833100"), ("FIGI", "BBG000B9XRY4"),
+    ("ExchangeCode", "AAPL"), ("RIC", "AAPL.OQ"), ("ISIN", "US0378331005"),
+])
+def test_a_security_is_found_by_any_identifier_its_token_lists(kind: str, value: str) -> None:
+    from tanpo.client.models import Token
+
+    doc: Any = cdm.loads((SUITE / "block-execution-trade-state.json").read_text())
+    underlier = doc["trade"]["product"]["economicTerms"]["payout"][0]["underlier"]
+    underlier["identifier"] = [{"identifier": {"@data": value}, "identifierType": kind}]
+    observable = doc["trade"]["tradeLot"][0]["priceQuantity"][0]["observable"]["@data"]
+    observable["identifier"] = underlier["identifier"]
+    listed = {"isin": value} if kind == "ISIN" else {"identifiers": {kind: value}}
+    other = {"isin": "GB00BDR05C01"} if kind != "ISIN" else {"identifiers": {"SEDOL": "ST001"}}
+    tokens = {**TOKENS,
+              "AAPL": Token.from_json({"id": "AAPL", "kind": "ST", "currency": "USD", **listed}),
+              "OTHER": Token.from_json({"id": "OTHER", "kind": "ST", "currency": "USD", **other})}
+    (finding,) = check(doc, "x", tokens, PARTIES).findings
+    assert finding.terms is not None and finding.terms.loan_token == "AAPL"
+    # the same identifier on two tokens is refused, not guessed
+    tokens["TWIN"] = Token.from_json({"id": "TWIN", "kind": "ST", "currency": "USD", **listed})
+    (finding,) = check(doc, "x", tokens, PARTIES).findings
+    assert finding.refusal is not None and "matches tokens AAPL, TWIN" in finding.refusal.problem
