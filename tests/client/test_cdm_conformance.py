@@ -408,3 +408,19 @@ def test_a_security_is_found_by_any_identifier_its_token_lists(kind: str, value:
     tokens["TWIN"] = Token.from_json({"id": "TWIN", "kind": "ST", "currency": "USD", **listed})
     (finding,) = check(doc, "x", tokens, PARTIES).findings
     assert finding.refusal is not None and "matches tokens AAPL, TWIN" in finding.refusal.problem
+
+
+def test_party_maps_read_as_json_or_yaml_and_say_what_is_wrong(tmp_path: Path) -> None:
+    as_json = tmp_path / "parties.json"
+    as_json.write_text(json.dumps({"parties": dict(PARTIES.entries)}))
+    assert PartyMap.load(as_json) == PARTIES
+    for text, words in (('{"parties": {"X": "Bank A"}}', "expected a tanpo party such as bank-a"),
+                        ('{"party": {}}', "a 'parties' mapping"), ("{", "is not JSON")):
+        bad = tmp_path / "bad.json"
+        bad.write_text(text)
+        with pytest.raises(ValueError, match=words):
+            PartyMap.load(bad)
+    sample = str(SUITE / "execution-cash-input.json")
+    result = CliRunner().invoke(tanpo_main, ["cdm", "check", sample, "--parties",
+                                             str(tmp_path / "bad.json")])
+    assert result.exit_code == 2 and "is not JSON" in result.output

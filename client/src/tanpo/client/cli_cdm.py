@@ -13,9 +13,7 @@ file). ``agreement propose --cdm`` reads a trade with the same mapping.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -23,36 +21,18 @@ from tanpo.client import cdm
 from tanpo.client.cdm.check import Report, check
 from tanpo.client.cdm.parties import PartyMap
 from tanpo.client.cli_common import EXIT_REFUSED, EXIT_USAGE, console, new_table, qty
+from tanpo.client.datafile import read_data_file
 from tanpo.client.models import Terms, Token
 
 __all__ = ["cdm_group", "load_tokens", "party_map"]
 
 
-def load_structured(path: Path) -> Any:
-    """A JSON or YAML file's content (YAML needs PyYAML, the client's ``yaml`` extra)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise click.BadParameter(f"cannot read {path}: {exc.strerror or exc}") from None
-    if path.suffix in (".yaml", ".yml"):
-        try:
-            import yaml
-        except ImportError:
-            raise click.BadParameter(f"{path} is YAML, which needs PyYAML (pip install "
-                                     "'tanpo-client[yaml]'); or give JSON") from None
-        try:
-            return yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise click.BadParameter(f"{path} is not YAML: {exc}") from None
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise click.BadParameter(f"{path} is not JSON: {exc}") from None
-
-
 def load_tokens(path: Path) -> dict[str, Token]:
     """Token definitions (a list of token specs, or ``{"tokens": [...]}``), as on the ledger."""
-    doc = load_structured(path)
+    try:
+        doc = read_data_file(path)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
     items = doc.get("tokens") if isinstance(doc, dict) else doc
     if not isinstance(items, list) or not all(isinstance(t, dict) and "id" in t for t in items):
         raise click.BadParameter(f"{path}: expected a list of token definitions (id, kind, "
@@ -68,7 +48,7 @@ def party_map(path: Path | None) -> PartyMap:
     if path is None:
         return PartyMap.empty()
     try:
-        return PartyMap.from_json(load_structured(path), str(path))
+        return PartyMap.load(path)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--parties") from None
 

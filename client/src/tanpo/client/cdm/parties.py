@@ -62,13 +62,10 @@ class PartyMap:
 
     @classmethod
     def load(cls, path: Path) -> PartyMap:
-        import yaml
+        """A party map file (JSON, or YAML with PyYAML); ValueError saying what is wrong."""
+        from tanpo.client.datafile import read_data_file
 
-        try:
-            doc = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{path}: not YAML: {exc}") from None
-        return cls.from_json(doc, str(path))
+        return cls.from_json(read_data_file(path), str(path))
 
     def lookup(self, party: At) -> str | None:
         """The tanpo party a CDM Party stands for, or None."""
