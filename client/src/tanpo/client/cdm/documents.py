@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 from tanpo.client.cdm.jsontext import At, CdmError, dumps, show, walk
@@ -154,7 +153,9 @@ def _trade_state(state: At, ctx: _Context, kind: str = "TradeState",
         finding.details["transfers"] = transfers
     resets = state.get("resetHistory")
     if resets is not None:
-        finding.details["fixings"] = _fixings(resets)
+        finding.details["fixings"] = _fixings([
+            obs for reset in resets.items() if reset.mark().get("observations") is not None
+            for obs in reset.need("observations", "").items()])
     return finding
 
 
@@ -346,14 +347,10 @@ def _trade_parties(trade: At, terms: Terms | None, ctx: _Context) -> dict[str, s
     return out
 
 
-def _fixings(resets: At) -> str:
-    days: list[date] = []
-    for reset in resets.items():
-        reset.mark()
-        for obs in (reset.get("observations") or reset.get("observation") or At([], "")).items():
-            found = walk(obs, "observationIdentifier.observationDate")
-            if found is not None:
-                days.append(_date(found))
+def _fixings(observations: list[At]) -> str:
+    """Benchmark observations in words: how many, over which dates."""
+    days = [_date(found) for obs in observations
+            if (found := walk(obs, "observationIdentifier.observationDate")) is not None]
     if not days:
         return "none"
     return (f"{len(days)} benchmark fixings {min(days)}..{max(days)} (the oracle posts them "
@@ -393,7 +390,5 @@ def _billing(doc: At, ctx: _Context) -> None:
         line = _trade_state(record.need("tradeState", "the billed trade"), ctx,
                             "TradeState (billed)", f"invoice line of billing {month}")
         if observations is not None:
-            line.details["fixings"] = _fixings(At([{"observations": observations.value}],
-                                                  observations.path, observations.seen))
-            observations.mark()
+            line.details["fixings"] = _fixings(observations.mark().items())
         finding.details["lines"] += 1

@@ -97,7 +97,7 @@ def terms_to_cdm(terms: Terms, tokens: Mapping[str, Token], status: str = "",
             payout["priceQuantity"]["priceSchedule"] = [{"@ref:scoped": k} for k in keys]
     minimum = extras.pop("minimumFee", None)
     if terms.fee is not None and terms.fee.minimum:
-        minimum = _money(terms.fee.minimum, terms.base_currency)
+        minimum = money_json(terms.fee.minimum, terms.base_currency)
     if minimum is not None:
         payout["minimumFee"] = minimum
     if "dividendTerms" in extras:
@@ -392,8 +392,17 @@ def tanpo_only(terms: Terms) -> Json:
     return out
 
 
-def _money(amount: Fraction, currency: str) -> Json:
-    return {"value": Decimal(decimal_string(amount)), "unit": {"currency": {"@data": currency}}}
+#: decimal places of an amount with no finite decimal form (a day count's 1/365), rounded there
+MONEY_PLACES = 10
+
+
+def money_json(x: Fraction, currency: str) -> Json:
+    """An amount as CDM Money: exact when it has a finite decimal form, else rounded."""
+    try:
+        value = Decimal(decimal_string(x))
+    except ValueError:
+        value = Decimal(decimal_string(Fraction(round(x * 10**MONEY_PLACES), 10**MONEY_PLACES)))
+    return {"value": value, "unit": {"currency": {"@data": currency}}}
 
 
 def _rate_price(key: str, rate: Fraction, currency: str) -> Json:

@@ -8,27 +8,11 @@ without payer and receiver, which no Transfer can be (``TransferBase.payerReceiv
 
 from __future__ import annotations
 
-from decimal import Decimal
 from fractions import Fraction
 
-from tanpo.client.cdm.export import party_json
+from tanpo.client.cdm.export import money_json, party_json
 from tanpo.client.cdm.jsontext import EXTENSION, EXTENSION_SCHEMA, Json
-from tanpo.client.models import Invoice, decimal_string
-
-INVOICE_PLACES = 10
-
-
-def _amount(x: Fraction) -> Decimal:
-    """An amount as a decimal: exact when it has a finite decimal form, else rounded."""
-    try:
-        return Decimal(decimal_string(x))
-    except ValueError:
-        return Decimal(decimal_string(Fraction(round(x * 10**INVOICE_PLACES),
-                                               10**INVOICE_PLACES)))
-
-
-def _money(x: Fraction, currency: str) -> Json:
-    return {"value": _amount(x), "unit": {"currency": {"@data": currency}}}
+from tanpo.client.models import Invoice
 
 
 def cash_asset(currency: str) -> Json:
@@ -42,7 +26,7 @@ def _transfer(amount: Fraction, currency: str, payer: str, receiver: str, due: s
     # A CDM Transfer (a choice type): the net of fee and rebate is a scheduled NetInterest
     # transfer; AssetFlowBase needs its quantity, asset and settlement date.
     return {"@type": "cdm.event.common.ScheduledTransfer",
-            "quantity": _money(amount, currency),
+            "quantity": money_json(amount, currency),
             "asset": cash_asset(currency),
             "settlementDate": {"adjustedDate": due},
             "payerReceiver": _payer_receiver(payer, receiver),
@@ -67,7 +51,7 @@ def invoice_to_cdm(invoice: Invoice) -> Json:
             "recordTransfer": _transfer(abs(line.net), invoice.currency, payer, receiver, due),
             "recordStartDate": start,
             "recordEndDate": end,
-            "minimumFee": _money(line.minimum_top_up, invoice.currency),
+            "minimumFee": money_json(line.minimum_top_up, invoice.currency),
         })
     return {
         "sendingParty": party_json(invoice.payee),
